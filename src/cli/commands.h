@@ -1,0 +1,18 @@
+// The subcommands of `lorascope`. Each takes the arguments after its name
+// (argv[0] is the subcommand), returns the process exit code, prints a
+// one-line reason to stderr on failure, and answers `--help`.
+#ifndef LS_COMMANDS_H
+#define LS_COMMANDS_H
+
+typedef struct {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} ls_command;
+
+int cmd_analyze(int argc, char **argv);
+
+// 1 if argv holds -h or --help.
+int cli_wants_help(int argc, char **argv);
+
+#endif

@@ -1,0 +1,216 @@
+#include "io/util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+// ----------------------------------------------------------------------------
+// errors
+
+static _Thread_local char error_message[1024];
+
+int ls_fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(error_message, sizeof error_message, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int ls_fail_prefix(const char *fmt, ...) {
+    char prefix[512], old[sizeof error_message];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, error_message, sizeof old);
+    size_t k = strlen(prefix);
+    if (k > sizeof error_message - 3) k = sizeof error_message - 3;
+    memcpy(error_message, prefix, k);
+    memcpy(error_message + k, ": ", 2);
+    size_t room = sizeof error_message - k - 3;
+    size_t m = strnlen(old, room);
+    memcpy(error_message + k + 2, old, m);
+    error_message[k + 2 + m] = 0;
+    return -1;
+}
+
+const char *ls_error(void) { return error_message; }
+
+void ls_assert_fail(const char *expr, const char *file, int line) {
+    fprintf(stderr, "lorascope: internal error at %s:%d: assertion `%s' failed\n", file, line, expr);
+    abort();
+}
+
+// ----------------------------------------------------------------------------
+// allocation
+
+void *ls_malloc_check(size_t size, const char *file, int line) {
+    void *p = malloc(size ? size : 1);
+    if (!p) {
+        fprintf(stderr, "lorascope: out of memory allocating %zu bytes at %s:%d\n", size, file, line);
+        exit(1);
+    }
+    return p;
+}
+
+void *ls_calloc_check(size_t n, size_t size, const char *file, int line) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) {
+        fprintf(stderr, "lorascope: out of memory allocating %zu x %zu bytes at %s:%d\n", n, size, file, line);
+        exit(1);
+    }
+    return p;
+}
+
+char *ls_strdup_check(const char *s, const char *file, int line) {
+    size_t n = strlen(s) + 1;
+    char *p = ls_malloc_check(n, file, line);
+    memcpy(p, s, n);
+    return p;
+}
+
+// ----------------------------------------------------------------------------
+// atomic output
+
+int ls_out_open(ls_outfile *out, const char *path) {
+    memset(out, 0, sizeof *out);
+    out->path = ls_strdup(path);
+    size_t n = strlen(path) + 32;
+    out->tmp_path = ls_malloc(n);
+    snprintf(out->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
+    out->fp = fopen(out->tmp_path, "wb");
+    if (!out->fp) {
+        int e = errno;
+        free(out->path);
+        free(out->tmp_path);
+        memset(out, 0, sizeof *out);
+        return ls_fail("%s: cannot create file: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+static void out_free(ls_outfile *out) {
+    free(out->path);
+    free(out->tmp_path);
+    memset(out, 0, sizeof *out);
+}
+
+void ls_out_abort(ls_outfile *out) {
+    if (out->fp) fclose(out->fp);
+    if (out->tmp_path) unlink(out->tmp_path);
+    out_free(out);
+}
+
+int ls_out_commit(ls_outfile *out) {
+    int bad = ferror(out->fp) != 0;
+    bad |= fflush(out->fp) != 0;
+    bad |= fsync(fileno(out->fp)) != 0;
+    bad |= fclose(out->fp) != 0;
+    out->fp = NULL;
+    if (bad || rename(out->tmp_path, out->path) != 0) {
+        int e = errno;
+        ls_fail("%s: write failed: %s", out->path, strerror(e));
+        unlink(out->tmp_path);
+        out_free(out);
+        return -1;
+    }
+    out_free(out);
+    return 0;
+}
+
+int ls_write_file_atomic(const char *path, const void *data, size_t size) {
+    ls_outfile out;
+    if (ls_out_open(&out, path)) return -1;
+    if (size && fwrite(data, 1, size, out.fp) != size) {
+        ls_out_abort(&out);
+        return ls_fail("%s: short write", path);
+    }
+    return ls_out_commit(&out);
+}
+
+char *ls_read_file(const char *path, size_t *size) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        ls_fail("%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = ls_malloc(cap);
+    for (;;) {
+        if (n + 1 >= cap) {
+            cap *= 2;
+            char *grown = realloc(buf, cap);
+            if (!grown) {
+                free(buf);
+                fclose(fp);
+                ls_fail("%s: out of memory reading file", path);
+                return NULL;
+            }
+            buf = grown;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, fp);
+        n += got;
+        if (got == 0) break;
+    }
+    int err = ferror(fp);
+    fclose(fp);
+    if (err) {
+        free(buf);
+        ls_fail("%s: read error", path);
+        return NULL;
+    }
+    buf[n] = 0;
+    if (size) *size = n;
+    return buf;
+}
+
+// ----------------------------------------------------------------------------
+// paths
+
+int ls_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int ls_is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+char *ls_path_join(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    char *p = ls_malloc(na + nb + 2);
+    memcpy(p, a, na);
+    size_t k = na;
+    if (na && a[na - 1] != '/') p[k++] = '/';
+    memcpy(p + k, b, nb + 1);
+    return p;
+}
+
+int ls_mkdir_p(const char *path) {
+    char *p = ls_strdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            int e = errno;
+            ls_fail("%s: cannot create directory: %s", p, strerror(e));
+            free(p);
+            return -1;
+        }
+        *s = '/';
+    }
+    if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+        int e = errno;
+        ls_fail("%s: cannot create directory: %s", p, strerror(e));
+        free(p);
+        return -1;
+    }
+    free(p);
+    if (!ls_is_dir(path)) return ls_fail("%s: exists and is not a directory", path);
+    return 0;
+}

@@ -1,0 +1,75 @@
+#include "harness.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+int ls_test_failures = 0;
+const char *ls_test_skip_reason = NULL;
+
+#ifndef LS_SOURCE_ROOT
+#error "LS_SOURCE_ROOT must be defined by the build"
+#endif
+
+int ls_test_main(int argc, char **argv, const ls_test *tests, int n) {
+    int ran = 0, skipped = 0, failed_tests = 0;
+    for (int i = 0; i < n; i++) {
+        int selected = argc < 2;
+        for (int a = 1; a < argc; a++)
+            if (strcmp(argv[a], tests[i].name) == 0) selected = 1;
+        if (!selected) continue;
+        int before = ls_test_failures;
+        ls_test_skip_reason = NULL;
+        tests[i].fn();
+        ran++;
+        if (ls_test_failures > before) {
+            failed_tests++;
+            fprintf(stderr, "FAIL %s\n", tests[i].name);
+        } else if (ls_test_skip_reason) {
+            skipped++;
+            printf("SKIP %s: %s\n", tests[i].name, ls_test_skip_reason);
+        } else {
+            printf("ok   %s\n", tests[i].name);
+        }
+    }
+    if (ran == 0) {
+        fprintf(stderr, "no test named");
+        for (int a = 1; a < argc; a++) fprintf(stderr, " %s", argv[a]);
+        fprintf(stderr, "\n");
+        return 2;
+    }
+    if (failed_tests) return 1;
+    if (skipped == ran) return 77;
+    return 0;
+}
+
+const char *ls_test_asset(const char *rel) {
+    static char buf[4096];
+    struct stat st;
+    const char *env = getenv("LORASCOPE_ASSETS");
+    if (env && *env) {
+        snprintf(buf, sizeof buf, "%s/%s", env, rel);
+        if (stat(buf, &st) == 0) return buf;
+        return NULL;
+    }
+    snprintf(buf, sizeof buf, "%s/../shared/assets/%s", LS_SOURCE_ROOT, rel);
+    if (stat(buf, &st) == 0) return buf;
+    return NULL;
+}
+
+const char *ls_test_source(const char *rel) {
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s/tests/%s", LS_SOURCE_ROOT, rel);
+    return buf;
+}
+
+const char *ls_test_tmpdir(const char *name) {
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s/tmp-%s-%ld", LS_BUILD_ROOT, name, (long)getpid());
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", buf, buf);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "cannot create %s\n", buf);
+        exit(1);
+    }
+    return buf;
+}
