@@ -1,0 +1,432 @@
+#include "io/adapter.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/safetensors.h"
+#include "io/util.h"
+
+static const char *const llama_paths[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                          "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+                                          "mlp.down_proj"};
+static const char *const gpt2_paths[] = {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"};
+#define N_LLAMA_PATHS (int)(sizeof llama_paths / sizeof *llama_paths)
+#define N_GPT2_PATHS (int)(sizeof gpt2_paths / sizeof *gpt2_paths)
+
+const char *adapter_key_prefix(ls_family f) {
+    return f == LS_FAMILY_GPT2 ? "base_model.model.transformer.h" : "base_model.model.model.layers";
+}
+
+static int known_path(ls_family f, const char *path) {
+    const char *const *paths = f == LS_FAMILY_GPT2 ? gpt2_paths : llama_paths;
+    int n = f == LS_FAMILY_GPT2 ? N_GPT2_PATHS : N_LLAMA_PATHS;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(paths[i], path)) return 1;
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// adapter_config.json
+
+// PEFT resolves rank_pattern / alpha_pattern keys by matching the end of the
+// module's full name ("model.layers.3.self_attn.q_proj" matches "q_proj",
+// "layers.3.self_attn.q_proj", ...). Keys are taken literally here.
+static const cJSON *pattern_lookup(const cJSON *pattern, const char *full_name) {
+    if (!cJSON_IsObject(pattern)) return NULL;
+    const cJSON *it;
+    size_t n = strlen(full_name);
+    cJSON_ArrayForEach(it, pattern) {
+        size_t k = strlen(it->string);
+        if (k > n || strcmp(full_name + n - k, it->string)) continue;
+        if (k == n || full_name[n - k - 1] == '.') return it;
+    }
+    return NULL;
+}
+
+typedef struct {
+    int r;
+    float alpha;
+    int use_rslora;
+    cJSON *root; // kept for the patterns
+} adapter_config;
+
+static int read_config(adapter_config *cfg, lora_adapter *a, const char *path) {
+    char *text = ls_read_file(path, NULL);
+    if (!text) return -1;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return ls_fail("%s: invalid JSON (expected an object)", path);
+    }
+    cfg->root = root;
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(root, "peft_type");
+    if (pt && !(cJSON_IsString(pt) && !strcmp(pt->valuestring, "LORA")))
+        return ls_fail("%s: field 'peft_type': expected \"LORA\", found %s", path,
+                       cJSON_IsString(pt) ? pt->valuestring : "a non-string");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "r");
+    if (!cJSON_IsNumber(r) || r->valuedouble < 1 || r->valuedouble != floor(r->valuedouble) || r->valuedouble > 1e6)
+        return ls_fail("%s: field 'r': expected a positive integer", path);
+    cfg->r = (int)r->valuedouble;
+    const cJSON *alpha = cJSON_GetObjectItemCaseSensitive(root, "lora_alpha");
+    if (!cJSON_IsNumber(alpha) || !(alpha->valuedouble > 0) || !isfinite(alpha->valuedouble))
+        return ls_fail("%s: field 'lora_alpha': expected a positive number", path);
+    cfg->alpha = (float)alpha->valuedouble;
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "use_rslora");
+    if (rs && !cJSON_IsBool(rs) && !cJSON_IsNull(rs))
+        return ls_fail("%s: field 'use_rslora': expected true or false", path);
+    cfg->use_rslora = cJSON_IsTrue(rs);
+    const cJSON *tm = cJSON_GetObjectItemCaseSensitive(root, "target_modules");
+    if (cJSON_IsString(tm)) {
+        a->n_targets = 1;
+        a->target_modules = ls_malloc(sizeof(char *));
+        a->target_modules[0] = ls_strdup(tm->valuestring);
+    } else if (cJSON_IsArray(tm)) {
+        int n = cJSON_GetArraySize(tm);
+        a->target_modules = ls_calloc(n, sizeof(char *));
+        const cJSON *it;
+        cJSON_ArrayForEach(it, tm) {
+            if (!cJSON_IsString(it)) return ls_fail("%s: field 'target_modules': expected strings", path);
+            a->target_modules[a->n_targets++] = ls_strdup(it->valuestring);
+        }
+    } else {
+        return ls_fail("%s: field 'target_modules': expected a list of module names", path);
+    }
+    const char *pats[] = {"rank_pattern", "alpha_pattern"};
+    for (int p = 0; p < 2; p++) {
+        const cJSON *pat = cJSON_GetObjectItemCaseSensitive(root, pats[p]);
+        if (!pat || cJSON_IsNull(pat)) continue;
+        if (!cJSON_IsObject(pat)) return ls_fail("%s: field '%s': expected an object", path, pats[p]);
+        const cJSON *it;
+        cJSON_ArrayForEach(it, pat) {
+            if (!cJSON_IsNumber(it) || !(it->valuedouble > 0))
+                return ls_fail("%s: field '%s' key '%s': expected a positive number", path, pats[p], it->string);
+            if (p == 0 && it->valuedouble != floor(it->valuedouble))
+                return ls_fail("%s: field 'rank_pattern' key '%s': expected an integer rank", path, it->string);
+        }
+    }
+    const cJSON *base = cJSON_GetObjectItemCaseSensitive(root, "base_model_name_or_path");
+    if (cJSON_IsString(base)) a->base_model = ls_strdup(base->valuestring);
+    a->r = cfg->r;
+    a->alpha = cfg->alpha;
+    a->use_rslora = cfg->use_rslora;
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// adapter_model.safetensors
+
+typedef enum { SIDE_A = 0, SIDE_B = 1 } lora_side;
+
+// Splits "base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight".
+static int parse_key(const char *key, ls_family *family, int *layer, char *path, size_t path_size, lora_side *side) {
+    const char *rest;
+    if (!strncmp(key, "base_model.model.model.layers.", 30)) {
+        *family = LS_FAMILY_LLAMA;
+        rest = key + 30;
+    } else if (!strncmp(key, "base_model.model.transformer.h.", 31)) {
+        *family = LS_FAMILY_GPT2;
+        rest = key + 31;
+    } else {
+        return -1;
+    }
+    char *end;
+    long l = strtol(rest, &end, 10);
+    if (end == rest || *end != '.' || l < 0 || l > 100000) return -1;
+    *layer = (int)l;
+    rest = end + 1;
+    const char *tail = NULL;
+    if ((tail = strstr(rest, ".lora_A.weight")) && !strcmp(tail, ".lora_A.weight")) *side = SIDE_A;
+    else if ((tail = strstr(rest, ".lora_B.weight")) && !strcmp(tail, ".lora_B.weight")) *side = SIDE_B;
+    else return -1;
+    size_t n = (size_t)(tail - rest);
+    if (n == 0 || n >= path_size) return -1;
+    memcpy(path, rest, n);
+    path[n] = 0;
+    return known_path(*family, path) ? 0 : -1;
+}
+
+static int cmp_module(const void *x, const void *y) {
+    const lora_module *a = x, *b = y;
+    if (a->layer != b->layer) return a->layer < b->layer ? -1 : 1;
+    return strcmp(a->path, b->path);
+}
+
+static int read_tensors(lora_adapter *a, const adapter_config *cfg, const char *path) {
+    st_file f;
+    if (st_open(&f, path)) return -1;
+    int rc = 0;
+    a->modules = ls_calloc((size_t)f.n_tensors + 1, sizeof(lora_module));
+    int have_family = 0;
+    for (int i = 0; i < f.n_tensors && !rc; i++) {
+        const st_tensor *t = &f.tensors[i];
+        ls_family fam;
+        int layer;
+        char mpath[64];
+        lora_side side;
+        if (parse_key(t->name, &fam, &layer, mpath, sizeof mpath, &side)) {
+            rc = ls_fail("%s: unknown key '%s' (expected base_model.model.{model.layers|transformer.h}.<i>."
+                         "<module>.lora_{A,B}.weight)", path, t->name);
+            break;
+        }
+        if (have_family && fam != a->family) {
+            rc = ls_fail("%s: key '%s' mixes GPT-2 and Llama module names", path, t->name);
+            break;
+        }
+        a->family = fam;
+        have_family = 1;
+        if (t->ndim != 2) {
+            rc = ls_fail("%s: tensor '%s': expected 2 dimensions, found %d", path, t->name, t->ndim);
+            break;
+        }
+        lora_module *m = NULL;
+        for (int k = 0; k < a->n_modules; k++)
+            if (a->modules[k].layer == layer && !strcmp(a->modules[k].path, mpath)) m = &a->modules[k];
+        if (!m) {
+            m = &a->modules[a->n_modules++];
+            m->layer = layer;
+            snprintf(m->path, sizeof m->path, "%s", mpath);
+            m->r = -1;
+        }
+        float **slot = side == SIDE_A ? &m->A : &m->B;
+        if (*slot) {
+            rc = ls_fail("%s: tensor '%s' given twice", path, t->name);
+            break;
+        }
+        int r = (int)(side == SIDE_A ? t->shape[0] : t->shape[1]);
+        if (m->r >= 0 && m->r != r) {
+            rc = ls_fail("%s: tensor '%s': rank %d disagrees with its lora_%c's rank %d", path, t->name, r,
+                         side == SIDE_A ? 'B' : 'A', m->r);
+            break;
+        }
+        if (r < 1) {
+            rc = ls_fail("%s: tensor '%s': expected rank >= 1, found shape (%lld, %lld)", path, t->name,
+                         (long long)t->shape[0], (long long)t->shape[1]);
+            break;
+        }
+        m->r = r;
+        if (side == SIDE_A) m->d_in = (int)t->shape[1];
+        else m->d_out = (int)t->shape[0];
+        *slot = st_load_float(&f, t);
+        for (int64_t k = 0; k < t->numel && !rc; k++)
+            if (!isfinite((*slot)[k])) rc = ls_fail("%s: tensor '%s': element %lld is not finite", path, t->name,
+                                                   (long long)k);
+    }
+    st_close(&f);
+    if (rc) return -1;
+    if (a->n_modules == 0) return ls_fail("%s: no LoRA tensors found", path);
+
+    const char *prefix = adapter_key_prefix(a->family) + strlen("base_model.model.");
+    for (int k = 0; k < a->n_modules; k++) {
+        lora_module *m = &a->modules[k];
+        if (!m->A || !m->B)
+            return ls_fail("%s: module %s.%d.%s has lora_%c but no lora_%c", path, adapter_key_prefix(a->family),
+                           m->layer, m->path, m->A ? 'A' : 'B', m->A ? 'B' : 'A');
+        // Rank and alpha as PEFT resolves them for this module.
+        char full[160];
+        snprintf(full, sizeof full, "%s.%d.%s", prefix, m->layer, m->path);
+        const cJSON *rp = pattern_lookup(cJSON_GetObjectItemCaseSensitive(cfg->root, "rank_pattern"), full);
+        const cJSON *ap = pattern_lookup(cJSON_GetObjectItemCaseSensitive(cfg->root, "alpha_pattern"), full);
+        int want_r = rp ? (int)rp->valuedouble : cfg->r;
+        if (m->r != want_r)
+            return ls_fail("%s: module %s: tensors have rank %d but the config says r = %d%s", path, full, m->r,
+                           want_r, rp ? " (rank_pattern)" : "");
+        m->alpha = ap ? (float)ap->valuedouble : cfg->alpha;
+        m->scale = cfg->use_rslora ? m->alpha / sqrtf((float)m->r) : m->alpha / (float)m->r;
+    }
+    qsort(a->modules, a->n_modules, sizeof *a->modules, cmp_module);
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+
+int adapter_load(lora_adapter *a, const char *dir) {
+    memset(a, 0, sizeof *a);
+    if (!ls_is_dir(dir)) return ls_fail("%s: not an adapter directory (expected adapter_config.json and "
+                                        "adapter_model.safetensors inside)", dir);
+    char *cfg_path = ls_path_join(dir, "adapter_config.json");
+    char *st_path = ls_path_join(dir, "adapter_model.safetensors");
+    adapter_config cfg = {0};
+    int rc;
+    if (!ls_exists(cfg_path)) rc = ls_fail("%s: missing (an adapter directory needs adapter_config.json)", cfg_path);
+    else if (!ls_exists(st_path)) {
+        char *bin = ls_path_join(dir, "adapter_model.bin");
+        rc = ls_exists(bin) ? ls_fail("%s: only adapter_model.bin (pickle) found; save the adapter with "
+                                      "safe_serialization=True", dir)
+                            : ls_fail("%s: missing (an adapter directory needs adapter_model.safetensors)", st_path);
+        free(bin);
+    } else {
+        rc = read_config(&cfg, a, cfg_path);
+        if (!rc) rc = read_tensors(a, &cfg, st_path);
+    }
+    cJSON_Delete(cfg.root);
+    free(cfg_path);
+    free(st_path);
+    if (rc) {
+        adapter_free(a);
+        return -1;
+    }
+    a->dir = ls_strdup(dir);
+    return 0;
+}
+
+void adapter_free(lora_adapter *a) {
+    for (int i = 0; i < a->n_modules; i++) {
+        free(a->modules[i].A);
+        free(a->modules[i].B);
+    }
+    free(a->modules);
+    for (int i = 0; i < a->n_targets; i++) free(a->target_modules[i]);
+    free(a->target_modules);
+    free(a->base_model);
+    free(a->dir);
+    memset(a, 0, sizeof *a);
+}
+
+int adapter_check_base(const lora_adapter *a, const ls_checkpoint *base) {
+    const ls_model_config *c = &base->config;
+    if (a->family != c->family)
+        return ls_fail("%s: adapter is for a %s model but the base %s is %s", a->dir, ckpt_family_name(a->family),
+                       base->path, ckpt_family_name(c->family));
+    for (int i = 0; i < a->n_modules; i++) {
+        const lora_module *m = &a->modules[i];
+        if (m->layer >= c->n_layers)
+            return ls_fail("%s: module layer %d out of range: base %s has %d layers", a->dir, m->layer, base->path,
+                           c->n_layers);
+        char name[200];
+        snprintf(name, sizeof name, "%s.%d.%s.weight", c->family == LS_FAMILY_GPT2 ? "transformer.h" : "model.layers",
+                 m->layer, m->path);
+        const ls_tensor *w = ckpt_find(base, name);
+        if (!w) return ls_fail("%s: base %s has no weight '%s'", a->dir, base->path, name);
+        if (w->shape[0] != m->d_out || w->shape[1] != m->d_in)
+            return ls_fail("%s: module %d.%s: ΔW = B·A is (%d, %d) but the base weight '%s' is (%lld, %lld)", a->dir,
+                           m->layer, m->path, m->d_out, m->d_in, name, (long long)w->shape[0],
+                           (long long)w->shape[1]);
+    }
+    return 0;
+}
+
+const lora_module *adapter_find(const lora_adapter *a, int layer, const char *path) {
+    for (int i = 0; i < a->n_modules; i++)
+        if (a->modules[i].layer == layer && !strcmp(a->modules[i].path, path)) return &a->modules[i];
+    return NULL;
+}
+
+const lora_module *adapter_resolve(const lora_adapter *a, int layer, const char *short_name, int *row0, int *rows) {
+    static const struct { const char *name; ls_family family; const char *path; int block; } table[] = {
+        {"q", LS_FAMILY_LLAMA, "self_attn.q_proj", -1},  {"k", LS_FAMILY_LLAMA, "self_attn.k_proj", -1},
+        {"v", LS_FAMILY_LLAMA, "self_attn.v_proj", -1},  {"o", LS_FAMILY_LLAMA, "self_attn.o_proj", -1},
+        {"gate", LS_FAMILY_LLAMA, "mlp.gate_proj", -1},  {"up", LS_FAMILY_LLAMA, "mlp.up_proj", -1},
+        {"down", LS_FAMILY_LLAMA, "mlp.down_proj", -1},  {"q", LS_FAMILY_GPT2, "attn.c_attn", 0},
+        {"k", LS_FAMILY_GPT2, "attn.c_attn", 1},         {"v", LS_FAMILY_GPT2, "attn.c_attn", 2},
+        {"c_attn", LS_FAMILY_GPT2, "attn.c_attn", -1},   {"c_proj", LS_FAMILY_GPT2, "attn.c_proj", -1},
+        {"o", LS_FAMILY_GPT2, "attn.c_proj", -1},        {"c_fc", LS_FAMILY_GPT2, "mlp.c_fc", -1},
+        {"mlp_proj", LS_FAMILY_GPT2, "mlp.c_proj", -1},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
+        if (table[i].family != a->family || strcmp(table[i].name, short_name)) continue;
+        const lora_module *m = adapter_find(a, layer, table[i].path);
+        if (!m) {
+            ls_fail("%s: no LoRA module for '%s' (%s) at layer %d", a->dir, short_name, table[i].path, layer);
+            return NULL;
+        }
+        if (table[i].block < 0) {
+            *row0 = 0;
+            *rows = m->d_out;
+        } else {
+            if (m->d_out % 3) {
+                ls_fail("%s: fused c_attn at layer %d has %d output rows, not a multiple of 3", a->dir, layer,
+                        m->d_out);
+                return NULL;
+            }
+            *rows = m->d_out / 3;
+            *row0 = table[i].block * *rows;
+        }
+        return m;
+    }
+    ls_fail("%s: unknown module '%s' for a %s adapter (expected %s)", a->dir, short_name,
+            ckpt_family_name(a->family),
+            a->family == LS_FAMILY_GPT2 ? "q, k, v, c_attn, c_proj, c_fc or mlp_proj" : "q, k, v, o, gate, up or down");
+    return NULL;
+}
+
+float *adapter_delta_weight(const lora_module *m, int row0, int rows) {
+    float *dw = ls_calloc((size_t)rows * m->d_in, sizeof(float));
+    for (int i = 0; i < rows; i++) {
+        const float *b = m->B + (size_t)(row0 + i) * m->r;
+        for (int k = 0; k < m->d_in; k++) {
+            double acc = 0;
+            for (int j = 0; j < m->r; j++) acc += (double)b[j] * m->A[(size_t)j * m->d_in + k];
+            dw[(size_t)i * m->d_in + k] = (float)(m->scale * acc);
+        }
+    }
+    return dw;
+}
+
+// ----------------------------------------------------------------------------
+// writer
+
+int adapter_save(const lora_adapter *a, const char *dir) {
+    if (ls_mkdir_p(dir)) return -1;
+    int n = 2 * a->n_modules;
+    st_entry *e = ls_calloc((size_t)n, sizeof *e);
+    char (*names)[200] = ls_calloc((size_t)n, sizeof *names);
+    cJSON *rank_pattern = cJSON_CreateObject(), *alpha_pattern = cJSON_CreateObject();
+    const char *prefix = adapter_key_prefix(a->family);
+    for (int i = 0; i < a->n_modules; i++) {
+        const lora_module *m = &a->modules[i];
+        for (int s = 0; s < 2; s++) {
+            st_entry *x = &e[2 * i + s];
+            snprintf(names[2 * i + s], sizeof names[0], "%s.%d.%s.lora_%c.weight", prefix, m->layer, m->path,
+                     s ? 'B' : 'A');
+            x->name = names[2 * i + s];
+            x->dtype = ST_F32;
+            x->ndim = 2;
+            x->shape[0] = s ? m->d_out : m->r;
+            x->shape[1] = s ? m->r : m->d_in;
+            x->data = s ? m->B : m->A;
+        }
+        // Modules whose rank or alpha differ from the defaults go in the patterns,
+        // keyed by their full name so that PEFT matches exactly one module.
+        char full[160];
+        snprintf(full, sizeof full, "%s.%d.%s", prefix + strlen("base_model.model."), m->layer, m->path);
+        if (m->r != a->r) cJSON_AddNumberToObject(rank_pattern, full, m->r);
+        if (m->alpha != a->alpha) cJSON_AddNumberToObject(alpha_pattern, full, m->alpha);
+    }
+    char *st_path = ls_path_join(dir, "adapter_model.safetensors");
+    const char *meta[] = {"format", "pt"};
+    int rc = st_write(st_path, e, n, meta, 1);
+    free(st_path);
+    free(e);
+    free(names);
+
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "peft_type", "LORA");
+    cJSON_AddStringToObject(root, "task_type", "CAUSAL_LM");
+    if (a->base_model) cJSON_AddStringToObject(root, "base_model_name_or_path", a->base_model);
+    else cJSON_AddNullToObject(root, "base_model_name_or_path");
+    cJSON_AddNumberToObject(root, "r", a->r);
+    cJSON_AddNumberToObject(root, "lora_alpha", a->alpha);
+    cJSON_AddBoolToObject(root, "use_rslora", a->use_rslora);
+    cJSON *tm = cJSON_AddArrayToObject(root, "target_modules");
+    for (int i = 0; i < a->n_targets; i++) cJSON_AddItemToArray(tm, cJSON_CreateString(a->target_modules[i]));
+    cJSON_AddItemToObject(root, "rank_pattern", rank_pattern);
+    cJSON_AddItemToObject(root, "alpha_pattern", alpha_pattern);
+    cJSON_AddNumberToObject(root, "lora_dropout", 0.0);
+    cJSON_AddStringToObject(root, "bias", "none");
+    cJSON_AddBoolToObject(root, "fan_in_fan_out", a->family == LS_FAMILY_GPT2);
+    cJSON_AddBoolToObject(root, "inference_mode", 1);
+    cJSON_AddNullToObject(root, "modules_to_save");
+    char *json = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!rc) {
+        char *cfg_path = ls_path_join(dir, "adapter_config.json");
+        rc = ls_write_file_atomic(cfg_path, json, strlen(json));
+        free(cfg_path);
+    }
+    free(json);
+    return rc;
+}

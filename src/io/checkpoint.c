@@ -1,0 +1,480 @@
+#include "io/checkpoint.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/safetensors.h"
+#include "io/util.h"
+
+const char *ckpt_family_name(ls_family f) { return f == LS_FAMILY_GPT2 ? "gpt2" : "llama"; }
+
+// ----------------------------------------------------------------------------
+// the expected tensors of a config, under canonical names
+
+typedef struct {
+    int n, cap;
+    ls_tensor *t;
+} tensor_list;
+
+static ls_tensor *add_tensor(tensor_list *l, const char *name, int ndim, int64_t d0, int64_t d1) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 64;
+        ls_tensor *grown = realloc(l->t, (size_t)l->cap * sizeof *grown);
+        ls_assert(grown != NULL);
+        l->t = grown;
+    }
+    ls_tensor *t = &l->t[l->n++];
+    memset(t, 0, sizeof *t);
+    t->name = ls_strdup(name);
+    t->ndim = ndim;
+    t->shape[0] = d0;
+    t->shape[1] = ndim > 1 ? d1 : 1;
+    t->numel = d0 * (ndim > 1 ? d1 : 1);
+    return t;
+}
+
+static void expected_tensors(const ls_model_config *c, tensor_list *l) {
+    char name[256];
+    int64_t d = c->dim, h = c->hidden_dim, v = c->vocab_size;
+    int64_t kv = (int64_t)c->dim / c->n_heads * c->n_kv_heads;
+    if (c->family == LS_FAMILY_LLAMA) {
+        add_tensor(l, "model.embed_tokens.weight", 2, v, d);
+        for (int i = 0; i < c->n_layers; i++) {
+#define L(fmt, nd, a, b) (snprintf(name, sizeof name, "model.layers.%d." fmt, i), add_tensor(l, name, nd, a, b))
+            L("input_layernorm.weight", 1, d, 0);
+            L("self_attn.q_proj.weight", 2, d, d);
+            L("self_attn.k_proj.weight", 2, kv, d);
+            L("self_attn.v_proj.weight", 2, kv, d);
+            L("self_attn.o_proj.weight", 2, d, d);
+            L("post_attention_layernorm.weight", 1, d, 0);
+            L("mlp.gate_proj.weight", 2, h, d);
+            L("mlp.up_proj.weight", 2, h, d);
+            L("mlp.down_proj.weight", 2, d, h);
+#undef L
+        }
+        add_tensor(l, "model.norm.weight", 1, d, 0);
+        if (!c->tied_embeddings) add_tensor(l, "lm_head.weight", 2, v, d);
+    } else {
+        add_tensor(l, "transformer.wte.weight", 2, v, d);
+        add_tensor(l, "transformer.wpe.weight", 2, c->max_seq_len, d);
+        for (int i = 0; i < c->n_layers; i++) {
+#define L(fmt, nd, a, b) (snprintf(name, sizeof name, "transformer.h.%d." fmt, i), add_tensor(l, name, nd, a, b))
+            L("ln_1.weight", 1, d, 0);
+            L("ln_1.bias", 1, d, 0);
+            L("attn.c_attn.weight", 2, 3 * d, d);
+            L("attn.c_attn.bias", 1, 3 * d, 0);
+            L("attn.c_proj.weight", 2, d, d);
+            L("attn.c_proj.bias", 1, d, 0);
+            L("ln_2.weight", 1, d, 0);
+            L("ln_2.bias", 1, d, 0);
+            L("mlp.c_fc.weight", 2, h, d);
+            L("mlp.c_fc.bias", 1, h, 0);
+            L("mlp.c_proj.weight", 2, d, h);
+            L("mlp.c_proj.bias", 1, d, 0);
+#undef L
+        }
+        add_tensor(l, "transformer.ln_f.weight", 1, d, 0);
+        add_tensor(l, "transformer.ln_f.bias", 1, d, 0);
+    }
+}
+
+static int validate_config(const ls_model_config *c, const char *path) {
+#define NEED(cond, field, what, val) \
+    if (!(cond)) return ls_fail("%s: config field '%s': expected %s, found %lld", path, field, what, (long long)(val))
+    NEED(c->dim > 0, "dim", "a positive integer", c->dim);
+    NEED(c->hidden_dim > 0, "hidden_dim", "a positive integer", c->hidden_dim);
+    NEED(c->n_layers > 0 && c->n_layers <= 1024, "n_layers", "1..1024", c->n_layers);
+    NEED(c->n_heads > 0 && c->dim % c->n_heads == 0, "n_heads", "a positive divisor of dim", c->n_heads);
+    NEED(c->n_kv_heads > 0 && c->n_heads % c->n_kv_heads == 0, "n_kv_heads", "a positive divisor of n_heads",
+         c->n_kv_heads);
+    NEED(c->vocab_size > 0, "vocab_size", "a positive integer", c->vocab_size);
+    NEED(c->max_seq_len > 0, "max_seq_len", "a positive integer", c->max_seq_len);
+    NEED(c->family != LS_FAMILY_LLAMA || (c->dim / c->n_heads) % 2 == 0, "head_size", "an even number (RoPE)",
+         c->dim / c->n_heads);
+#undef NEED
+    if (!(c->norm_eps > 0 && c->norm_eps < 1))
+        return ls_fail("%s: config field 'norm_eps': expected a value in (0, 1), found %g", path, c->norm_eps);
+    return 0;
+}
+
+static void free_list(tensor_list *l) {
+    for (int i = 0; i < l->n; i++) {
+        free(l->t[i].name);
+        free(l->t[i].data);
+    }
+    free(l->t);
+}
+
+// ----------------------------------------------------------------------------
+// llama2.c .bin ("version 0" export of karpathy/llama2.c)
+//
+// Header: seven int32 — dim, hidden_dim, n_layers, n_heads, n_kv_heads,
+// vocab_size, seq_len. A negative vocab_size means the classifier is NOT
+// shared with the token embedding and is stored at the end. Then fp32:
+//   token_embedding (vocab, dim); rms_att (L, dim); wq (L, dim, dim);
+//   wk (L, kv_dim, dim); wv (L, kv_dim, dim); wo (L, dim, dim);
+//   rms_ffn (L, dim); w1 (L, hidden, dim); w2 (L, dim, hidden);
+//   w3 (L, hidden, dim); rms_final (dim); freq_cis_real, freq_cis_imag
+//   (seq_len * head_size / 2 each, unused); [wcls (vocab, dim) if unshared].
+// w1/w3/w2 are SwiGLU's gate/up/down; RoPE rotates consecutive pairs.
+
+static int load_llama2c(ls_checkpoint *ck, const char *path) {
+    size_t size;
+    char *buf = ls_read_file(path, &size);
+    if (!buf) return -1;
+    if (size < 7 * sizeof(int32_t)) {
+        free(buf);
+        return ls_fail("%s: llama2.c header: expected 28 bytes (seven int32), file has %zu", path, size);
+    }
+    int32_t h[7];
+    memcpy(h, buf, sizeof h);
+    ls_model_config *c = &ck->config;
+    memset(c, 0, sizeof *c);
+    c->family = LS_FAMILY_LLAMA;
+    c->dim = h[0];
+    c->hidden_dim = h[1];
+    c->n_layers = h[2];
+    c->n_heads = h[3];
+    c->n_kv_heads = h[4];
+    c->tied_embeddings = h[5] > 0;
+    c->vocab_size = h[5] > 0 ? h[5] : -h[5];
+    c->max_seq_len = h[6];
+    c->norm_eps = 1e-5f;
+    c->rope_theta = 10000.0f;
+    c->rope_interleaved = 1;
+    if (validate_config(c, path)) {
+        free(buf);
+        return ls_fail_prefix("llama2.c header");
+    }
+
+    int64_t d = c->dim, hd = c->hidden_dim, L = c->n_layers, v = c->vocab_size;
+    int64_t kv = d / c->n_heads * c->n_kv_heads, head = d / c->n_heads;
+    int64_t floats = v * d + L * (d + d * d + 2 * kv * d + d * d + d + 3 * hd * d) + d +
+                     (int64_t)c->max_seq_len * head + (c->tied_embeddings ? 0 : v * d);
+    size_t want = 28 + (size_t)floats * 4;
+    if (size != want) {
+        free(buf);
+        return ls_fail("%s: llama2.c body: header (dim %d, hidden %d, layers %d, heads %d/%d, vocab %d, seq %d) "
+                       "implies %zu bytes, file has %zu", path, c->dim, c->hidden_dim, c->n_layers, c->n_heads,
+                       c->n_kv_heads, c->vocab_size, c->max_seq_len, want, size);
+    }
+
+    tensor_list l = {0};
+    expected_tensors(c, &l);
+    const float *p = (const float *)(buf + 28);
+    // Copy one stacked (L, rows, cols) block into the per-layer tensors named by `suffix`.
+    char name[256];
+    const float *cursor = p;
+#define TAKE(tname) do { ls_tensor *t_ = NULL; \
+        for (int k_ = 0; k_ < l.n; k_++) if (!strcmp(l.t[k_].name, tname)) t_ = &l.t[k_]; \
+        ls_assert(t_ != NULL); t_->data = ls_malloc((size_t)t_->numel * 4); \
+        memcpy(t_->data, cursor, (size_t)t_->numel * 4); cursor += t_->numel; } while (0)
+#define TAKE_LAYERS(suffix) for (int i = 0; i < c->n_layers; i++) { \
+        snprintf(name, sizeof name, "model.layers.%d." suffix, i); TAKE(name); }
+    TAKE("model.embed_tokens.weight");
+    TAKE_LAYERS("input_layernorm.weight");
+    TAKE_LAYERS("self_attn.q_proj.weight");
+    TAKE_LAYERS("self_attn.k_proj.weight");
+    TAKE_LAYERS("self_attn.v_proj.weight");
+    TAKE_LAYERS("self_attn.o_proj.weight");
+    TAKE_LAYERS("post_attention_layernorm.weight");
+    TAKE_LAYERS("mlp.gate_proj.weight");
+    TAKE_LAYERS("mlp.down_proj.weight");
+    TAKE_LAYERS("mlp.up_proj.weight");
+    TAKE("model.norm.weight");
+    cursor += (int64_t)c->max_seq_len * head; // freq_cis_real + freq_cis_imag (recomputed, unused)
+    if (!c->tied_embeddings) TAKE("lm_head.weight");
+#undef TAKE_LAYERS
+#undef TAKE
+    free(buf);
+    ck->n_tensors = l.n;
+    ck->tensors = l.t;
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// Hugging Face: config.json + model.safetensors
+
+static int json_int(const cJSON *root, const char *key, int *out, int fallback, int required, const char *path) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v)) {
+        if (required) return ls_fail("%s: missing field '%s' (expected an integer)", path, key);
+        *out = fallback;
+        return 0;
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble)
+        return ls_fail("%s: field '%s': expected an integer", path, key);
+    *out = (int)v->valuedouble;
+    return 0;
+}
+
+static int json_float(const cJSON *root, const char *key, float *out, float fallback, const char *path) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v)) {
+        *out = fallback;
+        return 0;
+    }
+    if (!cJSON_IsNumber(v)) return ls_fail("%s: field '%s': expected a number", path, key);
+    *out = (float)v->valuedouble;
+    return 0;
+}
+
+static int parse_hf_config(ls_model_config *c, const char *path) {
+    char *text = ls_read_file(path, NULL);
+    if (!text) return -1;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return ls_fail("%s: invalid JSON (expected an object)", path);
+    }
+    memset(c, 0, sizeof *c);
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    int rc = 0;
+    if (!cJSON_IsString(mt)) {
+        rc = ls_fail("%s: missing field 'model_type' (expected \"gpt2\" or \"llama\")", path);
+    } else if (!strcmp(mt->valuestring, "gpt2")) {
+        c->family = LS_FAMILY_GPT2;
+        rc = json_int(root, "n_embd", &c->dim, 0, 1, path) || json_int(root, "n_layer", &c->n_layers, 0, 1, path) ||
+             json_int(root, "n_head", &c->n_heads, 0, 1, path) ||
+             json_int(root, "vocab_size", &c->vocab_size, 0, 1, path) ||
+             json_int(root, "n_positions", &c->max_seq_len, 1024, 0, path) ||
+             json_int(root, "n_inner", &c->hidden_dim, 4 * c->dim, 0, path) ||
+             json_float(root, "layer_norm_epsilon", &c->norm_eps, 1e-5f, path);
+        c->n_kv_heads = c->n_heads;
+        c->tied_embeddings = 1;
+    } else if (!strcmp(mt->valuestring, "llama") || !strcmp(mt->valuestring, "mistral")) {
+        c->family = LS_FAMILY_LLAMA;
+        rc = json_int(root, "hidden_size", &c->dim, 0, 1, path) ||
+             json_int(root, "intermediate_size", &c->hidden_dim, 0, 1, path) ||
+             json_int(root, "num_hidden_layers", &c->n_layers, 0, 1, path) ||
+             json_int(root, "num_attention_heads", &c->n_heads, 0, 1, path) ||
+             json_int(root, "vocab_size", &c->vocab_size, 0, 1, path) ||
+             json_int(root, "max_position_embeddings", &c->max_seq_len, 2048, 0, path) ||
+             json_float(root, "rms_norm_eps", &c->norm_eps, 1e-6f, path) ||
+             json_float(root, "rope_theta", &c->rope_theta, 10000.0f, path);
+        if (!rc) rc = json_int(root, "num_key_value_heads", &c->n_kv_heads, c->n_heads, 0, path);
+        const cJSON *tie = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
+        c->tied_embeddings = cJSON_IsTrue(tie);
+        c->rope_interleaved = 0;
+        const cJSON *scaling = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
+        if (!rc && scaling && !cJSON_IsNull(scaling))
+            rc = ls_fail("%s: field 'rope_scaling': expected null (RoPE scaling is not supported)", path);
+    } else {
+        rc = ls_fail("%s: field 'model_type': expected \"gpt2\" or \"llama\", found \"%s\"", path, mt->valuestring);
+    }
+    cJSON_Delete(root);
+    if (rc) return -1;
+    return validate_config(c, path);
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+// File names of a canonical tensor: llama files use the canonical name; GPT-2
+// files drop or keep the "transformer." prefix.
+static const st_tensor *find_in_file(const st_file *f, const ls_model_config *c, const char *name) {
+    const st_tensor *t = st_find(f, name);
+    if (!t && c->family == LS_FAMILY_GPT2 && !strncmp(name, "transformer.", 12)) t = st_find(f, name + 12);
+    return t;
+}
+
+static int is_conv1d(const char *name) {
+    return strstr(name, "c_attn.weight") || strstr(name, "c_proj.weight") || strstr(name, "c_fc.weight");
+}
+
+// Keys a file may hold beyond the parameters: buffers some exporters keep
+// (GPT-2's causal-mask buffers, Llama's RoPE inverse frequencies).
+static int is_ignorable(const char *name) {
+    return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias") ||
+           ends_with(name, "rotary_emb.inv_freq");
+}
+
+static int load_hf(ls_checkpoint *ck, const char *config_path, const char *st_path) {
+    ls_model_config *c = &ck->config;
+    if (parse_hf_config(c, config_path)) return -1;
+    st_file f;
+    if (st_open(&f, st_path)) return -1;
+    tensor_list l = {0};
+    expected_tensors(c, &l);
+    char *used = ls_calloc((size_t)f.n_tensors + 1, 1);
+    int rc = 0;
+    for (int i = 0; i < l.n && !rc; i++) {
+        ls_tensor *t = &l.t[i];
+        const st_tensor *s = find_in_file(&f, c, t->name);
+        if (!s) {
+            rc = ls_fail("%s: missing tensor '%s' (expected by %s config with %d layers)", st_path, t->name,
+                         ckpt_family_name(c->family), c->n_layers);
+            break;
+        }
+        used[s - f.tensors] = 1;
+        int transpose = c->family == LS_FAMILY_GPT2 && is_conv1d(t->name);
+        int64_t want0 = transpose ? t->shape[1] : t->shape[0], want1 = transpose ? t->shape[0] : t->shape[1];
+        int shape_ok = s->ndim == t->ndim && s->shape[0] == want0 && (t->ndim == 1 || s->shape[1] == want1);
+        if (!shape_ok) {
+            char found[96] = "";
+            for (int d = 0; d < s->ndim && d < 4; d++) {
+                size_t k = strlen(found);
+                snprintf(found + k, sizeof found - k, "%s%lld", d ? ", " : "", (long long)s->shape[d]);
+            }
+            if (t->ndim == 1)
+                rc = ls_fail("%s: tensor '%s': expected shape (%lld), found (%s)", st_path, s->name,
+                             (long long)want0, found);
+            else
+                rc = ls_fail("%s: tensor '%s': expected shape (%lld, %lld), found (%s)", st_path, s->name,
+                             (long long)want0, (long long)want1, found);
+            break;
+        }
+        float *raw = st_load_float(&f, s);
+        if (transpose) {
+            // Conv1D (in, out) -> (out, in)
+            t->data = ls_malloc((size_t)t->numel * 4);
+            for (int64_t r = 0; r < want0; r++)
+                for (int64_t q = 0; q < want1; q++) t->data[q * want0 + r] = raw[r * want1 + q];
+            free(raw);
+        } else {
+            t->data = raw;
+        }
+    }
+    for (int i = 0; i < f.n_tensors && !rc; i++) {
+        if (used[i] || is_ignorable(f.tensors[i].name)) continue;
+        // A tied head stored explicitly is accepted only if it equals the embedding.
+        if (!strcmp(f.tensors[i].name, "lm_head.weight") && c->tied_embeddings) {
+            const ls_tensor *emb = &l.t[0];
+            const st_tensor *s = &f.tensors[i];
+            if (s->numel == emb->numel) {
+                float *head = st_load_float(&f, s);
+                int same = memcmp(head, emb->data, (size_t)emb->numel * 4) == 0;
+                free(head);
+                if (same) continue;
+            }
+            rc = ls_fail("%s: tensor 'lm_head.weight' differs from the token embedding but the config ties them",
+                         st_path);
+            break;
+        }
+        rc = ls_fail("%s: unknown tensor '%s' (not part of a %s model with this config)", st_path,
+                     f.tensors[i].name, ckpt_family_name(c->family));
+    }
+    free(used);
+    st_close(&f);
+    if (rc) {
+        free_list(&l);
+        return -1;
+    }
+    ck->n_tensors = l.n;
+    ck->tensors = l.t;
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+
+int ckpt_load(ls_checkpoint *ck, const char *path) {
+    memset(ck, 0, sizeof *ck);
+    int rc;
+    if (ls_is_dir(path)) {
+        char *cfg = ls_path_join(path, "config.json");
+        char *st = ls_path_join(path, "model.safetensors");
+        if (!ls_exists(cfg)) rc = ls_fail("%s: not a checkpoint directory: config.json is missing", path);
+        else if (!ls_exists(st)) {
+            char *index = ls_path_join(path, "model.safetensors.index.json");
+            rc = ls_exists(index)
+                     ? ls_fail("%s: sharded checkpoints (model.safetensors.index.json) are not supported; "
+                               "merge the shards into model.safetensors", path)
+                     : ls_fail("%s: not a checkpoint directory: model.safetensors is missing", path);
+            free(index);
+        } else rc = load_hf(ck, cfg, st);
+        free(cfg);
+        free(st);
+    } else if (ends_with(path, ".safetensors")) {
+        char *dir = ls_strdup(path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        char *cfg = ls_path_join(slash ? dir : ".", "config.json");
+        rc = ls_exists(cfg) ? load_hf(ck, cfg, path)
+                            : ls_fail("%s: expected config.json beside the safetensors file", path);
+        free(cfg);
+        free(dir);
+    } else if (!ls_exists(path)) {
+        rc = ls_fail("%s: no such file or directory", path);
+    } else {
+        rc = load_llama2c(ck, path);
+    }
+    if (rc) return -1;
+    ck->path = ls_strdup(path);
+    return 0;
+}
+
+void ckpt_free(ls_checkpoint *ck) {
+    for (int i = 0; i < ck->n_tensors; i++) {
+        free(ck->tensors[i].name);
+        free(ck->tensors[i].data);
+    }
+    free(ck->tensors);
+    free(ck->path);
+    memset(ck, 0, sizeof *ck);
+}
+
+const ls_tensor *ckpt_find(const ls_checkpoint *ck, const char *name) {
+    for (int i = 0; i < ck->n_tensors; i++)
+        if (!strcmp(ck->tensors[i].name, name)) return &ck->tensors[i];
+    return NULL;
+}
+
+// ----------------------------------------------------------------------------
+// module weights for the analyses
+
+float *ckpt_module_weight(const ls_checkpoint *ck, int layer, const char *module, int *d_out, int *d_in) {
+    const ls_model_config *c = &ck->config;
+    if (layer < 0 || layer >= c->n_layers) {
+        ls_fail("%s: layer %d out of range (model has %d layers: 0..%d)", ck->path, layer, c->n_layers,
+                c->n_layers - 1);
+        return NULL;
+    }
+    char name[256];
+    int row0 = 0, rows = -1;
+    if (c->family == LS_FAMILY_LLAMA) {
+        const char *full = NULL;
+        if (!strcmp(module, "q")) full = "self_attn.q_proj";
+        else if (!strcmp(module, "k")) full = "self_attn.k_proj";
+        else if (!strcmp(module, "v")) full = "self_attn.v_proj";
+        else if (!strcmp(module, "o")) full = "self_attn.o_proj";
+        else if (!strcmp(module, "gate")) full = "mlp.gate_proj";
+        else if (!strcmp(module, "up")) full = "mlp.up_proj";
+        else if (!strcmp(module, "down")) full = "mlp.down_proj";
+        if (!full) {
+            ls_fail("%s: unknown module '%s' for a llama model (expected q, k, v, o, gate, up or down)", ck->path,
+                    module);
+            return NULL;
+        }
+        snprintf(name, sizeof name, "model.layers.%d.%s.weight", layer, full);
+    } else {
+        const char *full = NULL;
+        if (!strcmp(module, "q") || !strcmp(module, "k") || !strcmp(module, "v")) {
+            full = "attn.c_attn";
+            row0 = (module[0] == 'q' ? 0 : module[0] == 'k' ? 1 : 2) * c->dim;
+            rows = c->dim;
+        } else if (!strcmp(module, "c_attn")) full = "attn.c_attn";
+        else if (!strcmp(module, "c_proj") || !strcmp(module, "o")) full = "attn.c_proj";
+        else if (!strcmp(module, "c_fc")) full = "mlp.c_fc";
+        else if (!strcmp(module, "mlp_proj")) full = "mlp.c_proj";
+        if (!full) {
+            ls_fail("%s: unknown module '%s' for a gpt2 model (expected q, k, v, c_attn, c_proj, c_fc or mlp_proj)",
+                    ck->path, module);
+            return NULL;
+        }
+        snprintf(name, sizeof name, "transformer.h.%d.%s.weight", layer, full);
+    }
+    const ls_tensor *t = ckpt_find(ck, name);
+    ls_assert(t != NULL && t->ndim == 2);
+    if (rows < 0) rows = (int)t->shape[0];
+    int cols = (int)t->shape[1];
+    float *w = ls_malloc((size_t)rows * cols * sizeof(float));
+    memcpy(w, t->data + (size_t)row0 * cols, (size_t)rows * cols * sizeof(float));
+    *d_out = rows;
+    *d_in = cols;
+    return w;
+}

@@ -1,0 +1,81 @@
+// checkpoint: a pretrained base model's configuration and frozen weights W0.
+//
+// Reads the llama2.c ".bin" format (header of seven int32, then fp32 tensors;
+// layout written next to the reader) and Hugging Face checkpoints (a directory
+// with config.json + model.safetensors, GPT-2 or Llama family).
+//
+// Every tensor is held as float32, row-major, under a canonical name:
+//   llama: model.embed_tokens.weight (vocab, dim)
+//          model.layers.{i}.input_layernorm.weight (dim)
+//          model.layers.{i}.self_attn.{q,k,v,o}_proj.weight (out, in)
+//          model.layers.{i}.post_attention_layernorm.weight (dim)
+//          model.layers.{i}.mlp.{gate,up,down}_proj.weight (out, in)
+//          model.norm.weight (dim), lm_head.weight (vocab, dim) only if untied
+//   gpt2:  transformer.wte.weight (vocab, dim), transformer.wpe.weight (seq, dim)
+//          transformer.h.{i}.ln_1.{weight,bias}, transformer.h.{i}.ln_2.{weight,bias}
+//          transformer.h.{i}.attn.c_attn.{weight,bias} (3*dim, dim): rows q, k, v
+//          transformer.h.{i}.attn.c_proj.{weight,bias} (dim, dim)
+//          transformer.h.{i}.mlp.c_fc.{weight,bias} (hidden, dim)
+//          transformer.h.{i}.mlp.c_proj.{weight,bias} (dim, hidden)
+//          transformer.ln_f.{weight,bias}
+// GPT-2's HF files store Conv1D weights as (in, out); they are transposed on
+// load so that every linear weight here is (out, in), as in PEFT's ΔW = B·A.
+// llama2.c's w1/w3/w2 are gate/up/down; its RoPE pairs are consecutive
+// (rope_interleaved = 1) while HF Llama files use split halves (0).
+#ifndef LS_CHECKPOINT_H
+#define LS_CHECKPOINT_H
+
+#include <stdint.h>
+
+typedef enum { LS_FAMILY_LLAMA = 0, LS_FAMILY_GPT2 = 1 } ls_family;
+
+typedef struct {
+    ls_family family;
+    int dim;            // model width d
+    int hidden_dim;     // MLP width
+    int n_layers;
+    int n_heads;
+    int n_kv_heads;     // = n_heads for gpt2
+    int vocab_size;
+    int max_seq_len;
+    float norm_eps;     // RMSNorm / LayerNorm epsilon
+    float rope_theta;   // llama only
+    int rope_interleaved; // 1: consecutive pairs (llama2.c), 0: split halves (HF)
+    int tied_embeddings;  // LM head shares the token embedding
+} ls_model_config;
+
+typedef struct {
+    char *name;
+    int ndim;
+    int64_t shape[4];
+    int64_t numel;
+    float *data;        // owned by the checkpoint
+} ls_tensor;
+
+typedef struct {
+    char *path;
+    ls_model_config config;
+    int n_tensors;
+    ls_tensor *tensors;
+} ls_checkpoint;
+
+// Loads a checkpoint: a llama2.c .bin file, a directory holding config.json
+// and model.safetensors, or a .safetensors file with config.json beside it.
+// Validates sizes and shapes against the config. Returns 0, or -1 with
+// ls_error() naming the file and what was wrong.
+int ckpt_load(ls_checkpoint *ck, const char *path);
+void ckpt_free(ls_checkpoint *ck);
+
+// The tensor with this canonical name, or NULL.
+const ls_tensor *ckpt_find(const ls_checkpoint *ck, const char *name);
+
+// Short module names, as used on the command line: llama q k v o gate up down;
+// gpt2 q k v (row blocks of c_attn), c_attn, c_proj (attn), c_fc, mlp_proj.
+// The frozen weight of one module as a fresh (d_out x d_in) row-major matrix.
+// Returns NULL with ls_error() set for an unknown module or layer out of range.
+float *ckpt_module_weight(const ls_checkpoint *ck, int layer, const char *module,
+                          int *d_out, int *d_in);
+
+const char *ckpt_family_name(ls_family f);
+
+#endif
