@@ -65,7 +65,7 @@ const char *ls_test_source(const char *rel) {
 const char *ls_test_tmpdir(const char *name) {
     static char buf[4096];
     snprintf(buf, sizeof buf, "%s/tmp-%s-%ld", LS_BUILD_ROOT, name, (long)getpid());
-    char cmd[4200];
+    char cmd[2 * sizeof buf + 64];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", buf, buf);
     if (system(cmd) != 0) {
         fprintf(stderr, "cannot create %s\n", buf);

@@ -1,0 +1,93 @@
+#include "amplify.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "lowrank.h"
+#include "random.h"
+
+// ----------------------------------------------------------------------------
+// ‖U^T W V‖_F
+
+// W (d x k), U (d x r), V (k x r) -> scalar
+int an_projected_norm(const an_mat *W, const an_mat *U, const an_mat *V, double *out) {
+    if (U->rows != W->rows || V->rows != W->cols || U->cols != V->cols)
+        return an_fail("an_projected_norm: W is %d x %d, U is %d x %d, V is %d x %d: "
+                       "expected U d x r and V k x r", W->rows, W->cols,
+                       U->rows, U->cols, V->rows, V->cols);
+    an_mat UtW = {0}, P = {0};
+    int rc = an_matmul(U, 1, W, 0, 1.0, &UtW);   // r x k
+    if (rc == 0) rc = an_matmul(&UtW, 0, V, 0, 1.0, &P);  // r x r
+    if (rc == 0) *out = an_frobenius_norm(&P);
+    an_mat_free(&UtW);
+    an_mat_free(&P);
+    return rc;
+}
+
+// Projection of W onto the top-r singular directions of one decomposition.
+static int project_on_top(const an_mat *W, const an_svd *s, int r, double *out) {
+    an_mat U = an_mat_first_cols(&s->U, r), V = an_mat_first_cols(&s->V, r);
+    int rc = an_projected_norm(W, &U, &V, out);
+    an_mat_free(&U);
+    an_mat_free(&V);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// Table 7
+
+int an_amplification_from_svd(const an_mat *W, const an_svd *W_svd, const an_svd *dW_svd,
+                              int r, uint64_t seed, an_amplification *out) {
+    int d = W->rows, k = W->cols;
+    memset(out, 0, sizeof *out);
+    if (dW_svd->rows != d || dW_svd->cols != k)
+        return an_fail("an_amplification_from_svd: W is %d x %d but ΔW is %d x %d",
+                       d, k, dW_svd->rows, dW_svd->cols);
+    if (W_svd && (W_svd->rows != d || W_svd->cols != k))
+        return an_fail("an_amplification_from_svd: W is %d x %d but the SVD given for it is of a "
+                       "%d x %d matrix", d, k, W_svd->rows, W_svd->cols);
+    if (r < 1 || r > dW_svd->nsv)
+        return an_fail("an_amplification_from_svd: r is %d, expected 1..%d (singular directions "
+                       "of ΔW available)", r, dW_svd->nsv);
+    an_svd own = {0}, gs = {0};
+    an_mat G = {0};
+    int rc = -1;
+    if (!W_svd) {
+        if (an_svd_thin(W, &own) != 0) goto done;
+        W_svd = &own;
+    }
+    G = an_mat_gaussian(d, k, seed);
+    if (an_svd_thin(&G, &gs) != 0) goto done;
+    if (project_on_top(W, dW_svd, r, &out->proj_dw) != 0) goto done;
+    if (project_on_top(W, W_svd, r, &out->proj_w) != 0) goto done;
+    if (project_on_top(W, &gs, r, &out->proj_random) != 0) goto done;
+    out->r = r;
+    out->w_norm = an_frobenius_norm(W);
+    out->dw_norm = an_frobenius_from_sigma(dW_svd->S, dW_svd->nsv);
+    if (out->proj_dw > 0.0) out->factor = out->dw_norm / out->proj_dw;
+    else out->factor = out->dw_norm > 0.0 ? INFINITY : 0.0;
+    rc = 0;
+done:
+    an_mat_free(&G);
+    an_svd_free(&own);
+    an_svd_free(&gs);
+    return rc;
+}
+
+int an_amplification_lowrank(const an_mat *W, const an_mat *B, const an_mat *A, double s,
+                             int r, uint64_t seed, an_amplification *out) {
+    an_svd ds;
+    if (an_delta_svd(B, A, s, &ds) != 0) return -1;
+    int rc = an_amplification_from_svd(W, NULL, &ds, r, seed, out);
+    an_svd_free(&ds);
+    return rc;
+}
+
+int an_amplification_dense(const an_mat *W, const an_mat *dW, int r, uint64_t seed,
+                           an_amplification *out) {
+    an_svd ds;
+    if (an_svd_thin(dW, &ds) != 0) return -1;
+    int rc = an_amplification_from_svd(W, NULL, &ds, r, seed, out);
+    an_svd_free(&ds);
+    return rc;
+}

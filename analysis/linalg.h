@@ -1,0 +1,116 @@
+// linalg: dense double-precision matrices, thin QR and SVD (LAPACKE), errors.
+//
+// The analysis library is pure math: no file I/O, no dependency on src/.
+// Every matrix is row-major double (an_mat). Singular vectors are returned as
+// COLUMNS: an SVD of an m x n matrix gives U (m x p), S (p), V (n x p) with
+// p = min(m, n), so that "the top-i right singular vectors of A" (U_A^i in
+// Sec. 7.2 of Hu et al. 2021) are the first i columns of V.
+//
+// Errors: a function that can fail on its input returns -1 (or NULL) and sets
+// a one-line message readable with an_error(); callers in src/ forward it
+// with ls_fail("%s", an_error()). Allocation failure is not an input error:
+// it prints where and exits, like ls_malloc.
+//
+// Determinism: singular vectors are defined up to sign; every SVD here fixes
+// the sign so that the entry of largest magnitude of each left singular
+// vector is positive (first such entry on ties), and flips the matching right
+// vector. The same input and thread count therefore give the same bits.
+#ifndef AN_LINALG_H
+#define AN_LINALG_H
+
+#include <stddef.h>
+
+// ----------------------------------------------------------------------------
+// Errors and allocation
+
+// Sets the message (printf-style, one line) and returns -1.
+int an_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// The message of the last failure in this thread ("" if none).
+const char *an_error(void);
+
+// malloc/calloc that never return NULL (print file:line and exit(1) on OOM).
+void *an_malloc_check(size_t size, const char *file, int line);
+void *an_calloc_check(size_t n, size_t size, const char *file, int line);
+#define an_malloc(size) an_malloc_check((size), __FILE__, __LINE__)
+#define an_calloc(n, size) an_calloc_check((n), (size), __FILE__, __LINE__)
+
+// ----------------------------------------------------------------------------
+// Matrices
+
+// A row-major matrix: element (i, j) is data[i * cols + j]. Owns data.
+typedef struct {
+    int rows, cols;
+    double *data;
+} an_mat;
+
+#define AN_AT(m, i, j) ((m)->data[(size_t)(i) * (size_t)(m)->cols + (size_t)(j)])
+
+// A zero-filled rows x cols matrix (rows, cols >= 0). Free with an_mat_free.
+an_mat an_mat_alloc(int rows, int cols);
+// Frees data and zeroes the struct; safe on a zeroed or already-freed matrix.
+void an_mat_free(an_mat *m);
+// A copy of rows x cols float data (row-major), widened to double.
+an_mat an_mat_from_float(const float *data, int rows, int cols);
+// A copy of rows x cols double data (row-major).
+an_mat an_mat_from_double(const double *data, int rows, int cols);
+an_mat an_mat_copy(const an_mat *m);
+// m^T (cols x rows), freshly allocated.
+an_mat an_mat_transpose(const an_mat *m);
+// The first `ncols` columns of m (m->rows x ncols), freshly allocated.
+// Requires 0 <= ncols <= m->cols.
+an_mat an_mat_first_cols(const an_mat *m, int ncols);
+
+// C = alpha * op(X) * op(Y), op(X) = X or X^T. Allocates *C (the caller frees).
+// Returns 0, or -1 if the inner dimensions differ.
+int an_matmul(const an_mat *X, int trans_x, const an_mat *Y, int trans_y,
+              double alpha, an_mat *C);
+
+// ‖m‖_F, accumulated with scaling so that huge or tiny entries do not overflow.
+double an_frobenius_norm(const an_mat *m);
+// max_ij |X_ij - Y_ij|; the shapes must match (else returns INFINITY).
+double an_max_abs_diff(const an_mat *X, const an_mat *Y);
+
+// ----------------------------------------------------------------------------
+// QR and SVD
+
+// Thin QR (dgeqrf + dorgqr): X (m x n) = Q (m x p) R (p x n), p = min(m, n),
+// Q with orthonormal columns, R upper trapezoidal. Allocates *Q and *R.
+// Returns 0, or -1 on an empty matrix or a LAPACK failure.
+int an_qr_thin(const an_mat *X, an_mat *Q, an_mat *R);
+
+// Thin SVD X = U diag(S) V^T of an m x n matrix, p = min(m, n).
+typedef struct {
+    int rows, cols;  // m, n of the decomposed matrix
+    int nsv;         // p: number of singular values / vectors kept
+    an_mat U;        // m x nsv, orthonormal columns (left singular vectors)
+    double *S;       // nsv singular values, descending, >= 0
+    an_mat V;        // n x nsv, orthonormal columns (right singular vectors)
+} an_svd;
+
+// Thin SVD by dgesdd (divide and conquer), falling back to dgesvd if dgesdd
+// does not converge. Signs fixed as described at the top of this file.
+// Fills *out (free with an_svd_free). Returns 0, or -1 on an empty matrix,
+// a non-finite entry or a LAPACK failure.
+int an_svd_thin(const an_mat *X, an_svd *out);
+void an_svd_free(an_svd *s);
+
+// Makes the largest-magnitude entry of each column of U positive, flipping the
+// matching column of V (the sign convention of every SVD in this library).
+void an_svd_fix_signs(an_svd *s);
+
+// Which side's singular vectors: right (columns of V, row space; the paper's
+// choice for A, Sec. 7.2) or left (columns of U, column space; for B, H.2,
+// and for W vs ΔW, Fig. 8).
+typedef enum { AN_SIDE_RIGHT = 0, AN_SIDE_LEFT = 1 } an_side;
+
+// The first `count` columns of s->V (AN_SIDE_RIGHT) or s->U (AN_SIDE_LEFT),
+// freshly allocated. Returns 0, or -1 if count is not in [1, s->nsv].
+int an_svd_vectors(const an_svd *s, an_side side, int count, an_mat *out);
+
+// The top-i right singular vectors of A (r x k) as a k x i matrix: U_A^i of
+// Sec. 7.2. Allocates *V. Returns 0, or -1 if i is not in [1, min(r, k)].
+int an_right_singular_vectors(const an_mat *A, int i, an_mat *V);
+// The top-j left singular vectors of B (d x r) as a d x j matrix (App. H.2).
+int an_left_singular_vectors(const an_mat *B, int j, an_mat *U);
+
+#endif

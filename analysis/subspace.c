@@ -1,0 +1,143 @@
+#include "subspace.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cblas.h>
+
+#include "random.h"
+
+static const char *side_name(an_side side) { return side == AN_SIDE_LEFT ? "left" : "right"; }
+
+// ----------------------------------------------------------------------------
+// φ from orthonormal bases (Eq. 4)
+
+// U1 (n x p1), U2 (n x p2) -> grid (imax x jmax)
+int an_phi_grid(const an_mat *U1, const an_mat *U2, int imax, int jmax, double *grid) {
+    if (U1->rows != U2->rows)
+        return an_fail("an_phi_grid: the bases live in different spaces: U1 is %d x %d, "
+                       "U2 is %d x %d (rows must match)", U1->rows, U1->cols, U2->rows, U2->cols);
+    if (imax < 1 || imax > U1->cols)
+        return an_fail("an_phi_grid: imax is %d, expected 1..%d (U1's columns)", imax, U1->cols);
+    if (jmax < 1 || jmax > U2->cols)
+        return an_fail("an_phi_grid: jmax is %d, expected 1..%d (U2's columns)", jmax, U2->cols);
+    int n = U1->rows;
+    // M = U1[:, :imax]^T U2[:, :jmax]; row-major leading dimensions stay the full widths.
+    double *M = an_malloc((size_t)imax * (size_t)jmax * sizeof(double));
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, imax, jmax, n, 1.0,
+                U1->data, U1->cols, U2->data, U2->cols, 0.0, M, jmax);
+    // P(i, j) = Σ_{a<i, b<j} M_ab², built row by row: P(i,j) = P(i-1,j) + rowsum_i(j).
+    double *prev = an_calloc((size_t)jmax, sizeof(double));
+    for (int i = 0; i < imax; i++) {
+        double row = 0.0;
+        for (int j = 0; j < jmax; j++) {
+            double m = M[(size_t)i * jmax + j];
+            row += m * m;
+            prev[j] += row;
+            int mn = i < j ? i + 1 : j + 1;
+            double phi = prev[j] / (double)mn;
+            // Rounding can push a containment case a hair above 1; a larger
+            // excess means a non-orthonormal basis and is left visible.
+            if (phi > 1.0 && phi < 1.0 + 1e-9) phi = 1.0;
+            grid[(size_t)i * jmax + j] = phi;
+        }
+    }
+    free(prev);
+    free(M);
+    return 0;
+}
+
+int an_phi(const an_mat *U1, const an_mat *U2, int i, int j, double *phi) {
+    if (i < 1 || j < 1) return an_fail("an_phi: i = %d, j = %d, expected both >= 1", i, j);
+    double *grid = an_malloc((size_t)i * (size_t)j * sizeof(double));
+    int rc = an_phi_grid(U1, U2, i, j, grid);
+    if (rc == 0) *phi = grid[(size_t)i * j - 1];
+    free(grid);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// φ between A matrices (right) or B matrices (left)
+
+static int grid_from_matrices(const an_mat *X1, const an_mat *X2, an_side side,
+                              int imax, int jmax, double *grid, const char *who) {
+    int shared1 = side == AN_SIDE_LEFT ? X1->rows : X1->cols;
+    int shared2 = side == AN_SIDE_LEFT ? X2->rows : X2->cols;
+    if (shared1 != shared2)
+        return an_fail("%s: %s singular vectors need the same %s: X1 is %d x %d, X2 is %d x %d",
+                       who, side_name(side), side == AN_SIDE_LEFT ? "row count" : "column count",
+                       X1->rows, X1->cols, X2->rows, X2->cols);
+    an_svd s1 = {0}, s2 = {0};
+    int rc = -1;
+    if (an_svd_thin(X1, &s1) != 0 || an_svd_thin(X2, &s2) != 0) goto done;
+    if (imax < 1 || imax > s1.nsv) {
+        an_fail("%s: imax is %d, expected 1..%d (min of X1's shape %d x %d)",
+                who, imax, s1.nsv, X1->rows, X1->cols);
+        goto done;
+    }
+    if (jmax < 1 || jmax > s2.nsv) {
+        an_fail("%s: jmax is %d, expected 1..%d (min of X2's shape %d x %d)",
+                who, jmax, s2.nsv, X2->rows, X2->cols);
+        goto done;
+    }
+    const an_mat *U1 = side == AN_SIDE_LEFT ? &s1.U : &s1.V;
+    const an_mat *U2 = side == AN_SIDE_LEFT ? &s2.U : &s2.V;
+    rc = an_phi_grid(U1, U2, imax, jmax, grid);
+done:
+    an_svd_free(&s1);
+    an_svd_free(&s2);
+    return rc;
+}
+
+int an_subspace_similarity_grid(const an_mat *X1, const an_mat *X2, an_side side,
+                                int imax, int jmax, double *grid) {
+    return grid_from_matrices(X1, X2, side, imax, jmax, grid, "an_subspace_similarity_grid");
+}
+
+int an_subspace_similarity_random_grid(int rows1, int cols1, int rows2, int cols2,
+                                       an_side side, uint64_t seed,
+                                       int imax, int jmax, double *grid) {
+    if (rows1 < 1 || cols1 < 1 || rows2 < 1 || cols2 < 1)
+        return an_fail("an_subspace_similarity_random_grid: shapes %d x %d and %d x %d, "
+                       "expected positive sizes", rows1, cols1, rows2, cols2);
+    an_rng rng;
+    an_rng_seed(&rng, seed);
+    an_mat G1 = an_mat_alloc(rows1, cols1), G2 = an_mat_alloc(rows2, cols2);
+    an_mat_fill_gaussian(&G1, &rng);
+    an_mat_fill_gaussian(&G2, &rng);
+    int rc = grid_from_matrices(&G1, &G2, side, imax, jmax, grid,
+                                "an_subspace_similarity_random_grid");
+    an_mat_free(&G1);
+    an_mat_free(&G2);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// W vs ΔW directions (Fig. 8)
+
+int an_w_vs_dw_grid(const an_svd *W_svd, const an_svd *dW_svd, an_side side,
+                    int imax, int jmax, double *grid) {
+    if (W_svd->rows != dW_svd->rows || W_svd->cols != dW_svd->cols)
+        return an_fail("an_w_vs_dw_grid: W is %d x %d but ΔW is %d x %d",
+                       W_svd->rows, W_svd->cols, dW_svd->rows, dW_svd->cols);
+    const an_mat *U1 = side == AN_SIDE_LEFT ? &W_svd->U : &W_svd->V;
+    const an_mat *U2 = side == AN_SIDE_LEFT ? &dW_svd->U : &dW_svd->V;
+    if (an_phi_grid(U1, U2, imax, jmax, grid) != 0) {
+        char why[768];
+        snprintf(why, sizeof why, "%s", an_error());
+        return an_fail("an_w_vs_dw_grid (W's directions are i, ΔW's are j): %s", why);
+    }
+    return 0;
+}
+
+int an_w_vs_random_grid(const an_svd *W_svd, an_side side, uint64_t seed,
+                        int imax, int jmax, double *grid) {
+    an_mat G = an_mat_gaussian(W_svd->rows, W_svd->cols, seed);
+    an_svd gs;
+    int rc = an_svd_thin(&G, &gs);
+    an_mat_free(&G);
+    if (rc != 0) return -1;
+    rc = an_w_vs_dw_grid(W_svd, &gs, side, imax, jmax, grid);
+    an_svd_free(&gs);
+    return rc;
+}

@@ -1,0 +1,158 @@
+#include "cli/report.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "io/util.h"
+
+#ifndef LS_PLOTS_DIR
+#define LS_PLOTS_DIR "plots"
+#endif
+
+// ----------------------------------------------------------------------------
+// strings
+
+void sb_printf(strbuf *b, const char *fmt, ...) {
+    va_list ap;
+    for (;;) {
+        size_t room = b->cap - b->len;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? room : 0, fmt, ap);
+        va_end(ap);
+        ls_assert(n >= 0);
+        if (b->s && (size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + (size_t)n + 1) cap *= 2;
+        char *grown = realloc(b->s, cap);
+        ls_assert(grown != NULL);
+        b->s = grown;
+        b->cap = cap;
+    }
+}
+
+void sb_free(strbuf *b) {
+    free(b->s);
+    memset(b, 0, sizeof *b);
+}
+
+// ----------------------------------------------------------------------------
+// files written by this run
+
+static char **written;
+static int n_written;
+
+static void remember(const char *path) {
+    char **grown = realloc(written, (size_t)(n_written + 1) * sizeof *written);
+    ls_assert(grown != NULL);
+    written = grown;
+    written[n_written++] = ls_strdup(path);
+}
+
+int report_write(const char *dir, const char *name, const strbuf *b) {
+    char *path = ls_path_join(dir, name);
+    int rc = ls_write_file_atomic(path, b->s ? b->s : "", b->len);
+    if (!rc) remember(path);
+    free(path);
+    return rc;
+}
+
+void report_list(void) {
+    for (int i = 0; i < n_written; i++) {
+        printf("wrote %s\n", written[i]);
+        free(written[i]);
+    }
+    free(written);
+    written = NULL;
+    n_written = 0;
+}
+
+void report_rollback(void) {
+    for (int i = 0; i < n_written; i++) {
+        unlink(written[i]);
+        free(written[i]);
+    }
+    free(written);
+    written = NULL;
+    n_written = 0;
+}
+
+// ----------------------------------------------------------------------------
+// gnuplot
+
+const char *report_gp_quote(const char *s) {
+    static char ring[8][2048];
+    static int next;
+    char *out = ring[next++ % 8];
+    size_t k = 0;
+    out[k++] = '\'';
+    for (; *s && k < sizeof ring[0] - 3; s++) {
+        if (*s == '\'') out[k++] = '\'';
+        out[k++] = *s;
+    }
+    out[k++] = '\'';
+    out[k] = 0;
+    return out;
+}
+
+static const char *plots_dir(void) {
+    const char *env = getenv("LORASCOPE_PLOTS");
+    return env && *env ? env : LS_PLOTS_DIR;
+}
+
+static int have_gnuplot(void) { return system("command -v gnuplot >/dev/null 2>&1") == 0; }
+
+static int run_gnuplot(const char *script, const char *assignments) {
+    pid_t pid = fork();
+    if (pid < 0) return ls_fail("gnuplot: fork failed: %s", strerror(errno));
+    if (pid == 0) {
+        execlp("gnuplot", "gnuplot", "-e", assignments, script, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) < 0) return ls_fail("gnuplot: wait failed");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return ls_fail("%s: gnuplot exited with status %d", script, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return 0;
+}
+
+int report_plot(const char *dir, const char *stem, const char *script, const char *const *assign, int n_assign) {
+    static int warned;
+    if (!have_gnuplot()) {
+        if (!warned) fprintf(stderr, "lorascope: gnuplot not found: tables written, figures skipped\n");
+        warned = 1;
+        return 0;
+    }
+    char *script_path = ls_path_join(plots_dir(), script);
+    if (!ls_exists(script_path)) {
+        int rc = ls_fail("%s: gnuplot script not found (set LORASCOPE_PLOTS to the plots/ directory)", script_path);
+        free(script_path);
+        return rc;
+    }
+    const char *terms[2][2] = {{"png", "pngcairo"}, {"svg", "svg"}};
+    int rc = 0;
+    for (int t = 0; t < 2 && !rc; t++) {
+        char name[512], tmp[600];
+        snprintf(name, sizeof name, "%s.%s", stem, terms[t][0]);
+        char *path = ls_path_join(dir, name);
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%s", path, (long)getpid(), terms[t][0]);
+        strbuf a = {0};
+        sb_printf(&a, "term=%s; out=%s", report_gp_quote(terms[t][1]), report_gp_quote(tmp));
+        for (int i = 0; i < n_assign; i++) sb_printf(&a, "; %s", assign[i]);
+        rc = run_gnuplot(script_path, a.s);
+        if (!rc && rename(tmp, path) != 0) rc = ls_fail("%s: cannot rename figure: %s", path, strerror(errno));
+        if (rc) unlink(tmp);
+        else remember(path);
+        sb_free(&a);
+        free(path);
+    }
+    free(script_path);
+    return rc;
+}

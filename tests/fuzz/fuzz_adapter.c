@@ -1,0 +1,53 @@
+// libFuzzer target: PEFT adapter directories and llama2.c checkpoints.
+// The input is split at the first 0xFF byte into adapter_config.json and
+// adapter_model.safetensors (both written to a private directory in /dev/shm
+// or /tmp); the whole input is also tried as a llama2.c .bin checkpoint.
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/adapter.h"
+#include "io/checkpoint.h"
+
+static char dir[256];
+
+static void write_file(const char *name, const uint8_t *p, size_t n) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *fp = fopen(path, "wb");
+    if (!fp) abort();
+    if (n) fwrite(p, 1, n, fp);
+    fclose(fp);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "%s/lorascope-fuzz-%ld", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
+                 (long)getpid());
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
+        if (system(cmd) != 0) abort();
+    }
+    const uint8_t *split = memchr(data, 0xFF, size);
+    size_t n_cfg = split ? (size_t)(split - data) : size;
+    write_file("adapter_config.json", data, n_cfg);
+    write_file("adapter_model.safetensors", split ? split + 1 : data, split ? size - n_cfg - 1 : 0);
+    lora_adapter a;
+    if (adapter_load(&a, dir) == 0) {
+        for (int i = 0; i < a.n_modules; i++) {
+            int row0, rows;
+            const lora_module *m = adapter_resolve(&a, a.modules[i].layer, "q", &row0, &rows);
+            if (m && (size_t)m->r * m->d_in < 4096 && (size_t)rows * m->r < 4096) free(adapter_delta_weight(m, row0, rows));
+        }
+        adapter_free(&a);
+    }
+    write_file("model.bin", data, size);
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.bin", dir);
+    ls_checkpoint ck;
+    if (size < (1 << 16) && ckpt_load(&ck, path) == 0) ckpt_free(&ck);
+    return 0;
+}
