@@ -24,4 +24,5 @@ else
     meson setup build >/dev/null
 fi
 ninja -C build >/dev/null
+ln -sf src/cli/lorascope build/lorascope
 echo "setup: built build/lorascope" >&2

@@ -63,9 +63,10 @@ const char *ls_test_source(const char *rel) {
 }
 
 const char *ls_test_tmpdir(const char *name) {
-    static char buf[4096];
-    snprintf(buf, sizeof buf, "%s/tmp-%s-%ld", LS_BUILD_ROOT, name, (long)getpid());
-    char cmd[2 * sizeof buf + 64];
+    char *buf = malloc(4096); // one per call, alive until exit: callers keep several
+    if (!buf) exit(1);
+    snprintf(buf, 4096, "%s/tmp-%s-%ld", LS_BUILD_ROOT, name, (long)getpid());
+    char cmd[2 * 4096 + 64];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", buf, buf);
     if (system(cmd) != 0) {
         fprintf(stderr, "cannot create %s\n", buf);

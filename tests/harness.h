@@ -76,7 +76,8 @@ int ls_test_main(int argc, char **argv, const ls_test *tests, int n);
 const char *ls_test_asset(const char *rel);
 // Path of a file under tests/ in the source tree. Static buffer.
 const char *ls_test_source(const char *rel);
-// A fresh empty directory for this test's outputs (under the build dir).
+// A fresh empty directory for this test's outputs (under the build dir);
+// each call returns its own string, valid until the process exits.
 const char *ls_test_tmpdir(const char *name);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analysis.h"
 #include "cli/commands.h"
@@ -781,13 +782,16 @@ int cmd_analyze(int argc, char **argv) {
         else if (!strcmp(o.kind, "spectrum")) rc = analyze_spectrum(&o, &in, data_dir);
         else rc = analyze_intruders(&o, &in, data_dir);
     }
-    free(data_dir);
     free_inputs(&in);
     if (rc) {
         report_rollback();
+        rmdir(data_dir); // only if empty: never leave a half-made output tree behind
+        rmdir(o.out);
+        free(data_dir);
         fprintf(stderr, "lorascope analyze %s: %s\n", o.kind, ls_error());
         return 1;
     }
+    free(data_dir);
     report_list();
     return 0;
 }

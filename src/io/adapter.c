@@ -67,6 +67,9 @@ static int read_config(adapter_config *cfg, lora_adapter *a, const char *path) {
     if (pt && !(cJSON_IsString(pt) && !strcmp(pt->valuestring, "LORA")))
         return ls_fail("%s: field 'peft_type': expected \"LORA\", found %s", path,
                        cJSON_IsString(pt) ? pt->valuestring : "a non-string");
+    const cJSON *dora = cJSON_GetObjectItemCaseSensitive(root, "use_dora");
+    if (cJSON_IsTrue(dora))
+        return ls_fail("%s: field 'use_dora': DoRA adapters are not supported (expected false)", path);
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "r");
     if (!cJSON_IsNumber(r) || r->valuedouble < 1 || r->valuedouble != floor(r->valuedouble) || r->valuedouble > 1e6)
         return ls_fail("%s: field 'r': expected a positive integer", path);

@@ -1,0 +1,246 @@
+// The `lorascope` command line, run as a user runs it: analyses of real PEFT
+// adapters and of stories260K give the numbers the libraries give, and bad
+// input gives a one-line error, a non-zero exit and no output files.
+#include <sys/wait.h>
+
+#include "harness.h"
+#include "io/safetensors.h"
+#include "io/util.h"
+
+static char err_text[8192];
+
+// Runs the lorascope binary with `args` (a shell fragment); captures stderr.
+static int run(const char *args) {
+    const char *exe = getenv("LORASCOPE_BIN");
+    if (!exe) {
+        fprintf(stderr, "LORASCOPE_BIN not set\n");
+        exit(1);
+    }
+    char errfile[4200], cmd[16384];
+    snprintf(errfile, sizeof errfile, "%s/stderr.txt", ls_test_tmpdir("cli_stderr"));
+    char tests_dir[4200];
+    snprintf(tests_dir, sizeof tests_dir, "%s", ls_test_source(""));
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >/dev/null 2>'%s'", tests_dir, exe, args, errfile);
+    int status = system(cmd);
+    FILE *fp = fopen(errfile, "r");
+    size_t n = fp ? fread(err_text, 1, sizeof err_text - 1, fp) : 0;
+    err_text[n] = 0;
+    if (fp) fclose(fp);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int count_files(const char *dir) {
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "find '%s' -type f 2>/dev/null | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    if (p && fscanf(p, "%d", &n) != 1) n = -1;
+    if (p) pclose(p);
+    return n;
+}
+
+// Expects failure with exit code `code`, a message containing `needle`, one
+// line, and nothing written under `out`.
+static void expect_error(const char *args, int code, const char *needle, const char *out) {
+    int rc = run(args);
+    CHECK_MSG(rc == code, "`lorascope %s` exited %d, expected %d; stderr: %s", args, rc, code, err_text);
+    CHECK_STR_CONTAINS(err_text, needle);
+    size_t len = strlen(err_text);
+    int lines = 0;
+    for (size_t i = 0; i < len; i++) lines += err_text[i] == '\n';
+    CHECK_MSG(lines == 1, "expected a one-line error, got %d lines: %s", lines, err_text);
+    if (out) CHECK_MSG(count_files(out) == 0, "files left behind in %s after a failed run", out);
+}
+
+// Reads the value of column `col` in the first TSV row whose first
+// columns match `key` (tab-separated prefix of the row).
+static double tsv_value(const char *path, const char *key, int col) {
+    char *text = ls_read_file(path, NULL);
+    if (!text) return NAN;
+    double v = NAN;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, key, strlen(key))) continue;
+        char *p = line;
+        for (int c = 0; c < col && p; c++) {
+            p = strchr(p, '\t');
+            if (p) p++;
+        }
+        if (p) v = strtod(p, NULL);
+        break;
+    }
+    free(text);
+    return v;
+}
+
+// ‖rows [row0, row0+rows) of ΔW‖_F from PEFT's delta file (GPT-2: stored (in, out)).
+static double peft_delta_norm(const char *file, const char *key, int row0, int rows, int conv1d) {
+    st_file f;
+    if (st_open(&f, ls_test_source(file))) return NAN;
+    const st_tensor *t = st_find(&f, key);
+    double s = 0;
+    if (t) {
+        float *x = st_load_float(&f, t);
+        int64_t out = conv1d ? t->shape[1] : t->shape[0], in = conv1d ? t->shape[0] : t->shape[1];
+        for (int64_t r = row0; r < row0 + rows && r < out; r++)
+            for (int64_t c = 0; c < in; c++) {
+                double v = conv1d ? x[c * out + r] : x[r * in + c];
+                s += v * v;
+            }
+        free(x);
+    }
+    st_close(&f);
+    return t ? sqrt(s) : NAN;
+}
+
+// ----------------------------------------------------------------------------
+
+static void test_help_lists_every_command(void) {
+    CHECK_INT(run("help"), 0);
+    CHECK_INT(run("analyze --help"), 0);
+    expect_error("frobnicate", 2, "unknown command 'frobnicate'", NULL);
+}
+
+static void test_spectrum_of_gpt2_q_block_matches_peft_delta(void) {
+    const char *out = ls_test_tmpdir("cli_spectrum");
+    char args[4200], tsv[4300];
+    snprintf(args, sizeof args, "analyze spectrum --adapter data/peft/gpt2_tiny/adapter --module q,c_attn --out '%s' --no-plot", out);
+    CHECK_MSG(run(args) == 0, "%s", err_text);
+    snprintf(tsv, sizeof tsv, "%s/spectrum.tsv", out);
+    // columns: what layer module n sigma_1 frobenius ...
+    for (int layer = 0; layer < 2; layer++) {
+        char key[300];
+        snprintf(key, sizeof key, "data/peft/gpt2_tiny/adapter\t%d\tq\t", layer);
+        double got = tsv_value(tsv, key, 5);
+        char dkey[64];
+        snprintf(dkey, sizeof dkey, "transformer.h.%d.attn.c_attn", layer);
+        double want = peft_delta_norm("data/peft/gpt2_tiny/delta.safetensors", dkey, 0, 64, 1);
+        CHECK_CLOSE(got, want, 1e-5, 0);
+        snprintf(key, sizeof key, "data/peft/gpt2_tiny/adapter\t%d\tc_attn\t", layer);
+        CHECK_CLOSE(tsv_value(tsv, key, 5), peft_delta_norm("data/peft/gpt2_tiny/delta.safetensors", dkey, 0, 192, 1),
+                    1e-5, 0);
+    }
+}
+
+static void test_amplify_reports_peft_delta_norm_and_factor(void) {
+    const char *out = ls_test_tmpdir("cli_amplify");
+    char args[4200], tsv[4300];
+    snprintf(args, sizeof args,
+             "analyze amplify --base data/peft/llama_tiny/base --adapter data/peft/llama_tiny/adapter "
+             "--module q,v --layer 1 --out '%s'", out);
+    CHECK_MSG(run(args) == 0, "%s", err_text);
+    snprintf(tsv, sizeof tsv, "%s/table7.tsv", out);
+    // columns: adapter r layer module proj_dW proj_W proj_random norm_W norm_dW amplification
+    const char *key = "data/peft/llama_tiny/adapter\t4\t1\tq\t";
+    double norm_dw = tsv_value(tsv, key, 8), proj_dw = tsv_value(tsv, key, 4), factor = tsv_value(tsv, key, 9);
+    double want = peft_delta_norm("data/peft/llama_tiny/delta.safetensors", "model.layers.1.self_attn.q_proj", 0, 64, 0);
+    CHECK_CLOSE(norm_dw, want, 1e-5, 0);
+    CHECK_CLOSE(factor, norm_dw / proj_dw, 1e-4, 0);
+    // ‖U_Wᵀ W V_W‖ >= any other rank-r projection (Eckart-Young).
+    CHECK(tsv_value(tsv, key, 5) >= proj_dw && tsv_value(tsv, key, 5) >= tsv_value(tsv, key, 6));
+    char fig[4300];
+    snprintf(fig, sizeof fig, "%s/amplification.png", out);
+    if (system("command -v gnuplot >/dev/null") == 0) CHECK_MSG(ls_exists(fig), "%s missing", fig);
+    snprintf(fig, sizeof fig, "%s/table7.md", out);
+    char *md = ls_read_file(fig, NULL);
+    CHECK_STR_CONTAINS(md, "| amplification |");
+    free(md);
+}
+
+static void test_subspace_between_peft_adapters_writes_grids_and_figure(void) {
+    const char *out = ls_test_tmpdir("cli_subspace");
+    char args[4200], path[4300];
+    snprintf(args, sizeof args,
+             "analyze subspace --adapter data/peft/llama_tiny_rslora/adapter --adapter2 data/peft/llama_tiny/adapter "
+             "--module q,v --out '%s'", out);
+    CHECK_MSG(run(args) == 0, "%s", err_text);
+    snprintf(path, sizeof path, "%s/data/subspace_A_q_L0.tsv", out);
+    CHECK_MSG(ls_exists(path), "%s missing", path);
+    snprintf(path, sizeof path, "%s/subspace.tsv", out);
+    // rsLoRA q has r = 2 (rank_pattern), the other adapter r = 4: a 2 x 4 grid; values in [0, 1].
+    double phi11 = tsv_value(path, "0\tq\tA\t2\t4\t", 5);
+    CHECK_MSG(phi11 >= 0 && phi11 <= 1, "phi(1,1) = %g", phi11);
+    if (system("command -v gnuplot >/dev/null") == 0) {
+        snprintf(path, sizeof path, "%s/subspace.svg", out);
+        CHECK_MSG(ls_exists(path), "%s missing", path);
+    }
+}
+
+static void test_stories260k_weights_analyses_run(void) {
+    const char *base = ls_test_asset("models/stories260K/stories260K.bin");
+    if (!base) SKIP("stories260K.bin not present");
+    const char *out = ls_test_tmpdir("cli_stories");
+    char args[8400], path[4300];
+    snprintf(args, sizeof args, "analyze spectrum --base '%s' --module q,v --out '%s'", base, out);
+    CHECK_MSG(run(args) == 0, "%s", err_text);
+    snprintf(args, sizeof args, "analyze w-vs-dw --base '%s' --module q,v --layer 2 --rank 8 --out '%s'", base, out);
+    CHECK_MSG(run(args) == 0, "%s", err_text);
+    snprintf(path, sizeof path, "%s/spectrum.tsv", out);
+    // Wq of layer 0 is 64 x 64: 64 singular values, effective rank in [1, 64].
+    double n = tsv_value(path, "W\t0\tq\t", 3), er = tsv_value(path, "W\t0\tq\t", 8);
+    CHECK_NEAR(n, 64, 0);
+    CHECK_MSG(er >= 1 && er <= 64, "effective rank %g", er);
+    snprintf(path, sizeof path, "%s/w_vs_dw.tsv", out);
+    double mean = tsv_value(path, "random\t8\t2\tq\t", 6);
+    CHECK_MSG(mean > 0 && mean < 1, "mean phi W vs random = %g", mean);
+}
+
+static void test_bad_input_gives_one_line_error_and_no_output(void) {
+    const char *out = ls_test_tmpdir("cli_bad");
+    char args[20000], o[4200];
+    snprintf(o, sizeof o, "%s/out", out);
+    snprintf(args, sizeof args, "analyze spectrum --module q --out '%s'", o);
+    expect_error(args, 2, "spectrum: expected --adapter (ΔW) or --base (W)", o);
+    snprintf(args, sizeof args, "analyze spectrum --adapter /nonexistent --out '%s'", o);
+    expect_error(args, 1, "/nonexistent: not an adapter directory", o);
+    snprintf(args, sizeof args, "analyze spectrum --adapter data/peft/llama_tiny/adapter --module c_fc --out '%s'", o);
+    expect_error(args, 1, "unknown module 'c_fc' for a llama adapter", o);
+    snprintf(args, sizeof args, "analyze spectrum --adapter data/peft/llama_tiny/adapter --module k --out '%s'", o);
+    expect_error(args, 1, "no LoRA module for 'k' (self_attn.k_proj) at layer 0", o);
+    snprintf(args, sizeof args, "analyze spectrum --adapter data/peft/llama_tiny/adapter --layer 7 --out '%s'", o);
+    expect_error(args, 1, "--layer 7 out of range: the model has 2 layers", o);
+    snprintf(args, sizeof args, "analyze amplify --base data/peft/gpt2_tiny/base --adapter data/peft/llama_tiny/adapter --out '%s'", o);
+    expect_error(args, 1, "adapter is for a llama model but the base data/peft/gpt2_tiny/base is gpt2", o);
+    snprintf(args, sizeof args, "analyze amplify --base data/peft/llama_tiny/base --adapter data/peft/llama_tiny/adapter --rank 9 --out '%s'", o);
+    expect_error(args, 1, "--rank 9 exceeds the rank 4", o);
+    snprintf(args, sizeof args, "analyze subspace --adapter data/peft/llama_tiny/adapter --out '%s'", o);
+    expect_error(args, 2, "expected one --adapter and one --adapter2", o);
+    snprintf(args, sizeof args, "analyze eigen --base x --out '%s'", o);
+    expect_error(args, 2, "unknown analysis 'eigen'", o);
+    snprintf(args, sizeof args, "analyze intruders --base data/peft/llama_tiny/base --adapter data/peft/llama_tiny/adapter --eps 2 --out '%s'", o);
+    expect_error(args, 2, "--eps: expected a number in (0, 1], found '2'", o);
+    snprintf(args, sizeof args, "analyze spectrum --adapter data/peft/llama_tiny/adapter --bogus --out '%s'", o);
+    expect_error(args, 2, "unknown option '--bogus'", o);
+    expect_error("analyze spectrum --adapter data/peft/llama_tiny/adapter", 2, "--out: required", NULL);
+
+    // A truncated adapter file and a config with a wrong field, in a copy of a real adapter.
+    char bad[4300], cmd[20000];
+    snprintf(bad, sizeof bad, "%s/adapter", out);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s'/* '%s'/ && truncate -s -100 '%s/adapter_model.safetensors'", bad,
+             ls_test_source("data/peft/llama_tiny/adapter"), bad, bad);
+    CHECK(system(cmd) == 0);
+    snprintf(args, sizeof args, "analyze spectrum --adapter '%s' --out '%s'", bad, o);
+    expect_error(args, 1, "adapter_model.safetensors: tensor 'base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight': "
+                          "data_offsets end", o);
+    snprintf(cmd, sizeof cmd, "cp '%s'/* '%s'/ && sed -i 's/\"r\": 4/\"r\": \"four\"/' '%s/adapter_config.json'",
+             ls_test_source("data/peft/llama_tiny/adapter"), bad, bad);
+    CHECK(system(cmd) == 0);
+    expect_error(args, 1, "adapter_config.json: field 'r': expected a positive integer", o);
+    // A base whose shapes do not match the adapter.
+    const char *stories = ls_test_asset("models/stories260K/stories260K.bin");
+    if (stories) {
+        snprintf(args, sizeof args, "analyze amplify --base '%s' --adapter data/peft/llama_tiny/adapter --out '%s'", stories, o);
+        expect_error(args, 1, "module 0.mlp.down_proj: ΔW = B·A is (64, 128) but the base weight 'model.layers.0.mlp.down_proj.weight' is (64, 172)", o);
+    }
+}
+
+int main(int argc, char **argv) {
+    static const ls_test tests[] = {
+        LS_TEST(test_help_lists_every_command),
+        LS_TEST(test_spectrum_of_gpt2_q_block_matches_peft_delta),
+        LS_TEST(test_amplify_reports_peft_delta_norm_and_factor),
+        LS_TEST(test_subspace_between_peft_adapters_writes_grids_and_figure),
+        LS_TEST(test_stories260k_weights_analyses_run),
+        LS_TEST(test_bad_input_gives_one_line_error_and_no_output),
+    };
+    return ls_test_main(argc, argv, tests, LS_COUNT(tests));
+}
