@@ -83,14 +83,16 @@ static void expected_tensors(const ls_model_config *c, tensor_list *l) {
 static int validate_config(const ls_model_config *c, const char *path) {
 #define NEED(cond, field, what, val) \
     if (!(cond)) return ls_fail("%s: config field '%s': expected %s, found %lld", path, field, what, (long long)(val))
-    NEED(c->dim > 0, "dim", "a positive integer", c->dim);
-    NEED(c->hidden_dim > 0, "hidden_dim", "a positive integer", c->hidden_dim);
+    // Upper bounds keep every size product below 2^62 (no overflow on hostile headers)
+    // and sit far above any model this tool is meant for.
+    NEED(c->dim > 0 && c->dim <= 65536, "dim", "1..65536", c->dim);
+    NEED(c->hidden_dim > 0 && c->hidden_dim <= (1 << 20), "hidden_dim", "1..1048576", c->hidden_dim);
     NEED(c->n_layers > 0 && c->n_layers <= 1024, "n_layers", "1..1024", c->n_layers);
     NEED(c->n_heads > 0 && c->dim % c->n_heads == 0, "n_heads", "a positive divisor of dim", c->n_heads);
     NEED(c->n_kv_heads > 0 && c->n_heads % c->n_kv_heads == 0, "n_kv_heads", "a positive divisor of n_heads",
          c->n_kv_heads);
-    NEED(c->vocab_size > 0, "vocab_size", "a positive integer", c->vocab_size);
-    NEED(c->max_seq_len > 0, "max_seq_len", "a positive integer", c->max_seq_len);
+    NEED(c->vocab_size > 0 && c->vocab_size <= (1 << 24), "vocab_size", "1..16777216", c->vocab_size);
+    NEED(c->max_seq_len > 0 && c->max_seq_len <= (1 << 24), "max_seq_len", "1..16777216", c->max_seq_len);
     NEED(c->family != LS_FAMILY_LLAMA || (c->dim / c->n_heads) % 2 == 0, "head_size", "an even number (RoPE)",
          c->dim / c->n_heads);
 #undef NEED
