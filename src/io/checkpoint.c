@@ -141,7 +141,8 @@ static int load_llama2c(ls_checkpoint *ck, const char *path) {
     c->n_heads = h[3];
     c->n_kv_heads = h[4];
     c->tied_embeddings = h[5] > 0;
-    c->vocab_size = h[5] > 0 ? h[5] : -h[5];
+    int64_t vocab = h[5] > 0 ? (int64_t)h[5] : -(int64_t)h[5];
+    c->vocab_size = vocab > (1 << 30) ? -1 : (int)vocab; // -1: rejected by validate_config
     c->max_seq_len = h[6];
     c->norm_eps = 1e-5f;
     c->rope_theta = 10000.0f;

@@ -260,6 +260,13 @@ static void test_llama2c_checkpoint_rejects_truncation_and_bad_header(void) {
     write_bytes(path, buf, 20);
     CHECK(ckpt_load(&ck, path) == -1);
     CHECK_STR_CONTAINS(ls_error(), "expected 28 bytes");
+    int32_t vocab_min = INT32_MIN; // -vocab would overflow an int32 (found by fuzzing)
+    memcpy(buf + 20, &vocab_min, 4);
+    write_bytes(path, buf, n);
+    CHECK(ckpt_load(&ck, path) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "'vocab_size': expected 1..16777216");
+    int32_t vocab = 512;
+    memcpy(buf + 20, &vocab, 4);
     int32_t bad_heads = 7; // does not divide dim 64
     memcpy(buf + 12, &bad_heads, 4);
     write_bytes(path, buf, n);
