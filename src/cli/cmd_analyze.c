@@ -32,6 +32,8 @@ typedef struct {
     const char *adapters[MAX_ADAPTERS];
     int n_adapters;
     const char *adapter2;
+    const char *finetuned[MAX_ADAPTERS]; // full fine-tuning checkpoints: ΔW = W_ft - W0
+    int n_finetuned;
     char modules[MAX_MODULES][16];
     int n_modules;
     int layer;            // -1: all layers
@@ -52,8 +54,15 @@ typedef struct {
     int have_base;
     lora_adapter adapters[MAX_ADAPTERS + 1];
     int n_adapters;
+    ls_checkpoint finetuned[MAX_ADAPTERS];
+    int n_finetuned;
     int n_layers;
 } inputs;
+
+// One ΔW per layer and module: a LoRA adapter (s·B·A) or a full fine-tuning
+// checkpoint (W_ft - W0). Series 0..n_adapters-1 are the adapters (in the
+// order given), then the fine-tuned checkpoints.
+static int n_series(const inputs *in) { return in->n_adapters + in->n_finetuned; }
 
 static void usage(FILE *fp) {
     fprintf(fp,
@@ -70,6 +79,8 @@ static void usage(FILE *fp) {
         "  --base PATH       base checkpoint: llama2.c .bin, or HF dir (config.json + model.safetensors)\n"
         "  --adapter DIR     PEFT adapter dir (adapter_config.json + adapter_model.safetensors); repeatable\n"
         "  --adapter2 DIR    second adapter (subspace)\n"
+        "  --finetuned PATH  a fully fine-tuned checkpoint of the base: ΔW = W_ft - W0 (amplify, w-vs-dw,\n"
+        "                    spectrum, intruders); repeatable, after the adapters in tables\n"
         "  --module LIST     comma list of modules, default q,v (llama: q k v o gate up down;\n"
         "                    gpt2: q k v [row blocks of c_attn] c_attn c_proj c_fc mlp_proj)\n"
         "  --layer N|all     layer index or all (default all)\n"
@@ -111,11 +122,12 @@ static int parse_opts(int argc, char **argv, analyze_opts *o) {
     o->eps = AN_INTRUDER_DEFAULT_EPS;
     o->energy = 0.9;
     const char *modules = "q,v";
-    enum { O_BASE = 1, O_ADAPTER, O_ADAPTER2, O_MODULE, O_LAYER, O_SIDE, O_OUT, O_SEED, O_RANK, O_IMAX, O_TOPK,
+    enum { O_BASE = 1, O_ADAPTER, O_ADAPTER2, O_FINETUNED, O_MODULE, O_LAYER, O_SIDE, O_OUT, O_SEED, O_RANK, O_IMAX, O_TOPK,
            O_EPS, O_ENERGY, O_NOPLOT };
     static const struct option longopts[] = {
         {"base", required_argument, 0, O_BASE},       {"adapter", required_argument, 0, O_ADAPTER},
         {"adapter2", required_argument, 0, O_ADAPTER2}, {"module", required_argument, 0, O_MODULE},
+        {"finetuned", required_argument, 0, O_FINETUNED},
         {"layer", required_argument, 0, O_LAYER},     {"side", required_argument, 0, O_SIDE},
         {"out", required_argument, 0, O_OUT},         {"seed", required_argument, 0, O_SEED},
         {"rank", required_argument, 0, O_RANK},       {"imax", required_argument, 0, O_IMAX},
@@ -137,6 +149,10 @@ static int parse_opts(int argc, char **argv, analyze_opts *o) {
             o->adapters[o->n_adapters++] = optarg;
             break;
         case O_ADAPTER2: o->adapter2 = optarg; break;
+        case O_FINETUNED:
+            if (o->n_finetuned == MAX_ADAPTERS) return ls_fail("--finetuned: at most %d checkpoints", MAX_ADAPTERS);
+            o->finetuned[o->n_finetuned++] = optarg;
+            break;
         case O_MODULE: modules = optarg; break;
         case O_LAYER:
             if (!strcmp(optarg, "all")) o->layer = -1;
@@ -194,13 +210,15 @@ static int parse_opts(int argc, char **argv, analyze_opts *o) {
     if (!strcmp(k, "subspace")) {
         if (o->n_adapters != 1 || !o->adapter2)
             return ls_fail("subspace: expected one --adapter and one --adapter2");
+        if (o->n_finetuned) return ls_fail("subspace: compares LoRA factors; --finetuned has none");
     } else if (!strcmp(k, "amplify") || !strcmp(k, "intruders")) {
         if (!o->base) return ls_fail("%s: --base is required (the pretrained W)", k);
-        if (o->n_adapters < 1) return ls_fail("%s: expected at least one --adapter", k);
+        if (o->n_adapters + o->n_finetuned < 1) return ls_fail("%s: expected at least one --adapter or --finetuned", k);
     } else if (!strcmp(k, "w-vs-dw")) {
         if (!o->base) return ls_fail("w-vs-dw: --base is required (the pretrained W)");
     } else if (!strcmp(k, "spectrum")) {
         if (!o->base && o->n_adapters < 1) return ls_fail("spectrum: expected --adapter (ΔW) or --base (W)");
+        if (o->n_finetuned && !o->base) return ls_fail("spectrum: --finetuned needs --base (ΔW = W_ft - W0)");
     } else {
         return ls_fail("unknown analysis '%s' (expected subspace, amplify, w-vs-dw, spectrum or intruders)", k);
     }
@@ -227,6 +245,16 @@ static int load_inputs(const analyze_opts *o, inputs *in) {
             if (in->adapters[i].modules[m].layer + 1 > top) top = in->adapters[i].modules[m].layer + 1;
         if (!in->have_base && top > in->n_layers) in->n_layers = top;
     }
+    for (int i = 0; i < o->n_finetuned; i++) {
+        if (ckpt_load(&in->finetuned[i], o->finetuned[i])) return -1;
+        in->n_finetuned++;
+        const ls_model_config *a = &in->base.config, *b = &in->finetuned[i].config;
+        if (a->family != b->family || a->dim != b->dim || a->hidden_dim != b->hidden_dim ||
+            a->n_layers != b->n_layers || a->n_heads != b->n_heads || a->n_kv_heads != b->n_kv_heads ||
+            a->rope_interleaved != b->rope_interleaved)
+            return ls_fail("%s: not a fine-tuned copy of the base %s (family, shapes or RoPE layout differ)",
+                           o->finetuned[i], o->base);
+    }
     if (o->layer >= in->n_layers)
         return ls_fail("--layer %d out of range: the model has %d layers (0..%d)", o->layer, in->n_layers,
                        in->n_layers - 1);
@@ -236,6 +264,7 @@ static int load_inputs(const analyze_opts *o, inputs *in) {
 static void free_inputs(inputs *in) {
     if (in->have_base) ckpt_free(&in->base);
     for (int i = 0; i < in->n_adapters; i++) adapter_free(&in->adapters[i]);
+    for (int i = 0; i < in->n_finetuned; i++) ckpt_free(&in->finetuned[i]);
 }
 
 // ΔW = s·B·A for one module of an adapter, as double matrices (B: the rows of
@@ -276,6 +305,49 @@ static int an_check(int rc, const char *what) {
     return 0;
 }
 
+// The dense ΔW of series si at (layer, module).
+static int series_delta_dense(const inputs *in, int si, int layer, const char *module, an_mat *dW) {
+    if (si < in->n_adapters) {
+        delta_factors f = {0};
+        int rc = get_delta(&in->adapters[si], layer, module, &f);
+        if (!rc) rc = an_check(an_delta_dense(&f.B, &f.A, f.scale, dW), "ΔW = s·B·A");
+        free_delta(&f);
+        return rc;
+    }
+    const ls_checkpoint *ft = &in->finetuned[si - in->n_adapters];
+    int d0, k0, d1, k1;
+    float *w0 = ckpt_module_weight(&in->base, layer, module, &d0, &k0);
+    float *w1 = w0 ? ckpt_module_weight(ft, layer, module, &d1, &k1) : NULL;
+    if (!w1) {
+        free(w0);
+        return -1;
+    }
+    *dW = an_mat_alloc(d0, k0);
+    for (size_t i = 0; i < (size_t)d0 * k0; i++) dW->data[i] = (double)w1[i] - (double)w0[i];
+    free(w0);
+    free(w1);
+    return 0;
+}
+
+// The SVD of series si's ΔW: for LoRA through QR of B and Aᵀ (ΔW never
+// formed), for full fine-tuning densely. *r gets the LoRA rank (0 for full FT).
+static int series_delta_svd(const inputs *in, int si, int layer, const char *module, an_svd *out, int *r) {
+    if (si < in->n_adapters) {
+        delta_factors f = {0};
+        int rc = get_delta(&in->adapters[si], layer, module, &f);
+        if (!rc) rc = an_check(an_delta_svd(&f.B, &f.A, f.scale, out), "SVD of ΔW");
+        if (r) *r = f.r;
+        free_delta(&f);
+        return rc;
+    }
+    an_mat dW = {0};
+    int rc = series_delta_dense(in, si, layer, module, &dW);
+    if (!rc) rc = an_check(an_svd_thin(&dW, out), "SVD of ΔW");
+    an_mat_free(&dW);
+    if (r) *r = 0;
+    return rc;
+}
+
 // Paper-style names: "ΔWq" / "Wq"; GPT-2's long names are kept as they are.
 static const char *pretty(const char *module) {
     static char buf[4][32];
@@ -288,11 +360,21 @@ static const char *pretty(const char *module) {
 static int layer_begin(const analyze_opts *o) { return o->layer < 0 ? 0 : o->layer; }
 static int layer_end(const analyze_opts *o, const inputs *in) { return o->layer < 0 ? in->n_layers : o->layer + 1; }
 
-// A short label for adapter i: its rank if the adapters differ in rank, else its index.
+// A short label for series i: its rank if the adapters differ in rank, else
+// rank and index; "full" (and an index if several) for fine-tuned checkpoints.
+static const char *series_dir(const analyze_opts *o, const inputs *in, int i) {
+    return i < in->n_adapters ? in->adapters[i].dir : o->finetuned[i - in->n_adapters];
+}
+
 static const char *adapter_label(const inputs *in, int i) {
     static char buf[8][48];
     static int k;
     char *b = buf[k++ % 8];
+    if (i >= in->n_adapters) {
+        if (in->n_finetuned > 1) snprintf(b, 48, "full_%d", i - in->n_adapters + 1);
+        else snprintf(b, 48, "full");
+        return b;
+    }
     int same_r = 1;
     for (int j = 0; j < in->n_adapters; j++) same_r &= in->adapters[j].r == in->adapters[i].r;
     if (same_r && in->n_adapters > 1) snprintf(b, 48, "r%d_%d", in->adapters[i].r, i + 1);
@@ -425,57 +507,63 @@ static int analyze_amplify(const analyze_opts *o, inputs *in, const char *data_d
                    "factor ≈ 21.5; r = 64: 1.90 / 37.71 / 0.33, ‖ΔWq‖_F = 3.57, factor ≈ 1.9.\n\n",
               o->seed, o->base);
     int rc = 0;
-    an_amplification *res = ls_calloc((size_t)in->n_adapters * in->n_layers * o->n_modules, sizeof *res);
+    int ns = n_series(in);
+    an_amplification *res = ls_calloc((size_t)ns * in->n_layers * o->n_modules, sizeof *res);
 #define RES(a, l, m) res[((size_t)(a) * in->n_layers + (l)) * o->n_modules + (m)]
-    for (int ai = 0; ai < in->n_adapters && !rc; ai++)
+    for (int ai = 0; ai < ns && !rc; ai++)
         for (int l = layer_begin(o); l < layer_end(o, in) && !rc; l++)
             for (int mi = 0; mi < o->n_modules && !rc; mi++) {
                 const char *mod = o->modules[mi];
-                delta_factors f = {0};
+                an_svd ds = {0};
                 an_mat W = {0};
-                if (get_delta(&in->adapters[ai], l, mod, &f) || get_weight(in, l, mod, &W)) {
+                int lora_r = 0;
+                if (get_weight(in, l, mod, &W) || series_delta_svd(in, ai, l, mod, &ds, &lora_r)) {
                     rc = -1;
                 } else {
-                    int r = o->rank ? o->rank : f.r;
-                    if (r > f.r)
-                        rc = ls_fail("--rank %d exceeds the rank %d of %s at layer %d", r, f.r,
-                                     in->adapters[ai].dir, l);
+                    // Full fine-tuning has no rank of its own: project on --rank (default 8) directions.
+                    int r = o->rank ? o->rank : lora_r ? lora_r : 8;
+                    int have = lora_r ? lora_r : ds.nsv;
+                    if (r > have)
+                        rc = ls_fail("--rank %d exceeds the rank %d of %s at layer %d", r, have,
+                                     series_dir(o, in, ai), l);
                     else
-                        rc = an_check(an_amplification_lowrank(&W, &f.B, &f.A, f.scale, r, o->seed + l, &RES(ai, l, mi)),
+                        rc = an_check(an_amplification_from_svd(&W, NULL, &ds, r, o->seed + l, &RES(ai, l, mi)),
                                       "amplification");
                 }
-                free_delta(&f);
+                an_svd_free(&ds);
                 an_mat_free(&W);
             }
     for (int l = layer_begin(o); l < layer_end(o, in) && !rc; l++)
         for (int mi = 0; mi < o->n_modules; mi++) {
             const char *mod = o->modules[mi];
             sb_printf(&md, "## layer %d, W%s\n\n|  |", l, mod);
-            for (int ai = 0; ai < in->n_adapters; ai++)
-                sb_printf(&md, " r = %d: ΔW%s | W%s | Random |", RES(ai, l, mi).r, mod, mod);
+            for (int ai = 0; ai < ns; ai++) {
+                if (ai < in->n_adapters) sb_printf(&md, " r = %d: ΔW%s | W%s | Random |", RES(ai, l, mi).r, mod, mod);
+                else sb_printf(&md, " full FT (top %d): ΔW%s | W%s | Random |", RES(ai, l, mi).r, mod, mod);
+            }
             sb_printf(&md, "\n|:---|");
-            for (int ai = 0; ai < in->n_adapters; ai++) sb_printf(&md, "---:|---:|---:|");
+            for (int ai = 0; ai < ns; ai++) sb_printf(&md, "---:|---:|---:|");
             sb_printf(&md, "\n| ‖UᵀW%sV‖_F |", mod);
-            for (int ai = 0; ai < in->n_adapters; ai++) {
+            for (int ai = 0; ai < ns; ai++) {
                 const an_amplification *x = &RES(ai, l, mi);
                 sb_printf(&md, " %.4f | %.4f | %.4f |", x->proj_dw, x->proj_w, x->proj_random);
-                sb_printf(&tsv, "%s\t%d\t%d\t%s\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\n", in->adapters[ai].dir, x->r, l,
+                sb_printf(&tsv, "%s\t%d\t%d\t%s\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\n", series_dir(o, in, ai), x->r, l,
                           mod, x->proj_dw, x->proj_w, x->proj_random, x->w_norm, x->dw_norm, x->factor);
             }
             sb_printf(&md, "\n| ‖W%s‖_F |", mod);
-            for (int ai = 0; ai < in->n_adapters; ai++) sb_printf(&md, " %.4f | | |", RES(ai, l, mi).w_norm);
+            for (int ai = 0; ai < ns; ai++) sb_printf(&md, " %.4f | | |", RES(ai, l, mi).w_norm);
             sb_printf(&md, "\n| ‖ΔW%s‖_F |", mod);
-            for (int ai = 0; ai < in->n_adapters; ai++) sb_printf(&md, " %.4f | | |", RES(ai, l, mi).dw_norm);
+            for (int ai = 0; ai < ns; ai++) sb_printf(&md, " %.4f | | |", RES(ai, l, mi).dw_norm);
             sb_printf(&md, "\n| amplification |");
-            for (int ai = 0; ai < in->n_adapters; ai++) sb_printf(&md, " %.2f | | |", RES(ai, l, mi).factor);
+            for (int ai = 0; ai < ns; ai++) sb_printf(&md, " %.2f | | |", RES(ai, l, mi).factor);
             sb_printf(&md, "\n\n");
         }
     // Amplification factor per layer: one panel per module, one line per adapter.
     for (int mi = 0; mi < o->n_modules && !rc; mi++) {
         sb_printf(&ptitles, " \"ΔW_{%s}\"", o->modules[mi]);
-        for (int ai = 0; ai < in->n_adapters && !rc; ai++) {
+        for (int ai = 0; ai < ns && !rc; ai++) {
             strbuf d = {0};
-            sb_printf(&d, "# layer\tamplification\tproj_dW\tnorm_dW (adapter %s, module %s)\n", in->adapters[ai].dir,
+            sb_printf(&d, "# layer\tamplification\tproj_dW\tnorm_dW (%s, module %s)\n", series_dir(o, in, ai),
                       o->modules[mi]);
             for (int l = layer_begin(o); l < layer_end(o, in); l++)
                 sb_printf(&d, "%d\t%.6f\t%.6f\t%.6f\n", l, RES(ai, l, mi).factor, RES(ai, l, mi).proj_dw,
@@ -485,7 +573,8 @@ static int analyze_amplify(const analyze_opts *o, inputs *in, const char *data_d
             rc = report_write(data_dir, name, &d);
             sb_free(&d);
             sb_printf(&files, " %s/%s", data_dir, name);
-            sb_printf(&titles, " \"r = %d%s\"", in->adapters[ai].r, in->n_adapters > 1 ? "" : "");
+            if (ai < in->n_adapters) sb_printf(&titles, " \"LoRA r = %d\"", in->adapters[ai].r);
+            else sb_printf(&titles, " \"full FT (%s)\"", adapter_label(in, ai));
             sb_printf(&panels, " %d", mi + 1);
         }
     }
@@ -517,7 +606,7 @@ static int analyze_amplify(const analyze_opts *o, inputs *in, const char *data_d
 
 static int analyze_w_vs_dw(const analyze_opts *o, inputs *in, const char *data_dir) {
     strbuf tsv = {0}, md = {0}, files = {0}, titles = {0};
-    int n_series = in->n_adapters ? in->n_adapters : 0;
+    int ns = n_series(in);
     sb_printf(&tsv, "what\tr\tlayer\tmodule\timax\tjmax\tmean_phi\tmax_phi\tphi_r_r\n");
     sb_printf(&md, "# W vs ΔW (Hu et al. 2021, Fig. 8, App. H.4)\n\n"
                    "φ between the top-i left singular vectors of W and the top-j of ΔW (or of a Gaussian random "
@@ -539,24 +628,22 @@ static int analyze_w_vs_dw(const analyze_opts *o, inputs *in, const char *data_d
             if (imax > ws.nsv) {
                 rc = ls_fail("--imax %d exceeds the rank %d of W%s", imax, ws.nsv, mod);
             }
-            ncols = (n_series + 1) * o->n_modules;
-            for (int ai = -1; ai < n_series && !rc; ai++) {
+            ncols = (ns + 1) * o->n_modules;
+            for (int ai = -1; ai < ns && !rc; ai++) {
                 // ai = -1: the random baseline; its j range follows the first adapter's r.
-                int r = o->rank ? o->rank : in->n_adapters ? in->adapters[ai < 0 ? 0 : ai].r : 8;
+                int ri = ai < 0 ? 0 : ai;
+                int r = o->rank ? o->rank : ri < in->n_adapters ? in->adapters[ri].r : 8;
                 double *g = ls_malloc(sizeof(double) * imax * r);
                 char name[128], what[256], label[64];
                 if (ai < 0) {
                     rc = an_check(an_w_vs_random_grid(&ws, AN_SIDE_LEFT, o->seed + l, imax, r, g), "W vs random");
                     snprintf(label, sizeof label, "random");
                 } else {
-                    delta_factors f = {0};
                     an_svd ds = {0};
-                    rc = get_delta(&in->adapters[ai], l, mod, &f);
-                    if (!rc) rc = an_check(an_delta_svd(&f.B, &f.A, f.scale, &ds), "SVD of ΔW");
+                    rc = series_delta_svd(in, ai, l, mod, &ds, NULL);
                     if (!rc && r > ds.nsv) rc = ls_fail("--rank %d exceeds the rank %d of ΔW", r, ds.nsv);
                     if (!rc) rc = an_check(an_w_vs_dw_grid(&ws, &ds, AN_SIDE_LEFT, imax, r, g), "W vs ΔW");
                     an_svd_free(&ds);
-                    free_delta(&f);
                     snprintf(label, sizeof label, "%s", adapter_label(in, ai));
                 }
                 if (!rc) {
@@ -571,7 +658,7 @@ static int analyze_w_vs_dw(const analyze_opts *o, inputs *in, const char *data_d
                     for (int k = 0; k < imax * r; k++) mx = g[k] > mx ? g[k] : mx;
                     int rr = r < imax ? r : imax;
                     double prr = g[(rr - 1) * r + (r - 1)];
-                    sb_printf(&tsv, "%s\t%d\t%d\t%s\t%d\t%d\t%.6f\t%.6f\t%.6f\n", ai < 0 ? "random" : in->adapters[ai].dir,
+                    sb_printf(&tsv, "%s\t%d\t%d\t%s\t%d\t%d\t%.6f\t%.6f\t%.6f\n", ai < 0 ? "random" : series_dir(o, in, ai),
                               r, l, mod, imax, r, mean, mx, prr);
                     sb_printf(&md, "| %s | %d | %d | %s | %.4f | %.4f | %.4f |\n", ai < 0 ? "random" : label, r, l, mod,
                               mean, mx, prr);
@@ -604,15 +691,15 @@ static int analyze_w_vs_dw(const analyze_opts *o, inputs *in, const char *data_d
 
 static int analyze_spectrum(const analyze_opts *o, inputs *in, const char *data_dir) {
     strbuf tsv = {0}, md = {0}, files = {0}, titles = {0}, panels = {0}, ptitles = {0};
-    int of_w = in->n_adapters == 0;
+    int of_w = n_series(in) == 0;
     sb_printf(&tsv, "what\tlayer\tmodule\tn\tsigma_1\tfrobenius\tnuclear\tstable_rank\teffective_rank\tenergy_rank\n");
     sb_printf(&md, "# Singular spectrum of %s\n\nEffective rank (Roy & Vetterli 2007), stable rank ‖·‖²_F/‖·‖²_2, and "
                    "the smallest rank holding %.0f%% of ‖·‖²_F.\n\n"
                    "| %s | layer | module | σ_1 | ‖·‖_F | effective rank | stable rank | %.0f%%-energy rank | n |\n"
                    "|:---|---:|:---|---:|---:|---:|---:|---:|---:|\n",
               of_w ? "the pretrained W" : "ΔW = s·B·A", 100 * o->energy, of_w ? "W" : "adapter", 100 * o->energy);
-    int rc = 0, n_series = of_w ? 1 : in->n_adapters;
-    for (int si = 0; si < n_series && !rc; si++)
+    int rc = 0, ns = of_w ? 1 : n_series(in);
+    for (int si = 0; si < ns && !rc; si++)
         for (int mi = 0; mi < o->n_modules && !rc; mi++) {
             const char *mod = o->modules[mi];
             sb_printf(&ptitles, of_w ? " \"W_{%s}\"" : " \"ΔW_{%s} (%s)\"", mod, of_w ? "" : adapter_label(in, si));
@@ -624,16 +711,13 @@ static int analyze_spectrum(const analyze_opts *o, inputs *in, const char *data_
                     if (!rc) rc = an_check(an_svd_thin(&W, &s), "SVD of W");
                     an_mat_free(&W);
                 } else {
-                    delta_factors f = {0};
-                    rc = get_delta(&in->adapters[si], l, mod, &f);
-                    if (!rc) rc = an_check(an_delta_svd(&f.B, &f.A, f.scale, &s), "SVD of ΔW");
-                    free_delta(&f);
+                    rc = series_delta_svd(in, si, l, mod, &s, NULL);
                 }
                 an_spectrum_summary sum;
                 if (!rc) rc = an_check(an_spectrum_summarize(s.S, s.nsv, o->energy, &sum), "spectrum");
                 if (!rc) {
                     const char *what = of_w ? "W" : adapter_label(in, si);
-                    sb_printf(&tsv, "%s\t%d\t%s\t%d\t%.6g\t%.6g\t%.6g\t%.4f\t%.4f\t%d\n", of_w ? "W" : in->adapters[si].dir,
+                    sb_printf(&tsv, "%s\t%d\t%s\t%d\t%.6g\t%.6g\t%.6g\t%.4f\t%.4f\t%d\n", of_w ? "W" : series_dir(o, in, si),
                               l, mod, sum.n, sum.spectral, sum.frobenius, sum.nuclear, sum.stable_rank,
                               sum.effective_rank, sum.energy_rank);
                     sb_printf(&md, "| %s | %d | %s | %.4g | %.4g | %.2f | %.2f | %d | %d |\n", what, l, mod,
@@ -692,23 +776,21 @@ static int analyze_intruders(const analyze_opts *o, inputs *in, const char *data
                    "| adapter | layer | module | intruders (of %d) | min max-cos |\n|:---|---:|:---|---:|---:|\n",
               o->top_k, o->eps, o->base, o->top_k);
     int rc = 0;
-    for (int ai = 0; ai < in->n_adapters && !rc; ai++)
+    for (int ai = 0; ai < n_series(in) && !rc; ai++)
         for (int mi = 0; mi < o->n_modules && !rc; mi++) {
             const char *mod = o->modules[mi];
             sb_printf(&ptitles, " \"W_{%s} + ΔW_{%s} (%s)\"", mod, mod, adapter_label(in, ai));
             for (int l = layer_begin(o); l < layer_end(o, in) && !rc; l++) {
-                delta_factors f = {0};
-                an_mat W = {0};
+                an_mat W = {0}, dW = {0};
                 an_intruders res = {0};
-                rc = get_delta(&in->adapters[ai], l, mod, &f);
+                rc = series_delta_dense(in, ai, l, mod, &dW);
                 if (!rc) rc = get_weight(in, l, mod, &W);
                 if (!rc) {
                     int p = W.rows < W.cols ? W.rows : W.cols;
                     if (o->top_k > p) rc = ls_fail("--top-k %d exceeds the rank %d of W%s", o->top_k, p, mod);
                 }
                 if (!rc)
-                    rc = an_check(an_intruder_dimensions_lowrank(&W, &f.B, &f.A, f.scale, o->top_k, o->eps, &res),
-                                  "intruder dimensions");
+                    rc = an_check(an_intruder_dimensions(&W, &dW, o->top_k, o->eps, &res), "intruder dimensions");
                 if (!rc) {
                     double minc = 1;
                     strbuf d = {0};
@@ -716,11 +798,11 @@ static int analyze_intruders(const analyze_opts *o, inputs *in, const char *data
                     for (int k = 0; k < res.k; k++) {
                         const an_intruder *it = &res.items[k];
                         minc = it->max_cos < minc ? it->max_cos : minc;
-                        sb_printf(&items, "%s\t%d\t%s\t%d\t%.6g\t%.6f\t%d\t%d\n", in->adapters[ai].dir, l, mod,
+                        sb_printf(&items, "%s\t%d\t%s\t%d\t%.6g\t%.6f\t%d\t%d\n", series_dir(o, in, ai), l, mod,
                                   it->index + 1, it->sigma, it->max_cos, it->best_match + 1, it->is_intruder);
                         sb_printf(&d, "%d\t%.6f\t%.6g\n", it->index + 1, it->max_cos, it->sigma);
                     }
-                    sb_printf(&tsv, "%s\t%d\t%s\t%d\t%g\t%d\n", in->adapters[ai].dir, l, mod, res.k, res.eps, res.count);
+                    sb_printf(&tsv, "%s\t%d\t%s\t%d\t%g\t%d\n", series_dir(o, in, ai), l, mod, res.k, res.eps, res.count);
                     sb_printf(&md, "| %s | %d | %s | %d | %.4f |\n", adapter_label(in, ai), l, mod, res.count, minc);
                     char name[128];
                     snprintf(name, sizeof name, "intruders_%s_%s_L%d.tsv", adapter_label(in, ai), mod, l);
@@ -732,7 +814,7 @@ static int analyze_intruders(const analyze_opts *o, inputs *in, const char *data
                 }
                 an_intruders_free(&res);
                 an_mat_free(&W);
-                free_delta(&f);
+                an_mat_free(&dW);
             }
         }
     if (!rc) rc = report_write(o->out, "intruders.tsv", &tsv);

@@ -233,6 +233,65 @@ static void test_bad_input_gives_one_line_error_and_no_output(void) {
     }
 }
 
+// A fully fine-tuned checkpoint whose weights are W0 + PEFT's ΔW must give the
+// same ΔW spectrum through --finetuned (dense W_ft - W0) as the adapter itself
+// (QR route on B, A).
+static void test_finetuned_checkpoint_delta_matches_adapter(void) {
+    const char *dir = ls_test_tmpdir("cli_finetuned");
+    st_file base, delta;
+    CHECK(st_open(&base, ls_test_source("data/peft/llama_tiny/base/model.safetensors")) == 0);
+    CHECK(st_open(&delta, ls_test_source("data/peft/llama_tiny/delta.safetensors")) == 0);
+    st_entry *e = calloc((size_t)base.n_tensors, sizeof *e);
+    int modified = 0;
+    for (int i = 0; i < base.n_tensors; i++) {
+        const st_tensor *t = &base.tensors[i];
+        float *x = st_load_float(&base, t);
+        char key[256];
+        snprintf(key, sizeof key, "%s", t->name);
+        char *dot = strstr(key, ".weight");
+        if (dot) *dot = 0;
+        const st_tensor *d = st_find(&delta, key);
+        if (d && d->numel == t->numel) {
+            float *dx = st_load_float(&delta, d);
+            for (int64_t k = 0; k < t->numel; k++) x[k] += dx[k];
+            free(dx);
+            modified++;
+        }
+        e[i] = (st_entry){.name = t->name, .dtype = ST_F32, .ndim = t->ndim, .data = x};
+        memcpy(e[i].shape, t->shape, sizeof t->shape);
+    }
+    CHECK_INT(modified, 10);
+    char path[4300], cmd[9000];
+    snprintf(path, sizeof path, "%s/ft/model.safetensors", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/ft' && cp '%s' '%s/ft/'", dir,
+             ls_test_source("data/peft/llama_tiny/base/config.json"), dir);
+    CHECK(system(cmd) == 0);
+    CHECK_MSG(st_write(path, e, base.n_tensors, NULL, 0) == 0, "%s", ls_error());
+    for (int i = 0; i < base.n_tensors; i++) free((float *)e[i].data);
+    free(e);
+    st_close(&base);
+    st_close(&delta);
+
+    char args[20000], tsv_ft[4300], tsv_ad[4300];
+    snprintf(args, sizeof args, "analyze spectrum --base data/peft/llama_tiny/base --finetuned '%s/ft' "
+             "--module q,v --out '%s/a' --no-plot", dir, dir);
+    CHECK_MSG(run(args) == 0, "%s", err_text);
+    snprintf(args, sizeof args, "analyze spectrum --adapter data/peft/llama_tiny/adapter --module q,v --out '%s/b' "
+             "--no-plot", dir);
+    CHECK_MSG(run(args) == 0, "%s", err_text);
+    snprintf(tsv_ft, sizeof tsv_ft, "%s/a/spectrum.tsv", dir);
+    snprintf(tsv_ad, sizeof tsv_ad, "%s/b/spectrum.tsv", dir);
+    for (int layer = 0; layer < 2; layer++)
+        for (int m = 0; m < 2; m++) {
+            char k1[4400], k2[300];
+            snprintf(k1, sizeof k1, "%s/ft\t%d\t%s\t", dir, layer, m ? "v" : "q");
+            snprintf(k2, sizeof k2, "data/peft/llama_tiny/adapter\t%d\t%s\t", layer, m ? "v" : "q");
+            // sigma_1 and ‖ΔW‖_F: W_ft - W0 carries float32 rounding of W0 + ΔW (|W0| ~ 0.02-1).
+            CHECK_CLOSE(tsv_value(tsv_ft, k1, 4), tsv_value(tsv_ad, k2, 4), 1e-4, 1e-6);
+            CHECK_CLOSE(tsv_value(tsv_ft, k1, 5), tsv_value(tsv_ad, k2, 5), 1e-4, 1e-6);
+        }
+}
+
 int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_help_lists_every_command),
@@ -241,6 +300,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_subspace_between_peft_adapters_writes_grids_and_figure),
         LS_TEST(test_stories260k_weights_analyses_run),
         LS_TEST(test_bad_input_gives_one_line_error_and_no_output),
+        LS_TEST(test_finetuned_checkpoint_delta_matches_adapter),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
 }
