@@ -79,7 +79,8 @@ static void usage(FILE *fp) {
         "  --base PATH       base checkpoint: llama2.c .bin, or HF dir (config.json + model.safetensors)\n"
         "  --adapter DIR     PEFT adapter dir (adapter_config.json + adapter_model.safetensors); repeatable\n"
         "  --adapter2 DIR    second adapter (subspace)\n"
-        "  --finetuned PATH  a fully fine-tuned checkpoint of the base: ΔW = W_ft - W0 (amplify, w-vs-dw,\n"
+        "  --finetuned PATH  a fully fine-tuned copy of the base (checkpoint, or lorascope's\n"
+        "                    full/model.safetensors): ΔW = W_ft - W0 (amplify, w-vs-dw,\n"
         "                    spectrum, intruders); repeatable, after the adapters in tables\n"
         "  --module LIST     comma list of modules, default q,v (llama: q k v o gate up down;\n"
         "                    gpt2: q k v [row blocks of c_attn] c_attn c_proj c_fc mlp_proj)\n"
@@ -246,14 +247,8 @@ static int load_inputs(const analyze_opts *o, inputs *in) {
         if (!in->have_base && top > in->n_layers) in->n_layers = top;
     }
     for (int i = 0; i < o->n_finetuned; i++) {
-        if (ckpt_load(&in->finetuned[i], o->finetuned[i])) return -1;
+        if (ckpt_load_like(&in->finetuned[i], o->finetuned[i], &in->base)) return -1;
         in->n_finetuned++;
-        const ls_model_config *a = &in->base.config, *b = &in->finetuned[i].config;
-        if (a->family != b->family || a->dim != b->dim || a->hidden_dim != b->hidden_dim ||
-            a->n_layers != b->n_layers || a->n_heads != b->n_heads || a->n_kv_heads != b->n_kv_heads ||
-            a->rope_interleaved != b->rope_interleaved)
-            return ls_fail("%s: not a fine-tuned copy of the base %s (family, shapes or RoPE layout differ)",
-                           o->finetuned[i], o->base);
     }
     if (o->layer >= in->n_layers)
         return ls_fail("--layer %d out of range: the model has %d layers (0..%d)", o->layer, in->n_layers,

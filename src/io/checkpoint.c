@@ -411,6 +411,72 @@ int ckpt_load(ls_checkpoint *ck, const char *path) {
     return 0;
 }
 
+int ckpt_load_like(ls_checkpoint *ck, const char *path, const ls_checkpoint *base) {
+    const ls_model_config *b = &base->config;
+    memset(ck, 0, sizeof *ck);
+    char *cfg = NULL;
+    if (ends_with(path, ".safetensors")) {
+        char *dir = ls_strdup(path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        cfg = ls_path_join(slash ? dir : ".", "config.json");
+        free(dir);
+    }
+    int plain_file = cfg && !ls_exists(cfg);
+    free(cfg);
+    if (!plain_file) {
+        if (ckpt_load(ck, path)) return -1;
+        const ls_model_config *c = &ck->config;
+        if (c->family != b->family || c->dim != b->dim || c->hidden_dim != b->hidden_dim ||
+            c->n_layers != b->n_layers || c->n_heads != b->n_heads || c->n_kv_heads != b->n_kv_heads ||
+            c->vocab_size != b->vocab_size || c->rope_interleaved != b->rope_interleaved) {
+            ckpt_free(ck);
+            return ls_fail("%s: not a fine-tuned copy of %s (family, shapes or RoPE layout differ)", path,
+                           base->path);
+        }
+        return 0;
+    }
+    st_file f;
+    if (st_open(&f, path)) return -1;
+    int rc = 0;
+    const char *ri = st_metadata(&f, "rope_interleaved");
+    if (ri && b->family == LS_FAMILY_LLAMA && atoi(ri) != b->rope_interleaved)
+        rc = ls_fail("%s: metadata rope_interleaved = %s but the base %s has %d", path, ri, base->path,
+                     b->rope_interleaved);
+    ck->config = *b;
+    ck->tensors = ls_calloc((size_t)base->n_tensors, sizeof *ck->tensors);
+    for (int i = 0; i < base->n_tensors && !rc; i++) {
+        const ls_tensor *bt = &base->tensors[i];
+        const st_tensor *t = st_find(&f, bt->name);
+        if (!t) {
+            rc = ls_fail("%s: missing tensor '%s' (expected every tensor of the base %s)", path, bt->name,
+                         base->path);
+            break;
+        }
+        if (t->numel != bt->numel || t->ndim != bt->ndim || t->shape[0] != bt->shape[0]) {
+            rc = ls_fail("%s: tensor '%s': shape differs from the base's (%lld x %lld)", path, bt->name,
+                         (long long)bt->shape[0], (long long)bt->shape[1]);
+            break;
+        }
+        ls_tensor *x = &ck->tensors[ck->n_tensors++];
+        *x = *bt;
+        x->name = ls_strdup(bt->name);
+        x->data = st_load_float(&f, t);
+    }
+    if (!rc && f.n_tensors != base->n_tensors) {
+        for (int i = 0; i < f.n_tensors && !rc; i++)
+            if (!ckpt_find(base, f.tensors[i].name))
+                rc = ls_fail("%s: unknown tensor '%s' (not in the base %s)", path, f.tensors[i].name, base->path);
+    }
+    st_close(&f);
+    if (rc) {
+        ckpt_free(ck);
+        return -1;
+    }
+    ck->path = ls_strdup(path);
+    return 0;
+}
+
 void ckpt_free(ls_checkpoint *ck) {
     for (int i = 0; i < ck->n_tensors; i++) {
         free(ck->tensors[i].name);

@@ -66,6 +66,14 @@ typedef struct {
 int ckpt_load(ls_checkpoint *ck, const char *path);
 void ckpt_free(ls_checkpoint *ck);
 
+// Loads the parameters of a fine-tuned copy of `base` from a safetensors file
+// holding every canonical tensor of base (same names, same shapes, layout as
+// ckpt_load gives them: lorascope's full fine-tuning output). The config is
+// base's; a "rope_interleaved" metadata entry, if present, must agree with it.
+// A path that is a checkpoint directory or a llama2.c file is read with
+// ckpt_load instead and must match base's config. Returns 0 or -1.
+int ckpt_load_like(ls_checkpoint *ck, const char *path, const ls_checkpoint *base);
+
 // The tensor with this canonical name, or NULL.
 const ls_tensor *ckpt_find(const ls_checkpoint *ck, const char *name);
 

@@ -290,6 +290,17 @@ static void test_finetuned_checkpoint_delta_matches_adapter(void) {
             CHECK_CLOSE(tsv_value(tsv_ft, k1, 4), tsv_value(tsv_ad, k2, 4), 1e-4, 1e-6);
             CHECK_CLOSE(tsv_value(tsv_ft, k1, 5), tsv_value(tsv_ad, k2, 5), 1e-4, 1e-6);
         }
+    // The same weights as a bare safetensors file of canonical names (lorascope's full/model.safetensors).
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/bare' && cp '%s/ft/model.safetensors' '%s/bare/params.safetensors'", dir,
+             dir, dir);
+    CHECK(system(cmd) == 0);
+    snprintf(args, sizeof args, "analyze spectrum --base data/peft/llama_tiny/base --finetuned '%s/bare/params.safetensors' "
+             "--module q --layer 1 --out '%s/c' --no-plot", dir, dir);
+    CHECK_MSG(run(args) == 0, "%s", err_text);
+    snprintf(tsv_ft, sizeof tsv_ft, "%s/c/spectrum.tsv", dir);
+    char kb[4400];
+    snprintf(kb, sizeof kb, "%s/bare/params.safetensors\t1\tq\t", dir);
+    CHECK_CLOSE(tsv_value(tsv_ft, kb, 5), tsv_value(tsv_ad, "data/peft/llama_tiny/adapter\t1\tq\t", 5), 1e-4, 1e-6);
 }
 
 int main(int argc, char **argv) {
