@@ -1,0 +1,611 @@
+// lora: adapter sites, initialisation (gaussian, kaiming, PiSSA), the low-rank
+// forward/backward on the backend, merge/unmerge.
+#include <lapacke.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/lora.h"
+#include "engine/rng.h"
+#include "io/adapter.h"
+#include "io/util.h"
+
+// ----------------------------------------------------------------------------
+// module names
+
+typedef struct {
+    const char *name;
+    const char *path; // PEFT module path inside a layer; NULL: none
+} module_names;
+
+static const module_names LLAMA_NAMES[LORA_N_MODULES] = {
+    [LORA_Q] = {"q", "self_attn.q_proj"},   [LORA_K] = {"k", "self_attn.k_proj"},
+    [LORA_V] = {"v", "self_attn.v_proj"},   [LORA_O] = {"o", "self_attn.o_proj"},
+    [LORA_GATE] = {"gate", "mlp.gate_proj"}, [LORA_UP] = {"up", "mlp.up_proj"},
+    [LORA_DOWN] = {"down", "mlp.down_proj"}, [LORA_QKV] = {NULL, NULL},
+    [LORA_FC] = {NULL, NULL},
+};
+static const module_names GPT2_NAMES[LORA_N_MODULES] = {
+    [LORA_Q] = {"q", NULL},  [LORA_K] = {"k", NULL}, [LORA_V] = {"v", NULL},
+    [LORA_O] = {"c_proj", "attn.c_proj"}, [LORA_GATE] = {NULL, NULL}, [LORA_UP] = {NULL, NULL},
+    [LORA_DOWN] = {"mlp_proj", "mlp.c_proj"}, [LORA_QKV] = {"c_attn", "attn.c_attn"},
+    [LORA_FC] = {"c_fc", "mlp.c_fc"},
+};
+
+static const module_names *names_of(ls_family f) {
+    return f == LS_FAMILY_GPT2 ? GPT2_NAMES : LLAMA_NAMES;
+}
+
+const char *lora_module_name(ls_family family, lora_module_id mod) {
+    if ((int)mod < 0 || mod >= LORA_N_MODULES) return NULL;
+    return names_of(family)[mod].name;
+}
+
+const char *lora_module_path(ls_family family, lora_module_id mod) {
+    if ((int)mod < 0 || mod >= LORA_N_MODULES) return NULL;
+    return names_of(family)[mod].path;
+}
+
+// Short name, PEFT name or module path -> id; -1 if the family has no such module.
+static int module_from_name(ls_family family, const char *s) {
+    const module_names *nm = names_of(family);
+    for (int i = 0; i < LORA_N_MODULES; i++) {
+        if (nm[i].name && strcmp(s, nm[i].name) == 0) return i;
+        if (nm[i].path && strcmp(s, nm[i].path) == 0) return i;
+        if (nm[i].path && family == LS_FAMILY_LLAMA) {
+            const char *dot = strchr(nm[i].path, '.');
+            if (dot && strcmp(s, dot + 1) == 0) return i; // "q_proj"
+        }
+    }
+    if (family == LS_FAMILY_GPT2) {
+        if (strcmp(s, "o") == 0) return LORA_O;
+        if (strcmp(s, "down") == 0) return LORA_DOWN;
+    }
+    return -1;
+}
+
+int lora_parse_modules(ls_family family, const char *list, uint32_t *modules) {
+    *modules = 0;
+    char *copy = ls_strdup(list), *save = NULL;
+    int rc = 0;
+    for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        if (strcmp(tok, "all") == 0) {
+            if (family == LS_FAMILY_GPT2)
+                *modules |= 1u << LORA_QKV | 1u << LORA_O | 1u << LORA_FC | 1u << LORA_DOWN;
+            else
+                for (int i = LORA_Q; i <= LORA_DOWN; i++) *modules |= 1u << i;
+            continue;
+        }
+        int id = module_from_name(family, tok);
+        if (id < 0) {
+            rc = ls_fail("lora modules: \"%s\": expected one of %s, found \"%s\"", list,
+                         family == LS_FAMILY_GPT2
+                             ? "c_attn q k v c_proj c_fc mlp_proj all"
+                             : "q k v o gate up down all",
+                         tok);
+            break;
+        }
+        *modules |= 1u << id;
+    }
+    free(copy);
+    if (rc == 0 && *modules == 0) rc = ls_fail("lora modules: \"%s\": expected at least one", list);
+    return rc;
+}
+
+float lora_scale(float alpha, int rank, int rslora) {
+    return rslora ? alpha / sqrtf((float)rank) : alpha / (float)rank;
+}
+
+void lora_config_default(ls_lora_config *c) {
+    memset(c, 0, sizeof *c);
+    c->rank = 8;
+    c->alpha = 16.0f;
+    c->init = LORA_INIT_KAIMING;
+    c->seed = 1;
+    c->modules = 1u << LORA_Q | 1u << LORA_V;
+}
+
+// ----------------------------------------------------------------------------
+// sites
+
+// Where module `mod` sits in a layer of m: linear map, output rows, input width.
+static void module_geometry(const ls_model *m, lora_module_id mod, ls_linear *lin, int *row0,
+                            int *d_out, int *d_in, int *lin_out) {
+    int qd = m->NH * m->HS, kd = m->NKV * m->HS;
+    *d_in = m->C;
+    switch (mod) {
+    case LORA_Q: *lin = LS_LIN_QKV; *row0 = 0; *d_out = qd; break;
+    case LORA_K: *lin = LS_LIN_QKV; *row0 = qd; *d_out = kd; break;
+    case LORA_V: *lin = LS_LIN_QKV; *row0 = qd + kd; *d_out = kd; break;
+    case LORA_QKV: *lin = LS_LIN_QKV; *row0 = 0; *d_out = m->QKV; break;
+    case LORA_O: *lin = LS_LIN_O; *row0 = 0; *d_out = m->C; break;
+    case LORA_GATE: *lin = LS_LIN_FC; *row0 = 0; *d_out = m->H; break;
+    case LORA_UP: *lin = LS_LIN_FC; *row0 = m->H; *d_out = m->H; break;
+    case LORA_FC: *lin = LS_LIN_FC; *row0 = 0; *d_out = m->H; break;
+    default: *lin = LS_LIN_DOWN; *row0 = 0; *d_out = m->C; *d_in = m->H; break;
+    }
+    int OC[LS_N_LINEAR] = {m->QKV, m->C, m->F, m->C};
+    *lin_out = OC[*lin];
+}
+
+// The weight matrix of (layer, linear) inside the base parameters.
+static float *linear_weight(const ls_model *m, int l, ls_linear lin) {
+    size_t C = m->C;
+    switch (lin) {
+    case LS_LIN_QKV: return m->params.qkvw + l * m->QKV * C;
+    case LS_LIN_O: return m->params.attprojw + l * C * C;
+    case LS_LIN_FC: return m->params.fcw + l * m->F * C;
+    default: return m->params.fcprojw + l * C * m->H;
+    }
+}
+
+static int check_config(const ls_model *m, const ls_lora_config *c) {
+    ls_family f = m->cfg.family;
+    if (c->rank < 1) return ls_fail("lora: rank: expected >= 1, found %d", c->rank);
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
+        return ls_fail("lora: dropout: expected a probability in [0, 1), found %g", c->dropout);
+    if (c->init != LORA_INIT_GAUSSIAN && c->init != LORA_INIT_KAIMING && c->init != LORA_INIT_PISSA)
+        return ls_fail("lora: init: expected gaussian, kaiming or pissa, found %d", (int)c->init);
+    if (c->init == LORA_INIT_PISSA && !(c->alpha > 0.0f))
+        return ls_fail("lora: alpha: PiSSA divides the singular values by the scale; expected > 0, found %g",
+                       c->alpha);
+    if (!(c->init_std >= 0.0f))
+        return ls_fail("lora: init_std: expected >= 0, found %g", c->init_std);
+    if (c->modules == 0 || c->modules >> LORA_N_MODULES)
+        return ls_fail("lora: modules: expected a non-empty set of known modules, found 0x%x",
+                       c->modules);
+    for (int i = 0; i < LORA_N_MODULES; i++)
+        if ((c->modules >> i & 1) && !lora_module_name(f, (lora_module_id)i))
+            return ls_fail("lora: modules: module %d does not exist in a %s model", i,
+                           ckpt_family_name(f));
+    if ((c->modules >> LORA_QKV & 1) &&
+        (c->modules & (1u << LORA_Q | 1u << LORA_K | 1u << LORA_V)))
+        return ls_fail("lora: modules: c_attn overlaps q/k/v (row blocks of c_attn); choose one");
+    if (c->n_layers < 0 || c->n_layers > (int)(sizeof c->layers / sizeof c->layers[0]))
+        return ls_fail("lora: n_layers: expected 0..256, found %d", c->n_layers);
+    for (int i = 0; i < c->n_layers; i++)
+        if (c->layers[i] < 0 || c->layers[i] >= m->L)
+            return ls_fail("lora: layers[%d]: expected a layer in [0, %d), found %d", i, m->L,
+                           c->layers[i]);
+    return 0;
+}
+
+static void point_sites(ls_lora *lo) {
+    for (int i = 0; i < lo->n_sites; i++) {
+        ls_lora_site *s = &lo->sites[i];
+        s->A = lo->params + s->offset_A;
+        s->B = lo->params + s->offset_B;
+        s->dA = lo->grads + s->offset_A;
+        s->dB = lo->grads + s->offset_B;
+    }
+}
+
+void lora_reserve(ls_lora *lo, int N) {
+    if (N < 1) N = 1;
+    if (lo->acts && N <= lo->Ncap) return;
+    const ls_backend *be = lo->be;
+    if (lo->acts) be->free(lo->acts);
+    if (lo->xdrop) be->free(lo->xdrop);
+    if (lo->dh) be->free(lo->dh);
+    size_t total = 0;
+    int max_rank = 1;
+    for (int i = 0; i < lo->n_sites; i++) {
+        total += (size_t)N * lo->sites[i].rank;
+        if (lo->sites[i].rank > max_rank) max_rank = lo->sites[i].rank;
+    }
+    lo->acts = be->alloc(total);
+    lo->xdrop = be->alloc((size_t)N * lo->max_d_in);
+    lo->dh = be->alloc((size_t)N * max_rank);
+    float *at = lo->acts;
+    for (int i = 0; i < lo->n_sites; i++) {
+        lo->sites[i].h = at;
+        at += (size_t)N * lo->sites[i].rank;
+    }
+    lo->Ncap = N;
+}
+
+// ----------------------------------------------------------------------------
+// initialisation
+
+// PiSSA: top-r SVD of the weight block, A = sqrt(S/s) V^T, B = U sqrt(S/s), and
+// the residual W - s B A written back as the frozen weight. SVD in double.
+static void init_pissa(ls_lora *lo, ls_model *m, ls_lora_site *s, float *A, float *B) {
+    int M = s->d_out, Nn = s->d_in, r = s->rank, K = M < Nn ? M : Nn;
+    float *W = linear_weight(m, s->layer, s->linear) + (size_t)s->row0 * s->d_in;
+    size_t n = (size_t)M * Nn;
+    float *wf = ls_malloc(n * sizeof(float));
+    m->be->download(wf, W, n);
+    double *a = ls_malloc(n * sizeof(double)), *sv = ls_malloc((size_t)K * sizeof(double)),
+           *u = ls_malloc((size_t)M * K * sizeof(double)),
+           *vt = ls_malloc((size_t)K * Nn * sizeof(double));
+    for (size_t i = 0; i < n; i++) a[i] = wf[i];
+    int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'S', M, Nn, a, Nn, sv, u, K, vt, Nn);
+    ls_assert(info == 0);
+    for (int k = 0; k < r; k++) {
+        double g = sqrt(sv[k] / s->scale);
+        for (int j = 0; j < Nn; j++) A[(size_t)k * Nn + j] = (float)(g * vt[(size_t)k * Nn + j]);
+        for (int i = 0; i < M; i++) B[(size_t)i * r + k] = (float)(g * u[(size_t)i * K + k]);
+    }
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < Nn; j++) {
+            double d = 0.0;
+            for (int k = 0; k < r; k++) d += (double)B[(size_t)i * r + k] * A[(size_t)k * Nn + j];
+            wf[(size_t)i * Nn + j] = (float)(wf[(size_t)i * Nn + j] - s->scale * d);
+        }
+    m->be->upload(W, wf, n);
+    free(wf); free(a); free(sv); free(u); free(vt);
+    (void)lo;
+}
+
+static void init_site(ls_lora *lo, ls_model *m, ls_lora_site *s, ls_rng *rng, float *A, float *B) {
+    size_t na = (size_t)s->rank * s->d_in, nb = (size_t)s->d_out * s->rank;
+    if (lo->cfg.init == LORA_INIT_PISSA) { init_pissa(lo, m, s, A, B); return; }
+    if (lo->cfg.init == LORA_INIT_GAUSSIAN) {
+        double std = lo->cfg.init_std > 0.0f ? lo->cfg.init_std : 1.0 / s->rank;
+        for (size_t i = 0; i < na; i++) A[i] = (float)(std * ls_rng_normal(rng));
+    } else {
+        double bound = 1.0 / sqrt((double)s->d_in); // kaiming_uniform_(a=sqrt(5))
+        for (size_t i = 0; i < na; i++) A[i] = (float)(bound * (2.0 * ls_rng_uniform(rng) - 1.0));
+    }
+    memset(B, 0, nb * sizeof(float));
+}
+
+// ----------------------------------------------------------------------------
+// build / free
+
+typedef struct {
+    int layer;
+    lora_module_id module;
+    int rank;
+    float alpha;
+} site_spec;
+
+// Position of a module within a layer: (linear, row0) order.
+static int module_order(lora_module_id mod) {
+    static const int pos[LORA_N_MODULES] = {
+        [LORA_Q] = 0, [LORA_K] = 1, [LORA_V] = 2, [LORA_QKV] = 3, [LORA_O] = 4,
+        [LORA_GATE] = 5, [LORA_UP] = 6, [LORA_FC] = 7, [LORA_DOWN] = 8};
+    return pos[mod];
+}
+
+static int compare_specs(const void *x, const void *y) {
+    const site_spec *a = x, *b = y;
+    if (a->layer != b->layer) return a->layer < b->layer ? -1 : 1;
+    return module_order(a->module) - module_order(b->module);
+}
+
+// Lays out the sites of specs (sorted), allocates parameters and gradients.
+static int build_sites(ls_lora *lo, ls_model *m, site_spec *specs, int n) {
+    qsort(specs, (size_t)n, sizeof *specs, compare_specs);
+    lo->family = m->cfg.family;
+    lo->be = m->be;
+    lo->n_layers_model = m->L;
+    lo->sites = ls_calloc((size_t)(n ? n : 1), sizeof(ls_lora_site));
+    lo->lin_first = ls_calloc((size_t)m->L * LS_N_LINEAR, sizeof(int));
+    lo->lin_count = ls_calloc((size_t)m->L * LS_N_LINEAR, sizeof(int));
+    size_t off = 0;
+    lo->max_d_in = 1;
+    for (int k = 0; k < n; k++) {
+        ls_lora_site *s = &lo->sites[lo->n_sites];
+        s->layer = specs[k].layer;
+        s->module = specs[k].module;
+        module_geometry(m, s->module, &s->linear, &s->row0, &s->d_out, &s->d_in, &s->lin_out);
+        s->rank = specs[k].rank;
+        s->alpha = specs[k].alpha;
+        s->scale = lora_scale(s->alpha, s->rank, lo->cfg.rslora);
+        if (k > 0 && specs[k - 1].layer == s->layer && specs[k - 1].module == s->module)
+            return ls_fail("lora: layer %d module %s: adapted twice", s->layer,
+                           lora_module_name(lo->family, s->module));
+        s->offset_A = off;
+        off += (size_t)s->rank * s->d_in;
+        s->offset_B = off;
+        off += (size_t)s->d_out * s->rank;
+        if (s->d_in > lo->max_d_in) lo->max_d_in = s->d_in;
+        int idx = s->layer * LS_N_LINEAR + s->linear;
+        if (lo->lin_count[idx]++ == 0) lo->lin_first[idx] = lo->n_sites;
+        lo->n_sites++;
+    }
+    lo->n_params = off;
+    lo->params = lo->be->alloc(off ? off : 1);
+    lo->grads = lo->be->alloc(off ? off : 1);
+    point_sites(lo);
+    lo->dropout_seed = ls_seed_mix(lo->cfg.seed, 0x10AD);
+    return 0;
+}
+
+int lora_build(ls_lora *lo, ls_model *m, const ls_lora_config *cfg) {
+    memset(lo, 0, sizeof *lo);
+    if (check_config(m, cfg) != 0) return -1;
+    if (m->lora) return ls_fail("lora: the model already has an adapter attached");
+    lo->cfg = *cfg;
+    char *use = ls_calloc((size_t)m->L, 1);
+    if (cfg->n_layers == 0) memset(use, 1, (size_t)m->L);
+    for (int i = 0; i < cfg->n_layers; i++) use[cfg->layers[i]] = 1;
+    site_spec *specs = ls_calloc((size_t)m->L * LORA_N_MODULES, sizeof *specs);
+    int n = 0;
+    for (int l = 0; l < m->L; l++) {
+        if (!use[l]) continue;
+        for (int mod = 0; mod < LORA_N_MODULES; mod++) {
+            if (!(cfg->modules >> mod & 1)) continue;
+            specs[n++] = (site_spec){l, (lora_module_id)mod, cfg->rank, cfg->alpha};
+        }
+    }
+    free(use);
+    int rc = build_sites(lo, m, specs, n);
+    free(specs);
+    for (int i = 0; rc == 0 && i < lo->n_sites; i++) {
+        ls_lora_site *s = &lo->sites[i];
+        int kmax = s->d_out < s->d_in ? s->d_out : s->d_in;
+        if (cfg->init == LORA_INIT_PISSA && s->rank > kmax)
+            rc = ls_fail("lora: rank: PiSSA needs r <= min(d_out, d_in) = %d for %s, found %d", kmax,
+                         lora_module_name(m->cfg.family, s->module), s->rank);
+    }
+    if (rc != 0) {
+        lora_free(lo, NULL);
+        return -1;
+    }
+    // one initialisation stream, sites in order: the same seed gives the same adapter
+    ls_rng rng;
+    ls_rng_seed(&rng, cfg->seed);
+    float *host = ls_malloc((lo->n_params ? lo->n_params : 1) * sizeof(float));
+    for (int i = 0; i < lo->n_sites; i++) {
+        ls_lora_site *s = &lo->sites[i];
+        init_site(lo, m, s, &rng, host + s->offset_A, host + s->offset_B);
+    }
+    lo->be->upload(lo->params, host, lo->n_params);
+    free(host);
+    m->lora = lo;
+    lora_reserve(lo, m->Bcap * m->Tcap);
+    return 0;
+}
+
+int lora_build_from_adapter(ls_lora *lo, ls_model *m, const lora_adapter *a) {
+    memset(lo, 0, sizeof *lo);
+    const char *dir = a->dir ? a->dir : "adapter";
+    if (m->lora) return ls_fail("%s: the model already has an adapter attached", dir);
+    if (a->family != m->cfg.family)
+        return ls_fail("%s: family: expected %s (the base model), found %s", dir,
+                       ckpt_family_name(m->cfg.family), ckpt_family_name(a->family));
+    lora_config_default(&lo->cfg);
+    lo->cfg.rank = a->r;
+    lo->cfg.alpha = a->alpha;
+    lo->cfg.rslora = a->use_rslora;
+    lo->cfg.modules = 0;
+    site_spec *specs = ls_calloc((size_t)(a->n_modules ? a->n_modules : 1), sizeof *specs);
+    int rc = 0;
+    for (int i = 0; i < a->n_modules && rc == 0; i++) {
+        const lora_module *md = &a->modules[i];
+        int id = module_from_name(m->cfg.family, md->path);
+        if (id < 0 || md->layer < 0 || md->layer >= m->L) {
+            rc = ls_fail("%s: layer %d %s: expected a module of the %d-layer %s base model", dir,
+                         md->layer, md->path, m->L, ckpt_family_name(m->cfg.family));
+            break;
+        }
+        ls_linear lin;
+        int row0, d_out, d_in, lin_out;
+        module_geometry(m, (lora_module_id)id, &lin, &row0, &d_out, &d_in, &lin_out);
+        if (md->d_out != d_out || md->d_in != d_in || md->r < 1)
+            rc = ls_fail("%s: layer %d %s: expected lora_B (%d, r) and lora_A (r, %d), found (%d, %d) and (%d, %d)",
+                         dir, md->layer, md->path, d_out, d_in, md->d_out, md->r, md->r, md->d_in);
+        specs[i] = (site_spec){md->layer, (lora_module_id)id, md->r, md->alpha};
+        lo->cfg.modules |= 1u << id;
+    }
+    if (rc == 0) rc = build_sites(lo, m, specs, a->n_modules);
+    if (rc == 0) {
+        for (int i = 0; i < a->n_modules; i++) {
+            const lora_module *md = &a->modules[i];
+            ls_lora_site *s = lora_find_site(lo, md->layer, (lora_module_id)module_from_name(m->cfg.family, md->path));
+            // PEFT's scale of this module (rank_pattern / alpha_pattern resolved by the reader)
+            s->scale = md->scale;
+            lora_set_site(lo, s, md->A, md->B);
+        }
+    }
+    free(specs);
+    if (rc != 0) {
+        lora_free(lo, NULL);
+        return -1;
+    }
+    m->lora = lo;
+    lora_reserve(lo, m->Bcap * m->Tcap);
+    return 0;
+}
+
+static int compare_modules(const void *x, const void *y) {
+    const lora_module *a = x, *b = y;
+    if (a->layer != b->layer) return a->layer < b->layer ? -1 : 1;
+    return strcmp(a->path, b->path);
+}
+
+int lora_to_adapter(const ls_lora *lo, lora_adapter *a) {
+    memset(a, 0, sizeof *a);
+    for (int i = 0; i < lo->n_sites; i++)
+        if (!lora_module_path(lo->family, lo->sites[i].module))
+            return ls_fail("lora_to_adapter: layer %d %s: a row block of c_attn has no PEFT module "
+                           "(adapt c_attn as a whole to save in PEFT's format)",
+                           lo->sites[i].layer, lora_module_name(lo->family, lo->sites[i].module));
+    a->family = lo->family;
+    a->r = lo->cfg.rank;
+    a->alpha = lo->cfg.alpha;
+    a->use_rslora = lo->cfg.rslora;
+    a->n_modules = lo->n_sites;
+    a->modules = ls_calloc((size_t)(lo->n_sites ? lo->n_sites : 1), sizeof(lora_module));
+    a->target_modules = ls_calloc(LORA_N_MODULES, sizeof(char *));
+    for (int i = 0; i < lo->n_sites; i++) {
+        const ls_lora_site *s = &lo->sites[i];
+        lora_module *md = &a->modules[i];
+        const char *path = lora_module_path(lo->family, s->module);
+        md->layer = s->layer;
+        snprintf(md->path, sizeof md->path, "%s", path);
+        md->r = s->rank;
+        md->alpha = s->alpha;
+        md->scale = s->scale;
+        md->d_out = s->d_out;
+        md->d_in = s->d_in;
+        md->A = ls_malloc((size_t)s->rank * s->d_in * sizeof(float));
+        md->B = ls_malloc((size_t)s->d_out * s->rank * sizeof(float));
+        lora_get_site(lo, s, md->A, md->B);
+        // PEFT target names: the leaf for Llama ("q_proj"); GPT-2's two c_proj
+        // modules are told apart by their parent ("attn.c_proj", "mlp.c_proj")
+        const char *leaf = strrchr(path, '.') + 1;
+        const char *target = lo->family == LS_FAMILY_GPT2 && strcmp(leaf, "c_proj") == 0 ? path : leaf;
+        int seen = 0;
+        for (int k = 0; k < a->n_targets; k++) seen |= strcmp(a->target_modules[k], target) == 0;
+        if (!seen) a->target_modules[a->n_targets++] = ls_strdup(target);
+    }
+    qsort(a->modules, (size_t)a->n_modules, sizeof(lora_module), compare_modules);
+    return 0;
+}
+
+void lora_free(ls_lora *lo, ls_model *m) {
+    if (m && m->lora == lo) m->lora = NULL;
+    if (lo->be) {
+        if (lo->params) lo->be->free(lo->params);
+        if (lo->grads) lo->be->free(lo->grads);
+        if (lo->acts) lo->be->free(lo->acts);
+        if (lo->xdrop) lo->be->free(lo->xdrop);
+        if (lo->dh) lo->be->free(lo->dh);
+    }
+    free(lo->sites);
+    free(lo->lin_first);
+    free(lo->lin_count);
+    memset(lo, 0, sizeof *lo);
+}
+
+void lora_zero_grad(ls_lora *lo) { lo->be->zero(lo->grads, lo->n_params); }
+
+ls_lora_site *lora_find_site(ls_lora *lo, int layer, lora_module_id mod) {
+    for (int i = 0; i < lo->n_sites; i++)
+        if (lo->sites[i].layer == layer && lo->sites[i].module == mod) return &lo->sites[i];
+    return NULL;
+}
+
+void lora_get_site(const ls_lora *lo, const ls_lora_site *s, float *A, float *B) {
+    lo->be->download(A, s->A, (size_t)s->rank * s->d_in);
+    lo->be->download(B, s->B, (size_t)s->d_out * s->rank);
+}
+
+void lora_set_site(ls_lora *lo, ls_lora_site *s, const float *A, const float *B) {
+    lo->be->upload(s->A, A, (size_t)s->rank * s->d_in);
+    lo->be->upload(s->B, B, (size_t)s->d_out * s->rank);
+}
+
+void lora_set_dropout_seed(ls_lora *lo, uint64_t seed) { lo->dropout_seed = seed; }
+
+// ----------------------------------------------------------------------------
+// merge
+
+static int merge_sign(ls_lora *lo, ls_model *m, float sign) {
+    for (int i = 0; i < lo->n_sites; i++) {
+        ls_lora_site *s = &lo->sites[i];
+        float *W = linear_weight(m, s->layer, s->linear) + (size_t)s->row0 * s->d_in;
+        // W_blk (d_out, d_in) += sign * s * B (d_out, r) A (r, d_in)
+        lo->be->gemm(0, 0, s->d_out, s->d_in, s->rank, sign * s->scale, s->B, s->rank, s->A,
+                     s->d_in, 1.0f, W, s->d_in);
+    }
+    return 0;
+}
+
+int lora_merge(ls_lora *lo, ls_model *m) {
+    if (lo->merged) return ls_fail("lora_merge: the adapter is already merged");
+    merge_sign(lo, m, 1.0f);
+    lo->merged = 1;
+    return 0;
+}
+
+int lora_unmerge(ls_lora *lo, ls_model *m) {
+    if (!lo->merged) return ls_fail("lora_unmerge: the adapter is not merged");
+    merge_sign(lo, m, -1.0f);
+    lo->merged = 0;
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// forward / backward (Eq. 3: h = W0 x + s B A x, ΔW never formed)
+
+static uint64_t site_seed(const ls_lora *lo, const ls_lora_site *s) {
+    return ls_seed_mix(lo->dropout_seed, (uint64_t)(s - lo->sites));
+}
+
+void lora_linear_forward(ls_lora *lo, int layer, ls_linear lin, float *out, const float *x,
+                         int N, int training) {
+    if (lo->merged) return;
+    int idx = layer * LS_N_LINEAR + lin;
+    ls_assert(N <= lo->Ncap);
+    const ls_backend *be = lo->be;
+    int drop = training && lo->cfg.dropout > 0.0f;
+    for (int i = lo->lin_first[idx]; i < lo->lin_first[idx] + lo->lin_count[idx]; i++) {
+        ls_lora_site *s = &lo->sites[i];
+        const float *xin = x;
+        if (drop) {
+            be->dropout(lo->xdrop, x, (size_t)N * s->d_in, lo->cfg.dropout, site_seed(lo, s));
+            xin = lo->xdrop;
+        }
+        // h (N, r) = x' A^T; out[:, row0:row0+d_out] += s h B^T
+        be->gemm(0, 1, N, s->rank, s->d_in, 1.0f, xin, s->d_in, s->A, s->d_in, 0.0f, s->h, s->rank);
+        be->gemm(0, 1, N, s->d_out, s->rank, s->scale, s->h, s->rank, s->B, s->rank, 1.0f,
+                 out + s->row0, s->lin_out);
+    }
+}
+
+void lora_linear_backward(ls_lora *lo, int layer, ls_linear lin, float *dx, const float *dout,
+                          const float *x, int N, int training) {
+    if (lo->merged) return;
+    int idx = layer * LS_N_LINEAR + lin;
+    const ls_backend *be = lo->be;
+    int drop = training && lo->cfg.dropout > 0.0f;
+    for (int i = lo->lin_first[idx]; i < lo->lin_first[idx] + lo->lin_count[idx]; i++) {
+        ls_lora_site *s = &lo->sites[i];
+        const float *g = dout + s->row0; // (N, d_out) with row stride lin_out
+        // dB (d_out, r) += s g^T h
+        be->gemm(1, 0, s->d_out, s->rank, N, s->scale, g, s->lin_out, s->h, s->rank, 1.0f, s->dB,
+                 s->rank);
+        // dh (N, r) = s g B
+        be->gemm(0, 0, N, s->rank, s->d_out, s->scale, g, s->lin_out, s->B, s->rank, 0.0f, lo->dh,
+                 s->rank);
+        const float *xin = x;
+        uint64_t seed = site_seed(lo, s);
+        if (drop) { // the same mask as the forward pass: same seed
+            be->dropout(lo->xdrop, x, (size_t)N * s->d_in, lo->cfg.dropout, seed);
+            xin = lo->xdrop;
+        }
+        // dA (r, d_in) += dh^T x'
+        be->gemm(1, 0, s->rank, s->d_in, N, 1.0f, lo->dh, s->rank, xin, s->d_in, 1.0f, s->dA,
+                 s->d_in);
+        if (!dx) continue;
+        if (drop) { // dx += mask * (dh A) / (1 - p)
+            be->gemm(0, 0, N, s->d_in, s->rank, 1.0f, lo->dh, s->rank, s->A, s->d_in, 0.0f,
+                     lo->xdrop, s->d_in);
+            be->dropout(lo->xdrop, lo->xdrop, (size_t)N * s->d_in, lo->cfg.dropout, seed);
+            be->axpy(dx, lo->xdrop, (size_t)N * s->d_in, 1.0f);
+        } else {
+            be->gemm(0, 0, N, s->d_in, s->rank, 1.0f, lo->dh, s->rank, s->A, s->d_in, 1.0f, dx,
+                     s->d_in);
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// reporting
+
+static void with_commas(char *out, size_t size, size_t v) {
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%zu", v), k = 0;
+    char tmp[48];
+    for (int i = 0; i < n; i++) {
+        tmp[k++] = digits[i];
+        int left = n - 1 - i;
+        if (left > 0 && left % 3 == 0) tmp[k++] = ',';
+    }
+    tmp[k] = '\0';
+    snprintf(out, size, "%s", tmp);
+}
+
+char *lora_format_trainable(char *buf, size_t size, size_t trainable, size_t all) {
+    char a[48], b[48];
+    with_commas(a, sizeof a, trainable);
+    with_commas(b, sizeof b, all);
+    double pct = all ? 100.0 * (double)trainable / (double)all : 0.0;
+    snprintf(buf, size, "trainable params: %s || all params: %s || trainable%%: %.4f", a, b, pct);
+    return buf;
+}

@@ -1,0 +1,699 @@
+// model: the decoder transformer (llama and gpt2 families) on an ls_backend.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/lora.h"
+#include "engine/model.h"
+#include "engine/rng.h"
+#include "engine/sampler.h"
+#include "io/util.h"
+
+#define IS_GPT2(m) ((m)->cfg.family == LS_FAMILY_GPT2)
+
+// ----------------------------------------------------------------------------
+// configuration
+
+int model_config_check(const ls_model_config *c) {
+    if (c->family != LS_FAMILY_LLAMA && c->family != LS_FAMILY_GPT2)
+        return ls_fail("model config: family: expected llama or gpt2, found %d", (int)c->family);
+    if (c->dim <= 0 || c->hidden_dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 ||
+        c->n_kv_heads <= 0 || c->vocab_size <= 0 || c->max_seq_len <= 0)
+        return ls_fail("model config: expected positive sizes, found dim %d hidden_dim %d "
+                       "n_layers %d n_heads %d n_kv_heads %d vocab_size %d max_seq_len %d",
+                       c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
+                       c->vocab_size, c->max_seq_len);
+    if (c->dim % c->n_heads != 0)
+        return ls_fail("model config: dim: expected a multiple of n_heads %d, found %d",
+                       c->n_heads, c->dim);
+    if (c->n_heads % c->n_kv_heads != 0)
+        return ls_fail("model config: n_kv_heads: expected a divisor of n_heads %d, found %d",
+                       c->n_heads, c->n_kv_heads);
+    if (c->family == LS_FAMILY_GPT2 && c->n_kv_heads != c->n_heads)
+        return ls_fail("model config: gpt2: n_kv_heads: expected %d (= n_heads), found %d",
+                       c->n_heads, c->n_kv_heads);
+    if (c->family == LS_FAMILY_LLAMA && (c->dim / c->n_heads) % 2 != 0)
+        return ls_fail("model config: llama: head size: expected even (RoPE pairs), found %d",
+                       c->dim / c->n_heads);
+    if (!(c->norm_eps >= 0.0f))
+        return ls_fail("model config: norm_eps: expected >= 0, found %g", c->norm_eps);
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// parameters: size table, pointer assignment, named views
+
+static float **param_ptrs(ls_params *p) {
+    // ls_params is LS_N_PARAM_TENSORS float pointers in order
+    return (float **)p;
+}
+
+static void param_sizes(ls_model *m) {
+    size_t C = m->C, L = m->L, V = m->V, P = m->P, QKV = m->QKV, F = m->F, H = m->H;
+    int g = IS_GPT2(m);
+    size_t s[LS_N_PARAM_TENSORS] = {
+        V * C,                       // wte
+        g ? P * C : 0,               // wpe
+        L * C, g ? L * C : 0,        // ln1w, ln1b
+        L * QKV * C, g ? L * QKV : 0, // qkvw, qkvb
+        L * C * C, g ? L * C : 0,    // attprojw, attprojb
+        L * C, g ? L * C : 0,        // ln2w, ln2b
+        L * F * C, g ? L * F : 0,    // fcw, fcb
+        L * C * H, g ? L * C : 0,    // fcprojw, fcprojb
+        C, g ? C : 0,                // lnfw, lnfb
+        m->cfg.tied_embeddings ? 0 : V * C, // lm_head
+    };
+    m->n_params = 0;
+    for (int i = 0; i < LS_N_PARAM_TENSORS; i++) {
+        m->param_sizes[i] = s[i];
+        m->n_params += s[i];
+    }
+}
+
+static void point_params(ls_model *m, ls_params *p, float *mem) {
+    float **ptr = param_ptrs(p);
+    for (int i = 0; i < LS_N_PARAM_TENSORS; i++) {
+        ptr[i] = m->param_sizes[i] ? mem : NULL;
+        mem += m->param_sizes[i];
+    }
+}
+
+static void add_view(ls_model *m, int *cap, const char *name, int ndim, int64_t d0, int64_t d1,
+                     const float *at, int no_decay) {
+    if (m->n_views == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        ls_param_view *nv = ls_malloc((size_t)*cap * sizeof(ls_param_view));
+        if (m->n_views) memcpy(nv, m->views, (size_t)m->n_views * sizeof(ls_param_view));
+        free(m->views);
+        m->views = nv;
+    }
+    ls_param_view *v = &m->views[m->n_views++];
+    snprintf(v->name, sizeof v->name, "%s", name);
+    v->ndim = ndim;
+    v->shape[0] = d0;
+    v->shape[1] = ndim == 2 ? d1 : 0;
+    v->numel = (size_t)d0 * (ndim == 2 ? (size_t)d1 : 1);
+    v->offset = (size_t)(at - m->params_memory);
+    v->no_decay = no_decay;
+}
+
+// The canonical tensors of io/checkpoint.h as views into the parameter buffer.
+static void build_views(ls_model *m) {
+    int cap = 0;
+    char nm[80];
+    ls_params *p = &m->params;
+    size_t C = m->C, QKV = m->QKV, F = m->F, H = m->H, qd = (size_t)m->NH * m->HS,
+           kd = (size_t)m->NKV * m->HS;
+    if (!IS_GPT2(m)) {
+        add_view(m, &cap, "model.embed_tokens.weight", 2, m->V, C, p->wte, 0);
+        for (int l = 0; l < m->L; l++) {
+            const float *qkv = p->qkvw + l * QKV * C, *fc = p->fcw + l * F * C;
+#define LV(suffix, nd, d0, d1, at, nod) \
+            snprintf(nm, sizeof nm, "model.layers.%d.%s", l, suffix); \
+            add_view(m, &cap, nm, nd, d0, d1, at, nod)
+            LV("input_layernorm.weight", 1, C, 0, p->ln1w + l * C, 1);
+            LV("self_attn.q_proj.weight", 2, qd, C, qkv, 0);
+            LV("self_attn.k_proj.weight", 2, kd, C, qkv + qd * C, 0);
+            LV("self_attn.v_proj.weight", 2, kd, C, qkv + (qd + kd) * C, 0);
+            LV("self_attn.o_proj.weight", 2, C, C, p->attprojw + l * C * C, 0);
+            LV("post_attention_layernorm.weight", 1, C, 0, p->ln2w + l * C, 1);
+            LV("mlp.gate_proj.weight", 2, H, C, fc, 0);
+            LV("mlp.up_proj.weight", 2, H, C, fc + H * C, 0);
+            LV("mlp.down_proj.weight", 2, C, H, p->fcprojw + l * C * H, 0);
+#undef LV
+        }
+        add_view(m, &cap, "model.norm.weight", 1, C, 0, p->lnfw, 1);
+        if (p->lm_head) add_view(m, &cap, "lm_head.weight", 2, m->V, C, p->lm_head, 0);
+    } else {
+        add_view(m, &cap, "transformer.wte.weight", 2, m->V, C, p->wte, 0);
+        add_view(m, &cap, "transformer.wpe.weight", 2, m->P, C, p->wpe, 0);
+        for (int l = 0; l < m->L; l++) {
+#define GV(suffix, nd, d0, d1, at, nod) \
+            snprintf(nm, sizeof nm, "transformer.h.%d.%s", l, suffix); \
+            add_view(m, &cap, nm, nd, d0, d1, at, nod)
+            GV("ln_1.weight", 1, C, 0, p->ln1w + l * C, 1);
+            GV("ln_1.bias", 1, C, 0, p->ln1b + l * C, 1);
+            GV("attn.c_attn.weight", 2, QKV, C, p->qkvw + l * QKV * C, 0);
+            GV("attn.c_attn.bias", 1, QKV, 0, p->qkvb + l * QKV, 1);
+            GV("attn.c_proj.weight", 2, C, C, p->attprojw + l * C * C, 0);
+            GV("attn.c_proj.bias", 1, C, 0, p->attprojb + l * C, 1);
+            GV("ln_2.weight", 1, C, 0, p->ln2w + l * C, 1);
+            GV("ln_2.bias", 1, C, 0, p->ln2b + l * C, 1);
+            GV("mlp.c_fc.weight", 2, F, C, p->fcw + l * F * C, 0);
+            GV("mlp.c_fc.bias", 1, F, 0, p->fcb + l * F, 1);
+            GV("mlp.c_proj.weight", 2, C, H, p->fcprojw + l * C * H, 0);
+            GV("mlp.c_proj.bias", 1, C, 0, p->fcprojb + l * C, 1);
+#undef GV
+        }
+        add_view(m, &cap, "transformer.ln_f.weight", 1, C, 0, p->lnfw, 1);
+        add_view(m, &cap, "transformer.ln_f.bias", 1, C, 0, p->lnfb, 1);
+    }
+}
+
+// RoPE tables computed as llama2.c does (float powf/cosf/sinf), so that greedy
+// decoding reproduces run.c: freq_i = theta^(-2i/HS), angle = pos * freq_i.
+static void build_rope(ls_model *m) {
+    int half = m->HS / 2;
+    size_t n = (size_t)m->P * half;
+    float *c = ls_malloc(n * sizeof(float)), *s = ls_malloc(n * sizeof(float));
+    float theta = m->cfg.rope_theta > 0.0f ? m->cfg.rope_theta : 10000.0f;
+    for (int pos = 0; pos < m->P; pos++) {
+        for (int i = 0; i < half; i++) {
+            float freq = 1.0f / powf(theta, (float)(2 * i) / (float)m->HS);
+            float val = (float)pos * freq;
+            c[(size_t)pos * half + i] = cosf(val);
+            s[(size_t)pos * half + i] = sinf(val);
+        }
+    }
+    m->rope_cos = m->be->alloc(n);
+    m->rope_sin = m->be->alloc(n);
+    m->be->upload(m->rope_cos, c, n);
+    m->be->upload(m->rope_sin, s, n);
+    free(c);
+    free(s);
+}
+
+static int model_alloc(ls_model *m, const ls_model_config *cfg, const ls_backend *be) {
+    memset(m, 0, sizeof *m);
+    if (model_config_check(cfg) != 0) return -1;
+    m->cfg = *cfg;
+    if (cfg->family == LS_FAMILY_GPT2) {
+        m->cfg.tied_embeddings = 1;
+        m->cfg.n_kv_heads = cfg->n_heads;
+    }
+    m->be = be;
+    m->C = cfg->dim;
+    m->L = cfg->n_layers;
+    m->NH = cfg->n_heads;
+    m->NKV = m->cfg.n_kv_heads;
+    m->HS = cfg->dim / cfg->n_heads;
+    m->H = cfg->hidden_dim;
+    m->F = cfg->family == LS_FAMILY_LLAMA ? 2 * m->H : m->H;
+    m->QKV = (m->NH + 2 * m->NKV) * m->HS;
+    m->V = cfg->vocab_size;
+    m->P = cfg->max_seq_len;
+    param_sizes(m);
+    m->params_memory = be->alloc(m->n_params);
+    point_params(m, &m->params, m->params_memory);
+    build_views(m);
+    if (cfg->family == LS_FAMILY_LLAMA) build_rope(m);
+    return 0;
+}
+
+int model_build_random(ls_model *m, const ls_model_config *cfg, uint64_t seed,
+                       const ls_backend *be) {
+    if (model_alloc(m, cfg, be) != 0) return -1;
+    float *host = ls_malloc(m->n_params * sizeof(float));
+    ls_rng rng;
+    ls_rng_seed(&rng, seed);
+    float std = 0.02f, proj_std = 0.02f / sqrtf(2.0f * m->L);
+    float *at = host;
+    float **ptr = param_ptrs(&m->params);
+    for (int i = 0; i < LS_N_PARAM_TENSORS; i++) {
+        size_t n = m->param_sizes[i];
+        float *p = ptr[i];
+        int is_norm_w = p && (p == m->params.ln1w || p == m->params.ln2w || p == m->params.lnfw);
+        int is_bias = p && (p == m->params.ln1b || p == m->params.ln2b || p == m->params.lnfb ||
+                            p == m->params.qkvb || p == m->params.attprojb ||
+                            p == m->params.fcb || p == m->params.fcprojb);
+        int is_proj = p && (p == m->params.attprojw || p == m->params.fcprojw);
+        for (size_t j = 0; j < n; j++) {
+            if (is_norm_w) at[j] = 1.0f;
+            else if (is_bias) at[j] = 0.0f;
+            else at[j] = (float)ls_rng_normal(&rng) * (is_proj ? proj_std : std);
+        }
+        at += n;
+    }
+    be->upload(m->params_memory, host, m->n_params);
+    free(host);
+    return 0;
+}
+
+int model_build_from_checkpoint(ls_model *m, const ls_checkpoint *ck, const ls_backend *be) {
+    if (model_alloc(m, &ck->config, be) != 0)
+        return ls_fail_prefix("%s", ck->path ? ck->path : "checkpoint");
+    for (int i = 0; i < m->n_views; i++) {
+        const ls_param_view *v = &m->views[i];
+        const ls_tensor *t = ckpt_find(ck, v->name);
+        if (!t) {
+            ls_fail("%s: %s: expected a tensor of %zu values, found none",
+                    ck->path ? ck->path : "checkpoint", v->name, v->numel);
+            model_free(m);
+            return -1;
+        }
+        int ok = t->numel == (int64_t)v->numel && t->ndim == v->ndim && t->shape[0] == v->shape[0] &&
+                 (v->ndim == 1 || t->shape[1] == v->shape[1]);
+        if (!ok) {
+            ls_fail("%s: %s: expected shape (%lld, %lld), found %d dims, %lld values",
+                    ck->path ? ck->path : "checkpoint", v->name, (long long)v->shape[0],
+                    (long long)v->shape[1], t->ndim, (long long)t->numel);
+            model_free(m);
+            return -1;
+        }
+        be->upload(m->params_memory + v->offset, t->data, v->numel);
+    }
+    return 0;
+}
+
+void model_free(ls_model *m) {
+    const ls_backend *be = m->be;
+    if (!be) return;
+    if (m->lora) m->lora = NULL;
+    be->free(m->params_memory);
+    if (m->grads_memory) be->free(m->grads_memory);
+    if (m->acts_memory) be->free(m->acts_memory);
+    if (m->rope_cos) be->free(m->rope_cos);
+    if (m->rope_sin) be->free(m->rope_sin);
+    if (m->tokens) be->free_int(m->tokens);
+    if (m->targets) be->free_int(m->targets);
+    free(m->host_weights);
+    free(m->host_losses);
+    free(m->views);
+    if (m->dec.memory) be->free(m->dec.memory);
+    if (m->dec.token) be->free_int(m->dec.token);
+    free(m->dec.host_logits);
+    memset(m, 0, sizeof *m);
+}
+
+void model_enable_grads(ls_model *m) {
+    if (m->grads_memory) return;
+    m->grads_memory = m->be->alloc(m->n_params);
+    point_params(m, &m->grads, m->grads_memory);
+}
+
+void model_zero_grad(ls_model *m) {
+    if (m->grads_memory) m->be->zero(m->grads_memory, m->n_params);
+}
+
+void model_set_training(ls_model *m, int training) { m->training = training ? 1 : 0; }
+
+size_t model_num_params(const ls_model *m) { return m->n_params; }
+
+int model_decay_segments(const ls_model *m, ls_param_segment *segs) {
+    const ls_params *p = &m->params;
+    float *const *ptr = (float *const *)p;
+    int n = 0;
+    size_t off = 0;
+    for (int i = 0; i < LS_N_PARAM_TENSORS; i++) {
+        const float *t = ptr[i];
+        if (m->param_sizes[i]) {
+            int no_decay = t == p->ln1w || t == p->ln1b || t == p->ln2w || t == p->ln2b ||
+                           t == p->lnfw || t == p->lnfb || t == p->qkvb || t == p->attprojb ||
+                           t == p->fcb || t == p->fcprojb;
+            segs[n++] = (ls_param_segment){off, m->param_sizes[i], !no_decay};
+        }
+        off += m->param_sizes[i];
+    }
+    return n;
+}
+
+const ls_param_view *model_find_view(const ls_model *m, const char *name) {
+    for (int i = 0; i < m->n_views; i++)
+        if (strcmp(m->views[i].name, name) == 0) return &m->views[i];
+    return NULL;
+}
+
+int model_get_tensor(const ls_model *m, const char *name, float *host_out) {
+    const ls_param_view *v = model_find_view(m, name);
+    if (!v) return ls_fail("model: %s: no such tensor", name);
+    m->be->download(host_out, m->params_memory + v->offset, v->numel);
+    return 0;
+}
+
+int model_set_tensor(ls_model *m, const char *name, const float *host_in) {
+    const ls_param_view *v = model_find_view(m, name);
+    if (!v) return ls_fail("model: %s: no such tensor", name);
+    m->be->upload(m->params_memory + v->offset, host_in, v->numel);
+    return 0;
+}
+
+int model_get_grad(const ls_model *m, const char *name, float *host_out) {
+    const ls_param_view *v = model_find_view(m, name);
+    if (!v) return ls_fail("model: %s: no such tensor", name);
+    if (!m->grads_memory) return ls_fail("model: %s: gradients are off (frozen base)", name);
+    m->be->download(host_out, m->grads_memory + v->offset, v->numel);
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// activations
+
+static void act_sizes(ls_model *m, size_t *s, int B, int T) {
+    size_t N = (size_t)B * T, C = m->C, L = m->L, QKV = m->QKV, F = m->F, H = m->H;
+    size_t att = (size_t)B * m->NH * T * T;
+    int g = IS_GPT2(m);
+    size_t t[LS_N_ACT_TENSORS] = {
+        N * C,                       // encoded
+        L * N * C, g ? L * N : 0, L * N, // ln1, ln1_mean, ln1_rstd
+        L * N * QKV,                 // qkv
+        L * att,                     // att
+        L * N * C,                   // atty
+        L * N * C,                   // res2
+        L * N * C, g ? L * N : 0, L * N, // ln2, ln2_mean, ln2_rstd
+        L * N * F,                   // fc
+        L * N * H,                   // act
+        L * N * C,                   // res3
+        N * C, g ? N : 0, N,         // lnf, lnf_mean, lnf_rstd
+        N * m->V,                    // logits
+        N, N,                        // losses, dlosses
+        N * C, N * C, N * C,         // dres, dln, datty
+        N * QKV,                     // dqkv
+        att,                         // datt
+        N * F, N * H,                // dfc, dact
+        N * C,                       // tmp
+    };
+    memcpy(s, t, sizeof t);
+}
+
+static void point_acts(ls_model *m);
+
+int model_reserve(ls_model *m, int B, int T) {
+    if (B <= 0 || T <= 0 || T > m->P)
+        return ls_fail("model_reserve: expected 1 <= T <= max_seq_len %d and B >= 1, found B %d T %d",
+                       m->P, B, T);
+    if (m->acts_memory && B <= m->Bcap && T <= m->Tcap) return 0;
+    int Bn = B > m->Bcap ? B : m->Bcap, Tn = T > m->Tcap ? T : m->Tcap;
+    if (m->acts_memory) m->be->free(m->acts_memory);
+    if (m->tokens) m->be->free_int(m->tokens);
+    if (m->targets) m->be->free_int(m->targets);
+    free(m->host_weights);
+    free(m->host_losses);
+    act_sizes(m, m->act_sizes, Bn, Tn);
+    m->n_acts = 0;
+    for (int i = 0; i < LS_N_ACT_TENSORS; i++) m->n_acts += m->act_sizes[i];
+    m->acts_memory = m->be->alloc(m->n_acts);
+    point_acts(m);
+    m->Bcap = Bn;
+    m->Tcap = Tn;
+    size_t N = (size_t)Bn * Tn;
+    m->tokens = m->be->alloc_int(N);
+    m->targets = m->be->alloc_int(N);
+    m->host_weights = ls_calloc(N, sizeof(float));
+    m->host_losses = ls_calloc(N, sizeof(float));
+    if (m->lora) lora_reserve(m->lora, (int)N);
+    return 0;
+}
+
+// Points the activation tensors at their capacity-sized slots. A batch of
+// (B, T) lays out its per-layer tensors with its own N = B*T (layer l starts
+// at l*N*width), which always fits the slot sized for (Bcap, Tcap).
+static void point_acts(ls_model *m) {
+    float **ptr = (float **)&m->acts;
+    float *mem = m->acts_memory;
+    for (int i = 0; i < LS_N_ACT_TENSORS; i++) {
+        ptr[i] = m->act_sizes[i] ? mem : NULL;
+        mem += m->act_sizes[i];
+    }
+}
+
+// ----------------------------------------------------------------------------
+// building blocks shared by the training and decoding paths
+
+static void norm_forward(ls_model *m, float *out, float *mean, float *rstd, const float *inp,
+                         const float *w, const float *b, int N) {
+    if (IS_GPT2(m))
+        m->be->layernorm_forward(out, mean, rstd, inp, w, b, N, m->C, m->cfg.norm_eps);
+    else
+        m->be->rmsnorm_forward(out, rstd, inp, w, N, m->C, m->cfg.norm_eps);
+}
+
+static void norm_backward(ls_model *m, float *dinp, float *dw, float *db, const float *dout,
+                          const float *inp, const float *w, const float *mean,
+                          const float *rstd, int N) {
+    if (IS_GPT2(m))
+        m->be->layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, m->C);
+    else
+        m->be->rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, m->C);
+}
+
+// Weight (OC, IC) and bias of linear `lin` in layer l, and its sizes.
+static void linear_weights(const ls_model *m, const ls_params *p, int l, ls_linear lin,
+                           float **w, float **b, int *IC, int *OC) {
+    size_t C = m->C;
+    switch (lin) {
+    case LS_LIN_QKV:
+        *w = p->qkvw + l * m->QKV * C; *b = p->qkvb ? p->qkvb + (size_t)l * m->QKV : NULL;
+        *IC = m->C; *OC = m->QKV; break;
+    case LS_LIN_O:
+        *w = p->attprojw + l * C * C; *b = p->attprojb ? p->attprojb + l * C : NULL;
+        *IC = m->C; *OC = m->C; break;
+    case LS_LIN_FC:
+        *w = p->fcw + l * m->F * C; *b = p->fcb ? p->fcb + (size_t)l * m->F : NULL;
+        *IC = m->C; *OC = m->F; break;
+    default:
+        *w = p->fcprojw + l * C * m->H; *b = p->fcprojb ? p->fcprojb + l * C : NULL;
+        *IC = m->H; *OC = m->C; break;
+    }
+}
+
+// out (N, OC) = inp W^T + b, plus the LoRA update of this (layer, linear).
+static void linear_forward(ls_model *m, int l, ls_linear lin, float *out, const float *inp, int N) {
+    float *w, *b;
+    int IC, OC;
+    linear_weights(m, &m->params, l, lin, &w, &b, &IC, &OC);
+    m->be->matmul_forward(out, inp, w, b, N, IC, OC);
+    if (m->lora) lora_linear_forward(m->lora, l, lin, out, inp, N, m->training);
+}
+
+// dinp (N, IC) = dout W (+ LoRA's part); base weight grads if enabled.
+static void linear_backward(ls_model *m, int l, ls_linear lin, float *dinp, const float *dout,
+                            const float *inp, int N) {
+    float *w, *b, *dw = NULL, *db = NULL;
+    int IC, OC;
+    linear_weights(m, &m->params, l, lin, &w, &b, &IC, &OC);
+    if (m->grads_memory) linear_weights(m, &m->grads, l, lin, &dw, &db, &IC, &OC);
+    m->be->matmul_backward(dinp, dw, db, dout, inp, w, N, IC, OC);
+    if (m->lora) lora_linear_backward(m->lora, l, lin, dinp, dout, inp, N, m->training);
+}
+
+static const float *lm_head(const ls_model *m) {
+    return m->params.lm_head ? m->params.lm_head : m->params.wte;
+}
+
+// ----------------------------------------------------------------------------
+// forward / backward
+
+float model_forward(ls_model *m, const int *tokens, const int *targets, const float *mask,
+                    int B, int T, float smoothing) {
+    const ls_backend *be = m->be;
+    if (!m->acts_memory || B > m->Bcap || T > m->Tcap || B <= 0 || T <= 0) {
+        ls_fail("model_forward: batch (%d, %d) exceeds the reservation (%d, %d); call model_reserve",
+                B, T, m->Bcap, m->Tcap);
+        return -1.0f;
+    }
+    int N = B * T;
+    for (int i = 0; i < N; i++) {
+        if (tokens[i] < 0 || tokens[i] >= m->V) {
+            ls_fail("model_forward: tokens[%d]: expected an id in [0, %d), found %d", i, m->V,
+                    tokens[i]);
+            return -1.0f;
+        }
+        if (targets && targets[i] >= m->V) {
+            ls_fail("model_forward: targets[%d]: expected an id < %d, found %d", i, m->V,
+                    targets[i]);
+            return -1.0f;
+        }
+    }
+    m->B = B;
+    m->T = T;
+    ls_acts *a = &m->acts;
+    ls_params *p = &m->params;
+    size_t C = m->C, NC = (size_t)N * C, att_l = (size_t)B * m->NH * T * T;
+    be->upload_int(m->tokens, tokens, N);
+
+    be->embedding_forward(a->encoded, m->tokens, p->wte, p->wpe, B, T, m->C, 0);
+    const float *x = a->encoded;
+    for (int l = 0; l < m->L; l++) {
+        float *ln1 = a->ln1 + l * NC, *ln1m = a->ln1_mean ? a->ln1_mean + (size_t)l * N : NULL,
+              *ln1r = a->ln1_rstd + (size_t)l * N, *qkv = a->qkv + (size_t)l * N * m->QKV,
+              *att = a->att + l * att_l, *atty = a->atty + l * NC, *res2 = a->res2 + l * NC,
+              *ln2 = a->ln2 + l * NC, *ln2m = a->ln2_mean ? a->ln2_mean + (size_t)l * N : NULL,
+              *ln2r = a->ln2_rstd + (size_t)l * N, *fc = a->fc + (size_t)l * N * m->F,
+              *act = a->act + (size_t)l * N * m->H, *res3 = a->res3 + l * NC;
+        norm_forward(m, ln1, ln1m, ln1r, x, p->ln1w + l * C, p->ln1b ? p->ln1b + l * C : NULL, N);
+        linear_forward(m, l, LS_LIN_QKV, qkv, ln1, N);
+        if (!IS_GPT2(m))
+            be->rope_forward(qkv, m->rope_cos, m->rope_sin, B, T, m->NH + 2 * m->NKV,
+                             m->NH + m->NKV, m->HS, 0, m->cfg.rope_interleaved);
+        be->attention_forward(atty, att, qkv, B, T, m->NH, m->NKV, m->HS);
+        linear_forward(m, l, LS_LIN_O, a->tmp, atty, N);
+        be->residual_forward(res2, x, a->tmp, NC);
+        norm_forward(m, ln2, ln2m, ln2r, res2, p->ln2w + l * C, p->ln2b ? p->ln2b + l * C : NULL, N);
+        linear_forward(m, l, LS_LIN_FC, fc, ln2, N);
+        if (IS_GPT2(m)) be->gelu_forward(act, fc, (size_t)N * m->H);
+        else be->swiglu_forward(act, fc, N, m->H);
+        linear_forward(m, l, LS_LIN_DOWN, a->tmp, act, N);
+        be->residual_forward(res3, res2, a->tmp, NC);
+        x = res3;
+    }
+    norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, x, p->lnfw, p->lnfb, N);
+    be->matmul_forward(a->logits, a->lnf, lm_head(m), NULL, N, m->C, m->V);
+
+    m->has_targets = targets != NULL;
+    m->loss = 0.0;
+    if (!targets) return 0.0f;
+    be->upload_int(m->targets, targets, N);
+    be->crossentropy_forward(a->losses, a->logits, m->targets, N, m->V, smoothing);
+    be->download(m->host_losses, a->losses, N);
+    double wsum = 0.0, lsum = 0.0;
+    for (int i = 0; i < N; i++) {
+        float w = targets[i] >= 0 ? (mask ? mask[i] : 1.0f) : 0.0f;
+        m->host_weights[i] = w;
+        wsum += w;
+        lsum += (double)w * m->host_losses[i];
+    }
+    m->weight_sum = wsum;
+    m->loss = wsum > 0.0 ? lsum / wsum : 0.0;
+    return (float)m->loss;
+}
+
+void model_backward(ls_model *m, float loss_scale, float smoothing) {
+    const ls_backend *be = m->be;
+    ls_assert(m->has_targets);
+    int B = m->B, T = m->T, N = B * T;
+    ls_acts *a = &m->acts;
+    ls_params *p = &m->params, *g = &m->grads;
+    int train_base = m->grads_memory != NULL;
+    size_t C = m->C, NC = (size_t)N * C, att_l = (size_t)B * m->NH * T * T;
+
+    // d loss / d loss_i = w_i / sum w  (times the caller's scale)
+    for (int i = 0; i < N; i++)
+        m->host_losses[i] = m->weight_sum > 0.0
+                                ? (float)(loss_scale * m->host_weights[i] / m->weight_sum)
+                                : 0.0f;
+    be->upload(a->dlosses, m->host_losses, N);
+    float *dlogits = a->logits;
+    be->crossentropy_backward(dlogits, a->logits, m->targets, a->dlosses, N, m->V, smoothing);
+    float *dhead = NULL;
+    if (train_base) dhead = g->lm_head ? g->lm_head : g->wte;
+    be->matmul_backward(a->dln, dhead, NULL, dlogits, a->lnf, lm_head(m), N, m->C, m->V);
+    be->zero(a->dres, NC);
+    const float *xL = a->res3 + (size_t)(m->L - 1) * NC;
+    norm_backward(m, a->dres, train_base ? g->lnfw : NULL, train_base ? g->lnfb : NULL, a->dln,
+                  xL, p->lnfw, a->lnf_mean, a->lnf_rstd, N);
+
+    for (int l = m->L - 1; l >= 0; l--) {
+        const float *x = l == 0 ? a->encoded : a->res3 + (size_t)(l - 1) * NC;
+        float *ln1 = a->ln1 + l * NC, *ln1m = a->ln1_mean ? a->ln1_mean + (size_t)l * N : NULL,
+              *ln1r = a->ln1_rstd + (size_t)l * N, *qkv = a->qkv + (size_t)l * N * m->QKV,
+              *att = a->att + l * att_l, *atty = a->atty + l * NC, *res2 = a->res2 + l * NC,
+              *ln2 = a->ln2 + l * NC, *ln2m = a->ln2_mean ? a->ln2_mean + (size_t)l * N : NULL,
+              *ln2r = a->ln2_rstd + (size_t)l * N, *fc = a->fc + (size_t)l * N * m->F,
+              *act = a->act + (size_t)l * N * m->H;
+        // dres holds d loss / d res3; through the skip connection it is also
+        // d loss / d (down projection output) and part of d loss / d res2.
+        linear_backward(m, l, LS_LIN_DOWN, a->dact, a->dres, act, N);
+        if (IS_GPT2(m)) be->gelu_backward(a->dfc, fc, a->dact, (size_t)N * m->H);
+        else be->swiglu_backward(a->dfc, fc, a->dact, N, m->H);
+        linear_backward(m, l, LS_LIN_FC, a->dln, a->dfc, ln2, N);
+        norm_backward(m, a->dres, train_base ? g->ln2w + l * C : NULL,
+                      train_base && g->ln2b ? g->ln2b + l * C : NULL, a->dln, res2,
+                      p->ln2w + l * C, ln2m, ln2r, N);
+        // now dres = d loss / d res2, which is also d loss / d (o projection output)
+        linear_backward(m, l, LS_LIN_O, a->datty, a->dres, atty, N);
+        be->attention_backward(a->dqkv, a->datt, a->datty, qkv, att, B, T, m->NH, m->NKV, m->HS);
+        if (!IS_GPT2(m))
+            be->rope_backward(a->dqkv, m->rope_cos, m->rope_sin, B, T, m->NH + 2 * m->NKV,
+                              m->NH + m->NKV, m->HS, 0, m->cfg.rope_interleaved);
+        // below layer 0 only the embedding needs the gradient, and only when trained
+        int need_dx = train_base || l > 0;
+        linear_backward(m, l, LS_LIN_QKV, need_dx ? a->dln : NULL, a->dqkv, ln1, N);
+        if (need_dx)
+            norm_backward(m, a->dres, train_base ? g->ln1w + l * C : NULL,
+                          train_base && g->ln1b ? g->ln1b + l * C : NULL, a->dln, x,
+                          p->ln1w + l * C, ln1m, ln1r, N);
+    }
+    if (train_base) be->embedding_backward(g->wte, g->wpe, a->dres, m->tokens, B, T, m->C);
+    m->has_targets = 0; // the logits are gone; a second backward needs a new forward
+}
+
+// ----------------------------------------------------------------------------
+// generation
+
+static void decoder_init(ls_model *m) {
+    ls_decoder *d = &m->dec;
+    if (d->memory) return;
+    size_t C = m->C, kv = (size_t)m->NKV * m->HS, n_ctx = m->P;
+    size_t sizes[12] = {m->L * n_ctx * kv, m->L * n_ctx * kv, C, C, C, m->QKV,
+                        (size_t)m->NH * n_ctx, m->F, m->H, m->V, 1, 1};
+    size_t total = 0;
+    for (int i = 0; i < 12; i++) total += (sizes[i] + 15) & ~(size_t)15; // 64-byte aligned slots
+    d->memory = m->be->alloc(total);
+    float **ptr[12] = {&d->k_cache, &d->v_cache, &d->x, &d->xb, &d->xb2, &d->qkv,
+                       &d->att, &d->fc, &d->act, &d->logits, &d->mean, &d->rstd};
+    float *at = d->memory;
+    for (int i = 0; i < 12; i++) {
+        *ptr[i] = at;
+        at += (sizes[i] + 15) & ~(size_t)15;
+    }
+    d->n_ctx = (int)n_ctx;
+    d->token = m->be->alloc_int(1);
+    d->host_logits = ls_malloc((size_t)m->V * sizeof(float));
+    if (m->lora && m->lora->Ncap < 1) lora_reserve(m->lora, 1);
+}
+
+const float *model_decode(ls_model *m, int token, int pos) {
+    const ls_backend *be = m->be;
+    if (token < 0 || token >= m->V) {
+        ls_fail("model_decode: token: expected an id in [0, %d), found %d", m->V, token);
+        return NULL;
+    }
+    if (pos < 0 || pos >= m->P) {
+        ls_fail("model_decode: pos: expected 0 <= pos < max_seq_len %d, found %d", m->P, pos);
+        return NULL;
+    }
+    decoder_init(m);
+    if (m->lora && m->lora->Ncap < 1) lora_reserve(m->lora, 1);
+    ls_decoder *d = &m->dec;
+    ls_params *p = &m->params;
+    size_t C = m->C, kv = (size_t)m->NKV * m->HS, qd = (size_t)m->NH * m->HS;
+    be->upload_int(d->token, &token, 1);
+    be->embedding_forward(d->x, d->token, p->wte, p->wpe, 1, 1, m->C, pos);
+    for (int l = 0; l < m->L; l++) {
+        float *kc = d->k_cache + (size_t)l * d->n_ctx * kv, *vc = d->v_cache + (size_t)l * d->n_ctx * kv;
+        norm_forward(m, d->xb, d->mean, d->rstd, d->x, p->ln1w + l * C,
+                     p->ln1b ? p->ln1b + l * C : NULL, 1);
+        linear_forward(m, l, LS_LIN_QKV, d->qkv, d->xb, 1);
+        if (!IS_GPT2(m))
+            be->rope_forward(d->qkv, m->rope_cos, m->rope_sin, 1, 1, m->NH + 2 * m->NKV,
+                             m->NH + m->NKV, m->HS, pos, m->cfg.rope_interleaved);
+        be->copy(kc + (size_t)pos * kv, d->qkv + qd, kv);
+        be->copy(vc + (size_t)pos * kv, d->qkv + qd + kv, kv);
+        be->attention_decode(d->xb2, d->att, d->qkv, kc, vc, pos + 1, m->NH, m->NKV, m->HS);
+        linear_forward(m, l, LS_LIN_O, d->xb, d->xb2, 1);
+        be->residual_forward(d->x, d->x, d->xb, C);
+        norm_forward(m, d->xb, d->mean, d->rstd, d->x, p->ln2w + l * C,
+                     p->ln2b ? p->ln2b + l * C : NULL, 1);
+        linear_forward(m, l, LS_LIN_FC, d->fc, d->xb, 1);
+        if (IS_GPT2(m)) be->gelu_forward(d->act, d->fc, m->H);
+        else be->swiglu_forward(d->act, d->fc, 1, m->H);
+        linear_forward(m, l, LS_LIN_DOWN, d->xb2, d->act, 1);
+        be->residual_forward(d->x, d->x, d->xb2, C);
+    }
+    norm_forward(m, d->xb, d->mean, d->rstd, d->x, p->lnfw, p->lnfb, 1);
+    be->matmul_forward(d->logits, d->xb, lm_head(m), NULL, 1, m->C, m->V);
+    be->download(d->host_logits, d->logits, m->V);
+    return d->host_logits;
+}
+
+int model_generate(ls_model *m, const int *prompt, int n_prompt, int steps, ls_sampler *sampler,
+                   int stop_token, int *out) {
+    if (n_prompt < 1) return ls_fail("model_generate: expected at least one prompt token, found 0");
+    if (steps < 1 || steps > m->P)
+        return ls_fail("model_generate: steps: expected 1..%d (max_seq_len), found %d", m->P, steps);
+    int token = prompt[0], n_out = 0;
+    out[n_out++] = token;
+    for (int pos = 0; pos < steps; pos++) {
+        const float *logits = model_decode(m, token, pos);
+        if (!logits) return -1;
+        int next;
+        if (pos < n_prompt - 1) next = prompt[pos + 1];
+        else if (sampler) next = sampler_sample(sampler, logits);
+        else next = sampler_argmax(logits, m->V);
+        if (next == stop_token) break;
+        out[n_out++] = next;
+        token = next;
+    }
+    return n_out;
+}

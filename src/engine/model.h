@@ -1,0 +1,280 @@
+// model: one decoder-only transformer, configured per family (DESIGN.md, Model).
+//
+//   llama: RMSNorm, RoPE, SwiGLU MLP, grouped-query attention, no biases,
+//          LM head tied to the token embedding or separate.
+//   gpt2:  LayerNorm, learned positions, GELU (tanh) MLP, biases, tied head.
+//
+// Layer l (pre-norm):  x2 = x + O(attn(rope(QKV(norm1(x)))))
+//                      x3 = x2 + DOWN(act(FC(norm2(x2))))
+// Both families share this layout. The three input projections are stored as
+// one fused matrix QKV (rows q, k, v; HF GPT-2's c_attn already is one) and
+// Llama's gate and up projections as one matrix FC (rows gate, then up), so
+// each is one sgemm; canonical-name views (ls_param_view) map them back to the
+// checkpoint's tensors.
+//
+// Memory, the llm.c way: parameters, parameter gradients and activations each
+// live in ONE backend allocation, carved up by a size table. Nothing is
+// allocated inside a training step: model_reserve() sizes the activations
+// for a batch once, model_forward()/model_backward() only reuse them.
+//
+// Frozen vs trainable: the base weights W0 are frozen (no gradient buffer)
+// unless model_enable_grads() is called (full fine-tuning). LoRA adapters
+// (lora.h) attach to the model and are always trainable.
+//
+// A LoRA training step, as the training loop is meant to drive it:
+//   ls_checkpoint ck; ckpt_load(&ck, path);
+//   ls_model m; model_build_from_checkpoint(&m, &ck, ls_backend_cpu()); ckpt_free(&ck);
+//   model_reserve(&m, B, T);
+//   ls_lora lo; lora_build(&lo, &m, &lora_cfg);          // attaches to m
+//   ls_adamw opt; adamw_init(&opt, m.be, lo.n_params, 0.9f, 0.999f, 1e-8f, wd);
+//   model_set_training(&m, 1);
+//   per step: lora_zero_grad(&lo);
+//     per micro-batch k: lora_set_dropout_seed(&lo, mix(seed, step, k));
+//       model_forward(&m, tokens, targets, mask, B, T, smoothing);
+//       model_backward(&m, 1.0f / n_micro, smoothing);
+//     clip_grad_norm(m.be, lo.grads, lo.n_params, 1.0);
+//     adamw_step(&opt, lo.params, lo.grads, lr);
+// Full fine-tuning: model_enable_grads(&m), no adapter, and the optimiser over
+// (m.params_memory, m.grads_memory, m.n_params) with model_decay_segments().
+#ifndef LS_ENGINE_MODEL_H
+#define LS_ENGINE_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/backend.h"
+#include "engine/optim.h"
+#include "io/checkpoint.h"
+
+struct ls_lora;
+
+// The four linear maps of a layer that LoRA can attach to.
+typedef enum { LS_LIN_QKV = 0, LS_LIN_O = 1, LS_LIN_FC = 2, LS_LIN_DOWN = 3 } ls_linear;
+#define LS_N_LINEAR 4
+
+// Parameter tensors, in allocation order. L = layers, C = dim, V = vocab,
+// QKV = (NH + 2 NKV) HS, F = 2H (llama: gate; up) or H (gpt2), P = max positions.
+typedef struct {
+    float *wte;      // (V, C) token embedding
+    float *wpe;      // (P, C) learned positions (gpt2; else NULL)
+    float *ln1w;     // (L, C)
+    float *ln1b;     // (L, C) gpt2
+    float *qkvw;     // (L, QKV, C) rows: q (NH HS), k (NKV HS), v (NKV HS)
+    float *qkvb;     // (L, QKV) gpt2
+    float *attprojw; // (L, C, C) output projection o
+    float *attprojb; // (L, C) gpt2
+    float *ln2w;     // (L, C)
+    float *ln2b;     // (L, C) gpt2
+    float *fcw;      // (L, F, C)
+    float *fcb;      // (L, F) gpt2
+    float *fcprojw;  // (L, C, H) down projection
+    float *fcprojb;  // (L, C) gpt2
+    float *lnfw;     // (C)
+    float *lnfb;     // (C) gpt2
+    float *lm_head;  // (V, C) llama with untied head; else NULL (head = wte)
+} ls_params;
+#define LS_N_PARAM_TENSORS 17
+
+// Activations saved for the backward pass (per layer: (L, ...)) and scratch.
+typedef struct {
+    float *encoded;  // (B,T,C) embedding output, input of layer 0
+    float *ln1;      // (L,B,T,C)
+    float *ln1_mean; // (L,B,T) LayerNorm only
+    float *ln1_rstd; // (L,B,T)
+    float *qkv;      // (L,B,T,QKV) after RoPE
+    float *att;      // (L,B,NH,T,T) attention probabilities
+    float *atty;     // (L,B,T,C) attention output before the projection
+    float *res2;     // (L,B,T,C) residual after attention
+    float *ln2;      // (L,B,T,C)
+    float *ln2_mean; // (L,B,T)
+    float *ln2_rstd; // (L,B,T)
+    float *fc;       // (L,B,T,F)
+    float *act;      // (L,B,T,H) GELU / SwiGLU output
+    float *res3;     // (L,B,T,C) layer output
+    float *lnf;      // (B,T,C)
+    float *lnf_mean; // (B,T)
+    float *lnf_rstd; // (B,T)
+    float *logits;   // (B,T,V); overwritten by dlogits in model_backward
+    float *losses;   // (B,T)
+    float *dlosses;  // (B,T)
+    float *dres;     // (B,T,C) gradient of the residual stream
+    float *dln;      // (B,T,C)
+    float *datty;    // (B,T,C)
+    float *dqkv;     // (B,T,QKV)
+    float *datt;     // (B,NH,T,T)
+    float *dfc;      // (B,T,F)
+    float *dact;     // (B,T,H)
+    float *tmp;      // (B,T,C) output projections before the residual add
+} ls_acts;
+#define LS_N_ACT_TENSORS 28
+
+// A named view of one canonical checkpoint tensor inside the parameter buffer
+// (and, with the same offset, inside the gradient buffer). Names as in
+// io/checkpoint.h: "model.layers.3.self_attn.k_proj.weight" is a row block of
+// qkvw, "transformer.h.0.attn.c_attn.weight" all of it.
+typedef struct {
+    char name[80];
+    int ndim;
+    int64_t shape[2];
+    size_t offset;   // in floats, into params_memory / grads_memory
+    size_t numel;
+    int no_decay;    // biases and norm weights (excluded from weight decay by HF Trainer)
+} ls_param_view;
+
+// KV cache and per-token buffers of the generation path (one sequence).
+typedef struct {
+    int n_ctx;       // capacity in positions (= config max_seq_len)
+    float *memory;   // one allocation
+    float *k_cache;  // (L, n_ctx, NKV HS)
+    float *v_cache;  // (L, n_ctx, NKV HS)
+    float *x, *xb, *xb2, *qkv, *att, *fc, *act, *logits, *mean, *rstd; // one token
+    int *token;      // (1) backend buffer
+    float *host_logits; // (V) host copy returned by model_decode
+} ls_decoder;
+
+typedef struct ls_model {
+    ls_model_config cfg;
+    const ls_backend *be;
+    // derived sizes
+    int C, L, NH, NKV, HS, H, F, QKV, V, P;
+
+    size_t param_sizes[LS_N_PARAM_TENSORS];
+    size_t n_params;            // total floats in params_memory
+    float *params_memory;
+    ls_params params;
+    float *grads_memory;        // NULL while the base is frozen
+    ls_params grads;
+
+    int n_views;
+    ls_param_view *views;
+
+    float *rope_cos, *rope_sin; // (P, HS/2) llama only
+
+    // activations, sized by model_reserve for up to Bcap x Tcap tokens
+    int Bcap, Tcap;
+    size_t act_sizes[LS_N_ACT_TENSORS];
+    size_t n_acts;
+    float *acts_memory;
+    ls_acts acts;
+    int *tokens, *targets;      // (Bcap*Tcap) backend buffers
+    float *host_weights;        // (Bcap*Tcap) loss weight of each position
+    float *host_losses;         // (Bcap*Tcap)
+
+    // last forward
+    int B, T;
+    int has_targets;
+    double weight_sum;          // sum of loss weights of the last forward
+    double loss;                // mean loss of the last forward (0 without targets)
+
+    int training;               // 1: LoRA dropout active (model_set_training)
+    struct ls_lora *lora;       // attached adapter or NULL (not owned)
+    ls_decoder dec;
+} ls_model;
+
+// ----------------------------------------------------------------------------
+// build / free
+
+// Checks that a configuration is one this engine runs (positive sizes, heads
+// dividing dim, n_kv_heads dividing n_heads, even head size for RoPE).
+// Returns 0, or -1 with ls_error() naming the field.
+int model_config_check(const ls_model_config *cfg);
+
+// Allocates the parameters of `cfg` and fills them with GPT-2's initialisation
+// (weights N(0, 0.02), residual projections N(0, 0.02/sqrt(2L)), norm weights
+// 1, biases 0) from `seed`. For tests and benchmarks. Returns 0 or -1.
+int model_build_random(ls_model *m, const ls_model_config *cfg, uint64_t seed,
+                       const ls_backend *be);
+
+// Builds the model of a loaded checkpoint (ckpt_load), copying every tensor
+// into the parameter buffer; the checkpoint may be freed afterwards. Returns
+// 0, or -1 with ls_error() naming the missing or mis-shaped tensor.
+int model_build_from_checkpoint(ls_model *m, const ls_checkpoint *ck, const ls_backend *be);
+
+// Frees everything the model owns (not an attached LoRA).
+void model_free(ls_model *m);
+
+// Allocates (zeroed) the gradient buffer of the base parameters: full
+// fine-tuning. Idempotent.
+void model_enable_grads(ls_model *m);
+
+// Sizes the activations for batches of up to B sequences of up to T tokens
+// (T <= max_seq_len). Reallocates only when the capacity grows; also sizes
+// an attached LoRA's activations. Returns 0 or -1 (T too long).
+int model_reserve(ls_model *m, int B, int T);
+
+// Dropout (LoRA) is active only while training is 1 (default 0, as PyTorch's eval()).
+void model_set_training(ls_model *m, int training);
+
+// ----------------------------------------------------------------------------
+// parameters by name
+
+// The view of a canonical tensor name, or NULL.
+const ls_param_view *model_find_view(const ls_model *m, const char *name);
+// Copies a named tensor out of (or into) the parameter buffer; host memory of
+// view->numel floats. Return 0, or -1 with ls_error() for an unknown name.
+int model_get_tensor(const ls_model *m, const char *name, float *host_out);
+int model_set_tensor(ls_model *m, const char *name, const float *host_in);
+// Copies a named gradient out (full fine-tuning only; -1 if grads are off).
+int model_get_grad(const ls_model *m, const char *name, float *host_out);
+
+// ----------------------------------------------------------------------------
+// training step
+
+// Forward pass over tokens (B,T) (host ints in [0, V)). With targets (B,T)
+// (host; < 0 means ignore, as PyTorch's ignore_index), computes the
+// cross-entropy (label smoothing `smoothing`, usually 0) and returns the mean
+// over the positions that count: sum_i w_i loss_i / sum_i w_i with
+// w_i = mask[i] (or 1 when mask is NULL) where targets[i] >= 0, else 0.
+// Without targets (NULL) only the logits are computed and 0 is returned.
+// Logits are left in m->acts.logits (backend memory, (B,T,V)).
+// Requires model_reserve(m, >=B, >=T) first; returns -1.0f with ls_error() on
+// bad sizes or token ids.
+float model_forward(ls_model *m, const int *tokens, const int *targets, const float *mask,
+                    int B, int T, float smoothing);
+
+// Backward pass of the last forward (which must have had targets), for the
+// objective loss_scale * loss (pass 1/n_micro for gradient accumulation).
+// ACCUMULATES into the base gradients (if enabled) and the attached LoRA's
+// gradients; zero them with model_zero_grad / lora_zero_grad. Overwrites the
+// logits with their gradient.
+void model_backward(ls_model *m, float loss_scale, float smoothing);
+
+void model_zero_grad(ls_model *m);
+
+// ----------------------------------------------------------------------------
+// generation (KV cache, one sequence)
+
+// Runs token `token` at position `pos` (0-based, < max_seq_len) through the
+// model, appending its keys/values to the cache (positions 0..pos-1 must have
+// been run before, in order). Returns the host logits (V), valid until the next
+// call. Uses the attached LoRA unless it is merged. Returns NULL on bad input.
+const float *model_decode(ls_model *m, int token, int pos);
+
+typedef struct ls_sampler ls_sampler;
+
+// llama2.c's generate(): starts from prompt[0] (usually BOS) at position 0;
+// while pos < steps, runs the current token and takes as next token the
+// prompt's next token while the prompt lasts (forced), else a sample
+// (sampler NULL or temperature 0: argmax). Stops early when the next token is
+// stop_token (-1: never); the stop token is not stored. out (capacity
+// steps + 1) gets prompt[0] and every next token; returns how many tokens
+// out holds, or -1 on bad input.
+int model_generate(ls_model *m, const int *prompt, int n_prompt, int steps,
+                   ls_sampler *sampler, int stop_token, int *out);
+
+// ----------------------------------------------------------------------------
+// optimiser support
+
+// Fills segs (capacity LS_N_PARAM_TENSORS) with the parameter buffer split by
+// tensor type: matrices and embeddings decayed, biases and norm weights not
+// (HF Trainer's grouping). Pass to adamw_set_segments (optim.h) for full
+// fine-tuning. Returns the number of segments.
+int model_decay_segments(const ls_model *m, ls_param_segment *segs);
+
+// ----------------------------------------------------------------------------
+// counting
+
+// Number of base parameters as HF counts them (a tied head counted once).
+size_t model_num_params(const ls_model *m);
+
+#endif

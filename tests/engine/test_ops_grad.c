@@ -1,0 +1,619 @@
+// Finite-difference checks of every backward op of the CPU backend, and
+// forward checks against independent naive references.
+//
+// Method: each op's output is reduced to the scalar L = sum_i w_i out_i with
+// fixed random weights w (so every output element matters); L is accumulated
+// in double from the float outputs. The analytic gradient is the op's
+// backward applied to dout = w. The numeric gradient of input element x_j is
+// the central difference (L(x_j + h) - L(x_j - h)) / (x_j+ - x_j-), with the
+// actual float perturbation in the denominator.
+//
+// Error budget (why the tolerances are what they are): the float forward has
+// relative rounding ~6e-8 per output; only the k outputs that depend on x_j
+// change, so L(x+h) - L(x-h) carries an error of about
+// 6e-8 * sqrt(k) * |w·out| ~ 1e-6 for these sizes, i.e. ~1e-4 after dividing by
+// 2h with h = 5e-3. Truncation is h^2 |L'''| / 6 ~ 4e-6 |L'''|, negligible for
+// the smooth ops (0 for the linear ones). Hence: |fd - g| <= 2e-3 |g| + 5e-4 for
+// the nonlinear ops; the linear ones (matmul, rope, residual, embedding,
+// dropout) have no truncation error and get atol 2e-4 with h = 1e-2.
+// Inputs are random N(0, 1) (never zero) so no gradient vanishes by
+// construction.
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/backend.h"
+#include "engine/optim.h"
+#include "engine/rng.h"
+#include "harness.h"
+
+static const ls_backend *be;
+
+static float *randn(int n, uint64_t seed, float scale) {
+    ls_rng r;
+    ls_rng_seed(&r, seed);
+    float *x = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    for (int i = 0; i < n; i++) x[i] = scale * (float)ls_rng_normal(&r);
+    return x;
+}
+
+static double dot(const float *w, const float *x, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)w[i] * x[i];
+    return s;
+}
+
+// The scalar objective of one op: runs the forward with the current inputs.
+typedef double (*objective)(void *ctx);
+
+// Compares g (analytic gradient of the objective w.r.t. x, n values) with
+// central differences; x is perturbed in place and restored. Returns the
+// number of mismatches (printed, at most 5).
+static int fd_check(const char *what, objective f, void *ctx, float *x, const float *g, int n,
+                    float h, double rtol, double atol) {
+    int bad = 0;
+    double worst = 0.0;
+    for (int j = 0; j < n; j++) {
+        float x0 = x[j];
+        x[j] = x0 + h;
+        double xp = x[j], lp = f(ctx);
+        x[j] = x0 - h;
+        double xm = x[j], lm = f(ctx);
+        x[j] = x0;
+        double fd = (lp - lm) / (xp - xm);
+        double err = fabs(fd - g[j]), tol = rtol * fmax(fabs(fd), fabs(g[j])) + atol;
+        if (err / tol > worst) worst = err / tol;
+        if (!(err <= tol)) {
+            if (bad < 5)
+                fprintf(stderr, "  %s[%d]: analytic %.8g, finite difference %.8g, |diff| %.3g > %.3g\n",
+                        what, j, g[j], fd, err, tol);
+            bad++;
+        }
+    }
+    if (bad || getenv("LS_FD_VERBOSE"))
+        fprintf(stderr, "  %s: %d of %d elements off (worst error/tolerance %.3g)\n", what, bad, n, worst);
+    return bad;
+}
+
+#define FD_LINEAR_H 1e-2f
+#define FD_LINEAR_RTOL 1e-4
+#define FD_LINEAR_ATOL 2e-4
+#define FD_H 5e-3f
+#define FD_RTOL 2e-3
+#define FD_ATOL 5e-4
+
+// ----------------------------------------------------------------------------
+// matmul
+
+typedef struct {
+    int N, C, OC;
+    float *inp, *w, *b, *out, *wout;
+} mm_ctx;
+
+static double mm_obj(void *p) {
+    mm_ctx *c = p;
+    be->matmul_forward(c->out, c->inp, c->w, c->b, c->N, c->C, c->OC);
+    return dot(c->wout, c->out, (size_t)c->N * c->OC);
+}
+
+static void test_matmul_forward_matches_naive_product(void) {
+    int N = 5, C = 7, OC = 6;
+    float *inp = randn(N * C, 1, 1), *w = randn(OC * C, 2, 1), *b = randn(OC, 3, 1),
+          *out = malloc(sizeof(float) * N * OC);
+    be->matmul_forward(out, inp, w, b, N, C, OC);
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            double s = b[o];
+            for (int i = 0; i < C; i++) s += (double)inp[n * C + i] * w[o * C + i];
+            CHECK_NEAR(out[n * OC + o], s, 1e-5);
+        }
+    free(inp); free(w); free(b); free(out);
+}
+
+static void test_matmul_backward_matches_finite_differences(void) {
+    mm_ctx c = {.N = 5, .C = 7, .OC = 6};
+    c.inp = randn(c.N * c.C, 11, 1);
+    c.w = randn(c.OC * c.C, 12, 1);
+    c.b = randn(c.OC, 13, 1);
+    c.out = malloc(sizeof(float) * c.N * c.OC);
+    c.wout = randn(c.N * c.OC, 14, 1);
+    float *dinp = malloc(sizeof(float) * c.N * c.C);
+    // weight and bias gradients accumulate: start from nonzero and subtract
+    float *dw0 = randn(c.OC * c.C, 15, 1), *db0 = randn(c.OC, 16, 1);
+    float *dw = malloc(sizeof(float) * c.OC * c.C), *db = malloc(sizeof(float) * c.OC);
+    memcpy(dw, dw0, sizeof(float) * c.OC * c.C);
+    memcpy(db, db0, sizeof(float) * c.OC);
+    be->matmul_backward(dinp, dw, db, c.wout, c.inp, c.w, c.N, c.C, c.OC);
+    for (int i = 0; i < c.OC * c.C; i++) dw[i] -= dw0[i];
+    for (int i = 0; i < c.OC; i++) db[i] -= db0[i];
+    CHECK(fd_check("dinp", mm_obj, &c, c.inp, dinp, c.N * c.C, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    CHECK(fd_check("dweight", mm_obj, &c, c.w, dw, c.OC * c.C, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    CHECK(fd_check("dbias", mm_obj, &c, c.b, db, c.OC, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    // NULL gradients are skipped and leave the others unchanged
+    float *dinp2 = malloc(sizeof(float) * c.N * c.C);
+    be->matmul_backward(dinp2, NULL, NULL, c.wout, c.inp, c.w, c.N, c.C, c.OC);
+    CHECK(memcmp(dinp, dinp2, sizeof(float) * c.N * c.C) == 0);
+    free(c.inp); free(c.w); free(c.b); free(c.out); free(c.wout);
+    free(dinp); free(dinp2); free(dw0); free(db0); free(dw); free(db);
+}
+
+// ----------------------------------------------------------------------------
+// norms
+
+typedef struct {
+    int N, C, rms;
+    float eps;
+    float *inp, *w, *b, *out, *mean, *rstd, *wout;
+} norm_ctx;
+
+static double norm_obj(void *p) {
+    norm_ctx *c = p;
+    if (c->rms) be->rmsnorm_forward(c->out, c->rstd, c->inp, c->w, c->N, c->C, c->eps);
+    else be->layernorm_forward(c->out, c->mean, c->rstd, c->inp, c->w, c->b, c->N, c->C, c->eps);
+    return dot(c->wout, c->out, (size_t)c->N * c->C);
+}
+
+static void norm_check(int rms) {
+    norm_ctx c = {.N = 4, .C = 8, .rms = rms, .eps = 1e-5f};
+    c.inp = randn(c.N * c.C, 21, 1);
+    c.w = randn(c.C, 22, 1);
+    c.b = randn(c.C, 23, 1);
+    c.out = malloc(sizeof(float) * c.N * c.C);
+    c.mean = malloc(sizeof(float) * c.N);
+    c.rstd = malloc(sizeof(float) * c.N);
+    c.wout = randn(c.N * c.C, 24, 1);
+    norm_obj(&c);
+    // forward against the definition
+    for (int n = 0; n < c.N; n++) {
+        double m = 0, v = 0, ss = 0;
+        for (int i = 0; i < c.C; i++) { m += c.inp[n * c.C + i]; ss += (double)c.inp[n * c.C + i] * c.inp[n * c.C + i]; }
+        m /= c.C;
+        for (int i = 0; i < c.C; i++) v += (c.inp[n * c.C + i] - m) * (c.inp[n * c.C + i] - m);
+        v /= c.C;
+        for (int i = 0; i < c.C; i++) {
+            double x = c.inp[n * c.C + i];
+            double ref = rms ? x / sqrt(ss / c.C + c.eps) * c.w[i]
+                             : (x - m) / sqrt(v + c.eps) * c.w[i] + c.b[i];
+            CHECK_NEAR(c.out[n * c.C + i], ref, 1e-5);
+        }
+    }
+    // dinp accumulates: start from a nonzero buffer
+    float *d0 = randn(c.N * c.C, 25, 1), *dinp = malloc(sizeof(float) * c.N * c.C),
+          *dw = calloc(c.C, sizeof(float)), *db = calloc(c.C, sizeof(float));
+    memcpy(dinp, d0, sizeof(float) * c.N * c.C);
+    if (rms) be->rmsnorm_backward(dinp, dw, c.wout, c.inp, c.w, c.rstd, c.N, c.C);
+    else be->layernorm_backward(dinp, dw, db, c.wout, c.inp, c.w, c.mean, c.rstd, c.N, c.C);
+    for (int i = 0; i < c.N * c.C; i++) dinp[i] -= d0[i];
+    CHECK(fd_check("dinp", norm_obj, &c, c.inp, dinp, c.N * c.C, FD_H, FD_RTOL, FD_ATOL) == 0);
+    CHECK(fd_check("dweight", norm_obj, &c, c.w, dw, c.C, FD_H, FD_RTOL, FD_ATOL) == 0);
+    if (!rms) CHECK(fd_check("dbias", norm_obj, &c, c.b, db, c.C, FD_H, FD_RTOL, FD_ATOL) == 0);
+    free(c.inp); free(c.w); free(c.b); free(c.out); free(c.mean); free(c.rstd); free(c.wout);
+    free(d0); free(dinp); free(dw); free(db);
+}
+
+static void test_layernorm_backward_matches_finite_differences(void) { norm_check(0); }
+static void test_rmsnorm_backward_matches_finite_differences(void) { norm_check(1); }
+
+// ----------------------------------------------------------------------------
+// rope
+
+typedef struct {
+    int B, T, RH, NR, HS, pos0, inter;
+    float *cos, *sin, *x, *y, *wout;
+} rope_ctx;
+
+static double rope_obj(void *p) {
+    rope_ctx *c = p;
+    size_t n = (size_t)c->B * c->T * c->RH * c->HS;
+    memcpy(c->y, c->x, n * sizeof(float));
+    be->rope_forward(c->y, c->cos, c->sin, c->B, c->T, c->RH, c->NR, c->HS, c->pos0, c->inter);
+    return dot(c->wout, c->y, n);
+}
+
+static void make_rope_tables(int P, int HS, float **cs, float **sn) {
+    int half = HS / 2;
+    *cs = malloc(sizeof(float) * P * half);
+    *sn = malloc(sizeof(float) * P * half);
+    for (int p = 0; p < P; p++)
+        for (int i = 0; i < half; i++) {
+            double ang = p * pow(10000.0, -2.0 * i / HS);
+            (*cs)[p * half + i] = (float)cos(ang);
+            (*sn)[p * half + i] = (float)sin(ang);
+        }
+}
+
+static void rope_check(int inter) {
+    rope_ctx c = {.B = 2, .T = 3, .RH = 4, .NR = 3, .HS = 6, .pos0 = 2, .inter = inter};
+    int n = c.B * c.T * c.RH * c.HS;
+    make_rope_tables(8, c.HS, &c.cos, &c.sin);
+    c.x = randn(n, 31, 1);
+    c.y = malloc(sizeof(float) * n);
+    c.wout = randn(n, 32, 1);
+    rope_obj(&c);
+    // forward against the definition: rotate pair (i0, i1) of position p by p*theta_i
+    int half = c.HS / 2;
+    for (int b = 0; b < c.B; b++)
+        for (int t = 0; t < c.T; t++)
+            for (int h = 0; h < c.RH; h++)
+                for (int i = 0; i < half; i++) {
+                    size_t base = (((size_t)b * c.T + t) * c.RH + h) * c.HS;
+                    int i0 = inter ? 2 * i : i, i1 = inter ? 2 * i + 1 : i + half;
+                    double ang = (c.pos0 + t) * pow(10000.0, -2.0 * i / c.HS);
+                    double x0 = c.x[base + i0], x1 = c.x[base + i1];
+                    double y0 = h < c.NR ? x0 * cos(ang) - x1 * sin(ang) : x0;
+                    double y1 = h < c.NR ? x0 * sin(ang) + x1 * cos(ang) : x1;
+                    CHECK_NEAR(c.y[base + i0], y0, 1e-5);
+                    CHECK_NEAR(c.y[base + i1], y1, 1e-5);
+                }
+    float *g = malloc(sizeof(float) * n);
+    memcpy(g, c.wout, sizeof(float) * n);
+    be->rope_backward(g, c.cos, c.sin, c.B, c.T, c.RH, c.NR, c.HS, c.pos0, c.inter);
+    CHECK(fd_check("dx", rope_obj, &c, c.x, g, n, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    free(c.cos); free(c.sin); free(c.x); free(c.y); free(c.wout); free(g);
+}
+
+static void test_rope_interleaved_backward_matches_finite_differences(void) { rope_check(1); }
+static void test_rope_split_halves_backward_matches_finite_differences(void) { rope_check(0); }
+
+// ----------------------------------------------------------------------------
+// attention
+
+typedef struct {
+    int B, T, NH, NKV, HS;
+    float *qkv, *att, *out, *wout;
+} att_ctx;
+
+static double att_obj(void *p) {
+    att_ctx *c = p;
+    be->attention_forward(c->out, c->att, c->qkv, c->B, c->T, c->NH, c->NKV, c->HS);
+    return dot(c->wout, c->out, (size_t)c->B * c->T * c->NH * c->HS);
+}
+
+// Naive causal attention in double, written from the definition.
+static void attention_reference(double *out, const float *qkv, int B, int T, int NH, int NKV, int HS) {
+    int RH = NH + 2 * NKV;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            int kh = h / (NH / NKV);
+            for (int t = 0; t < T; t++) {
+                double s[64], mx = -1e300, z = 0;
+                const float *q = qkv + ((size_t)(b * T + t) * RH + h) * HS;
+                for (int u = 0; u <= t; u++) {
+                    const float *k = qkv + ((size_t)(b * T + u) * RH + NH + kh) * HS;
+                    double d = 0;
+                    for (int i = 0; i < HS; i++) d += (double)q[i] * k[i];
+                    s[u] = d / sqrt((double)HS);
+                    if (s[u] > mx) mx = s[u];
+                }
+                for (int u = 0; u <= t; u++) { s[u] = exp(s[u] - mx); z += s[u]; }
+                for (int i = 0; i < HS; i++) {
+                    double o = 0;
+                    for (int u = 0; u <= t; u++)
+                        o += s[u] / z * qkv[((size_t)(b * T + u) * RH + NH + NKV + kh) * HS + i];
+                    out[((size_t)(b * T + t) * NH + h) * HS + i] = o;
+                }
+            }
+        }
+}
+
+static void attention_check(int NH, int NKV) {
+    att_ctx c = {.B = 2, .T = 5, .NH = NH, .NKV = NKV, .HS = 4};
+    int n_qkv = c.B * c.T * (NH + 2 * NKV) * c.HS, n_out = c.B * c.T * NH * c.HS;
+    c.qkv = randn(n_qkv, 41 + NKV, 1);
+    c.att = malloc(sizeof(float) * c.B * NH * c.T * c.T);
+    c.out = malloc(sizeof(float) * n_out);
+    c.wout = randn(n_out, 42, 1);
+    att_obj(&c);
+    double *ref = malloc(sizeof(double) * n_out);
+    attention_reference(ref, c.qkv, c.B, c.T, NH, NKV, c.HS);
+    for (int i = 0; i < n_out; i++) CHECK_NEAR(c.out[i], ref[i], 1e-5);
+    for (int b = 0; b < c.B; b++) // causal: probabilities above the diagonal are 0, rows sum to 1
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < c.T; t++) {
+                double s = 0;
+                for (int u = 0; u < c.T; u++) {
+                    float a = c.att[(((size_t)b * NH + h) * c.T + t) * c.T + u];
+                    if (u > t) CHECK(a == 0.0f);
+                    s += a;
+                }
+                CHECK_NEAR(s, 1.0, 1e-6);
+            }
+    float *dqkv = malloc(sizeof(float) * n_qkv), *datt = malloc(sizeof(float) * c.B * NH * c.T * c.T);
+    be->attention_backward(dqkv, datt, c.wout, c.qkv, c.att, c.B, c.T, NH, NKV, c.HS);
+    CHECK(fd_check("dqkv", att_obj, &c, c.qkv, dqkv, n_qkv, FD_H, FD_RTOL, FD_ATOL) == 0);
+    free(c.qkv); free(c.att); free(c.out); free(c.wout); free(ref); free(dqkv); free(datt);
+}
+
+static void test_attention_backward_matches_finite_differences(void) { attention_check(4, 4); }
+static void test_attention_gqa_backward_matches_finite_differences(void) { attention_check(4, 2); }
+
+static void test_attention_decode_matches_last_row_of_forward(void) {
+    int B = 1, T = 6, NH = 4, NKV = 2, HS = 8, RH = NH + 2 * NKV;
+    float *qkv = randn(T * RH * HS, 45, 1), *att = malloc(sizeof(float) * NH * T * T),
+          *out = malloc(sizeof(float) * T * NH * HS);
+    be->attention_forward(out, att, qkv, B, T, NH, NKV, HS);
+    // caches (T, NKV, HS) from the key and value heads of every row
+    float *kc = malloc(sizeof(float) * T * NKV * HS), *vc = malloc(sizeof(float) * T * NKV * HS),
+          *o = malloc(sizeof(float) * NH * HS), *a = malloc(sizeof(float) * NH * T);
+    for (int t = 0; t < T; t++) {
+        memcpy(kc + t * NKV * HS, qkv + (t * RH + NH) * HS, sizeof(float) * NKV * HS);
+        memcpy(vc + t * NKV * HS, qkv + (t * RH + NH + NKV) * HS, sizeof(float) * NKV * HS);
+    }
+    for (int t = 0; t < T; t++) {
+        be->attention_decode(o, a, qkv + t * RH * HS, kc, vc, t + 1, NH, NKV, HS);
+        for (int i = 0; i < NH * HS; i++) CHECK_NEAR(o[i], out[t * NH * HS + i], 1e-6);
+    }
+    free(qkv); free(att); free(out); free(kc); free(vc); free(o); free(a);
+}
+
+// ----------------------------------------------------------------------------
+// pointwise
+
+typedef struct {
+    int N, H, which; // 0 gelu, 1 swiglu
+    float *inp, *out, *wout;
+} pw_ctx;
+
+static double pw_obj(void *p) {
+    pw_ctx *c = p;
+    if (c->which == 0) be->gelu_forward(c->out, c->inp, (size_t)c->N * c->H);
+    else be->swiglu_forward(c->out, c->inp, c->N, c->H);
+    return dot(c->wout, c->out, (size_t)c->N * c->H);
+}
+
+static void test_gelu_backward_matches_finite_differences(void) {
+    pw_ctx c = {.N = 4, .H = 10, .which = 0};
+    c.inp = randn(c.N * c.H, 51, 2); // spread over the curved part of GELU
+    c.out = malloc(sizeof(float) * c.N * c.H);
+    c.wout = randn(c.N * c.H, 52, 1);
+    pw_obj(&c);
+    for (int i = 0; i < c.N * c.H; i++) {
+        double x = c.inp[i];
+        CHECK_NEAR(c.out[i], 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))), 1e-6);
+    }
+    float *g = malloc(sizeof(float) * c.N * c.H);
+    be->gelu_backward(g, c.inp, c.wout, (size_t)c.N * c.H);
+    CHECK(fd_check("dinp", pw_obj, &c, c.inp, g, c.N * c.H, FD_H, FD_RTOL, FD_ATOL) == 0);
+    free(c.inp); free(c.out); free(c.wout); free(g);
+}
+
+static void test_swiglu_backward_matches_finite_differences(void) {
+    pw_ctx c = {.N = 4, .H = 6, .which = 1};
+    c.inp = randn(c.N * 2 * c.H, 53, 2);
+    c.out = malloc(sizeof(float) * c.N * c.H);
+    c.wout = randn(c.N * c.H, 54, 1);
+    pw_obj(&c);
+    for (int n = 0; n < c.N; n++)
+        for (int i = 0; i < c.H; i++) {
+            double gt = c.inp[n * 2 * c.H + i], up = c.inp[n * 2 * c.H + c.H + i];
+            CHECK_NEAR(c.out[n * c.H + i], gt / (1 + exp(-gt)) * up, 1e-6);
+        }
+    float *g = malloc(sizeof(float) * c.N * 2 * c.H);
+    be->swiglu_backward(g, c.inp, c.wout, c.N, c.H);
+    CHECK(fd_check("dinp", pw_obj, &c, c.inp, g, c.N * 2 * c.H, FD_H, FD_RTOL, FD_ATOL) == 0);
+    free(c.inp); free(c.out); free(c.wout); free(g);
+}
+
+typedef struct {
+    int n;
+    float *a, *b, *out, *wout;
+} res_ctx;
+
+static double res_obj(void *p) {
+    res_ctx *c = p;
+    be->residual_forward(c->out, c->a, c->b, c->n);
+    return dot(c->wout, c->out, c->n);
+}
+
+static void test_residual_backward_matches_finite_differences(void) {
+    res_ctx c = {.n = 20};
+    c.a = randn(c.n, 61, 1);
+    c.b = randn(c.n, 62, 1);
+    c.out = malloc(sizeof(float) * c.n);
+    c.wout = randn(c.n, 63, 1);
+    float *da = randn(c.n, 64, 1), *db = randn(c.n, 65, 1), *da0 = malloc(sizeof(float) * c.n),
+          *db0 = malloc(sizeof(float) * c.n);
+    memcpy(da0, da, sizeof(float) * c.n);
+    memcpy(db0, db, sizeof(float) * c.n);
+    be->residual_backward(da, db, c.wout, c.n); // accumulates
+    for (int i = 0; i < c.n; i++) { da[i] -= da0[i]; db[i] -= db0[i]; }
+    CHECK(fd_check("da", res_obj, &c, c.a, da, c.n, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    CHECK(fd_check("db", res_obj, &c, c.b, db, c.n, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    free(c.a); free(c.b); free(c.out); free(c.wout); free(da); free(db); free(da0); free(db0);
+}
+
+typedef struct {
+    size_t n;
+    float p;
+    uint64_t seed;
+    float *inp, *out, *wout;
+} drop_ctx;
+
+static double drop_obj(void *p) {
+    drop_ctx *c = p;
+    be->dropout(c->out, c->inp, c->n, c->p, c->seed);
+    return dot(c->wout, c->out, c->n);
+}
+
+static void test_dropout_backward_matches_finite_differences_and_keeps_rate(void) {
+    drop_ctx c = {.n = 64, .p = 0.3f, .seed = 77};
+    c.inp = randn((int)c.n, 71, 1);
+    c.out = malloc(sizeof(float) * c.n);
+    c.wout = randn((int)c.n, 72, 1);
+    float *g = malloc(sizeof(float) * c.n);
+    be->dropout(g, c.wout, c.n, c.p, c.seed); // backward = same mask on dout
+    CHECK(fd_check("dinp", drop_obj, &c, c.inp, g, (int)c.n, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    // the kept fraction over many elements is 1 - p (binomial sd ~ 0.0015 for n = 1e5)
+    size_t big = 100000;
+    float *ones = malloc(sizeof(float) * big), *o = malloc(sizeof(float) * big);
+    for (size_t i = 0; i < big; i++) ones[i] = 1.0f;
+    be->dropout(o, ones, big, c.p, 5);
+    size_t kept = 0;
+    for (size_t i = 0; i < big; i++) {
+        if (o[i] != 0.0f) { kept++; CHECK_NEAR(o[i], 1.0 / (1.0 - c.p), 1e-6); }
+    }
+    CHECK_NEAR((double)kept / big, 1.0 - c.p, 0.008);
+    free(c.inp); free(c.out); free(c.wout); free(g); free(ones); free(o);
+}
+
+// ----------------------------------------------------------------------------
+// embedding
+
+typedef struct {
+    int B, T, C, V, P;
+    int *tok;
+    float *wte, *wpe, *out, *wout;
+} emb_ctx;
+
+static double emb_obj(void *p) {
+    emb_ctx *c = p;
+    be->embedding_forward(c->out, c->tok, c->wte, c->wpe, c->B, c->T, c->C, 0);
+    return dot(c->wout, c->out, (size_t)c->B * c->T * c->C);
+}
+
+static void test_embedding_backward_matches_finite_differences(void) {
+    int tok[8] = {3, 1, 3, 0, 2, 3, 1, 4}; // repeated ids: their gradients must add up
+    emb_ctx c = {.B = 2, .T = 4, .C = 5, .V = 6, .P = 4, .tok = tok};
+    c.wte = randn(c.V * c.C, 81, 1);
+    c.wpe = randn(c.P * c.C, 82, 1);
+    c.out = malloc(sizeof(float) * c.B * c.T * c.C);
+    c.wout = randn(c.B * c.T * c.C, 83, 1);
+    emb_obj(&c);
+    for (int bt = 0; bt < 8; bt++)
+        for (int i = 0; i < c.C; i++)
+            CHECK(c.out[bt * c.C + i] == c.wte[tok[bt] * c.C + i] + c.wpe[(bt % c.T) * c.C + i]);
+    float *dwte = calloc(c.V * c.C, sizeof(float)), *dwpe = calloc(c.P * c.C, sizeof(float));
+    be->embedding_backward(dwte, dwpe, c.wout, tok, c.B, c.T, c.C);
+    CHECK(fd_check("dwte", emb_obj, &c, c.wte, dwte, c.V * c.C, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    CHECK(fd_check("dwpe", emb_obj, &c, c.wpe, dwpe, c.P * c.C, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    // token 5 never occurs: its row stays exactly zero
+    for (int i = 0; i < c.C; i++) CHECK(dwte[5 * c.C + i] == 0.0f);
+    free(c.wte); free(c.wpe); free(c.out); free(c.wout); free(dwte); free(dwpe);
+}
+
+// ----------------------------------------------------------------------------
+// cross-entropy
+
+typedef struct {
+    int N, V;
+    float smoothing;
+    int *targets;
+    float *logits, *losses, *wloss;
+} ce_ctx;
+
+static double ce_obj(void *p) {
+    ce_ctx *c = p;
+    be->crossentropy_forward(c->losses, c->logits, c->targets, c->N, c->V, c->smoothing);
+    return dot(c->wloss, c->losses, c->N);
+}
+
+static void test_crossentropy_matches_definition_with_smoothing_and_ignore(void) {
+    int targets[4] = {2, -1, 0, 6};
+    ce_ctx c = {.N = 4, .V = 7, .smoothing = 0.1f, .targets = targets};
+    c.logits = randn(c.N * c.V, 91, 2);
+    c.losses = malloc(sizeof(float) * c.N);
+    c.wloss = randn(c.N, 92, 1);
+    ce_obj(&c);
+    for (int n = 0; n < c.N; n++) {
+        if (targets[n] < 0) { CHECK(c.losses[n] == 0.0f); continue; }
+        double mx = -1e300, z = 0, ref = 0;
+        for (int j = 0; j < c.V; j++) mx = fmax(mx, c.logits[n * c.V + j]);
+        for (int j = 0; j < c.V; j++) z += exp(c.logits[n * c.V + j] - mx);
+        for (int j = 0; j < c.V; j++) {
+            double q = c.smoothing / c.V + (j == targets[n] ? 1.0 - c.smoothing : 0.0);
+            ref -= q * (c.logits[n * c.V + j] - mx - log(z));
+        }
+        CHECK_NEAR(c.losses[n], ref, 1e-5);
+    }
+}
+
+static void test_crossentropy_backward_matches_finite_differences(void) {
+    int targets[5] = {2, -1, 0, 6, 3};
+    for (int k = 0; k < 2; k++) {
+        ce_ctx c = {.N = 5, .V = 7, .smoothing = k ? 0.1f : 0.0f, .targets = targets};
+        c.logits = randn(c.N * c.V, 93, 2);
+        c.losses = malloc(sizeof(float) * c.N);
+        c.wloss = randn(c.N, 94, 1);
+        float *d = malloc(sizeof(float) * c.N * c.V);
+        be->crossentropy_backward(d, c.logits, targets, c.wloss, c.N, c.V, c.smoothing);
+        CHECK(fd_check("dlogits", ce_obj, &c, c.logits, d, c.N * c.V, FD_H, FD_RTOL, FD_ATOL) == 0);
+        // in place (dlogits aliasing logits) gives the same bits
+        float *alias = malloc(sizeof(float) * c.N * c.V);
+        memcpy(alias, c.logits, sizeof(float) * c.N * c.V);
+        be->crossentropy_backward(alias, alias, targets, c.wloss, c.N, c.V, c.smoothing);
+        CHECK(memcmp(alias, d, sizeof(float) * c.N * c.V) == 0);
+        free(c.logits); free(c.losses); free(c.wloss); free(d); free(alias);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// AdamW
+
+// torch 1.13: p = tensor([0.5, -1.25, 2.0, 0.0]); AdamW([p], lr=0.1,
+// betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01); three steps with the grads
+// below; printed with %.9g. Derived by running PyTorch, not by this code.
+static void test_adamw_matches_torch_three_steps(void) {
+    float p[4] = {0.5f, -1.25f, 2.0f, 0.0f};
+    const float grads[3][4] = {{0.3f, -0.2f, 1.5f, -0.01f}, {0.1f, 0.4f, -2.0f, 0.02f},
+                               {-0.5f, 0.0f, 0.7f, 0.03f}};
+    const double expect[4] = {0.329719543, -1.21132731, 1.91070616, -0.00490960479};
+    ls_adamw opt;
+    adamw_init(&opt, be, 4, 0.9f, 0.999f, 1e-8f, 0.01f);
+    for (int s = 0; s < 3; s++) adamw_step(&opt, p, grads[s], 0.1f);
+    for (int i = 0; i < 4; i++) CHECK_CLOSE(p[i], expect[i], 2e-6, 1e-7);
+    CHECK_INT(opt.step, 3);
+    adamw_free(&opt);
+}
+
+static void test_adamw_segments_skip_decay(void) {
+    // zero gradient: only decoupled decay moves a parameter, p *= 1 - lr*wd
+    float p[4] = {1, 2, 3, 4}, g[4] = {0, 0, 0, 0};
+    ls_adamw opt;
+    adamw_init(&opt, be, 4, 0.9f, 0.999f, 1e-8f, 0.5f);
+    ls_param_segment seg[2] = {{0, 2, 1}, {2, 2, 0}};
+    adamw_set_segments(&opt, seg, 2);
+    adamw_step(&opt, p, g, 0.1f);
+    CHECK(p[0] == 1.0f * (1.0f - 0.05f) && p[1] == 2.0f * (1.0f - 0.05f));
+    CHECK(p[2] == 3.0f && p[3] == 4.0f);
+    adamw_free(&opt);
+}
+
+static void test_grad_clipping_scales_to_max_norm(void) {
+    size_t n = 10000;
+    float *g = randn((int)n, 99, 1);
+    double ref = 0;
+    for (size_t i = 0; i < n; i++) ref += (double)g[i] * g[i];
+    ref = sqrt(ref);
+    double norm = clip_grad_norm(be, g, n, 1.0);
+    CHECK_CLOSE(norm, ref, 1e-12, 0);
+    CHECK_CLOSE(grad_norm(be, g, n), 1.0, 1e-5, 0);
+    free(g);
+}
+
+static const ls_test tests[] = {
+    LS_TEST(test_matmul_forward_matches_naive_product),
+    LS_TEST(test_matmul_backward_matches_finite_differences),
+    LS_TEST(test_layernorm_backward_matches_finite_differences),
+    LS_TEST(test_rmsnorm_backward_matches_finite_differences),
+    LS_TEST(test_rope_interleaved_backward_matches_finite_differences),
+    LS_TEST(test_rope_split_halves_backward_matches_finite_differences),
+    LS_TEST(test_attention_backward_matches_finite_differences),
+    LS_TEST(test_attention_gqa_backward_matches_finite_differences),
+    LS_TEST(test_attention_decode_matches_last_row_of_forward),
+    LS_TEST(test_gelu_backward_matches_finite_differences),
+    LS_TEST(test_swiglu_backward_matches_finite_differences),
+    LS_TEST(test_residual_backward_matches_finite_differences),
+    LS_TEST(test_dropout_backward_matches_finite_differences_and_keeps_rate),
+    LS_TEST(test_embedding_backward_matches_finite_differences),
+    LS_TEST(test_crossentropy_matches_definition_with_smoothing_and_ignore),
+    LS_TEST(test_crossentropy_backward_matches_finite_differences),
+    LS_TEST(test_adamw_matches_torch_three_steps),
+    LS_TEST(test_adamw_segments_skip_decay),
+    LS_TEST(test_grad_clipping_scales_to_max_norm),
+};
+
+int main(int argc, char **argv) {
+    be = ls_backend_cpu();
+    return ls_test_main(argc, argv, tests, LS_COUNT(tests));
+}
