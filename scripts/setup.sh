@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-packages="meson ninja-build pkg-config gcc libopenblas-dev liblapacke-dev libcjson-dev libinih-dev gnuplot-nox"
+packages="meson ninja-build pkg-config gcc g++ libopenblas-dev liblapacke-dev libcjson-dev libinih-dev gnuplot-nox"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
