@@ -11,6 +11,10 @@ typedef struct {
 } ls_command;
 
 int cmd_analyze(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 // 1 if argv holds -h or --help.
 int cli_wants_help(int argc, char **argv);

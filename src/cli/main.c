@@ -6,6 +6,10 @@
 #include "cli/commands.h"
 
 static const ls_command commands[] = {
+    {"train", "LoRA or full fine-tuning of a checkpoint on a data file (resumable)", cmd_train},
+    {"generate", "text from a model (+ adapter): greedy or temperature / top-p", cmd_generate},
+    {"eval", "held-out loss (and SST-2 accuracy) of a model (+ adapter) on a data file", cmd_eval},
+    {"bench", "training tokens/s: LoRA vs full fine-tuning, lorascope vs PyTorch", cmd_bench},
     {"analyze", "subspace similarity, amplification, W-vs-dW, spectra, intruders", cmd_analyze},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);

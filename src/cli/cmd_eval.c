@@ -1,0 +1,151 @@
+// lorascope eval: held-out loss of a model (with an optional PEFT adapter
+// merged into its weights) on a data file: the token-weighted mean
+// cross-entropy over the completion tokens (all tokens for lm), and for SST-2
+// the accuracy of classification by generation (the label word with the
+// higher summed log-probability after the prompt).
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "io/util.h"
+#include "train/export.h"
+#include "train/run.h"
+#include "train/task.h"
+#include "train/train.h"
+
+static void usage(FILE *fp) {
+    fprintf(fp,
+            "usage: lorascope eval --model PATH --data FILE --task lm|e2e|sst2|jsonl [options]\n"
+            "\n"
+            "  --model PATH        llama2.c .bin or HF dir (config.json + model.safetensors)\n"
+            "  --tokenizer PATH    tokenizer.bin | dir with encoder.json + vocab.bpe | bytes (default: beside the model)\n"
+            "  --adapter DIR       PEFT adapter (or a run directory holding adapter/), merged into the weights\n"
+            "  --data FILE         data to evaluate (every item of the file)\n"
+            "  --task KIND         lm | e2e | sst2 | jsonl\n"
+            "  --seq-len N         positions per row, as in training (default 128)\n"
+            "  --doc-sep S         lm: document separator (default: none)\n"
+            "  --batch-size N      rows per forward pass (default 8)\n"
+            "  --max-items N       evaluate a fixed subsample of N items, the one `train --eval-max N` uses (default: all)\n"
+            "  --threads N         threads (default: OpenMP's)\n"
+            "  --out FILE          also write the result as JSON to FILE\n"
+            "\n"
+            "Prints loss (nats per token), perplexity, tokens and items; SST-2 also accuracy.\n");
+}
+
+static int parse_int(const char *s, const char *flag, long lo, long hi, int *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi)
+        return ls_fail("%s: expected an integer in [%ld, %ld], found '%s'", flag, lo, hi, s);
+    *out = (int)v;
+    return 0;
+}
+
+int cmd_eval(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    const char *model_path = NULL, *tok_spec = "", *adapter = NULL, *data = NULL, *task = NULL, *doc_sep = "",
+               *out = NULL;
+    int seq_len = 128, B = 8, max_items = 0, threads = 0;
+    enum { O_MODEL = 1, O_TOK, O_ADAPTER, O_DATA, O_TASK, O_SEQ, O_SEP, O_BATCH, O_MAX, O_THREADS, O_OUT };
+    static const struct option longopts[] = {
+        {"model", required_argument, 0, O_MODEL},     {"tokenizer", required_argument, 0, O_TOK},
+        {"adapter", required_argument, 0, O_ADAPTER}, {"data", required_argument, 0, O_DATA},
+        {"task", required_argument, 0, O_TASK},       {"seq-len", required_argument, 0, O_SEQ},
+        {"doc-sep", required_argument, 0, O_SEP},     {"batch-size", required_argument, 0, O_BATCH},
+        {"max-items", required_argument, 0, O_MAX},   {"threads", required_argument, 0, O_THREADS},
+        {"out", required_argument, 0, O_OUT},         {0, 0, 0, 0}};
+    optind = 1;
+    opterr = 0;
+    int c, bad = 0;
+    while (!bad && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_MODEL: model_path = optarg; break;
+        case O_TOK: tok_spec = optarg; break;
+        case O_ADAPTER: adapter = optarg; break;
+        case O_DATA: data = optarg; break;
+        case O_TASK: task = optarg; break;
+        case O_SEQ: bad = parse_int(optarg, "--seq-len", 2, 1 << 20, &seq_len); break;
+        case O_SEP: doc_sep = optarg; break;
+        case O_BATCH: bad = parse_int(optarg, "--batch-size", 1, 65536, &B); break;
+        case O_MAX: bad = parse_int(optarg, "--max-items", 0, 1 << 30, &max_items); break;
+        case O_THREADS: bad = parse_int(optarg, "--threads", 0, 1024, &threads); break;
+        case O_OUT: out = optarg; break;
+        case ':': bad = ls_fail("%s: expected a value", argv[optind - 1]); break;
+        default: bad = ls_fail("unknown option '%s' (see lorascope eval --help)", argv[optind - 1]); break;
+        }
+    }
+    task_kind kind = TASK_LM;
+    if (!bad && optind < argc) bad = ls_fail("unexpected argument '%s'", argv[optind]);
+    if (!bad && !model_path) bad = ls_fail("--model: required");
+    if (!bad && !data) bad = ls_fail("--data: required");
+    if (!bad && !task) bad = ls_fail("--task: required (lm, e2e, sst2 or jsonl)");
+    if (!bad && task_parse_kind(task, &kind)) bad = ls_fail_prefix("--task");
+    if (bad) {
+        fprintf(stderr, "lorascope eval: %s\n", ls_error());
+        return 2;
+    }
+    train_set_threads(threads);
+    ls_model m;
+    if (task_load_model(&m, NULL, model_path, ls_backend_cpu())) {
+        fprintf(stderr, "lorascope eval: %s\n", ls_error());
+        return 1;
+    }
+    int rc = 1, have_data = 0;
+    int *items = NULL;
+    task_data d;
+    tokenizer *tok = NULL;
+    if (seq_len > m.P) {
+        ls_fail("--seq-len: expected at most the model's max_seq_len %d, found %d", m.P, seq_len);
+        goto done;
+    }
+    tok = task_load_tokenizer(tok_spec, model_path, m.V, NULL);
+    if (!tok) goto done;
+    if (adapter && export_apply_adapter_dir(&m, adapter)) goto done;
+    if (task_data_load(&d, kind, data, tok, seq_len, doc_sep)) goto done;
+    have_data = 1;
+    items = ls_malloc((size_t)(d.n_items ? d.n_items : 1) * sizeof(int));
+    for (int i = 0; i < d.n_items; i++) items[i] = i;
+    int n = task_subsample(items, d.n_items, max_items);
+    task_eval_result r;
+    double t0 = run_now();
+    if (task_evaluate(&m, &d, items, n, B, &r)) goto done;
+    double dt = run_now() - t0;
+    printf("loss %.6f | perplexity %.4f | %ld tokens | %d items", r.loss, exp(r.loss), r.n_tokens, r.n_items);
+    if (isfinite(r.accuracy)) printf(" | accuracy %.4f", r.accuracy);
+    printf(" | %.2f s\n", dt);
+    if (out) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "model", model_path);
+        if (adapter) cJSON_AddStringToObject(root, "adapter", adapter);
+        cJSON_AddStringToObject(root, "data", data);
+        cJSON_AddStringToObject(root, "task", task);
+        cJSON_AddNumberToObject(root, "seq_len", seq_len);
+        cJSON_AddNumberToObject(root, "loss", r.loss);
+        cJSON_AddNumberToObject(root, "perplexity", exp(r.loss));
+        cJSON_AddNumberToObject(root, "tokens", (double)r.n_tokens);
+        cJSON_AddNumberToObject(root, "items", r.n_items);
+        if (isfinite(r.accuracy)) cJSON_AddNumberToObject(root, "accuracy", r.accuracy);
+        cJSON_AddStringToObject(root, "lorascope_version", run_version());
+        char *json = cJSON_Print(root);
+        cJSON_Delete(root);
+        int wrc = ls_write_file_atomic(out, json, strlen(json));
+        free(json);
+        if (wrc) goto done;
+        printf("result: %s\n", out);
+    }
+    rc = 0;
+done:
+    if (rc) fprintf(stderr, "lorascope eval: %s\n", ls_error());
+    free(items);
+    if (have_data) task_data_free(&d);
+    if (tok) tok_free(tok);
+    model_free(&m);
+    return rc;
+}

@@ -1,0 +1,168 @@
+// bench: timed training steps, FLOP counts, an sgemm probe.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/lora.h"
+#include "engine/model.h"
+#include "engine/optim.h"
+#include "engine/rng.h"
+#include "io/util.h"
+#include "train/bench.h"
+#include "train/run.h"
+#include "train/train.h"
+
+static const bench_shape SHAPES[] = {
+    {"stories260K", {LS_FAMILY_LLAMA, 64, 172, 5, 8, 4, 512, 512, 1e-5f, 10000.0f, 1, 1}, 8, 256,
+     "models/stories260K/stories260K.bin"},
+    {"llama512", {LS_FAMILY_LLAMA, 512, 1376, 8, 8, 8, 32000, 1024, 1e-5f, 10000.0f, 0, 0}, 4, 256, NULL},
+    {"gpt2-768", {LS_FAMILY_GPT2, 768, 3072, 12, 12, 12, 50257, 1024, 1e-5f, 0.0f, 0, 1}, 4, 256, NULL},
+};
+#define N_SHAPES (int)(sizeof SHAPES / sizeof SHAPES[0])
+
+const bench_shape *bench_shapes(int *n) {
+    *n = N_SHAPES;
+    return SHAPES;
+}
+
+const bench_shape *bench_find_shape(const char *name) {
+    for (int i = 0; i < N_SHAPES; i++)
+        if (!strcmp(SHAPES[i].name, name)) return &SHAPES[i];
+    return NULL;
+}
+
+double bench_flops_per_token(const ls_model_config *c, int T, int full, int rank, int n_sites_per_layer) {
+    double C = c->dim, H = c->hidden_dim, L = c->n_layers, V = c->vocab_size;
+    double HS = C / c->n_heads, QKV = (c->n_heads + 2.0 * c->n_kv_heads) * HS;
+    double F = c->family == LS_FAMILY_LLAMA ? 2 * H : H;
+    double N = L * (QKV * C + C * C + F * C + C * H) + V * C;
+    double attn = 6.0 * L * C * (T + 1);
+    if (full) return 6.0 * N + attn;
+    // q and v sites: d_in = C, d_out = NH*HS (q) and NKV*HS (v)
+    double site = 6.0 * rank * ((C + c->n_heads * HS) + (C + c->n_kv_heads * HS)) / 2.0;
+    return 4.0 * N - 2.0 * C * QKV + attn + L * n_sites_per_layer * site;
+}
+
+double bench_sgemm_gflops(int threads) {
+    train_set_threads(threads);
+    const ls_backend *be = ls_backend_cpu();
+    int n = 2048;
+    float *a = ls_malloc((size_t)n * n * sizeof(float)), *b = ls_malloc((size_t)n * n * sizeof(float)),
+          *c = ls_calloc((size_t)n * n, sizeof(float));
+    for (size_t i = 0; i < (size_t)n * n; i++) {
+        a[i] = (float)(i % 7) * 0.1f;
+        b[i] = (float)(i % 5) * 0.1f;
+    }
+    double best = 0.0;
+    for (int k = 0; k < 3; k++) {
+        double t0 = run_now();
+        be->gemm(0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double dt = run_now() - t0;
+        double g = 2.0 * n * (double)n * n / dt / 1e9;
+        if (g > best) best = g;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return best;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int bench_train(const bench_shape *s, const char *assets_dir, int full, int threads, int steps, bench_result *r) {
+    memset(r, 0, sizeof *r);
+    train_set_threads(threads);
+    const ls_backend *be = ls_backend_cpu();
+    ls_model m;
+    int real = 0;
+    if (s->asset && assets_dir) {
+        char *p = ls_path_join(assets_dir, s->asset);
+        if (ls_exists(p)) {
+            ls_checkpoint ck;
+            if (ckpt_load(&ck, p)) {
+                free(p);
+                return -1;
+            }
+            int rc = model_build_from_checkpoint(&m, &ck, be);
+            ckpt_free(&ck);
+            if (rc) {
+                free(p);
+                return -1;
+            }
+            real = 1;
+        }
+        free(p);
+    }
+    if (!real && model_build_random(&m, &s->cfg, 1234, be)) return -1;
+    int B = s->B, T = s->T, N = B * T;
+    if (model_reserve(&m, B, T)) {
+        model_free(&m);
+        return -1;
+    }
+    ls_lora lo;
+    float *params, *grads;
+    size_t n;
+    if (full) {
+        model_enable_grads(&m);
+        params = m.params_memory;
+        grads = m.grads_memory;
+        n = m.n_params;
+    } else {
+        ls_lora_config lc;
+        lora_config_default(&lc); // r 8, alpha 16, kaiming, q and v
+        if (s->cfg.family == LS_FAMILY_GPT2) lc.modules = 1u << LORA_Q | 1u << LORA_V;
+        if (lora_build(&lo, &m, &lc)) {
+            model_free(&m);
+            return -1;
+        }
+        params = lo.params;
+        grads = lo.grads;
+        n = lo.n_params;
+    }
+    ls_adamw opt;
+    adamw_init(&opt, be, n, 0.9f, 0.999f, 1e-8f, 0.01f);
+    int *tokens = ls_malloc((size_t)N * sizeof(int)), *targets = ls_malloc((size_t)N * sizeof(int));
+    ls_rng rng;
+    ls_rng_seed(&rng, 42);
+    for (int i = 0; i < N; i++) tokens[i] = (int)(ls_rng_next(&rng) % (uint64_t)m.V);
+    for (int i = 0; i < N; i++) targets[i] = i + 1 < N ? tokens[i + 1] : 0;
+    model_set_training(&m, 1);
+    double *times = ls_malloc((size_t)(steps + 1) * sizeof(double));
+    int rc = 0;
+    for (int k = 0; k <= steps; k++) {
+        double t0 = run_now();
+        if (full) model_zero_grad(&m);
+        else lora_zero_grad(&lo);
+        float loss = model_forward(&m, tokens, targets, NULL, B, T, 0.0f);
+        if (loss < 0.0f || !isfinite(loss)) {
+            rc = loss < 0.0f ? -1 : ls_fail("bench %s: loss is not finite at step %d", s->name, k);
+            break;
+        }
+        model_backward(&m, 1.0f, 0.0f);
+        clip_grad_norm(be, grads, n, 1.0);
+        adamw_step(&opt, params, grads, 1e-5f);
+        times[k] = run_now() - t0;
+    }
+    if (!rc) {
+        // step 0 warms caches and is not timed; the fastest of the rest is the
+        // machine's capability with the least interference from other processes
+        qsort(times + 1, (size_t)steps, sizeof(double), cmp_double);
+        r->step_s = times[1];
+        r->step_median_s = steps % 2 ? times[1 + steps / 2] : 0.5 * (times[steps / 2] + times[1 + steps / 2]);
+        r->tok_s = N / r->step_s;
+        r->flops_per_token = bench_flops_per_token(&m.cfg, T, full, 8, 2);
+        r->trainable = n;
+        r->params = m.n_params;
+        r->weights_real = real;
+    }
+    free(times);
+    free(tokens);
+    free(targets);
+    adamw_free(&opt);
+    if (!full) lora_free(&lo, &m);
+    model_free(&m);
+    return rc;
+}

@@ -1,0 +1,64 @@
+// bench: training throughput of the engine on fixed shapes — the same step as
+// train.c (zero grads, forward, backward, clip, AdamW) on a random batch —
+// with the FLOP count per token that bounds it and an sgemm probe that says
+// what "peak" means on this machine.
+//
+// Shapes (B sequences of T tokens per step):
+//   stories260K  the real checkpoint (llama, dim 64, 5 layers, 8/4 heads,
+//                hidden 172, vocab 512), B 8, T 256
+//   llama512     random llama, dim 512, 8 layers, 8 heads (8 kv), hidden 1376
+//                (~8/3 dim, as Llama), vocab 32000, untied head, B 4, T 256
+//   gpt2-768     random GPT-2 small shape: dim 768, 12 layers, 12 heads,
+//                hidden 3072, vocab 50257, 1024 positions, B 4, T 256
+// LoRA: r = 8, alpha 16 on q and v of every layer (c_attn's q, v row blocks
+// for GPT-2, as the paper's GPT-2 experiments); full: every weight trainable.
+#ifndef LS_TRAIN_BENCH_H
+#define LS_TRAIN_BENCH_H
+
+#include <stddef.h>
+
+#include "io/checkpoint.h"
+
+typedef struct {
+    const char *name;
+    ls_model_config cfg;
+    int B, T;
+    const char *asset;   // checkpoint under the assets dir, or NULL (random weights)
+} bench_shape;
+
+// The table above; *n gets its length.
+const bench_shape *bench_shapes(int *n);
+const bench_shape *bench_find_shape(const char *name);
+
+typedef struct {
+    double step_s;           // seconds of the fastest timed step
+    double step_median_s;    // median seconds per timed step
+    double tok_s;            // B*T / step_s
+    double flops_per_token;  // bench_flops_per_token
+    size_t trainable;
+    size_t params;
+    int weights_real;        // 1: the checkpoint's weights, 0: random
+} bench_result;
+
+// FLOPs per trained token of one step (forward + backward; AdamW excluded,
+// it is per step and memory-bound). N = weights of the linear maps of every
+// layer plus the LM head:
+//   full: 6 N + 6 L C (T+1)                (2N forward, 4N backward: dX and dW;
+//                                           causal attention: QK^T and AV over
+//                                           (T+1)/2 keys on average, x3 with backward)
+//   lora: 4 N - 2 C QKV + 6 L C (T+1) + 6 r (d_in + d_out) per site
+//        (no dW for the frozen W; no dX below layer 0's QKV)
+double bench_flops_per_token(const ls_model_config *cfg, int T, int full, int rank, int n_sites_per_layer);
+
+// Builds the shape (real weights when assets_dir holds the checkpoint), runs
+// one untimed step and then `steps` timed steps with `threads` threads;
+// reports the fastest and the median step.
+// Returns 0 or -1 with ls_error().
+int bench_train(const bench_shape *s, const char *assets_dir, int full, int threads, int steps, bench_result *r);
+
+// Best GFLOP/s of a 2048^3 product through the CPU backend's gemm (OpenBLAS
+// sgemm panels over `threads` OpenMP threads), three tries: the peak the
+// engine's matrix products can reach.
+double bench_sgemm_gflops(int threads);
+
+#endif

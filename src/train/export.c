@@ -1,0 +1,403 @@
+// export: PEFT adapters, merged HF checkpoints, full parameters.
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/safetensors.h"
+#include "io/util.h"
+#include "train/export.h"
+
+// ----------------------------------------------------------------------------
+// directories
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb; (void)flag; (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void export_remove_tree(const char *dir) {
+    if (ls_exists(dir)) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static char *tmp_name(const char *dir) {
+    size_t n = strlen(dir) + 32;
+    char *t = ls_malloc(n);
+    snprintf(t, n, "%s.tmp.%d", dir, (int)getpid());
+    return t;
+}
+
+int export_replace_dir(const char *tmp, const char *dir) {
+    char *old = NULL;
+    if (ls_exists(dir)) {
+        size_t n = strlen(dir) + 32;
+        old = ls_malloc(n);
+        snprintf(old, n, "%s.old.%d", dir, (int)getpid());
+        if (rename(dir, old)) {
+            int e = errno;
+            free(old);
+            return ls_fail("%s: cannot move the old directory aside: %s", dir, strerror(e));
+        }
+    }
+    if (rename(tmp, dir)) {
+        int e = errno;
+        if (old) rename(old, dir);
+        free(old);
+        return ls_fail("%s: cannot rename %s into place: %s", dir, tmp, strerror(e));
+    }
+    if (old) export_remove_tree(old);
+    free(old);
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// PEFT adapters
+
+int export_check_peft_modules(ls_family family, uint32_t modules) {
+    for (int i = 0; i < LORA_N_MODULES; i++) {
+        if (!(modules >> i & 1)) continue;
+        if (!lora_module_path(family, (lora_module_id)i))
+            return ls_fail("module '%s': GPT-2's q/k/v row blocks of c_attn have no PEFT form (PEFT adapts c_attn "
+                           "as a whole); use c_attn", lora_module_name(family, (lora_module_id)i));
+    }
+    return 0;
+}
+
+// PEFT's target_modules entry of a module: llama "q_proj"; gpt2 the path,
+// because "c_proj" alone would also match the MLP's c_proj.
+static const char *target_name(ls_family f, const char *path) {
+    if (f == LS_FAMILY_GPT2) return path;
+    const char *dot = strchr(path, '.');
+    return dot ? dot + 1 : path;
+}
+
+// alpha' with alpha' / r' (or / sqrt(r')) = s.
+static float alpha_for(float scale, int r, int rslora) {
+    return rslora ? scale * sqrtf((float)r) : scale * (float)r;
+}
+
+int export_lora_to_adapter(const ls_lora *lo, const float *init_params, const char *base_model, lora_adapter *a) {
+    memset(a, 0, sizeof *a);
+    if (export_check_peft_modules(lo->family, lo->cfg.modules)) return -1;
+    int widen = init_params != NULL; // PiSSA -> LoRA of rank 2r
+    a->family = lo->family;
+    a->r = widen ? 2 * lo->cfg.rank : lo->cfg.rank;
+    a->alpha = widen ? alpha_for(lora_scale(lo->cfg.alpha, lo->cfg.rank, lo->cfg.rslora), a->r, lo->cfg.rslora)
+                     : lo->cfg.alpha;
+    a->use_rslora = lo->cfg.rslora;
+    a->base_model = base_model ? ls_strdup(base_model) : NULL;
+    a->n_modules = lo->n_sites;
+    a->modules = ls_calloc((size_t)(lo->n_sites ? lo->n_sites : 1), sizeof(lora_module));
+    a->target_modules = ls_calloc(LORA_N_MODULES, sizeof(char *));
+    for (int i = 0; i < lo->n_sites; i++) {
+        const ls_lora_site *s = &lo->sites[i];
+        lora_module *m = &a->modules[i];
+        const char *path = lora_module_path(lo->family, s->module);
+        m->layer = s->layer;
+        snprintf(m->path, sizeof m->path, "%s", path);
+        m->r = widen ? 2 * s->rank : s->rank;
+        m->alpha = widen ? alpha_for(s->scale, m->r, lo->cfg.rslora) : lo->cfg.alpha;
+        m->scale = s->scale;
+        m->d_out = s->d_out;
+        m->d_in = s->d_in;
+        size_t na = (size_t)s->rank * s->d_in, nb = (size_t)s->d_out * s->rank;
+        float *A = ls_malloc(na * sizeof(float)), *B = ls_malloc(nb * sizeof(float));
+        lora_get_site(lo, s, A, B);
+        if (!widen) {
+            m->A = A;
+            m->B = B;
+        } else {
+            const float *A0 = init_params + s->offset_A, *B0 = init_params + s->offset_B;
+            m->A = ls_malloc(2 * na * sizeof(float));
+            memcpy(m->A, A, na * sizeof(float));
+            memcpy(m->A + na, A0, na * sizeof(float));
+            m->B = ls_malloc(2 * nb * sizeof(float));
+            for (int r = 0; r < s->d_out; r++)
+                for (int k = 0; k < s->rank; k++) {
+                    m->B[(size_t)r * 2 * s->rank + k] = B[(size_t)r * s->rank + k];
+                    m->B[(size_t)r * 2 * s->rank + s->rank + k] = -B0[(size_t)r * s->rank + k];
+                }
+            free(A);
+            free(B);
+        }
+        const char *t = target_name(lo->family, path);
+        int seen = 0;
+        for (int k = 0; k < a->n_targets; k++) seen |= !strcmp(a->target_modules[k], t);
+        if (!seen) a->target_modules[a->n_targets++] = ls_strdup(t);
+    }
+    return 0;
+}
+
+int export_save_adapter(const lora_adapter *a, const char *dir) {
+    char *tmp = tmp_name(dir);
+    export_remove_tree(tmp);
+    int rc = adapter_save(a, tmp);
+    if (!rc) rc = export_replace_dir(tmp, dir);
+    if (rc) export_remove_tree(tmp);
+    free(tmp);
+    return rc;
+}
+
+static void view_name(const ls_model *m, int layer, const char *path, char *out, size_t size) {
+    if (m->cfg.family == LS_FAMILY_GPT2) snprintf(out, size, "transformer.h.%d.%s.weight", layer, path);
+    else snprintf(out, size, "model.layers.%d.%s.weight", layer, path);
+}
+
+int export_apply_adapter(ls_model *m, const lora_adapter *a) {
+    if (a->family != m->cfg.family)
+        return ls_fail("%s: adapter is for a %s model, the base is %s", a->dir ? a->dir : "adapter",
+                       ckpt_family_name(a->family), ckpt_family_name(m->cfg.family));
+    for (int i = 0; i < a->n_modules; i++) {
+        const lora_module *mod = &a->modules[i];
+        char name[128];
+        view_name(m, mod->layer, mod->path, name, sizeof name);
+        const ls_param_view *v = model_find_view(m, name);
+        if (!v)
+            return ls_fail("%s: module %d.%s: the base model has no weight '%s' (%d layers)",
+                           a->dir ? a->dir : "adapter", mod->layer, mod->path, name, m->L);
+        if (v->shape[0] != mod->d_out || v->shape[1] != mod->d_in)
+            return ls_fail("%s: module %d.%s: expected ΔW of shape (%lld, %lld) like the base weight, found (%d, %d)",
+                           a->dir ? a->dir : "adapter", mod->layer, mod->path, (long long)v->shape[0],
+                           (long long)v->shape[1], mod->d_out, mod->d_in);
+    }
+    for (int i = 0; i < a->n_modules; i++) {
+        const lora_module *mod = &a->modules[i];
+        char name[128];
+        view_name(m, mod->layer, mod->path, name, sizeof name);
+        const ls_param_view *v = model_find_view(m, name);
+        float *w = ls_malloc(v->numel * sizeof(float));
+        model_get_tensor(m, name, w);
+        float *dw = adapter_delta_weight(mod, 0, mod->d_out);
+        for (size_t k = 0; k < v->numel; k++) w[k] += dw[k];
+        model_set_tensor(m, name, w);
+        free(dw);
+        free(w);
+    }
+    return 0;
+}
+
+int export_apply_adapter_dir(ls_model *m, const char *dir) {
+    char *cfg = ls_path_join(dir, "adapter_config.json");
+    char *use = ls_exists(cfg) ? ls_strdup(dir) : ls_path_join(dir, "adapter");
+    free(cfg);
+    lora_adapter a;
+    int rc = adapter_load(&a, use);
+    if (!rc) {
+        rc = export_apply_adapter(m, &a);
+        adapter_free(&a);
+    }
+    free(use);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// merged Hugging Face checkpoint
+
+// Offset (floats, into params_memory) of the weight of (layer, linear).
+static size_t linear_offset(const ls_model *m, int l, ls_linear lin) {
+    const ls_params *p = &m->params;
+    size_t C = m->C;
+    switch (lin) {
+    case LS_LIN_QKV: return (size_t)(p->qkvw - m->params_memory) + (size_t)l * m->QKV * C;
+    case LS_LIN_O: return (size_t)(p->attprojw - m->params_memory) + (size_t)l * C * C;
+    case LS_LIN_FC: return (size_t)(p->fcw - m->params_memory) + (size_t)l * m->F * C;
+    default: return (size_t)(p->fcprojw - m->params_memory) + (size_t)l * C * m->H;
+    }
+}
+
+// The shortest decimal that reads back as the same float, so that config.json
+// says 1e-05 rather than 9.9999997473787516e-06.
+static double short_float(float f) {
+    char buf[32];
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
+        double d = strtod(buf, NULL);
+        if ((float)d == f) return d;
+    }
+    return (double)f;
+}
+
+static char *hf_config_json(const ls_model *m) {
+    const ls_model_config *c = &m->cfg;
+    cJSON *root = cJSON_CreateObject();
+    if (c->family == LS_FAMILY_GPT2) {
+        cJSON *arch = cJSON_AddArrayToObject(root, "architectures");
+        cJSON_AddItemToArray(arch, cJSON_CreateString("GPT2LMHeadModel"));
+        cJSON_AddStringToObject(root, "model_type", "gpt2");
+        cJSON_AddNumberToObject(root, "n_embd", c->dim);
+        cJSON_AddNumberToObject(root, "n_layer", c->n_layers);
+        cJSON_AddNumberToObject(root, "n_head", c->n_heads);
+        cJSON_AddNumberToObject(root, "n_inner", c->hidden_dim);
+        cJSON_AddNumberToObject(root, "n_positions", c->max_seq_len);
+        cJSON_AddNumberToObject(root, "n_ctx", c->max_seq_len);
+        cJSON_AddNumberToObject(root, "vocab_size", c->vocab_size);
+        cJSON_AddNumberToObject(root, "layer_norm_epsilon", short_float(c->norm_eps));
+        cJSON_AddStringToObject(root, "activation_function", "gelu_new");
+        cJSON_AddBoolToObject(root, "tie_word_embeddings", 1);
+        if (c->vocab_size == 50257) {
+            cJSON_AddNumberToObject(root, "bos_token_id", 50256);
+            cJSON_AddNumberToObject(root, "eos_token_id", 50256);
+        }
+    } else {
+        cJSON *arch = cJSON_AddArrayToObject(root, "architectures");
+        cJSON_AddItemToArray(arch, cJSON_CreateString("LlamaForCausalLM"));
+        cJSON_AddStringToObject(root, "model_type", "llama");
+        cJSON_AddNumberToObject(root, "hidden_size", c->dim);
+        cJSON_AddNumberToObject(root, "intermediate_size", c->hidden_dim);
+        cJSON_AddNumberToObject(root, "num_hidden_layers", c->n_layers);
+        cJSON_AddNumberToObject(root, "num_attention_heads", c->n_heads);
+        cJSON_AddNumberToObject(root, "num_key_value_heads", c->n_kv_heads);
+        cJSON_AddNumberToObject(root, "vocab_size", c->vocab_size);
+        cJSON_AddNumberToObject(root, "max_position_embeddings", c->max_seq_len);
+        cJSON_AddNumberToObject(root, "rms_norm_eps", short_float(c->norm_eps));
+        cJSON_AddNumberToObject(root, "rope_theta", short_float(c->rope_theta > 0 ? c->rope_theta : 10000.0f));
+        cJSON_AddNullToObject(root, "rope_scaling");
+        cJSON_AddBoolToObject(root, "tie_word_embeddings", c->tied_embeddings);
+        cJSON_AddStringToObject(root, "hidden_act", "silu");
+        cJSON_AddBoolToObject(root, "attention_bias", 0);
+        cJSON_AddNumberToObject(root, "bos_token_id", 1);
+        cJSON_AddNumberToObject(root, "eos_token_id", 2);
+    }
+    cJSON_AddStringToObject(root, "torch_dtype", "float32");
+    char *s = cJSON_Print(root);
+    cJSON_Delete(root);
+    return s;
+}
+
+static int is_conv1d_name(const char *name) {
+    return strstr(name, "c_attn.weight") || strstr(name, "c_proj.weight") || strstr(name, "c_fc.weight");
+}
+
+// Within each head of HS rows, consecutive-pair RoPE row 2i becomes split-half
+// row i and row 2i+1 becomes row i + HS/2 (convert_llama_weights_to_hf.py's
+// permute). rows = n_heads * HS, cols = d_in.
+static void permute_rope_rows(float *dst, const float *src, int n_heads, int HS, int cols) {
+    int half = HS / 2;
+    for (int h = 0; h < n_heads; h++)
+        for (int i = 0; i < half; i++)
+            for (int par = 0; par < 2; par++) {
+                const float *from = src + ((size_t)h * HS + 2 * i + par) * cols;
+                float *to = dst + ((size_t)h * HS + i + par * half) * cols;
+                memcpy(to, from, (size_t)cols * sizeof(float));
+            }
+}
+
+static int write_hf_tensors(const ls_model *m, const float *host, const char *path) {
+    int n = m->n_views;
+    st_entry *e = ls_calloc((size_t)n, sizeof *e);
+    float **owned = ls_calloc((size_t)n, sizeof(float *));
+    char (*names)[96] = ls_calloc((size_t)n, sizeof *names);
+    int llama_perm = m->cfg.family == LS_FAMILY_LLAMA && m->cfg.rope_interleaved;
+    for (int i = 0; i < n; i++) {
+        const ls_param_view *v = &m->views[i];
+        const float *src = host + v->offset;
+        snprintf(names[i], sizeof names[i], "%s", v->name);
+        e[i].name = names[i];
+        e[i].dtype = ST_F32;
+        e[i].ndim = v->ndim;
+        e[i].shape[0] = v->shape[0];
+        e[i].shape[1] = v->shape[1];
+        e[i].data = src;
+        if (m->cfg.family == LS_FAMILY_GPT2 && v->ndim == 2 && is_conv1d_name(v->name)) {
+            // (out, in) -> Conv1D (in, out)
+            int64_t r = v->shape[0], c = v->shape[1];
+            float *t = ls_malloc(v->numel * sizeof(float));
+            for (int64_t a = 0; a < r; a++)
+                for (int64_t b = 0; b < c; b++) t[b * r + a] = src[a * c + b];
+            e[i].shape[0] = c;
+            e[i].shape[1] = r;
+            e[i].data = owned[i] = t;
+        } else if (llama_perm && (strstr(v->name, "self_attn.q_proj.weight") ||
+                                  strstr(v->name, "self_attn.k_proj.weight"))) {
+            int heads = (int)(v->shape[0] / m->HS);
+            float *t = ls_malloc(v->numel * sizeof(float));
+            permute_rope_rows(t, src, heads, m->HS, (int)v->shape[1]);
+            e[i].data = owned[i] = t;
+        }
+    }
+    const char *meta[] = {"format", "pt"};
+    int rc = st_write(path, e, n, meta, 1);
+    for (int i = 0; i < n; i++) free(owned[i]);
+    free(owned);
+    free(names);
+    free(e);
+    return rc;
+}
+
+// Host copy of the parameters with ΔW of every site added (in double).
+static float *merged_params(const ls_model *m, const ls_lora *lo) {
+    float *host = ls_malloc(m->n_params * sizeof(float));
+    m->be->download(host, m->params_memory, m->n_params);
+    if (!lo || lo->merged) return host;
+    for (int i = 0; i < lo->n_sites; i++) {
+        const ls_lora_site *s = &lo->sites[i];
+        float *A = ls_malloc((size_t)s->rank * s->d_in * sizeof(float));
+        float *B = ls_malloc((size_t)s->d_out * s->rank * sizeof(float));
+        lora_get_site(lo, s, A, B);
+        float *W = host + linear_offset(m, s->layer, s->linear) + (size_t)s->row0 * s->d_in;
+        for (int r = 0; r < s->d_out; r++)
+            for (int c = 0; c < s->d_in; c++) {
+                double d = 0.0;
+                for (int k = 0; k < s->rank; k++) d += (double)B[(size_t)r * s->rank + k] * A[(size_t)k * s->d_in + c];
+                W[(size_t)r * s->d_in + c] = (float)(W[(size_t)r * s->d_in + c] + s->scale * d);
+            }
+        free(A);
+        free(B);
+    }
+    return host;
+}
+
+int export_merged_hf(const ls_model *m, const ls_lora *lo, const char *dir) {
+    char *tmp = tmp_name(dir);
+    export_remove_tree(tmp);
+    int rc = ls_mkdir_p(tmp);
+    if (!rc) {
+        char *json = hf_config_json(m);
+        char *cfg = ls_path_join(tmp, "config.json");
+        rc = ls_write_file_atomic(cfg, json, strlen(json));
+        free(cfg);
+        free(json);
+    }
+    if (!rc) {
+        float *host = merged_params(m, lo);
+        char *st = ls_path_join(tmp, "model.safetensors");
+        rc = write_hf_tensors(m, host, st);
+        free(st);
+        free(host);
+    }
+    if (!rc) rc = export_replace_dir(tmp, dir);
+    if (rc) export_remove_tree(tmp);
+    free(tmp);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// full fine-tuning parameters
+
+int export_full_params(const ls_model *m, const char *path) {
+    float *host = ls_malloc(m->n_params * sizeof(float));
+    m->be->download(host, m->params_memory, m->n_params);
+    st_entry *e = ls_calloc((size_t)m->n_views, sizeof *e);
+    for (int i = 0; i < m->n_views; i++) {
+        const ls_param_view *v = &m->views[i];
+        e[i].name = v->name;
+        e[i].dtype = ST_F32;
+        e[i].ndim = v->ndim;
+        e[i].shape[0] = v->shape[0];
+        e[i].shape[1] = v->shape[1];
+        e[i].data = host + v->offset;
+    }
+    char ri[8];
+    snprintf(ri, sizeof ri, "%d", m->cfg.rope_interleaved);
+    const char *meta[] = {"format", "lorascope-canonical", "family", ckpt_family_name(m->cfg.family),
+                          "rope_interleaved", ri, "layout", "(out, in) as io/checkpoint.h"};
+    int rc = st_write(path, e, m->n_views, meta, 4);
+    free(e);
+    free(host);
+    return rc;
+}

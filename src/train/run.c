@@ -1,0 +1,113 @@
+// run: version, machine, clocks, metrics.jsonl.
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io/util.h"
+#include "train/git_commit.h"
+#include "train/run.h"
+
+#ifndef LS_VERSION
+#define LS_VERSION "unknown"
+#endif
+
+const char *run_version(void) { return LS_VERSION; }
+const char *run_git_commit(void) { return LS_GIT_COMMIT[0] ? LS_GIT_COMMIT : "unknown"; }
+
+const char *run_uname(void) {
+    static char buf[256];
+    struct utsname u;
+    if (uname(&u)) return "unknown";
+    snprintf(buf, sizeof buf, "%s %s %s", u.sysname, u.release, u.machine);
+    return buf;
+}
+
+const char *run_cpu_model(void) {
+    static char buf[256];
+    snprintf(buf, sizeof buf, "unknown");
+    FILE *fp = fopen("/proc/cpuinfo", "r");
+    if (!fp) return buf;
+    char line[512];
+    while (fgets(line, sizeof line, fp)) {
+        if (strncmp(line, "model name", 10)) continue;
+        char *colon = strchr(line, ':');
+        if (!colon) continue;
+        colon++;
+        while (*colon == ' ' || *colon == '\t') colon++;
+        colon[strcspn(colon, "\n")] = 0;
+        snprintf(buf, sizeof buf, "%s", colon);
+        break;
+    }
+    fclose(fp);
+    return buf;
+}
+
+int run_n_cpus(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+double run_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void run_utc_iso(char *buf, size_t size) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+// ----------------------------------------------------------------------------
+// metrics.jsonl
+
+// The value of "step" in a metrics line, or -1.
+static long line_step(const char *line) {
+    const char *p = strstr(line, "\"step\":");
+    if (!p) return -1;
+    return strtol(p + 7, NULL, 10);
+}
+
+int run_metrics_open(run_metrics *w, const char *dir, long keep_through_step) {
+    memset(w, 0, sizeof *w);
+    w->path = ls_path_join(dir, "metrics.jsonl");
+    if (keep_through_step >= 0 && ls_exists(w->path)) {
+        size_t size;
+        char *text = ls_read_file(w->path, &size);
+        if (!text) return -1;
+        ls_outfile out;
+        if (ls_out_open(&out, w->path)) {
+            free(text);
+            return -1;
+        }
+        for (char *line = text, *next; line && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next) *next++ = 0;
+            size_t n = strlen(line);
+            // a line cut short by a kill has no closing brace: drop it with the later steps
+            if (n == 0 || line[n - 1] != '}') continue;
+            if (line_step(line) <= keep_through_step) fprintf(out.fp, "%s\n", line);
+        }
+        free(text);
+        if (ls_out_commit(&out)) return -1;
+    }
+    w->fp = fopen(w->path, "a");
+    if (!w->fp) return ls_fail("%s: cannot open for appending", w->path);
+    return 0;
+}
+
+void run_metrics_write(run_metrics *w, const char *json_object) {
+    if (!w->fp) return;
+    fprintf(w->fp, "%s\n", json_object);
+    fflush(w->fp);
+}
+
+void run_metrics_close(run_metrics *w) {
+    if (w->fp) fclose(w->fp);
+    free(w->path);
+    memset(w, 0, sizeof *w);
+}

@@ -1,0 +1,313 @@
+// task: model + tokenizer loading, data sets as items, batches, evaluation.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/util.h"
+#include "train/task.h"
+
+static const char *const KIND_NAMES[] = {"lm", "e2e", "sst2", "jsonl"};
+
+int task_parse_kind(const char *name, task_kind *out) {
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(name, KIND_NAMES[i])) {
+            *out = (task_kind)i;
+            return 0;
+        }
+    return ls_fail("task: expected lm, e2e, sst2 or jsonl, found '%s'", name);
+}
+
+const char *task_kind_name(task_kind k) { return (unsigned)k < 4 ? KIND_NAMES[k] : "?"; }
+
+// ----------------------------------------------------------------------------
+// model and tokenizer
+
+int task_load_model(ls_model *m, ls_checkpoint *ck, const char *path, const ls_backend *be) {
+    ls_checkpoint local;
+    ls_checkpoint *c = ck ? ck : &local;
+    if (ckpt_load(c, path)) return -1;
+    int rc = model_build_from_checkpoint(m, c, be);
+    if (!ck || rc) ckpt_free(c);
+    return rc;
+}
+
+static char *dir_of(const char *path) {
+    if (ls_is_dir(path)) return ls_strdup(path);
+    char *d = ls_strdup(path);
+    char *slash = strrchr(d, '/');
+    if (slash) *slash = 0;
+    else snprintf(d, strlen(d) + 1, ".");
+    return d;
+}
+
+tokenizer *task_load_tokenizer(const char *spec, const char *model_path, int V, char **used_path) {
+    tokenizer *t = NULL;
+    char *path = NULL;
+    if (spec && !strcmp(spec, "bytes")) {
+        t = tok_byte(V >= 258); // BOS 256 / EOS 257 when the model has room for them
+        path = ls_strdup("bytes");
+    } else if (spec && spec[0]) {
+        path = ls_strdup(spec);
+    } else {
+        // beside the model: llama2.c's tok<V>.bin / tokenizer.bin, GPT-2's two files
+        char *dir = dir_of(model_path), name[64];
+        snprintf(name, sizeof name, "tok%d.bin", V);
+        const char *cands[] = {name, "tokenizer.bin", "encoder.json"};
+        for (int i = 0; i < 3 && !path; i++) {
+            char *p = ls_path_join(dir, cands[i]);
+            if (ls_exists(p)) path = i == 2 ? ls_strdup(dir) : ls_strdup(p);
+            free(p);
+        }
+        free(dir);
+        if (!path) {
+            ls_fail("%s: no tokenizer beside the model (expected tok%d.bin, tokenizer.bin, or encoder.json + "
+                    "vocab.bpe); pass --tokenizer", model_path, V);
+            return NULL;
+        }
+    }
+    if (!t) {
+        if (ls_is_dir(path)) {
+            char *enc = ls_path_join(path, "encoder.json"), *bpe = ls_path_join(path, "vocab.bpe");
+            t = tok_load_gpt2(enc, bpe);
+            free(enc);
+            free(bpe);
+        } else if (!ls_exists(path)) {
+            ls_fail("%s: tokenizer: no such file or directory", path);
+        } else {
+            t = tok_load_llama2c(path, V);
+        }
+    }
+    if (t && tok_vocab_size(t) > V) {
+        ls_fail("%s: tokenizer has %d tokens, expected at most the model's vocab_size %d", path,
+                tok_vocab_size(t), V);
+        tok_free(t);
+        t = NULL;
+    }
+    if (t && used_path) *used_path = path;
+    else free(path);
+    return t;
+}
+
+// ----------------------------------------------------------------------------
+// data
+
+int task_data_load(task_data *d, task_kind kind, const char *path, const tokenizer *tok, int seq_len,
+                   const char *doc_sep) {
+    memset(d, 0, sizeof *d);
+    d->kind = kind;
+    d->seq_len = seq_len;
+    if (kind == TASK_LM) {
+        // "\n", "\t" and "\\" in the separator are escapes (an INI value is one line)
+        char sep[256];
+        size_t k = 0;
+        for (const char *p = doc_sep ? doc_sep : ""; *p && k + 1 < sizeof sep; p++) {
+            if (p[0] == '\\' && (p[1] == 'n' || p[1] == 't' || p[1] == '\\')) {
+                sep[k++] = p[1] == 'n' ? '\n' : p[1] == 't' ? '\t' : '\\';
+                p++;
+            } else {
+                sep[k++] = *p;
+            }
+        }
+        sep[k] = 0;
+        if (ds_text_load(&d->text, path, tok, sep, seq_len)) return -1;
+        d->n_items = d->text.n_windows;
+        d->n_groups = d->n_items;
+        return 0;
+    }
+    int rc = kind == TASK_E2E ? ds_load_e2e(&d->pairs, path)
+             : kind == TASK_SST2 ? ds_load_sst2(&d->pairs, path, NULL)
+                                 : ds_load_jsonl(&d->pairs, path);
+    if (rc) return -1;
+    if (d->pairs.n == 0) {
+        ds_pairs_free(&d->pairs);
+        return ls_fail("%s: expected at least one example, found none", path);
+    }
+    ds_format fmt = ds_format_default(tok, seq_len + 1);
+    if (ds_pairs_tokenize(&d->pairs, tok, &fmt)) {
+        ds_pairs_free(&d->pairs);
+        return -1;
+    }
+    d->n_items = d->pairs.n;
+    d->n_groups = d->pairs.n_groups;
+    return 0;
+}
+
+void task_data_free(task_data *d) {
+    if (d->kind == TASK_LM) ds_text_free(&d->text);
+    else ds_pairs_free(&d->pairs);
+    memset(d, 0, sizeof *d);
+}
+
+int task_data_split(const task_data *d, double val_frac, uint64_t seed, int **train, int *n_train, int **val,
+                    int *n_val) {
+    if (d->kind == TASK_LM) return ds_split(d->n_items, NULL, d->n_items, val_frac, seed, train, n_train, val, n_val);
+    return ds_pairs_split(&d->pairs, val_frac, seed, train, n_train, val, n_val);
+}
+
+static int cmp_int(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+int task_subsample(int *items, int n, int max) {
+    if (max <= 0 || n <= max) return n;
+    ds_shuffle(items, n, 0x5EED);
+    qsort(items, (size_t)max, sizeof(int), cmp_int);
+    return max;
+}
+
+int task_max_T(const task_data *d) {
+    if (d->kind == TASK_LM) return d->text.T;
+    int T = 1;
+    for (int i = 0; i < d->pairs.n; i++)
+        if (d->pairs.n_tokens[i] - 1 > T) T = d->pairs.n_tokens[i] - 1;
+    return T;
+}
+
+long task_item_loss_tokens(const task_data *d, int item) {
+    if (d->kind == TASK_LM) return d->text.T;
+    long n = 0;
+    for (int t = 1; t < d->pairs.n_tokens[item]; t++) n += d->pairs.mask[item][t];
+    return n;
+}
+
+void task_batch_init(task_batch *tb, int Bcap, int Tcap) {
+    ds_batch_init(&tb->b, Bcap, Tcap);
+    tb->Bcap = Bcap;
+    tb->Tcap = Tcap;
+}
+
+void task_batch_free(task_batch *tb) {
+    ds_batch_free(&tb->b);
+    tb->Bcap = tb->Tcap = 0;
+}
+
+int task_fill_batch(const task_data *d, const int *items, int n, task_batch *tb) {
+    ls_assert(n >= 1 && n <= tb->Bcap);
+    ds_batch *b = &tb->b;
+    b->B = n;
+    if (d->kind == TASK_LM) {
+        ls_assert(d->text.T <= tb->Tcap);
+        b->T = d->text.T;
+        return ds_text_fill_batch(&d->text, items, n, b);
+    }
+    int T = 1;
+    for (int r = 0; r < n; r++) {
+        if (items[r] < 0 || items[r] >= d->pairs.n)
+            return ls_fail("batch: item %d: expected an index in [0, %d)", items[r], d->pairs.n);
+        if (d->pairs.n_tokens[items[r]] - 1 > T) T = d->pairs.n_tokens[items[r]] - 1;
+    }
+    ls_assert(T <= tb->Tcap);
+    b->T = T;
+    return ds_pairs_fill_batch(&d->pairs, items, n, b);
+}
+
+// ----------------------------------------------------------------------------
+// evaluation
+
+// Log-probability scores of both label words after example i's context:
+// rows 2k and 2k+1 of a batch hold context + word 0 and context + word 1.
+static int sst2_fill_rows(const ds_pairs *p, int i, int r0, task_batch *tb, int T) {
+    int ctx = ds_pairs_context_len(p, i);
+    for (int k = 0; k < 2; k++) {
+        int row = r0 + k, Lk = p->label_len[k];
+        int start = ctx + Lk > T + 1 ? ctx + Lk - (T + 1) : 0; // keep the context nearest the word
+        int L = 0;
+        int *seq = ls_malloc((size_t)(ctx + Lk) * sizeof(int));
+        for (int t = start; t < ctx; t++) seq[L++] = p->tokens[i][t];
+        int word0 = L;
+        for (int t = 0; t < Lk; t++) seq[L++] = p->label_ids[k][t];
+        for (int t = 0; t + 1 < L; t++) {
+            tb->b.inputs[row * T + t] = seq[t];
+            tb->b.targets[row * T + t] = seq[t + 1];
+            tb->b.mask[row * T + t] = t + 1 >= word0 ? 1.0f : 0.0f;
+        }
+        free(seq);
+    }
+    return 0;
+}
+
+int task_label_scores(ls_model *m, const task_data *d, const int *items, int n, int B, double *scores) {
+    const ds_pairs *p = &d->pairs;
+    if (d->kind == TASK_LM || p->n_labels != 2) return ls_fail("label scores: expected a data set with two label words");
+    int per = B / 2 > 0 ? B / 2 : 1, T = 1;
+    int longest = p->label_len[0] > p->label_len[1] ? p->label_len[0] : p->label_len[1];
+    for (int j = 0; j < n; j++) {
+        int need = ds_pairs_context_len(p, items[j]) - 1 + longest;
+        if (need > T) T = need;
+    }
+    if (T > d->seq_len) T = d->seq_len;
+    if (model_reserve(m, 2 * per, T)) return -1;
+    task_batch tb;
+    task_batch_init(&tb, 2 * per, T);
+    int rc = 0;
+    for (int j0 = 0; j0 < n && !rc; j0 += per) {
+        int k = n - j0 < per ? n - j0 : per;
+        size_t cells = (size_t)2 * k * T;
+        memset(tb.b.inputs, 0, cells * sizeof(int));
+        memset(tb.b.targets, 0, cells * sizeof(int));
+        memset(tb.b.mask, 0, cells * sizeof(float));
+        for (int e = 0; e < k; e++) sst2_fill_rows(p, items[j0 + e], 2 * e, &tb, T);
+        if (model_forward(m, tb.b.inputs, tb.b.targets, tb.b.mask, 2 * k, T, 0.0f) < 0.0f) {
+            rc = -1;
+            break;
+        }
+        for (int e = 0; e < 2 * k; e++) {
+            double s = 0.0;
+            size_t row = (size_t)e * T;
+            for (int t = 0; t < T; t++) s -= (double)m->host_weights[row + t] * m->host_losses[row + t];
+            scores[2 * j0 + e] = s;
+        }
+    }
+    task_batch_free(&tb);
+    return rc;
+}
+
+static int sst2_accuracy(ls_model *m, const task_data *d, const int *items, int n, int B, double *acc) {
+    double *scores = ls_malloc((size_t)2 * (n ? n : 1) * sizeof(double));
+    int rc = task_label_scores(m, d, items, n, B, scores);
+    long correct = 0;
+    for (int j = 0; j < n && !rc; j++) correct += (scores[2 * j + 1] > scores[2 * j]) == d->pairs.ex[items[j]].label;
+    free(scores);
+    *acc = n ? (double)correct / n : NAN;
+    return rc;
+}
+
+int task_evaluate(ls_model *m, const task_data *d, const int *items, int n, int B, task_eval_result *out) {
+    memset(out, 0, sizeof *out);
+    out->accuracy = NAN;
+    out->n_items = n;
+    if (n <= 0) return 0;
+    int saved = m->training;
+    model_set_training(m, 0);
+    int Tmax = task_max_T(d);
+    task_batch tb;
+    task_batch_init(&tb, B, Tmax);
+    if (model_reserve(m, B, Tmax)) {
+        task_batch_free(&tb);
+        return -1;
+    }
+    double lsum = 0.0, wsum = 0.0;
+    int rc = 0;
+    for (int j0 = 0; j0 < n && !rc; j0 += B) {
+        int k = n - j0 < B ? n - j0 : B;
+        if (task_fill_batch(d, items + j0, k, &tb)) {
+            rc = -1;
+            break;
+        }
+        float loss = model_forward(m, tb.b.inputs, tb.b.targets, tb.b.mask, tb.b.B, tb.b.T, 0.0f);
+        if (loss < 0.0f) {
+            rc = -1;
+            break;
+        }
+        lsum += m->loss * m->weight_sum;
+        wsum += m->weight_sum;
+    }
+    task_batch_free(&tb);
+    out->loss = wsum > 0 ? lsum / wsum : NAN;
+    out->n_tokens = (long)wsum;
+    if (!rc && d->kind == TASK_SST2) rc = sst2_accuracy(m, d, items, n, B, &out->accuracy);
+    model_set_training(m, saved);
+    return rc;
+}

@@ -1,0 +1,718 @@
+// train: setup and checks, the loop, checkpoints, resumption, the run record.
+#include <cblas.h>
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/lora.h"
+#include "engine/optim.h"
+#include "engine/rng.h"
+#include "io/safetensors.h"
+#include "io/util.h"
+#include "train/export.h"
+#include "train/run.h"
+#include "train/task.h"
+#include "train/train.h"
+
+// Streams derived from the one seed. The train/validation split and the
+// evaluation subsample use a fixed seed instead, so that runs with different
+// seeds are measured on the same held-out items (Tables 5, 6: mean ± std over seeds).
+#define SPLIT_SEED 0x5EEDull
+#define DATA_STREAM 0xDA7Aull
+#define DROPOUT_STREAM 0xD0D0ull
+
+// ----------------------------------------------------------------------------
+// schedule, threads
+
+double train_lr_at(const ls_train_config *c, long s) {
+    double lr = c->lr;
+    long S = c->steps, W = c->warmup;
+    if (s < W) return lr * (double)s / (double)(W > 0 ? W : 1);
+    if (!strcmp(c->schedule, "constant") || S <= W) return lr;
+    double progress = (double)(s - W) / (double)(S - W);
+    double f = !strcmp(c->schedule, "linear") ? 1.0 - progress : 0.5 * (1.0 + cos(M_PI * progress));
+    return f > 0.0 ? lr * f : 0.0;
+}
+
+int train_set_threads(int n) {
+    ls_backend_cpu(); // pins OpenBLAS to one thread (ops_cpu.c) before anything runs
+    if (n > 0) omp_set_num_threads(n);
+    return omp_get_max_threads();
+}
+
+// ----------------------------------------------------------------------------
+// the trainer: everything a run holds
+
+typedef struct {
+    ls_train_config cfg;
+    task_kind kind;
+    tokenizer *tok;
+    char *tok_path;
+    ls_model m;
+    int have_model;
+    ls_lora lo;
+    int have_lora;
+    float *init_params;          // PiSSA: A0, B0 (export needs them)
+    task_data data, vdata;
+    int have_data, have_vdata;
+    const task_data *val;        // &data or &vdata, NULL without validation
+    int *train_items, n_train, *val_items, n_val;
+    int Tmax;
+    ds_sampler sampler;
+    int have_sampler;
+    ls_adamw opt;
+    int have_opt;
+    float *params, *grads;       // the trainable buffer (adapter or whole model)
+    size_t n_trainable;
+    uint64_t data_seed, dropout_seed;
+    char *ckpt_dir, *ckpt_path;
+    // counters carried across resumption
+    double tokens_seen, train_time;
+    double base_val_loss, last_val_loss, last_train_loss;
+} trainer;
+
+static void trainer_free(trainer *t) {
+    if (t->have_opt) adamw_free(&t->opt);
+    if (t->have_sampler) ds_sampler_free(&t->sampler);
+    if (t->have_lora) lora_free(&t->lo, &t->m);
+    if (t->have_model) model_free(&t->m);
+    if (t->have_data) task_data_free(&t->data);
+    if (t->have_vdata) task_data_free(&t->vdata);
+    if (t->tok) tok_free(t->tok);
+    free(t->tok_path);
+    free(t->init_params);
+    free(t->train_items);
+    free(t->val_items);
+    free(t->ckpt_dir);
+    free(t->ckpt_path);
+    memset(t, 0, sizeof *t);
+}
+
+// (d_out, d_in) of a module in this model.
+static void module_dims(const ls_model *m, lora_module_id mod, int *d_out, int *d_in) {
+    int qd = m->NH * m->HS, kd = m->NKV * m->HS;
+    *d_in = m->C;
+    switch (mod) {
+    case LORA_Q: *d_out = qd; break;
+    case LORA_K: case LORA_V: *d_out = kd; break;
+    case LORA_QKV: *d_out = m->QKV; break;
+    case LORA_O: *d_out = m->C; break;
+    case LORA_GATE: case LORA_UP: case LORA_FC: *d_out = m->H; break;
+    default: *d_out = m->C; *d_in = m->H; break;
+    }
+}
+
+static int parse_layers(const char *s, int L, ls_lora_config *lc) {
+    lc->n_layers = 0;
+    if (!strcmp(s, "all") || !s[0]) return 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v >= L)
+            return ls_fail("[lora] layers (--layers): expected 'all' or layer numbers in [0, %d), found '%s'", L, s);
+        if (lc->n_layers == (int)(sizeof lc->layers / sizeof lc->layers[0]))
+            return ls_fail("[lora] layers (--layers): at most 256 layers");
+        int dup = 0;
+        for (int i = 0; i < lc->n_layers; i++) dup |= lc->layers[i] == (int)v;
+        if (!dup) lc->layers[lc->n_layers++] = (int)v;
+        p = end;
+        if (*p == ',') p++;
+        else if (*p)
+            return ls_fail("[lora] layers (--layers): expected a comma-separated list, found '%s'", s);
+    }
+    return 0;
+}
+
+static int setup_lora(trainer *t) {
+    const ls_train_config *c = &t->cfg;
+    ls_model *m = &t->m;
+    ls_lora_config lc;
+    lora_config_default(&lc);
+    if (lora_parse_modules(m->cfg.family, c->modules, &lc.modules))
+        return ls_fail_prefix("[lora] modules (--lora)");
+    if (export_check_peft_modules(m->cfg.family, lc.modules))
+        return ls_fail_prefix("[lora] modules (--lora)");
+    for (int i = 0; i < LORA_N_MODULES; i++) {
+        if (!(lc.modules >> i & 1)) continue;
+        int d_out, d_in;
+        module_dims(m, (lora_module_id)i, &d_out, &d_in);
+        int cap = d_out < d_in ? d_out : d_in;
+        if (c->rank > cap)
+            return ls_fail("[lora] rank (--rank): expected 1..min(d_out, d_in) = %d for module %s (%d x %d), found %d",
+                           cap, lora_module_name(m->cfg.family, (lora_module_id)i), d_out, d_in, c->rank);
+    }
+    if (parse_layers(c->layers, m->L, &lc)) return -1;
+    lc.rank = c->rank;
+    lc.alpha = (float)c->alpha;
+    lc.rslora = c->rslora;
+    lc.dropout = (float)c->lora_dropout;
+    lc.init = !strcmp(c->init, "gaussian") ? LORA_INIT_GAUSSIAN
+              : !strcmp(c->init, "pissa")  ? LORA_INIT_PISSA
+                                           : LORA_INIT_KAIMING;
+    lc.init_std = (float)c->init_std;
+    lc.seed = (uint64_t)c->seed;
+    if (lora_build(&t->lo, m, &lc)) return ls_fail_prefix("[lora]");
+    t->have_lora = 1;
+    t->params = t->lo.params;
+    t->grads = t->lo.grads;
+    t->n_trainable = t->lo.n_params;
+    if (lc.init == LORA_INIT_PISSA) {
+        t->init_params = ls_malloc(t->n_trainable * sizeof(float));
+        m->be->download(t->init_params, t->params, t->n_trainable);
+    }
+    return 0;
+}
+
+static int cmp_seg(const void *a, const void *b) {
+    const ls_param_segment *x = a, *y = b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+// Full fine-tuning: decay segments from the views (biases and norm weights
+// excluded, as HF Trainer does), in buffer order, neighbours merged.
+static void setup_full(trainer *t) {
+    ls_model *m = &t->m;
+    model_enable_grads(m);
+    t->params = m->params_memory;
+    t->grads = m->grads_memory;
+    t->n_trainable = m->n_params;
+    ls_param_segment *seg = ls_malloc((size_t)m->n_views * sizeof *seg);
+    for (int i = 0; i < m->n_views; i++)
+        seg[i] = (ls_param_segment){m->views[i].offset, m->views[i].numel, !m->views[i].no_decay};
+    qsort(seg, (size_t)m->n_views, sizeof *seg, cmp_seg);
+    int n = 0;
+    size_t covered = 0;
+    for (int i = 0; i < m->n_views; i++) {
+        ls_assert(seg[i].offset == covered); // views tile the buffer
+        covered += seg[i].n;
+        if (n && seg[n - 1].decay == seg[i].decay) seg[n - 1].n += seg[i].n;
+        else seg[n++] = seg[i];
+    }
+    ls_assert(covered == m->n_params);
+    adamw_set_segments(&t->opt, seg, n);
+    free(seg);
+}
+
+// Loads and checks everything; touches no file.
+static int trainer_setup(trainer *t, const ls_train_config *cfg) {
+    memset(t, 0, sizeof *t);
+    t->cfg = *cfg;
+    t->base_val_loss = t->last_val_loss = t->last_train_loss = NAN;
+    const ls_train_config *c = &t->cfg;
+    if (tc_validate(c)) return -1;
+    if (task_parse_kind(c->task, &t->kind)) return ls_fail_prefix("[data] task (--task)");
+    train_set_threads(c->threads);
+    const ls_backend *be = ls_backend_cpu();
+    if (task_load_model(&t->m, NULL, c->model, be)) return -1;
+    t->have_model = 1;
+    if (c->seq_len > t->m.P)
+        return ls_fail("[data] seq_len (--seq-len): expected at most the model's max_seq_len %d, found %d", t->m.P,
+                       c->seq_len);
+    t->tok = task_load_tokenizer(c->tokenizer, c->model, t->m.V, &t->tok_path);
+    if (!t->tok) return ls_fail_prefix("[model] tokenizer (--tokenizer)");
+    if (strlen(t->tok_path) < sizeof t->cfg.tokenizer) // config.ini records the file found
+        snprintf(t->cfg.tokenizer, sizeof t->cfg.tokenizer, "%s", t->tok_path);
+    if (task_data_load(&t->data, t->kind, c->data, t->tok, c->seq_len, c->doc_sep)) return -1;
+    t->have_data = 1;
+    if (c->val_data[0]) {
+        if (task_data_load(&t->vdata, t->kind, c->val_data, t->tok, c->seq_len, c->doc_sep)) return -1;
+        t->have_vdata = 1;
+        t->val = &t->vdata;
+        t->n_train = t->data.n_items;
+        t->train_items = ls_malloc((size_t)t->n_train * sizeof(int));
+        for (int i = 0; i < t->n_train; i++) t->train_items[i] = i;
+        t->n_val = t->vdata.n_items;
+        t->val_items = ls_malloc((size_t)(t->n_val ? t->n_val : 1) * sizeof(int));
+        for (int i = 0; i < t->n_val; i++) t->val_items[i] = i;
+    } else {
+        if (task_data_split(&t->data, c->val_frac, SPLIT_SEED, &t->train_items, &t->n_train, &t->val_items,
+                            &t->n_val))
+            return -1;
+        t->val = t->n_val ? &t->data : NULL;
+    }
+    if (t->n_train < 1)
+        return ls_fail("%s: expected at least one training item after holding out %g for validation, found none",
+                       c->data, c->val_frac);
+    t->n_val = task_subsample(t->val_items, t->n_val, c->eval_max);
+    if (!t->n_val) t->val = NULL;
+    t->Tmax = task_max_T(&t->data);
+    if (t->val && task_max_T(t->val) > t->Tmax) t->Tmax = task_max_T(t->val);
+    if (model_reserve(&t->m, c->batch_size, t->Tmax)) return -1;
+
+    if (c->full) {
+        adamw_init(&t->opt, be, t->m.n_params, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
+                   (float)c->weight_decay);
+        t->have_opt = 1;
+        setup_full(t);
+    } else {
+        if (setup_lora(t)) return -1;
+        adamw_init(&t->opt, be, t->n_trainable, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
+                   (float)c->weight_decay);
+        t->have_opt = 1;
+    }
+    t->data_seed = ls_seed_mix((uint64_t)c->seed, DATA_STREAM);
+    t->dropout_seed = ls_seed_mix((uint64_t)c->seed, DROPOUT_STREAM);
+    ds_sampler_init(&t->sampler, t->train_items, t->n_train, t->data_seed);
+    t->have_sampler = 1;
+    t->ckpt_dir = ls_path_join(c->out, "checkpoint");
+    t->ckpt_path = ls_path_join(t->ckpt_dir, "state.safetensors");
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// checkpoints
+
+static int save_checkpoint(trainer *t, long step) {
+    const ls_backend *be = t->m.be;
+    size_t n = t->n_trainable;
+    float *host = ls_malloc(3 * n * sizeof(float));
+    be->download(host, t->params, n);
+    be->download(host + n, t->opt.m, n);
+    be->download(host + 2 * n, t->opt.v, n);
+    st_entry e[3] = {
+        {"params", ST_F32, 1, {(int64_t)n}, host},
+        {"adam.m", ST_F32, 1, {(int64_t)n}, host + n},
+        {"adam.v", ST_F32, 1, {(int64_t)n}, host + 2 * n},
+    };
+    char v[8][64];
+    snprintf(v[0], 64, "%ld", step);
+    snprintf(v[1], 64, "%ld", t->opt.step);
+    snprintf(v[2], 64, "%zu", n);
+    snprintf(v[3], 64, "%llu", (unsigned long long)t->data_seed);
+    snprintf(v[4], 64, "%llu", (unsigned long long)t->dropout_seed);
+    snprintf(v[5], 64, "%.17g", t->tokens_seen);
+    snprintf(v[6], 64, "%.17g", t->train_time);
+    snprintf(v[7], 64, "%.17g", t->base_val_loss);
+    const char *meta[] = {"step", v[0], "adam_step", v[1], "n_params", v[2], "rng.data_seed", v[3],
+                          "rng.dropout_seed", v[4], "tokens_seen", v[5], "train_time_s", v[6],
+                          "base_val_loss", v[7], "mode", t->cfg.full ? "full" : "lora",
+                          "lorascope_version", run_version()};
+    int rc = ls_mkdir_p(t->ckpt_dir);
+    if (!rc) rc = st_write(t->ckpt_path, e, 3, meta, 10);
+    free(host);
+    return rc;
+}
+
+static int meta_long(const st_file *f, const char *key, long *out) {
+    const char *s = st_metadata(f, key);
+    char *end;
+    if (!s) return ls_fail("%s: metadata '%s': expected an integer, found none", f->path, key);
+    *out = strtol(s, &end, 10);
+    if (!*s || *end) return ls_fail("%s: metadata '%s': expected an integer, found '%s'", f->path, key, s);
+    return 0;
+}
+
+static double meta_double(const st_file *f, const char *key) {
+    const char *s = st_metadata(f, key);
+    return s ? strtod(s, NULL) : NAN;
+}
+
+// Restores params, moments and counters; returns the step the checkpoint
+// holds, or -1.
+static long load_checkpoint(trainer *t) {
+    st_file f;
+    if (st_open(&f, t->ckpt_path)) return -1;
+    long step = -1, adam_step = 0, n = 0;
+    size_t want = t->n_trainable;
+    const char *mode = st_metadata(&f, "mode");
+    const char *seeds[2] = {st_metadata(&f, "rng.data_seed"), st_metadata(&f, "rng.dropout_seed")};
+    char s0[32], s1[32];
+    snprintf(s0, sizeof s0, "%llu", (unsigned long long)t->data_seed);
+    snprintf(s1, sizeof s1, "%llu", (unsigned long long)t->dropout_seed);
+    if (meta_long(&f, "step", &step) || meta_long(&f, "adam_step", &adam_step) || meta_long(&f, "n_params", &n)) {
+        step = -1;
+    } else if (!mode || strcmp(mode, t->cfg.full ? "full" : "lora")) {
+        ls_fail("%s: metadata 'mode': expected '%s', found '%s'", t->ckpt_path, t->cfg.full ? "full" : "lora",
+                mode ? mode : "none");
+        step = -1;
+    } else if ((size_t)n != want) {
+        ls_fail("%s: expected %zu trainable parameters, found %ld", t->ckpt_path, want, n);
+        step = -1;
+    } else if (!seeds[0] || !seeds[1] || strcmp(seeds[0], s0) || strcmp(seeds[1], s1)) {
+        ls_fail("%s: random streams differ from this config's seed", t->ckpt_path);
+        step = -1;
+    } else if (step < 0 || step > t->cfg.steps) {
+        ls_fail("%s: metadata 'step': expected 0..%d, found %ld", t->ckpt_path, t->cfg.steps, step);
+        step = -1;
+    } else {
+        const char *names[3] = {"params", "adam.m", "adam.v"};
+        float *dst[3] = {t->params, t->opt.m, t->opt.v};
+        for (int i = 0; i < 3 && step >= 0; i++) {
+            const st_tensor *x = st_find(&f, names[i]);
+            if (!x || x->dtype != ST_F32 || x->numel != (int64_t)want) {
+                ls_fail("%s: tensor '%s': expected %zu float32 values", t->ckpt_path, names[i], want);
+                step = -1;
+                break;
+            }
+            float *host = st_load_float(&f, x);
+            t->m.be->upload(dst[i], host, want);
+            free(host);
+        }
+        t->opt.step = adam_step;
+        t->tokens_seen = meta_double(&f, "tokens_seen");
+        t->train_time = meta_double(&f, "train_time_s");
+        t->base_val_loss = meta_double(&f, "base_val_loss");
+    }
+    st_close(&f);
+    return step;
+}
+
+// ----------------------------------------------------------------------------
+// progress and metrics
+
+static void fmt_duration(char *buf, size_t size, double s) {
+    if (!isfinite(s) || s < 0) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, size, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else if (t >= 60) snprintf(buf, size, "%ldm%02lds", t / 60, t % 60);
+    else snprintf(buf, size, "%lds", t);
+}
+
+static void print_progress(const trainer *t, long step, double loss, double lr, double gnorm, double tok_s,
+                           double elapsed, double eta, int tty) {
+    char el[32], et[32];
+    fmt_duration(el, sizeof el, elapsed);
+    fmt_duration(et, sizeof et, eta);
+    fprintf(stderr, "%sstep %*ld/%d | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | %s elapsed | ETA %s%s",
+            tty ? "\r" : "", (int)snprintf(NULL, 0, "%d", t->cfg.steps), step, t->cfg.steps, loss, lr, gnorm, tok_s,
+            el, et, tty ? "\033[K" : "\n");
+    fflush(stderr);
+}
+
+static void metrics_step(run_metrics *w, long step, double loss, double lr, double gnorm, double tokens,
+                         double tok_s, double elapsed) {
+    char buf[512];
+    snprintf(buf, sizeof buf,
+             "{\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"tokens\":%.0f,\"tok_per_s\":%.1f,"
+             "\"elapsed_s\":%.3f}",
+             step, loss, lr, gnorm, tokens, tok_s, elapsed);
+    run_metrics_write(w, buf);
+}
+
+static int evaluate(trainer *t, run_metrics *w, long step, int tty) {
+    task_eval_result r;
+    double t0 = run_now();
+    if (task_evaluate(&t->m, t->val, t->val_items, t->n_val, t->cfg.batch_size, &r)) return -1;
+    t->last_val_loss = r.loss;
+    char buf[512], acc[64] = "";
+    if (isfinite(r.accuracy)) snprintf(acc, sizeof acc, ",\"val_accuracy\":%.6f", r.accuracy);
+    snprintf(buf, sizeof buf, "{\"step\":%ld,\"val_loss\":%.9g,\"val_tokens\":%ld,\"val_items\":%d%s,\"eval_s\":%.3f}",
+             step, r.loss, r.n_tokens, r.n_items, acc, run_now() - t0);
+    run_metrics_write(w, buf);
+    if (tty) fputc('\n', stderr);
+    fprintf(stderr, "eval  step %ld | val loss %.4f (%d items, %ld tokens)", step, r.loss, r.n_items, r.n_tokens);
+    if (isfinite(r.accuracy)) fprintf(stderr, " | accuracy %.4f", r.accuracy);
+    fprintf(stderr, "\n");
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// the run record
+
+static int write_manifest(const trainer *t, const char *status, const char *message, long start_step,
+                          long steps_done, double wall, const char *started, int argc, char **argv) {
+    const ls_train_config *c = &t->cfg;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "lorascope_version", run_version());
+    cJSON_AddStringToObject(root, "git_commit", run_git_commit());
+    if (argv) {
+        cJSON *cmd = cJSON_AddArrayToObject(root, "command");
+        for (int i = 0; i < argc; i++) cJSON_AddItemToArray(cmd, cJSON_CreateString(argv[i]));
+    }
+    cJSON_AddStringToObject(root, "status", status);
+    if (message) cJSON_AddStringToObject(root, "message", message);
+    cJSON_AddStringToObject(root, "backend", t->m.be->name);
+    cJSON_AddNumberToObject(root, "threads", omp_get_max_threads());
+    cJSON_AddNumberToObject(root, "openblas_threads", openblas_get_num_threads());
+    cJSON *mach = cJSON_AddObjectToObject(root, "machine");
+    cJSON_AddStringToObject(mach, "uname", run_uname());
+    cJSON_AddStringToObject(mach, "cpu", run_cpu_model());
+    cJSON_AddNumberToObject(mach, "n_cpus", run_n_cpus());
+    char host[256] = "unknown";
+    gethostname(host, sizeof host - 1);
+    cJSON_AddStringToObject(mach, "hostname", host);
+    char now[64];
+    run_utc_iso(now, sizeof now);
+    cJSON_AddStringToObject(root, "started_utc", started);
+    cJSON_AddStringToObject(root, "finished_utc", now);
+    cJSON_AddNumberToObject(root, "wall_time_s", wall);
+    cJSON_AddNumberToObject(root, "train_time_s", t->train_time);
+    cJSON_AddNumberToObject(root, "resumed_from_step", (double)start_step);
+    cJSON_AddNumberToObject(root, "steps_done", (double)steps_done);
+    cJSON_AddNumberToObject(root, "tokens_seen", t->tokens_seen);
+    cJSON_AddStringToObject(root, "mode", c->full ? "full" : "lora");
+    char line[256];
+    size_t all = model_num_params(&t->m) + (t->have_lora ? t->lo.n_params : 0);
+    lora_format_trainable(line, sizeof line, t->n_trainable, all);
+    cJSON_AddStringToObject(root, "trainable", line);
+    cJSON_AddNumberToObject(root, "trainable_params", (double)t->n_trainable);
+    cJSON_AddStringToObject(root, "model", c->model);
+    cJSON_AddStringToObject(root, "family", ckpt_family_name(t->m.cfg.family));
+    cJSON_AddStringToObject(root, "tokenizer", t->tok_path ? t->tok_path : "");
+    cJSON_AddStringToObject(root, "data", c->data);
+    cJSON_AddStringToObject(root, "val_data", c->val_data);
+    cJSON_AddNumberToObject(root, "n_train_items", t->n_train);
+    cJSON_AddNumberToObject(root, "n_val_items", t->n_val);
+    cJSON *res = cJSON_AddObjectToObject(root, "results");
+    if (isfinite(t->base_val_loss)) cJSON_AddNumberToObject(res, "val_loss_before", t->base_val_loss);
+    if (isfinite(t->last_val_loss)) cJSON_AddNumberToObject(res, "val_loss_after", t->last_val_loss);
+    if (isfinite(t->last_train_loss)) cJSON_AddNumberToObject(res, "last_train_loss", t->last_train_loss);
+    char *json = cJSON_Print(root);
+    cJSON_Delete(root);
+    char *path = ls_path_join(c->out, "manifest.json");
+    int rc = ls_write_file_atomic(path, json, strlen(json));
+    free(path);
+    free(json);
+    return rc;
+}
+
+// Writes the adapter (or the full parameters) and, on request, the merged weights.
+static int write_outputs(trainer *t) {
+    const ls_train_config *c = &t->cfg;
+    int rc = 0;
+    if (t->have_lora) {
+        lora_adapter a;
+        rc = export_lora_to_adapter(&t->lo, t->init_params, c->model, &a);
+        if (!rc) {
+            char *dir = ls_path_join(c->out, "adapter");
+            rc = export_save_adapter(&a, dir);
+            free(dir);
+            adapter_free(&a);
+        }
+    } else {
+        char *dir = ls_path_join(c->out, "full");
+        char *path = ls_path_join(dir, "model.safetensors");
+        rc = ls_mkdir_p(dir);
+        if (!rc) rc = export_full_params(&t->m, path);
+        free(path);
+        free(dir);
+    }
+    if (!rc && c->merged_out[0]) rc = export_merged_hf(&t->m, t->have_lora ? &t->lo : NULL, c->merged_out);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// the loop
+
+static int dir_is_empty(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 1;
+    int empty = 1;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) empty = 0;
+    closedir(d);
+    return empty;
+}
+
+static int prepare_run_dir(trainer *t, int resume, long *start_step, run_metrics *w) {
+    const ls_train_config *c = &t->cfg;
+    char *cfg_path = ls_path_join(c->out, "config.ini");
+    int rc = 0;
+    *start_step = 0;
+    if (resume) {
+        ls_train_config was;
+        tc_defaults(&was);
+        if (!ls_exists(cfg_path)) rc = ls_fail("%s: no run to resume (config.ini is missing)", c->out);
+        else if (tc_load_ini(&was, cfg_path) || tc_compare_for_resume(&was, c)) rc = ls_fail_prefix("--resume");
+        else if (ls_exists(t->ckpt_path)) {
+            long s = load_checkpoint(t);
+            if (s < 0) rc = -1;
+            else *start_step = s;
+        } else { // killed before its first checkpoint: start again from step 0
+            char *metrics = ls_path_join(c->out, "metrics.jsonl");
+            remove(metrics);
+            free(metrics);
+        }
+        if (!rc) rc = run_metrics_open(w, c->out, *start_step);
+    } else {
+        if (ls_exists(c->out) && !dir_is_empty(c->out))
+            rc = ls_fail("%s: exists and is not empty; pass --resume to continue the run in it, or choose a new --out",
+                         c->out);
+        if (!rc) rc = ls_mkdir_p(c->out);
+        if (!rc) {
+            char *ini = tc_to_ini(c);
+            rc = ls_write_file_atomic(cfg_path, ini, strlen(ini));
+            free(ini);
+        }
+        if (!rc) rc = run_metrics_open(w, c->out, -1);
+    }
+    free(cfg_path);
+    return rc;
+}
+
+// Tokens of real input (padding excluded) in a filled batch.
+static long batch_tokens(const task_data *d, const int *items, int n, const ds_batch *b) {
+    if (d->kind == TASK_LM) return (long)n * b->T;
+    long s = 0;
+    for (int r = 0; r < n; r++) s += d->pairs.n_tokens[items[r]] - 1;
+    return s;
+}
+
+// One optimizer step (train.h): zero the gradients, grad_accum micro-batches
+// of forward + backward, clip, AdamW. Returns 0; 1 with msg set when the loss
+// or the gradient norm is not finite (nothing is updated then); -1 on errors.
+static int train_step(trainer *t, long step, double lr, int *items, task_batch *tb, double *loss, double *tokens,
+                      double *gnorm, char *msg, size_t msg_size) {
+    const ls_train_config *c = &t->cfg;
+    ls_model *m = &t->m;
+    int B = c->batch_size, accum = c->grad_accum;
+    if (t->have_lora) lora_zero_grad(&t->lo);
+    else model_zero_grad(m);
+    *loss = *tokens = 0.0;
+    for (int k = 0; k < accum; k++) {
+        long idx = (step - 1) * accum + k; // the batch index: data order and dropout masks follow it
+        ds_sampler_batch(&t->sampler, idx, B, items);
+        if (task_fill_batch(&t->data, items, B, tb)) return -1;
+        if (t->have_lora) lora_set_dropout_seed(&t->lo, ls_seed_mix(t->dropout_seed, (uint64_t)idx));
+        float l = model_forward(m, tb->b.inputs, tb->b.targets, tb->b.mask, tb->b.B, tb->b.T,
+                                (float)c->label_smoothing);
+        if (l < 0.0f) return -1;
+        if (!isfinite(l)) {
+            snprintf(msg, msg_size, "step %ld: training loss is %s (micro-batch %d)", step,
+                     isnan(l) ? "NaN" : "infinite", k);
+            return 1;
+        }
+        model_backward(m, 1.0f / (float)accum, (float)c->label_smoothing);
+        *loss += (double)l / accum;
+        *tokens += (double)batch_tokens(&t->data, items, B, &tb->b);
+    }
+    *gnorm = c->clip > 0 ? clip_grad_norm(m->be, t->grads, t->n_trainable, c->clip)
+                         : grad_norm(m->be, t->grads, t->n_trainable);
+    if (!isfinite(*gnorm)) {
+        snprintf(msg, msg_size, "step %ld: gradient norm is %s", step, isnan(*gnorm) ? "NaN" : "infinite");
+        return 1;
+    }
+    adamw_step(&t->opt, t->params, t->grads, (float)lr);
+    return 0;
+}
+
+int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, train_result *res) {
+    memset(res, 0, sizeof *res);
+    res->base_val_loss = res->final_val_loss = res->final_train_loss = NAN;
+    double wall0 = run_now();
+    char started[64];
+    run_utc_iso(started, sizeof started);
+    trainer *t = ls_calloc(1, sizeof *t);
+    if (trainer_setup(t, cfg)) {
+        trainer_free(t);
+        free(t);
+        return -1;
+    }
+    const ls_train_config *c = &t->cfg;
+    ls_model *m = &t->m;
+    run_metrics w = {0};
+    long start = 0;
+    if (prepare_run_dir(t, resume, &start, &w)) {
+        run_metrics_close(&w);
+        trainer_free(t);
+        free(t);
+        return -1;
+    }
+    int tty = isatty(2);
+    char line[256];
+    size_t all = model_num_params(m) + (t->have_lora ? t->lo.n_params : 0);
+    printf("%s\n", lora_format_trainable(line, sizeof line, t->n_trainable, all));
+    printf("%s: %s %s, %d train / %d validation items, %d threads%s\n", c->out, c->full ? "full fine-tuning" : "LoRA",
+           ckpt_family_name(m->cfg.family), t->n_train, t->n_val, omp_get_max_threads(),
+           start ? " (resumed)" : "");
+    if (start) printf("resuming from step %ld\n", start);
+    fflush(stdout);
+
+    int rc = 0;
+    const char *status = "completed";
+    char message[2048] = "";
+    if (start == 0 && t->val) {
+        if (evaluate(t, &w, 0, 0)) rc = -1;
+        t->base_val_loss = t->last_val_loss;
+    }
+    int *items = ls_malloc((size_t)c->batch_size * sizeof(int));
+    task_batch tb;
+    task_batch_init(&tb, c->batch_size, t->Tmax);
+    model_set_training(m, 1);
+    double run_t0 = run_now(), run_train = 0.0, since_tokens = 0.0, since_t0 = run_now();
+    long last_ckpt = start, step;
+    for (step = start + 1; step <= c->steps && !rc; step++) {
+        double ts = run_now();
+        double lr = train_lr_at(c, step - 1), loss, tokens, gnorm;
+        rc = train_step(t, step, lr, items, &tb, &loss, &tokens, &gnorm, message, sizeof message);
+        if (rc) break;
+        double dt = run_now() - ts;
+        run_train += dt;
+        t->train_time += dt;
+        since_tokens += tokens;
+        t->tokens_seen += tokens;
+        t->last_train_loss = loss;
+        int log_now = tty || step % c->log_every == 0 || step == c->steps || step == start + 1;
+        if (log_now) {
+            double since = run_now() - since_t0;
+            double tok_s = since > 0 ? since_tokens / since : 0.0;
+            double per_step = run_train / (double)(step - start);
+            metrics_step(&w, step, loss, lr, gnorm, t->tokens_seen, tok_s, t->train_time);
+            print_progress(t, step, loss, lr, gnorm, tok_s, run_now() - run_t0, per_step * (c->steps - step), tty);
+            since_tokens = 0.0;
+            since_t0 = run_now();
+        }
+        int eval_now = t->val && ((c->eval_every > 0 && step % c->eval_every == 0) || step == c->steps);
+        if (eval_now) {
+            model_set_training(m, 0);
+            if (evaluate(t, &w, step, tty && step != c->steps)) rc = -1;
+            model_set_training(m, 1);
+            since_t0 = run_now();
+        }
+        int save_now = (c->save_every > 0 && step % c->save_every == 0) || step == c->steps;
+        if (!rc && save_now) {
+            double ss = m->be->sumsq(t->params, t->n_trainable);
+            if (!isfinite(ss)) {
+                snprintf(message, sizeof message, "step %ld: parameters are not finite after the update", step);
+                rc = 1;
+                break;
+            }
+            if (save_checkpoint(t, step)) rc = -1;
+            else last_ckpt = step;
+        }
+        if (c->stop_after == step) {
+            // as if killed: no cleanup, no final outputs (tests of --resume)
+            fflush(NULL);
+            raise(SIGKILL);
+        }
+    }
+    if (tty) fputc('\n', stderr);
+    free(items);
+    task_batch_free(&tb);
+    long done = rc ? step - 1 : c->steps;
+    if (rc == 1) {
+        status = "failed";
+        char ck[1200];
+        if (last_ckpt > 0) snprintf(ck, sizeof ck, "the last good checkpoint (step %ld) is in %s", last_ckpt, t->ckpt_dir);
+        else snprintf(ck, sizeof ck, "no checkpoint was written");
+        char full[2048];
+        snprintf(full, sizeof full, "%s; stopped (%s)", message, ck);
+        snprintf(message, sizeof message, "%s", full);
+        char buf[700];
+        snprintf(buf, sizeof buf, "{\"step\":%ld,\"loss\":null,\"error\":\"non-finite value\"}", step);
+        run_metrics_write(&w, buf);
+        write_manifest(t, status, message, start, done, run_now() - wall0, started, argc, argv);
+        ls_fail("%s", message);
+    } else if (rc == 0) {
+        rc = write_outputs(t);
+        if (!rc) rc = write_manifest(t, status, NULL, start, done, run_now() - wall0, started, argc, argv);
+    }
+    run_metrics_close(&w);
+    res->status = rc == 1;
+    res->steps_done = done;
+    res->base_val_loss = t->base_val_loss;
+    res->final_val_loss = t->last_val_loss;
+    res->final_train_loss = t->last_train_loss;
+    res->wall_s = run_now() - wall0;
+    trainer_free(t);
+    free(t);
+    return rc;
+}

@@ -1,0 +1,65 @@
+// train: the training loop (Hu et al. 2021, Sec. 4 / 7: LoRA on a frozen W0;
+// full fine-tuning as the baseline), its learning-rate schedule, atomic
+// checkpoints and resumption to the same bits.
+//
+// One step: lr from the schedule; gradients zeroed; grad_accum micro-batches
+// (batch k = step * grad_accum + micro, drawn by ds_sampler from (seed, k),
+// so a resumed run sees the same batches), each forward + backward with its
+// mean loss weighted 1/grad_accum; global-norm clipping; one AdamW step
+// (torch semantics, optim.h). A non-finite loss or gradient norm stops the run
+// at once: nothing of that step is saved, the last checkpoint stays.
+//
+// Determinism: every random choice is a counter-based function of the seed —
+// the data order of (seed, batch index), the LoRA initialisation of the seed,
+// the dropout mask of (seed, batch index, site) — and every op's reduction
+// order is fixed for a thread count (backend.h). The "RNG state" a checkpoint
+// needs is therefore the step counter, which it stores with the trainable
+// parameters and both AdamW moments.
+//
+// Run directory (cfg.out):
+//   config.ini             the resolved configuration (train_config.h)
+//   metrics.jsonl          {"step", "loss", "lr", "grad_norm", "tokens", ...} per
+//                          logged step and {"step", "val_loss", ...} per evaluation
+//   checkpoint/state.safetensors   tensors params, adam.m, adam.v; metadata step,
+//                          seeds, counters (one file, written atomically)
+//   adapter/               PEFT adapter (LoRA runs), export.h
+//   full/model.safetensors canonical parameters (full fine-tuning), export.h
+//   manifest.json          version, git commit, backend, threads, machine, times, outcome
+#ifndef LS_TRAIN_TRAIN_H
+#define LS_TRAIN_TRAIN_H
+
+#include "train/train_config.h"
+
+// transformers' schedules, step s = 0, 1, ... (the s-th update), S = steps,
+// W = warmup: s < W: lr s / W; then constant: lr; linear: lr (S - s) / (S - W);
+// cosine: lr (1 + cos(pi (s - W) / (S - W))) / 2 (never below 0).
+double train_lr_at(const ls_train_config *c, long s);
+
+// Sets the number of OpenMP threads to n (n <= 0: OMP_NUM_THREADS or all
+// cores). That is the one pool the CPU backend uses: it runs OpenBLAS
+// single-threaded and splits each sgemm into panels over the OpenMP threads
+// (ops_cpu.c), because two pools spinning beside each other on few cores
+// are slower (llama512 LoRA, 2 threads: 545 tok/s with OpenBLAS at 1 thread,
+// 542 at 2). Returns the OpenMP thread count in effect.
+int train_set_threads(int n);
+
+typedef struct {
+    int status;             // 0 done, 1 stopped on a non-finite value
+    long steps_done;
+    double base_val_loss;   // validation loss before training (NAN: no validation)
+    double final_val_loss;  // after the last step (NAN: no validation)
+    double final_train_loss;
+    double wall_s;
+} train_result;
+
+// Runs (or with resume, continues) the training of cfg. Resuming restores the
+// last checkpoint and drops the later lines of metrics.jsonl; a run killed
+// before its first checkpoint starts again from step 0. Loads and checks
+// everything — model, tokenizer, data, LoRA targets and ranks — before it
+// creates or touches the run directory, so that bad input leaves no output.
+// argv (may be NULL) is recorded in the manifest. Returns 0 on success,
+// -1 with ls_error() on bad input or I/O errors, 1 with ls_error() when a
+// non-finite loss or gradient stopped the run.
+int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, train_result *res);
+
+#endif

@@ -1,0 +1,485 @@
+// lorascope train / generate / eval / bench run as a user runs them: greedy
+// decoding reproduces llama2.c, runs are bit-reproducible and resume to the
+// same bits after a kill, a NaN stops the run at its step, LoRA on E2E lowers
+// the held-out loss, and bad input gives a one-line error, a non-zero exit and
+// no output.
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+#include "io/safetensors.h"
+#include "io/util.h"
+
+// Validation-loss drop that the 60-step LoRA run of
+// test_e2e_lora_lowers_validation_loss must reach. Measured with seeds 1, 2, 3
+// (1 thread): 4.4306 before, 3.1886 / 3.1895 / 3.1876 after, a drop of 1.24
+// nats each time; 0.8 is about 65% of the smallest drop seen.
+#define E2E_MIN_DROP 0.8
+
+static char out_text[1 << 16], err_text[1 << 14];
+
+// printf into a fresh string from a ring of 1024 (each lives for 1024 more calls),
+// so that paths and command lines need no fixed-size buffers.
+static const char *S(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *S(const char *fmt, ...) {
+    static char *ring[1024];
+    static int next;
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0) exit(1);
+    va_end(ap);
+    free(ring[next]);
+    ring[next] = s;
+    next = (next + 1) % 1024;
+    return s;
+}
+
+static void slurp(const char *path, char *buf, size_t size) {
+    FILE *fp = fopen(path, "r");
+    size_t n = fp ? fread(buf, 1, size - 1, fp) : 0;
+    buf[n] = 0;
+    if (fp) fclose(fp);
+}
+
+// Runs `lorascope <args>` (a shell fragment) from tests/; captures stdout and
+// stderr. Returns the exit code, or 128 + signal if a signal ended it.
+static int run(const char *args) {
+    const char *exe = getenv("LORASCOPE_BIN");
+    if (!exe) {
+        fprintf(stderr, "LORASCOPE_BIN not set\n");
+        exit(1);
+    }
+    static const char *tmp = NULL;
+    if (!tmp) tmp = ls_test_tmpdir("train_cli_io");
+    const char *o = S("%s/stdout.txt", tmp), *e = S("%s/stderr.txt", tmp);
+    int status = system(S("cd '%s' && exec '%s' %s >'%s' 2>'%s'", ls_test_source(""), exe, args, o, e));
+    slurp(o, out_text, sizeof out_text);
+    slurp(e, err_text, sizeof err_text);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int count_files(const char *dir) {
+    FILE *p = popen(S("find '%s' -type f 2>/dev/null | wc -l", dir), "r");
+    int n = -1;
+    if (p && fscanf(p, "%d", &n) != 1) n = -1;
+    if (p) pclose(p);
+    return n;
+}
+
+static int n_lines(const char *text) {
+    int n = 0;
+    for (const char *p = text; *p; p++) n += *p == '\n';
+    return n;
+}
+
+// Expects exit `code`, a one-line message containing `needle`, and no file
+// under `out` (NULL: not checked).
+static void expect_error(const char *args, int code, const char *needle, const char *out) {
+    int rc = run(args);
+    CHECK_MSG(rc == code, "`lorascope %s` exited %d, expected %d; stderr: %s", args, rc, code, err_text);
+    CHECK_STR_CONTAINS(err_text, needle);
+    CHECK_MSG(n_lines(err_text) == 1, "expected a one-line error, got: %s", err_text);
+    if (out) CHECK_MSG(count_files(out) <= 0, "files left behind in %s after `lorascope %s`", out, args);
+}
+
+static int same_bytes(const char *a, const char *b) {
+    size_t na, nb;
+    char *x = ls_read_file(a, &na), *y = ls_read_file(b, &nb);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+// An asset's path as a fresh string, or NULL.
+static const char *asset(const char *rel) {
+    const char *p = ls_test_asset(rel);
+    return p ? S("%s", p) : NULL;
+}
+
+// The E2E setting of the short runs below: stories260K, train on the dev set,
+// validate on a fixed subsample of the test set's completions. NULL if an
+// asset is missing.
+static const char *e2e_args(const char *extra) {
+    const char *m = asset("models/stories260K/stories260K.bin"), *v = asset("data/e2e/valid.txt"),
+               *t = asset("data/e2e/test.txt");
+    if (!m || !v || !t) return NULL;
+    return S("train --model '%s' --task e2e --data '%s' --val-data '%s' --eval-max 16 --seq-len 64 --batch-size 4 "
+             "--threads 1 %s",
+             m, v, t, extra);
+}
+
+// metrics.jsonl: the value of `key` on the last line with that key and
+// "step": step; NAN if none. *n gets the number of such lines.
+static double metric(const char *dir, long step, const char *key, int *n) {
+    char *text = ls_read_file(S("%s/metrics.jsonl", dir), NULL);
+    double v = NAN;
+    int count = 0;
+    for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *s = cJSON_GetObjectItem(o, "step"), *k = cJSON_GetObjectItem(o, key);
+        if (cJSON_IsNumber(s) && cJSON_IsNumber(k) && s->valueint == step) {
+            v = k->valuedouble;
+            count++;
+        }
+        cJSON_Delete(o);
+    }
+    free(text);
+    if (n) *n = count;
+    return v;
+}
+
+// ----------------------------------------------------------------------------
+
+static void test_help_of_train_generate_eval_bench(void) {
+    const char *cmds[] = {"train", "generate", "eval", "bench"};
+    for (int i = 0; i < 4; i++) {
+        CHECK_MSG(run(S("%s --help", cmds[i])) == 0, "%s --help failed", cmds[i]);
+        CHECK_STR_CONTAINS(out_text, "usage: lorascope");
+    }
+    CHECK_INT(run("help"), 0);
+    CHECK_STR_CONTAINS(out_text, "train");
+    CHECK_STR_CONTAINS(out_text, "bench");
+}
+
+// Every line of reference_greedy.tsv (llama2.c's run.c, temperature 0, 120
+// steps) through `lorascope generate`: stdout is the JSON-decoded text + "\n".
+static void test_greedy_generation_matches_llama2c_reference(void) {
+    const char *tsv_path = asset("models/stories260K/reference_greedy.tsv");
+    const char *model = asset("models/stories260K/stories260K.bin");
+    if (!tsv_path || !model) SKIP("stories260K or reference_greedy.tsv not in the assets");
+    char *tsv = ls_read_file(tsv_path, NULL), *save = NULL;
+    int lines = 0;
+    for (char *line = strtok_r(tsv, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *tab = strchr(line, '\t');
+        if (!tab) continue;
+        *tab = 0;
+        cJSON *want = cJSON_Parse(tab + 1);
+        CHECK(cJSON_IsString(want));
+        CHECK_MSG(run(S("generate --model '%s' --prompt '%s' --steps 120 --temperature 0", model, line)) == 0, "%s",
+                  err_text);
+        size_t n = strlen(out_text);
+        if (n && out_text[n - 1] == '\n') out_text[n - 1] = 0;
+        if (cJSON_IsString(want))
+            CHECK_MSG(!strcmp(out_text, want->valuestring), "prompt '%s':\n got: %s\nwant: %s", line, out_text,
+                      want->valuestring);
+        cJSON_Delete(want);
+        lines++;
+    }
+    CHECK(lines >= 3);
+    free(tsv);
+}
+
+static double abs_sum(const char *file, const char *key) {
+    st_file f;
+    double s = NAN;
+    if (st_open(&f, file)) return s;
+    const st_tensor *t = st_find(&f, key);
+    if (t) {
+        float *x = st_load_float(&f, t);
+        s = 0;
+        for (int64_t i = 0; i < t->numel; i++) s += fabs(x[i]);
+        free(x);
+    }
+    st_close(&f);
+    return s;
+}
+
+// Two threads, so that the parallel reductions (and OpenBLAS's split of each
+// sgemm) are in play: their fixed partitions must give the same bits.
+static void test_same_seed_same_threads_gives_identical_adapter(void) {
+    const char *train = "--steps 4 --lr 2e-3 --lora q,k,v,o --lora-dropout 0.1 --eval-max 8 --threads 2";
+    const char *o1 = S("%s/run", ls_test_tmpdir("train_det1")), *o2 = S("%s/run", ls_test_tmpdir("train_det2")),
+               *o3 = S("%s/run", ls_test_tmpdir("train_det3"));
+    const char *a = e2e_args(S("%s --out '%s'", train, o1));
+    if (!a) SKIP("stories260K or E2E data not in the assets");
+    CHECK_MSG(run(a) == 0, "%s", err_text);
+    CHECK_MSG(run(e2e_args(S("%s --out '%s'", train, o2))) == 0, "%s", err_text);
+    CHECK_MSG(run(e2e_args(S("%s --seed 2 --out '%s'", train, o3))) == 0, "%s", err_text);
+    const char *f1 = S("%s/adapter/adapter_model.safetensors", o1), *f2 = S("%s/adapter/adapter_model.safetensors", o2),
+               *f3 = S("%s/adapter/adapter_model.safetensors", o3);
+    CHECK_MSG(same_bytes(f1, f2), "two runs with the same seed and threads differ: %s vs %s", f1, f2);
+    CHECK_MSG(!same_bytes(f1, f3), "seeds 1 and 2 gave the same adapter");
+    double s = abs_sum(f1, "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight");
+    CHECK_MSG(s > 0, "lora_B of layer 0 q is %g after training (expected non-zero)", s);
+}
+
+// A run killed (SIGKILL) after step 5 with checkpoints every 3 steps, resumed,
+// ends with the adapter of an uninterrupted run, byte for byte; its
+// metrics.jsonl holds each step once with the same losses. Dropout, gradient
+// accumulation, warmup and a cosine schedule are on, so that the random
+// streams, the micro-batch order and the schedule must all resume exactly.
+static void test_resume_after_kill_gives_identical_adapter(void) {
+    const char *d = ls_test_tmpdir("train_resume");
+    const char *full = S("%s/full", d), *killed = S("%s/killed", d);
+    const char *common = "--steps 8 --lr 2e-3 --lora-dropout 0.1 --grad-accum 2 --warmup 2 --schedule cosine "
+                         "--eval-every 4 --log-every 1";
+    const char *a = e2e_args(S("%s --out '%s'", common, full));
+    if (!a) SKIP("stories260K or E2E data not in the assets");
+    CHECK_MSG(run(a) == 0, "%s", err_text);
+    int rc = run(e2e_args(S("%s --save-every 3 --stop-after 5 --out '%s'", common, killed)));
+    CHECK_MSG(rc == 128 + SIGKILL, "the --stop-after run exited %d, expected SIGKILL", rc);
+    CHECK_MSG(!ls_exists(S("%s/adapter", killed)), "a killed run left an adapter");
+    int n;
+    metric(killed, 5, "loss", &n);
+    CHECK_MSG(n == 1, "the killed run logged step 5 %d times", n);
+    CHECK_MSG(run(S("train --resume --out '%s'", killed)) == 0, "%s", err_text);
+    CHECK_STR_CONTAINS(out_text, "resuming from step 3");
+    CHECK_MSG(same_bytes(S("%s/adapter/adapter_model.safetensors", full), S("%s/adapter/adapter_model.safetensors", killed)),
+              "resumed adapter differs from the uninterrupted run's");
+    CHECK(same_bytes(S("%s/adapter/adapter_config.json", full), S("%s/adapter/adapter_config.json", killed)));
+    for (long s = 1; s <= 8; s++) {
+        double l1 = metric(full, s, "loss", NULL), l2 = metric(killed, s, "loss", &n);
+        CHECK_MSG(n == 1, "resumed metrics.jsonl has step %ld %d times", s, n);
+        CHECK_MSG(l1 == l2, "step %ld: loss %.9g uninterrupted, %.9g resumed", s, l1, l2);
+    }
+    CHECK(metric(full, 8, "val_loss", NULL) == metric(killed, 8, "val_loss", NULL));
+    // killed before its first checkpoint: --resume starts again from step 0
+    const char *early = S("%s/early", d);
+    CHECK_INT(run(e2e_args(S("%s --save-every 3 --stop-after 1 --out '%s'", common, early))), 128 + SIGKILL);
+    CHECK_MSG(run(S("train --resume --out '%s'", early)) == 0, "%s", err_text);
+    CHECK(same_bytes(S("%s/adapter/adapter_model.safetensors", full), S("%s/adapter/adapter_model.safetensors", early)));
+    metric(early, 0, "val_loss", &n);
+    CHECK_MSG(n == 1, "metrics.jsonl of a run restarted from step 0 has step 0's evaluation %d times", n);
+    // resuming with a changed training option is refused, naming the key
+    expect_error(S("train --resume --out '%s' --rank 4", killed), 1,
+                 "[lora] rank (--rank): the run was started with '8', found '4'", NULL);
+}
+
+// Full fine-tuning: the same engine with every weight trainable; the saved
+// canonical parameters resume to the same bits too.
+static void test_full_finetune_resume_gives_identical_parameters(void) {
+    const char *d = ls_test_tmpdir("train_full");
+    const char *full = S("%s/full", d), *killed = S("%s/killed", d);
+    const char *common = "--full --steps 6 --lr 1e-3 --weight-decay 0.1";
+    const char *a = e2e_args(S("%s --out '%s'", common, full));
+    if (!a) SKIP("stories260K or E2E data not in the assets");
+    CHECK_MSG(run(a) == 0, "%s", err_text);
+    CHECK_STR_CONTAINS(out_text, "trainable params: 260,032 || all params: 260,032 || trainable%: 100.0000");
+    CHECK_INT(run(e2e_args(S("%s --save-every 2 --stop-after 3 --out '%s'", common, killed))), 128 + SIGKILL);
+    CHECK_MSG(run(S("train --resume --out '%s'", killed)) == 0, "%s", err_text);
+    const char *f1 = S("%s/full/model.safetensors", full);
+    CHECK_MSG(same_bytes(f1, S("%s/full/model.safetensors", killed)),
+              "resumed full fine-tuning differs from the uninterrupted run");
+    st_file f;
+    if (st_open(&f, f1) == 0) {
+        CHECK_STR_CONTAINS(st_metadata(&f, "format"), "lorascope-canonical");
+        CHECK(st_find(&f, "model.layers.4.mlp.down_proj.weight") != NULL);
+        st_close(&f);
+    }
+}
+
+// lr = 1e30 makes the first update enormous and the next forward overflow.
+// The loop's check stops the run at step 2, names it, keeps step 1's
+// checkpoint and writes no adapter.
+static void test_nan_loss_stops_naming_step_and_keeps_checkpoint(void) {
+    const char *out = S("%s/run", ls_test_tmpdir("train_nan"));
+    const char *a = e2e_args(S("--steps 5 --lr 1e30 --save-every 1 --log-every 100 --out '%s'", out));
+    if (!a) SKIP("stories260K or E2E data not in the assets");
+    int rc = run(a);
+    CHECK_MSG(rc == 1, "exit %d, expected 1; stderr: %s", rc, err_text);
+    CHECK_STR_CONTAINS(err_text, "lorascope train: step 2: training loss is");
+    CHECK_STR_CONTAINS(err_text, "the last good checkpoint (step 1)");
+    st_file f;
+    CHECK_MSG(st_open(&f, S("%s/checkpoint/state.safetensors", out)) == 0, "no checkpoint kept: %s", ls_error());
+    if (f.path) {
+        CHECK(!strcmp(st_metadata(&f, "step"), "1"));
+        st_close(&f);
+    }
+    CHECK(!ls_exists(S("%s/adapter", out)));
+    char *man = ls_read_file(S("%s/manifest.json", out), NULL);
+    CHECK_STR_CONTAINS(man, "\"status\":\t\"failed\"");
+    free(man);
+}
+
+// LoRA (r 8 on q, v) on E2E lowers the validation loss on 64 fixed test
+// completions well below the base model's (margin: see the note below).
+static void test_e2e_lora_lowers_validation_loss(void) {
+    const char *out = S("%s/run", ls_test_tmpdir("train_e2e"));
+    const char *a = e2e_args(S("--steps 60 --batch-size 8 --lr 3e-3 --warmup 5 --eval-max 64 --out '%s'", out));
+    if (!a) SKIP("stories260K or E2E data not in the assets");
+    CHECK_MSG(run(a) == 0, "%s", err_text);
+    double before = metric(out, 0, "val_loss", NULL), after = metric(out, 60, "val_loss", NULL);
+    CHECK_MSG(before - after >= E2E_MIN_DROP, "validation loss %.4f before, %.4f after 60 steps: drop < %g", before,
+              after, E2E_MIN_DROP);
+}
+
+// `lorascope eval` with the run's adapter merged into the base gives the loss
+// the run measured with the adapter unmerged on the same items and batches.
+static void test_eval_cli_reproduces_training_validation_loss(void) {
+    const char *d = ls_test_tmpdir("train_eval");
+    const char *out = S("%s/run", d), *json = S("%s/eval.json", d);
+    const char *a = e2e_args(S("--steps 5 --lr 3e-3 --out '%s'", out));
+    if (!a) SKIP("stories260K or E2E data not in the assets");
+    CHECK_MSG(run(a) == 0, "%s", err_text);
+    const char *model = asset("models/stories260K/stories260K.bin"), *test = asset("data/e2e/test.txt");
+    CHECK_MSG(run(S("eval --model '%s' --adapter '%s' --data '%s' --task e2e --seq-len 64 --batch-size 4 "
+                    "--max-items 16 --out '%s'",
+                    model, out, test, json)) == 0,
+              "%s", err_text);
+    CHECK_STR_CONTAINS(out_text, "result: ");
+    char *text = ls_read_file(json, NULL);
+    cJSON *o = cJSON_Parse(text);
+    const cJSON *loss = cJSON_GetObjectItem(o, "loss");
+    CHECK(cJSON_IsNumber(loss));
+    // merged weights vs the unmerged adapter: float rounding only (1e-5 relative)
+    if (cJSON_IsNumber(loss)) CHECK_CLOSE(loss->valuedouble, metric(out, 5, "val_loss", NULL), 1e-5, 0);
+    cJSON_Delete(o);
+    free(text);
+    // without the adapter: the base model's loss, which the run logged at step 0 (same bits)
+    CHECK_MSG(run(S("eval --model '%s' --data '%s' --task e2e --seq-len 64 --batch-size 4 --max-items 16", model,
+                    test)) == 0,
+              "%s", err_text);
+    const char *l = strstr(out_text, "loss ");
+    CHECK(l != NULL);
+    if (l) CHECK_CLOSE(strtod(l + 5, NULL), metric(out, 0, "val_loss", NULL), 1e-6, 0);
+}
+
+// GPT-2 through the command line: a tiny HF GPT-2 with the byte tokenizer
+// trains c_attn and the MLP's c_proj (PEFT's forms), writes a merged HF
+// checkpoint that `lorascope eval` reads; loralib's q/v row blocks are refused.
+static void test_gpt2_trains_c_attn_and_refuses_q_row_blocks(void) {
+    const char *d = ls_test_tmpdir("train_gpt2");
+    const char *data = S("%s/data.jsonl", d), *out = S("%s/run", d), *merged = S("%s/merged", d),
+               *bad = S("%s/bad", d);
+    FILE *fp = fopen(data, "w");
+    for (int i = 0; i < 40; i++)
+        fprintf(fp, "{\"context\": \"name %d |\", \"completion\": \" the number is %d.\"}\n", i, i * 7 % 13);
+    fclose(fp);
+    const char *base = "data/peft/gpt2_tiny/base";
+    CHECK_MSG(run(S("train --model %s --tokenizer bytes --task jsonl --data '%s' --val-frac 0.2 --seq-len 48 "
+                    "--steps 4 --batch-size 4 --lora c_attn,mlp_proj --threads 2 --out '%s' --merged-out '%s'",
+                    base, data, out, merged)) == 0,
+              "%s", err_text);
+    char *text = ls_read_file(S("%s/adapter/adapter_config.json", out), NULL);
+    CHECK_STR_CONTAINS(text, "\"attn.c_attn\"");
+    CHECK_STR_CONTAINS(text, "\"mlp.c_proj\"");
+    free(text);
+    CHECK(ls_exists(S("%s/config.json", merged)));
+    CHECK_MSG(run(S("eval --model '%s' --tokenizer bytes --data '%s' --task jsonl --seq-len 48", merged, data)) == 0,
+              "%s", err_text);
+    expect_error(S("train --model %s --tokenizer bytes --task jsonl --data '%s' --steps 2 --lora q,v --out '%s'", base,
+                   data, bad),
+                 1, "GPT-2's q/k/v row blocks of c_attn have no PEFT form", bad);
+}
+
+static void test_bad_input_gives_one_line_error_and_no_output(void) {
+    const char *model = asset("models/stories260K/stories260K.bin"), *valid = asset("data/e2e/valid.txt");
+    if (!model || !valid) SKIP("stories260K or E2E data not in the assets");
+    const char *d = ls_test_tmpdir("train_bad");
+    const char *out = S("%s/run", d);
+    const char *base = S("train --model '%s' --task e2e --data '%s' --seq-len 64 --steps 2 --out '%s'", model, valid, out);
+    // values out of range, unknown options, missing fields: usage errors (2)
+    expect_error(S("%s --rank 0", base), 2, "--rank: expected an integer in [1, 65536], found '0'", out);
+    expect_error(S("%s --lr -1", base), 2, "--lr: expected a number in (0, 1e+30], found '-1'", out);
+    expect_error(S("%s --lora-dropout 1", base), 2, "--lora-dropout: expected a number in [0, 1), found '1'", out);
+    expect_error(S("%s --warmup 5", base), 2, "[optim] warmup (--warmup): expected at most steps = 2, found 5", out);
+    expect_error(S("%s --frobnicate 3", base), 2, "unknown option '--frobnicate'", out);
+    expect_error(S("train --task e2e --data '%s' --out '%s'", valid, out), 2, "[model] path (--model): required", out);
+    // checks that need the model or the data: runtime errors (1)
+    expect_error(S("%s --rank 40", base), 1,
+                 "[lora] rank (--rank): expected 1..min(d_out, d_in) = 32 for module v (32 x 64), found 40", out);
+    expect_error(S("%s --lora q,zz", base), 1,
+                 "[lora] modules (--lora): lora modules: \"q,zz\": expected one of q k v o gate up down all, found \"zz\"",
+                 out);
+    expect_error(S("%s --layers 0,9", base), 1,
+                 "[lora] layers (--layers): expected 'all' or layer numbers in [0, 5), found '0,9'", out);
+    expect_error(S("%s --seq-len 1000", base), 1,
+                 "[data] seq_len (--seq-len): expected at most the model's max_seq_len 512, found 1000", out);
+    const char *file = S("%s/bad_e2e.txt", d);
+    FILE *fp = fopen(file, "w");
+    fprintf(fp, "name : A||A is a place .\nname : B||B is another .\nname : C with no separator\n");
+    fclose(fp);
+    expect_error(S("train --model '%s' --task e2e --data '%s' --out '%s'", model, file, out), 1,
+                 "bad_e2e.txt:3: expected \"meaning representation||reference\"", out);
+    expect_error(S("train --model '%s' --task e2e --data /nonexistent.txt --out '%s'", model, out), 1,
+                 "/nonexistent.txt", out);
+    // models: unknown family, a missing config field, tensors that do not match the config
+    const char *bad_models[][2] = {
+        {"{\"model_type\": \"bert\", \"hidden_size\": 64}",
+         "field 'model_type': expected \"gpt2\" or \"llama\", found \"bert\""},
+        {"{\"model_type\": \"gpt2\", \"n_layer\": 2, \"n_head\": 4, \"vocab_size\": 256}", "missing field 'n_embd'"},
+        {"{\"model_type\": \"gpt2\", \"n_embd\": 32, \"n_layer\": 2, \"n_head\": 4, \"vocab_size\": 256, "
+         "\"n_positions\": 128}",
+         "expected shape"},
+    };
+    for (int i = 0; i < 3; i++) {
+        const char *md = S("%s/model%d", d, i);
+        CHECK_INT(system(S("mkdir -p '%s' && cp '%s' '%s/'", md, ls_test_source("data/peft/gpt2_tiny/base/model.safetensors"),
+                           md)),
+                  0);
+        ls_write_file_atomic(S("%s/config.json", md), bad_models[i][0], strlen(bad_models[i][0]));
+        expect_error(S("train --model '%s' --tokenizer bytes --task e2e --data '%s' --out '%s'", md, valid, out), 1,
+                     bad_models[i][1], out);
+    }
+    // a directory that holds something is not trained into
+    const char *keep = S("%s/keep", d);
+    CHECK_INT(ls_mkdir_p(keep), 0);
+    ls_write_file_atomic(S("%s/note.txt", keep), "x", 1);
+    expect_error(S("train --model '%s' --task e2e --data '%s' --out '%s'", model, valid, keep), 1,
+                 "exists and is not empty; pass --resume", NULL);
+    CHECK_INT(count_files(keep), 1);
+    // generate / eval
+    expect_error(S("generate --model '%s'", model), 2, "--prompt: required", NULL);
+    expect_error(S("generate --model '%s' --prompt hi --adapter /nonexistent", model), 1, "/nonexistent", NULL);
+    expect_error(S("eval --model '%s' --data '%s' --task summarize", model, valid), 2,
+                 "--task: task: expected lm, e2e, sst2 or jsonl, found 'summarize'", NULL);
+}
+
+static void test_config_file_with_flag_overrides_through_cli(void) {
+    const char *m = asset("models/stories260K/stories260K.bin"), *v = asset("data/e2e/valid.txt");
+    if (!m || !v) SKIP("stories260K or E2E data not in the assets");
+    const char *d = ls_test_tmpdir("train_ini");
+    const char *ini = S("%s/run.ini", d), *out = S("%s/run", d), *out2 = S("%s/run2", d);
+    const char *text = S("[model]\npath = %s\n[data]\ntask = e2e\ntrain = %s\nval_frac = 0.05\nseq_len = 48\n"
+                         "eval_max = 8\n[lora]\nmodules = q,k\nrank = 2\n[optim]\nsteps = 2\nbatch_size = 2\n"
+                         "[run]\nthreads = 1\n",
+                         m, v);
+    ls_write_file_atomic(ini, text, strlen(text));
+    CHECK_MSG(run(S("train --config '%s' --rank 4 --out '%s'", ini, out)) == 0, "%s", err_text);
+    char *cfg = ls_read_file(S("%s/config.ini", out), NULL);
+    CHECK_STR_CONTAINS(cfg, "rank = 4\n");
+    CHECK_STR_CONTAINS(cfg, "modules = q,k\n");
+    CHECK_STR_CONTAINS(cfg, "tok512.bin"); // resolved: the tokenizer found beside the model
+    free(cfg);
+    char *man = ls_read_file(S("%s/manifest.json", out), NULL);
+    CHECK_STR_CONTAINS(man, "\"git_commit\"");
+    CHECK_STR_CONTAINS(man, "\"status\":\t\"completed\"");
+    free(man);
+    // a misspelt key: one line naming file, line and key; nothing written
+    const char *more = S("%s[optim]\nwarmpu = 3\n", text);
+    ls_write_file_atomic(ini, more, strlen(more));
+    expect_error(S("train --config '%s' --out '%s'", ini, out2), 2,
+                 "run.ini:18: [optim] warmpu: unknown key 'warmpu' in section [optim]", out2);
+}
+
+static void test_bench_prints_lora_and_full_rows(void) {
+    if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not in the assets");
+    CHECK_MSG(run("bench --shape stories260K --threads 1 --steps 1 --no-torch") == 0, "%s", err_text);
+    CHECK_STR_CONTAINS(out_text, "| stories260K | 8 x 256 | lora | 8960 | 1 |");
+    CHECK_STR_CONTAINS(out_text, "| stories260K | 8 x 256 | full | 260032 | 1 |");
+    CHECK_STR_CONTAINS(out_text, "sgemm peak probe");
+    expect_error("bench --shape gpt5", 2, "--shape: expected one of stories260K, llama512, gpt2-768, found 'gpt5'",
+                 NULL);
+}
+
+static const ls_test tests[] = {
+    LS_TEST(test_help_of_train_generate_eval_bench),
+    LS_TEST(test_greedy_generation_matches_llama2c_reference),
+    LS_TEST(test_same_seed_same_threads_gives_identical_adapter),
+    LS_TEST(test_resume_after_kill_gives_identical_adapter),
+    LS_TEST(test_full_finetune_resume_gives_identical_parameters),
+    LS_TEST(test_nan_loss_stops_naming_step_and_keeps_checkpoint),
+    LS_TEST(test_e2e_lora_lowers_validation_loss),
+    LS_TEST(test_eval_cli_reproduces_training_validation_loss),
+    LS_TEST(test_gpt2_trains_c_attn_and_refuses_q_row_blocks),
+    LS_TEST(test_bad_input_gives_one_line_error_and_no_output),
+    LS_TEST(test_config_file_with_flag_overrides_through_cli),
+    LS_TEST(test_bench_prints_lora_and_full_rows),
+};
+
+int main(int argc, char **argv) { return ls_test_main(argc, argv, tests, LS_COUNT(tests)); }
