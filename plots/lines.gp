@@ -11,8 +11,12 @@
 #   xlabel, ylabel axis labels; logy = 1 for a logarithmic y axis
 #   ycol           the y column (default 2); hline = a horizontal reference line
 #   ymin, ymax     optional fixed y range
+#   errorbars = 1  columns x, mean, std: points with error bars (rank sweeps)
+#   logx = 1       logarithmic x axis (ranks 1, 2, 4, ...)
 if (!exists("ycol")) ycol = 2
 if (!exists("logy")) logy = 0
+if (!exists("logx")) logx = 0
+if (!exists("errorbars")) errorbars = 0
 if (!exists("xlabel")) xlabel = ''
 if (!exists("ylabel")) ylabel = ''
 np = words(panel_titles)
@@ -29,6 +33,7 @@ set tics out nomirror
 set key top right font ',8' samplen 2
 if (logy) { set logscale y; set format y '10^{%T}' }
 if (exists("ymin") && exists("ymax")) { set yrange [ymin:ymax] }
+if (logx) { set logscale x 2; set xtics 2 }
 set multiplot layout nrows, ncols
 do for [p = 1:np] {
     pf = ''; pt = ''
@@ -36,11 +41,13 @@ do for [p = 1:np] {
         if (word(panels, k) + 0 == p) { pf = pf . ' ' . word(files, k); pt = pt . ' "' . word(titles, k) . '"' }
     }
     set title word(panel_titles, p)
-    if (exists("hline")) {
+    if (errorbars) {
+        plot for [k = 1:words(pf)] word(pf, k) using 1:2:3 with yerrorlines pt 7 ps 0.6 title word(pt, k)
+    } else { if (exists("hline")) {
         plot for [k = 1:words(pf)] word(pf, k) using 1:ycol with linespoints pt 7 ps 0.5 title word(pt, k), \
              hline with lines dt 2 lc rgb '#888888' title sprintf('ε = %g', hline)
     } else {
         plot for [k = 1:words(pf)] word(pf, k) using 1:ycol with linespoints pt 7 ps 0.5 title word(pt, k)
-    }
+    } }
 }
 unset multiplot

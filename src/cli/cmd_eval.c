@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
+#include "eval/tasks.h"
 #include "io/util.h"
 #include "train/export.h"
 #include "train/run.h"
@@ -32,6 +34,11 @@ static void usage(FILE *fp) {
             "  --max-items N       evaluate a fixed subsample of N items, the one `train --eval-max N` uses (default: all)\n"
             "  --threads N         threads (default: OpenMP's)\n"
             "  --out FILE          also write the result as JSON to FILE\n"
+            "  --generate N        e2e: also generate for the first N meaning representations (0: all) and\n"
+            "                      score BLEU and ROUGE-L against their references (E2E metrics, src/eval)\n"
+            "  --beam K            decoding for --generate: 1 = greedy (default); K > 1 = beam search with the\n"
+            "                      paper's settings (Table 11: length penalty 0.9, no-repeat 4-grams)\n"
+            "  --max-new N         tokens generated per MR at most (default 64)\n"
             "\n"
             "Prints loss (nats per token), perplexity, tokens and items; SST-2 also accuracy.\n");
 }
@@ -52,15 +59,18 @@ int cmd_eval(int argc, char **argv) {
     }
     const char *model_path = NULL, *tok_spec = "", *adapter = NULL, *data = NULL, *task = NULL, *doc_sep = "",
                *out = NULL;
-    int seq_len = 128, B = 8, max_items = 0, threads = 0;
-    enum { O_MODEL = 1, O_TOK, O_ADAPTER, O_DATA, O_TASK, O_SEQ, O_SEP, O_BATCH, O_MAX, O_THREADS, O_OUT };
+    int seq_len = 128, B = 8, max_items = 0, threads = 0, generate = -1, beam = 1, max_new = 64;
+    enum { O_MODEL = 1, O_TOK, O_ADAPTER, O_DATA, O_TASK, O_SEQ, O_SEP, O_BATCH, O_MAX, O_THREADS, O_OUT, O_GEN,
+           O_BEAM, O_MAXNEW };
     static const struct option longopts[] = {
         {"model", required_argument, 0, O_MODEL},     {"tokenizer", required_argument, 0, O_TOK},
         {"adapter", required_argument, 0, O_ADAPTER}, {"data", required_argument, 0, O_DATA},
         {"task", required_argument, 0, O_TASK},       {"seq-len", required_argument, 0, O_SEQ},
         {"doc-sep", required_argument, 0, O_SEP},     {"batch-size", required_argument, 0, O_BATCH},
         {"max-items", required_argument, 0, O_MAX},   {"threads", required_argument, 0, O_THREADS},
-        {"out", required_argument, 0, O_OUT},         {0, 0, 0, 0}};
+        {"out", required_argument, 0, O_OUT},         {"generate", required_argument, 0, O_GEN},
+        {"beam", required_argument, 0, O_BEAM},       {"max-new", required_argument, 0, O_MAXNEW},
+        {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int c, bad = 0;
@@ -77,6 +87,9 @@ int cmd_eval(int argc, char **argv) {
         case O_MAX: bad = parse_int(optarg, "--max-items", 0, 1 << 30, &max_items); break;
         case O_THREADS: bad = parse_int(optarg, "--threads", 0, 1024, &threads); break;
         case O_OUT: out = optarg; break;
+        case O_GEN: bad = parse_int(optarg, "--generate", 0, 1 << 30, &generate); break;
+        case O_BEAM: bad = parse_int(optarg, "--beam", 1, 256, &beam); break;
+        case O_MAXNEW: bad = parse_int(optarg, "--max-new", 1, 1 << 20, &max_new); break;
         case ':': bad = ls_fail("%s: expected a value", argv[optind - 1]); break;
         default: bad = ls_fail("unknown option '%s' (see lorascope eval --help)", argv[optind - 1]); break;
         }
@@ -87,6 +100,7 @@ int cmd_eval(int argc, char **argv) {
     if (!bad && !data) bad = ls_fail("--data: required");
     if (!bad && !task) bad = ls_fail("--task: required (lm, e2e, sst2 or jsonl)");
     if (!bad && task_parse_kind(task, &kind)) bad = ls_fail_prefix("--task");
+    if (!bad && generate >= 0 && kind != TASK_E2E) bad = ls_fail("--generate: expected --task e2e, found %s", task);
     if (bad) {
         fprintf(stderr, "lorascope eval: %s\n", ls_error());
         return 2;
@@ -97,7 +111,8 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "lorascope eval: %s\n", ls_error());
         return 1;
     }
-    int rc = 1, have_data = 0;
+    int rc = 1, have_data = 0, have_gen = 0;
+    eval_e2e_result gen = {0};
     int *items = NULL;
     task_data d;
     tokenizer *tok = NULL;
@@ -120,6 +135,21 @@ int cmd_eval(int argc, char **argv) {
     printf("loss %.6f | perplexity %.4f | %ld tokens | %d items", r.loss, exp(r.loss), r.n_tokens, r.n_items);
     if (isfinite(r.accuracy)) printf(" | accuracy %.4f", r.accuracy);
     printf(" | %.2f s\n", dt);
+    if (generate >= 0) {
+        eval_e2e_config gc = {0};
+        gc.greedy = beam == 1;
+        gc.gen = beam == 1 ? gen_config_greedy(max_new, tok_eos(tok)) : gen_config_paper(tok_eos(tok));
+        if (beam > 1) {
+            gc.gen.beam_size = beam;
+            gc.gen.max_new_tokens = max_new;
+        }
+        gc.max_mrs = generate;
+        gc.progress = isatty(2);
+        if (eval_e2e(&m, tok, &d.pairs, &gc, &gen)) goto done;
+        have_gen = 1;
+        printf("E2E generation (%s, %d MRs): BLEU %.4f | ROUGE-L %.4f | %.0f tokens/s\n",
+               beam == 1 ? "greedy" : "beam", gen.n, gen.scores.bleu.bleu, gen.scores.rouge_l, eval_e2e_tokens_per_s(&gen));
+    }
     if (out) {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "model", model_path);
@@ -132,6 +162,23 @@ int cmd_eval(int argc, char **argv) {
         cJSON_AddNumberToObject(root, "tokens", (double)r.n_tokens);
         cJSON_AddNumberToObject(root, "items", r.n_items);
         if (isfinite(r.accuracy)) cJSON_AddNumberToObject(root, "accuracy", r.accuracy);
+        if (have_gen) {
+            cJSON_AddNumberToObject(root, "bleu", gen.scores.bleu.bleu);
+            cJSON_AddNumberToObject(root, "bleu_brevity_penalty", gen.scores.bleu.brevity_penalty);
+            cJSON_AddNumberToObject(root, "rouge_l", gen.scores.rouge_l);
+            cJSON_AddNumberToObject(root, "generated_mrs", gen.n);
+            cJSON_AddStringToObject(root, "decoding", beam == 1 ? "greedy" : "beam");
+            cJSON_AddNumberToObject(root, "beam", beam);
+            cJSON_AddNumberToObject(root, "max_new_tokens", max_new);
+            cJSON *samples = cJSON_AddArrayToObject(root, "samples");
+            for (int i = 0; i < gen.n && i < 5; i++) {
+                cJSON *smp = cJSON_CreateObject();
+                cJSON_AddStringToObject(smp, "mr", gen.mr[i]);
+                cJSON_AddStringToObject(smp, "output", gen.hyp[i]);
+                cJSON_AddStringToObject(smp, "reference", gen.n_refs[i] ? gen.refs[i][0] : "");
+                cJSON_AddItemToArray(samples, smp);
+            }
+        }
         cJSON_AddStringToObject(root, "lorascope_version", run_version());
         char *json = cJSON_Print(root);
         cJSON_Delete(root);
@@ -142,6 +189,7 @@ int cmd_eval(int argc, char **argv) {
     }
     rc = 0;
 done:
+    if (have_gen) eval_e2e_result_free(&gen);
     if (rc) fprintf(stderr, "lorascope eval: %s\n", ls_error());
     free(items);
     if (have_data) task_data_free(&d);

@@ -1,0 +1,123 @@
+// `lorascope run`: --list prints commands that run as printed; a resumed sweep
+// does not retrain finished runs; malformed experiment files and missing
+// assets are reported, naming the file, line and key, before any training.
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+#include "io/util.h"
+
+static char err_text[16384];
+
+static int run_cmd(const char *cmd) {
+    char errfile[4200], full[20000];
+    snprintf(errfile, sizeof errfile, "%s/stderr.txt", ls_test_tmpdir("run_stderr"));
+    snprintf(full, sizeof full, "cd '%s' && ( %s ) 2>'%s' >/dev/null", ls_test_source(""), cmd, errfile);
+    int status = system(full);
+    FILE *fp = fopen(errfile, "r");
+    size_t n = fp ? fread(err_text, 1, sizeof err_text - 1, fp) : 0;
+    err_text[n] = 0;
+    if (fp) fclose(fp);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static const char *exe(void) { return getenv("LORASCOPE_BIN"); }
+
+static double mtime_of(const char *path) {
+    struct stat st;
+    if (stat(path, &st)) return -1;
+    return st.st_mtim.tv_sec + st.st_mtim.tv_nsec * 1e-9;
+}
+
+static void test_list_commands_run_as_printed_and_resume_skips_finished_runs(void) {
+    if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not present");
+    const char *res = ls_test_tmpdir("run_resume");
+    char cmd[8192], list_path[4300];
+    snprintf(list_path, sizeof list_path, "%s/list.sh", res);
+    snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s' --list > '%s'", exe(), res, list_path);
+    CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+    char *list = ls_read_file(list_path, NULL);
+    int lines = 0;
+    for (char *c = list; c && *c; c++) lines += *c == '\n';
+    CHECK_INT(lines, 4);
+    // Run the first printed command exactly as printed, from another directory.
+    char *nl = strchr(list, '\n');
+    if (nl) *nl = 0;
+    snprintf(cmd, sizeof cmd, "cd / && %s --threads 1", list);
+    CHECK_MSG(run_cmd(cmd) == 0, "printed command failed: %s\n%s", list, err_text);
+    char *out = strstr(list, "--out ");
+    char adapter[4300] = "";
+    if (out) snprintf(adapter, sizeof adapter, "%s/adapter/adapter_model.safetensors", out + 6);
+    CHECK_MSG(ls_exists(adapter), "%s missing after the printed command", adapter);
+    double t0 = mtime_of(adapter);
+    // The listing now omits the finished run.
+    snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s' --list > '%s'", exe(), res, list_path);
+    CHECK(run_cmd(cmd) == 0);
+    char *list2 = ls_read_file(list_path, NULL);
+    lines = 0;
+    for (char *c = list2; c && *c; c++) lines += *c == '\n';
+    CHECK_INT(lines, 3);
+    free(list2);
+    // A full run trains the other three only, then analyses.
+    snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s' --threads 2 --no-plot", exe(), res);
+    CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+    CHECK_STR_CONTAINS(err_text, "4 runs, 1 complete, 3 to train");
+    CHECK_MSG(mtime_of(adapter) == t0, "the finished run was retrained (adapter rewritten)");
+    char table[4400];
+    snprintf(table, sizeof table, "%s/tiny/table.md", res);
+    CHECK_MSG(ls_exists(table), "%s missing", table);
+    // Again: nothing to train.
+    CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+    CHECK_STR_CONTAINS(err_text, "4 runs, 4 complete, 0 to train");
+    free(list);
+}
+
+// Writes a variant of tiny.ini with one line replaced, runs it, expects exit 2,
+// the message, and no results directory.
+static void expect_bad(const char *from, const char *to, const char *needle) {
+    const char *dir = ls_test_tmpdir("run_bad");
+    char *text = ls_read_file(ls_test_source("data/experiments/tiny.ini"), NULL);
+    char *at = strstr(text, from);
+    CHECK_MSG(at != NULL, "'%s' not in tiny.ini", from);
+    if (!at) {
+        free(text);
+        return;
+    }
+    char path[4300], res[4300], cmd[10000];
+    snprintf(path, sizeof path, "%s/bad.ini", dir);
+    snprintf(res, sizeof res, "%s/results", dir);
+    FILE *fp = fopen(path, "w");
+    fwrite(text, 1, (size_t)(at - text), fp);
+    fputs(to, fp);
+    fputs(at + strlen(from), fp);
+    fclose(fp);
+    free(text);
+    snprintf(cmd, sizeof cmd, "'%s' run '%s' --results '%s'", exe(), path, res);
+    int rc = run_cmd(cmd);
+    CHECK_MSG(rc == 2, "exit %d for '%s' (expected 2): %s", rc, to, err_text);
+    CHECK_STR_CONTAINS(err_text, needle);
+    CHECK_MSG(!ls_exists(res), "%s created by a run that should not start", res);
+}
+
+static void test_malformed_experiment_is_reported_before_training(void) {
+    if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not present");
+    expect_bad("steps = 6", "stpes = 6", "unknown");
+    expect_bad("steps = 6", "steps = 0", "steps");
+    expect_bad("rank = 2 | 8", "rank = 2 | 0", "rank");
+    expect_bad("$ASSETS/data/e2e/test.txt", "$ASSETS/data/e2e/missing.txt", "bad.ini:12: 'val-data': asset");
+    expect_bad("[sweep]", "[swept]", "bad.ini:20: unknown section [swept]");
+    expect_bad("name = tiny", "nme = tiny", "unknown key 'nme' in [experiment]");
+    expect_bad("kind = amplify", "kind = amplification", "kind 'amplification' unknown");
+    expect_bad("generate = 3", "generat = 3", "unknown key 'generat' in [eval]");
+    expect_bad("seed = 1 | 2", "seed = 1 | 2\nzip = rank, seed\nzip = seed, lora", "zip: axis 'lora' has 1 values but 'seed' has 2");
+    expect_bad("lr = 3e-3", "lr = fast", "lr");
+    expect_bad("rank = 2 | 8", "rank = 2 | 8\nrank = 4", "axis 'rank' given twice");
+}
+
+int main(int argc, char **argv) {
+    static const ls_test tests[] = {
+        LS_TEST(test_list_commands_run_as_printed_and_resume_skips_finished_runs),
+        LS_TEST(test_malformed_experiment_is_reported_before_training),
+    };
+    return ls_test_main(argc, argv, tests, LS_COUNT(tests));
+}
