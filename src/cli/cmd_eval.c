@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "train/backend_select.h"
 #include "eval/tasks.h"
 #include "io/util.h"
 #include "train/export.h"
@@ -32,6 +33,7 @@ static void usage(FILE *fp) {
             "  --doc-sep S         lm: document separator (default: none)\n"
             "  --batch-size N      rows per forward pass (default 8)\n"
             "  --max-items N       evaluate a fixed subsample of N items, the one `train --eval-max N` uses (default: all)\n"
+            "  --backend B         cpu (default) | cuda | auto\n"
             "  --threads N         threads (default: OpenMP's)\n"
             "  --out FILE          also write the result as JSON to FILE\n"
             "  --generate N        e2e: also generate for the first N meaning representations (0: all) and\n"
@@ -57,11 +59,12 @@ int cmd_eval(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
+    const char *backend_name = "cpu";
     const char *model_path = NULL, *tok_spec = "", *adapter = NULL, *data = NULL, *task = NULL, *doc_sep = "",
                *out = NULL;
     int seq_len = 128, B = 8, max_items = 0, threads = 0, generate = -1, beam = 1, max_new = 64;
     enum { O_MODEL = 1, O_TOK, O_ADAPTER, O_DATA, O_TASK, O_SEQ, O_SEP, O_BATCH, O_MAX, O_THREADS, O_OUT, O_GEN,
-           O_BEAM, O_MAXNEW };
+           O_BEAM, O_MAXNEW, O_BACKEND };
     static const struct option longopts[] = {
         {"model", required_argument, 0, O_MODEL},     {"tokenizer", required_argument, 0, O_TOK},
         {"adapter", required_argument, 0, O_ADAPTER}, {"data", required_argument, 0, O_DATA},
@@ -70,12 +73,13 @@ int cmd_eval(int argc, char **argv) {
         {"max-items", required_argument, 0, O_MAX},   {"threads", required_argument, 0, O_THREADS},
         {"out", required_argument, 0, O_OUT},         {"generate", required_argument, 0, O_GEN},
         {"beam", required_argument, 0, O_BEAM},       {"max-new", required_argument, 0, O_MAXNEW},
-        {0, 0, 0, 0}};
+        {"backend", required_argument, 0, O_BACKEND}, {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int c, bad = 0;
     while (!bad && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
+        case O_BACKEND: backend_name = optarg; break;
         case O_MODEL: model_path = optarg; break;
         case O_TOK: tok_spec = optarg; break;
         case O_ADAPTER: adapter = optarg; break;
@@ -107,7 +111,12 @@ int cmd_eval(int argc, char **argv) {
     }
     train_set_threads(threads);
     ls_model m;
-    if (task_load_model(&m, NULL, model_path, ls_backend_cpu())) {
+    const ls_backend *be = ls_backend_by_name(backend_name);
+    if (!be) {
+        fprintf(stderr, "lorascope eval: %s\n", ls_error());
+        return 2;
+    }
+    if (task_load_model(&m, NULL, model_path, be)) {
         fprintf(stderr, "lorascope eval: %s\n", ls_error());
         return 1;
     }

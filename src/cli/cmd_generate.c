@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "train/backend_select.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
 #include "io/util.h"
@@ -29,6 +30,7 @@ static void usage(FILE *fp) {
             "  --temperature T     0 = greedy argmax (default 0)\n"
             "  --top-p P           nucleus sampling mass in (0, 1]; 1 = the whole distribution (default 0.9)\n"
             "  --seed N            sampling seed (default 1)\n"
+            "  --backend B         cpu (default) | cuda | auto\n"
             "  --threads N         threads (default: OpenMP's)\n"
             "\n"
             "Prints the text after BOS (prompt included) on stdout; speed on stderr.\n");
@@ -48,20 +50,22 @@ int cmd_generate(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
+    const char *backend_name = "cpu";
     const char *model_path = NULL, *tok_spec = "", *adapter = NULL, *prompt = NULL;
     double steps = 256, temperature = 0.0, topp = 0.9, seed = 1, threads = 0;
-    enum { O_MODEL = 1, O_TOK, O_ADAPTER, O_PROMPT, O_STEPS, O_TEMP, O_TOPP, O_SEED, O_THREADS };
+    enum { O_MODEL = 1, O_TOK, O_ADAPTER, O_PROMPT, O_STEPS, O_TEMP, O_TOPP, O_SEED, O_THREADS, O_BACKEND };
     static const struct option longopts[] = {
         {"model", required_argument, 0, O_MODEL},   {"tokenizer", required_argument, 0, O_TOK},
         {"adapter", required_argument, 0, O_ADAPTER}, {"prompt", required_argument, 0, O_PROMPT},
         {"steps", required_argument, 0, O_STEPS},   {"temperature", required_argument, 0, O_TEMP},
         {"top-p", required_argument, 0, O_TOPP},    {"seed", required_argument, 0, O_SEED},
-        {"threads", required_argument, 0, O_THREADS}, {0, 0, 0, 0}};
+        {"threads", required_argument, 0, O_THREADS}, {"backend", required_argument, 0, O_BACKEND}, {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int c, bad = 0;
     while (!bad && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
+        case O_BACKEND: backend_name = optarg; break;
         case O_MODEL: model_path = optarg; break;
         case O_TOK: tok_spec = optarg; break;
         case O_ADAPTER: adapter = optarg; break;
@@ -86,7 +90,12 @@ int cmd_generate(int argc, char **argv) {
     }
     train_set_threads((int)threads);
     ls_model m;
-    if (task_load_model(&m, NULL, model_path, ls_backend_cpu())) {
+    const ls_backend *be = ls_backend_by_name(backend_name);
+    if (!be) {
+        fprintf(stderr, "lorascope generate: %s\n", ls_error());
+        return 2;
+    }
+    if (task_load_model(&m, NULL, model_path, be)) {
         fprintf(stderr, "lorascope generate: %s\n", ls_error());
         return 1;
     }

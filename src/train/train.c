@@ -19,6 +19,7 @@
 #include "train/run.h"
 #include "train/task.h"
 #include "train/train.h"
+#include "train/backend_select.h"
 
 // Streams derived from the one seed. The train/validation split and the
 // evaluation subsample use a fixed seed instead, so that runs with different
@@ -209,7 +210,8 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
     if (tc_validate(c)) return -1;
     if (task_parse_kind(c->task, &t->kind)) return ls_fail_prefix("[data] task (--task)");
     train_set_threads(c->threads);
-    const ls_backend *be = ls_backend_cpu();
+    const ls_backend *be = ls_backend_by_name(c->backend);
+    if (!be) return -1;
     if (task_load_model(&t->m, NULL, c->model, be)) return -1;
     t->have_model = 1;
     if (c->seq_len > t->m.P)

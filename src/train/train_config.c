@@ -72,6 +72,7 @@ static const tc_option OPTIONS[] = {
     INT("run", "save_every", "save-every", save_every, 0, 100000000, 1, "checkpoint every N steps (0 = at the end only)"),
     INT("run", "log_every", "log-every", log_every, 1, 100000000, 1, "progress line every N steps when stderr is not a terminal"),
     INT("run", "threads", "threads", threads, 0, 1024, 0, "threads (0 = OpenMP's default); same threads + seed = same bits"),
+    CHOICE("run", "backend", "backend", backend, "cpu|cuda|auto", "where the ops run: cpu, cuda (error without a GPU), auto"),
     STR("run", "out", "out", out, 1, "run directory (config.ini, metrics.jsonl, checkpoint/, adapter/, manifest.json)"),
     STR("run", "merged_out", "merged-out", merged_out, 1, "also write merged weights as an HF checkpoint here"),
     {"run", "stop_after", "stop-after", T_INT, OFF(stop_after), 0, 0, 100000000, 0, NULL, 1, 1,
@@ -95,6 +96,7 @@ void tc_defaults(ls_train_config *c) {
     c->grad_accum = 1;
     c->lr = 2e-4;
     snprintf(c->schedule, sizeof c->schedule, "linear");
+    snprintf(c->backend, sizeof c->backend, "cpu");
     c->warmup = 0;
     c->weight_decay = 0.01;
     c->beta1 = 0.9;

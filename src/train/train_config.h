@@ -56,6 +56,7 @@ typedef struct {
     int save_every;            // checkpoint interval in steps (0 = only at the end)
     int log_every;             // progress line / metrics interval when stderr is not a terminal
     int threads;               // OpenMP threads (0 = OMP default)
+    char backend[TC_SHORT];    // cpu | cuda | auto (cuda when a GPU is usable, else cpu)
     char out[TC_PATH];         // run directory
     char merged_out[TC_PATH];  // "" or a directory for merged HF weights
     int stop_after;            // hidden: die (SIGKILL) after this step, as a killed run (tests)
