@@ -403,7 +403,8 @@ static int analyze_subspace(const analyze_opts *o, inputs *in, const char *data_
     const lora_adapter *a1 = &in->adapters[0], *a2 = &in->adapters[1];
     char side = o->side_b ? 'B' : 'A';
     an_side an = o->side_b ? AN_SIDE_LEFT : AN_SIDE_RIGHT;
-    strbuf tsv = {0}, md = {0}, files = {0}, titles = {0};
+    strbuf tsv = {0}, md = {0};
+    report_figure fig = {0};
     sb_printf(&tsv, "layer\tmodule\tside\tr1\tr2\tphi_1_1\tphi_1_r2\tphi_r1_r2\tmean_phi\tmean_phi_random\n");
     sb_printf(&md, "# Subspace similarity φ(%c1, %c2, i, j) (Hu et al. 2021, Eq. 4%s)\n\n"
                    "%c1: `%s` (r = %d), %c2: `%s` (r = %d). φ(1, r2): how much of %c1's top direction lies in "
@@ -412,7 +413,7 @@ static int analyze_subspace(const analyze_opts *o, inputs *in, const char *data_
                    "|---:|:---|---:|---:|---:|---:|---:|\n",
               side, side, o->side_b ? "; App. H.2" : "; Fig. 3, 4", side, a1->dir, a1->r, side, a2->dir, a2->r, side,
               side, o->seed);
-    int rc = 0, panels = 0;
+    int rc = 0;
     for (int l = layer_begin(o); l < layer_end(o, in) && !rc; l++) {
         for (int mi = 0; mi < o->n_modules && !rc; mi++) {
             const char *mod = o->modules[mi];
@@ -436,9 +437,9 @@ static int analyze_subspace(const analyze_opts *o, inputs *in, const char *data_
                 snprintf(name, sizeof name, "subspace_%c_%s_L%d.tsv", side, mod, l);
                 snprintf(what, sizeof what, "phi(%c1, %c2, i, j), module %s, layer %d", side, side, mod, l);
                 rc = write_grid(data_dir, name, g, imax, jmax, what);
-                sb_printf(&files, " %s/%s", data_dir, name);
-                sb_printf(&titles, " \"ΔW_{%s} layer %d\"", mod, l);
-                panels++;
+                char *path = ls_path_join(data_dir, name);
+                fig_add(&fig, path, 0, "ΔW_{%s} layer %d", mod, l);
+                free(path);
             }
             if (!rc) {
                 snprintf(name, sizeof name, "subspace_%c_%s_L%d_random.tsv", side, mod, l);
@@ -462,30 +463,26 @@ static int analyze_subspace(const analyze_opts *o, inputs *in, const char *data_
     if (!rc) {
         // The random panel of Fig. 4: one grid is representative (all have the same law).
         char last[160];
-        snprintf(last, sizeof last, " %s/subspace_%c_%s_L%d_random.tsv", data_dir, side, o->modules[0],
-                 layer_end(o, in) - 1);
-        sb_printf(&files, "%s", last);
-        sb_printf(&titles, " \"Random Gaussian\"");
-        panels++;
+        snprintf(last, sizeof last, "subspace_%c_%s_L%d_random.tsv", side, o->modules[0], layer_end(o, in) - 1);
+        char *path = ls_path_join(data_dir, last);
+        fig_add(&fig, path, 0, "Random Gaussian");
+        free(path);
     }
     if (!rc) rc = report_write(o->out, "subspace.tsv", &tsv);
     if (!rc) rc = report_write(o->out, "subspace.md", &md);
     if (!rc && !o->no_plot) {
-        char a[4][4096];
-        snprintf(a[0], sizeof a[0], "files=%s", report_gp_quote(files.s));
-        snprintf(a[1], sizeof a[1], "titles=%s", report_gp_quote(titles.s));
-        snprintf(a[2], sizeof a[2], "ncols=%d; xlabel='j (%c2, r = %d)'; ylabel='i (%c1, r = %d)'",
-                 panels < o->n_modules + 1 ? panels : o->n_modules + 1, side, a2->r, side, a1->r);
-        snprintf(a[3], sizeof a[3], "suptitle=%s",
-                 report_gp_quote(o->side_b ? "φ(B1, B2, i, j): left singular vectors (App. H.2)"
-                                           : "φ(A1, A2, i, j): right singular vectors (Eq. 4)"));
-        const char *assign[4] = {a[0], a[1], a[2], a[3]};
-        rc = report_plot(o->out, "subspace", "heatmap.gp", assign, 4);
+        int ncols = fig.n_files < o->n_modules + 1 ? fig.n_files : o->n_modules + 1;
+        strbuf extra = {0};
+        sb_printf(&extra, "ncols=%d; xlabel='j (%c2, r = %d)'; ylabel='i (%c1, r = %d)'", ncols, side, a2->r, side,
+                  a1->r);
+        sb_gp_assign(&extra, "suptitle", o->side_b ? "φ(B1, B2, i, j): left singular vectors (App. H.2)"
+                                                   : "φ(A1, A2, i, j): right singular vectors (Eq. 4)");
+        rc = report_plot_figure(o->out, "subspace", "heatmap.gp", &fig, extra.s);
+        sb_free(&extra);
     }
     sb_free(&tsv);
     sb_free(&md);
-    sb_free(&files);
-    sb_free(&titles);
+    fig_free(&fig);
     return rc;
 }
 
@@ -493,7 +490,8 @@ static int analyze_subspace(const analyze_opts *o, inputs *in, const char *data_
 // amplify (Table 7, App. H.4)
 
 static int analyze_amplify(const analyze_opts *o, inputs *in, const char *data_dir) {
-    strbuf tsv = {0}, md = {0}, files = {0}, titles = {0}, panels = {0}, ptitles = {0};
+    strbuf tsv = {0}, md = {0};
+    report_figure fig = {0};
     sb_printf(&tsv, "adapter\tr\tlayer\tmodule\tproj_dW\tproj_W\tproj_random\tnorm_W\tnorm_dW\tamplification\n");
     sb_printf(&md, "# Amplification (Hu et al. 2021, Table 7, App. H.4)\n\n"
                    "‖UᵀWV‖_F with U, V the top-r singular vectors of ΔW, of W, or of a Gaussian random matrix "
@@ -555,7 +553,7 @@ static int analyze_amplify(const analyze_opts *o, inputs *in, const char *data_d
         }
     // Amplification factor per layer: one panel per module, one line per adapter.
     for (int mi = 0; mi < o->n_modules && !rc; mi++) {
-        sb_printf(&ptitles, " \"ΔW_{%s}\"", o->modules[mi]);
+        fig_panel(&fig, "ΔW_{%s}", o->modules[mi]);
         for (int ai = 0; ai < ns && !rc; ai++) {
             strbuf d = {0};
             sb_printf(&d, "# layer\tamplification\tproj_dW\tnorm_dW (%s, module %s)\n", series_dir(o, in, ai),
@@ -567,10 +565,10 @@ static int analyze_amplify(const analyze_opts *o, inputs *in, const char *data_d
             snprintf(name, sizeof name, "amplify_%s_%s.tsv", adapter_label(in, ai), o->modules[mi]);
             rc = report_write(data_dir, name, &d);
             sb_free(&d);
-            sb_printf(&files, " %s/%s", data_dir, name);
-            if (ai < in->n_adapters) sb_printf(&titles, " \"LoRA r = %d\"", in->adapters[ai].r);
-            else sb_printf(&titles, " \"full FT (%s)\"", adapter_label(in, ai));
-            sb_printf(&panels, " %d", mi + 1);
+            char *path = ls_path_join(data_dir, name);
+            if (ai < in->n_adapters) fig_add(&fig, path, mi + 1, "LoRA r = %d", in->adapters[ai].r);
+            else fig_add(&fig, path, mi + 1, "full FT (%s)", adapter_label(in, ai));
+            free(path);
         }
     }
 #undef RES
@@ -578,21 +576,12 @@ static int analyze_amplify(const analyze_opts *o, inputs *in, const char *data_d
     if (!rc) rc = report_write(o->out, "table7.tsv", &tsv);
     if (!rc) rc = report_write(o->out, "table7.md", &md);
     if (!rc && !o->no_plot) {
-        char a[5][4096];
-        snprintf(a[0], sizeof a[0], "files=%s", report_gp_quote(files.s));
-        snprintf(a[1], sizeof a[1], "titles=%s", report_gp_quote(titles.s));
-        snprintf(a[2], sizeof a[2], "panels=%s", report_gp_quote(panels.s));
-        snprintf(a[3], sizeof a[3], "panel_titles=%s", report_gp_quote(ptitles.s));
-        snprintf(a[4], sizeof a[4], "xlabel='layer'; ylabel='‖ΔW‖_F / ‖U_{ΔW}^T W V_{ΔW}‖_F'; logy=1");
-        const char *assign[5] = {a[0], a[1], a[2], a[3], a[4]};
-        rc = report_plot(o->out, "amplification", "lines.gp", assign, 5);
+        rc = report_plot_figure(o->out, "amplification", "lines.gp", &fig,
+                                "xlabel='layer'; ylabel='‖ΔW‖_F / ‖U_{ΔW}^T W V_{ΔW}‖_F'; logy=1");
     }
     sb_free(&tsv);
     sb_free(&md);
-    sb_free(&files);
-    sb_free(&titles);
-    sb_free(&panels);
-    sb_free(&ptitles);
+    fig_free(&fig);
     return rc;
 }
 
@@ -600,7 +589,8 @@ static int analyze_amplify(const analyze_opts *o, inputs *in, const char *data_d
 // w-vs-dw (Fig. 8)
 
 static int analyze_w_vs_dw(const analyze_opts *o, inputs *in, const char *data_dir) {
-    strbuf tsv = {0}, md = {0}, files = {0}, titles = {0};
+    strbuf tsv = {0}, md = {0};
+    report_figure fig = {0};
     int ns = n_series(in);
     sb_printf(&tsv, "what\tr\tlayer\tmodule\timax\tjmax\tmean_phi\tmax_phi\tphi_r_r\n");
     sb_printf(&md, "# W vs ΔW (Hu et al. 2021, Fig. 8, App. H.4)\n\n"
@@ -646,9 +636,10 @@ static int analyze_w_vs_dw(const analyze_opts *o, inputs *in, const char *data_d
                     snprintf(what, sizeof what, "phi(top-i of W, top-j of %s), module %s, layer %d",
                              ai < 0 ? "random" : "dW", mod, l);
                     rc = write_grid(data_dir, name, g, imax, r, what);
-                    sb_printf(&files, " %s/%s", data_dir, name);
-                    if (ai < 0) sb_printf(&titles, " \"W_{%s} vs random, layer %d\"", mod, l);
-                    else sb_printf(&titles, " \"W_{%s} vs ΔW_{%s} (r = %d), layer %d\"", mod, mod, r, l);
+                    char *path = ls_path_join(data_dir, name);
+                    if (ai < 0) fig_add(&fig, path, 0, "W_{%s} vs random, layer %d", mod, l);
+                    else fig_add(&fig, path, 0, "W_{%s} vs ΔW_{%s} (r = %d), layer %d", mod, mod, r, l);
+                    free(path);
                     double mean = grid_mean(g, imax * r), mx = 0;
                     for (int k = 0; k < imax * r; k++) mx = g[k] > mx ? g[k] : mx;
                     int rr = r < imax ? r : imax;
@@ -666,18 +657,15 @@ static int analyze_w_vs_dw(const analyze_opts *o, inputs *in, const char *data_d
     if (!rc) rc = report_write(o->out, "w_vs_dw.tsv", &tsv);
     if (!rc) rc = report_write(o->out, "w_vs_dw.md", &md);
     if (!rc && !o->no_plot) {
-        char a[4][8192];
-        snprintf(a[0], sizeof a[0], "files=%s", report_gp_quote(files.s));
-        snprintf(a[1], sizeof a[1], "titles=%s", report_gp_quote(titles.s));
-        snprintf(a[2], sizeof a[2], "ncols=%d; xlabel='j (ΔW or random)'; ylabel='i (W)'", ncols);
-        snprintf(a[3], sizeof a[3], "suptitle=%s", report_gp_quote("φ(W, ΔW, i, j): left singular vectors (Fig. 8)"));
-        const char *assign[4] = {a[0], a[1], a[2], a[3]};
-        rc = report_plot(o->out, "w_vs_dw", "heatmap.gp", assign, 4);
+        strbuf extra = {0};
+        sb_printf(&extra, "ncols=%d; xlabel='j (ΔW or random)'; ylabel='i (W)'", ncols);
+        sb_gp_assign(&extra, "suptitle", "φ(W, ΔW, i, j): left singular vectors (Fig. 8)");
+        rc = report_plot_figure(o->out, "w_vs_dw", "heatmap.gp", &fig, extra.s);
+        sb_free(&extra);
     }
     sb_free(&tsv);
     sb_free(&md);
-    sb_free(&files);
-    sb_free(&titles);
+    fig_free(&fig);
     return rc;
 }
 
@@ -685,7 +673,8 @@ static int analyze_w_vs_dw(const analyze_opts *o, inputs *in, const char *data_d
 // spectrum (beyond the paper)
 
 static int analyze_spectrum(const analyze_opts *o, inputs *in, const char *data_dir) {
-    strbuf tsv = {0}, md = {0}, files = {0}, titles = {0}, panels = {0}, ptitles = {0};
+    strbuf tsv = {0}, md = {0};
+    report_figure fig = {0};
     int of_w = n_series(in) == 0;
     sb_printf(&tsv, "what\tlayer\tmodule\tn\tsigma_1\tfrobenius\tnuclear\tstable_rank\teffective_rank\tenergy_rank\n");
     sb_printf(&md, "# Singular spectrum of %s\n\nEffective rank (Roy & Vetterli 2007), stable rank ‖·‖²_F/‖·‖²_2, and "
@@ -697,7 +686,8 @@ static int analyze_spectrum(const analyze_opts *o, inputs *in, const char *data_
     for (int si = 0; si < ns && !rc; si++)
         for (int mi = 0; mi < o->n_modules && !rc; mi++) {
             const char *mod = o->modules[mi];
-            sb_printf(&ptitles, of_w ? " \"W_{%s}\"" : " \"ΔW_{%s} (%s)\"", mod, of_w ? "" : adapter_label(in, si));
+            if (of_w) fig_panel(&fig, "W_{%s}", mod);
+            else fig_panel(&fig, "ΔW_{%s} (%s)", mod, adapter_label(in, si));
             for (int l = layer_begin(o); l < layer_end(o, in) && !rc; l++) {
                 an_svd s = {0};
                 if (of_w) {
@@ -731,9 +721,9 @@ static int analyze_spectrum(const analyze_opts *o, inputs *in, const char *data_
                     snprintf(name, sizeof name, "spectrum_%s_%s_L%d.tsv", of_w ? "W" : what, mod, l);
                     rc = report_write(data_dir, name, &d);
                     sb_free(&d);
-                    sb_printf(&files, " %s/%s", data_dir, name);
-                    sb_printf(&titles, " \"layer %d\"", l);
-                    sb_printf(&panels, " %d", si * o->n_modules + mi + 1);
+                    char *path = ls_path_join(data_dir, name);
+                    fig_add(&fig, path, si * o->n_modules + mi + 1, "layer %d", l);
+                    free(path);
                 }
                 an_svd_free(&s);
             }
@@ -741,21 +731,13 @@ static int analyze_spectrum(const analyze_opts *o, inputs *in, const char *data_
     if (!rc) rc = report_write(o->out, "spectrum.tsv", &tsv);
     if (!rc) rc = report_write(o->out, "spectrum.md", &md);
     if (!rc && !o->no_plot) {
-        char a[5][8192];
-        snprintf(a[0], sizeof a[0], "files=%s", report_gp_quote(files.s));
-        snprintf(a[1], sizeof a[1], "titles=%s", report_gp_quote(titles.s));
-        snprintf(a[2], sizeof a[2], "panels=%s", report_gp_quote(panels.s));
-        snprintf(a[3], sizeof a[3], "panel_titles=%s", report_gp_quote(ptitles.s));
-        snprintf(a[4], sizeof a[4], "xlabel='i'; ylabel='σ_i'; logy=1; ncols=%d", o->n_modules);
-        const char *assign[5] = {a[0], a[1], a[2], a[3], a[4]};
-        rc = report_plot(o->out, "spectrum", "lines.gp", assign, 5);
+        char extra[128];
+        snprintf(extra, sizeof extra, "xlabel='i'; ylabel='σ_i'; logy=1; ncols=%d", o->n_modules);
+        rc = report_plot_figure(o->out, "spectrum", "lines.gp", &fig, extra);
     }
     sb_free(&tsv);
     sb_free(&md);
-    sb_free(&files);
-    sb_free(&titles);
-    sb_free(&panels);
-    sb_free(&ptitles);
+    fig_free(&fig);
     return rc;
 }
 
@@ -763,7 +745,8 @@ static int analyze_spectrum(const analyze_opts *o, inputs *in, const char *data_
 // intruders (Shuttleworth et al. 2024)
 
 static int analyze_intruders(const analyze_opts *o, inputs *in, const char *data_dir) {
-    strbuf tsv = {0}, md = {0}, items = {0}, files = {0}, titles = {0}, panels = {0}, ptitles = {0};
+    strbuf tsv = {0}, md = {0}, items = {0};
+    report_figure fig = {0};
     sb_printf(&tsv, "adapter\tlayer\tmodule\tk\teps\tintruders\n");
     sb_printf(&items, "adapter\tlayer\tmodule\tindex\tsigma\tmax_cos\tbest_match\tintruder\n");
     sb_printf(&md, "# Intruder dimensions (Shuttleworth et al. 2024)\n\nOf the top-%d left singular vectors of "
@@ -774,7 +757,7 @@ static int analyze_intruders(const analyze_opts *o, inputs *in, const char *data
     for (int ai = 0; ai < n_series(in) && !rc; ai++)
         for (int mi = 0; mi < o->n_modules && !rc; mi++) {
             const char *mod = o->modules[mi];
-            sb_printf(&ptitles, " \"W_{%s} + ΔW_{%s} (%s)\"", mod, mod, adapter_label(in, ai));
+            fig_panel(&fig, "W_{%s} + ΔW_{%s} (%s)", mod, mod, adapter_label(in, ai));
             for (int l = layer_begin(o); l < layer_end(o, in) && !rc; l++) {
                 an_mat W = {0}, dW = {0};
                 an_intruders res = {0};
@@ -803,9 +786,9 @@ static int analyze_intruders(const analyze_opts *o, inputs *in, const char *data
                     snprintf(name, sizeof name, "intruders_%s_%s_L%d.tsv", adapter_label(in, ai), mod, l);
                     rc = report_write(data_dir, name, &d);
                     sb_free(&d);
-                    sb_printf(&files, " %s/%s", data_dir, name);
-                    sb_printf(&titles, " \"layer %d\"", l);
-                    sb_printf(&panels, " %d", ai * o->n_modules + mi + 1);
+                    char *path = ls_path_join(data_dir, name);
+                    fig_add(&fig, path, ai * o->n_modules + mi + 1, "layer %d", l);
+                    free(path);
                 }
                 an_intruders_free(&res);
                 an_mat_free(&W);
@@ -816,23 +799,15 @@ static int analyze_intruders(const analyze_opts *o, inputs *in, const char *data
     if (!rc) rc = report_write(o->out, "intruders_vectors.tsv", &items);
     if (!rc) rc = report_write(o->out, "intruders.md", &md);
     if (!rc && !o->no_plot) {
-        char a[5][8192];
-        snprintf(a[0], sizeof a[0], "files=%s", report_gp_quote(files.s));
-        snprintf(a[1], sizeof a[1], "titles=%s", report_gp_quote(titles.s));
-        snprintf(a[2], sizeof a[2], "panels=%s", report_gp_quote(panels.s));
-        snprintf(a[3], sizeof a[3], "panel_titles=%s", report_gp_quote(ptitles.s));
-        snprintf(a[4], sizeof a[4], "xlabel='singular vector i of W_0 + ΔW'; ylabel='max_j |cos(u_i, u^0_j)|'; "
+        char extra[256];
+        snprintf(extra, sizeof extra, "xlabel='singular vector i of W_0 + ΔW'; ylabel='max_j |cos(u_i, u^0_j)|'; "
                  "hline=%g; ymin=0; ymax=1.05; ncols=%d", o->eps, o->n_modules);
-        const char *assign[5] = {a[0], a[1], a[2], a[3], a[4]};
-        rc = report_plot(o->out, "intruders", "lines.gp", assign, 5);
+        rc = report_plot_figure(o->out, "intruders", "lines.gp", &fig, extra);
     }
     sb_free(&tsv);
     sb_free(&md);
     sb_free(&items);
-    sb_free(&files);
-    sb_free(&titles);
-    sb_free(&panels);
-    sb_free(&ptitles);
+    fig_free(&fig);
     return rc;
 }
 

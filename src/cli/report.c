@@ -87,7 +87,9 @@ void report_rollback(void) {
 // ----------------------------------------------------------------------------
 // gnuplot
 
-const char *report_gp_quote(const char *s) {
+// A gnuplot string literal for a short s (single-quoted, quotes doubled); a ring
+// of 8 static buffers, so two fit in one call.
+static const char *report_gp_quote(const char *s) {
     static char ring[8][2048];
     static int next;
     char *out = ring[next++ % 8];
@@ -154,5 +156,60 @@ int report_plot(const char *dir, const char *stem, const char *script, const cha
         free(path);
     }
     free(script_path);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// figures
+
+void sb_gp_assign(strbuf *b, const char *name, const char *s) {
+    sb_printf(b, "%s%s='", b->len ? "; " : "", name);
+    for (; *s; s++) sb_printf(b, *s == '\'' ? "''" : "%c", *s);
+    sb_printf(b, "'");
+}
+
+void fig_add(report_figure *f, const char *file, int panel, const char *title_fmt, ...) {
+    char title[512];
+    va_list ap;
+    va_start(ap, title_fmt);
+    vsnprintf(title, sizeof title, title_fmt, ap);
+    va_end(ap);
+    sb_printf(&f->files, " %s", file);
+    sb_printf(&f->titles, " \"%s\"", title);
+    sb_printf(&f->panels, " %d", panel);
+    f->n_files++;
+}
+
+void fig_panel(report_figure *f, const char *title_fmt, ...) {
+    char title[512];
+    va_list ap;
+    va_start(ap, title_fmt);
+    vsnprintf(title, sizeof title, title_fmt, ap);
+    va_end(ap);
+    sb_printf(&f->panel_titles, " \"%s\"", title);
+    f->n_panels++;
+}
+
+void fig_free(report_figure *f) {
+    sb_free(&f->files);
+    sb_free(&f->titles);
+    sb_free(&f->panels);
+    sb_free(&f->panel_titles);
+    memset(f, 0, sizeof *f);
+}
+
+int report_plot_figure(const char *dir, const char *stem, const char *script, const report_figure *f,
+                       const char *extra) {
+    strbuf a = {0};
+    sb_gp_assign(&a, "files", f->files.s ? f->files.s : "");
+    sb_gp_assign(&a, "titles", f->titles.s ? f->titles.s : "");
+    if (f->n_panels) {
+        sb_gp_assign(&a, "panels", f->panels.s ? f->panels.s : "");
+        sb_gp_assign(&a, "panel_titles", f->panel_titles.s);
+    }
+    if (extra) sb_printf(&a, "; %s", extra);
+    const char *assign[1] = {a.s};
+    int rc = report_plot(dir, stem, script, assign, 1);
+    sb_free(&a);
     return rc;
 }

@@ -26,9 +26,28 @@ int report_write(const char *dir, const char *name, const strbuf *b);
 // not installed it prints a warning and returns 0 (tables are still written).
 int report_plot(const char *dir, const char *stem, const char *script, const char *const *assign, int n_assign);
 
-// A gnuplot string literal for s (single-quoted, quotes doubled). Static buffer
-// of a ring of 8, so several can be used in one call.
-const char *report_gp_quote(const char *s);
+// Appends name='s' (any length) to b, preceded by "; " unless b is empty.
+void sb_gp_assign(strbuf *b, const char *name, const char *s);
+
+// A figure made of panels: data files, one legend title each, the panel each
+// is drawn in (lines.gp; heatmap.gp draws one panel per file), and the
+// panels' titles. Zero-initialise; free with fig_free.
+typedef struct {
+    strbuf files, titles, panels, panel_titles;
+    int n_files, n_panels;
+} report_figure;
+
+// Adds a data file to panel `panel` (1-based) with a legend title (printf-style).
+void fig_add(report_figure *f, const char *file, int panel, const char *title_fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+// Adds the next panel's title (printf-style).
+void fig_panel(report_figure *f, const char *title_fmt, ...) __attribute__((format(printf, 2, 3)));
+void fig_free(report_figure *f);
+
+// Draws f with plots/<script> into <dir>/<stem>.png and .svg; `extra` holds
+// further gnuplot assignments ("xlabel='i'; logy=1") or NULL. As report_plot.
+int report_plot_figure(const char *dir, const char *stem, const char *script, const report_figure *f,
+                       const char *extra);
 
 // Prints "wrote <path>" for each file written since the last call.
 void report_list(void);

@@ -377,7 +377,8 @@ static int table_kind(const experiment *e, const exp_analysis *an, const exp_run
         }
         if (xi < 0 || (ps && si < 0))
             rc = ls_fail("%s: [analysis %s]: plot_x/plot_series must be among the rows", e->path, an->name);
-        strbuf files = {0}, titles = {0}, panels = {0};
+        report_figure fig = {0};
+        fig_panel(&fig, "%s", title ? title : an->name);
         int n_series = si < 0 ? 1 : e->axes[row_ax[si]].n_values;
         for (int sv = 0; sv < n_series && !rc; sv++) {
             strbuf d = {0};
@@ -395,30 +396,20 @@ static int table_kind(const experiment *e, const exp_analysis *an, const exp_run
             if (!rc) rc = report_write(out_dir, name, &d);
             sb_free(&d);
             char *full = ls_path_join(out_dir, name);
-            sb_printf(&files, " %s", full);
+            if (si >= 0) fig_add(&fig, full, 1, "%s = %s", ps, e->axes[row_ax[si]].values[sv]);
+            else fig_add(&fig, full, 1, "%s", metrics[0]);
             free(full);
-            if (si >= 0) sb_printf(&titles, " \"%s = %s\"", ps, e->axes[row_ax[si]].values[sv]);
-            else sb_printf(&titles, " \"%s\"", metrics[0]);
-            sb_printf(&panels, " 1");
         }
         if (!rc) {
-            char a[6][4096];
-            snprintf(a[0], sizeof a[0], "files=%s", report_gp_quote(files.s));
-            snprintf(a[1], sizeof a[1], "titles=%s", report_gp_quote(titles.s));
-            snprintf(a[2], sizeof a[2], "panels=%s", report_gp_quote(panels.s));
-            char pt[256];
-            snprintf(pt, sizeof pt, " \"%s\"", title ? title : an->name);
-            snprintf(a[3], sizeof a[3], "panel_titles=%s", report_gp_quote(pt));
-            snprintf(a[4], sizeof a[4], "xlabel=%s; ylabel=%s; errorbars=1; logx=%d", report_gp_quote(px),
-                     report_gp_quote(metric_title(metrics[0])), !strcmp(px, "rank"));
-            snprintf(a[5], sizeof a[5], "ncols=1");
-            const char *assign[6] = {a[0], a[1], a[2], a[3], a[4], a[5]};
+            strbuf extra = {0};
+            sb_gp_assign(&extra, "xlabel", px);
+            sb_gp_assign(&extra, "ylabel", metric_title(metrics[0]));
+            sb_printf(&extra, "; errorbars=1; logx=%d; ncols=1", !strcmp(px, "rank"));
             snprintf(name, sizeof name, "%s", output ? output : an->name);
-            rc = report_plot(out_dir, name, "lines.gp", assign, 6);
+            rc = report_plot_figure(out_dir, name, "lines.gp", &fig, extra.s);
+            sb_free(&extra);
         }
-        sb_free(&files);
-        sb_free(&titles);
-        sb_free(&panels);
+        fig_free(&fig);
     }
     free(group_of);
     free(group_first);
@@ -440,7 +431,8 @@ static int curve_kind(const experiment *e, const exp_analysis *an, const exp_run
     if (!list) return ls_fail("%s:%d: [analysis %s] kind curve needs 'runs'", e->path, an->line, an->name);
     char *data_dir = ls_path_join(out_dir, "data");
     int rc = ls_mkdir_p(data_dir);
-    strbuf files = {0}, titles = {0}, panels = {0};
+    report_figure fig = {0};
+    fig_panel(&fig, "%s", exp_analysis_get(an, "title") ? exp_analysis_get(an, "title") : an->name);
     char sels[16][64];
     int ns = split_list(list, '|', sels, 16);
     int *idx = ls_calloc((size_t)n + 1, sizeof(int));
@@ -475,29 +467,20 @@ static int curve_kind(const experiment *e, const exp_analysis *an, const exp_run
             rc = report_write(out_dir, name, &d);
             sb_free(&d);
             char *full = ls_path_join(out_dir, name);
-            sb_printf(&files, " %s", full);
+            fig_add(&fig, full, 1, "%s", r->label);
             free(full);
-            sb_printf(&titles, " \"%s\"", r->label);
-            sb_printf(&panels, " 1");
         }
     }
     free(idx);
     free(data_dir);
-    if (!rc && !no_plot && files.s) {
-        char a[5][8192];
-        snprintf(a[0], sizeof a[0], "files=%s", report_gp_quote(files.s));
-        snprintf(a[1], sizeof a[1], "titles=%s", report_gp_quote(titles.s));
-        snprintf(a[2], sizeof a[2], "panels=%s", report_gp_quote(panels.s));
-        char pt[256];
-        snprintf(pt, sizeof pt, " \"%s\"", exp_analysis_get(an, "title") ? exp_analysis_get(an, "title") : an->name);
-        snprintf(a[3], sizeof a[3], "panel_titles=%s", report_gp_quote(pt));
-        snprintf(a[4], sizeof a[4], "xlabel='step'; ylabel=%s; ncols=1", report_gp_quote(metric_title(metric)));
-        const char *assign[5] = {a[0], a[1], a[2], a[3], a[4]};
-        rc = report_plot(out_dir, an->name, "lines.gp", assign, 5);
+    if (!rc && !no_plot && fig.n_files) {
+        strbuf extra = {0};
+        sb_gp_assign(&extra, "ylabel", metric_title(metric));
+        sb_printf(&extra, "; xlabel='step'; ncols=1");
+        rc = report_plot_figure(out_dir, an->name, "lines.gp", &fig, extra.s);
+        sb_free(&extra);
     }
-    sb_free(&files);
-    sb_free(&titles);
-    sb_free(&panels);
+    fig_free(&fig);
     return rc;
 }
 
