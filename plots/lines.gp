@@ -22,7 +22,7 @@ if (!exists("ylabel")) ylabel = ''
 np = words(panel_titles)
 if (!exists("ncols")) ncols = np
 nrows = int(ceil(np * 1.0 / ncols))
-pw = 420; ph = 320
+pw = (np == 1 ? 620 : 420); ph = 320
 if (term eq 'svg') { set terminal svg size ncols * pw, nrows * ph font 'Sans,11' dynamic }
 else { set terminal pngcairo size ncols * pw, nrows * ph font 'Sans,10' }
 set output out

@@ -14,6 +14,14 @@
 // run directories
 
 int run_is_complete(const char *dir) {
+    // The trained weights must be there too (a results tree may keep only the
+    // records of a run: config, metrics, manifest).
+    char *adapter = ls_path_join(dir, "adapter/adapter_model.safetensors");
+    char *full = ls_path_join(dir, "full/model.safetensors");
+    int weights = ls_exists(adapter) || ls_exists(full);
+    free(adapter);
+    free(full);
+    if (!weights) return 0;
     char *path = ls_path_join(dir, "manifest.json");
     char *text = ls_exists(path) ? ls_read_file(path, NULL) : NULL;
     free(path);
@@ -290,8 +298,11 @@ static int table_kind(const experiment *e, const exp_analysis *an, const exp_run
             return ls_fail("%s:%d: [analysis %s] rows: no sweep axis '%s'", e->path, an->line, an->name, rows[i]);
     if (over && over_ax < 0) return ls_fail("%s:%d: [analysis %s] over: no sweep axis '%s'", e->path, an->line, an->name, over);
     for (int a = 0; a < e->n_axes; a++) {
-        int used = a == over_ax;
-        for (int i = 0; i < nr; i++) used |= a == row_ax[i];
+        // An axis zipped with a row (or `over`) axis varies with it.
+        int lead = e->axes[a].leader >= 0 ? e->axes[a].leader : a;
+        int used = a == over_ax || (over_ax >= 0 && lead == (e->axes[over_ax].leader >= 0 ? e->axes[over_ax].leader : over_ax));
+        for (int i = 0; i < nr; i++)
+            used |= lead == (e->axes[row_ax[i]].leader >= 0 ? e->axes[row_ax[i]].leader : row_ax[i]);
         if (!used && e->axes[a].n_values > 1)
             return ls_fail("%s:%d: [analysis %s] axis '%s' has %d values but is neither in 'rows' nor 'over'", e->path,
                            an->line, an->name, e->axes[a].name, e->axes[a].n_values);
@@ -397,7 +408,7 @@ static int table_kind(const experiment *e, const exp_analysis *an, const exp_run
             sb_free(&d);
             char *full = ls_path_join(out_dir, name);
             if (si >= 0) fig_add(&fig, full, 1, "%s = %s", ps, e->axes[row_ax[si]].values[sv]);
-            else fig_add(&fig, full, 1, "%s", metrics[0]);
+            else fig_add(&fig, full, 1, "%s", metric_title(metrics[0]));
             free(full);
         }
         if (!rc) {
