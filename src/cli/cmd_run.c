@@ -290,6 +290,10 @@ static int train_all(plan *p, const run_opts *o) {
         free_argv(argv);
         if (rc) return ls_fail_prefix("run %s (%s)", r->label, r->dir);
         if (run_mark_complete(r->dir)) return -1;
+        // A fresh training makes an older evaluation stale.
+        char *eval = ls_path_join(r->dir, "eval.json");
+        unlink(eval);
+        free(eval);
         done++;
     }
     if (todo) {
