@@ -13,6 +13,7 @@
 #   ymin, ymax     optional fixed y range
 #   errorbars = 1  columns x, mean, std: points with error bars (rank sweeps)
 #   logx = 1       logarithmic x axis (ranks 1, 2, 4, ...)
+#   xstep          x tic spacing (1 for layers)
 if (!exists("ycol")) ycol = 2
 if (!exists("logy")) logy = 0
 if (!exists("logx")) logx = 0
@@ -34,6 +35,7 @@ set key top right font ',8' samplen 2
 if (logy) { set logscale y; set format y '10^{%T}' }
 if (exists("ymin") && exists("ymax")) { set yrange [ymin:ymax] }
 if (logx) { set logscale x 2; set xtics 2 }
+if (exists("xstep")) { set xtics xstep }
 set multiplot layout nrows, ncols
 do for [p = 1:np] {
     pf = ''; pt = ''

@@ -577,7 +577,7 @@ static int analyze_amplify(const analyze_opts *o, inputs *in, const char *data_d
     if (!rc) rc = report_write(o->out, "table7.md", &md);
     if (!rc && !o->no_plot) {
         rc = report_plot_figure(o->out, "amplification", "lines.gp", &fig,
-                                "xlabel='layer'; ylabel='‖ΔW‖_F / ‖U_{ΔW}^T W V_{ΔW}‖_F'; logy=1");
+                                "xlabel='layer'; xstep=1; ylabel='‖ΔW‖_F / ‖U_{ΔW}^T W V_{ΔW}‖_F'; logy=1");
     }
     sb_free(&tsv);
     sb_free(&md);
