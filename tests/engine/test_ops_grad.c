@@ -19,6 +19,7 @@
 // Inputs are random N(0, 1) (never zero) so no gradient vanishes by
 // construction.
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,7 +278,7 @@ static void attention_reference(double *out, const float *qkv, int B, int T, int
         for (int h = 0; h < NH; h++) {
             int kh = h / (NH / NKV);
             for (int t = 0; t < T; t++) {
-                double s[64], mx = -1e300, z = 0;
+                double *s = malloc(sizeof(double) * T), mx = -1e300, z = 0;
                 const float *q = qkv + ((size_t)(b * T + t) * RH + h) * HS;
                 for (int u = 0; u <= t; u++) {
                     const float *k = qkv + ((size_t)(b * T + u) * RH + NH + kh) * HS;
@@ -293,6 +294,7 @@ static void attention_reference(double *out, const float *qkv, int B, int T, int
                         o += s[u] / z * qkv[((size_t)(b * T + u) * RH + NH + NKV + kh) * HS + i];
                     out[((size_t)(b * T + t) * NH + h) * HS + i] = o;
                 }
+                free(s);
             }
         }
 }
@@ -327,6 +329,113 @@ static void attention_check(int NH, int NKV) {
 
 static void test_attention_backward_matches_finite_differences(void) { attention_check(4, 4); }
 static void test_attention_gqa_backward_matches_finite_differences(void) { attention_check(4, 2); }
+
+// Gradients of causal attention in double, from the definition: with
+// P = softmax(Q K^T / sqrt(HS)) and out = P V,
+// dV = P^T dout, dP = dout V^T, dS = P o (dP - rowsum(P o dP)),
+// dQ = dS K / sqrt(HS), dK = dS^T Q / sqrt(HS).
+static void attention_backward_reference(double *dqkv, const float *qkv, const float *dout, int B,
+                                         int T, int NH, int NKV, int HS) {
+    int RH = NH + 2 * NKV;
+    double sc = 1.0 / sqrt((double)HS);
+    double *P = malloc(sizeof(double) * T * T), *dS = malloc(sizeof(double) * T * T);
+    memset(dqkv, 0, sizeof(double) * B * T * RH * HS);
+#define QKV(b, t, head, i) ((((size_t)(b) * T + (t)) * RH + (head)) * HS + (i))
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            int kh = NH + h / (NH / NKV), vh = kh + NKV;
+            for (int t = 0; t < T; t++) {
+                double mx = -1e300, z = 0;
+                for (int u = 0; u <= t; u++) {
+                    double d = 0;
+                    for (int i = 0; i < HS; i++) d += (double)qkv[QKV(b, t, h, i)] * qkv[QKV(b, u, kh, i)];
+                    P[t * T + u] = d * sc;
+                    if (P[t * T + u] > mx) mx = P[t * T + u];
+                }
+                for (int u = 0; u <= t; u++) { P[t * T + u] = exp(P[t * T + u] - mx); z += P[t * T + u]; }
+                for (int u = 0; u <= t; u++) P[t * T + u] /= z;
+                const float *g = dout + (((size_t)b * T + t) * NH + h) * HS;
+                double rs = 0;
+                for (int u = 0; u <= t; u++) {
+                    double dp = 0;
+                    for (int i = 0; i < HS; i++) dp += (double)g[i] * qkv[QKV(b, u, vh, i)];
+                    dS[t * T + u] = dp;
+                    rs += P[t * T + u] * dp;
+                }
+                for (int u = 0; u <= t; u++) dS[t * T + u] = P[t * T + u] * (dS[t * T + u] - rs);
+                for (int u = 0; u <= t; u++)
+                    for (int i = 0; i < HS; i++) {
+                        dqkv[QKV(b, t, h, i)] += sc * dS[t * T + u] * qkv[QKV(b, u, kh, i)];
+                        dqkv[QKV(b, u, kh, i)] += sc * dS[t * T + u] * qkv[QKV(b, t, h, i)];
+                        dqkv[QKV(b, u, vh, i)] += P[t * T + u] * g[i];
+                    }
+            }
+        }
+#undef QKV
+    free(P);
+    free(dS);
+}
+
+// The CPU backend works on causal blocks of 64 query rows; T = 150 gives two
+// full blocks and a partial one, HS = 32 the head size of a real model's order.
+// At this size finite differences drown in float rounding (each key feeds
+// thousands of outputs), so the gradients are checked against the double
+// reference above (the finite-difference tests validate the same formulas at
+// T = 5). Tolerances: float sums of length <= 150 and 32 stay near 1e-6 of
+// the largest value (observed ~1e-7 forward, ~1e-6 backward).
+static void test_attention_multi_block_gqa_matches_reference(void) {
+    int B = 2, T = 150, NH = 4, NKV = 2, HS = 32, RH = NH + 2 * NKV;
+    int n_qkv = B * T * RH * HS, n_out = B * T * NH * HS, n_att = B * NH * T * T;
+    float *qkv = randn(n_qkv, 47, 1), *dout = randn(n_out, 48, 1);
+    float *out = malloc(sizeof(float) * n_out), *att = malloc(sizeof(float) * n_att),
+          *datt = malloc(sizeof(float) * n_att), *dqkv = malloc(sizeof(float) * n_qkv);
+    double *ref = malloc(sizeof(double) * n_out), *dref = malloc(sizeof(double) * n_qkv);
+    be->attention_forward(out, att, qkv, B, T, NH, NKV, HS);
+    attention_reference(ref, qkv, B, T, NH, NKV, HS);
+    double d = 0, m = 0;
+    for (int i = 0; i < n_out; i++) { d = fmax(d, fabs(out[i] - ref[i])); m = fmax(m, fabs(ref[i])); }
+    CHECK_MSG(d <= 1e-5 * m, "out: max |diff| %.3g > 1e-5 * %.4g", d, m);
+    for (int r = 0; r < B * NH * T; r++) { // causal rows of probabilities
+        int t = r % T;
+        double s = 0;
+        for (int u = 0; u < T; u++) {
+            if (u > t) CHECK(att[(size_t)r * T + u] == 0.0f);
+            s += att[(size_t)r * T + u];
+        }
+        CHECK_NEAR(s, 1.0, 1e-5);
+    }
+    be->attention_backward(dqkv, datt, dout, qkv, att, B, T, NH, NKV, HS);
+    attention_backward_reference(dref, qkv, dout, B, T, NH, NKV, HS);
+    d = 0, m = 0;
+    for (int i = 0; i < n_qkv; i++) { d = fmax(d, fabs(dqkv[i] - dref[i])); m = fmax(m, fabs(dref[i])); }
+    CHECK_MSG(d <= 1e-5 * m, "dqkv: max |diff| %.3g > 1e-5 * %.4g", d, m);
+    if (getenv("LS_FD_VERBOSE")) fprintf(stderr, "  dqkv: max |diff| %.3g of max %.4g\n", d, m);
+    free(qkv); free(dout); free(out); free(att); free(datt); free(dqkv); free(ref); free(dref);
+}
+
+// Attention's units of work are (batch, head); their arithmetic must not depend
+// on how many threads share them.
+static void test_attention_bits_do_not_depend_on_thread_count(void) {
+    int B = 3, T = 100, NH = 4, NKV = 2, HS = 16, RH = NH + 2 * NKV;
+    int n_qkv = B * T * RH * HS, n_out = B * T * NH * HS, n_att = B * NH * T * T;
+    float *qkv = randn(n_qkv, 51, 1), *dout = randn(n_out, 52, 1);
+    float *out[2], *att[2], *dqkv[2], *datt = malloc(sizeof(float) * n_att);
+    int nt0 = omp_get_max_threads();
+    for (int k = 0; k < 2; k++) {
+        omp_set_num_threads(k + 1);
+        out[k] = malloc(sizeof(float) * n_out);
+        att[k] = malloc(sizeof(float) * n_att);
+        dqkv[k] = malloc(sizeof(float) * n_qkv);
+        be->attention_forward(out[k], att[k], qkv, B, T, NH, NKV, HS);
+        be->attention_backward(dqkv[k], datt, dout, qkv, att[k], B, T, NH, NKV, HS);
+    }
+    omp_set_num_threads(nt0);
+    CHECK(memcmp(out[0], out[1], sizeof(float) * n_out) == 0);
+    CHECK(memcmp(att[0], att[1], sizeof(float) * n_att) == 0);
+    CHECK(memcmp(dqkv[0], dqkv[1], sizeof(float) * n_qkv) == 0);
+    for (int k = 0; k < 2; k++) { free(out[k]); free(att[k]); free(dqkv[k]); }
+    free(qkv); free(dout); free(datt);
+}
 
 static void test_attention_decode_matches_last_row_of_forward(void) {
     int B = 1, T = 6, NH = 4, NKV = 2, HS = 8, RH = NH + 2 * NKV;
@@ -376,6 +485,27 @@ static void test_gelu_backward_matches_finite_differences(void) {
     be->gelu_backward(g, c.inp, c.wout, (size_t)c.N * c.H);
     CHECK(fd_check("dinp", pw_obj, &c, c.inp, g, c.N * c.H, FD_H, FD_RTOL, FD_ATOL) == 0);
     free(c.inp); free(c.out); free(c.wout); free(g);
+}
+
+// Over [-12, 12], including the tails where 1 + tanh(u) cancels in float:
+// GELU against x / (1 + e^{-2u}) in double, the same function without the
+// cancellation. 1e-6 relative to max(|GELU|, 1e-3) (the float rounding of u
+// alone moves the far negative tail by ~1e-5 of its ~1e-30 size).
+static void test_gelu_matches_definition_in_the_tails(void) {
+    int n = 2401;
+    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
+    for (int i = 0; i < n; i++) x[i] = -12.0f + 0.01f * i;
+    be->gelu_forward(y, x, (size_t)n);
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        double xd = x[i], u = sqrt(2 / M_PI) * (xd + 0.044715 * xd * xd * xd);
+        double ref = xd / (1 + exp(-2 * u));
+        if (!(fabs(y[i] - ref) <= 1e-6 * fmax(fabs(ref), 1e-3))) {
+            if (bad++ < 3) fprintf(stderr, "  gelu(%.9g) = %.9g, reference %.9g\n", x[i], y[i], ref);
+        }
+    }
+    CHECK_MSG(bad == 0, "%d of %d GELU values off", bad, n);
+    free(x); free(y);
 }
 
 static void test_swiglu_backward_matches_finite_differences(void) {
@@ -528,6 +658,57 @@ static void test_crossentropy_matches_definition_with_smoothing_and_ignore(void)
     }
 }
 
+// GPT-2's vocabulary: the row sums run over many vector chunks; loss and
+// gradient against the definition in double. Tolerances: exp and the sums
+// carry ~1e-7 relative error per term; 1e-6 relative to the size of the
+// terms (each gradient element is g (p - q)) leaves a 3-10x margin.
+static void test_crossentropy_gpt2_vocab_matches_double_reference(void) {
+    int N = 3, V = 50257, targets[3] = {5, 50256, -1};
+    float smoothing = 0.1f, dl[3] = {1.0f, 0.5f, 1.0f};
+    float *logits = randn(N * V, 95, 4), *losses = malloc(sizeof(float) * N),
+          *d = malloc(sizeof(float) * N * V);
+    be->crossentropy_forward(losses, logits, targets, N, V, smoothing);
+    be->crossentropy_backward(d, logits, targets, dl, N, V, smoothing);
+    for (int n = 0; n < N; n++) {
+        const float *l = logits + (size_t)n * V;
+        if (targets[n] < 0) {
+            CHECK(losses[n] == 0.0f);
+            for (int j = 0; j < V; j++) CHECK(d[(size_t)n * V + j] == 0.0f);
+            continue;
+        }
+        double mx = -1e300, z = 0, ref = 0;
+        for (int j = 0; j < V; j++) mx = fmax(mx, l[j]);
+        for (int j = 0; j < V; j++) z += exp(l[j] - mx);
+        int bad = 0;
+        for (int j = 0; j < V; j++) {
+            double q = smoothing / V + (j == targets[n] ? 1.0 - smoothing : 0.0);
+            double p = exp(l[j] - mx) / z;
+            ref -= q * (l[j] - mx - log(z));
+            double g = dl[n] * (p - q), got = d[(size_t)n * V + j];
+            if (!(fabs(got - g) <= 1e-6 * dl[n] * (p + q))) {
+                if (bad++ < 3)
+                    fprintf(stderr, "  row %d dlogits[%d] = %.9g, reference %.9g\n", n, j, got, g);
+            }
+        }
+        CHECK_MSG(bad == 0, "row %d: %d of %d gradient elements off", n, bad, V);
+        CHECK_CLOSE(losses[n], ref, 1e-6, 0);
+    }
+    free(logits); free(losses); free(d);
+}
+
+// A NaN logit must give a NaN loss (training stops on it), not be skipped by
+// the max or flushed to 0 by the exp.
+static void test_crossentropy_nan_logit_gives_nan_loss_and_gradient(void) {
+    int V = 1000, target = 3;
+    float *logits = randn(V, 96, 1), loss, dl = 1.0f, *d = malloc(sizeof(float) * V);
+    logits[517] = NAN;
+    be->crossentropy_forward(&loss, logits, &target, 1, V, 0.0f);
+    CHECK(isnan(loss));
+    be->crossentropy_backward(d, logits, &target, &dl, 1, V, 0.0f);
+    CHECK(isnan(d[0]) && isnan(d[target]));
+    free(logits); free(d);
+}
+
 static void test_crossentropy_backward_matches_finite_differences(void) {
     int targets[5] = {2, -1, 0, 6, 3};
     for (int k = 0; k < 2; k++) {
@@ -600,14 +781,19 @@ static const ls_test tests[] = {
     LS_TEST(test_rope_split_halves_backward_matches_finite_differences),
     LS_TEST(test_attention_backward_matches_finite_differences),
     LS_TEST(test_attention_gqa_backward_matches_finite_differences),
+    LS_TEST(test_attention_multi_block_gqa_matches_reference),
+    LS_TEST(test_attention_bits_do_not_depend_on_thread_count),
     LS_TEST(test_attention_decode_matches_last_row_of_forward),
     LS_TEST(test_gelu_backward_matches_finite_differences),
+    LS_TEST(test_gelu_matches_definition_in_the_tails),
     LS_TEST(test_swiglu_backward_matches_finite_differences),
     LS_TEST(test_residual_backward_matches_finite_differences),
     LS_TEST(test_dropout_backward_matches_finite_differences_and_keeps_rate),
     LS_TEST(test_embedding_backward_matches_finite_differences),
     LS_TEST(test_crossentropy_matches_definition_with_smoothing_and_ignore),
     LS_TEST(test_crossentropy_backward_matches_finite_differences),
+    LS_TEST(test_crossentropy_gpt2_vocab_matches_double_reference),
+    LS_TEST(test_crossentropy_nan_logit_gives_nan_loss_and_gradient),
     LS_TEST(test_adamw_matches_torch_three_steps),
     LS_TEST(test_adamw_segments_skip_decay),
     LS_TEST(test_grad_clipping_scales_to_max_norm),
