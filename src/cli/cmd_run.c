@@ -218,11 +218,10 @@ static char **train_argv(const exp_run *r, const run_opts *o, int absolute_paths
     }
     argv[k++] = ls_strdup("--out");
     argv[k++] = absolute_paths ? absolute(r->dir) : ls_strdup(r->dir);
-    // A run directory with a config.ini was started before (killed, or its
-    // weights were not kept): continue it from its last checkpoint, if any.
-    char *cfg = ls_path_join(r->dir, "config.ini");
-    if (ls_exists(cfg)) argv[k++] = ls_strdup("--resume");
-    free(cfg);
+    // A run killed after its first checkpoint continues from it.
+    char *ckpt = ls_path_join(r->dir, "checkpoint/state.safetensors");
+    if (ls_exists(ckpt)) argv[k++] = ls_strdup("--resume");
+    free(ckpt);
     if (o->threads) {
         char t[32];
         snprintf(t, sizeof t, "%d", o->threads);
@@ -281,10 +280,21 @@ static int train_all(plan *p, const run_opts *o) {
         double elapsed = now_seconds() - t0;
         if (done > 0) fmt_duration(eta, sizeof eta, elapsed / done * (todo - done));
         fmt_duration(el, sizeof el, elapsed);
-        char *cfg = ls_path_join(r->dir, "config.ini");
+        char *ckpt = ls_path_join(r->dir, "checkpoint/state.safetensors");
+        int resuming = ls_exists(ckpt);
+        free(ckpt);
+        if (!resuming) {
+            // Only the records of an earlier training are left (results/ keeps
+            // them without weights): train again from scratch in their place.
+            static const char *const records[] = {"config.ini", "metrics.jsonl", "manifest.json", "eval.json"};
+            for (size_t i = 0; i < sizeof records / sizeof *records; i++) {
+                char *f = ls_path_join(r->dir, records[i]);
+                unlink(f);
+                free(f);
+            }
+        }
         fprintf(stderr, "\n[run %d/%d] %s  (elapsed %s, ETA %s)%s\n", done + 1, todo, r->label, el, eta,
-                ls_exists(cfg) ? "  resuming" : "");
-        free(cfg);
+                resuming ? "  resuming" : "");
         char **argv = train_argv(r, o, 0);
         int rc = run_child(argv);
         free_argv(argv);
