@@ -21,7 +21,7 @@
 
 extern "C" {
 #include "engine/backend.h"
-#include "io/util.h"
+#include "base/util.h"
 }
 #include "cuda_backend.h"
 

@@ -31,7 +31,7 @@
 #include "engine/model.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
-#include "io/util.h"
+#include "base/util.h"
 #ifdef LS_HAVE_CUDA
 #include "cuda_backend.h"
 #endif

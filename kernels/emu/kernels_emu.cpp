@@ -17,7 +17,7 @@
 
 extern "C" {
 #include "engine/backend.h"
-#include "io/util.h"
+#include "base/util.h"
 #include "linalg.h"
 }
 #include "cuda_analysis.h"

@@ -21,7 +21,7 @@
 #include "cli/report.h"
 #include "io/adapter.h"
 #include "io/checkpoint.h"
-#include "io/util.h"
+#include "base/util.h"
 
 #define MAX_ADAPTERS 16
 #define MAX_MODULES 8

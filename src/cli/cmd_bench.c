@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "io/util.h"
+#include "base/util.h"
 #include "train/bench.h"
 #include "train/run.h"
 

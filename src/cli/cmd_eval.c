@@ -12,9 +12,10 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
-#include "train/backend_select.h"
+#include "engine/backend_registry.h"
 #include "eval/tasks.h"
-#include "io/util.h"
+#include "base/clock.h"
+#include "base/util.h"
 #include "train/export.h"
 #include "train/run.h"
 #include "train/task.h"
@@ -138,9 +139,9 @@ int cmd_eval(int argc, char **argv) {
     for (int i = 0; i < d.n_items; i++) items[i] = i;
     int n = task_subsample(items, d.n_items, max_items);
     task_eval_result r;
-    double t0 = run_now();
+    double t0 = ls_now();
     if (task_evaluate(&m, &d, items, n, B, &r)) goto done;
-    double dt = run_now() - t0;
+    double dt = ls_now() - t0;
     printf("loss %.6f | perplexity %.4f | %ld tokens | %d items", r.loss, exp(r.loss), r.n_tokens, r.n_items);
     if (isfinite(r.accuracy)) printf(" | accuracy %.4f", r.accuracy);
     printf(" | %.2f s\n", dt);

@@ -9,10 +9,11 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "train/backend_select.h"
+#include "engine/backend_registry.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
-#include "io/util.h"
+#include "base/clock.h"
+#include "base/util.h"
 #include "train/export.h"
 #include "train/run.h"
 #include "train/task.h"
@@ -119,9 +120,9 @@ int cmd_generate(int argc, char **argv) {
     ls_sampler sampler;
     sampler_init(&sampler, m.V, (float)temperature, (float)topp, (uint64_t)seed);
     out = ls_malloc((size_t)(n_steps + 1) * sizeof(int));
-    double t0 = run_now();
+    double t0 = ls_now();
     int n = model_generate(&m, ids, n_ids, n_steps, temperature > 0 ? &sampler : NULL, tok_bos(tok), out);
-    double dt = run_now() - t0;
+    double dt = ls_now() - t0;
     sampler_free(&sampler);
     if (n < 0) goto done;
     size_t len;

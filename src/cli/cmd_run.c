@@ -23,7 +23,8 @@
 #include "cli/report.h"
 #include "cli/runs.h"
 #include "exp/experiment.h"
-#include "io/util.h"
+#include "base/clock.h"
+#include "base/util.h"
 #include "train/train_config.h"
 
 #define MAX_EXPERIMENTS 32
@@ -255,31 +256,19 @@ static int run_child(char **argv) {
     return 0;
 }
 
-static void fmt_duration(char *buf, size_t n, double s) {
-    if (s < 60) snprintf(buf, n, "%.0fs", s);
-    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else snprintf(buf, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
-}
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int train_all(plan *p, const run_opts *o) {
     int todo = 0;
     for (int u = 0; u < p->n_unique; u++) todo += !run_is_complete(p->unique[u]->dir);
     fprintf(stderr, "lorascope run: %d runs, %d complete, %d to train\n", p->n_unique, p->n_unique - todo, todo);
-    double t0 = now_seconds();
+    double t0 = ls_now();
     int done = 0;
     for (int u = 0; u < p->n_unique; u++) {
         exp_run *r = p->unique[u];
         if (run_is_complete(r->dir)) continue;
         char eta[32] = "?", el[32];
-        double elapsed = now_seconds() - t0;
-        if (done > 0) fmt_duration(eta, sizeof eta, elapsed / done * (todo - done));
-        fmt_duration(el, sizeof el, elapsed);
+        double elapsed = ls_now() - t0;
+        if (done > 0) ls_fmt_duration(eta, sizeof eta, elapsed / done * (todo - done));
+        ls_fmt_duration(el, sizeof el, elapsed);
         char *ckpt = ls_path_join(r->dir, "checkpoint/state.safetensors");
         int resuming = ls_exists(ckpt);
         free(ckpt);
@@ -308,7 +297,7 @@ static int train_all(plan *p, const run_opts *o) {
     }
     if (todo) {
         char el[32];
-        fmt_duration(el, sizeof el, now_seconds() - t0);
+        ls_fmt_duration(el, sizeof el, ls_now() - t0);
         fprintf(stderr, "lorascope run: trained %d runs in %s\n", done, el);
     }
     return 0;

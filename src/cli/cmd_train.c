@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "io/util.h"
+#include "base/util.h"
 #include "train/train.h"
 #include "train/train_config.h"
 

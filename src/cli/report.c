@@ -8,7 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "io/util.h"
+#include "base/util.h"
 
 #ifndef LS_PLOTS_DIR
 #define LS_PLOTS_DIR "plots"

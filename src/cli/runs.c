@@ -8,7 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/report.h"
-#include "io/util.h"
+#include "base/util.h"
 
 // ----------------------------------------------------------------------------
 // run directories

@@ -9,7 +9,7 @@
 #include "engine/lora.h"
 #include "engine/rng.h"
 #include "io/adapter.h"
-#include "io/util.h"
+#include "base/util.h"
 
 // ----------------------------------------------------------------------------
 // module names

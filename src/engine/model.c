@@ -8,7 +8,7 @@
 #include "engine/model.h"
 #include "engine/rng.h"
 #include "engine/sampler.h"
-#include "io/util.h"
+#include "base/util.h"
 
 #define IS_GPT2(m) ((m)->cfg.family == LS_FAMILY_GPT2)
 

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "engine/backend.h"
-#include "io/util.h"
+#include "base/util.h"
 
 // Parallelise a loop only when it has enough work to pay for the fork.
 #define OMP_MIN_WORK 16384

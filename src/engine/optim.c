@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "engine/optim.h"
-#include "io/util.h"
+#include "base/util.h"
 
 void adamw_init(ls_adamw *opt, const ls_backend *be, size_t n, float beta1, float beta2,
                 float eps, float weight_decay) {

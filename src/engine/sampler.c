@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "engine/sampler.h"
-#include "io/util.h"
+#include "base/util.h"
 
 void sampler_init(ls_sampler *s, int vocab_size, float temperature, float topp, uint64_t seed) {
     s->vocab_size = vocab_size;

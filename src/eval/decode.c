@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/util.h"
+#include "base/util.h"
 
 gen_config gen_config_paper(int eos) {
     // Table 11 (E2E): beam size 10, length penalty 0.9, no repeat n-gram size 4;

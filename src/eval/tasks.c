@@ -7,13 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "io/util.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "base/clock.h"
+#include "base/util.h"
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
@@ -77,7 +72,7 @@ int eval_e2e(ls_model *m, const tokenizer *tok, const ds_pairs *d, const eval_e2
 
     int was_training = m->training;
     model_set_training(m, 0);
-    double t0 = now_s();
+    double t0 = ls_now();
     int rc = 0;
     for (int g = 0; g < G; g++) {
         int n_members = d->group_start[g + 1] - d->group_start[g];
@@ -124,9 +119,9 @@ int eval_e2e(ls_model *m, const tokenizer *tok, const ds_pairs *d, const eval_e2
         out->n_generated += best.n;
         out->n_decoded += decoded;
         gen_hyp_free(&best);
-        if (cfg->progress) progress_line(g + 1, G, out->n_generated, now_s() - t0);
+        if (cfg->progress) progress_line(g + 1, G, out->n_generated, ls_now() - t0);
     }
-    out->seconds = now_s() - t0;
+    out->seconds = ls_now() - t0;
     model_set_training(m, was_training);
     if (rc) {
         eval_e2e_result_free(out);
@@ -180,7 +175,7 @@ int eval_sst2(ls_model *m, const ds_pairs *d, int max_examples, int batch, eval_
     int V = m->V, rc = 0;
     int was_training = m->training;
     model_set_training(m, 0);
-    double t0 = now_s();
+    double t0 = ls_now();
     float *row = ls_malloc((size_t)V * sizeof(float));
     int *inputs = NULL;
     size_t inputs_cap = 0;
@@ -235,7 +230,7 @@ int eval_sst2(ls_model *m, const ds_pairs *d, int max_examples, int batch, eval_
     }
     free(row);
     free(inputs);
-    out->seconds = now_s() - t0;
+    out->seconds = ls_now() - t0;
     model_set_training(m, was_training);
     if (rc) {
         eval_sst2_result_free(out);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "io/safetensors.h"
-#include "io/util.h"
+#include "base/util.h"
 
 static const char *const llama_paths[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
                                           "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",

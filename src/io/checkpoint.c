@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "io/safetensors.h"
-#include "io/util.h"
+#include "base/util.h"
 
 const char *ckpt_family_name(ls_family f) { return f == LS_FAMILY_GPT2 ? "gpt2" : "llama"; }
 

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/util.h"
+#include "base/util.h"
 
 // ----------------------------------------------------------------------------
 // dtypes and half-precision conversion

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/util.h"
+#include "base/util.h"
 #include "text/tok_internal.h"
 
 // ----------------------------------------------------------------------------

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/util.h"
+#include "base/util.h"
 #include "text/unicode_class.h"
 
 struct gpt2_tok {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/util.h"
+#include "base/util.h"
 
 typedef struct {
     const char *str;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/util.h"
+#include "base/util.h"
 
 void tok_ids_push(tok_ids *v, int id) {
     if (v->n == v->cap) {

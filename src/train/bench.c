@@ -7,7 +7,8 @@
 #include "engine/model.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
-#include "io/util.h"
+#include "base/clock.h"
+#include "base/util.h"
 #include "train/bench.h"
 #include "train/run.h"
 #include "train/train.h"
@@ -55,9 +56,9 @@ double bench_sgemm_gflops(int threads) {
     }
     double best = 0.0;
     for (int k = 0; k < 3; k++) {
-        double t0 = run_now();
+        double t0 = ls_now();
         be->gemm(0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        double dt = run_now() - t0;
+        double dt = ls_now() - t0;
         double g = 2.0 * n * (double)n * n / dt / 1e9;
         if (g > best) best = g;
     }
@@ -133,7 +134,7 @@ int bench_train(const bench_shape *s, const char *assets_dir, int full, int thre
     double *times = ls_malloc((size_t)(steps + 1) * sizeof(double));
     int rc = 0;
     for (int k = 0; k <= steps; k++) {
-        double t0 = run_now();
+        double t0 = ls_now();
         if (full) model_zero_grad(&m);
         else lora_zero_grad(&lo);
         float loss = model_forward(&m, tokens, targets, NULL, B, T, 0.0f);
@@ -144,7 +145,7 @@ int bench_train(const bench_shape *s, const char *assets_dir, int full, int thre
         model_backward(&m, 1.0f, 0.0f);
         clip_grad_norm(be, grads, n, 1.0);
         adamw_step(&opt, params, grads, 1e-5f);
-        times[k] = run_now() - t0;
+        times[k] = ls_now() - t0;
     }
     if (!rc) {
         // step 0 warms caches and is not timed; the fastest of the rest is the

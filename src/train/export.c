@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "io/safetensors.h"
-#include "io/util.h"
+#include "base/util.h"
 #include "train/export.h"
 
 // ----------------------------------------------------------------------------

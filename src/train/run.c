@@ -5,7 +5,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "io/util.h"
+#include "base/clock.h"
+#include "base/util.h"
 #include "train/git_commit.h"
 #include "train/run.h"
 
@@ -47,19 +48,6 @@ const char *run_cpu_model(void) {
 int run_n_cpus(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
-}
-
-double run_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-void run_utc_iso(char *buf, size_t size) {
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 // ----------------------------------------------------------------------------

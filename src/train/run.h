@@ -19,10 +19,6 @@ const char *run_uname(void);
 const char *run_cpu_model(void);
 int run_n_cpus(void);
 
-// Wall-clock seconds (monotonic) and the current UTC time as ISO 8601.
-double run_now(void);
-void run_utc_iso(char *buf, size_t size);
-
 // ----------------------------------------------------------------------------
 // metrics.jsonl
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/util.h"
+#include "base/util.h"
 #include "train/task.h"
 
 static const char *const KIND_NAMES[] = {"lm", "e2e", "sst2", "jsonl"};

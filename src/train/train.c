@@ -14,12 +14,13 @@
 #include "engine/optim.h"
 #include "engine/rng.h"
 #include "io/safetensors.h"
-#include "io/util.h"
+#include "base/clock.h"
+#include "base/util.h"
 #include "train/export.h"
 #include "train/run.h"
 #include "train/task.h"
 #include "train/train.h"
-#include "train/backend_select.h"
+#include "engine/backend_registry.h"
 
 // Streams derived from the one seed. The train/validation split and the
 // evaluation subsample use a fixed seed instead, so that runs with different
@@ -400,13 +401,13 @@ static void metrics_step(run_metrics *w, long step, double loss, double lr, doub
 
 static int evaluate(trainer *t, run_metrics *w, long step, int tty) {
     task_eval_result r;
-    double t0 = run_now();
+    double t0 = ls_now();
     if (task_evaluate(&t->m, t->val, t->val_items, t->n_val, t->cfg.batch_size, &r)) return -1;
     t->last_val_loss = r.loss;
     char buf[512], acc[64] = "";
     if (isfinite(r.accuracy)) snprintf(acc, sizeof acc, ",\"val_accuracy\":%.6f", r.accuracy);
     snprintf(buf, sizeof buf, "{\"step\":%ld,\"val_loss\":%.9g,\"val_tokens\":%ld,\"val_items\":%d%s,\"eval_s\":%.3f}",
-             step, r.loss, r.n_tokens, r.n_items, acc, run_now() - t0);
+             step, r.loss, r.n_tokens, r.n_items, acc, ls_now() - t0);
     run_metrics_write(w, buf);
     if (tty) fputc('\n', stderr);
     fprintf(stderr, "eval  step %ld | val loss %.4f (%d items, %ld tokens)", step, r.loss, r.n_items, r.n_tokens);
@@ -441,7 +442,7 @@ static int write_manifest(const trainer *t, const char *status, const char *mess
     gethostname(host, sizeof host - 1);
     cJSON_AddStringToObject(mach, "hostname", host);
     char now[64];
-    run_utc_iso(now, sizeof now);
+    ls_utc_iso(now, sizeof now);
     cJSON_AddStringToObject(root, "started_utc", started);
     cJSON_AddStringToObject(root, "finished_utc", now);
     cJSON_AddNumberToObject(root, "wall_time_s", wall);
@@ -599,9 +600,9 @@ static int train_step(trainer *t, long step, double lr, int *items, task_batch *
 int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, train_result *res) {
     memset(res, 0, sizeof *res);
     res->base_val_loss = res->final_val_loss = res->final_train_loss = NAN;
-    double wall0 = run_now();
+    double wall0 = ls_now();
     char started[64];
-    run_utc_iso(started, sizeof started);
+    ls_utc_iso(started, sizeof started);
     trainer *t = ls_calloc(1, sizeof *t);
     if (trainer_setup(t, cfg)) {
         trainer_free(t);
@@ -639,14 +640,14 @@ int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, tra
     task_batch tb;
     task_batch_init(&tb, c->batch_size, t->Tmax);
     model_set_training(m, 1);
-    double run_t0 = run_now(), run_train = 0.0, since_tokens = 0.0, since_t0 = run_now();
+    double run_t0 = ls_now(), run_train = 0.0, since_tokens = 0.0, since_t0 = ls_now();
     long last_ckpt = start, step;
     for (step = start + 1; step <= c->steps && !rc; step++) {
-        double ts = run_now();
+        double ts = ls_now();
         double lr = train_lr_at(c, step - 1), loss, tokens, gnorm;
         rc = train_step(t, step, lr, items, &tb, &loss, &tokens, &gnorm, message, sizeof message);
         if (rc) break;
-        double dt = run_now() - ts;
+        double dt = ls_now() - ts;
         run_train += dt;
         t->train_time += dt;
         since_tokens += tokens;
@@ -654,20 +655,20 @@ int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, tra
         t->last_train_loss = loss;
         int log_now = tty || step % c->log_every == 0 || step == c->steps || step == start + 1;
         if (log_now) {
-            double since = run_now() - since_t0;
+            double since = ls_now() - since_t0;
             double tok_s = since > 0 ? since_tokens / since : 0.0;
             double per_step = run_train / (double)(step - start);
             metrics_step(&w, step, loss, lr, gnorm, t->tokens_seen, tok_s, t->train_time);
-            print_progress(t, step, loss, lr, gnorm, tok_s, run_now() - run_t0, per_step * (c->steps - step), tty);
+            print_progress(t, step, loss, lr, gnorm, tok_s, ls_now() - run_t0, per_step * (c->steps - step), tty);
             since_tokens = 0.0;
-            since_t0 = run_now();
+            since_t0 = ls_now();
         }
         int eval_now = t->val && ((c->eval_every > 0 && step % c->eval_every == 0) || step == c->steps);
         if (eval_now) {
             model_set_training(m, 0);
             if (evaluate(t, &w, step, tty && step != c->steps)) rc = -1;
             model_set_training(m, 1);
-            since_t0 = run_now();
+            since_t0 = ls_now();
         }
         int save_now = (c->save_every > 0 && step % c->save_every == 0) || step == c->steps;
         if (!rc && save_now) {
@@ -701,11 +702,11 @@ int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, tra
         char buf[700];
         snprintf(buf, sizeof buf, "{\"step\":%ld,\"loss\":null,\"error\":\"non-finite value\"}", step);
         run_metrics_write(&w, buf);
-        write_manifest(t, status, message, start, done, run_now() - wall0, started, argc, argv);
+        write_manifest(t, status, message, start, done, ls_now() - wall0, started, argc, argv);
         ls_fail("%s", message);
     } else if (rc == 0) {
         rc = write_outputs(t);
-        if (!rc) rc = write_manifest(t, status, NULL, start, done, run_now() - wall0, started, argc, argv);
+        if (!rc) rc = write_manifest(t, status, NULL, start, done, ls_now() - wall0, started, argc, argv);
     }
     run_metrics_close(&w);
     res->status = rc == 1;
@@ -713,7 +714,7 @@ int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, tra
     res->base_val_loss = t->base_val_loss;
     res->final_val_loss = t->last_val_loss;
     res->final_train_loss = t->last_train_loss;
-    res->wall_s = run_now() - wall0;
+    res->wall_s = ls_now() - wall0;
     trainer_free(t);
     free(t);
     return rc;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/util.h"
+#include "base/util.h"
 #include "train/train_config.h"
 
 // ----------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 
 #include "harness.h"
 #include "io/safetensors.h"
-#include "io/util.h"
+#include "base/util.h"
 
 static char err_text[8192];
 

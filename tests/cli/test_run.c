@@ -5,7 +5,7 @@
 #include <sys/wait.h>
 
 #include "harness.h"
-#include "io/util.h"
+#include "base/util.h"
 
 static char err_text[16384];
 

@@ -32,7 +32,7 @@
 #include "engine/rng.h"
 #include "harness.h"
 #include "io/checkpoint.h"
-#include "io/util.h"
+#include "base/util.h"
 #include "lowrank.h"
 #include "text/tokenizer.h"
 

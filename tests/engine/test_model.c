@@ -14,7 +14,7 @@
 #include "engine/rng.h"
 #include "engine/sampler.h"
 #include "harness.h"
-#include "io/util.h"
+#include "base/util.h"
 
 static const ls_backend *be;
 

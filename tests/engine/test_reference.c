@@ -28,7 +28,7 @@
 #include "io/adapter.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
-#include "io/util.h"
+#include "base/util.h"
 #include "text/tokenizer.h"
 
 static const ls_backend *be;

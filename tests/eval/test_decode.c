@@ -12,7 +12,7 @@
 #include "eval/decode.h"
 #include "harness.h"
 #include "io/checkpoint.h"
-#include "io/util.h"
+#include "base/util.h"
 #include "text/tokenizer.h"
 
 static const ls_backend *be;

@@ -8,7 +8,7 @@
 
 #include "eval/metrics.h"
 #include "harness.h"
-#include "io/util.h"
+#include "base/util.h"
 #include "text/dataset.h"
 
 #define LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))

@@ -9,7 +9,7 @@
 #include "eval/tasks.h"
 #include "harness.h"
 #include "io/checkpoint.h"
-#include "io/util.h"
+#include "base/util.h"
 
 static const ls_backend *be;
 

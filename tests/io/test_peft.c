@@ -7,7 +7,7 @@
 #include "io/adapter.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
-#include "io/util.h"
+#include "base/util.h"
 
 // Compares every module's s·B·A with PEFT's delta; `conv1d` deltas are stored
 // (in, out) as PEFT returns them with fan_in_fan_out.

@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 
 #include "harness.h"
-#include "io/util.h"
+#include "base/util.h"
 
 static char results[4096];
 static int ready = -1;

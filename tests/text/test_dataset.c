@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "harness.h"
-#include "io/util.h"
+#include "base/util.h"
 #include "text/dataset.h"
 #include "text/tokenizer.h"
 

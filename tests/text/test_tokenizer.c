@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "harness.h"
-#include "io/util.h"
+#include "base/util.h"
 #include "text/tokenizer.h"
 
 #include <cjson/cJSON.h>

@@ -13,7 +13,7 @@
 #include "harness.h"
 #include "io/adapter.h"
 #include "io/checkpoint.h"
-#include "io/util.h"
+#include "base/util.h"
 #include "train/export.h"
 #include "train/task.h"
 #include "train/train.h"

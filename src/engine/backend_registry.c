@@ -1,8 +1,8 @@
-#include "train/backend_select.h"
+#include "engine/backend_registry.h"
 
 #include <string.h>
 
-#include "io/util.h"
+#include "base/util.h"
 
 #ifdef LS_HAVE_CUDA
 #include "cuda_backend.h"

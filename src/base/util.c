@@ -1,4 +1,4 @@
-#include "io/util.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <stdarg.h>

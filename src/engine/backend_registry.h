@@ -1,6 +1,6 @@
-// backend_select: the op backend named on the command line (--backend).
-#ifndef LS_BACKEND_SELECT_H
-#define LS_BACKEND_SELECT_H
+// backend_registry: the op backends this build has, found by name (--backend).
+#ifndef LS_BACKEND_REGISTRY_H
+#define LS_BACKEND_REGISTRY_H
 
 #include "engine/backend.h"
 
