@@ -30,49 +30,31 @@ static void usage(FILE *fp) {
             "full/model.safetensors, manifest.json; --merged-out DIR2: merged HF checkpoint.\n");
 }
 
-static int is_bool_word(const char *s) {
-    const char *w[] = {"true", "false", "yes", "no", "on", "off", "1", "0"};
-    for (int i = 0; i < 8; i++)
-        if (!strcmp(s, w[i])) return 1;
+// --config FILE and --resume sit outside the option table; --out is read
+// early (pass 0) because --resume starts from the run's own config.ini.
+typedef struct {
+    int pass;
+    const char *config_file;
+    char out[TC_PATH];
+    int resume;
+} train_args;
+
+static const opt_extra EXTRAS[] = {{"config", 1}, {"resume", 0}, {NULL, 0}};
+
+static int on_extra(void *ctx, const char *flag, const char *value) {
+    train_args *a = ctx;
+    if (!strcmp(flag, "config")) a->config_file = value;
+    else a->resume = 1;
     return 0;
 }
 
-// One pass over argv. pass 0 picks up --config, --resume and --out only;
-// pass 1 applies every other flag to c.
-static int parse_flags(int argc, char **argv, int pass, ls_train_config *c, const char **config_file,
-                       int *resume, const char **out) {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strncmp(a, "--", 2) || !a[2]) return ls_fail("unexpected argument '%s'", a);
-        char name[64];
-        const char *eq = strchr(a + 2, '='), *value = NULL;
-        size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        if (n >= sizeof name) return ls_fail("unknown option '%s'", a);
-        memcpy(name, a + 2, n);
-        name[n] = 0;
-        if (eq) value = eq + 1;
-        if (!strcmp(name, "resume")) {
-            if (value) return ls_fail("--resume: takes no value");
-            *resume = 1;
-            continue;
-        }
-        int is_bool = tc_flag_is_bool(name);
-        if (!value && is_bool) {
-            if (i + 1 < argc && is_bool_word(argv[i + 1])) value = argv[++i];
-        } else if (!value) {
-            if (i + 1 >= argc) return ls_fail("--%s: expected a value", name);
-            value = argv[++i];
-        }
-        if (!strcmp(name, "config")) {
-            *config_file = value;
-            continue;
-        }
-        if (pass == 0) {
-            if (!strcmp(name, "out")) *out = value;
-            continue;
-        }
-        if (tc_set_flag(c, name, value)) return -1;
-    }
+// Pass 0 picks up --config, --resume and --out only (into a scratch config);
+// pass 1 applies every flag to c.
+static int parse_flags(int argc, char **argv, train_args *a, ls_train_config *c) {
+    ls_train_config scratch;
+    tc_defaults(&scratch);
+    if (opt_parse_argv(tc_table(), a->pass ? c : &scratch, argc, argv, EXTRAS, on_extra, NULL, a)) return -1;
+    if (!a->pass) memcpy(a->out, scratch.out, sizeof a->out);
     return 0;
 }
 
@@ -83,12 +65,13 @@ int cmd_train(int argc, char **argv) {
     }
     ls_train_config c;
     tc_defaults(&c);
-    const char *config_file = NULL, *out = NULL;
-    int resume = 0;
-    if (parse_flags(argc, argv, 0, &c, &config_file, &resume, &out)) {
+    train_args a = {0};
+    if (parse_flags(argc, argv, &a, &c)) {
         fprintf(stderr, "lorascope train: %s\n", ls_error());
         return 2;
     }
+    const char *config_file = a.config_file, *out = a.out[0] ? a.out : NULL;
+    int resume = a.resume;
     if (resume) {
         if (!out) {
             fprintf(stderr, "lorascope train: --resume: expected --out DIR (the run to continue)\n");
@@ -107,7 +90,8 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "lorascope train: %s\n", ls_error());
         return 2;
     }
-    if (parse_flags(argc, argv, 1, &c, &config_file, &resume, &out) || tc_validate(&c)) {
+    a.pass = 1;
+    if (parse_flags(argc, argv, &a, &c) || tc_validate(&c)) {
         fprintf(stderr, "lorascope train: %s\n", ls_error());
         return 2;
     }

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "base/options.h"
+
 #define TC_PATH 1024
 #define TC_SHORT 64
 
@@ -61,6 +63,9 @@ typedef struct {
     char merged_out[TC_PATH];  // "" or a directory for merged HF weights
     int stop_after;            // hidden: die (SIGKILL) after this step, as a killed run (tests)
 } ls_train_config;
+
+// The option table (base/options.h) behind every function below.
+const opt_table *tc_table(void);
 
 // Defaults (printed by `lorascope train --help`).
 void tc_defaults(ls_train_config *c);
