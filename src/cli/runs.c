@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "cli/report.h"
+#include "report/report.h"
 #include "base/util.h"
 
 // ----------------------------------------------------------------------------
