@@ -83,7 +83,7 @@ void subspace_result_free(subspace_result *res) {
 // ----------------------------------------------------------------------------
 // amplify (Table 7, App. H.4)
 
-const an_amplification *amplify_at(const amplify_result *res, int series, int layer, int module) {
+an_amplification *amplify_at(const amplify_result *res, int series, int layer, int module) {
     size_t nl = (size_t)n_layers_of(res->layers);
     return &res->cells[((size_t)series * nl + (size_t)(layer - res->layers.layer0)) * res->n_modules + module];
 }
@@ -108,7 +108,7 @@ int amplify_compute(const analyze_request *req, const analyze_inputs *in, amplif
                     // Full fine-tuning has no rank of its own: project on --rank (default 8) directions.
                     int r = req->rank ? req->rank : lora_r ? lora_r : 8;
                     int have = lora_r ? lora_r : ds.nsv;
-                    an_amplification *cell = (an_amplification *)amplify_at(res, ai, l, mi);
+                    an_amplification *cell = amplify_at(res, ai, l, mi);
                     if (r > have)
                         rc = ls_fail("--rank %d exceeds the rank %d of %s at layer %d", r, have, res->series[ai].dir, l);
                     else

@@ -47,7 +47,7 @@ typedef struct {
     an_amplification *cells; // [(series * n_layers + layer - layer0) * n_modules + module]
 } amplify_result;
 
-const an_amplification *amplify_at(const amplify_result *res, int series, int layer, int module);
+an_amplification *amplify_at(const amplify_result *res, int series, int layer, int module);
 int amplify_compute(const analyze_request *req, const analyze_inputs *in, amplify_result *res);
 int amplify_render(const analyze_request *req, const amplify_result *res, const char *data_dir);
 void amplify_result_free(amplify_result *res);
