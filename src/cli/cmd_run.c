@@ -18,7 +18,6 @@
 #include "base/options.h"
 #include "base/util.h"
 #include "cli/commands.h"
-#include "cli/runs.h"
 #include "exp/plan.h"
 #include "exp/runner.h"
 
@@ -203,7 +202,7 @@ int cmd_run(int argc, char **argv) {
     }
     int rc = exp_train_all(&s, &eo);
     if (!rc) rc = eval_all(&s, &o);
-    for (int i = 0; i < s.n_exps && !rc; i++) rc = run_analyses(&s.exps[i], s.runs[i], s.n_runs[i], o.results, o.no_plot);
+    if (!rc) rc = exp_analyse_all(&s, &eo);
     if (rc) fprintf(stderr, "lorascope run: %s\n", ls_error());
     exp_set_free(&s);
     return rc ? 1 : 0;

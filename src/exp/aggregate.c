@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "base/util.h"
-#include "cli/report.h"
+#include "report/report.h"
 
 // ----------------------------------------------------------------------------
 // reading a run's numbers

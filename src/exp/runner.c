@@ -12,6 +12,8 @@
 
 #include "base/clock.h"
 #include "base/util.h"
+#include "exp/aggregate.h"
+#include "exp/exp_analyze.h"
 #include "train/train.h"
 
 // ----------------------------------------------------------------------------
@@ -155,5 +157,29 @@ int exp_train_all(exp_set *s, const exp_options *o) {
         ls_fmt_duration(el, sizeof el, ls_now() - t0);
         fprintf(stderr, "lorascope run: trained %d runs in %s\n", done, el);
     }
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// analyses
+
+static int analyse_experiment(const experiment *e, const exp_run *runs, int n_runs, const exp_options *o) {
+    char *exp_dir = ls_path_join(o->results, e->name);
+    int rc = 0;
+    for (int i = 0; i < e->n_analyses && !rc; i++) {
+        const exp_analysis *an = &e->analyses[i];
+        char *out = ls_path_join(exp_dir, an->name);
+        if (!strcmp(an->kind, "table")) rc = exp_table(e, an, runs, n_runs, exp_dir, o->no_plot);
+        else if (!strcmp(an->kind, "curve")) rc = exp_curve(e, an, runs, n_runs, out, o->no_plot);
+        else rc = exp_analyze(e, an, runs, n_runs, out, o->no_plot);
+        free(out);
+    }
+    free(exp_dir);
+    return rc;
+}
+
+int exp_analyse_all(const exp_set *s, const exp_options *o) {
+    for (int i = 0; i < s->n_exps; i++)
+        if (analyse_experiment(&s->exps[i], s->runs[i], s->n_runs[i], o)) return -1;
     return 0;
 }

@@ -1,0 +1,60 @@
+// analyze_run: one analysis from request to files.
+#include "analyze/analyze.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "analyze/results.h"
+#include "base/util.h"
+#include "report/report.h"
+
+// Computes and renders req->kind over the loaded inputs.
+static int run_kind(const analyze_request *req, const analyze_inputs *in, const char *data_dir) {
+    const char *k = req->kind;
+    int rc;
+    if (!strcmp(k, "subspace")) {
+        subspace_result res;
+        rc = subspace_compute(req, in, &res);
+        if (!rc) rc = subspace_render(req, &res, data_dir);
+        subspace_result_free(&res);
+    } else if (!strcmp(k, "amplify")) {
+        amplify_result res;
+        rc = amplify_compute(req, in, &res);
+        if (!rc) rc = amplify_render(req, &res, data_dir);
+        amplify_result_free(&res);
+    } else if (!strcmp(k, "w-vs-dw")) {
+        w_vs_dw_result res;
+        rc = w_vs_dw_compute(req, in, &res);
+        if (!rc) rc = w_vs_dw_render(req, &res, data_dir);
+        w_vs_dw_result_free(&res);
+    } else if (!strcmp(k, "spectrum")) {
+        spectrum_result res;
+        rc = spectrum_compute(req, in, &res);
+        if (!rc) rc = spectrum_render(req, &res, data_dir);
+        spectrum_result_free(&res);
+    } else {
+        intruders_result res;
+        rc = intruders_compute(req, in, &res);
+        if (!rc) rc = intruders_render(req, &res, data_dir);
+        intruders_result_free(&res);
+    }
+    return rc;
+}
+
+int analyze_run(const analyze_request *req) {
+    if (analyze_request_check(req)) return -1;
+    analyze_inputs *in = NULL;
+    int rc = analyze_inputs_load(req, &in);
+    char *data_dir = ls_path_join(req->out, "data");
+    if (!rc) rc = ls_mkdir_p(data_dir);
+    if (!rc) rc = run_kind(req, in, data_dir);
+    analyze_inputs_free(in);
+    if (rc) {
+        report_rollback();
+        rmdir(data_dir); // only if empty: never leave a half-made output tree behind
+        rmdir(req->out);
+    }
+    free(data_dir);
+    return rc;
+}

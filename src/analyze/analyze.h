@@ -1,0 +1,68 @@
+// analyze: the analyses of Hu et al. 2021, Sec. 7 and App. H, over PEFT
+// adapters, full fine-tuning checkpoints and a base checkpoint — what
+// `lorascope analyze` and `lorascope run`'s [analysis] sections run.
+//
+//   subspace   φ(A1, A2, i, j) between two adapters (Eq. 4; Fig. 3, 4, 6, 7; H.2 for B)
+//   amplify    ‖UᵀWV‖_F for ΔW, W, random and the amplification factor (Table 7, H.4)
+//   w-vs-dw    φ between the top-i directions of W and the top-j of ΔW (Fig. 8)
+//   spectrum   singular spectrum, effective rank, 90%-energy rank of ΔW (or of W)
+//   intruders  intruder dimensions of W0 + ΔW against W0 (Shuttleworth et al. 2024)
+//
+// Every analysis writes <name>.tsv and <name>.md under `out`, one TSV per grid
+// or spectrum under <out>/data/, and <name>.png/.svg through plots/*.gp.
+// The math is analysis/ (an_*); this layer loads the inputs, runs the math
+// over layers, modules and adapters into result structs, and renders them.
+#ifndef LS_ANALYZE_H
+#define LS_ANALYZE_H
+
+#define ANALYZE_MAX_ADAPTERS 16
+#define ANALYZE_MAX_MODULES 8
+#define ANALYZE_MODULE_NAME 16   // bytes of a module name, its 0 included
+
+// One analysis to run. Strings are borrowed: they must outlive analyze_run.
+typedef struct {
+    const char *kind;     // subspace, amplify, w-vs-dw, spectrum, intruders
+    const char *base;     // base checkpoint (llama2.c .bin or HF dir), or NULL
+    const char *adapters[ANALYZE_MAX_ADAPTERS];  // PEFT adapter dirs
+    int n_adapters;
+    const char *adapter2; // subspace: the second adapter
+    const char *finetuned[ANALYZE_MAX_ADAPTERS]; // full fine-tuning checkpoints: ΔW = W_ft - W0
+    int n_finetuned;
+    char modules[ANALYZE_MAX_MODULES][ANALYZE_MODULE_NAME];
+    int n_modules;
+    int layer;            // -1: all layers
+    int side_b;           // subspace on B (left singular vectors, App. H.2)
+    const char *out;      // output directory (created)
+    unsigned long long seed;  // of the Gaussian random baselines
+    int rank;             // amplify/w-vs-dw: directions to project on (0: the adapter's r)
+    int imax;             // w-vs-dw: W directions (rows of the grid; 0: min(64, rank of W))
+    int top_k;            // intruders: vectors examined
+    double eps;           // intruders: cosine threshold
+    double energy;        // spectrum: energy fraction for the energy rank
+    int no_plot;          // tables only
+} analyze_request;
+
+// The defaults: all layers, modules q and v, side A, seed 0, top-k 10,
+// eps 0.5, energy 0.9; no kind, inputs or output.
+void analyze_request_defaults(analyze_request *req);
+
+// Sets one option from its text, as `lorascope analyze --<option> <text>`
+// takes it: base, adapter and finetuned (each appends), adapter2, out,
+// module (a comma list; replaces the list), layer (N or all), side (A or B),
+// seed, rank, imax, top-k, eps, energy. `text` is borrowed. Returns 0, or -1
+// with ls_error() naming the flag ("--rank: expected an integer in [1, 1048576],
+// found 'x'").
+int analyze_request_set(analyze_request *req, const char *option, const char *text);
+
+// Checks that req names a known kind, an output directory, and the inputs its
+// kind needs. Returns 0, or -1 with ls_error() set.
+int analyze_request_check(const analyze_request *req);
+
+// Runs req: checks it, loads the inputs, writes the tables, data files and
+// figures under req->out. Returns 0, with the files written recorded for
+// report_list() (report/report.h; the caller prints them); or -1 with
+// ls_error() set, every file written since the last report_list() removed,
+// and <out>/data and <out> removed if left empty. Never exits.
+int analyze_run(const analyze_request *req);
+
+#endif

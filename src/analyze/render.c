@@ -1,0 +1,306 @@
+// Rendering: result structs -> <out>/<name>.tsv and .md, one data file per
+// grid or spectrum under <out>/data/, and figures through plots/*.gp.
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "analyze/results.h"
+#include "base/util.h"
+#include "report/report.h"
+
+// Writes one φ grid as "i j phi" blocks (gnuplot `with image` layout).
+static int write_grid(const char *dir, const char *name, const double *grid, int imax, int jmax, const char *what) {
+    strbuf b = {0};
+    sb_printf(&b, "# %s\n# i\tj\tphi\n", what);
+    for (int i = 0; i < imax; i++) {
+        for (int j = 0; j < jmax; j++) sb_printf(&b, "%d\t%d\t%.6f\n", i + 1, j + 1, grid[i * jmax + j]);
+        sb_printf(&b, "\n");
+    }
+    int rc = report_write(dir, name, &b);
+    sb_free(&b);
+    return rc;
+}
+
+// Unless rc, writes the tables and draws the figure (unless no_plot). Frees
+// them either way; returns rc or the first failure.
+static int finish(int rc, const analyze_request *req, strbuf *tables, const char *const *names, int n,
+                  const char *stem, const char *script, report_figure *fig, const char *extra) {
+    for (int i = 0; i < n && !rc; i++) rc = report_write(req->out, names[i], &tables[i]);
+    if (!rc && !req->no_plot) rc = report_plot_figure(req->out, stem, script, fig, extra);
+    for (int i = 0; i < n; i++) sb_free(&tables[i]);
+    fig_free(fig);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// subspace (Fig. 3, 4, 6, 7; App. H.2)
+
+int subspace_render(const analyze_request *req, const subspace_result *res, const char *data_dir) {
+    const analyze_series *a1 = &res->a1, *a2 = &res->a2;
+    char side = req->side_b ? 'B' : 'A';
+    strbuf t[2] = {{0}}, *tsv = &t[0], *md = &t[1];
+    report_figure fig = {0};
+    sb_printf(tsv, "layer\tmodule\tside\tr1\tr2\tphi_1_1\tphi_1_r2\tphi_r1_r2\tmean_phi\tmean_phi_random\n");
+    sb_printf(md, "# Subspace similarity φ(%c1, %c2, i, j) (Hu et al. 2021, Eq. 4%s)\n\n"
+                  "%c1: `%s` (r = %d), %c2: `%s` (r = %d). φ(1, r2): how much of %c1's top direction lies in "
+                  "%c2's span. Random: two Gaussian matrices of the same shapes (seed %llu); E[φ] = max(i, j)/n.\n\n"
+                  "| layer | module | φ(1,1) | φ(1,r2) | φ(r1,r2) | mean φ | mean φ, random |\n"
+                  "|---:|:---|---:|---:|---:|---:|---:|\n",
+              side, side, req->side_b ? "; App. H.2" : "; Fig. 3, 4", side, a1->dir, a1->r, side, a2->dir, a2->r, side,
+              side, req->seed);
+    int rc = 0;
+    for (int c = 0; c < res->n_cells && !rc; c++) {
+        const subspace_cell *x = &res->cells[c];
+        const char *mod = req->modules[x->module];
+        int imax = x->imax, jmax = x->jmax, l = x->layer;
+        char name[128], what[256];
+        snprintf(name, sizeof name, "subspace_%c_%s_L%d.tsv", side, mod, l);
+        snprintf(what, sizeof what, "phi(%c1, %c2, i, j), module %s, layer %d", side, side, mod, l);
+        rc = write_grid(data_dir, name, x->phi, imax, jmax, what);
+        char *path = ls_path_join(data_dir, name);
+        fig_add(&fig, path, 0, "ΔW_{%s} layer %d", mod, l);
+        free(path);
+        if (!rc) {
+            snprintf(name, sizeof name, "subspace_%c_%s_L%d_random.tsv", side, mod, l);
+            snprintf(what, sizeof what, "random baseline for phi(%c1, %c2, i, j), module %s, layer %d", side, side,
+                     mod, l);
+            rc = write_grid(data_dir, name, x->phi_random, imax, jmax, what);
+        }
+        if (!rc) {
+            const double *g = x->phi;
+            double m = x->mean, rm = x->mean_random;
+            sb_printf(tsv, "%d\t%s\t%c\t%d\t%d\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\n", l, mod, side, imax, jmax, g[0],
+                      g[jmax - 1], g[imax * jmax - 1], m, rm);
+            sb_printf(md, "| %d | %s | %.4f | %.4f | %.4f | %.4f | %.4f |\n", l, mod, g[0], g[jmax - 1],
+                      g[imax * jmax - 1], m, rm);
+        }
+    }
+    if (!rc) {
+        // The random panel of Fig. 4: one grid is representative (all have the same law).
+        char last[160];
+        snprintf(last, sizeof last, "subspace_%c_%s_L%d_random.tsv", side, req->modules[0], res->layers.layer1 - 1);
+        char *path = ls_path_join(data_dir, last);
+        fig_add(&fig, path, 0, "Random Gaussian");
+        free(path);
+    }
+    int ncols = fig.n_files < req->n_modules + 1 ? fig.n_files : req->n_modules + 1;
+    strbuf extra = {0};
+    sb_printf(&extra, "ncols=%d; xlabel='j (%c2, r = %d)'; ylabel='i (%c1, r = %d)'", ncols, side, a2->r, side, a1->r);
+    sb_gp_assign(&extra, "suptitle", req->side_b ? "φ(B1, B2, i, j): left singular vectors (App. H.2)"
+                                                 : "φ(A1, A2, i, j): right singular vectors (Eq. 4)");
+    static const char *const names[] = {"subspace.tsv", "subspace.md"};
+    rc = finish(rc, req, t, names, 2, "subspace", "heatmap.gp", &fig, extra.s);
+    sb_free(&extra);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// amplify (Table 7, App. H.4)
+
+// The Markdown table of one (layer, module): three columns per series.
+static void amplify_md_table(const analyze_request *req, const amplify_result *res, int l, int mi, strbuf *md,
+                             strbuf *tsv) {
+    const char *mod = req->modules[mi];
+    int ns = res->n_series;
+    sb_printf(md, "## layer %d, W%s\n\n|  |", l, mod);
+    for (int ai = 0; ai < ns; ai++) {
+        if (res->series[ai].is_lora) sb_printf(md, " r = %d: ΔW%s | W%s | Random |", amplify_at(res, ai, l, mi)->r, mod, mod);
+        else sb_printf(md, " full FT (top %d): ΔW%s | W%s | Random |", amplify_at(res, ai, l, mi)->r, mod, mod);
+    }
+    sb_printf(md, "\n|:---|");
+    for (int ai = 0; ai < ns; ai++) sb_printf(md, "---:|---:|---:|");
+    sb_printf(md, "\n| ‖UᵀW%sV‖_F |", mod);
+    for (int ai = 0; ai < ns; ai++) {
+        const an_amplification *x = amplify_at(res, ai, l, mi);
+        sb_printf(md, " %.4f | %.4f | %.4f |", x->proj_dw, x->proj_w, x->proj_random);
+        sb_printf(tsv, "%s\t%d\t%d\t%s\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\n", res->series[ai].dir, x->r, l, mod,
+                  x->proj_dw, x->proj_w, x->proj_random, x->w_norm, x->dw_norm, x->factor);
+    }
+    sb_printf(md, "\n| ‖W%s‖_F |", mod);
+    for (int ai = 0; ai < ns; ai++) sb_printf(md, " %.4f | | |", amplify_at(res, ai, l, mi)->w_norm);
+    sb_printf(md, "\n| ‖ΔW%s‖_F |", mod);
+    for (int ai = 0; ai < ns; ai++) sb_printf(md, " %.4f | | |", amplify_at(res, ai, l, mi)->dw_norm);
+    sb_printf(md, "\n| amplification |");
+    for (int ai = 0; ai < ns; ai++) sb_printf(md, " %.2f | | |", amplify_at(res, ai, l, mi)->factor);
+    sb_printf(md, "\n\n");
+}
+
+int amplify_render(const analyze_request *req, const amplify_result *res, const char *data_dir) {
+    strbuf t[2] = {{0}}, *tsv = &t[0], *md = &t[1];
+    report_figure fig = {0};
+    sb_printf(tsv, "adapter\tr\tlayer\tmodule\tproj_dW\tproj_W\tproj_random\tnorm_W\tnorm_dW\tamplification\n");
+    sb_printf(md, "# Amplification (Hu et al. 2021, Table 7, App. H.4)\n\n"
+                  "‖UᵀWV‖_F with U, V the top-r singular vectors of ΔW, of W, or of a Gaussian random matrix "
+                  "(seed %llu); amplification factor = ‖ΔW‖_F / ‖U_ΔWᵀ W V_ΔW‖_F. Base: `%s`.\n"
+                  "Paper (GPT-3, layer 48, Wq): r = 4: 0.32 / 21.67 / 0.02, ‖Wq‖_F = 61.95, ‖ΔWq‖_F = 6.91, "
+                  "factor ≈ 21.5; r = 64: 1.90 / 37.71 / 0.33, ‖ΔWq‖_F = 3.57, factor ≈ 1.9.\n\n",
+              req->seed, req->base);
+    for (int l = res->layers.layer0; l < res->layers.layer1; l++)
+        for (int mi = 0; mi < req->n_modules; mi++) amplify_md_table(req, res, l, mi, md, tsv);
+    // Amplification factor per layer: one panel per module, one line per adapter.
+    int rc = 0;
+    for (int mi = 0; mi < req->n_modules && !rc; mi++) {
+        fig_panel(&fig, "ΔW_{%s}", req->modules[mi]);
+        for (int ai = 0; ai < res->n_series && !rc; ai++) {
+            const analyze_series *s = &res->series[ai];
+            strbuf d = {0};
+            sb_printf(&d, "# layer\tamplification\tproj_dW\tnorm_dW (%s, module %s)\n", s->dir, req->modules[mi]);
+            for (int l = res->layers.layer0; l < res->layers.layer1; l++) {
+                const an_amplification *x = amplify_at(res, ai, l, mi);
+                sb_printf(&d, "%d\t%.6f\t%.6f\t%.6f\n", l, x->factor, x->proj_dw, x->dw_norm);
+            }
+            char name[128];
+            snprintf(name, sizeof name, "amplify_%s_%s.tsv", s->label, req->modules[mi]);
+            rc = report_write(data_dir, name, &d);
+            sb_free(&d);
+            char *path = ls_path_join(data_dir, name);
+            if (s->is_lora) fig_add(&fig, path, mi + 1, "LoRA r = %d", s->r);
+            else fig_add(&fig, path, mi + 1, "full FT (%s)", s->label);
+            free(path);
+        }
+    }
+    static const char *const names[] = {"table7.tsv", "table7.md"};
+    return finish(rc, req, t, names, 2, "amplification", "lines.gp", &fig,
+                  "xlabel='layer'; xstep=1; ylabel='‖ΔW‖_F / ‖U_{ΔW}^T W V_{ΔW}‖_F'; logy=1");
+}
+
+// ----------------------------------------------------------------------------
+// w-vs-dw (Fig. 8)
+
+int w_vs_dw_render(const analyze_request *req, const w_vs_dw_result *res, const char *data_dir) {
+    strbuf t[2] = {{0}}, *tsv = &t[0], *md = &t[1];
+    report_figure fig = {0};
+    sb_printf(tsv, "what\tr\tlayer\tmodule\timax\tjmax\tmean_phi\tmax_phi\tphi_r_r\n");
+    sb_printf(md, "# W vs ΔW (Hu et al. 2021, Fig. 8, App. H.4)\n\n"
+                  "φ between the top-i left singular vectors of W and the top-j of ΔW (or of a Gaussian random "
+                  "matrix of W's shape, seed %llu). Base: `%s`.\n\n"
+                  "| ΔW | r | layer | module | mean φ | max φ | φ(r, r) |\n|:---|---:|---:|:---|---:|---:|---:|\n",
+              req->seed, req->base);
+    int rc = 0;
+    for (int c = 0; c < res->n_cells && !rc; c++) {
+        const w_vs_dw_cell *x = &res->cells[c];
+        const char *mod = req->modules[x->module];
+        int random = x->series < 0, l = x->layer, r = x->r;
+        const char *label = random ? "random" : res->series[x->series].label;
+        char name[128], what[256];
+        snprintf(name, sizeof name, "w_vs_dw_%s_%s_L%d.tsv", label, mod, l);
+        snprintf(what, sizeof what, "phi(top-i of W, top-j of %s), module %s, layer %d", random ? "random" : "dW",
+                 mod, l);
+        rc = write_grid(data_dir, name, x->phi, x->imax, r, what);
+        char *path = ls_path_join(data_dir, name);
+        if (random) fig_add(&fig, path, 0, "W_{%s} vs random, layer %d", mod, l);
+        else fig_add(&fig, path, 0, "W_{%s} vs ΔW_{%s} (r = %d), layer %d", mod, mod, r, l);
+        free(path);
+        sb_printf(tsv, "%s\t%d\t%d\t%s\t%d\t%d\t%.6f\t%.6f\t%.6f\n", random ? "random" : res->series[x->series].dir, r,
+                  l, mod, x->imax, r, x->mean, x->max, x->phi_rr);
+        sb_printf(md, "| %s | %d | %d | %s | %.4f | %.4f | %.4f |\n", label, r, l, mod, x->mean, x->max, x->phi_rr);
+    }
+    strbuf extra = {0};
+    sb_printf(&extra, "ncols=%d; xlabel='j (ΔW or random)'; ylabel='i (W)'", res->ncols);
+    sb_gp_assign(&extra, "suptitle", "φ(W, ΔW, i, j): left singular vectors (Fig. 8)");
+    static const char *const names[] = {"w_vs_dw.tsv", "w_vs_dw.md"};
+    rc = finish(rc, req, t, names, 2, "w_vs_dw", "heatmap.gp", &fig, extra.s);
+    sb_free(&extra);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// spectrum (beyond the paper)
+
+// <data_dir>/<name>: σ_i, σ_i/σ_1 and the cumulative energy of one spectrum.
+static int write_spectrum(const char *data_dir, const char *name, const spectrum_cell *x, const char *what,
+                          const char *mod) {
+    strbuf d = {0};
+    double total = 0, cum = 0;
+    const double *S = x->sigma;
+    for (int k = 0; k < x->n; k++) total += S[k] * S[k];
+    sb_printf(&d, "# i\tsigma_i\tsigma_i/sigma_1\tcumulative energy (%s, module %s, layer %d)\n", what, mod, x->layer);
+    for (int k = 0; k < x->n; k++) {
+        cum += S[k] * S[k];
+        sb_printf(&d, "%d\t%.8g\t%.8g\t%.8g\n", k + 1, S[k], S[0] > 0 ? S[k] / S[0] : 0, total > 0 ? cum / total : 0);
+    }
+    int rc = report_write(data_dir, name, &d);
+    sb_free(&d);
+    return rc;
+}
+
+int spectrum_render(const analyze_request *req, const spectrum_result *res, const char *data_dir) {
+    strbuf t[2] = {{0}}, *tsv = &t[0], *md = &t[1];
+    report_figure fig = {0};
+    int of_w = res->of_w;
+    sb_printf(tsv, "what\tlayer\tmodule\tn\tsigma_1\tfrobenius\tnuclear\tstable_rank\teffective_rank\tenergy_rank\n");
+    sb_printf(md, "# Singular spectrum of %s\n\nEffective rank (Roy & Vetterli 2007), stable rank ‖·‖²_F/‖·‖²_2, and "
+                  "the smallest rank holding %.0f%% of ‖·‖²_F.\n\n"
+                  "| %s | layer | module | σ_1 | ‖·‖_F | effective rank | stable rank | %.0f%%-energy rank | n |\n"
+                  "|:---|---:|:---|---:|---:|---:|---:|---:|---:|\n",
+              of_w ? "the pretrained W" : "ΔW = s·B·A", 100 * req->energy, of_w ? "W" : "adapter", 100 * req->energy);
+    int rc = 0;
+    for (int c = 0; c < res->n_cells && !rc; c++) {
+        const spectrum_cell *x = &res->cells[c];
+        const char *mod = req->modules[x->module];
+        const analyze_series *s = &res->series[x->series];
+        if (x->layer == res->layers.layer0) {
+            if (of_w) fig_panel(&fig, "W_{%s}", mod);
+            else fig_panel(&fig, "ΔW_{%s} (%s)", mod, s->label);
+        }
+        const an_spectrum_summary *sum = &x->sum;
+        const char *what = of_w ? "W" : s->label;
+        sb_printf(tsv, "%s\t%d\t%s\t%d\t%.6g\t%.6g\t%.6g\t%.4f\t%.4f\t%d\n", of_w ? "W" : s->dir, x->layer, mod, sum->n,
+                  sum->spectral, sum->frobenius, sum->nuclear, sum->stable_rank, sum->effective_rank, sum->energy_rank);
+        sb_printf(md, "| %s | %d | %s | %.4g | %.4g | %.2f | %.2f | %d | %d |\n", what, x->layer, mod, sum->spectral,
+                  sum->frobenius, sum->effective_rank, sum->stable_rank, sum->energy_rank, sum->n);
+        char name[128];
+        snprintf(name, sizeof name, "spectrum_%s_%s_L%d.tsv", what, mod, x->layer);
+        rc = write_spectrum(data_dir, name, x, what, mod);
+        char *path = ls_path_join(data_dir, name);
+        fig_add(&fig, path, x->series * req->n_modules + x->module + 1, "layer %d", x->layer);
+        free(path);
+    }
+    char extra[128];
+    snprintf(extra, sizeof extra, "xlabel='i'; ylabel='σ_i'; logy=1; ncols=%d", req->n_modules);
+    static const char *const names[] = {"spectrum.tsv", "spectrum.md"};
+    return finish(rc, req, t, names, 2, "spectrum", "lines.gp", &fig, extra);
+}
+
+// ----------------------------------------------------------------------------
+// intruders (Shuttleworth et al. 2024)
+
+int intruders_render(const analyze_request *req, const intruders_result *res, const char *data_dir) {
+    strbuf t[3] = {{0}}, *tsv = &t[0], *items = &t[1], *md = &t[2];
+    report_figure fig = {0};
+    sb_printf(tsv, "adapter\tlayer\tmodule\tk\teps\tintruders\n");
+    sb_printf(items, "adapter\tlayer\tmodule\tindex\tsigma\tmax_cos\tbest_match\tintruder\n");
+    sb_printf(md, "# Intruder dimensions (Shuttleworth et al. 2024)\n\nOf the top-%d left singular vectors of "
+                  "W0 + ΔW, those whose max |cos| with every singular vector of W0 is below ε = %g. Base: `%s`.\n\n"
+                  "| adapter | layer | module | intruders (of %d) | min max-cos |\n|:---|---:|:---|---:|---:|\n",
+              req->top_k, req->eps, req->base, req->top_k);
+    int rc = 0;
+    for (int c = 0; c < res->n_cells && !rc; c++) {
+        const intruders_cell *x = &res->cells[c];
+        const char *mod = req->modules[x->module];
+        const analyze_series *s = &res->series[x->series];
+        int l = x->layer;
+        if (l == res->layers.layer0) fig_panel(&fig, "W_{%s} + ΔW_{%s} (%s)", mod, mod, s->label);
+        strbuf d = {0};
+        sb_printf(&d, "# index\tmax_cos\tsigma (%s, module %s, layer %d)\n", s->label, mod, l);
+        for (int k = 0; k < x->found.k; k++) {
+            const an_intruder *it = &x->found.items[k];
+            sb_printf(items, "%s\t%d\t%s\t%d\t%.6g\t%.6f\t%d\t%d\n", s->dir, l, mod, it->index + 1, it->sigma,
+                      it->max_cos, it->best_match + 1, it->is_intruder);
+            sb_printf(&d, "%d\t%.6f\t%.6g\n", it->index + 1, it->max_cos, it->sigma);
+        }
+        sb_printf(tsv, "%s\t%d\t%s\t%d\t%g\t%d\n", s->dir, l, mod, x->found.k, x->found.eps, x->found.count);
+        sb_printf(md, "| %s | %d | %s | %d | %.4f |\n", s->label, l, mod, x->found.count, x->min_cos);
+        char name[128];
+        snprintf(name, sizeof name, "intruders_%s_%s_L%d.tsv", s->label, mod, l);
+        rc = report_write(data_dir, name, &d);
+        sb_free(&d);
+        char *path = ls_path_join(data_dir, name);
+        fig_add(&fig, path, x->series * req->n_modules + x->module + 1, "layer %d", l);
+        free(path);
+    }
+    char extra[256];
+    snprintf(extra, sizeof extra, "xlabel='singular vector i of W_0 + ΔW'; ylabel='max_j |cos(u_i, u^0_j)|'; "
+             "hline=%g; ymin=0; ymax=1.05; ncols=%d", req->eps, req->n_modules);
+    static const char *const names[] = {"intruders.tsv", "intruders_vectors.tsv", "intruders.md"};
+    return finish(rc, req, t, names, 3, "intruders", "lines.gp", &fig, extra);
+}

@@ -1,0 +1,165 @@
+#include "exp/exp_analyze.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze/analyze.h"
+#include "base/util.h"
+#include "report/report.h"
+
+// The value of a train flag (without "--") of a run, or NULL. Runs carry their
+// flags as "--flag", "value" pairs.
+// Exactly one run for a selector: its index, or -1 with ls_error() set.
+static int select_one(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, const char *sel,
+                      const char *key) {
+    int *idx = ls_calloc((size_t)n + 1, sizeof(int));
+    int k = exp_select(e, runs, n, sel, idx);
+    int r = idx[0];
+    free(idx);
+    if (k < 0) return ls_fail_prefix("%s: [analysis %s] %s", e->path, an->name, key);
+    if (k != 1)
+        return ls_fail("%s: [analysis %s] %s = '%s': expected exactly one run, found %d", e->path, an->name, key, sel,
+                       k);
+    return r;
+}
+
+// The section's keys passed on as options of the request, in this order.
+static const char *const options[] = {"module", "layer", "side", "rank", "imax", "top-k", "eps", "energy", "seed"};
+#define N_OPTIONS (int)(sizeof options / sizeof *options)
+
+// The inputs chosen by the selectors: per run, the option it fills
+// ("adapter", "adapter2", "finetuned") and the path.
+typedef struct {
+    int n;
+    const char **option;
+    char **path;
+    const char *base;
+} selection;
+
+static void selection_add(selection *s, const char *option, char *path) {
+    s->option = realloc(s->option, (size_t)(s->n + 1) * sizeof *s->option);
+    s->path = realloc(s->path, (size_t)(s->n + 1) * sizeof *s->path);
+    ls_assert(s->option && s->path);
+    s->option[s->n] = option;
+    s->path[s->n++] = path;
+}
+
+static void selection_free(selection *s) {
+    for (int i = 0; i < s->n; i++) free(s->path[i]);
+    free(s->option);
+    free(s->path);
+    memset(s, 0, sizeof *s);
+}
+
+// One run's input: its full fine-tuning checkpoint if trained with --full, else its adapter.
+static void select_input(selection *s, const exp_run *r, const char *adapter_option) {
+    if (r->cfg.full)
+        selection_add(s, "finetuned", ls_path_join(r->dir, "full/model.safetensors"));
+    else
+        selection_add(s, adapter_option, ls_path_join(r->dir, "adapter"));
+}
+
+// Resolves the selectors (`a`, `b` or `adapters`) and the base; checks the keys.
+static int select_inputs(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, selection *s) {
+    const exp_run *first = NULL;
+    if (!strcmp(an->kind, "subspace")) {
+        const char *sa = exp_analysis_get(an, "a"), *sb = exp_analysis_get(an, "b");
+        if (!sa || !sb) return ls_fail("%s:%d: [analysis %s] needs selectors 'a' and 'b'", e->path, an->line, an->name);
+        int ia = select_one(e, an, runs, n, sa, "a");
+        int ib = ia < 0 ? -1 : select_one(e, an, runs, n, sb, "b");
+        if (ia < 0 || ib < 0) return -1;
+        selection_add(s, "adapter", ls_path_join(runs[ia].dir, "adapter"));
+        selection_add(s, "adapter2", ls_path_join(runs[ib].dir, "adapter"));
+    } else {
+        const char *list = exp_analysis_get(an, "adapters");
+        if (!list)
+            return ls_fail("%s:%d: [analysis %s] needs 'adapters' (selectors separated by '|')", e->path, an->line,
+                           an->name);
+        char *copy = ls_strdup(list), *save = NULL;
+        int rc = 0;
+        for (char *sel = strtok_r(copy, "|", &save); sel && !rc; sel = strtok_r(NULL, "|", &save)) {
+            while (*sel == ' ') sel++;
+            char *end = sel + strlen(sel);
+            while (end > sel && end[-1] == ' ') *--end = 0;
+            int i = select_one(e, an, runs, n, sel, "adapters");
+            if (i < 0) rc = -1;
+            else {
+                if (!first) first = &runs[i];
+                select_input(s, &runs[i], "adapter");
+            }
+        }
+        free(copy);
+        if (rc) return -1;
+        if (first && !*(s->base = first->cfg.model))
+            return ls_fail("%s: [analysis %s]: the runs have no --model", e->path, an->name);
+    }
+    for (int k = 0; k < an->n_kv; k++) {
+        const char *key = an->kv[k].key;
+        int known = !strcmp(key, "kind") || !strcmp(key, "a") || !strcmp(key, "b") || !strcmp(key, "adapters");
+        for (int j = 0; j < N_OPTIONS; j++) known |= !strcmp(key, options[j]);
+        if (!known)
+            return ls_fail("%s:%d: [analysis %s] unknown key '%s' for kind %s", e->path, an->kv[k].line, an->name, key,
+                           an->kind);
+    }
+    return 0;
+}
+
+// The request: the selected inputs, then the section's options (module last,
+// as `lorascope analyze` reads it), checked.
+static int fill_request(const exp_analysis *an, const selection *s, const char *out, int no_plot,
+                        analyze_request *req) {
+    analyze_request_defaults(req);
+    req->kind = an->kind;
+    for (int i = 0; i < s->n; i++)
+        if (analyze_request_set(req, s->option[i], s->path[i])) return -1;
+    req->base = s->base;
+    for (int j = 0; j < N_OPTIONS; j++) {
+        const char *v = strcmp(options[j], "module") ? exp_analysis_get(an, options[j]) : NULL;
+        if (v && analyze_request_set(req, options[j], v)) return -1;
+    }
+    req->out = out;
+    req->no_plot = no_plot;
+    const char *modules = exp_analysis_get(an, "module");
+    if (modules && analyze_request_set(req, "module", modules)) return -1;
+    return analyze_request_check(req);
+}
+
+// "[analysis exp/name] lorascope analyze KIND --adapter ... --out DIR": what the
+// log shows, the command line that runs the same analysis by hand.
+static void print_command(const experiment *e, const exp_analysis *an, const selection *s, const char *out,
+                          int no_plot) {
+    strbuf b = {0};
+    sb_printf(&b, "[analysis %s/%s] lorascope analyze %s", e->name, an->name, an->kind);
+    for (int i = 0; i < s->n; i++) sb_printf(&b, " --%s %s", s->option[i], s->path[i]);
+    if (s->base) sb_printf(&b, " --base %s", s->base);
+    for (int j = 0; j < N_OPTIONS; j++) {
+        const char *v = exp_analysis_get(an, options[j]);
+        if (v) sb_printf(&b, " --%s %s", options[j], v);
+    }
+    sb_printf(&b, " --out %s%s\n", out, no_plot ? " --no-plot" : "");
+    fputs(b.s, stderr);
+    sb_free(&b);
+}
+
+int exp_analyze(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, const char *out,
+                int no_plot) {
+    selection s = {0};
+    int rc = select_inputs(e, an, runs, n, &s);
+    if (!rc) {
+        print_command(e, an, &s, out, no_plot);
+        analyze_request req;
+        if (fill_request(an, &s, out, no_plot, &req)) {
+            fprintf(stderr, "lorascope analyze: %s\n", ls_error());
+            rc = -1;
+        } else if (analyze_run(&req)) {
+            fprintf(stderr, "lorascope analyze %s: %s\n", an->kind, ls_error());
+            rc = -1;
+        } else {
+            report_list();
+        }
+        if (rc) rc = ls_fail("%s: [analysis %s] failed (see above)", e->path, an->name);
+    }
+    selection_free(&s);
+    return rc;
+}

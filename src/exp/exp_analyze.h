@@ -1,0 +1,23 @@
+// exp_analyze: one [analysis NAME] section of kind subspace, amplify,
+// w-vs-dw, spectrum or intruders, run over an experiment's finished runs
+// through analyze_run (src/analyze/analyze.h).
+//
+// Keys: `a` and `b` (subspace: one selector each), `adapters` (the others:
+// selectors separated by '|'; a run trained with --full true gives its full
+// fine-tuning checkpoint, the others their adapter), and the options of
+// `lorascope analyze`: module, layer, side, rank, imax, top-k, eps, energy,
+// seed. The base is the first selected run's --model.
+#ifndef LS_EXP_ANALYZE_H
+#define LS_EXP_ANALYZE_H
+
+#include "exp/plan.h"
+
+// Runs an (kind other than table or curve) over runs[0..n) of e, writing
+// under out (tables and figures unless no_plot). Prints the equivalent
+// `lorascope analyze` command line to stderr first, and the files written to
+// stdout after. Returns 0, or -1 with ls_error() naming the file and section
+// (an analysis that failed once started has printed its reason to stderr).
+int exp_analyze(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, const char *out,
+                int no_plot);
+
+#endif

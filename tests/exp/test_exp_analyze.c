@@ -1,0 +1,148 @@
+// exp_analyze: an [analysis] section over an experiment's runs gives the same
+// files as the analysis requested directly; its errors name the file and section.
+// The "runs" here are directories whose adapter/ links to tests/data/peft.
+#include <unistd.h>
+
+#include "harness.h"
+#include "analyze/analyze.h"
+#include "base/util.h"
+#include "exp/exp_analyze.h"
+#include "report/report.h"
+
+// Two runs on a `seed` axis: seed=1 the llama_tiny adapter (r = 4), seed=2 its
+// rsLoRA variant; both trained (as far as their flags say) on llama_tiny/base.
+typedef struct {
+    experiment e;
+    exp_axis axis;
+    char *values[2];
+    exp_run runs[2];
+    char *args[2][4];
+    int value_index[2];
+    char dir[2][4300];
+    char base[4300];
+} fixture;
+
+static void fixture_build(fixture *f, const char *tmp) {
+    memset(f, 0, sizeof *f);
+    f->values[0] = "1";
+    f->values[1] = "2";
+    f->axis = (exp_axis){.name = "seed", .n_values = 2, .values = f->values, .leader = -1};
+    f->e = (experiment){.path = "t.ini", .name = "t", .n_axes = 1, .axes = &f->axis};
+    snprintf(f->base, sizeof f->base, "%s", ls_test_source("data/peft/llama_tiny/base"));
+    const char *adapters[2] = {"data/peft/llama_tiny/adapter", "data/peft/llama_tiny_rslora/adapter"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(f->dir[i], sizeof f->dir[i], "%s/run%d", tmp, i + 1);
+        char link[4400];
+        snprintf(link, sizeof link, "%s/adapter", f->dir[i]);
+        CHECK(ls_mkdir_p(f->dir[i]) == 0);
+        unlink(link);
+        CHECK(symlink(ls_test_source(adapters[i]), link) == 0);
+        f->args[i][0] = "--model";
+        f->args[i][1] = f->base;
+        f->args[i][2] = "--seed";
+        f->args[i][3] = f->values[i];
+        f->value_index[i] = i;
+        f->runs[i] = (exp_run){.n_args = 4, .args = f->args[i], .label = f->values[i], .dir = f->dir[i],
+                               .value_index = &f->value_index[i]};
+        tc_defaults(&f->runs[i].cfg);
+        CHECK(tc_set_flag(&f->runs[i].cfg, "model", f->base) == 0);
+    }
+}
+
+static exp_analysis section(const char *kind, exp_kv *kv, int n_kv) {
+    return (exp_analysis){.name = "s", .kind = (char *)kind, .n_kv = n_kv, .kv = kv, .line = 1};
+}
+
+// 1 if <a>/<name> and <b>/<name> hold the same bytes.
+static int same_file(const char *a, const char *b, const char *name) {
+    char pa[4400], pb[4400];
+    snprintf(pa, sizeof pa, "%s/%s", a, name);
+    snprintf(pb, sizeof pb, "%s/%s", b, name);
+    size_t na = 0, nb = 0;
+    char *ta = ls_read_file(pa, &na), *tb = ls_read_file(pb, &nb);
+    int same = ta && tb && na == nb && !memcmp(ta, tb, na);
+    free(ta);
+    free(tb);
+    return same;
+}
+
+static void test_amplify_section_matches_direct_request(void) {
+    const char *tmp = ls_test_tmpdir("exp_analyze_amplify");
+    fixture f;
+    fixture_build(&f, tmp);
+    exp_kv kv[] = {{"kind", "amplify", NULL, 2}, {"adapters", "seed=1 | seed=2", NULL, 3},
+                   {"module", "q,v", NULL, 4}, {"layer", "1", NULL, 5}, {"seed", "3", NULL, 6}};
+    exp_analysis an = section("amplify", kv, LS_COUNT(kv));
+    char out[4400], direct[4400], a1[4400], a2[4400];
+    snprintf(out, sizeof out, "%s/section", tmp);
+    snprintf(direct, sizeof direct, "%s/direct", tmp);
+    CHECK_MSG(exp_analyze(&f.e, &an, f.runs, 2, out, 1) == 0, "%s", ls_error());
+
+    analyze_request req;
+    analyze_request_defaults(&req);
+    snprintf(a1, sizeof a1, "%s/adapter", f.dir[0]);
+    snprintf(a2, sizeof a2, "%s/adapter", f.dir[1]);
+    req.kind = "amplify";
+    req.base = f.base;
+    req.adapters[req.n_adapters++] = a1;
+    req.adapters[req.n_adapters++] = a2;
+    req.layer = 1;
+    req.seed = 3;
+    req.out = direct;
+    req.no_plot = 1;
+    CHECK_MSG(analyze_run(&req) == 0, "%s", ls_error());
+    report_list();
+    CHECK(same_file(out, direct, "table7.tsv"));
+    CHECK(same_file(out, direct, "table7.md"));
+    CHECK(same_file(out, direct, "data/amplify_r4_q.tsv"));
+}
+
+static void test_subspace_section_compares_a_with_b(void) {
+    const char *tmp = ls_test_tmpdir("exp_analyze_subspace");
+    fixture f;
+    fixture_build(&f, tmp);
+    exp_kv kv[] = {{"kind", "subspace", NULL, 2}, {"a", "seed=2", NULL, 3}, {"b", "seed=1", NULL, 4},
+                   {"side", "B", NULL, 5}};
+    exp_analysis an = section("subspace", kv, LS_COUNT(kv));
+    char out[4400], tsv[4500];
+    snprintf(out, sizeof out, "%s/section", tmp);
+    CHECK_MSG(exp_analyze(&f.e, &an, f.runs, 2, out, 1) == 0, "%s", ls_error());
+    snprintf(tsv, sizeof tsv, "%s/subspace.tsv", out);
+    char *text = ls_read_file(tsv, NULL);
+    // a = rsLoRA (q: r = 2), b = r = 4, on B: a 2 x 4 grid per layer.
+    CHECK_STR_CONTAINS(text ? text : "", "0\tq\tB\t2\t4\t");
+    free(text);
+}
+
+static void test_section_errors_name_file_and_section(void) {
+    const char *tmp = ls_test_tmpdir("exp_analyze_errors");
+    fixture f;
+    fixture_build(&f, tmp);
+    char out[4400];
+    snprintf(out, sizeof out, "%s/out", tmp);
+    exp_kv unknown[] = {{"kind", "spectrum", NULL, 2}, {"adapters", "seed=1", NULL, 3}, {"bogus", "1", NULL, 4}};
+    exp_analysis an = section("spectrum", unknown, LS_COUNT(unknown));
+    CHECK(exp_analyze(&f.e, &an, f.runs, 2, out, 1) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "t.ini:4: [analysis s] unknown key 'bogus' for kind spectrum");
+    exp_kv two[] = {{"kind", "spectrum", NULL, 2}, {"adapters", "seed=*", NULL, 3}};
+    an = section("spectrum", two, LS_COUNT(two));
+    CHECK(exp_analyze(&f.e, &an, f.runs, 2, out, 1) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "[analysis s] adapters = 'seed=*': expected exactly one run, found 2");
+    exp_kv bad[] = {{"kind", "spectrum", NULL, 2}, {"adapters", "seed=1", NULL, 3}, {"layer", "x", NULL, 4}};
+    an = section("spectrum", bad, LS_COUNT(bad));
+    CHECK(exp_analyze(&f.e, &an, f.runs, 2, out, 1) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "t.ini: [analysis s] failed (see above)");
+    exp_kv deep[] = {{"kind", "amplify", NULL, 2}, {"adapters", "seed=1", NULL, 3}, {"rank", "9", NULL, 4}};
+    an = section("amplify", deep, LS_COUNT(deep));
+    CHECK(exp_analyze(&f.e, &an, f.runs, 2, out, 1) == -1);
+    CHECK_MSG(!ls_exists(out), "%s left behind by a failed analysis", out);
+}
+
+int main(int argc, char **argv) {
+    static const ls_test tests[] = {
+        LS_TEST(test_amplify_section_matches_direct_request),
+        LS_TEST(test_subspace_section_compares_a_with_b),
+        LS_TEST(test_section_errors_name_file_and_section),
+    };
+    return ls_test_main(argc, argv, tests, LS_COUNT(tests));
+}
