@@ -46,15 +46,18 @@ int analyze_run(const analyze_request *req) {
     if (analyze_request_check(req)) return -1;
     analyze_inputs *in = NULL;
     int rc = analyze_inputs_load(req, &in);
-    char *data_dir = ls_path_join(req->out, "data");
+    char *data_root = ls_path_join(req->out, "data");
+    char *data_dir = req->name ? ls_path_join(data_root, req->name) : ls_strdup(data_root);
     if (!rc) rc = ls_mkdir_p(data_dir);
     if (!rc) rc = run_kind(req, in, data_dir);
     analyze_inputs_free(in);
     if (rc) {
         report_rollback();
         rmdir(data_dir); // only if empty: never leave a half-made output tree behind
+        rmdir(data_root);
         rmdir(req->out);
     }
     free(data_dir);
+    free(data_root);
     return rc;
 }

@@ -9,7 +9,8 @@
 //   intruders  intruder dimensions of W0 + ΔW against W0 (Shuttleworth et al. 2024)
 //
 // Every analysis writes <name>.tsv and <name>.md under `out`, one TSV per grid
-// or spectrum under <out>/data/, and <name>.png/.svg through plots/*.gp.
+// or spectrum under <out>/data/ (<out>/data/<name>/ when the request names
+// its output), and <name>.png/.svg through plots/*.gp.
 // The math is analysis/ (an_*); this layer loads the inputs, runs the math
 // over layers, modules and adapters into result structs, and renders them.
 #ifndef LS_ANALYZE_H
@@ -33,6 +34,8 @@ typedef struct {
     int layer;            // -1: all layers
     int side_b;           // subspace on B (left singular vectors, App. H.2)
     const char *out;      // output directory (created)
+    const char *name;     // output stem: <out>/<name>.tsv, .md, .png, data in <out>/data/<name>/;
+                          // NULL: the kind's own names (subspace, table7 + amplification, w_vs_dw, ...)
     unsigned long long seed;  // of the Gaussian random baselines
     int rank;             // amplify/w-vs-dw: directions to project on (0: the adapter's r)
     int imax;             // w-vs-dw: W directions (rows of the grid; 0: min(64, rank of W))
@@ -47,7 +50,7 @@ typedef struct {
 void analyze_request_defaults(analyze_request *req);
 
 // Sets one option from its text, as `lorascope analyze --<option> <text>`
-// takes it: base, adapter and finetuned (each appends), adapter2, out,
+// takes it: base, adapter and finetuned (each appends), adapter2, out, name,
 // module (a comma list; replaces the list), layer (N or all), side (A or B),
 // seed, rank, imax, top-k, eps, energy. `text` is borrowed. Returns 0, or -1
 // with ls_error() naming the flag ("--rank: expected an integer in [1, 1048576],

@@ -2,6 +2,7 @@
 // grid or spectrum under <out>/data/, and figures through plots/*.gp.
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "analyze/results.h"
 #include "base/util.h"
@@ -22,10 +23,18 @@ static int write_grid(const char *dir, const char *name, const double *grid, int
 
 // Unless rc, writes the tables and draws the figure (unless no_plot). Frees
 // them either way; returns rc or the first failure.
+// A request that names its output renames every file: names[0]'s stem
+// ("table7" of "table7.tsv") becomes req->name, and so does the figure's.
 static int finish(int rc, const analyze_request *req, strbuf *tables, const char *const *names, int n,
                   const char *stem, const char *script, report_figure *fig, const char *extra) {
-    for (int i = 0; i < n && !rc; i++) rc = report_write(req->out, names[i], &tables[i]);
-    if (!rc && !req->no_plot) rc = report_plot_figure(req->out, stem, script, fig, extra);
+    size_t own = strcspn(names[0], ".");
+    char name[256];
+    for (int i = 0; i < n && !rc; i++) {
+        if (req->name) snprintf(name, sizeof name, "%s%s", req->name, names[i] + own);
+        else snprintf(name, sizeof name, "%s", names[i]);
+        rc = report_write(req->out, name, &tables[i]);
+    }
+    if (!rc && !req->no_plot) rc = report_plot_figure(req->out, req->name ? req->name : stem, script, fig, extra);
     for (int i = 0; i < n; i++) sb_free(&tables[i]);
     fig_free(fig);
     return rc;

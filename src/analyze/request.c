@@ -48,6 +48,13 @@ int analyze_request_set(analyze_request *req, const char *option, const char *te
             return ls_fail("--finetuned: at most %d checkpoints", ANALYZE_MAX_ADAPTERS);
         req->finetuned[req->n_finetuned++] = text;
     } else if (!strcmp(o, "out")) req->out = text;
+    else if (!strcmp(o, "name")) {
+        for (const char *c = text; *c; c++)
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_' ||
+                  *c == '-'))
+                return ls_fail("--name: expected letters, digits, '_' or '-', found '%s'", text);
+        req->name = *text ? text : NULL;
+    }
     else if (!strcmp(o, "module")) return set_modules(req, text);
     else if (!strcmp(o, "layer")) {
         if (!strcmp(text, "all")) req->layer = -1;

@@ -39,6 +39,8 @@ static void usage(FILE *fp) {
         "  --energy F        spectrum: energy fraction of the energy rank (0.9)\n"
         "  --seed N          seed of the Gaussian random baselines (0)\n"
         "  --out DIR         output directory (created)\n"
+        "  --name STEM       output file names STEM.tsv, STEM.md, STEM.png, data in DIR/data/STEM/\n"
+        "                    (default: the kind's own: subspace, table7 + amplification, w_vs_dw, ...)\n"
         "  --no-plot         tables only\n");
 }
 
@@ -53,6 +55,7 @@ static int parse_opts(int argc, char **argv, analyze_request *req) {
         {"adapter2", required_argument, 0, 1}, {"module", required_argument, 0, 1},
         {"finetuned", required_argument, 0, 1}, {"layer", required_argument, 0, 1},
         {"side", required_argument, 0, 1},     {"out", required_argument, 0, 1},
+        {"name", required_argument, 0, 1},
         {"seed", required_argument, 0, 1},     {"rank", required_argument, 0, 1},
         {"imax", required_argument, 0, 1},     {"top-k", required_argument, 0, 1},
         {"eps", required_argument, 0, 1},      {"energy", required_argument, 0, 1},

@@ -258,10 +258,11 @@ static int table_plot(const experiment *e, const exp_analysis *an, const table_s
             sb_printf(&d, "%s\t%.6g\t%.6g\n", e->axes[t->row_ax[xi]].values[f->value_index[t->row_ax[xi]]],
                       means[g * t->nm], stds[g * t->nm]);
         }
-        snprintf(name, sizeof name, "data/%s_%s%d.tsv", t->stem, ps ? ps : "all", sv);
-        char *data_dir = ls_path_join(out_dir, "data");
+        snprintf(name, sizeof name, "data/%s", t->stem);
+        char *data_dir = ls_path_join(out_dir, name);
         rc = ls_mkdir_p(data_dir);
         free(data_dir);
+        snprintf(name, sizeof name, "data/%s/%s%d.tsv", t->stem, ps ? ps : "all", sv);
         if (!rc) rc = report_write(out_dir, name, &d);
         sb_free(&d);
         char *full = ls_path_join(out_dir, name);
@@ -319,7 +320,9 @@ int exp_curve(const experiment *e, const exp_analysis *an, const exp_run *runs, 
     const char *metric = exp_analysis_get(an, "metric");
     if (!metric) metric = "val_loss";
     if (!list) return ls_fail("%s:%d: [analysis %s] kind curve needs 'runs'", e->path, an->line, an->name);
-    char *data_dir = ls_path_join(out_dir, "data");
+    char name[256];
+    snprintf(name, sizeof name, "data/%s", an->name);
+    char *data_dir = ls_path_join(out_dir, name);
     int rc = ls_mkdir_p(data_dir);
     report_figure fig = {0};
     fig_panel(&fig, "%s", exp_analysis_get(an, "title") ? exp_analysis_get(an, "title") : an->name);
@@ -352,8 +355,7 @@ int exp_curve(const experiment *e, const exp_analysis *an, const exp_run *runs, 
                 cJSON_Delete(o);
             }
             free(text);
-            char name[256];
-            snprintf(name, sizeof name, "data/curve_%s.tsv", r->label);
+            snprintf(name, sizeof name, "data/%s/%s.tsv", an->name, r->label);
             rc = report_write(out_dir, name, &d);
             sb_free(&d);
             char *full = ls_path_join(out_dir, name);

@@ -5,9 +5,11 @@
 //          sample std over the `over` axis (seeds); every other axis must have a
 //          single value; optional figure `plot_x` (e.g. rank) vs the first
 //          metric, one line per `plot_series` value, error bars = std.
-//          Writes <out_dir>/<output or NAME>.{tsv,md}[,.png,.svg].
+//          Writes <out_dir>/<output or NAME>.{tsv,md}[,.png,.svg], the
+//          figure's data in <out_dir>/data/<output or NAME>/.
 //   curve  a metric (default val_loss) against step for the runs picked by
-//          `runs` (selectors separated by '|'); writes <out_dir>/NAME.*.
+//          `runs` (selectors separated by '|'); writes <out_dir>/NAME.png,.svg
+//          and one TSV a run in <out_dir>/data/NAME/.
 #ifndef LS_EXP_AGGREGATE_H
 #define LS_EXP_AGGREGATE_H
 

@@ -8,8 +8,6 @@
 #include "base/util.h"
 #include "report/report.h"
 
-// The value of a train flag (without "--") of a run, or NULL. Runs carry their
-// flags as "--flag", "value" pairs.
 // Exactly one run for a selector: its index, or -1 with ls_error() set.
 static int select_one(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, const char *sel,
                       const char *key) {
@@ -119,6 +117,7 @@ static int fill_request(const exp_analysis *an, const selection *s, const char *
         if (v && analyze_request_set(req, options[j], v)) return -1;
     }
     req->out = out;
+    req->name = an->name;
     req->no_plot = no_plot;
     const char *modules = exp_analysis_get(an, "module");
     if (modules && analyze_request_set(req, "module", modules)) return -1;
@@ -137,7 +136,7 @@ static void print_command(const experiment *e, const exp_analysis *an, const sel
         const char *v = exp_analysis_get(an, options[j]);
         if (v) sb_printf(&b, " --%s %s", options[j], v);
     }
-    sb_printf(&b, " --out %s%s\n", out, no_plot ? " --no-plot" : "");
+    sb_printf(&b, " --out %s --name %s%s\n", out, an->name, no_plot ? " --no-plot" : "");
     fputs(b.s, stderr);
     sb_free(&b);
 }

@@ -13,7 +13,7 @@
 #include "exp/plan.h"
 
 // Runs an (kind other than table or curve) over runs[0..n) of e, writing
-// under out (tables and figures unless no_plot). Prints the equivalent
+// <out>/<NAME>.{tsv,md,png,svg} and <out>/data/<NAME>/ (figures unless no_plot). Prints the equivalent
 // `lorascope analyze` command line to stderr first, and the files written to
 // stdout after. Returns 0, or -1 with ls_error() naming the file and section
 // (an analysis that failed once started has printed its reason to stderr).

@@ -168,11 +168,9 @@ static int analyse_experiment(const experiment *e, const exp_run *runs, int n_ru
     int rc = 0;
     for (int i = 0; i < e->n_analyses && !rc; i++) {
         const exp_analysis *an = &e->analyses[i];
-        char *out = ls_path_join(exp_dir, an->name);
         if (!strcmp(an->kind, "table")) rc = exp_table(e, an, runs, n_runs, exp_dir, o->no_plot);
-        else if (!strcmp(an->kind, "curve")) rc = exp_curve(e, an, runs, n_runs, out, o->no_plot);
-        else rc = exp_analyze(e, an, runs, n_runs, out, o->no_plot);
-        free(out);
+        else if (!strcmp(an->kind, "curve")) rc = exp_curve(e, an, runs, n_runs, exp_dir, o->no_plot);
+        else rc = exp_analyze(e, an, runs, n_runs, exp_dir, o->no_plot);
     }
     free(exp_dir);
     return rc;

@@ -34,8 +34,8 @@ int exp_train_all(exp_set *s, const exp_options *o);
 // <run>/eval.json, unless that file exists. Returns 0 or -1.
 int exp_evaluate_all(exp_set *s, const exp_options *o);
 
-// Runs every [analysis] of every experiment over its runs, into
-// <results>/<experiment>/: tables and curves (aggregate.h), the analyses of
+// Runs every [analysis NAME] of every experiment over its runs, into
+// <results>/<experiment>/NAME.{tsv,md,png,svg} with data in data/NAME/: tables and curves (aggregate.h), the analyses of
 // src/analyze (exp_analyze.h). Returns 0, or -1 with ls_error().
 int exp_analyse_all(const exp_set *s, const exp_options *o);
 

@@ -89,12 +89,18 @@ static void test_amplify_section_matches_direct_request(void) {
     req.layer = 1;
     req.seed = 3;
     req.out = direct;
+    req.name = an.name;
     req.no_plot = 1;
     CHECK_MSG(analyze_run(&req) == 0, "%s", ls_error());
     report_list();
-    CHECK(same_file(out, direct, "table7.tsv"));
-    CHECK(same_file(out, direct, "table7.md"));
-    CHECK(same_file(out, direct, "data/amplify_r4_q.tsv"));
+    // <out>/<section name>.{tsv,md}, data in <out>/data/<section name>/
+    char name[300];
+    snprintf(name, sizeof name, "%s.tsv", an.name);
+    CHECK(same_file(out, direct, name));
+    snprintf(name, sizeof name, "%s.md", an.name);
+    CHECK(same_file(out, direct, name));
+    snprintf(name, sizeof name, "data/%s/amplify_r4_q.tsv", an.name);
+    CHECK(same_file(out, direct, name));
 }
 
 static void test_subspace_section_compares_a_with_b(void) {
@@ -107,7 +113,7 @@ static void test_subspace_section_compares_a_with_b(void) {
     char out[4400], tsv[4500];
     snprintf(out, sizeof out, "%s/section", tmp);
     CHECK_MSG(exp_analyze(&f.e, &an, f.runs, 2, out, 1) == 0, "%s", ls_error());
-    snprintf(tsv, sizeof tsv, "%s/subspace.tsv", out);
+    snprintf(tsv, sizeof tsv, "%s/%s.tsv", out, an.name);
     char *text = ls_read_file(tsv, NULL);
     // a = rsLoRA (q: r = 2), b = r = 4, on B: a 2 x 4 grid per layer.
     CHECK_STR_CONTAINS(text ? text : "", "0\tq\tB\t2\t4\t");
