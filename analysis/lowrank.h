@@ -6,7 +6,7 @@
 // so the SVD of the small core s Rb Ra^T = Uc Σ Vc^T gives
 //   ΔW = (Qb Uc) Σ (Qa Vc)^T
 // in O((d + k) r²) time and memory, where the dense route costs O(d k min(d, k))
-// (DESIGN.md, "SVD of ΔW"). The dense route is kept for tests and for full
+// (ARCHITECTURE.md, "SVD of ΔW"). The dense route is kept for tests and for full
 // fine-tuning, where ΔW = W_ft - W0 arrives dense.
 #ifndef AN_LOWRANK_H
 #define AN_LOWRANK_H

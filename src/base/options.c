@@ -1,12 +1,11 @@
 // options: one option table serving flags, INI files and written configs.
 #include "base/options.h"
 
-#include <errno.h>
-#include <ini.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "base/ini_reader.h"
 #include "base/parse.h"
 #include "base/util.h"
 
@@ -125,46 +124,21 @@ int opt_set_flag(const opt_table *t, void *obj, const char *flag, const char *va
 typedef struct {
     const opt_table *t;
     void *obj;
-    FILE *fp;
     const char *path;
-    int line;
-    int failed;
-    char err[1024];
 } ini_ctx;
 
-// Reader for ini_parse_stream that counts lines, so that errors can name them.
-static char *counting_reader(char *str, int num, void *stream) {
-    ini_ctx *x = stream;
-    char *r = fgets(str, num, x->fp);
-    if (r) x->line++;
-    return r;
-}
-
-static int on_ini_entry(void *user, const char *section, const char *name, const char *value) {
+static int on_ini_entry(void *user, const char *section, const char *name, const char *value, int line) {
     ini_ctx *x = user;
-    if (x->failed) return 0;
+    if (!*section)
+        return ls_fail("%s:%d: key '%s' outside a section (expected %s)", x->path, line, name, x->t->sections);
     char who[1200];
-    snprintf(who, sizeof who, "%s:%d: [%s] %s", x->path, x->line, section, name);
-    if (!*section) {
-        ls_fail("%s:%d: key '%s' outside a section (expected %s)", x->path, x->line, name, x->t->sections);
-    } else if (opt_set_key(x->t, x->obj, section, name, value ? value : "", who) == 0) {
-        return 1;
-    }
-    snprintf(x->err, sizeof x->err, "%s", ls_error());
-    x->failed = 1;
-    return 0;
+    snprintf(who, sizeof who, "%s:%d: [%s] %s", x->path, line, section, name);
+    return opt_set_key(x->t, x->obj, section, name, value, who);
 }
 
 int opt_load_ini(const opt_table *t, void *obj, const char *path) {
     ini_ctx x = {.t = t, .obj = obj, .path = path};
-    x.fp = fopen(path, "r");
-    if (!x.fp) return ls_fail("%s: cannot open config file: %s", path, strerror(errno));
-    int rc = ini_parse_stream(counting_reader, &x, on_ini_entry, &x);
-    fclose(x.fp);
-    if (x.failed) return ls_fail("%s", x.err);
-    if (rc > 0) return ls_fail("%s:%d: syntax error (expected [section], key = value or a ; comment)", path, rc);
-    if (rc < 0) return ls_fail("%s: cannot parse config file", path);
-    return 0;
+    return ls_ini_read(path, NULL, on_ini_entry, &x);
 }
 
 // ----------------------------------------------------------------------------

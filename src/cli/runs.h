@@ -4,12 +4,7 @@
 #ifndef LS_RUNS_H
 #define LS_RUNS_H
 
-#include "exp/experiment.h"
-
-// 1 if the run directory holds a finished run (its manifest says so).
-int run_is_complete(const char *dir);
-// Records that `lorascope run` saw the run finish (a marker file).
-int run_mark_complete(const char *dir);
+#include "exp/plan.h"
 
 // Runs every [analysis] of e over its runs; outputs under results/<e->name>/.
 int run_analyses(const experiment *e, const exp_run *runs, int n_runs, const char *results, int no_plot);

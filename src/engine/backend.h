@@ -4,7 +4,7 @@
 // it allocates through a backend, moves data with upload/download, and calls
 // the ops below. The CPU backend (ops_cpu.c: OpenBLAS sgemm + OpenMP) is
 // complete on its own; a CUDA backend fills the same table with cuBLAS and
-// kernels/ (DESIGN.md, Backends).
+// kernels/ (ARCHITECTURE.md, Backends).
 //
 // Conventions, for every op:
 // - fp32, row-major, contiguous unless a leading dimension is passed.

@@ -1,4 +1,4 @@
-// model: one decoder-only transformer, configured per family (DESIGN.md, Model).
+// model: one decoder-only transformer, configured per family (ARCHITECTURE.md, Model).
 //
 //   llama: RMSNorm, RoPE, SwiGLU MLP, grouped-query attention, no biases,
 //          LM head tied to the token embedding or separate.

@@ -1,7 +1,7 @@
 // rng: small deterministic generators for the engine (initialisation, sampling).
 //
 // Written out rather than taken from libc so that a seed gives the same numbers
-// on every machine: runs are deterministic for a given seed (DESIGN.md, Runs).
+// on every machine: runs are deterministic for a given seed (ARCHITECTURE.md, Runs).
 #ifndef LS_ENGINE_RNG_H
 #define LS_ENGINE_RNG_H
 

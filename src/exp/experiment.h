@@ -19,13 +19,9 @@
 //   [analysis NAME] one analysis over the finished runs (see cmd_run.c): `kind`
 //                  and selectors such as `a = rank=4`, `b = rank=16`
 //
-// Runs are identified by their full, resolved flag list: two experiments that
-// need the same run share it (results/runs/<label>-<hash>/), so a sweep never
-// trains a run twice.
+// The runs an experiment needs, and how they are shared, are exp/plan.h's.
 #ifndef LS_EXPERIMENT_H
 #define LS_EXPERIMENT_H
-
-#include <stdint.h>
 
 typedef struct {
     char *key;
@@ -67,36 +63,14 @@ typedef struct {
     exp_analysis *analyses;
 } experiment;
 
-typedef struct {
-    int n_args;
-    char **args;       // "--flag", "value", ... (without --out)
-    char *label;       // e.g. "rank4-lora_q,v-seed1"
-    uint64_t hash;     // of the sorted flag list as written (independent of where the assets live)
-    char *dir;         // <results>/runs/<label>-<hash16>
-    int *value_index;  // per axis: index of this run's value
-} exp_run;
-
 // Reads and validates an experiment file: known sections and keys, values
 // present, every $ASSETS path existing. Errors name the file, the line and
 // the key. Returns 0 or -1 with ls_error() set.
 int exp_load(experiment *e, const char *path, const char *assets);
 void exp_free(experiment *e);
 
-// The runs of e (cartesian product of the axes, first axis slowest), their
-// directories under results_root/runs/. Returns the count, or -1.
-int exp_plan(const experiment *e, const char *results_root, exp_run **runs);
-void exp_runs_free(exp_run *runs, int n);
-
 // Value of `key` in an analysis section, or NULL.
 const char *exp_analysis_get(const exp_analysis *a, const char *key);
-
-// Selects runs matching a selector "axis=value axis2=value2" (space-separated;
-// value `*` matches any); out receives indices into runs (capacity n).
-// Returns the number selected, or -1 with ls_error() (unknown axis or value).
-int exp_select(const experiment *e, const exp_run *runs, int n, const char *selector, int *out);
-
-// The value of an axis (by name) for a run, or NULL if the experiment has no such axis.
-const char *exp_run_axis(const experiment *e, const exp_run *r, const char *axis);
 
 // The default assets directory: $LORASCOPE_ASSETS, else ../shared/assets when it
 // exists (relative to the working directory), else NULL.

@@ -1,4 +1,4 @@
-// run: the record a run leaves in its directory (DESIGN.md, Runs) —
+// run: the record a run leaves in its directory (ARCHITECTURE.md, Runs) —
 // metrics.jsonl (one JSON object a line, appended and flushed as the run
 // goes) and manifest.json (what ran where: lorascope version, git commit,
 // backend, threads, machine, wall time, outcome).

@@ -1,0 +1,376 @@
+// aggregate: an experiment's numbers across its runs — tables of mean ± std
+// over seeds (Tables 5, 6, 18) with rank-sweep figures, and training curves.
+#include "exp/aggregate.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "cli/report.h"
+
+// ----------------------------------------------------------------------------
+// reading a run's numbers
+
+// The value of `metric` for a finished run:
+//   val_loss       the last evaluation's validation loss (metrics.jsonl)
+//   base_val_loss  the first evaluation's (step 0: the base model)
+//   train_loss     the last logged training loss
+//   anything else  a key of <run>/eval.json (task metrics: bleu, rouge_l,
+//                  accuracy, ...) or else of the last metrics line that has it
+static double run_metric(const exp_run *r, const char *metric) {
+    double v = NAN, first = NAN;
+    char *path = ls_path_join(r->dir, "eval.json");
+    if (strcmp(metric, "val_loss") && strcmp(metric, "base_val_loss") && strcmp(metric, "train_loss") &&
+        ls_exists(path)) {
+        char *text = ls_read_file(path, NULL);
+        cJSON *root = text ? cJSON_Parse(text) : NULL;
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, metric);
+        if (cJSON_IsNumber(x)) v = x->valuedouble;
+        cJSON_Delete(root);
+        free(text);
+        free(path);
+        if (!isnan(v)) return v;
+    } else {
+        free(path);
+    }
+    // Run-level numbers the manifest records (trainable_params, wall_time_s, tokens_seen, ...).
+    path = ls_path_join(r->dir, "manifest.json");
+    char *mtext = ls_exists(path) ? ls_read_file(path, NULL) : NULL;
+    free(path);
+    if (mtext) {
+        cJSON *root = cJSON_Parse(mtext);
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, metric);
+        if (cJSON_IsNumber(x)) v = x->valuedouble;
+        cJSON_Delete(root);
+        free(mtext);
+        if (!isnan(v)) return v;
+    }
+    const char *key = !strcmp(metric, "base_val_loss") ? "val_loss" : !strcmp(metric, "train_loss") ? "loss" : metric;
+    path = ls_path_join(r->dir, "metrics.jsonl");
+    char *text = ls_exists(path) ? ls_read_file(path, NULL) : NULL;
+    free(path);
+    if (!text) return NAN;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
+        if (cJSON_IsNumber(x)) {
+            if (isnan(first)) first = x->valuedouble;
+            v = x->valuedouble;
+        }
+        cJSON_Delete(o);
+    }
+    free(text);
+    return !strcmp(metric, "base_val_loss") ? first : v;
+}
+
+static void mean_std(const double *x, int n, double *mean, double *std) {
+    double s = 0, q = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(x[i])) s += x[i], k++;
+    *mean = k ? s / k : NAN;
+    for (int i = 0; i < n; i++)
+        if (!isnan(x[i])) q += (x[i] - *mean) * (x[i] - *mean);
+    *std = k > 1 ? sqrt(q / (k - 1)) : (k == 1 ? 0 : NAN); // sample std over seeds
+}
+
+static int split_list(const char *text, char sep, char out[][64], int max) {
+    int n = 0;
+    const char *p = text;
+    while (*p && n < max) {
+        while (*p == ' ' || *p == sep) p++;
+        if (!*p) break;
+        const char *e = strchr(p, sep);
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && p[len - 1] == ' ') len--;
+        if (len >= 64) len = 63;
+        memcpy(out[n], p, len);
+        out[n++][len] = 0;
+        p += len;
+    }
+    return n;
+}
+
+static int axis_index(const experiment *e, const char *name) {
+    for (int i = 0; i < e->n_axes; i++)
+        if (!strcmp(e->axes[i].name, name)) return i;
+    return -1;
+}
+
+static const char *metric_title(const char *m) {
+    if (!strcmp(m, "val_loss")) return "val. loss";
+    if (!strcmp(m, "base_val_loss")) return "base val. loss";
+    if (!strcmp(m, "train_loss")) return "train loss";
+    if (!strcmp(m, "bleu")) return "BLEU";
+    if (!strcmp(m, "rouge_l")) return "ROUGE-L";
+    if (!strcmp(m, "accuracy")) return "accuracy";
+    if (!strcmp(m, "trainable_params")) return "trainable params";
+    return m;
+}
+
+// ----------------------------------------------------------------------------
+// kind = table
+
+// A table's layout from its [analysis] keys: the row axes, the metrics and
+// the axis averaged over.
+typedef struct {
+    char rows[8][64], metrics[8][64];
+    int nr, nm, row_ax[8], over_ax;
+    const char *over, *title, *stem;
+} table_spec;
+
+static int lead_of(const experiment *e, int a) { return e->axes[a].leader >= 0 ? e->axes[a].leader : a; }
+
+static int table_spec_read(const experiment *e, const exp_analysis *an, table_spec *t) {
+    memset(t, 0, sizeof *t);
+    const char *rows_s = exp_analysis_get(an, "rows"), *metrics_s = exp_analysis_get(an, "metrics");
+    t->over = exp_analysis_get(an, "over");
+    t->title = exp_analysis_get(an, "title") ? exp_analysis_get(an, "title") : an->name;
+    t->stem = exp_analysis_get(an, "output") ? exp_analysis_get(an, "output") : an->name;
+    if (!rows_s || !metrics_s)
+        return ls_fail("%s:%d: [analysis %s] kind table needs 'rows' (axes) and 'metrics'", e->path, an->line,
+                       an->name);
+    t->nr = split_list(rows_s, ',', t->rows, 8);
+    t->nm = split_list(metrics_s, ',', t->metrics, 8);
+    t->over_ax = t->over ? axis_index(e, t->over) : -1;
+    for (int i = 0; i < t->nr; i++)
+        if ((t->row_ax[i] = axis_index(e, t->rows[i])) < 0)
+            return ls_fail("%s:%d: [analysis %s] rows: no sweep axis '%s'", e->path, an->line, an->name, t->rows[i]);
+    if (t->over && t->over_ax < 0)
+        return ls_fail("%s:%d: [analysis %s] over: no sweep axis '%s'", e->path, an->line, an->name, t->over);
+    for (int a = 0; a < e->n_axes; a++) {
+        // An axis zipped with a row (or `over`) axis varies with it.
+        int lead = lead_of(e, a);
+        int used = a == t->over_ax || (t->over_ax >= 0 && lead == lead_of(e, t->over_ax));
+        for (int i = 0; i < t->nr; i++) used |= lead == lead_of(e, t->row_ax[i]);
+        if (!used && e->axes[a].n_values > 1)
+            return ls_fail("%s:%d: [analysis %s] axis '%s' has %d values but is neither in 'rows' nor 'over'", e->path,
+                           an->line, an->name, e->axes[a].name, e->axes[a].n_values);
+    }
+    return 0;
+}
+
+// Row groups in sweep order: a run starts a new group unless an earlier run
+// has the same row values. Returns the number of groups.
+static int table_groups(const table_spec *t, const exp_run *runs, int n, int *group_of, int *group_first) {
+    int n_groups = 0;
+    for (int r = 0; r < n; r++) {
+        int g = -1;
+        for (int k = 0; k < n_groups && g < 0; k++) {
+            int same = 1;
+            for (int i = 0; i < t->nr; i++)
+                same &= runs[group_first[k]].value_index[t->row_ax[i]] == runs[r].value_index[t->row_ax[i]];
+            if (same) g = k;
+        }
+        if (g < 0) {
+            g = n_groups++;
+            group_first[g] = r;
+        }
+        group_of[r] = g;
+    }
+    return n_groups;
+}
+
+static void table_header(const experiment *e, const table_spec *t, strbuf *tsv, strbuf *md) {
+    for (int i = 0; i < t->nr; i++) sb_printf(tsv, "%s\t", t->rows[i]);
+    for (int m = 0; m < t->nm; m++) sb_printf(tsv, "%s_mean\t%s_std\t", t->metrics[m], t->metrics[m]);
+    sb_printf(tsv, "n\n");
+    sb_printf(md, "# %s\n\n", t->title);
+    if (e->reproduces) sb_printf(md, "Reproduces: %s.", e->reproduces);
+    if (e->differs) sb_printf(md, " Differs from the paper: %s", e->differs);
+    sb_printf(md, "\n\nMean ± sample std over %s%s.\n\n|", t->over ? t->over : "runs", t->over ? " values" : "");
+    for (int i = 0; i < t->nr; i++) sb_printf(md, " %s |", t->rows[i]);
+    for (int m = 0; m < t->nm; m++) sb_printf(md, " %s |", metric_title(t->metrics[m]));
+    sb_printf(md, " n |\n|");
+    for (int i = 0; i < t->nr; i++) sb_printf(md, ":---|");
+    for (int m = 0; m < t->nm + 1; m++) sb_printf(md, "---:|");
+    sb_printf(md, "\n");
+}
+
+// One row per group: mean ± std of each metric over the group's runs.
+static int table_rows(const experiment *e, const exp_analysis *an, const table_spec *t, const exp_run *runs, int n,
+                      const int *group_of, const int *group_first, int n_groups, double *means, double *stds,
+                      strbuf *tsv, strbuf *md) {
+    double *vals = ls_calloc((size_t)n, sizeof(double));
+    int rc = 0;
+    for (int g = 0; g < n_groups && !rc; g++) {
+        const exp_run *f = &runs[group_first[g]];
+        sb_printf(md, "|");
+        for (int i = 0; i < t->nr; i++) {
+            const char *v = e->axes[t->row_ax[i]].values[f->value_index[t->row_ax[i]]];
+            sb_printf(tsv, "%s\t", v);
+            sb_printf(md, " %s |", v);
+        }
+        int count = 0;
+        for (int m = 0; m < t->nm && !rc; m++) {
+            int k = 0;
+            for (int r = 0; r < n; r++)
+                if (group_of[r] == g) vals[k++] = run_metric(&runs[r], t->metrics[m]);
+            count = k;
+            int missing = 0;
+            for (int i = 0; i < k; i++) missing += isnan(vals[i]);
+            if (missing == k) {
+                rc = ls_fail("%s: [analysis %s]: metric '%s' not found in any run of row %d (looked in metrics.jsonl "
+                             "and eval.json of %s)", e->path, an->name, t->metrics[m], g + 1, f->dir);
+                break;
+            }
+            mean_std(vals, k, &means[g * t->nm + m], &stds[g * t->nm + m]);
+            double mu = means[g * t->nm + m], sd = stds[g * t->nm + m];
+            sb_printf(tsv, "%.6g\t%.6g\t", mu, sd);
+            int big = fabs(mu) >= 100;
+            if (k > 1) sb_printf(md, big ? " %.0f ± %.0f |" : " %.4f ± %.4f |", mu, sd);
+            else sb_printf(md, big ? " %.0f |" : " %.4f |", mu);
+        }
+        sb_printf(tsv, "%d\n", count);
+        sb_printf(md, " %d |\n", count);
+    }
+    free(vals);
+    return rc;
+}
+
+// Optional figure: `plot_x` (a row axis with numeric values, e.g. rank)
+// against the first metric, one line per value of `plot_series`, error bars = std.
+static int table_plot(const experiment *e, const exp_analysis *an, const table_spec *t, const exp_run *runs,
+                      const int *group_first, int n_groups, const double *means, const double *stds,
+                      const char *out_dir) {
+    const char *px = exp_analysis_get(an, "plot_x"), *ps = exp_analysis_get(an, "plot_series");
+    int xi = -1, si = -1, rc = 0;
+    for (int i = 0; i < t->nr; i++) {
+        if (!strcmp(t->rows[i], px)) xi = i;
+        if (ps && !strcmp(t->rows[i], ps)) si = i;
+    }
+    if (xi < 0 || (ps && si < 0))
+        return ls_fail("%s: [analysis %s]: plot_x/plot_series must be among the rows", e->path, an->name);
+    report_figure fig = {0};
+    fig_panel(&fig, "%s", t->title);
+    int n_series = si < 0 ? 1 : e->axes[t->row_ax[si]].n_values;
+    char name[128];
+    for (int sv = 0; sv < n_series && !rc; sv++) {
+        strbuf d = {0};
+        sb_printf(&d, "# %s\t%s_mean\t%s_std\n", px, t->metrics[0], t->metrics[0]);
+        for (int g = 0; g < n_groups; g++) {
+            const exp_run *f = &runs[group_first[g]];
+            if (si >= 0 && f->value_index[t->row_ax[si]] != sv) continue;
+            sb_printf(&d, "%s\t%.6g\t%.6g\n", e->axes[t->row_ax[xi]].values[f->value_index[t->row_ax[xi]]],
+                      means[g * t->nm], stds[g * t->nm]);
+        }
+        snprintf(name, sizeof name, "data/%s_%s%d.tsv", t->stem, ps ? ps : "all", sv);
+        char *data_dir = ls_path_join(out_dir, "data");
+        rc = ls_mkdir_p(data_dir);
+        free(data_dir);
+        if (!rc) rc = report_write(out_dir, name, &d);
+        sb_free(&d);
+        char *full = ls_path_join(out_dir, name);
+        if (si >= 0) fig_add(&fig, full, 1, "%s = %s", ps, e->axes[t->row_ax[si]].values[sv]);
+        else fig_add(&fig, full, 1, "%s", metric_title(t->metrics[0]));
+        free(full);
+    }
+    if (!rc) {
+        strbuf extra = {0};
+        sb_gp_assign(&extra, "xlabel", px);
+        sb_gp_assign(&extra, "ylabel", metric_title(t->metrics[0]));
+        sb_printf(&extra, "; errorbars=1; logx=%d; ncols=1", !strcmp(px, "rank"));
+        rc = report_plot_figure(out_dir, t->stem, "lines.gp", &fig, extra.s);
+        sb_free(&extra);
+    }
+    fig_free(&fig);
+    return rc;
+}
+
+int exp_table(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, const char *out_dir,
+              int no_plot) {
+    table_spec t;
+    if (table_spec_read(e, an, &t) || ls_mkdir_p(out_dir)) return -1;
+    strbuf tsv = {0}, md = {0};
+    table_header(e, &t, &tsv, &md);
+    int *group_of = ls_calloc((size_t)n, sizeof(int)), *group_first = ls_calloc((size_t)n, sizeof(int));
+    int n_groups = table_groups(&t, runs, n, group_of, group_first);
+    double *means = ls_calloc((size_t)n_groups * t.nm, sizeof(double));
+    double *stds = ls_calloc((size_t)n_groups * t.nm, sizeof(double));
+    int rc = table_rows(e, an, &t, runs, n, group_of, group_first, n_groups, means, stds, &tsv, &md);
+    char name[128];
+    snprintf(name, sizeof name, "%s.tsv", t.stem);
+    if (!rc) rc = report_write(out_dir, name, &tsv);
+    snprintf(name, sizeof name, "%s.md", t.stem);
+    if (!rc) rc = report_write(out_dir, name, &md);
+    if (!rc && exp_analysis_get(an, "plot_x") && !no_plot)
+        rc = table_plot(e, an, &t, runs, group_first, n_groups, means, stds, out_dir);
+    free(group_of);
+    free(group_first);
+    free(means);
+    free(stds);
+    sb_free(&tsv);
+    sb_free(&md);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// kind = curve
+
+// [analysis NAME] kind = curve: validation loss against step for the runs
+// selected by `runs` (selectors separated by '|'), one panel.
+int exp_curve(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, const char *out_dir,
+                      int no_plot) {
+    const char *list = exp_analysis_get(an, "runs");
+    const char *metric = exp_analysis_get(an, "metric");
+    if (!metric) metric = "val_loss";
+    if (!list) return ls_fail("%s:%d: [analysis %s] kind curve needs 'runs'", e->path, an->line, an->name);
+    char *data_dir = ls_path_join(out_dir, "data");
+    int rc = ls_mkdir_p(data_dir);
+    report_figure fig = {0};
+    fig_panel(&fig, "%s", exp_analysis_get(an, "title") ? exp_analysis_get(an, "title") : an->name);
+    char sels[16][64];
+    int ns = split_list(list, '|', sels, 16);
+    int *idx = ls_calloc((size_t)n + 1, sizeof(int));
+    for (int s = 0; s < ns && !rc; s++) {
+        int k = exp_select(e, runs, n, sels[s], idx);
+        if (k < 0) {
+            rc = ls_fail_prefix("%s: [analysis %s] runs", e->path, an->name);
+            break;
+        }
+        for (int j = 0; j < k && !rc; j++) {
+            const exp_run *r = &runs[idx[j]];
+            char *path = ls_path_join(r->dir, "metrics.jsonl");
+            char *text = ls_read_file(path, NULL);
+            free(path);
+            if (!text) {
+                rc = -1;
+                break;
+            }
+            strbuf d = {0};
+            sb_printf(&d, "# step\t%s (%s)\n", metric, r->label);
+            char *save = NULL;
+            for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                cJSON *o = cJSON_Parse(line);
+                const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, metric);
+                const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "step");
+                if (cJSON_IsNumber(x) && cJSON_IsNumber(st)) sb_printf(&d, "%d\t%.6g\n", st->valueint, x->valuedouble);
+                cJSON_Delete(o);
+            }
+            free(text);
+            char name[256];
+            snprintf(name, sizeof name, "data/curve_%s.tsv", r->label);
+            rc = report_write(out_dir, name, &d);
+            sb_free(&d);
+            char *full = ls_path_join(out_dir, name);
+            fig_add(&fig, full, 1, "%s", r->label);
+            free(full);
+        }
+    }
+    free(idx);
+    free(data_dir);
+    if (!rc && !no_plot && fig.n_files) {
+        strbuf extra = {0};
+        sb_gp_assign(&extra, "ylabel", metric_title(metric));
+        sb_printf(&extra, "; xlabel='step'; ncols=1");
+        rc = report_plot_figure(out_dir, an->name, "lines.gp", &fig, extra.s);
+        sb_free(&extra);
+    }
+    fig_free(&fig);
+    return rc;
+}
+

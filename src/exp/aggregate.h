@@ -1,0 +1,22 @@
+// aggregate: the experiment-level [analysis] kinds that read finished runs'
+// records (metrics.jsonl, eval.json, manifest.json) rather than their weights.
+//
+//   table  one row per combination of the `rows` axes, `metrics` as mean ±
+//          sample std over the `over` axis (seeds); every other axis must have a
+//          single value; optional figure `plot_x` (e.g. rank) vs the first
+//          metric, one line per `plot_series` value, error bars = std.
+//          Writes <out_dir>/<output or NAME>.{tsv,md}[,.png,.svg].
+//   curve  a metric (default val_loss) against step for the runs picked by
+//          `runs` (selectors separated by '|'); writes <out_dir>/NAME.*.
+#ifndef LS_EXP_AGGREGATE_H
+#define LS_EXP_AGGREGATE_H
+
+#include "exp/plan.h"
+
+// Return 0, or -1 with ls_error() naming the experiment file and section.
+int exp_table(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, const char *out_dir,
+              int no_plot);
+int exp_curve(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, const char *out_dir,
+              int no_plot);
+
+#endif

@@ -1,0 +1,159 @@
+// runner: training and evaluation of planned runs, in this process.
+#include "exp/runner.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/util.h"
+#include "train/train.h"
+
+// ----------------------------------------------------------------------------
+// run directories
+
+int exp_run_is_complete(const char *dir) {
+    char *adapter = ls_path_join(dir, "adapter/adapter_model.safetensors");
+    char *full = ls_path_join(dir, "full/model.safetensors");
+    int weights = ls_exists(adapter) || ls_exists(full);
+    free(adapter);
+    free(full);
+    if (!weights) return 0;
+    char *path = ls_path_join(dir, "manifest.json");
+    char *text = ls_exists(path) ? ls_read_file(path, NULL) : NULL;
+    free(path);
+    if (!text) return 0;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
+    int done = cJSON_IsString(status) && !strcmp(status->valuestring, "completed");
+    cJSON_Delete(root);
+    return done;
+}
+
+static int has_checkpoint(const char *dir) {
+    char *ckpt = ls_path_join(dir, "checkpoint/state.safetensors");
+    int have = ls_exists(ckpt);
+    free(ckpt);
+    return have;
+}
+
+static void remove_in(const char *dir, const char *name) {
+    char *f = ls_path_join(dir, name);
+    unlink(f);
+    free(f);
+}
+
+// ----------------------------------------------------------------------------
+// --list
+
+// Shell-quotes s when it needs it.
+static void print_quoted(FILE *fp, const char *s) {
+    int plain = *s != 0;
+    for (const char *c = s; *c; c++)
+        if (!(isalnum((unsigned char)*c) || strchr("-_./,=:+@%", *c))) plain = 0;
+    if (plain) {
+        fputs(s, fp);
+        return;
+    }
+    fputc('\'', fp);
+    for (const char *c = s; *c; c++) {
+        if (*c == '\'') fputs("'\\''", fp);
+        else fputc(*c, fp);
+    }
+    fputc('\'', fp);
+}
+
+static char *absolute(const char *path) {
+    char buf[PATH_MAX];
+    if (path[0] == '/' || !getcwd(buf, sizeof buf)) return ls_strdup(path);
+    return ls_path_join(buf, path);
+}
+
+static void print_arg(FILE *out, const char *arg, int make_absolute) {
+    char *a = make_absolute && ls_exists(arg) && strchr(arg, '/') ? absolute(arg) : ls_strdup(arg);
+    fputc(' ', out);
+    print_quoted(out, a);
+    free(a);
+}
+
+void exp_list_commands(const exp_set *s, const exp_options *o, const char *exe, FILE *out) {
+    for (int u = 0; u < s->n_unique; u++) {
+        const exp_run *r = s->unique[u];
+        if (exp_run_is_complete(r->dir)) continue;
+        print_quoted(out, exe);
+        fputs(" train", out);
+        for (int i = 0; i + 1 < r->n_args; i += 2) {
+            const char *flag = r->args[i], *value = r->args[i + 1];
+            if (tc_flag_is_bool(flag + 2)) {
+                // booleans: "full = true" in the file becomes a bare --full
+                if (strcmp(value, "false") && strcmp(value, "0")) print_arg(out, flag, 0);
+                continue;
+            }
+            print_arg(out, flag, 0);
+            print_arg(out, value, 1);
+        }
+        char *dir = absolute(r->dir);
+        fputs(" --out ", out);
+        print_quoted(out, dir);
+        free(dir);
+        if (has_checkpoint(r->dir)) fputs(" --resume", out);
+        if (o->threads) fprintf(out, " --threads %d", o->threads);
+        fputc('\n', out);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// training
+
+static int train_one(exp_run *r, const exp_options *o) {
+    int resuming = has_checkpoint(r->dir);
+    if (!resuming) {
+        // Only the records of an earlier training are left (results/ keeps
+        // them without weights): train again from scratch in their place.
+        static const char *const records[] = {"config.ini", "metrics.jsonl", "manifest.json", "eval.json"};
+        for (size_t i = 0; i < sizeof records / sizeof *records; i++) remove_in(r->dir, records[i]);
+    }
+    ls_train_config cfg = r->cfg;
+    if (o->threads) cfg.threads = o->threads;
+    train_result res;
+    fflush(stdout);
+    int rc = train_run(&cfg, resuming, o->argc, o->argv, &res);
+    fflush(stdout);
+    if (rc) return ls_fail_prefix("run %s (%s)", r->label, r->dir);
+    if (!exp_run_is_complete(r->dir))
+        return ls_fail("%s: training finished but its manifest.json does not say completed", r->dir);
+    remove_in(r->dir, "eval.json"); // a fresh training makes an older evaluation stale
+    return 0;
+}
+
+int exp_train_all(exp_set *s, const exp_options *o) {
+    int todo = 0;
+    for (int u = 0; u < s->n_unique; u++) todo += !exp_run_is_complete(s->unique[u]->dir);
+    fprintf(stderr, "lorascope run: %d runs, %d complete, %d to train\n", s->n_unique, s->n_unique - todo, todo);
+    double t0 = ls_now();
+    int done = 0;
+    for (int u = 0; u < s->n_unique; u++) {
+        exp_run *r = s->unique[u];
+        if (exp_run_is_complete(r->dir)) continue;
+        char eta[32] = "?", el[32];
+        double elapsed = ls_now() - t0;
+        if (done > 0) ls_fmt_duration(eta, sizeof eta, elapsed / done * (todo - done));
+        ls_fmt_duration(el, sizeof el, elapsed);
+        fprintf(stderr, "\n[run %d/%d] %s  (elapsed %s, ETA %s)%s\n", done + 1, todo, r->label, el, eta,
+                has_checkpoint(r->dir) ? "  resuming" : "");
+        if (train_one(r, o)) return -1;
+        done++;
+    }
+    if (todo) {
+        char el[32];
+        ls_fmt_duration(el, sizeof el, ls_now() - t0);
+        fprintf(stderr, "lorascope run: trained %d runs in %s\n", done, el);
+    }
+    return 0;
+}

@@ -1,0 +1,37 @@
+// runner: what `lorascope run` does with a planned exp_set — train the runs
+// that are not complete (resuming those with a checkpoint), evaluate them
+// ([eval]), list what is left for other machines (--list). Training and
+// evaluation are called in this process through their typed entry points
+// (train_run, evaluate_run); nothing is re-parsed from text.
+#ifndef LS_EXP_RUNNER_H
+#define LS_EXP_RUNNER_H
+
+#include <stdio.h>
+
+#include "exp/plan.h"
+
+typedef struct {
+    const char *results;  // results directory
+    int threads;          // threads per run (0: each run's own setting)
+    int no_plot;          // tables only
+    int argc;             // the command that started the runs, recorded in each run's manifest
+    char **argv;
+} exp_options;
+
+// 1 if the run directory holds a finished run: its manifest says completed and
+// its trained weights are there (results/ in git keeps records without weights).
+int exp_run_is_complete(const char *dir);
+
+// Prints one self-contained `lorascope train ...` command (absolute paths,
+// shell-quoted) per run not yet complete: for spreading a sweep over machines.
+void exp_list_commands(const exp_set *s, const exp_options *o, const char *exe, FILE *out);
+
+// Trains every run not yet complete, in plan order, with a progress line per
+// run (k/n, elapsed, ETA). Returns 0, or -1 with ls_error() naming the run.
+int exp_train_all(exp_set *s, const exp_options *o);
+
+// Evaluates every LoRA run of an experiment with an [eval] section into
+// <run>/eval.json, unless that file exists. Returns 0 or -1.
+int exp_evaluate_all(exp_set *s, const exp_options *o);
+
+#endif
