@@ -6,8 +6,8 @@
 //
 // The request is one option table (base/options.h) under the INI section
 // [eval], so flags ("--seq-len 64"), an INI file ("[eval] seq_len = 64") and
-// `lorascope run`'s [eval] keys fill it with the same names, ranges and
-// errors. evaluate_run is re-entrant: it keeps no state between calls, frees
+// an experiment's [eval] keys (flag names: opt_set_flag) fill it with the
+// same ranges and errors. evaluate_run is re-entrant: it keeps no state between calls, frees
 // everything it allocates, and reports failures through ls_error().
 #ifndef LS_TRAIN_EVALUATE_H
 #define LS_TRAIN_EVALUATE_H
