@@ -152,7 +152,73 @@ int eval_e2e_write(const eval_e2e_result *r, const char *ref_path, const char *h
 }
 
 // ----------------------------------------------------------------------------
-// SST-2
+// SST-2: classification by generation
+
+// Rows r0 and r0 + 1 of b (T positions each, zeroed by the caller) hold
+// example i's context followed by label word 0 and by label word 1; the mask
+// selects the positions that predict the word's tokens. When context + word
+// exceed T + 1 tokens, the context nearest the word is kept.
+static void label_rows_fill(const ds_pairs *p, int i, int r0, ds_batch *b, int T) {
+    int ctx = ds_pairs_context_len(p, i);
+    for (int k = 0; k < 2; k++) {
+        int row = r0 + k, Lk = p->label_len[k];
+        int start = ctx + Lk > T + 1 ? ctx + Lk - (T + 1) : 0; // keep the context nearest the word
+        int L = 0;
+        int *seq = ls_malloc((size_t)(ctx + Lk) * sizeof(int));
+        for (int t = start; t < ctx; t++) seq[L++] = p->tokens[i][t];
+        int word0 = L;
+        for (int t = 0; t < Lk; t++) seq[L++] = p->label_ids[k][t];
+        for (int t = 0; t + 1 < L; t++) {
+            b->inputs[row * T + t] = seq[t];
+            b->targets[row * T + t] = seq[t + 1];
+            b->mask[row * T + t] = t + 1 >= word0 ? 1.0f : 0.0f;
+        }
+        free(seq);
+    }
+}
+
+// The scores come from the training loss itself: model_forward's per-position
+// cross-entropy (host_losses) under the word mask (host_weights), summed with
+// the sign flipped, is the word's log-probability. T is the longest row of
+// all n examples (at most max_T), so every batch has the same shape.
+int eval_label_scores(ls_model *m, const ds_pairs *p, const int *items, int n, int rows, int max_T,
+                      double *scores) {
+    if (p->n_labels != 2) return ls_fail("label scores: expected a data set with two label words");
+    int per = rows / 2 > 0 ? rows / 2 : 1, T = 1;
+    int longest = p->label_len[0] > p->label_len[1] ? p->label_len[0] : p->label_len[1];
+    for (int j = 0; j < n; j++) {
+        int need = ds_pairs_context_len(p, items[j]) - 1 + longest;
+        if (need > T) T = need;
+    }
+    if (T > max_T) T = max_T;
+    if (model_reserve(m, 2 * per, T)) return -1;
+    int was_training = m->training;
+    model_set_training(m, 0);
+    ds_batch b;
+    ds_batch_init(&b, 2 * per, T);
+    int rc = 0;
+    for (int j0 = 0; j0 < n && !rc; j0 += per) {
+        int k = n - j0 < per ? n - j0 : per;
+        size_t cells = (size_t)2 * k * T;
+        memset(b.inputs, 0, cells * sizeof(int));
+        memset(b.targets, 0, cells * sizeof(int));
+        memset(b.mask, 0, cells * sizeof(float));
+        for (int e = 0; e < k; e++) label_rows_fill(p, items[j0 + e], 2 * e, &b, T);
+        if (model_forward(m, b.inputs, b.targets, b.mask, 2 * k, T, 0.0f) < 0.0f) {
+            rc = -1;
+            break;
+        }
+        for (int e = 0; e < 2 * k; e++) {
+            double s = 0.0;
+            size_t row = (size_t)e * T;
+            for (int t = 0; t < T; t++) s -= (double)m->host_weights[row + t] * m->host_losses[row + t];
+            scores[2 * j0 + e] = s;
+        }
+    }
+    ds_batch_free(&b);
+    model_set_training(m, was_training);
+    return rc;
+}
 
 void eval_sst2_result_free(eval_sst2_result *r) {
     free(r->pred);
@@ -170,72 +236,33 @@ int eval_sst2(ls_model *m, const ds_pairs *d, int max_examples, int batch, eval_
     if (batch < 1) return ls_fail("%s: sst2 eval: batch: expected >= 1, found %d", d->path, batch);
     int n = d->n;
     if (max_examples > 0 && max_examples < n) n = max_examples;
-    out->pred = ls_calloc((size_t)(n > 0 ? n : 1), sizeof(int));
-    out->margin = ls_calloc((size_t)(n > 0 ? n : 1), sizeof(double));
-    int V = m->V, rc = 0;
-    int was_training = m->training;
-    model_set_training(m, 0);
+    // whole rows or an error: eval_label_scores would cut the context to fit
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            int len = ds_pairs_context_len(d, i) + d->label_len[k];
+            if (len - 1 > m->P)
+                return ls_fail("%s:%d: sst2 eval: expected at most %d tokens (prompt + label word), found %d",
+                               d->path, d->ex[i].line, m->P, len);
+        }
+    int *items = ls_malloc((size_t)(n > 0 ? n : 1) * sizeof(int));
+    double *scores = ls_malloc((size_t)2 * (n > 0 ? n : 1) * sizeof(double));
+    for (int i = 0; i < n; i++) items[i] = i;
     double t0 = ls_now();
-    float *row = ls_malloc((size_t)V * sizeof(float));
-    int *inputs = NULL;
-    size_t inputs_cap = 0;
-    for (int start = 0; start < n && rc == 0; start += batch) {
-        int nb = n - start < batch ? n - start : batch, R = 2 * nb, T = 1;
-        for (int e = 0; e < nb; e++)
-            for (int k = 0; k < 2; k++) {
-                int len = ds_pairs_context_len(d, start + e) + d->label_len[k] - 1;
-                if (len > T) T = len;
-            }
-        if (T > m->P) {
-            rc = ls_fail("%s:%d: sst2 eval: expected at most %d tokens (prompt + label word), found %d",
-                         d->path, d->ex[start].line, m->P, T + 1);
-            break;
-        }
-        if ((size_t)R * T > inputs_cap) {
-            free(inputs);
-            inputs_cap = (size_t)R * T;
-            inputs = ls_malloc(inputs_cap * sizeof(int));
-        }
-        memset(inputs, 0, (size_t)R * T * sizeof(int));  // padding after a row's end is never read
-        for (int e = 0; e < nb; e++) {
-            int i = start + e, c = ds_pairs_context_len(d, i);
-            for (int k = 0; k < 2; k++) {
-                int *r = inputs + (size_t)(2 * e + k) * T;
-                memcpy(r, d->tokens[i], (size_t)c * sizeof(int));
-                memcpy(r + c, d->label_ids[k], (size_t)(d->label_len[k] - 1) * sizeof(int));
-            }
-        }
-        if (model_reserve(m, R, T) || model_forward(m, inputs, NULL, NULL, R, T, 0.0f) < 0) {
-            rc = -1;
-            break;
-        }
-        for (int e = 0; e < nb; e++) {
-            int i = start + e, c = ds_pairs_context_len(d, i);
-            double ll[2] = {0, 0};
-            for (int k = 0; k < 2; k++)
-                for (int t = 0; t < d->label_len[k]; t++) {
-                    // logits of the position that predicts label token t
-                    size_t at = ((size_t)(2 * e + k) * T + (size_t)(c - 1 + t)) * V;
-                    m->be->download(row, m->acts.logits + at, (size_t)V);
-                    double mx = row[0], sum = 0;
-                    for (int v = 1; v < V; v++) if (row[v] > mx) mx = row[v];
-                    for (int v = 0; v < V; v++) sum += exp((double)row[v] - mx);
-                    ll[k] += (double)row[d->label_ids[k][t]] - mx - log(sum);
-                }
-            out->margin[i] = ll[1] - ll[0];
-            out->pred[i] = ll[1] > ll[0] ? 1 : 0;
+    int per = batch < n ? batch : (n > 0 ? n : 1); // examples per forward pass, two rows each
+    int rc = eval_label_scores(m, d, items, n, 2 * per, m->P, scores);
+    out->seconds = ls_now() - t0;
+    if (!rc) {
+        out->pred = ls_calloc((size_t)(n > 0 ? n : 1), sizeof(int));
+        out->margin = ls_calloc((size_t)(n > 0 ? n : 1), sizeof(double));
+        for (int i = 0; i < n; i++) {
+            out->margin[i] = scores[2 * i + 1] - scores[2 * i];
+            out->pred[i] = scores[2 * i + 1] > scores[2 * i] ? 1 : 0;
             out->correct += out->pred[i] == d->ex[i].label;
         }
-        out->n = start + nb;
+        out->n = n;
+        out->accuracy = n > 0 ? (double)out->correct / n : 0.0;
     }
-    free(row);
-    free(inputs);
-    out->seconds = ls_now() - t0;
-    model_set_training(m, was_training);
-    if (rc) {
-        eval_sst2_result_free(out);
-        return -1;
-    }
-    out->accuracy = n > 0 ? (double)out->correct / n : 0.0;
-    return 0;
+    free(items);
+    free(scores);
+    return rc;
 }

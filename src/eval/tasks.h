@@ -69,6 +69,20 @@ double eval_e2e_positions_per_s(const eval_e2e_result *r);
 // ----------------------------------------------------------------------------
 // SST-2
 
+// The one label-word scorer (task_evaluate's accuracy and eval_sst2 both use
+// it): scores[2 j + k] = the summed log-probability of label word k's tokens
+// (p->label_ids[k]) after example items[j]'s context, computed as the masked
+// cross-entropy of a teacher-forced row. When context + word exceed max_T + 1
+// tokens, the context nearest the word is kept. p must hold two label words
+// and be tokenized (ds_pairs_tokenize). Runs max(1, rows / 2) examples (two
+// rows each) per model_forward, each pass at most 2 max(1, rows / 2) rows of
+// T positions, T the longest row of all n examples (at most max_T); reserves
+// the model's activations for that. The model runs in eval mode (no LoRA
+// dropout); its training flag is restored. scores has room for 2 n values,
+// owned by the caller. Returns 0, or -1 with ls_error().
+int eval_label_scores(ls_model *m, const ds_pairs *p, const int *items, int n, int rows, int max_T,
+                      double *scores);
+
 typedef struct {
     int n;            // examples scored
     int correct;
@@ -79,11 +93,12 @@ typedef struct {
 } eval_sst2_result;
 
 // Scores the first max_examples examples of d (0: all; d loaded with
-// ds_load_sst2 and tokenized) in batches of `batch` examples (two rows each,
-// one per label word) through model_forward. Reserves the model's
-// activations for (2 * batch, longest row). Fills *out (free with
-// eval_sst2_result_free). Returns 0, or -1 with ls_error() (not SST-2 data,
-// untokenized, a row longer than the model's context).
+// ds_load_sst2 and tokenized) through eval_label_scores, `batch` examples
+// (two rows each, one per label word) per forward pass; margin = score of
+// word 1 - score of word 0, pred = margin > 0. Rows are never cut: an example
+// whose prompt + label word exceeds the model's context is an error. Fills
+// *out (free with eval_sst2_result_free). Returns 0, or -1 with ls_error()
+// (not SST-2 data, untokenized, a row longer than the model's context).
 int eval_sst2(ls_model *m, const ds_pairs *d, int max_examples, int batch, eval_sst2_result *out);
 
 void eval_sst2_result_free(eval_sst2_result *r);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "eval/tasks.h"
 #include "train/task.h"
 
 static const char *const KIND_NAMES[] = {"lm", "e2e", "sst2", "jsonl"};
@@ -206,62 +207,10 @@ int task_fill_batch(const task_data *d, const int *items, int n, task_batch *tb)
 // ----------------------------------------------------------------------------
 // evaluation
 
-// Log-probability scores of both label words after example i's context:
-// rows 2k and 2k+1 of a batch hold context + word 0 and context + word 1.
-static int sst2_fill_rows(const ds_pairs *p, int i, int r0, task_batch *tb, int T) {
-    int ctx = ds_pairs_context_len(p, i);
-    for (int k = 0; k < 2; k++) {
-        int row = r0 + k, Lk = p->label_len[k];
-        int start = ctx + Lk > T + 1 ? ctx + Lk - (T + 1) : 0; // keep the context nearest the word
-        int L = 0;
-        int *seq = ls_malloc((size_t)(ctx + Lk) * sizeof(int));
-        for (int t = start; t < ctx; t++) seq[L++] = p->tokens[i][t];
-        int word0 = L;
-        for (int t = 0; t < Lk; t++) seq[L++] = p->label_ids[k][t];
-        for (int t = 0; t + 1 < L; t++) {
-            tb->b.inputs[row * T + t] = seq[t];
-            tb->b.targets[row * T + t] = seq[t + 1];
-            tb->b.mask[row * T + t] = t + 1 >= word0 ? 1.0f : 0.0f;
-        }
-        free(seq);
-    }
-    return 0;
-}
-
 int task_label_scores(ls_model *m, const task_data *d, const int *items, int n, int B, double *scores) {
-    const ds_pairs *p = &d->pairs;
-    if (d->kind == TASK_LM || p->n_labels != 2) return ls_fail("label scores: expected a data set with two label words");
-    int per = B / 2 > 0 ? B / 2 : 1, T = 1;
-    int longest = p->label_len[0] > p->label_len[1] ? p->label_len[0] : p->label_len[1];
-    for (int j = 0; j < n; j++) {
-        int need = ds_pairs_context_len(p, items[j]) - 1 + longest;
-        if (need > T) T = need;
-    }
-    if (T > d->seq_len) T = d->seq_len;
-    if (model_reserve(m, 2 * per, T)) return -1;
-    task_batch tb;
-    task_batch_init(&tb, 2 * per, T);
-    int rc = 0;
-    for (int j0 = 0; j0 < n && !rc; j0 += per) {
-        int k = n - j0 < per ? n - j0 : per;
-        size_t cells = (size_t)2 * k * T;
-        memset(tb.b.inputs, 0, cells * sizeof(int));
-        memset(tb.b.targets, 0, cells * sizeof(int));
-        memset(tb.b.mask, 0, cells * sizeof(float));
-        for (int e = 0; e < k; e++) sst2_fill_rows(p, items[j0 + e], 2 * e, &tb, T);
-        if (model_forward(m, tb.b.inputs, tb.b.targets, tb.b.mask, 2 * k, T, 0.0f) < 0.0f) {
-            rc = -1;
-            break;
-        }
-        for (int e = 0; e < 2 * k; e++) {
-            double s = 0.0;
-            size_t row = (size_t)e * T;
-            for (int t = 0; t < T; t++) s -= (double)m->host_weights[row + t] * m->host_losses[row + t];
-            scores[2 * j0 + e] = s;
-        }
-    }
-    task_batch_free(&tb);
-    return rc;
+    if (d->kind == TASK_LM || d->pairs.n_labels != 2)
+        return ls_fail("label scores: expected a data set with two label words");
+    return eval_label_scores(m, &d->pairs, items, n, B, d->seq_len, scores);
 }
 
 static int sst2_accuracy(ls_model *m, const task_data *d, const int *items, int n, int B, double *acc) {

@@ -106,7 +106,8 @@ typedef struct {
 // SST-2 classification by generation: scores[2 j + k] = the summed
 // log-probability of label word k's tokens after item j's context (the
 // context nearest the word kept when both do not fit in seq_len + 1 tokens),
-// 2 * max(1, B / 2) rows per forward pass. Returns 0 or -1.
+// 2 * max(1, B / 2) rows per forward pass: eval_label_scores (eval/tasks.h)
+// on d's examples with max_T = d->seq_len. Returns 0 or -1.
 int task_label_scores(ls_model *m, const task_data *d, const int *items, int n, int B, double *scores);
 
 // Evaluates the model (dropout off) on items[0..n) (n = 0: nothing), B rows
