@@ -7,12 +7,10 @@
 // still to do, so a sweep can be spread over machines (GNU parallel, a Slurm
 // array); a later `lorascope run` on the same results directory finds them
 // complete and only collects.
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/options.h"
@@ -89,96 +87,6 @@ static const char *self_exe(void) {
     return path;
 }
 
-static int run_child(char **argv) {
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) return ls_fail("fork failed: %s", strerror(errno));
-    if (pid == 0) {
-        execv(argv[0], argv);
-        fprintf(stderr, "lorascope run: cannot execute %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return ls_fail("waitpid failed: %s", strerror(errno));
-    if (WIFSIGNALED(status)) return ls_fail("evaluation was killed by signal %d", WTERMSIG(status));
-    if (WEXITSTATUS(status)) return ls_fail("evaluation exited with status %d", WEXITSTATUS(status));
-    return 0;
-}
-
-// ----------------------------------------------------------------------------
-// evaluation of finished runs ([eval]): `lorascope eval` on the validation data
-
-static const char *arg_of(const exp_run *r, const char *flag) {
-    for (int i = 0; i + 1 < r->n_args; i += 2)
-        if (!strcmp(r->args[i] + 2, flag)) return r->args[i + 1];
-    return NULL;
-}
-
-static int eval_all(exp_set *p, const run_opts *o) {
-    for (int i = 0; i < p->n_exps; i++) {
-        const experiment *e = &p->exps[i];
-        if (!e->n_eval) continue;
-        for (int k = 0; k < p->n_runs[i]; k++) {
-            const exp_run *r = &p->runs[i][k];
-            char *out = ls_path_join(r->dir, "eval.json");
-            int have = ls_exists(out);
-            const char *full = arg_of(r, "full");
-            int is_full = full && strcmp(full, "false") && strcmp(full, "0");
-            if (have || is_full) {
-                free(out);
-                continue;
-            }
-            const char *data = arg_of(r, "val-data") ? arg_of(r, "val-data") : arg_of(r, "data");
-            char *argv[40];
-            int n = 0;
-            argv[n++] = (char *)self_exe();
-            argv[n++] = "eval";
-            argv[n++] = "--model";
-            argv[n++] = (char *)arg_of(r, "model");
-            if (arg_of(r, "tokenizer")) {
-                argv[n++] = "--tokenizer";
-                argv[n++] = (char *)arg_of(r, "tokenizer");
-            }
-            argv[n++] = "--adapter";
-            argv[n++] = r->dir;
-            argv[n++] = "--data";
-            argv[n++] = (char *)data;
-            argv[n++] = "--task";
-            argv[n++] = (char *)arg_of(r, "task");
-            if (arg_of(r, "seq-len")) {
-                argv[n++] = "--seq-len";
-                argv[n++] = (char *)arg_of(r, "seq-len");
-            }
-            if (arg_of(r, "eval-max")) {
-                argv[n++] = "--max-items";
-                argv[n++] = (char *)arg_of(r, "eval-max");
-            }
-            for (int j = 0; j < e->n_eval && n < 34; j++) {
-                static char flags[8][32];
-                snprintf(flags[j % 8], sizeof flags[0], "--%s", e->eval[j].key);
-                argv[n++] = flags[j % 8];
-                argv[n++] = e->eval[j].value;
-            }
-            char threads[16];
-            if (o->threads) {
-                snprintf(threads, sizeof threads, "%d", o->threads);
-                argv[n++] = "--threads";
-                argv[n++] = threads;
-            }
-            argv[n++] = "--out";
-            argv[n++] = out;
-            argv[n] = NULL;
-            fprintf(stderr, "[eval] %s\n", r->label);
-            int rc = run_child(argv);
-            free(out);
-            if (rc) return ls_fail_prefix("eval of run %s", r->label);
-        }
-    }
-    return 0;
-}
-
 // ----------------------------------------------------------------------------
 
 int cmd_run(int argc, char **argv) {
@@ -201,7 +109,7 @@ int cmd_run(int argc, char **argv) {
         return 0;
     }
     int rc = exp_train_all(&s, &eo);
-    if (!rc) rc = eval_all(&s, &o);
+    if (!rc) rc = exp_evaluate_all(&s, &eo);
     if (!rc) rc = exp_analyse_all(&s, &eo);
     if (rc) fprintf(stderr, "lorascope run: %s\n", ls_error());
     exp_set_free(&s);

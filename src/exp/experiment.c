@@ -6,8 +6,9 @@
 #include <string.h>
 
 #include "base/ini_reader.h"
-#include "base/parse.h"
+#include "base/options.h"
 #include "base/util.h"
+#include "train/evaluate.h"
 
 // ----------------------------------------------------------------------------
 // small helpers
@@ -105,10 +106,12 @@ static int eval_key(loader *L, const char *key, const char *value, int line) {
     if (!known)
         return ls_fail("%s:%d: unknown key '%s' in [eval] (expected generate, beam, max-new, batch-size)", L->path,
                        line, key);
-    char who[256];
-    int v;
-    snprintf(who, sizeof who, "%s:%d: [eval] %s", L->path, line, key);
-    if (ls_parse_int(value, who, 0, 1000000, &v)) return -1;
+    // Checked here against evaluate's own option table, before anything trains.
+    evaluate_request *scratch = ls_malloc(sizeof *scratch);
+    evaluate_defaults(scratch);
+    int rc = opt_set_flag(evaluate_table(), scratch, key, value);
+    free(scratch);
+    if (rc) return ls_fail_prefix("%s:%d: [eval]", L->path, line);
     push_kv(&L->e->eval, &L->e->n_eval, key, value, line);
     return 0;
 }

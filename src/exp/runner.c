@@ -14,6 +14,7 @@
 #include "base/util.h"
 #include "exp/aggregate.h"
 #include "exp/exp_analyze.h"
+#include "train/evaluate.h"
 #include "train/train.h"
 
 // ----------------------------------------------------------------------------
@@ -156,6 +157,56 @@ int exp_train_all(exp_set *s, const exp_options *o) {
         char el[32];
         ls_fmt_duration(el, sizeof el, ls_now() - t0);
         fprintf(stderr, "lorascope run: trained %d runs in %s\n", done, el);
+    }
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// evaluation ([eval]): the run's adapter on its validation data
+
+// The request for run r: its model, tokenizer, task, sequence length and
+// validation data (else its training data), then the experiment's [eval] keys.
+static int eval_request(const experiment *e, const exp_run *r, const exp_options *o, const char *out,
+                        evaluate_request *req) {
+    const ls_train_config *c = &r->cfg;
+    evaluate_defaults(req);
+    snprintf(req->model, sizeof req->model, "%s", c->model);
+    snprintf(req->tokenizer, sizeof req->tokenizer, "%s", c->tokenizer);
+    snprintf(req->adapter, sizeof req->adapter, "%s", r->dir);
+    snprintf(req->data, sizeof req->data, "%s", c->val_data[0] ? c->val_data : c->data);
+    snprintf(req->task, sizeof req->task, "%s", c->task);
+    snprintf(req->doc_sep, sizeof req->doc_sep, "%s", c->doc_sep);
+    snprintf(req->backend, sizeof req->backend, "%s", c->backend);
+    snprintf(req->out, sizeof req->out, "%s", out);
+    req->seq_len = c->seq_len;
+    req->max_items = c->eval_max;
+    req->threads = o->threads;
+    for (int j = 0; j < e->n_eval; j++)
+        if (opt_set_flag(evaluate_table(), req, e->eval[j].key, e->eval[j].value))
+            return ls_fail_prefix("%s:%d: [eval]", e->path, e->eval[j].line);
+    return evaluate_check(req);
+}
+
+int exp_evaluate_all(exp_set *s, const exp_options *o) {
+    for (int i = 0; i < s->n_exps; i++) {
+        const experiment *e = &s->exps[i];
+        if (!e->n_eval) continue;
+        for (int k = 0; k < s->n_runs[i]; k++) {
+            const exp_run *r = &s->runs[i][k];
+            char *out = ls_path_join(r->dir, "eval.json");
+            int skip = ls_exists(out) || r->cfg.full; // evaluated already, or no adapter to evaluate
+            evaluate_request *req = skip ? NULL : ls_calloc(1, sizeof *req);
+            int rc = 0;
+            if (!skip) {
+                fprintf(stderr, "[eval] %s\n", r->label);
+                evaluate_report rep;
+                rc = eval_request(e, r, o, out, req) || evaluate_run(req, stdout, &rep);
+                fflush(stdout);
+            }
+            free(req);
+            free(out);
+            if (rc) return ls_fail_prefix("eval of run %s", r->label);
+        }
     }
     return 0;
 }
