@@ -51,7 +51,7 @@ static double value(const char *file, const char *key, int col) {
     do { if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not present"); \
          if (!prepare()) { CHECK_MSG(0, "the reproduction run failed"); return; } } while (0)
 
-// Mean over layers and modules of column `col` of an analysis's subspace.tsv
+// Mean over layers and modules of column `col` of a subspace analysis's NAME.tsv
 // (columns: layer module side r1 r2 phi_1_1 phi_1_r2 phi_r1_r2 mean_phi mean_phi_random).
 static double subspace_mean(const char *analysis, int col, double *min_out) {
     double sum = 0, mn = INFINITY;
@@ -59,7 +59,7 @@ static double subspace_mean(const char *analysis, int col, double *min_out) {
     for (int layer = 0; layer < 5; layer++)
         for (int m = 0; m < 2; m++) {
             char file[256], key[64];
-            snprintf(file, sizeof file, "%s/subspace.tsv", analysis);
+            snprintf(file, sizeof file, "%s.tsv", analysis);
             snprintf(key, sizeof key, "%d\t%s\t", layer, m ? "v" : "q");
             double v = value(file, key, col);
             CHECK_MSG(!isnan(v), "%s: no row for layer %d %s", file, layer, m ? "v" : "q");
@@ -109,7 +109,7 @@ static void test_claim_amplification_exceeds_one_and_shrinks_with_rank(void) {
         for (int layer = 0; layer < 5; layer++)
             for (int m = 0; m < 2; m++) {
                 char file[64];
-                snprintf(file, sizeof file, "amplify_seed%d/table7.tsv", seed);
+                snprintf(file, sizeof file, "amplify_seed%d.tsv", seed);
                 // columns: adapter r layer module proj_dW proj_W proj_random norm_W norm_dW amplification
                 const char *mod = m ? "v" : "q";
                 char path[8192];
