@@ -12,57 +12,27 @@
 #include "base/util.h"
 
 // ----------------------------------------------------------------------------
-// module names
+// module names (the registry's, arch/arch.h)
 
-typedef struct {
-    const char *name;
-    const char *path; // PEFT module path inside a layer; NULL: none
-} module_names;
-
-static const module_names LLAMA_NAMES[LORA_N_MODULES] = {
-    [LORA_Q] = {"q", "self_attn.q_proj"},   [LORA_K] = {"k", "self_attn.k_proj"},
-    [LORA_V] = {"v", "self_attn.v_proj"},   [LORA_O] = {"o", "self_attn.o_proj"},
-    [LORA_GATE] = {"gate", "mlp.gate_proj"}, [LORA_UP] = {"up", "mlp.up_proj"},
-    [LORA_DOWN] = {"down", "mlp.down_proj"}, [LORA_QKV] = {NULL, NULL},
-    [LORA_FC] = {NULL, NULL},
-};
-static const module_names GPT2_NAMES[LORA_N_MODULES] = {
-    [LORA_Q] = {"q", NULL},  [LORA_K] = {"k", NULL}, [LORA_V] = {"v", NULL},
-    [LORA_O] = {"c_proj", "attn.c_proj"}, [LORA_GATE] = {NULL, NULL}, [LORA_UP] = {NULL, NULL},
-    [LORA_DOWN] = {"mlp_proj", "mlp.c_proj"}, [LORA_QKV] = {"c_attn", "attn.c_attn"},
-    [LORA_FC] = {"c_fc", "mlp.c_fc"},
-};
-
-static const module_names *names_of(ls_family f) {
-    return f == LS_FAMILY_GPT2 ? GPT2_NAMES : LLAMA_NAMES;
+static const arch_module *module_of(ls_family family, lora_module_id mod) {
+    if ((int)mod < 0 || mod >= LORA_N_MODULES) return NULL;
+    return arch_module_by_role(family, (arch_role)mod);
 }
 
 const char *lora_module_name(ls_family family, lora_module_id mod) {
-    if ((int)mod < 0 || mod >= LORA_N_MODULES) return NULL;
-    return names_of(family)[mod].name;
+    const arch_module *md = module_of(family, mod);
+    return md ? md->name : NULL;
 }
 
 const char *lora_module_path(ls_family family, lora_module_id mod) {
-    if ((int)mod < 0 || mod >= LORA_N_MODULES) return NULL;
-    return names_of(family)[mod].path;
+    const arch_module *md = module_of(family, mod);
+    return md ? arch_peft_path(md) : NULL;
 }
 
-// Short name, PEFT name or module path -> id; -1 if the family has no such module.
+// Short name, alias, PEFT name or module path -> id; -1 if the family has no such module.
 static int module_from_name(ls_family family, const char *s) {
-    const module_names *nm = names_of(family);
-    for (int i = 0; i < LORA_N_MODULES; i++) {
-        if (nm[i].name && strcmp(s, nm[i].name) == 0) return i;
-        if (nm[i].path && strcmp(s, nm[i].path) == 0) return i;
-        if (nm[i].path && family == LS_FAMILY_LLAMA) {
-            const char *dot = strchr(nm[i].path, '.');
-            if (dot && strcmp(s, dot + 1) == 0) return i; // "q_proj"
-        }
-    }
-    if (family == LS_FAMILY_GPT2) {
-        if (strcmp(s, "o") == 0) return LORA_O;
-        if (strcmp(s, "down") == 0) return LORA_DOWN;
-    }
-    return -1;
+    const arch_module *md = arch_module_by_name(family, s);
+    return md ? (int)md->role : -1;
 }
 
 int lora_parse_modules(ls_family family, const char *list, uint32_t *modules) {
@@ -71,19 +41,14 @@ int lora_parse_modules(ls_family family, const char *list, uint32_t *modules) {
     int rc = 0;
     for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
         if (strcmp(tok, "all") == 0) {
-            if (family == LS_FAMILY_GPT2)
-                *modules |= 1u << LORA_QKV | 1u << LORA_O | 1u << LORA_FC | 1u << LORA_DOWN;
-            else
-                for (int i = LORA_Q; i <= LORA_DOWN; i++) *modules |= 1u << i;
+            *modules |= arch_all_modules(family);
             continue;
         }
         int id = module_from_name(family, tok);
         if (id < 0) {
-            rc = ls_fail("lora modules: \"%s\": expected one of %s, found \"%s\"", list,
-                         family == LS_FAMILY_GPT2
-                             ? "c_attn q k v c_proj c_fc mlp_proj all"
-                             : "q k v o gate up down all",
-                         tok);
+            char names[160];
+            rc = ls_fail("lora modules: \"%s\": expected one of %s all, found \"%s\"", list,
+                         arch_module_names(family, " ", " ", names, sizeof names), tok);
             break;
         }
         *modules |= 1u << id;
@@ -112,18 +77,19 @@ void lora_config_default(ls_lora_config *c) {
 // Where module `mod` sits in a layer of m: linear map, output rows, input width.
 static void module_geometry(const ls_model *m, lora_module_id mod, ls_linear *lin, int *row0,
                             int *d_out, int *d_in, int *lin_out) {
+    // the shape is the registry's; the place in the engine's fused maps (QKV:
+    // rows q, k, v; FC: rows gate, up) is the model's layout (model.h)
+    arch_module_shape(module_of(m->cfg.family, mod), &m->cfg, d_out, d_in);
     int qd = m->NH * m->HS, kd = m->NKV * m->HS;
-    *d_in = m->C;
+    *row0 = 0;
     switch (mod) {
-    case LORA_Q: *lin = LS_LIN_QKV; *row0 = 0; *d_out = qd; break;
-    case LORA_K: *lin = LS_LIN_QKV; *row0 = qd; *d_out = kd; break;
-    case LORA_V: *lin = LS_LIN_QKV; *row0 = qd + kd; *d_out = kd; break;
-    case LORA_QKV: *lin = LS_LIN_QKV; *row0 = 0; *d_out = m->QKV; break;
-    case LORA_O: *lin = LS_LIN_O; *row0 = 0; *d_out = m->C; break;
-    case LORA_GATE: *lin = LS_LIN_FC; *row0 = 0; *d_out = m->H; break;
-    case LORA_UP: *lin = LS_LIN_FC; *row0 = m->H; *d_out = m->H; break;
-    case LORA_FC: *lin = LS_LIN_FC; *row0 = 0; *d_out = m->H; break;
-    default: *lin = LS_LIN_DOWN; *row0 = 0; *d_out = m->C; *d_in = m->H; break;
+    case LORA_Q: case LORA_QKV: *lin = LS_LIN_QKV; break;
+    case LORA_K: *lin = LS_LIN_QKV; *row0 = qd; break;
+    case LORA_V: *lin = LS_LIN_QKV; *row0 = qd + kd; break;
+    case LORA_O: *lin = LS_LIN_O; break;
+    case LORA_UP: *lin = LS_LIN_FC; *row0 = m->H; break;
+    case LORA_GATE: case LORA_FC: *lin = LS_LIN_FC; break;
+    default: *lin = LS_LIN_DOWN; break;
     }
     int OC[LS_N_LINEAR] = {m->QKV, m->C, m->F, m->C};
     *lin_out = OC[*lin];
@@ -445,10 +411,9 @@ int lora_to_adapter(const ls_lora *lo, lora_adapter *a) {
         md->A = ls_malloc((size_t)s->rank * s->d_in * sizeof(float));
         md->B = ls_malloc((size_t)s->d_out * s->rank * sizeof(float));
         lora_get_site(lo, s, md->A, md->B);
-        // PEFT target names: the leaf for Llama ("q_proj"); GPT-2's two c_proj
-        // modules are told apart by their parent ("attn.c_proj", "mlp.c_proj")
-        const char *leaf = strrchr(path, '.') + 1;
-        const char *target = lo->family == LS_FAMILY_GPT2 && strcmp(leaf, "c_proj") == 0 ? path : leaf;
+        // PEFT target names: the leaf ("q_proj"); GPT-2's two c_proj modules
+        // are told apart by their parent ("attn.c_proj", "mlp.c_proj")
+        const char *target = arch_peft_target(lo->family, module_of(lo->family, s->module));
         int seen = 0;
         for (int k = 0; k < a->n_targets; k++) seen |= strcmp(a->target_modules[k], target) == 0;
         if (!seen) a->target_modules[a->n_targets++] = ls_strdup(target);
