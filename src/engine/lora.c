@@ -193,12 +193,7 @@ static void init_pissa(ls_lora *lo, ls_model *m, ls_lora_site *s, float *A, floa
         for (int j = 0; j < Nn; j++) A[(size_t)k * Nn + j] = (float)(g * vt[(size_t)k * Nn + j]);
         for (int i = 0; i < M; i++) B[(size_t)i * r + k] = (float)(g * u[(size_t)i * K + k]);
     }
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < Nn; j++) {
-            double d = 0.0;
-            for (int k = 0; k < r; k++) d += (double)B[(size_t)i * r + k] * A[(size_t)k * Nn + j];
-            wf[(size_t)i * Nn + j] = (float)(wf[(size_t)i * Nn + j] - s->scale * d);
-        }
+    lora_merge_into(wf, B, A, M, Nn, r, -s->scale); // the residual W - s B A
     m->be->upload(W, wf, n);
     free(wf); free(a); free(sv); free(u); free(vt);
     (void)lo;
@@ -460,13 +455,28 @@ void lora_set_dropout_seed(ls_lora *lo, uint64_t seed) { lo->dropout_seed = seed
 // ----------------------------------------------------------------------------
 // merge
 
+void lora_merge_into(float *W, const float *B, const float *A, int d_out, int d_in, int rank,
+                     float scale) {
+    for (int i = 0; i < d_out; i++)
+        for (int j = 0; j < d_in; j++) {
+            double d = 0.0;
+            for (int k = 0; k < rank; k++) d += (double)B[(size_t)i * rank + k] * A[(size_t)k * d_in + j];
+            W[(size_t)i * d_in + j] = (float)(W[(size_t)i * d_in + j] + scale * d);
+        }
+}
+
 static int merge_sign(ls_lora *lo, ls_model *m, float sign) {
     for (int i = 0; i < lo->n_sites; i++) {
         ls_lora_site *s = &lo->sites[i];
         float *W = linear_weight(m, s->layer, s->linear) + (size_t)s->row0 * s->d_in;
-        // W_blk (d_out, d_in) += sign * s * B (d_out, r) A (r, d_in)
-        lo->be->gemm(0, 0, s->d_out, s->d_in, s->rank, sign * s->scale, s->B, s->rank, s->A,
-                     s->d_in, 1.0f, W, s->d_in);
+        size_t nw = (size_t)s->d_out * s->d_in;
+        float *w = ls_malloc(nw * sizeof(float)), *A = ls_malloc((size_t)s->rank * s->d_in * sizeof(float)),
+              *B = ls_malloc((size_t)s->d_out * s->rank * sizeof(float));
+        lo->be->download(w, W, nw);
+        lora_get_site(lo, s, A, B);
+        lora_merge_into(w, B, A, s->d_out, s->d_in, s->rank, sign * s->scale);
+        lo->be->upload(W, w, nw);
+        free(w); free(A); free(B);
     }
     return 0;
 }

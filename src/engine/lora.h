@@ -172,7 +172,16 @@ void lora_set_dropout_seed(ls_lora *lo, uint64_t seed);
 // ----------------------------------------------------------------------------
 // merge (Sec. 4.1, "No additional inference latency")
 
-// W0 <- W0 + s B A for every site; the forward pass then skips the adapter.
+// W (d_out, d_in), host memory, += scale B (d_out, rank) A (rank, d_in): each
+// element's sum over k = 0..rank-1 of B[i,k] A[k,j] in double, then
+// W = (float)(W + scale * sum), one rounding. The one merge of the tree:
+// lora_merge / lora_unmerge, PiSSA's residual (scale -s), the merged HF export
+// and applying a PEFT adapter (train/export.h) all go through it.
+void lora_merge_into(float *W, const float *B, const float *A, int d_out, int d_in, int rank,
+                     float scale);
+
+// W0 <- W0 + s B A for every site (lora_merge_into on a host copy of each
+// weight block); the forward pass then skips the adapter.
 // Returns -1 if already merged.
 int lora_merge(ls_lora *lo, ls_model *m);
 // W0 <- W0 - s B A; the adapter is applied on the fly again. Returns -1 if not merged.

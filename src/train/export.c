@@ -144,8 +144,7 @@ int export_save_adapter(const lora_adapter *a, const char *dir) {
 }
 
 static void view_name(const ls_model *m, int layer, const char *path, char *out, size_t size) {
-    if (m->cfg.family == LS_FAMILY_GPT2) snprintf(out, size, "transformer.h.%d.%s.weight", layer, path);
-    else snprintf(out, size, "model.layers.%d.%s.weight", layer, path);
+    snprintf(out, size, "%s.%d.%s.weight", arch_family_of(m->cfg.family)->layer_prefix, layer, path);
 }
 
 int export_apply_adapter(ls_model *m, const lora_adapter *a) {
@@ -172,10 +171,8 @@ int export_apply_adapter(ls_model *m, const lora_adapter *a) {
         const ls_param_view *v = model_find_view(m, name);
         float *w = ls_malloc(v->numel * sizeof(float));
         model_get_tensor(m, name, w);
-        float *dw = adapter_delta_weight(mod, 0, mod->d_out);
-        for (size_t k = 0; k < v->numel; k++) w[k] += dw[k];
+        lora_merge_into(w, mod->B, mod->A, mod->d_out, mod->d_in, mod->r, mod->scale);
         model_set_tensor(m, name, w);
-        free(dw);
         free(w);
     }
     return 0;
@@ -329,7 +326,7 @@ static int write_hf_tensors(const ls_model *m, const float *host, const char *pa
     return rc;
 }
 
-// Host copy of the parameters with ΔW of every site added (in double).
+// Host copy of the parameters with ΔW of every site added (lora_merge_into).
 static float *merged_params(const ls_model *m, const ls_lora *lo) {
     float *host = ls_malloc(m->n_params * sizeof(float));
     m->be->download(host, m->params_memory, m->n_params);
@@ -340,12 +337,7 @@ static float *merged_params(const ls_model *m, const ls_lora *lo) {
         float *B = ls_malloc((size_t)s->d_out * s->rank * sizeof(float));
         lora_get_site(lo, s, A, B);
         float *W = host + linear_offset(m, s->layer, s->linear) + (size_t)s->row0 * s->d_in;
-        for (int r = 0; r < s->d_out; r++)
-            for (int c = 0; c < s->d_in; c++) {
-                double d = 0.0;
-                for (int k = 0; k < s->rank; k++) d += (double)B[(size_t)r * s->rank + k] * A[(size_t)k * s->d_in + c];
-                W[(size_t)r * s->d_in + c] = (float)(W[(size_t)r * s->d_in + c] + s->scale * d);
-            }
+        lora_merge_into(W, B, A, s->d_out, s->d_in, s->rank, s->scale);
         free(A);
         free(B);
     }
