@@ -272,7 +272,7 @@ typedef struct {
 
 static int get_delta(const lora_adapter *a, int layer, const char *module, delta_factors *f) {
     int row0, rows;
-    const lora_module *m = adapter_resolve(a, layer, module, &row0, &rows);
+    const adapter_site *m = adapter_resolve(a, layer, module, &row0, &rows);
     if (!m) return -1;
     f->A = an_mat_from_float(m->A, m->r, m->d_in);
     f->B = an_mat_from_float(m->B + (size_t)row0 * m->r, rows, m->r);

@@ -16,7 +16,7 @@
 #include "eval/tasks.h"
 #include "base/clock.h"
 #include "base/util.h"
-#include "train/export.h"
+#include "train/import.h"
 #include "train/run.h"
 #include "train/task.h"
 #include "train/train.h"
@@ -132,7 +132,7 @@ int cmd_eval(int argc, char **argv) {
     }
     tok = task_load_tokenizer(tok_spec, model_path, m.V, NULL);
     if (!tok) goto done;
-    if (adapter && export_apply_adapter_dir(&m, adapter)) goto done;
+    if (adapter && import_adapter_dir(&m, adapter)) goto done;
     if (task_data_load(&d, kind, data, tok, seq_len, doc_sep)) goto done;
     have_data = 1;
     items = ls_malloc((size_t)(d.n_items ? d.n_items : 1) * sizeof(int));

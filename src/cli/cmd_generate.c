@@ -14,7 +14,7 @@
 #include "engine/sampler.h"
 #include "base/clock.h"
 #include "base/util.h"
-#include "train/export.h"
+#include "train/import.h"
 #include "train/run.h"
 #include "train/task.h"
 #include "train/train.h"
@@ -105,7 +105,7 @@ int cmd_generate(int argc, char **argv) {
     char *text = NULL;
     tokenizer *tok = task_load_tokenizer(tok_spec, model_path, m.V, NULL);
     if (!tok) goto done;
-    if (adapter && export_apply_adapter_dir(&m, adapter)) goto done;
+    if (adapter && import_adapter_dir(&m, adapter)) goto done;
     int n_ids;
     ids = tok_encode(tok, prompt, 1, 0, &n_ids);
     if (n_ids < 1) {

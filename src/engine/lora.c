@@ -336,7 +336,7 @@ int lora_build_from_adapter(ls_lora *lo, ls_model *m, const lora_adapter *a) {
     site_spec *specs = ls_calloc((size_t)(a->n_modules ? a->n_modules : 1), sizeof *specs);
     int rc = 0;
     for (int i = 0; i < a->n_modules && rc == 0; i++) {
-        const lora_module *md = &a->modules[i];
+        const adapter_site *md = &a->modules[i];
         int id = module_from_name(m->cfg.family, md->path);
         if (id < 0 || md->layer < 0 || md->layer >= m->L) {
             rc = ls_fail("%s: layer %d %s: expected a module of the %d-layer %s base model", dir,
@@ -355,7 +355,7 @@ int lora_build_from_adapter(ls_lora *lo, ls_model *m, const lora_adapter *a) {
     if (rc == 0) rc = build_sites(lo, m, specs, a->n_modules);
     if (rc == 0) {
         for (int i = 0; i < a->n_modules; i++) {
-            const lora_module *md = &a->modules[i];
+            const adapter_site *md = &a->modules[i];
             ls_lora_site *s = lora_find_site(lo, md->layer, (lora_module_id)module_from_name(m->cfg.family, md->path));
             // PEFT's scale of this module (rank_pattern / alpha_pattern resolved by the reader)
             s->scale = md->scale;
@@ -373,7 +373,7 @@ int lora_build_from_adapter(ls_lora *lo, ls_model *m, const lora_adapter *a) {
 }
 
 static int compare_modules(const void *x, const void *y) {
-    const lora_module *a = x, *b = y;
+    const adapter_site *a = x, *b = y;
     if (a->layer != b->layer) return a->layer < b->layer ? -1 : 1;
     return strcmp(a->path, b->path);
 }
@@ -390,11 +390,11 @@ int lora_to_adapter(const ls_lora *lo, lora_adapter *a) {
     a->alpha = lo->cfg.alpha;
     a->use_rslora = lo->cfg.rslora;
     a->n_modules = lo->n_sites;
-    a->modules = ls_calloc((size_t)(lo->n_sites ? lo->n_sites : 1), sizeof(lora_module));
+    a->modules = ls_calloc((size_t)(lo->n_sites ? lo->n_sites : 1), sizeof(adapter_site));
     a->target_modules = ls_calloc(LORA_N_MODULES, sizeof(char *));
     for (int i = 0; i < lo->n_sites; i++) {
         const ls_lora_site *s = &lo->sites[i];
-        lora_module *md = &a->modules[i];
+        adapter_site *md = &a->modules[i];
         const char *path = lora_module_path(lo->family, s->module);
         md->layer = s->layer;
         snprintf(md->path, sizeof md->path, "%s", path);
@@ -413,7 +413,7 @@ int lora_to_adapter(const ls_lora *lo, lora_adapter *a) {
         for (int k = 0; k < a->n_targets; k++) seen |= strcmp(a->target_modules[k], target) == 0;
         if (!seen) a->target_modules[a->n_targets++] = ls_strdup(target);
     }
-    qsort(a->modules, (size_t)a->n_modules, sizeof(lora_module), compare_modules);
+    qsort(a->modules, (size_t)a->n_modules, sizeof(adapter_site), compare_modules);
     return 0;
 }
 

@@ -130,7 +130,7 @@ static int parse_key(const char *key, ls_family *family, int *layer, char *path,
 }
 
 static int cmp_module(const void *x, const void *y) {
-    const lora_module *a = x, *b = y;
+    const adapter_site *a = x, *b = y;
     if (a->layer != b->layer) return a->layer < b->layer ? -1 : 1;
     return strcmp(a->path, b->path);
 }
@@ -139,7 +139,7 @@ static int read_tensors(lora_adapter *a, const adapter_config *cfg, const char *
     st_file f;
     if (st_open(&f, path)) return -1;
     int rc = 0;
-    a->modules = ls_calloc((size_t)f.n_tensors + 1, sizeof(lora_module));
+    a->modules = ls_calloc((size_t)f.n_tensors + 1, sizeof(adapter_site));
     int have_family = 0;
     for (int i = 0; i < f.n_tensors && !rc; i++) {
         const st_tensor *t = &f.tensors[i];
@@ -162,7 +162,7 @@ static int read_tensors(lora_adapter *a, const adapter_config *cfg, const char *
             rc = ls_fail("%s: tensor '%s': expected 2 dimensions, found %d", path, t->name, t->ndim);
             break;
         }
-        lora_module *m = NULL;
+        adapter_site *m = NULL;
         for (int k = 0; k < a->n_modules; k++)
             if (a->modules[k].layer == layer && !strcmp(a->modules[k].path, mpath)) m = &a->modules[k];
         if (!m) {
@@ -201,7 +201,7 @@ static int read_tensors(lora_adapter *a, const adapter_config *cfg, const char *
 
     const char *prefix = adapter_key_prefix(a->family) + strlen("base_model.model.");
     for (int k = 0; k < a->n_modules; k++) {
-        lora_module *m = &a->modules[k];
+        adapter_site *m = &a->modules[k];
         if (!m->A || !m->B)
             return ls_fail("%s: module %s.%d.%s has lora_%c but no lora_%c", path, adapter_key_prefix(a->family),
                            m->layer, m->path, m->A ? 'A' : 'B', m->A ? 'B' : 'A');
@@ -272,7 +272,7 @@ int adapter_check_base(const lora_adapter *a, const ls_checkpoint *base) {
         return ls_fail("%s: adapter is for a %s model but the base %s is %s", a->dir, ckpt_family_name(a->family),
                        base->path, ckpt_family_name(c->family));
     for (int i = 0; i < a->n_modules; i++) {
-        const lora_module *m = &a->modules[i];
+        const adapter_site *m = &a->modules[i];
         if (m->layer >= c->n_layers)
             return ls_fail("%s: module layer %d out of range: base %s has %d layers", a->dir, m->layer, base->path,
                            c->n_layers);
@@ -288,13 +288,13 @@ int adapter_check_base(const lora_adapter *a, const ls_checkpoint *base) {
     return 0;
 }
 
-const lora_module *adapter_find(const lora_adapter *a, int layer, const char *path) {
+const adapter_site *adapter_find(const lora_adapter *a, int layer, const char *path) {
     for (int i = 0; i < a->n_modules; i++)
         if (a->modules[i].layer == layer && !strcmp(a->modules[i].path, path)) return &a->modules[i];
     return NULL;
 }
 
-const lora_module *adapter_resolve(const lora_adapter *a, int layer, const char *short_name, int *row0, int *rows) {
+const adapter_site *adapter_resolve(const lora_adapter *a, int layer, const char *short_name, int *row0, int *rows) {
     const arch_module *md = arch_module_by_name(a->family, short_name);
     if (!md) {
         char names[160];
@@ -302,7 +302,7 @@ const lora_module *adapter_resolve(const lora_adapter *a, int layer, const char 
                 arch_family_name(a->family), arch_module_names(a->family, ", ", " or ", names, sizeof names));
         return NULL;
     }
-    const lora_module *m = adapter_find(a, layer, md->path);
+    const adapter_site *m = adapter_find(a, layer, md->path);
     if (!m) {
         ls_fail("%s: no LoRA module for '%s' (%s) at layer %d", a->dir, short_name, md->path, layer);
         return NULL;
@@ -322,7 +322,7 @@ const lora_module *adapter_resolve(const lora_adapter *a, int layer, const char 
     return m;
 }
 
-float *adapter_delta_weight(const lora_module *m, int row0, int rows) {
+float *adapter_delta_weight(const adapter_site *m, int row0, int rows) {
     float *dw = ls_calloc((size_t)rows * m->d_in, sizeof(float));
     for (int i = 0; i < rows; i++) {
         const float *b = m->B + (size_t)(row0 + i) * m->r;
@@ -346,7 +346,7 @@ int adapter_save(const lora_adapter *a, const char *dir) {
     cJSON *rank_pattern = cJSON_CreateObject(), *alpha_pattern = cJSON_CreateObject();
     const char *prefix = adapter_key_prefix(a->family);
     for (int i = 0; i < a->n_modules; i++) {
-        const lora_module *m = &a->modules[i];
+        const adapter_site *m = &a->modules[i];
         for (int s = 0; s < 2; s++) {
             st_entry *x = &e[2 * i + s];
             snprintf(names[2 * i + s], sizeof names[0], "%s.%d.%s.lora_%c.weight", prefix, m->layer, m->path,

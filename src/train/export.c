@@ -92,11 +92,11 @@ int export_lora_to_adapter(const ls_lora *lo, const float *init_params, const ch
     a->use_rslora = lo->cfg.rslora;
     a->base_model = base_model ? ls_strdup(base_model) : NULL;
     a->n_modules = lo->n_sites;
-    a->modules = ls_calloc((size_t)(lo->n_sites ? lo->n_sites : 1), sizeof(lora_module));
+    a->modules = ls_calloc((size_t)(lo->n_sites ? lo->n_sites : 1), sizeof(adapter_site));
     a->target_modules = ls_calloc(LORA_N_MODULES, sizeof(char *));
     for (int i = 0; i < lo->n_sites; i++) {
         const ls_lora_site *s = &lo->sites[i];
-        lora_module *m = &a->modules[i];
+        adapter_site *m = &a->modules[i];
         const char *path = lora_module_path(lo->family, s->module);
         m->layer = s->layer;
         snprintf(m->path, sizeof m->path, "%s", path);
@@ -140,55 +140,6 @@ int export_save_adapter(const lora_adapter *a, const char *dir) {
     if (!rc) rc = export_replace_dir(tmp, dir);
     if (rc) export_remove_tree(tmp);
     free(tmp);
-    return rc;
-}
-
-static void view_name(const ls_model *m, int layer, const char *path, char *out, size_t size) {
-    snprintf(out, size, "%s.%d.%s.weight", arch_family_of(m->cfg.family)->layer_prefix, layer, path);
-}
-
-int export_apply_adapter(ls_model *m, const lora_adapter *a) {
-    if (a->family != m->cfg.family)
-        return ls_fail("%s: adapter is for a %s model, the base is %s", a->dir ? a->dir : "adapter",
-                       ckpt_family_name(a->family), ckpt_family_name(m->cfg.family));
-    for (int i = 0; i < a->n_modules; i++) {
-        const lora_module *mod = &a->modules[i];
-        char name[128];
-        view_name(m, mod->layer, mod->path, name, sizeof name);
-        const ls_param_view *v = model_find_view(m, name);
-        if (!v)
-            return ls_fail("%s: module %d.%s: the base model has no weight '%s' (%d layers)",
-                           a->dir ? a->dir : "adapter", mod->layer, mod->path, name, m->L);
-        if (v->shape[0] != mod->d_out || v->shape[1] != mod->d_in)
-            return ls_fail("%s: module %d.%s: expected ΔW of shape (%lld, %lld) like the base weight, found (%d, %d)",
-                           a->dir ? a->dir : "adapter", mod->layer, mod->path, (long long)v->shape[0],
-                           (long long)v->shape[1], mod->d_out, mod->d_in);
-    }
-    for (int i = 0; i < a->n_modules; i++) {
-        const lora_module *mod = &a->modules[i];
-        char name[128];
-        view_name(m, mod->layer, mod->path, name, sizeof name);
-        const ls_param_view *v = model_find_view(m, name);
-        float *w = ls_malloc(v->numel * sizeof(float));
-        model_get_tensor(m, name, w);
-        lora_merge_into(w, mod->B, mod->A, mod->d_out, mod->d_in, mod->r, mod->scale);
-        model_set_tensor(m, name, w);
-        free(w);
-    }
-    return 0;
-}
-
-int export_apply_adapter_dir(ls_model *m, const char *dir) {
-    char *cfg = ls_path_join(dir, "adapter_config.json");
-    char *use = ls_exists(cfg) ? ls_strdup(dir) : ls_path_join(dir, "adapter");
-    free(cfg);
-    lora_adapter a;
-    int rc = adapter_load(&a, use);
-    if (!rc) {
-        rc = export_apply_adapter(m, &a);
-        adapter_free(&a);
-    }
-    free(use);
     return rc;
 }
 

@@ -27,7 +27,7 @@ static void check_deltas(const char *name, int conv1d, int expect_modules) {
     CHECK_INT(a.n_modules, expect_modules);
     CHECK_MSG(adapter_check_base(&a, &base) == 0, "%s", ls_error());
     for (int i = 0; i < a.n_modules; i++) {
-        const lora_module *m = &a.modules[i];
+        const adapter_site *m = &a.modules[i];
         char key[200];
         snprintf(key, sizeof key, "%s.%d.%s", a.family == LS_FAMILY_GPT2 ? "transformer.h" : "model.layers", m->layer,
                  m->path);
@@ -75,7 +75,7 @@ static void test_peft_rslora_patterns_resolve_as_peft_does(void) {
     CHECK(cJSON_IsObject(resolved));
     int checked = 0;
     for (int i = 0; i < a.n_modules; i++) {
-        const lora_module *m = &a.modules[i];
+        const adapter_site *m = &a.modules[i];
         char key[200];
         snprintf(key, sizeof key, "model.layers.%d.%s", m->layer, m->path);
         const cJSON *want = cJSON_GetObjectItem(resolved, key);
