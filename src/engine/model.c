@@ -337,9 +337,17 @@ int model_get_grad(const ls_model *m, const char *name, float *host_out) {
 // ----------------------------------------------------------------------------
 // activations
 
+// Floats of one layer's att for a batch (B, T): what the backend states.
+static size_t att_per_layer(const ls_model *m, int B, int T, size_t *datt) {
+    size_t att, d;
+    m->be->attention_sizes(B, T, m->NH, m->HS, &att, &d);
+    if (datt) *datt = d;
+    return att;
+}
+
 static void act_sizes(ls_model *m, size_t *s, int B, int T) {
     size_t N = (size_t)B * T, C = m->C, L = m->L, QKV = m->QKV, F = m->F, H = m->H;
-    size_t att = (size_t)B * m->NH * T * T;
+    size_t datt, att = att_per_layer(m, B, T, &datt);
     int g = IS_GPT2(m);
     size_t t[LS_N_ACT_TENSORS] = {
         N * C,                       // encoded
@@ -357,7 +365,7 @@ static void act_sizes(ls_model *m, size_t *s, int B, int T) {
         N, N,                        // losses, dlosses
         N * C, N * C, N * C,         // dres, dln, datty
         N * QKV,                     // dqkv
-        att,                         // datt
+        datt,                        // datt
         N * F, N * H,                // dfc, dact
         N * C,                       // tmp
     };
@@ -497,7 +505,7 @@ float model_forward(ls_model *m, const int *tokens, const int *targets, const fl
     m->T = T;
     ls_acts *a = &m->acts;
     ls_params *p = &m->params;
-    size_t C = m->C, NC = (size_t)N * C, att_l = (size_t)B * m->NH * T * T;
+    size_t C = m->C, NC = (size_t)N * C, att_l = att_per_layer(m, B, T, NULL);
     be->upload_int(m->tokens, tokens, N);
 
     be->embedding_forward(a->encoded, m->tokens, p->wte, p->wpe, B, T, m->C, 0);
@@ -553,7 +561,7 @@ void model_backward(ls_model *m, float loss_scale, float smoothing) {
     ls_acts *a = &m->acts;
     ls_params *p = &m->params, *g = &m->grads;
     int train_base = m->grads_memory != NULL;
-    size_t C = m->C, NC = (size_t)N * C, att_l = (size_t)B * m->NH * T * T;
+    size_t C = m->C, NC = (size_t)N * C, att_l = att_per_layer(m, B, T, NULL);
 
     // d loss / d loss_i = w_i / sum w  (times the caller's scale)
     for (int i = 0; i < N; i++)
@@ -628,7 +636,6 @@ static void decoder_init(ls_model *m) {
     d->n_ctx = (int)n_ctx;
     d->token = m->be->alloc_int(1);
     d->host_logits = ls_malloc((size_t)m->V * sizeof(float));
-    if (m->lora && m->lora->Ncap < 1) lora_reserve(m->lora, 1);
 }
 
 const float *model_decode(ls_model *m, int token, int pos) {
