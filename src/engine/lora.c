@@ -124,7 +124,7 @@ static int check_config(const ls_model *m, const ls_lora_config *c) {
     for (int i = 0; i < LORA_N_MODULES; i++)
         if ((c->modules >> i & 1) && !lora_module_name(f, (lora_module_id)i))
             return ls_fail("lora: modules: module %d does not exist in a %s model", i,
-                           ckpt_family_name(f));
+                           arch_family_name(f));
     if ((c->modules >> LORA_QKV & 1) &&
         (c->modules & (1u << LORA_Q | 1u << LORA_K | 1u << LORA_V)))
         return ls_fail("lora: modules: c_attn overlaps q/k/v (row blocks of c_attn); choose one");
@@ -327,7 +327,7 @@ int lora_build_from_adapter(ls_lora *lo, ls_model *m, const lora_adapter *a) {
     if (m->lora) return ls_fail("%s: the model already has an adapter attached", dir);
     if (a->family != m->cfg.family)
         return ls_fail("%s: family: expected %s (the base model), found %s", dir,
-                       ckpt_family_name(m->cfg.family), ckpt_family_name(a->family));
+                       arch_family_name(m->cfg.family), arch_family_name(a->family));
     lora_config_default(&lo->cfg);
     lo->cfg.rank = a->r;
     lo->cfg.alpha = a->alpha;
@@ -340,7 +340,7 @@ int lora_build_from_adapter(ls_lora *lo, ls_model *m, const lora_adapter *a) {
         int id = module_from_name(m->cfg.family, md->path);
         if (id < 0 || md->layer < 0 || md->layer >= m->L) {
             rc = ls_fail("%s: layer %d %s: expected a module of the %d-layer %s base model", dir,
-                         md->layer, md->path, m->L, ckpt_family_name(m->cfg.family));
+                         md->layer, md->path, m->L, arch_family_name(m->cfg.family));
             break;
         }
         ls_linear lin;

@@ -151,8 +151,8 @@ static int load_llama2c(ls_checkpoint *ck, const char *path) {
         ls_assert(t_ != NULL); t_->data = ls_malloc((size_t)t_->numel * 4); \
         memcpy(t_->data, cursor, (size_t)t_->numel * 4); cursor += t_->numel; } while (0)
 #define TAKE_LAYERS(suffix) for (int i = 0; i < c->n_layers; i++) { \
-        snprintf(name, sizeof name, "model.layers.%d." suffix, i); TAKE(name); }
-    TAKE("model.embed_tokens.weight");
+        snprintf(name, sizeof name, "%s.%d." suffix, arch_family_of(c->family)->layer_prefix, i); TAKE(name); }
+    TAKE(arch_family_of(c->family)->tok_embedding);
     TAKE_LAYERS("input_layernorm.weight");
     TAKE_LAYERS("self_attn.q_proj.weight");
     TAKE_LAYERS("self_attn.k_proj.weight");
@@ -162,9 +162,9 @@ static int load_llama2c(ls_checkpoint *ck, const char *path) {
     TAKE_LAYERS("mlp.gate_proj.weight");
     TAKE_LAYERS("mlp.down_proj.weight");
     TAKE_LAYERS("mlp.up_proj.weight");
-    TAKE("model.norm.weight");
+    TAKE(arch_family_of(c->family)->final_norm_w);
     cursor += (int64_t)c->max_seq_len * head; // freq_cis_real + freq_cis_imag (recomputed, unused)
-    if (!c->tied_embeddings) TAKE("lm_head.weight");
+    if (!c->tied_embeddings) TAKE(arch_family_of(c->family)->lm_head);
 #undef TAKE_LAYERS
 #undef TAKE
     free(buf);

@@ -251,7 +251,7 @@ static int write_hf_tensors(const ls_model *m, const float *host, const char *pa
         e[i].shape[0] = v->shape[0];
         e[i].shape[1] = v->shape[1];
         e[i].data = src;
-        if (m->cfg.family == LS_FAMILY_GPT2 && v->ndim == 2 && is_conv1d_name(v->name)) {
+        if (arch_family_of(m->cfg.family)->conv1d && v->ndim == 2 && is_conv1d_name(v->name)) {
             // (out, in) -> Conv1D (in, out)
             int64_t r = v->shape[0], c = v->shape[1];
             float *t = ls_malloc(v->numel * sizeof(float));
