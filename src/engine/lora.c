@@ -1,15 +1,16 @@
 // lora: adapter sites, initialisation (gaussian, kaiming, PiSSA), the low-rank
 // forward/backward on the backend, merge/unmerge.
+#include "engine/lora.h"
+
 #include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/lora.h"
+#include "base/util.h"
 #include "engine/rng.h"
 #include "io/adapter.h"
-#include "base/util.h"
 
 // ----------------------------------------------------------------------------
 // module names (the registry's, arch/arch.h)

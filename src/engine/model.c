@@ -1,14 +1,15 @@
 // model: the decoder transformer (llama and gpt2 families) on an ls_backend.
+#include "engine/model.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "engine/lora.h"
-#include "engine/model.h"
 #include "engine/rng.h"
 #include "engine/sampler.h"
-#include "base/util.h"
 
 #define IS_GPT2(m) ((m)->cfg.family == LS_FAMILY_GPT2)
 

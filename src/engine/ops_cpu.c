@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/backend.h"
 #include "base/util.h"
+#include "engine/backend.h"
 
 // Parallelise a loop only when it has enough work to pay for the fork.
 #define OMP_MIN_WORK 16384

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/safetensors.h"
 #include "base/util.h"
+#include "io/safetensors.h"
 
 const char *adapter_key_prefix(ls_family f) { return arch_family_of(f)->peft_prefix; }
 

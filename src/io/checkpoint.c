@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/safetensors.h"
 #include "base/util.h"
+#include "io/safetensors.h"
 
 const char *ckpt_family_name(ls_family f) { return arch_family_name(f); }
 

@@ -1,4 +1,6 @@
 // export: PEFT adapters, merged HF checkpoints, full parameters.
+#include "train/export.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <ftw.h>
@@ -8,9 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/safetensors.h"
 #include "base/util.h"
-#include "train/export.h"
+#include "io/safetensors.h"
 
 // ----------------------------------------------------------------------------
 // directories

@@ -1,11 +1,12 @@
 // task: model + tokenizer loading, data sets as items, batches, evaluation.
+#include "train/task.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/util.h"
-#include "train/task.h"
 
 static const char *const KIND_NAMES[] = {"lm", "e2e", "sst2", "jsonl"};
 

@@ -15,14 +15,14 @@
 //   exact ops             same bits (dropout mask, embedding sums, copies)
 //   TF32 / BF16 products  normwise relative error <= 2e-3 / 1e-2
 //   QR / SVD              max |gpu - lapacke| <= 1e-6
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
+#include "base/util.h"
 #include "cuda_analysis.h"
 #include "cuda_backend.h"
 #include "engine/backend.h"
@@ -32,7 +32,6 @@
 #include "engine/rng.h"
 #include "harness.h"
 #include "io/checkpoint.h"
-#include "base/util.h"
 #include "lowrank.h"
 #include "text/tokenizer.h"
 

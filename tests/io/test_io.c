@@ -4,11 +4,11 @@
 #include <stdint.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "harness.h"
 #include "io/adapter.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
-#include "base/util.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint32_t rng_u32(void) {

@@ -3,11 +3,11 @@
 // give the ΔW that PEFT's get_delta_weight() gave.
 #include <cjson/cJSON.h>
 
+#include "base/util.h"
 #include "harness.h"
 #include "io/adapter.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
-#include "base/util.h"
 
 // Compares every module's s·B·A with PEFT's delta; `conv1d` deltas are stored
 // (in, out) as PEFT returns them with fan_in_fan_out.

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "engine/lora.h"
 #include "engine/model.h"
 #include "engine/rng.h"
@@ -13,7 +14,6 @@
 #include "harness.h"
 #include "io/adapter.h"
 #include "io/checkpoint.h"
-#include "base/util.h"
 #include "train/export.h"
 #include "train/import.h"
 #include "train/task.h"
