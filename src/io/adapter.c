@@ -90,7 +90,7 @@ static int read_config(adapter_config *cfg, lora_adapter *a, const char *path) {
         cJSON_ArrayForEach(it, pat) {
             if (!cJSON_IsNumber(it) || !(it->valuedouble > 0))
                 return ls_fail("%s: field '%s' key '%s': expected a positive number", path, pats[p], it->string);
-            if (p == 0 && it->valuedouble != floor(it->valuedouble))
+            if (p == 0 && (it->valuedouble != floor(it->valuedouble) || it->valuedouble > 1e6))
                 return ls_fail("%s: field 'rank_pattern' key '%s': expected an integer rank", path, it->string);
         }
     }
