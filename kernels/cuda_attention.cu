@@ -2,8 +2,9 @@
 // al. 2023), flash style (Dao et al. 2022): tiled over queries and keys with an
 // online softmax, so no T x T matrix ever reaches global memory.
 //
-// Storage contract with the model (see cuda_backend.h): attention_forward
-// writes into `att` (B,NH,T,T) only
+// Storage contract with the model (see cuda_backend.h, and the att buffer
+// contract in engine/backend.h; lsc_attention_sizes states the sizes):
+// attention_forward writes into `att` only
 //   lse (B,NH,T)       logsumexp of the scaled scores of each query row, and,
 //   o   (B,NH,T,HS)    a copy of the output, when T > HS (it then fits after lse),
 // and attention_backward recomputes P = exp(S - lse) tile by tile. It needs
@@ -393,8 +394,18 @@ static void launch_backward(float *dqkv, float *Dvec, const float *lse, const fl
                NH, NKV, HS, scale);
 }
 
-// The output copy fits in att after lse when B*NH*T*(1 + HS) <= B*NH*T*T.
+// The output copy is kept when T > HS: where, with att sized (B,NH,T,T) as
+// the CPU's probabilities, it fitted after lse. For T <= HS the backward
+// computes D with one more pass over the keys instead; keeping that rule keeps
+// the bits of every shape.
 static int has_output_copy(int T, int HS) { return T > HS; }
+
+// att: lse (B,NH,T) [+ the output copy (B,NH,T,HS)]; datt: D (B,NH,T).
+void lsc_attention_sizes(int B, int T, int NH, int HS, size_t *att, size_t *datt) {
+    size_t rows = (size_t)B * NH * T;
+    *att = rows * (has_output_copy(T, HS) ? 1 + (size_t)HS : 1);
+    *datt = rows;
+}
 
 // qkv (B,T,NH+2NKV,HS) -> out (B,T,NH,HS); att (B,NH,T,T) receives lse (+ a copy of out)
 void lsc_attention_forward(float *out, float *att, const float *qkv, int B, int T, int NH,

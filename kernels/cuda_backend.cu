@@ -274,6 +274,7 @@ static void fill_table(ls_backend *b) {
     b->rmsnorm_backward = lsc_rmsnorm_backward;
     b->rope_forward = lsc_rope_forward;
     b->rope_backward = lsc_rope_backward;
+    b->attention_sizes = lsc_attention_sizes;
     b->attention_forward = lsc_attention_forward;
     b->attention_backward = lsc_attention_backward;
     b->attention_decode = lsc_attention_decode;

@@ -7,12 +7,14 @@
 // GPU, toolkit and problem size always give the same bits.
 //
 // One deliberate difference: attention_forward does not store the T x T
-// probabilities. The `att` buffer (B,NH,T,T) receives the per-row logsumexp
-// of the scaled scores in its first B*NH*T floats, followed (when
-// T > head size, so that it fits) by a copy of the output in (B,NH,T,HS)
-// order; attention_backward recomputes the probabilities tile by tile from
-// these (flash attention, Dao et al. 2022). Code that reads `att` as
-// probabilities works only with the CPU backend.
+// probabilities. The `att` buffer receives the per-row logsumexp of the
+// scaled scores in its first B*NH*T floats, followed (when T > head size) by
+// a copy of the output in (B,NH,T,HS) order; attention_backward recomputes the
+// probabilities tile by tile from these (flash attention, Dao et al. 2022).
+// attention_sizes says so: att B*NH*T*(1 + HS) floats (B*NH*T when T <= HS),
+// datt B*NH*T, where the CPU backend needs B*NH*T*T of each; the model
+// reserves what the backend states. Code that reads `att` as probabilities
+// works only with the CPU backend.
 //
 // Errors: a failing CUDA or cuBLAS call inside an op (out of memory, a
 // launch failure) prints the call, the error and file:line to stderr and

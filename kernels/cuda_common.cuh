@@ -214,6 +214,7 @@ void lsc_colsum_add(float *dst, const float *src, int N, int n);
 void lsc_scale_matrix(float *C, int M, int N, int ldc, float beta);
 
 // cuda_attention.cu
+void lsc_attention_sizes(int B, int T, int NH, int HS, size_t *att, size_t *datt);
 void lsc_attention_forward(float *out, float *att, const float *qkv, int B, int T, int NH,
                            int NKV, int HS);
 void lsc_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,

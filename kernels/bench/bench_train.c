@@ -27,11 +27,11 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "base/util.h"
 #include "engine/lora.h"
 #include "engine/model.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
-#include "base/util.h"
 #ifdef LS_HAVE_CUDA
 #include "cuda_backend.h"
 #endif

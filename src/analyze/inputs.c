@@ -95,7 +95,7 @@ int analyze_check(int rc, const char *what) {
 
 int analyze_inputs_factors(const analyze_inputs *in, int adapter, int layer, const char *module, analyze_factors *f) {
     int row0, rows;
-    const lora_module *m = adapter_resolve(&in->adapters[adapter], layer, module, &row0, &rows);
+    const adapter_site *m = adapter_resolve(&in->adapters[adapter], layer, module, &row0, &rows);
     if (!m) return -1;
     f->A = an_mat_from_float(m->A, m->r, m->d_in);
     f->B = an_mat_from_float(m->B + (size_t)row0 * m->r, rows, m->r);

@@ -88,12 +88,24 @@ typedef struct ls_backend {
     void (*rope_backward)(float *dx, const float *cos_tab, const float *sin_tab,
                           int B, int T, int row_heads, int n_rot, int HS, int pos0,
                           int interleaved);
+    // The att buffer contract. attention_forward leaves in `att` what its
+    // backward needs, in a layout of the backend's own: the CPU backend the
+    // causal softmax probabilities (B,NH,T,T) (upper triangle 0); the CUDA
+    // backend only per-row logsumexps (B,NH,T) and, when T > HS, a copy of the
+    // output (B,NH,T,HS) (kernels/cuda_backend.h). Model code passes att from a
+    // forward to the backward of the same batch and never reads it. `datt` is
+    // the backward's scratch. attention_sizes gives the floats of both for a
+    // batch (B, T); model.c reserves att per layer and one datt exactly so.
+    // Both sizes grow with B and T, so a reservation for (Bcap, Tcap) holds
+    // any smaller batch.
+    void (*attention_sizes)(int B, int T, int NH, int HS, size_t *att, size_t *datt);
     // qkv (B,T,NH+2*NKV,HS): heads [0,NH) queries, then NKV keys, then NKV values;
-    // -> att (B,NH,T,T) causal softmax probabilities (upper triangle 0),
-    //    out (B,T,NH,HS). Query head h reads key/value head h / (NH/NKV) (GQA).
+    // -> att (see above), out (B,T,NH,HS). Query head h reads key/value head
+    // h / (NH/NKV) (GQA).
     void (*attention_forward)(float *out, float *att, const float *qkv,
                               int B, int T, int NH, int NKV, int HS);
-    // dout (B,T,NH,HS) -> dqkv (B,T,NH+2*NKV,HS) overwritten; datt (B,NH,T,T) scratch.
+    // dout (B,T,NH,HS) -> dqkv (B,T,NH+2*NKV,HS) overwritten; att from the
+    // forward, datt scratch (see above).
     void (*attention_backward)(float *dqkv, float *datt, const float *dout,
                                const float *qkv, const float *att,
                                int B, int T, int NH, int NKV, int HS);

@@ -1,68 +1,39 @@
 // lora: adapter sites, initialisation (gaussian, kaiming, PiSSA), the low-rank
 // forward/backward on the backend, merge/unmerge.
+#include "engine/lora.h"
+
 #include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/lora.h"
+#include "base/util.h"
 #include "engine/rng.h"
 #include "io/adapter.h"
-#include "base/util.h"
 
 // ----------------------------------------------------------------------------
-// module names
+// module names (the registry's, arch/arch.h)
 
-typedef struct {
-    const char *name;
-    const char *path; // PEFT module path inside a layer; NULL: none
-} module_names;
-
-static const module_names LLAMA_NAMES[LORA_N_MODULES] = {
-    [LORA_Q] = {"q", "self_attn.q_proj"},   [LORA_K] = {"k", "self_attn.k_proj"},
-    [LORA_V] = {"v", "self_attn.v_proj"},   [LORA_O] = {"o", "self_attn.o_proj"},
-    [LORA_GATE] = {"gate", "mlp.gate_proj"}, [LORA_UP] = {"up", "mlp.up_proj"},
-    [LORA_DOWN] = {"down", "mlp.down_proj"}, [LORA_QKV] = {NULL, NULL},
-    [LORA_FC] = {NULL, NULL},
-};
-static const module_names GPT2_NAMES[LORA_N_MODULES] = {
-    [LORA_Q] = {"q", NULL},  [LORA_K] = {"k", NULL}, [LORA_V] = {"v", NULL},
-    [LORA_O] = {"c_proj", "attn.c_proj"}, [LORA_GATE] = {NULL, NULL}, [LORA_UP] = {NULL, NULL},
-    [LORA_DOWN] = {"mlp_proj", "mlp.c_proj"}, [LORA_QKV] = {"c_attn", "attn.c_attn"},
-    [LORA_FC] = {"c_fc", "mlp.c_fc"},
-};
-
-static const module_names *names_of(ls_family f) {
-    return f == LS_FAMILY_GPT2 ? GPT2_NAMES : LLAMA_NAMES;
+static const arch_module *module_of(ls_family family, lora_module_id mod) {
+    if ((int)mod < 0 || mod >= LORA_N_MODULES) return NULL;
+    return arch_module_by_role(family, (arch_role)mod);
 }
 
 const char *lora_module_name(ls_family family, lora_module_id mod) {
-    if ((int)mod < 0 || mod >= LORA_N_MODULES) return NULL;
-    return names_of(family)[mod].name;
+    const arch_module *md = module_of(family, mod);
+    return md ? md->name : NULL;
 }
 
 const char *lora_module_path(ls_family family, lora_module_id mod) {
-    if ((int)mod < 0 || mod >= LORA_N_MODULES) return NULL;
-    return names_of(family)[mod].path;
+    const arch_module *md = module_of(family, mod);
+    return md ? arch_peft_path(md) : NULL;
 }
 
-// Short name, PEFT name or module path -> id; -1 if the family has no such module.
+// Short name, alias, PEFT name or module path -> id; -1 if the family has no such module.
 static int module_from_name(ls_family family, const char *s) {
-    const module_names *nm = names_of(family);
-    for (int i = 0; i < LORA_N_MODULES; i++) {
-        if (nm[i].name && strcmp(s, nm[i].name) == 0) return i;
-        if (nm[i].path && strcmp(s, nm[i].path) == 0) return i;
-        if (nm[i].path && family == LS_FAMILY_LLAMA) {
-            const char *dot = strchr(nm[i].path, '.');
-            if (dot && strcmp(s, dot + 1) == 0) return i; // "q_proj"
-        }
-    }
-    if (family == LS_FAMILY_GPT2) {
-        if (strcmp(s, "o") == 0) return LORA_O;
-        if (strcmp(s, "down") == 0) return LORA_DOWN;
-    }
-    return -1;
+    const arch_module *md = arch_module_by_name(family, s);
+    return md ? (int)md->role : -1;
 }
 
 int lora_parse_modules(ls_family family, const char *list, uint32_t *modules) {
@@ -71,19 +42,14 @@ int lora_parse_modules(ls_family family, const char *list, uint32_t *modules) {
     int rc = 0;
     for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
         if (strcmp(tok, "all") == 0) {
-            if (family == LS_FAMILY_GPT2)
-                *modules |= 1u << LORA_QKV | 1u << LORA_O | 1u << LORA_FC | 1u << LORA_DOWN;
-            else
-                for (int i = LORA_Q; i <= LORA_DOWN; i++) *modules |= 1u << i;
+            *modules |= arch_all_modules(family);
             continue;
         }
         int id = module_from_name(family, tok);
         if (id < 0) {
-            rc = ls_fail("lora modules: \"%s\": expected one of %s, found \"%s\"", list,
-                         family == LS_FAMILY_GPT2
-                             ? "c_attn q k v c_proj c_fc mlp_proj all"
-                             : "q k v o gate up down all",
-                         tok);
+            char names[160];
+            rc = ls_fail("lora modules: \"%s\": expected one of %s all, found \"%s\"", list,
+                         arch_module_names(family, " ", " ", names, sizeof names), tok);
             break;
         }
         *modules |= 1u << id;
@@ -112,18 +78,19 @@ void lora_config_default(ls_lora_config *c) {
 // Where module `mod` sits in a layer of m: linear map, output rows, input width.
 static void module_geometry(const ls_model *m, lora_module_id mod, ls_linear *lin, int *row0,
                             int *d_out, int *d_in, int *lin_out) {
+    // the shape is the registry's; the place in the engine's fused maps (QKV:
+    // rows q, k, v; FC: rows gate, up) is the model's layout (model.h)
+    arch_module_shape(module_of(m->cfg.family, mod), &m->cfg, d_out, d_in);
     int qd = m->NH * m->HS, kd = m->NKV * m->HS;
-    *d_in = m->C;
+    *row0 = 0;
     switch (mod) {
-    case LORA_Q: *lin = LS_LIN_QKV; *row0 = 0; *d_out = qd; break;
-    case LORA_K: *lin = LS_LIN_QKV; *row0 = qd; *d_out = kd; break;
-    case LORA_V: *lin = LS_LIN_QKV; *row0 = qd + kd; *d_out = kd; break;
-    case LORA_QKV: *lin = LS_LIN_QKV; *row0 = 0; *d_out = m->QKV; break;
-    case LORA_O: *lin = LS_LIN_O; *row0 = 0; *d_out = m->C; break;
-    case LORA_GATE: *lin = LS_LIN_FC; *row0 = 0; *d_out = m->H; break;
-    case LORA_UP: *lin = LS_LIN_FC; *row0 = m->H; *d_out = m->H; break;
-    case LORA_FC: *lin = LS_LIN_FC; *row0 = 0; *d_out = m->H; break;
-    default: *lin = LS_LIN_DOWN; *row0 = 0; *d_out = m->C; *d_in = m->H; break;
+    case LORA_Q: case LORA_QKV: *lin = LS_LIN_QKV; break;
+    case LORA_K: *lin = LS_LIN_QKV; *row0 = qd; break;
+    case LORA_V: *lin = LS_LIN_QKV; *row0 = qd + kd; break;
+    case LORA_O: *lin = LS_LIN_O; break;
+    case LORA_UP: *lin = LS_LIN_FC; *row0 = m->H; break;
+    case LORA_GATE: case LORA_FC: *lin = LS_LIN_FC; break;
+    default: *lin = LS_LIN_DOWN; break;
     }
     int OC[LS_N_LINEAR] = {m->QKV, m->C, m->F, m->C};
     *lin_out = OC[*lin];
@@ -158,7 +125,7 @@ static int check_config(const ls_model *m, const ls_lora_config *c) {
     for (int i = 0; i < LORA_N_MODULES; i++)
         if ((c->modules >> i & 1) && !lora_module_name(f, (lora_module_id)i))
             return ls_fail("lora: modules: module %d does not exist in a %s model", i,
-                           ckpt_family_name(f));
+                           arch_family_name(f));
     if ((c->modules >> LORA_QKV & 1) &&
         (c->modules & (1u << LORA_Q | 1u << LORA_K | 1u << LORA_V)))
         return ls_fail("lora: modules: c_attn overlaps q/k/v (row blocks of c_attn); choose one");
@@ -227,12 +194,7 @@ static void init_pissa(ls_lora *lo, ls_model *m, ls_lora_site *s, float *A, floa
         for (int j = 0; j < Nn; j++) A[(size_t)k * Nn + j] = (float)(g * vt[(size_t)k * Nn + j]);
         for (int i = 0; i < M; i++) B[(size_t)i * r + k] = (float)(g * u[(size_t)i * K + k]);
     }
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < Nn; j++) {
-            double d = 0.0;
-            for (int k = 0; k < r; k++) d += (double)B[(size_t)i * r + k] * A[(size_t)k * Nn + j];
-            wf[(size_t)i * Nn + j] = (float)(wf[(size_t)i * Nn + j] - s->scale * d);
-        }
+    lora_merge_into(wf, B, A, M, Nn, r, -s->scale); // the residual W - s B A
     m->be->upload(W, wf, n);
     free(wf); free(a); free(sv); free(u); free(vt);
     (void)lo;
@@ -366,7 +328,7 @@ int lora_build_from_adapter(ls_lora *lo, ls_model *m, const lora_adapter *a) {
     if (m->lora) return ls_fail("%s: the model already has an adapter attached", dir);
     if (a->family != m->cfg.family)
         return ls_fail("%s: family: expected %s (the base model), found %s", dir,
-                       ckpt_family_name(m->cfg.family), ckpt_family_name(a->family));
+                       arch_family_name(m->cfg.family), arch_family_name(a->family));
     lora_config_default(&lo->cfg);
     lo->cfg.rank = a->r;
     lo->cfg.alpha = a->alpha;
@@ -375,11 +337,11 @@ int lora_build_from_adapter(ls_lora *lo, ls_model *m, const lora_adapter *a) {
     site_spec *specs = ls_calloc((size_t)(a->n_modules ? a->n_modules : 1), sizeof *specs);
     int rc = 0;
     for (int i = 0; i < a->n_modules && rc == 0; i++) {
-        const lora_module *md = &a->modules[i];
+        const adapter_site *md = &a->modules[i];
         int id = module_from_name(m->cfg.family, md->path);
         if (id < 0 || md->layer < 0 || md->layer >= m->L) {
             rc = ls_fail("%s: layer %d %s: expected a module of the %d-layer %s base model", dir,
-                         md->layer, md->path, m->L, ckpt_family_name(m->cfg.family));
+                         md->layer, md->path, m->L, arch_family_name(m->cfg.family));
             break;
         }
         ls_linear lin;
@@ -394,7 +356,7 @@ int lora_build_from_adapter(ls_lora *lo, ls_model *m, const lora_adapter *a) {
     if (rc == 0) rc = build_sites(lo, m, specs, a->n_modules);
     if (rc == 0) {
         for (int i = 0; i < a->n_modules; i++) {
-            const lora_module *md = &a->modules[i];
+            const adapter_site *md = &a->modules[i];
             ls_lora_site *s = lora_find_site(lo, md->layer, (lora_module_id)module_from_name(m->cfg.family, md->path));
             // PEFT's scale of this module (rank_pattern / alpha_pattern resolved by the reader)
             s->scale = md->scale;
@@ -412,7 +374,7 @@ int lora_build_from_adapter(ls_lora *lo, ls_model *m, const lora_adapter *a) {
 }
 
 static int compare_modules(const void *x, const void *y) {
-    const lora_module *a = x, *b = y;
+    const adapter_site *a = x, *b = y;
     if (a->layer != b->layer) return a->layer < b->layer ? -1 : 1;
     return strcmp(a->path, b->path);
 }
@@ -429,11 +391,11 @@ int lora_to_adapter(const ls_lora *lo, lora_adapter *a) {
     a->alpha = lo->cfg.alpha;
     a->use_rslora = lo->cfg.rslora;
     a->n_modules = lo->n_sites;
-    a->modules = ls_calloc((size_t)(lo->n_sites ? lo->n_sites : 1), sizeof(lora_module));
+    a->modules = ls_calloc((size_t)(lo->n_sites ? lo->n_sites : 1), sizeof(adapter_site));
     a->target_modules = ls_calloc(LORA_N_MODULES, sizeof(char *));
     for (int i = 0; i < lo->n_sites; i++) {
         const ls_lora_site *s = &lo->sites[i];
-        lora_module *md = &a->modules[i];
+        adapter_site *md = &a->modules[i];
         const char *path = lora_module_path(lo->family, s->module);
         md->layer = s->layer;
         snprintf(md->path, sizeof md->path, "%s", path);
@@ -445,15 +407,14 @@ int lora_to_adapter(const ls_lora *lo, lora_adapter *a) {
         md->A = ls_malloc((size_t)s->rank * s->d_in * sizeof(float));
         md->B = ls_malloc((size_t)s->d_out * s->rank * sizeof(float));
         lora_get_site(lo, s, md->A, md->B);
-        // PEFT target names: the leaf for Llama ("q_proj"); GPT-2's two c_proj
-        // modules are told apart by their parent ("attn.c_proj", "mlp.c_proj")
-        const char *leaf = strrchr(path, '.') + 1;
-        const char *target = lo->family == LS_FAMILY_GPT2 && strcmp(leaf, "c_proj") == 0 ? path : leaf;
+        // PEFT target names: the leaf ("q_proj"); GPT-2's two c_proj modules
+        // are told apart by their parent ("attn.c_proj", "mlp.c_proj")
+        const char *target = arch_peft_target(lo->family, module_of(lo->family, s->module));
         int seen = 0;
         for (int k = 0; k < a->n_targets; k++) seen |= strcmp(a->target_modules[k], target) == 0;
         if (!seen) a->target_modules[a->n_targets++] = ls_strdup(target);
     }
-    qsort(a->modules, (size_t)a->n_modules, sizeof(lora_module), compare_modules);
+    qsort(a->modules, (size_t)a->n_modules, sizeof(adapter_site), compare_modules);
     return 0;
 }
 
@@ -495,13 +456,28 @@ void lora_set_dropout_seed(ls_lora *lo, uint64_t seed) { lo->dropout_seed = seed
 // ----------------------------------------------------------------------------
 // merge
 
+void lora_merge_into(float *W, const float *B, const float *A, int d_out, int d_in, int rank,
+                     float scale) {
+    for (int i = 0; i < d_out; i++)
+        for (int j = 0; j < d_in; j++) {
+            double d = 0.0;
+            for (int k = 0; k < rank; k++) d += (double)B[(size_t)i * rank + k] * A[(size_t)k * d_in + j];
+            W[(size_t)i * d_in + j] = (float)(W[(size_t)i * d_in + j] + scale * d);
+        }
+}
+
 static int merge_sign(ls_lora *lo, ls_model *m, float sign) {
     for (int i = 0; i < lo->n_sites; i++) {
         ls_lora_site *s = &lo->sites[i];
         float *W = linear_weight(m, s->layer, s->linear) + (size_t)s->row0 * s->d_in;
-        // W_blk (d_out, d_in) += sign * s * B (d_out, r) A (r, d_in)
-        lo->be->gemm(0, 0, s->d_out, s->d_in, s->rank, sign * s->scale, s->B, s->rank, s->A,
-                     s->d_in, 1.0f, W, s->d_in);
+        size_t nw = (size_t)s->d_out * s->d_in;
+        float *w = ls_malloc(nw * sizeof(float)), *A = ls_malloc((size_t)s->rank * s->d_in * sizeof(float)),
+              *B = ls_malloc((size_t)s->d_out * s->rank * sizeof(float));
+        lo->be->download(w, W, nw);
+        lora_get_site(lo, s, A, B);
+        lora_merge_into(w, B, A, s->d_out, s->d_in, s->rank, sign * s->scale);
+        lo->be->upload(W, w, nw);
+        free(w); free(A); free(B);
     }
     return 0;
 }

@@ -8,7 +8,7 @@
 // product and never forms ΔW = s B A; x' is x after dropout (PEFT's
 // lora_dropout, active only while the model is training).
 //
-// Modules (short names; PEFT's module names accepted as aliases):
+// Modules (the registry's, arch/arch.h; PEFT's module names accepted as aliases):
 //   llama: q k v o gate up down         (q_proj ... down_proj)
 //   gpt2:  c_attn (the fused q,k,v map, as PEFT adapts it), q k v (row blocks
 //          of c_attn, as loralib's MergedLinear in the paper's GPT-2
@@ -39,15 +39,18 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "arch/arch.h"
 #include "engine/model.h"
 #include "io/adapter.h"
 
+// A module by its role in the layer (arch/arch.h's arch_role, same values).
 typedef enum {
-    LORA_Q = 0, LORA_K, LORA_V, LORA_O, LORA_GATE, LORA_UP, LORA_DOWN,
-    LORA_QKV,   // gpt2 attn.c_attn as a whole
-    LORA_FC,    // gpt2 mlp.c_fc
+    LORA_Q = ARCH_Q, LORA_K = ARCH_K, LORA_V = ARCH_V, LORA_O = ARCH_O, LORA_GATE = ARCH_GATE,
+    LORA_UP = ARCH_UP, LORA_DOWN = ARCH_DOWN,
+    LORA_QKV = ARCH_QKV, // gpt2 attn.c_attn as a whole
+    LORA_FC = ARCH_FC,   // gpt2 mlp.c_fc
 } lora_module_id;
-#define LORA_N_MODULES 9
+#define LORA_N_MODULES ARCH_N_ROLES
 
 typedef enum { LORA_INIT_GAUSSIAN = 0, LORA_INIT_KAIMING = 1, LORA_INIT_PISSA = 2 } lora_init;
 
@@ -169,7 +172,16 @@ void lora_set_dropout_seed(ls_lora *lo, uint64_t seed);
 // ----------------------------------------------------------------------------
 // merge (Sec. 4.1, "No additional inference latency")
 
-// W0 <- W0 + s B A for every site; the forward pass then skips the adapter.
+// W (d_out, d_in), host memory, += scale B (d_out, rank) A (rank, d_in): each
+// element's sum over k = 0..rank-1 of B[i,k] A[k,j] in double, then
+// W = (float)(W + scale * sum), one rounding. The one merge of the tree:
+// lora_merge / lora_unmerge, PiSSA's residual (scale -s), the merged HF export
+// and applying a PEFT adapter (train/export.h) all go through it.
+void lora_merge_into(float *W, const float *B, const float *A, int d_out, int d_in, int rank,
+                     float scale);
+
+// W0 <- W0 + s B A for every site (lora_merge_into on a host copy of each
+// weight block); the forward pass then skips the adapter.
 // Returns -1 if already merged.
 int lora_merge(ls_lora *lo, ls_model *m);
 // W0 <- W0 - s B A; the adapter is applied on the fly again. Returns -1 if not merged.

@@ -1,14 +1,15 @@
 // model: the decoder transformer (llama and gpt2 families) on an ls_backend.
+#include "engine/model.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "engine/lora.h"
-#include "engine/model.h"
 #include "engine/rng.h"
 #include "engine/sampler.h"
-#include "base/util.h"
 
 #define IS_GPT2(m) ((m)->cfg.family == LS_FAMILY_GPT2)
 
@@ -98,57 +99,55 @@ static void add_view(ls_model *m, int *cap, const char *name, int ndim, int64_t 
     v->no_decay = no_decay;
 }
 
-// The canonical tensors of io/checkpoint.h as views into the parameter buffer.
+// Where the module of `role` sits in layer l's fused maps (QKV: rows q, k, v;
+// FC: rows gate, up): its weight rows and its bias entries.
+static const float *role_weight(const ls_model *m, int l, arch_role role, const float **bias) {
+    const ls_params *p = &m->params;
+    size_t C = m->C, QKV = m->QKV, F = m->F, H = m->H, qd = (size_t)m->NH * m->HS,
+           kd = (size_t)m->NKV * m->HS;
+    const float *qkvb = p->qkvb ? p->qkvb + l * QKV : NULL, *fcb = p->fcb ? p->fcb + l * F : NULL;
+    switch (role) {
+    case ARCH_Q: case ARCH_QKV: *bias = qkvb; return p->qkvw + l * QKV * C;
+    case ARCH_K: *bias = qkvb ? qkvb + qd : NULL; return p->qkvw + l * QKV * C + qd * C;
+    case ARCH_V: *bias = qkvb ? qkvb + qd + kd : NULL; return p->qkvw + l * QKV * C + (qd + kd) * C;
+    case ARCH_O: *bias = p->attprojb ? p->attprojb + l * C : NULL; return p->attprojw + l * C * C;
+    case ARCH_GATE: case ARCH_FC: *bias = fcb; return p->fcw + l * F * C;
+    case ARCH_UP: *bias = fcb ? fcb + H : NULL; return p->fcw + l * F * C + H * C;
+    default: *bias = p->fcprojb ? p->fcprojb + l * C : NULL; return p->fcprojw + l * C * H;
+    }
+}
+
+// The canonical tensors of io/checkpoint.h (names and order from the registry,
+// arch/arch.h) as views into the parameter buffer.
 static void build_views(ls_model *m) {
+    const arch_family *a = arch_family_of(m->cfg.family);
     int cap = 0;
     char nm[80];
     ls_params *p = &m->params;
-    size_t C = m->C, QKV = m->QKV, F = m->F, H = m->H, qd = (size_t)m->NH * m->HS,
-           kd = (size_t)m->NKV * m->HS;
-    if (!IS_GPT2(m)) {
-        add_view(m, &cap, "model.embed_tokens.weight", 2, m->V, C, p->wte, 0);
-        for (int l = 0; l < m->L; l++) {
-            const float *qkv = p->qkvw + l * QKV * C, *fc = p->fcw + l * F * C;
-#define LV(suffix, nd, d0, d1, at, nod) \
-            snprintf(nm, sizeof nm, "model.layers.%d.%s", l, suffix); \
-            add_view(m, &cap, nm, nd, d0, d1, at, nod)
-            LV("input_layernorm.weight", 1, C, 0, p->ln1w + l * C, 1);
-            LV("self_attn.q_proj.weight", 2, qd, C, qkv, 0);
-            LV("self_attn.k_proj.weight", 2, kd, C, qkv + qd * C, 0);
-            LV("self_attn.v_proj.weight", 2, kd, C, qkv + (qd + kd) * C, 0);
-            LV("self_attn.o_proj.weight", 2, C, C, p->attprojw + l * C * C, 0);
-            LV("post_attention_layernorm.weight", 1, C, 0, p->ln2w + l * C, 1);
-            LV("mlp.gate_proj.weight", 2, H, C, fc, 0);
-            LV("mlp.up_proj.weight", 2, H, C, fc + H * C, 0);
-            LV("mlp.down_proj.weight", 2, C, H, p->fcprojw + l * C * H, 0);
-#undef LV
+    size_t C = m->C;
+    add_view(m, &cap, a->tok_embedding, 2, m->V, C, p->wte, 0);
+    if (a->pos_embedding) add_view(m, &cap, a->pos_embedding, 2, m->P, C, p->wpe, 0);
+    for (int l = 0; l < m->L; l++)
+        for (int k = 0; k < a->n_layer_tensors; k++) {
+            const arch_tensor *t = &a->layer_tensors[k];
+            int ndim;
+            int64_t d0, d1;
+            arch_tensor_shape(m->cfg.family, t, &m->cfg, &ndim, &d0, &d1);
+            const float *bias, *at;
+            switch (t->kind) {
+            case ARCH_T_NORM1_W: at = p->ln1w + l * C; break;
+            case ARCH_T_NORM1_B: at = p->ln1b + l * C; break;
+            case ARCH_T_NORM2_W: at = p->ln2w + l * C; break;
+            case ARCH_T_NORM2_B: at = p->ln2b + l * C; break;
+            case ARCH_T_WEIGHT: at = role_weight(m, l, t->role, &bias); break;
+            default: role_weight(m, l, t->role, &bias); at = bias; break;
+            }
+            snprintf(nm, sizeof nm, "%s.%d.%s", a->layer_prefix, l, t->suffix);
+            add_view(m, &cap, nm, ndim, d0, d1, at, t->kind != ARCH_T_WEIGHT);
         }
-        add_view(m, &cap, "model.norm.weight", 1, C, 0, p->lnfw, 1);
-        if (p->lm_head) add_view(m, &cap, "lm_head.weight", 2, m->V, C, p->lm_head, 0);
-    } else {
-        add_view(m, &cap, "transformer.wte.weight", 2, m->V, C, p->wte, 0);
-        add_view(m, &cap, "transformer.wpe.weight", 2, m->P, C, p->wpe, 0);
-        for (int l = 0; l < m->L; l++) {
-#define GV(suffix, nd, d0, d1, at, nod) \
-            snprintf(nm, sizeof nm, "transformer.h.%d.%s", l, suffix); \
-            add_view(m, &cap, nm, nd, d0, d1, at, nod)
-            GV("ln_1.weight", 1, C, 0, p->ln1w + l * C, 1);
-            GV("ln_1.bias", 1, C, 0, p->ln1b + l * C, 1);
-            GV("attn.c_attn.weight", 2, QKV, C, p->qkvw + l * QKV * C, 0);
-            GV("attn.c_attn.bias", 1, QKV, 0, p->qkvb + l * QKV, 1);
-            GV("attn.c_proj.weight", 2, C, C, p->attprojw + l * C * C, 0);
-            GV("attn.c_proj.bias", 1, C, 0, p->attprojb + l * C, 1);
-            GV("ln_2.weight", 1, C, 0, p->ln2w + l * C, 1);
-            GV("ln_2.bias", 1, C, 0, p->ln2b + l * C, 1);
-            GV("mlp.c_fc.weight", 2, F, C, p->fcw + l * F * C, 0);
-            GV("mlp.c_fc.bias", 1, F, 0, p->fcb + l * F, 1);
-            GV("mlp.c_proj.weight", 2, C, H, p->fcprojw + l * C * H, 0);
-            GV("mlp.c_proj.bias", 1, C, 0, p->fcprojb + l * C, 1);
-#undef GV
-        }
-        add_view(m, &cap, "transformer.ln_f.weight", 1, C, 0, p->lnfw, 1);
-        add_view(m, &cap, "transformer.ln_f.bias", 1, C, 0, p->lnfb, 1);
-    }
+    add_view(m, &cap, a->final_norm_w, 1, C, 0, p->lnfw, 1);
+    if (a->final_norm_b) add_view(m, &cap, a->final_norm_b, 1, C, 0, p->lnfb, 1);
+    if (p->lm_head) add_view(m, &cap, a->lm_head, 2, m->V, C, p->lm_head, 0);
 }
 
 // RoPE tables computed as llama2.c does (float powf/cosf/sinf), so that greedy
@@ -339,9 +338,17 @@ int model_get_grad(const ls_model *m, const char *name, float *host_out) {
 // ----------------------------------------------------------------------------
 // activations
 
+// Floats of one layer's att for a batch (B, T): what the backend states.
+static size_t att_per_layer(const ls_model *m, int B, int T, size_t *datt) {
+    size_t att, d;
+    m->be->attention_sizes(B, T, m->NH, m->HS, &att, &d);
+    if (datt) *datt = d;
+    return att;
+}
+
 static void act_sizes(ls_model *m, size_t *s, int B, int T) {
     size_t N = (size_t)B * T, C = m->C, L = m->L, QKV = m->QKV, F = m->F, H = m->H;
-    size_t att = (size_t)B * m->NH * T * T;
+    size_t datt, att = att_per_layer(m, B, T, &datt);
     int g = IS_GPT2(m);
     size_t t[LS_N_ACT_TENSORS] = {
         N * C,                       // encoded
@@ -359,7 +366,7 @@ static void act_sizes(ls_model *m, size_t *s, int B, int T) {
         N, N,                        // losses, dlosses
         N * C, N * C, N * C,         // dres, dln, datty
         N * QKV,                     // dqkv
-        att,                         // datt
+        datt,                        // datt
         N * F, N * H,                // dfc, dact
         N * C,                       // tmp
     };
@@ -499,7 +506,7 @@ float model_forward(ls_model *m, const int *tokens, const int *targets, const fl
     m->T = T;
     ls_acts *a = &m->acts;
     ls_params *p = &m->params;
-    size_t C = m->C, NC = (size_t)N * C, att_l = (size_t)B * m->NH * T * T;
+    size_t C = m->C, NC = (size_t)N * C, att_l = att_per_layer(m, B, T, NULL);
     be->upload_int(m->tokens, tokens, N);
 
     be->embedding_forward(a->encoded, m->tokens, p->wte, p->wpe, B, T, m->C, 0);
@@ -555,7 +562,7 @@ void model_backward(ls_model *m, float loss_scale, float smoothing) {
     ls_acts *a = &m->acts;
     ls_params *p = &m->params, *g = &m->grads;
     int train_base = m->grads_memory != NULL;
-    size_t C = m->C, NC = (size_t)N * C, att_l = (size_t)B * m->NH * T * T;
+    size_t C = m->C, NC = (size_t)N * C, att_l = att_per_layer(m, B, T, NULL);
 
     // d loss / d loss_i = w_i / sum w  (times the caller's scale)
     for (int i = 0; i < N; i++)
@@ -630,7 +637,6 @@ static void decoder_init(ls_model *m) {
     d->n_ctx = (int)n_ctx;
     d->token = m->be->alloc_int(1);
     d->host_logits = ls_malloc((size_t)m->V * sizeof(float));
-    if (m->lora && m->lora->Ncap < 1) lora_reserve(m->lora, 1);
 }
 
 const float *model_decode(ls_model *m, int token, int pos) {

@@ -82,7 +82,8 @@ typedef struct {
     float *ln1_mean; // (L,B,T) LayerNorm only
     float *ln1_rstd; // (L,B,T)
     float *qkv;      // (L,B,T,QKV) after RoPE
-    float *att;      // (L,B,NH,T,T) attention probabilities
+    float *att;      // (L, att floats of the backend): what attention_backward needs
+                     // (CPU: probabilities (B,NH,T,T); engine/backend.h)
     float *atty;     // (L,B,T,C) attention output before the projection
     float *res2;     // (L,B,T,C) residual after attention
     float *ln2;      // (L,B,T,C)
@@ -101,7 +102,7 @@ typedef struct {
     float *dln;      // (B,T,C)
     float *datty;    // (B,T,C)
     float *dqkv;     // (B,T,QKV)
-    float *datt;     // (B,NH,T,T)
+    float *datt;     // attention_backward's scratch (backend-sized)
     float *dfc;      // (B,T,F)
     float *dact;     // (B,T,H)
     float *tmp;      // (B,T,C) output projections before the residual add

@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/backend.h"
 #include "base/util.h"
+#include "engine/backend.h"
 
 // Parallelise a loop only when it has enough work to pay for the fork.
 #define OMP_MIN_WORK 16384
@@ -418,6 +418,12 @@ static void softmax_backward_row(float *d, const float *p, int n, int m, float s
     #pragma omp simd
     for (int j = 0; j < n; j++) d[j] = p[j] * (d[j] - dot) * scale;
     for (int j = n; j < m; j++) d[j] = 0.0f;
+}
+
+// att: the probabilities (B,NH,T,T); datt: dS (B,NH,T,T).
+static void cpu_attention_sizes(int B, int T, int NH, int HS, size_t *att, size_t *datt) {
+    (void)HS;
+    *att = *datt = (size_t)B * NH * T * T;
 }
 
 // qkv (B,T,NH+2NKV,HS) -> att (B,NH,T,T), out (B,T,NH,HS)
@@ -848,6 +854,7 @@ static const ls_backend cpu_backend = {
     .rmsnorm_backward = cpu_rmsnorm_backward,
     .rope_forward = cpu_rope_forward,
     .rope_backward = cpu_rope_backward,
+    .attention_sizes = cpu_attention_sizes,
     .attention_forward = cpu_attention_forward,
     .attention_backward = cpu_attention_backward,
     .attention_decode = cpu_attention_decode,

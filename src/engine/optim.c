@@ -1,9 +1,10 @@
 // optim: AdamW steps and gradient clipping on a backend.
+#include "engine/optim.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/optim.h"
 #include "base/util.h"
 
 void adamw_init(ls_adamw *opt, const ls_backend *be, size_t n, float beta1, float beta2,

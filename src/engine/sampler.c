@@ -1,9 +1,10 @@
 // sampler: argmax, temperature and top-p sampling (llama2.c's run.c).
+#include "engine/sampler.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/sampler.h"
 #include "base/util.h"
 
 void sampler_init(ls_sampler *s, int vocab_size, float temperature, float topp, uint64_t seed) {

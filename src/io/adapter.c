@@ -6,27 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/safetensors.h"
 #include "base/util.h"
+#include "io/safetensors.h"
 
-static const char *const llama_paths[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-                                          "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
-                                          "mlp.down_proj"};
-static const char *const gpt2_paths[] = {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"};
-#define N_LLAMA_PATHS (int)(sizeof llama_paths / sizeof *llama_paths)
-#define N_GPT2_PATHS (int)(sizeof gpt2_paths / sizeof *gpt2_paths)
-
-const char *adapter_key_prefix(ls_family f) {
-    return f == LS_FAMILY_GPT2 ? "base_model.model.transformer.h" : "base_model.model.model.layers";
-}
-
-static int known_path(ls_family f, const char *path) {
-    const char *const *paths = f == LS_FAMILY_GPT2 ? gpt2_paths : llama_paths;
-    int n = f == LS_FAMILY_GPT2 ? N_GPT2_PATHS : N_LLAMA_PATHS;
-    for (int i = 0; i < n; i++)
-        if (!strcmp(paths[i], path)) return 1;
-    return 0;
-}
+const char *adapter_key_prefix(ls_family f) { return arch_family_of(f)->peft_prefix; }
 
 // ----------------------------------------------------------------------------
 // adapter_config.json
@@ -107,7 +90,7 @@ static int read_config(adapter_config *cfg, lora_adapter *a, const char *path) {
         cJSON_ArrayForEach(it, pat) {
             if (!cJSON_IsNumber(it) || !(it->valuedouble > 0))
                 return ls_fail("%s: field '%s' key '%s': expected a positive number", path, pats[p], it->string);
-            if (p == 0 && it->valuedouble != floor(it->valuedouble))
+            if (p == 0 && (it->valuedouble != floor(it->valuedouble) || it->valuedouble > 1e6))
                 return ls_fail("%s: field 'rank_pattern' key '%s': expected an integer rank", path, it->string);
         }
     }
@@ -127,15 +110,9 @@ typedef enum { SIDE_A = 0, SIDE_B = 1 } lora_side;
 // Splits "base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight".
 static int parse_key(const char *key, ls_family *family, int *layer, char *path, size_t path_size, lora_side *side) {
     const char *rest;
-    if (!strncmp(key, "base_model.model.model.layers.", 30)) {
-        *family = LS_FAMILY_LLAMA;
-        rest = key + 30;
-    } else if (!strncmp(key, "base_model.model.transformer.h.", 31)) {
-        *family = LS_FAMILY_GPT2;
-        rest = key + 31;
-    } else {
-        return -1;
-    }
+    const arch_family *fam = arch_family_by_peft_key(key, &rest);
+    if (!fam) return -1;
+    *family = fam->family;
     char *end;
     long l = strtol(rest, &end, 10);
     if (end == rest || *end != '.' || l < 0 || l > 100000) return -1;
@@ -149,11 +126,11 @@ static int parse_key(const char *key, ls_family *family, int *layer, char *path,
     if (n == 0 || n >= path_size) return -1;
     memcpy(path, rest, n);
     path[n] = 0;
-    return known_path(*family, path) ? 0 : -1;
+    return arch_module_by_path(*family, path) ? 0 : -1;
 }
 
 static int cmp_module(const void *x, const void *y) {
-    const lora_module *a = x, *b = y;
+    const adapter_site *a = x, *b = y;
     if (a->layer != b->layer) return a->layer < b->layer ? -1 : 1;
     return strcmp(a->path, b->path);
 }
@@ -162,7 +139,7 @@ static int read_tensors(lora_adapter *a, const adapter_config *cfg, const char *
     st_file f;
     if (st_open(&f, path)) return -1;
     int rc = 0;
-    a->modules = ls_calloc((size_t)f.n_tensors + 1, sizeof(lora_module));
+    a->modules = ls_calloc((size_t)f.n_tensors + 1, sizeof(adapter_site));
     int have_family = 0;
     for (int i = 0; i < f.n_tensors && !rc; i++) {
         const st_tensor *t = &f.tensors[i];
@@ -185,7 +162,7 @@ static int read_tensors(lora_adapter *a, const adapter_config *cfg, const char *
             rc = ls_fail("%s: tensor '%s': expected 2 dimensions, found %d", path, t->name, t->ndim);
             break;
         }
-        lora_module *m = NULL;
+        adapter_site *m = NULL;
         for (int k = 0; k < a->n_modules; k++)
             if (a->modules[k].layer == layer && !strcmp(a->modules[k].path, mpath)) m = &a->modules[k];
         if (!m) {
@@ -224,7 +201,7 @@ static int read_tensors(lora_adapter *a, const adapter_config *cfg, const char *
 
     const char *prefix = adapter_key_prefix(a->family) + strlen("base_model.model.");
     for (int k = 0; k < a->n_modules; k++) {
-        lora_module *m = &a->modules[k];
+        adapter_site *m = &a->modules[k];
         if (!m->A || !m->B)
             return ls_fail("%s: module %s.%d.%s has lora_%c but no lora_%c", path, adapter_key_prefix(a->family),
                            m->layer, m->path, m->A ? 'A' : 'B', m->A ? 'B' : 'A');
@@ -295,13 +272,12 @@ int adapter_check_base(const lora_adapter *a, const ls_checkpoint *base) {
         return ls_fail("%s: adapter is for a %s model but the base %s is %s", a->dir, ckpt_family_name(a->family),
                        base->path, ckpt_family_name(c->family));
     for (int i = 0; i < a->n_modules; i++) {
-        const lora_module *m = &a->modules[i];
+        const adapter_site *m = &a->modules[i];
         if (m->layer >= c->n_layers)
             return ls_fail("%s: module layer %d out of range: base %s has %d layers", a->dir, m->layer, base->path,
                            c->n_layers);
         char name[200];
-        snprintf(name, sizeof name, "%s.%d.%s.weight", c->family == LS_FAMILY_GPT2 ? "transformer.h" : "model.layers",
-                 m->layer, m->path);
+        snprintf(name, sizeof name, "%s.%d.%s.weight", arch_family_of(c->family)->layer_prefix, m->layer, m->path);
         const ls_tensor *w = ckpt_find(base, name);
         if (!w) return ls_fail("%s: base %s has no weight '%s'", a->dir, base->path, name);
         if (w->shape[0] != m->d_out || w->shape[1] != m->d_in)
@@ -312,51 +288,41 @@ int adapter_check_base(const lora_adapter *a, const ls_checkpoint *base) {
     return 0;
 }
 
-const lora_module *adapter_find(const lora_adapter *a, int layer, const char *path) {
+const adapter_site *adapter_find(const lora_adapter *a, int layer, const char *path) {
     for (int i = 0; i < a->n_modules; i++)
         if (a->modules[i].layer == layer && !strcmp(a->modules[i].path, path)) return &a->modules[i];
     return NULL;
 }
 
-const lora_module *adapter_resolve(const lora_adapter *a, int layer, const char *short_name, int *row0, int *rows) {
-    static const struct { const char *name; ls_family family; const char *path; int block; } table[] = {
-        {"q", LS_FAMILY_LLAMA, "self_attn.q_proj", -1},  {"k", LS_FAMILY_LLAMA, "self_attn.k_proj", -1},
-        {"v", LS_FAMILY_LLAMA, "self_attn.v_proj", -1},  {"o", LS_FAMILY_LLAMA, "self_attn.o_proj", -1},
-        {"gate", LS_FAMILY_LLAMA, "mlp.gate_proj", -1},  {"up", LS_FAMILY_LLAMA, "mlp.up_proj", -1},
-        {"down", LS_FAMILY_LLAMA, "mlp.down_proj", -1},  {"q", LS_FAMILY_GPT2, "attn.c_attn", 0},
-        {"k", LS_FAMILY_GPT2, "attn.c_attn", 1},         {"v", LS_FAMILY_GPT2, "attn.c_attn", 2},
-        {"c_attn", LS_FAMILY_GPT2, "attn.c_attn", -1},   {"c_proj", LS_FAMILY_GPT2, "attn.c_proj", -1},
-        {"o", LS_FAMILY_GPT2, "attn.c_proj", -1},        {"c_fc", LS_FAMILY_GPT2, "mlp.c_fc", -1},
-        {"mlp_proj", LS_FAMILY_GPT2, "mlp.c_proj", -1},
-    };
-    for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
-        if (table[i].family != a->family || strcmp(table[i].name, short_name)) continue;
-        const lora_module *m = adapter_find(a, layer, table[i].path);
-        if (!m) {
-            ls_fail("%s: no LoRA module for '%s' (%s) at layer %d", a->dir, short_name, table[i].path, layer);
-            return NULL;
-        }
-        if (table[i].block < 0) {
-            *row0 = 0;
-            *rows = m->d_out;
-        } else {
-            if (m->d_out % 3) {
-                ls_fail("%s: fused c_attn at layer %d has %d output rows, not a multiple of 3", a->dir, layer,
-                        m->d_out);
-                return NULL;
-            }
-            *rows = m->d_out / 3;
-            *row0 = table[i].block * *rows;
-        }
+const adapter_site *adapter_resolve(const lora_adapter *a, int layer, const char *short_name, int *row0, int *rows) {
+    const arch_module *md = arch_module_by_name(a->family, short_name);
+    if (!md) {
+        char names[160];
+        ls_fail("%s: unknown module '%s' for a %s adapter (expected %s)", a->dir, short_name,
+                arch_family_name(a->family), arch_module_names(a->family, ", ", " or ", names, sizeof names));
+        return NULL;
+    }
+    const adapter_site *m = adapter_find(a, layer, md->path);
+    if (!m) {
+        ls_fail("%s: no LoRA module for '%s' (%s) at layer %d", a->dir, short_name, md->path, layer);
+        return NULL;
+    }
+    if (md->block < 0) {
+        *row0 = 0;
+        *rows = m->d_out;
         return m;
     }
-    ls_fail("%s: unknown module '%s' for a %s adapter (expected %s)", a->dir, short_name,
-            ckpt_family_name(a->family),
-            a->family == LS_FAMILY_GPT2 ? "q, k, v, c_attn, c_proj, c_fc or mlp_proj" : "q, k, v, o, gate, up or down");
-    return NULL;
+    if (m->d_out % md->n_blocks) {
+        ls_fail("%s: fused %s at layer %d has %d output rows, not a multiple of %d", a->dir,
+                strrchr(md->path, '.') + 1, layer, m->d_out, md->n_blocks);
+        return NULL;
+    }
+    *rows = m->d_out / md->n_blocks;
+    *row0 = md->block * *rows;
+    return m;
 }
 
-float *adapter_delta_weight(const lora_module *m, int row0, int rows) {
+float *adapter_delta_weight(const adapter_site *m, int row0, int rows) {
     float *dw = ls_calloc((size_t)rows * m->d_in, sizeof(float));
     for (int i = 0; i < rows; i++) {
         const float *b = m->B + (size_t)(row0 + i) * m->r;
@@ -380,7 +346,7 @@ int adapter_save(const lora_adapter *a, const char *dir) {
     cJSON *rank_pattern = cJSON_CreateObject(), *alpha_pattern = cJSON_CreateObject();
     const char *prefix = adapter_key_prefix(a->family);
     for (int i = 0; i < a->n_modules; i++) {
-        const lora_module *m = &a->modules[i];
+        const adapter_site *m = &a->modules[i];
         for (int s = 0; s < 2; s++) {
             st_entry *x = &e[2 * i + s];
             snprintf(names[2 * i + s], sizeof names[0], "%s.%d.%s.lora_%c.weight", prefix, m->layer, m->path,
@@ -420,7 +386,7 @@ int adapter_save(const lora_adapter *a, const char *dir) {
     cJSON_AddItemToObject(root, "alpha_pattern", alpha_pattern);
     cJSON_AddNumberToObject(root, "lora_dropout", 0.0);
     cJSON_AddStringToObject(root, "bias", "none");
-    cJSON_AddBoolToObject(root, "fan_in_fan_out", a->family == LS_FAMILY_GPT2);
+    cJSON_AddBoolToObject(root, "fan_in_fan_out", arch_family_of(a->family)->conv1d);
     cJSON_AddBoolToObject(root, "inference_mode", 1);
     cJSON_AddNullToObject(root, "modules_to_save");
     char *json = cJSON_Print(root);

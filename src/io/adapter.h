@@ -14,6 +14,9 @@
 
 #include "io/checkpoint.h"
 
+// One adapted site of a loaded adapter: the A/B pair of one module at one layer
+// (not to be confused with engine/lora.h's lora_module_id, which names a
+// module kind, nor its ls_lora_site, the same pair inside a training model).
 typedef struct {
     int layer;
     char path[64];     // module path inside the layer: "self_attn.q_proj", "attn.c_attn", "mlp.c_fc"
@@ -23,7 +26,7 @@ typedef struct {
     int d_out, d_in;
     float *A;          // (r, d_in), row-major, owned
     float *B;          // (d_out, r), row-major, owned
-} lora_module;
+} adapter_site;
 
 typedef struct {
     char *dir;
@@ -35,7 +38,7 @@ typedef struct {
     char **target_modules; // as in the config (e.g. "q_proj", "c_attn")
     char *base_model;      // "base_model_name_or_path", may be NULL
     int n_modules;
-    lora_module *modules;  // sorted by (layer, path)
+    adapter_site *modules; // sorted by (layer, path)
 } lora_adapter;
 
 // Loads and validates <dir>/adapter_config.json and <dir>/adapter_model.safetensors:
@@ -53,18 +56,18 @@ int adapter_check_base(const lora_adapter *a, const ls_checkpoint *base);
 int adapter_save(const lora_adapter *a, const char *dir);
 
 // The module at (layer, path), or NULL.
-const lora_module *adapter_find(const lora_adapter *a, int layer, const char *path);
+const adapter_site *adapter_find(const lora_adapter *a, int layer, const char *path);
 
 // Resolves a short module name (q k v o gate up down | c_attn c_proj c_fc mlp_proj)
 // to the adapter's module at `layer`, and which rows of its B belong to that name
 // (GPT-2's fused c_attn: q, k, v are row blocks [0,d), [d,2d), [2d,3d) of B, so
 // ΔWq = s·B[0:d]·A). Returns the module or NULL with ls_error() set.
-const lora_module *adapter_resolve(const lora_adapter *a, int layer, const char *short_name,
+const adapter_site *adapter_resolve(const lora_adapter *a, int layer, const char *short_name,
                                    int *row0, int *rows);
 
 // ΔW = s·B[row0:row0+rows]·A as a fresh (rows x d_in) float matrix (for tests
 // and for merging; the analyses never need the dense ΔW).
-float *adapter_delta_weight(const lora_module *m, int row0, int rows);
+float *adapter_delta_weight(const adapter_site *m, int row0, int rows);
 
 // The PEFT key prefix of a family: "base_model.model.model.layers" or
 // "base_model.model.transformer.h".

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/safetensors.h"
 #include "base/util.h"
+#include "io/safetensors.h"
 
-const char *ckpt_family_name(ls_family f) { return f == LS_FAMILY_GPT2 ? "gpt2" : "llama"; }
+const char *ckpt_family_name(ls_family f) { return arch_family_name(f); }
 
 // ----------------------------------------------------------------------------
 // the expected tensors of a config, under canonical names
@@ -35,49 +35,25 @@ static ls_tensor *add_tensor(tensor_list *l, const char *name, int ndim, int64_t
     return t;
 }
 
+// The canonical tensors of a config in the registry's order (arch/arch.h):
+// embeddings, then every layer's tensors, then the final norm and the head.
 static void expected_tensors(const ls_model_config *c, tensor_list *l) {
+    const arch_family *a = arch_family_of(c->family);
     char name[256];
-    int64_t d = c->dim, h = c->hidden_dim, v = c->vocab_size;
-    int64_t kv = (int64_t)c->dim / c->n_heads * c->n_kv_heads;
-    if (c->family == LS_FAMILY_LLAMA) {
-        add_tensor(l, "model.embed_tokens.weight", 2, v, d);
-        for (int i = 0; i < c->n_layers; i++) {
-#define L(fmt, nd, a, b) (snprintf(name, sizeof name, "model.layers.%d." fmt, i), add_tensor(l, name, nd, a, b))
-            L("input_layernorm.weight", 1, d, 0);
-            L("self_attn.q_proj.weight", 2, d, d);
-            L("self_attn.k_proj.weight", 2, kv, d);
-            L("self_attn.v_proj.weight", 2, kv, d);
-            L("self_attn.o_proj.weight", 2, d, d);
-            L("post_attention_layernorm.weight", 1, d, 0);
-            L("mlp.gate_proj.weight", 2, h, d);
-            L("mlp.up_proj.weight", 2, h, d);
-            L("mlp.down_proj.weight", 2, d, h);
-#undef L
+    int64_t d = c->dim, v = c->vocab_size;
+    add_tensor(l, a->tok_embedding, 2, v, d);
+    if (a->pos_embedding) add_tensor(l, a->pos_embedding, 2, c->max_seq_len, d);
+    for (int i = 0; i < c->n_layers; i++)
+        for (int k = 0; k < a->n_layer_tensors; k++) {
+            int ndim;
+            int64_t d0, d1;
+            arch_tensor_shape(c->family, &a->layer_tensors[k], c, &ndim, &d0, &d1);
+            snprintf(name, sizeof name, "%s.%d.%s", a->layer_prefix, i, a->layer_tensors[k].suffix);
+            add_tensor(l, name, ndim, d0, d1);
         }
-        add_tensor(l, "model.norm.weight", 1, d, 0);
-        if (!c->tied_embeddings) add_tensor(l, "lm_head.weight", 2, v, d);
-    } else {
-        add_tensor(l, "transformer.wte.weight", 2, v, d);
-        add_tensor(l, "transformer.wpe.weight", 2, c->max_seq_len, d);
-        for (int i = 0; i < c->n_layers; i++) {
-#define L(fmt, nd, a, b) (snprintf(name, sizeof name, "transformer.h.%d." fmt, i), add_tensor(l, name, nd, a, b))
-            L("ln_1.weight", 1, d, 0);
-            L("ln_1.bias", 1, d, 0);
-            L("attn.c_attn.weight", 2, 3 * d, d);
-            L("attn.c_attn.bias", 1, 3 * d, 0);
-            L("attn.c_proj.weight", 2, d, d);
-            L("attn.c_proj.bias", 1, d, 0);
-            L("ln_2.weight", 1, d, 0);
-            L("ln_2.bias", 1, d, 0);
-            L("mlp.c_fc.weight", 2, h, d);
-            L("mlp.c_fc.bias", 1, h, 0);
-            L("mlp.c_proj.weight", 2, d, h);
-            L("mlp.c_proj.bias", 1, d, 0);
-#undef L
-        }
-        add_tensor(l, "transformer.ln_f.weight", 1, d, 0);
-        add_tensor(l, "transformer.ln_f.bias", 1, d, 0);
-    }
+    add_tensor(l, a->final_norm_w, 1, d, 0);
+    if (a->final_norm_b) add_tensor(l, a->final_norm_b, 1, d, 0);
+    if (a->lm_head && !c->tied_embeddings) add_tensor(l, a->lm_head, 2, v, d);
 }
 
 static int validate_config(const ls_model_config *c, const char *path) {
@@ -175,8 +151,8 @@ static int load_llama2c(ls_checkpoint *ck, const char *path) {
         ls_assert(t_ != NULL); t_->data = ls_malloc((size_t)t_->numel * 4); \
         memcpy(t_->data, cursor, (size_t)t_->numel * 4); cursor += t_->numel; } while (0)
 #define TAKE_LAYERS(suffix) for (int i = 0; i < c->n_layers; i++) { \
-        snprintf(name, sizeof name, "model.layers.%d." suffix, i); TAKE(name); }
-    TAKE("model.embed_tokens.weight");
+        snprintf(name, sizeof name, "%s.%d." suffix, arch_family_of(c->family)->layer_prefix, i); TAKE(name); }
+    TAKE(arch_family_of(c->family)->tok_embedding);
     TAKE_LAYERS("input_layernorm.weight");
     TAKE_LAYERS("self_attn.q_proj.weight");
     TAKE_LAYERS("self_attn.k_proj.weight");
@@ -186,9 +162,9 @@ static int load_llama2c(ls_checkpoint *ck, const char *path) {
     TAKE_LAYERS("mlp.gate_proj.weight");
     TAKE_LAYERS("mlp.down_proj.weight");
     TAKE_LAYERS("mlp.up_proj.weight");
-    TAKE("model.norm.weight");
+    TAKE(arch_family_of(c->family)->final_norm_w);
     cursor += (int64_t)c->max_seq_len * head; // freq_cis_real + freq_cis_imag (recomputed, unused)
-    if (!c->tied_embeddings) TAKE("lm_head.weight");
+    if (!c->tied_embeddings) TAKE(arch_family_of(c->family)->lm_head);
 #undef TAKE_LAYERS
 #undef TAKE
     free(buf);
@@ -315,7 +291,7 @@ static int load_hf(ls_checkpoint *ck, const char *config_path, const char *st_pa
             break;
         }
         used[s - f.tensors] = 1;
-        int transpose = c->family == LS_FAMILY_GPT2 && is_conv1d(t->name);
+        int transpose = arch_family_of(c->family)->conv1d && is_conv1d(t->name);
         int64_t want0 = transpose ? t->shape[1] : t->shape[0], want1 = transpose ? t->shape[0] : t->shape[1];
         int shape_ok = s->ndim == t->ndim && s->shape[0] == want0 && (t->ndim == 1 || s->shape[1] == want1);
         if (!shape_ok) {
@@ -503,43 +479,23 @@ float *ckpt_module_weight(const ls_checkpoint *ck, int layer, const char *module
                 c->n_layers - 1);
         return NULL;
     }
-    char name[256];
-    int row0 = 0, rows = -1;
-    if (c->family == LS_FAMILY_LLAMA) {
-        const char *full = NULL;
-        if (!strcmp(module, "q")) full = "self_attn.q_proj";
-        else if (!strcmp(module, "k")) full = "self_attn.k_proj";
-        else if (!strcmp(module, "v")) full = "self_attn.v_proj";
-        else if (!strcmp(module, "o")) full = "self_attn.o_proj";
-        else if (!strcmp(module, "gate")) full = "mlp.gate_proj";
-        else if (!strcmp(module, "up")) full = "mlp.up_proj";
-        else if (!strcmp(module, "down")) full = "mlp.down_proj";
-        if (!full) {
-            ls_fail("%s: unknown module '%s' for a llama model (expected q, k, v, o, gate, up or down)", ck->path,
-                    module);
-            return NULL;
-        }
-        snprintf(name, sizeof name, "model.layers.%d.%s.weight", layer, full);
-    } else {
-        const char *full = NULL;
-        if (!strcmp(module, "q") || !strcmp(module, "k") || !strcmp(module, "v")) {
-            full = "attn.c_attn";
-            row0 = (module[0] == 'q' ? 0 : module[0] == 'k' ? 1 : 2) * c->dim;
-            rows = c->dim;
-        } else if (!strcmp(module, "c_attn")) full = "attn.c_attn";
-        else if (!strcmp(module, "c_proj") || !strcmp(module, "o")) full = "attn.c_proj";
-        else if (!strcmp(module, "c_fc")) full = "mlp.c_fc";
-        else if (!strcmp(module, "mlp_proj")) full = "mlp.c_proj";
-        if (!full) {
-            ls_fail("%s: unknown module '%s' for a gpt2 model (expected q, k, v, c_attn, c_proj, c_fc or mlp_proj)",
-                    ck->path, module);
-            return NULL;
-        }
-        snprintf(name, sizeof name, "transformer.h.%d.%s.weight", layer, full);
+    const arch_module *md = arch_module_by_name(c->family, module);
+    if (!md) {
+        char names[160];
+        ls_fail("%s: unknown module '%s' for a %s model (expected %s)", ck->path, module,
+                arch_family_name(c->family), arch_module_names(c->family, ", ", " or ", names, sizeof names));
+        return NULL;
     }
+    char name[256];
+    snprintf(name, sizeof name, "%s.%d.%s.weight", arch_family_of(c->family)->layer_prefix, layer, md->path);
     const ls_tensor *t = ckpt_find(ck, name);
     ls_assert(t != NULL && t->ndim == 2);
-    if (rows < 0) rows = (int)t->shape[0];
+    int rows = (int)t->shape[0], row0 = 0;
+    if (md->block >= 0) { // a row block of a fused tensor (GPT-2's q, k, v of c_attn)
+        int cols;
+        arch_module_shape(md, c, &rows, &cols);
+        row0 = md->block * rows;
+    }
     int cols = (int)t->shape[1];
     float *w = ls_malloc((size_t)rows * cols * sizeof(float));
     memcpy(w, t->data + (size_t)row0 * cols, (size_t)rows * cols * sizeof(float));

@@ -27,22 +27,9 @@
 
 #include <stdint.h>
 
-typedef enum { LS_FAMILY_LLAMA = 0, LS_FAMILY_GPT2 = 1 } ls_family;
+#include "arch/arch.h"
 
-typedef struct {
-    ls_family family;
-    int dim;            // model width d
-    int hidden_dim;     // MLP width
-    int n_layers;
-    int n_heads;
-    int n_kv_heads;     // = n_heads for gpt2
-    int vocab_size;
-    int max_seq_len;
-    float norm_eps;     // RMSNorm / LayerNorm epsilon
-    float rope_theta;   // llama only
-    int rope_interleaved; // 1: consecutive pairs (llama2.c), 0: split halves (HF)
-    int tied_embeddings;  // LM head shares the token embedding
-} ls_model_config;
+// ls_family and ls_model_config live in the architecture registry.
 
 typedef struct {
     char *name;
@@ -77,13 +64,14 @@ int ckpt_load_like(ls_checkpoint *ck, const char *path, const ls_checkpoint *bas
 // The tensor with this canonical name, or NULL.
 const ls_tensor *ckpt_find(const ls_checkpoint *ck, const char *name);
 
-// Short module names, as used on the command line: llama q k v o gate up down;
-// gpt2 q k v (row blocks of c_attn), c_attn, c_proj (attn), c_fc, mlp_proj.
-// The frozen weight of one module as a fresh (d_out x d_in) row-major matrix.
+// Short module names as the registry (arch/arch.h) knows them: llama q k v o
+// gate up down; gpt2 c_attn, q k v (row blocks of c_attn), c_proj (attn), c_fc,
+// mlp_proj. The frozen weight of one module as a fresh (d_out x d_in) row-major matrix.
 // Returns NULL with ls_error() set for an unknown module or layer out of range.
 float *ckpt_module_weight(const ls_checkpoint *ck, int layer, const char *module,
                           int *d_out, int *d_in);
 
+// "llama" / "gpt2" (arch_family_name).
 const char *ckpt_family_name(ls_family f);
 
 #endif

@@ -12,7 +12,7 @@
 #include "base/util.h"
 #include "engine/backend_registry.h"
 #include "eval/tasks.h"
-#include "train/export.h"
+#include "train/import.h"
 #include "train/run.h"
 #include "train/task.h"
 #include "train/train.h"
@@ -122,7 +122,7 @@ static int evaluation_load(evaluation *ev, const evaluate_request *req, task_kin
         return ls_fail("--seq-len: expected at most the model's max_seq_len %d, found %d", ev->m.P, req->seq_len);
     ev->tok = task_load_tokenizer(req->tokenizer, req->model, ev->m.V, NULL);
     if (!ev->tok) return -1;
-    if (req->adapter[0] && export_apply_adapter_dir(&ev->m, req->adapter)) return -1;
+    if (req->adapter[0] && import_adapter_dir(&ev->m, req->adapter)) return -1;
     if (task_data_load(&ev->d, kind, req->data, ev->tok, req->seq_len, req->doc_sep)) return -1;
     ev->have_data = 1;
     ev->items = ls_malloc((size_t)(ev->d.n_items ? ev->d.n_items : 1) * sizeof(int));

@@ -1,4 +1,6 @@
 // export: PEFT adapters, merged HF checkpoints, full parameters.
+#include "train/export.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <ftw.h>
@@ -8,9 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/safetensors.h"
 #include "base/util.h"
-#include "train/export.h"
+#include "io/safetensors.h"
 
 // ----------------------------------------------------------------------------
 // directories
@@ -92,11 +93,11 @@ int export_lora_to_adapter(const ls_lora *lo, const float *init_params, const ch
     a->use_rslora = lo->cfg.rslora;
     a->base_model = base_model ? ls_strdup(base_model) : NULL;
     a->n_modules = lo->n_sites;
-    a->modules = ls_calloc((size_t)(lo->n_sites ? lo->n_sites : 1), sizeof(lora_module));
+    a->modules = ls_calloc((size_t)(lo->n_sites ? lo->n_sites : 1), sizeof(adapter_site));
     a->target_modules = ls_calloc(LORA_N_MODULES, sizeof(char *));
     for (int i = 0; i < lo->n_sites; i++) {
         const ls_lora_site *s = &lo->sites[i];
-        lora_module *m = &a->modules[i];
+        adapter_site *m = &a->modules[i];
         const char *path = lora_module_path(lo->family, s->module);
         m->layer = s->layer;
         snprintf(m->path, sizeof m->path, "%s", path);
@@ -140,58 +141,6 @@ int export_save_adapter(const lora_adapter *a, const char *dir) {
     if (!rc) rc = export_replace_dir(tmp, dir);
     if (rc) export_remove_tree(tmp);
     free(tmp);
-    return rc;
-}
-
-static void view_name(const ls_model *m, int layer, const char *path, char *out, size_t size) {
-    if (m->cfg.family == LS_FAMILY_GPT2) snprintf(out, size, "transformer.h.%d.%s.weight", layer, path);
-    else snprintf(out, size, "model.layers.%d.%s.weight", layer, path);
-}
-
-int export_apply_adapter(ls_model *m, const lora_adapter *a) {
-    if (a->family != m->cfg.family)
-        return ls_fail("%s: adapter is for a %s model, the base is %s", a->dir ? a->dir : "adapter",
-                       ckpt_family_name(a->family), ckpt_family_name(m->cfg.family));
-    for (int i = 0; i < a->n_modules; i++) {
-        const lora_module *mod = &a->modules[i];
-        char name[128];
-        view_name(m, mod->layer, mod->path, name, sizeof name);
-        const ls_param_view *v = model_find_view(m, name);
-        if (!v)
-            return ls_fail("%s: module %d.%s: the base model has no weight '%s' (%d layers)",
-                           a->dir ? a->dir : "adapter", mod->layer, mod->path, name, m->L);
-        if (v->shape[0] != mod->d_out || v->shape[1] != mod->d_in)
-            return ls_fail("%s: module %d.%s: expected ΔW of shape (%lld, %lld) like the base weight, found (%d, %d)",
-                           a->dir ? a->dir : "adapter", mod->layer, mod->path, (long long)v->shape[0],
-                           (long long)v->shape[1], mod->d_out, mod->d_in);
-    }
-    for (int i = 0; i < a->n_modules; i++) {
-        const lora_module *mod = &a->modules[i];
-        char name[128];
-        view_name(m, mod->layer, mod->path, name, sizeof name);
-        const ls_param_view *v = model_find_view(m, name);
-        float *w = ls_malloc(v->numel * sizeof(float));
-        model_get_tensor(m, name, w);
-        float *dw = adapter_delta_weight(mod, 0, mod->d_out);
-        for (size_t k = 0; k < v->numel; k++) w[k] += dw[k];
-        model_set_tensor(m, name, w);
-        free(dw);
-        free(w);
-    }
-    return 0;
-}
-
-int export_apply_adapter_dir(ls_model *m, const char *dir) {
-    char *cfg = ls_path_join(dir, "adapter_config.json");
-    char *use = ls_exists(cfg) ? ls_strdup(dir) : ls_path_join(dir, "adapter");
-    free(cfg);
-    lora_adapter a;
-    int rc = adapter_load(&a, use);
-    if (!rc) {
-        rc = export_apply_adapter(m, &a);
-        adapter_free(&a);
-    }
-    free(use);
     return rc;
 }
 
@@ -303,7 +252,7 @@ static int write_hf_tensors(const ls_model *m, const float *host, const char *pa
         e[i].shape[0] = v->shape[0];
         e[i].shape[1] = v->shape[1];
         e[i].data = src;
-        if (m->cfg.family == LS_FAMILY_GPT2 && v->ndim == 2 && is_conv1d_name(v->name)) {
+        if (arch_family_of(m->cfg.family)->conv1d && v->ndim == 2 && is_conv1d_name(v->name)) {
             // (out, in) -> Conv1D (in, out)
             int64_t r = v->shape[0], c = v->shape[1];
             float *t = ls_malloc(v->numel * sizeof(float));
@@ -329,7 +278,7 @@ static int write_hf_tensors(const ls_model *m, const float *host, const char *pa
     return rc;
 }
 
-// Host copy of the parameters with ΔW of every site added (in double).
+// Host copy of the parameters with ΔW of every site added (lora_merge_into).
 static float *merged_params(const ls_model *m, const ls_lora *lo) {
     float *host = ls_malloc(m->n_params * sizeof(float));
     m->be->download(host, m->params_memory, m->n_params);
@@ -340,12 +289,7 @@ static float *merged_params(const ls_model *m, const ls_lora *lo) {
         float *B = ls_malloc((size_t)s->d_out * s->rank * sizeof(float));
         lora_get_site(lo, s, A, B);
         float *W = host + linear_offset(m, s->layer, s->linear) + (size_t)s->row0 * s->d_in;
-        for (int r = 0; r < s->d_out; r++)
-            for (int c = 0; c < s->d_in; c++) {
-                double d = 0.0;
-                for (int k = 0; k < s->rank; k++) d += (double)B[(size_t)r * s->rank + k] * A[(size_t)k * s->d_in + c];
-                W[(size_t)r * s->d_in + c] = (float)(W[(size_t)r * s->d_in + c] + s->scale * d);
-            }
+        lora_merge_into(W, B, A, s->d_out, s->d_in, s->rank, s->scale);
         free(A);
         free(B);
     }

@@ -19,6 +19,7 @@
 //   full       the parameters of full fine-tuning under their canonical names
 //              in the engine's layout ((out, in), the base's RoPE order), so
 //              that ΔW = W_ft - W0 compares like with like.
+// The way back in, a PEFT adapter folded into a model, is train/import.h.
 #ifndef LS_TRAIN_EXPORT_H
 #define LS_TRAIN_EXPORT_H
 
@@ -44,15 +45,6 @@ int export_lora_to_adapter(const ls_lora *lo, const float *init_params, const ch
 // Writes the adapter to dir as a whole: into "<dir>.tmp.<pid>", then renamed
 // over dir, so that dir is either absent, the old adapter or the new one.
 int export_save_adapter(const lora_adapter *a, const char *dir);
-
-// Adds ΔW = s·B·A of every module of a PEFT adapter into the model's weights
-// (inference with the adapter at no extra cost). Checks family, layers and
-// shapes against the model. Returns 0 or -1 with ls_error() set.
-int export_apply_adapter(ls_model *m, const lora_adapter *a);
-
-// Loads the PEFT adapter in dir (or in dir/adapter, a run directory) and
-// applies it with export_apply_adapter. Returns 0 or -1.
-int export_apply_adapter_dir(ls_model *m, const char *dir);
 
 // Writes the model's weights, plus ΔW of `lo` if non-NULL and not merged, as
 // an HF checkpoint directory (written in "<dir>.tmp.<pid>" and renamed into

@@ -9,7 +9,7 @@
 #include "engine/backend_registry.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
-#include "train/export.h"
+#include "train/import.h"
 #include "train/task.h"
 #include "train/train.h"
 
@@ -98,7 +98,7 @@ int generate_run(const generate_request *req, generate_report *rep) {
     if (task_load_model(&m, NULL, req->model, ls_backend_by_name(req->backend))) return -1;
     int rc = -1;
     tokenizer *tok = task_load_tokenizer(req->tokenizer, req->model, m.V, NULL);
-    if (tok && !(req->adapter[0] && export_apply_adapter_dir(&m, req->adapter))) rc = generate_text(&m, tok, req, rep);
+    if (tok && !(req->adapter[0] && import_adapter_dir(&m, req->adapter))) rc = generate_text(&m, tok, req, rep);
     if (tok) tok_free(tok);
     model_free(&m);
     return rc;

@@ -1,4 +1,6 @@
 // run: version, machine, clocks, metrics.jsonl.
+#include "train/run.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -8,7 +10,6 @@
 #include "base/clock.h"
 #include "base/util.h"
 #include "train/git_commit.h"
-#include "train/run.h"
 
 #ifndef LS_VERSION
 #define LS_VERSION "unknown"

@@ -1,4 +1,6 @@
 // task: model + tokenizer loading, data sets as items, batches, evaluation.
+#include "train/task.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +8,6 @@
 
 #include "base/util.h"
 #include "eval/tasks.h"
-#include "train/task.h"
 
 static const char *const KIND_NAMES[] = {"lm", "e2e", "sst2", "jsonl"};
 

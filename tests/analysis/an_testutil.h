@@ -2,6 +2,7 @@
 #ifndef AN_TESTUTIL_H
 #define AN_TESTUTIL_H
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 

@@ -1,11 +1,10 @@
 // Tests for analysis/amplify: Table 7 of Hu et al. 2021 (App. H.4) on
 // matrices whose answer is known by construction.
-#include "harness.h"
-
 #include <stdint.h>
 
-#include "analysis.h"
 #include "an_testutil.h"
+#include "analysis.h"
+#include "harness.h"
 
 static void test_projection_on_own_directions_is_top_r_energy(void) {
     // U, V = W's own top-r singular vectors: U^T W V = diag(σ_1..σ_r), so

@@ -1,12 +1,11 @@
 // Tests for analysis/linalg, random and lowrank: the SVDs everything else
 // stands on, the seeded generator of the random baselines, and the QR route
 // to the SVD of ΔW = s·B·A against the dense route.
-#include "harness.h"
-
 #include <stdint.h>
 
-#include "analysis.h"
 #include "an_testutil.h"
+#include "analysis.h"
+#include "harness.h"
 
 // ----------------------------------------------------------------------------
 // Random generator

@@ -1,11 +1,10 @@
 // Tests for analysis/spectrum (effective rank, energy rank) and
 // analysis/intruders (Shuttleworth et al. 2024) on hand-computable cases.
-#include "harness.h"
-
 #include <stdint.h>
 
-#include "analysis.h"
 #include "an_testutil.h"
+#include "analysis.h"
+#include "harness.h"
 
 // ----------------------------------------------------------------------------
 // Spectrum

@@ -1,11 +1,10 @@
 // Tests for analysis/subspace: φ of Eq. 4 (Sec. 7.2), its grids, the random
 // baseline E[φ] = max(i, j)/n, and the W vs ΔW grid of Fig. 8.
-#include "harness.h"
-
 #include <stdint.h>
 
-#include "analysis.h"
 #include "an_testutil.h"
+#include "analysis.h"
+#include "harness.h"
 
 #define G(grid, jmax, i, j) ((grid)[(size_t)((i) - 1) * (jmax) + ((j) - 1)])
 

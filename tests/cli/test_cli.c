@@ -3,9 +3,9 @@
 // input gives a one-line error, a non-zero exit and no output files.
 #include <sys/wait.h>
 
+#include "base/util.h"
 #include "harness.h"
 #include "io/safetensors.h"
-#include "base/util.h"
 
 static char err_text[8192];
 

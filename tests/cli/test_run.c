@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "harness.h"
 #include "base/util.h"
+#include "harness.h"
 
 static char err_text[16384];
 

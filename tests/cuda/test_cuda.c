@@ -15,14 +15,14 @@
 //   exact ops             same bits (dropout mask, embedding sums, copies)
 //   TF32 / BF16 products  normwise relative error <= 2e-3 / 1e-2
 //   QR / SVD              max |gpu - lapacke| <= 1e-6
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
+#include "base/util.h"
 #include "cuda_analysis.h"
 #include "cuda_backend.h"
 #include "engine/backend.h"
@@ -32,7 +32,6 @@
 #include "engine/rng.h"
 #include "harness.h"
 #include "io/checkpoint.h"
-#include "base/util.h"
 #include "lowrank.h"
 #include "text/tokenizer.h"
 
@@ -440,6 +439,57 @@ static void test_attention_backward_matches_cpu(void) {
     NEED_GPU();
     for (size_t i = 0; i < sizeof ATT_SHAPES / sizeof *ATT_SHAPES; i++)
         attention_case(&ATT_SHAPES[i], 1);
+}
+
+// The att and datt sizes a backend states (attention_sizes) are all that its
+// attention touches: a guard after each, filled with a sentinel, comes back
+// unchanged, and the gradients still match the CPU's, which stores the full
+// (B,NH,T,T) probabilities. This is what lets the model reserve only that.
+static void test_attention_stays_within_its_stated_buffers(void) {
+    NEED_GPU();
+    const size_t guard = 257;
+    float *sentinel = malloc(guard * sizeof(float)), *back = malloc(guard * sizeof(float));
+    for (size_t i = 0; i < guard; i++) sentinel[i] = 1234.5f + (float)i;
+    for (size_t k = 0; k < sizeof ATT_SHAPES / sizeof *ATT_SHAPES; k++) {
+        const att_shape *sh = &ATT_SHAPES[k];
+        int B = sh->B, T = sh->T, NH = sh->NH, NKV = sh->NKV, HS = sh->HS, RH = NH + 2 * NKV;
+        size_t natt, ndatt, catt, cdatt;
+        gpu->attention_sizes(B, T, NH, HS, &natt, &ndatt);
+        cpu->attention_sizes(B, T, NH, HS, &catt, &cdatt);
+        CHECK_MSG(natt <= catt && ndatt <= cdatt, "shape %zu: att %zu datt %zu above the CPU's %zu %zu", k,
+                  natt, ndatt, catt, cdatt);
+        ls_rng r;
+        ls_rng_seed(&r, (uint64_t)(60 + k));
+        size_t nqkv = (size_t)B * T * RH * HS, nout = (size_t)B * T * NH * HS;
+        pair qkv = pair_rand(nqkv, &r, 2.0f), out = pair_nan(nout), dout = pair_rand(nout, &r, 1.0f),
+             dqkv = pair_nan(nqkv);
+        float *att_c = malloc(catt * sizeof(float)), *datt_c = malloc(cdatt * sizeof(float));
+        float *att_g = gpu->alloc(natt + guard), *datt_g = gpu->alloc(ndatt + guard);
+        gpu->upload(att_g + natt, sentinel, guard);
+        gpu->upload(datt_g + ndatt, sentinel, guard);
+        cpu->attention_forward(out.c, att_c, qkv.c, B, T, NH, NKV, HS);
+        gpu->attention_forward(out.g, att_g, qkv.g, B, T, NH, NKV, HS);
+        cpu->attention_backward(dqkv.c, datt_c, dout.c, qkv.c, att_c, B, T, NH, NKV, HS);
+        gpu->attention_backward(dqkv.g, datt_g, dout.g, qkv.g, att_g, B, T, NH, NKV, HS);
+        char what[96];
+        snprintf(what, sizeof what, "attention in stated buffers B%d T%d NH%d NKV%d HS%d", B, T, NH, NKV, HS);
+        check_pair(what, &dqkv, 1e-4);
+        gpu->download(back, att_g + natt, guard);
+        CHECK_MSG(!memcmp(back, sentinel, guard * sizeof(float)), "%s: wrote past att (%zu floats)", what, natt);
+        gpu->download(back, datt_g + ndatt, guard);
+        CHECK_MSG(!memcmp(back, sentinel, guard * sizeof(float)), "%s: wrote past datt (%zu floats)", what,
+                  ndatt);
+        gpu->free(att_g);
+        gpu->free(datt_g);
+        free(att_c);
+        free(datt_c);
+        pair_free(&qkv);
+        pair_free(&out);
+        pair_free(&dout);
+        pair_free(&dqkv);
+    }
+    free(sentinel);
+    free(back);
 }
 
 static void test_attention_decode_matches_cpu(void) {
@@ -1130,6 +1180,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_rope_both_layouts_match_cpu),
         LS_TEST(test_attention_forward_matches_cpu),
         LS_TEST(test_attention_backward_matches_cpu),
+        LS_TEST(test_attention_stays_within_its_stated_buffers),
         LS_TEST(test_attention_decode_matches_cpu),
         LS_TEST(test_gelu_and_swiglu_match_cpu),
         LS_TEST(test_residual_axpy_scale_match_cpu),

@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "engine/lora.h"
 #include "engine/model.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
 #include "engine/sampler.h"
 #include "harness.h"
-#include "base/util.h"
 
 static const ls_backend *be;
 

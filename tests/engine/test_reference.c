@@ -22,13 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "engine/lora.h"
 #include "engine/model.h"
 #include "harness.h"
 #include "io/adapter.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
-#include "base/util.h"
 #include "text/tokenizer.h"
 
 static const ls_backend *be;

@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "engine/lora.h"
 #include "engine/rng.h"
 #include "eval/decode.h"
 #include "harness.h"
 #include "io/checkpoint.h"
-#include "base/util.h"
 #include "text/tokenizer.h"
 
 static const ls_backend *be;

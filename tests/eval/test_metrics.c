@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "eval/metrics.h"
 #include "harness.h"
-#include "base/util.h"
 #include "text/dataset.h"
 
 #define LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))

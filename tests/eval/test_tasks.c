@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "eval/tasks.h"
 #include "harness.h"
 #include "io/checkpoint.h"
-#include "base/util.h"
 
 static const ls_backend *be;
 

@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (adapter_load(&a, dir) == 0) {
         for (int i = 0; i < a.n_modules; i++) {
             int row0, rows;
-            const lora_module *m = adapter_resolve(&a, a.modules[i].layer, "q", &row0, &rows);
+            const adapter_site *m = adapter_resolve(&a, a.modules[i].layer, "q", &row0, &rows);
             if (m && (size_t)m->r * m->d_in < 4096 && (size_t)rows * m->r < 4096) free(adapter_delta_weight(m, row0, rows));
         }
         adapter_free(&a);

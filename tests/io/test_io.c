@@ -4,11 +4,11 @@
 #include <stdint.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "harness.h"
 #include "io/adapter.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
-#include "base/util.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint32_t rng_u32(void) {
@@ -314,9 +314,9 @@ static void make_adapter(lora_adapter *a, int layers, int r, int d) {
     a->target_modules[0] = ls_strdup("q_proj");
     a->target_modules[1] = ls_strdup("v_proj");
     a->n_modules = 2 * layers;
-    a->modules = ls_calloc((size_t)a->n_modules, sizeof(lora_module));
+    a->modules = ls_calloc((size_t)a->n_modules, sizeof(adapter_site));
     for (int i = 0; i < a->n_modules; i++) {
-        lora_module *m = &a->modules[i];
+        adapter_site *m = &a->modules[i];
         m->layer = i / 2;
         snprintf(m->path, sizeof m->path, "%s", i % 2 ? "self_attn.v_proj" : "self_attn.q_proj");
         m->r = r;
@@ -341,7 +341,7 @@ static void test_adapter_save_load_round_trip(void) {
     CHECK_INT(b.n_modules, 4);
     CHECK_INT(b.family, LS_FAMILY_LLAMA);
     for (int i = 0; i < 4 && b.n_modules == 4; i++) {
-        const lora_module *x = &a.modules[i], *y = &b.modules[i];
+        const adapter_site *x = &a.modules[i], *y = &b.modules[i];
         CHECK_INT(y->layer, x->layer);
         CHECK(!strcmp(y->path, x->path));
         CHECK_INT(y->r, x->r);
@@ -350,7 +350,7 @@ static void test_adapter_save_load_round_trip(void) {
         CHECK(memcmp(x->B, y->B, sizeof(float) * x->r * x->d_out) == 0);
     }
     int row0, rows;
-    const lora_module *q = adapter_resolve(&b, 1, "q", &row0, &rows);
+    const adapter_site *q = adapter_resolve(&b, 1, "q", &row0, &rows);
     CHECK(q && q->layer == 1 && row0 == 0 && rows == 16);
     CHECK(adapter_resolve(&b, 1, "c_attn", &row0, &rows) == NULL);
     CHECK_STR_CONTAINS(ls_error(), "unknown module 'c_attn' for a llama adapter");

@@ -3,11 +3,11 @@
 // give the ΔW that PEFT's get_delta_weight() gave.
 #include <cjson/cJSON.h>
 
+#include "base/util.h"
 #include "harness.h"
 #include "io/adapter.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
-#include "base/util.h"
 
 // Compares every module's s·B·A with PEFT's delta; `conv1d` deltas are stored
 // (in, out) as PEFT returns them with fan_in_fan_out.
@@ -27,7 +27,7 @@ static void check_deltas(const char *name, int conv1d, int expect_modules) {
     CHECK_INT(a.n_modules, expect_modules);
     CHECK_MSG(adapter_check_base(&a, &base) == 0, "%s", ls_error());
     for (int i = 0; i < a.n_modules; i++) {
-        const lora_module *m = &a.modules[i];
+        const adapter_site *m = &a.modules[i];
         char key[200];
         snprintf(key, sizeof key, "%s.%d.%s", a.family == LS_FAMILY_GPT2 ? "transformer.h" : "model.layers", m->layer,
                  m->path);
@@ -75,7 +75,7 @@ static void test_peft_rslora_patterns_resolve_as_peft_does(void) {
     CHECK(cJSON_IsObject(resolved));
     int checked = 0;
     for (int i = 0; i < a.n_modules; i++) {
-        const lora_module *m = &a.modules[i];
+        const adapter_site *m = &a.modules[i];
         char key[200];
         snprintf(key, sizeof key, "model.layers.%d.%s", m->layer, m->path);
         const cJSON *want = cJSON_GetObjectItem(resolved, key);

@@ -6,8 +6,8 @@
 // reported there and not asserted here.
 #include <sys/wait.h>
 
-#include "harness.h"
 #include "base/util.h"
+#include "harness.h"
 
 static char results[4096];
 static int ready = -1;

@@ -4,14 +4,13 @@
 // lines 1-6 share the first MR, 7-12 the second). Small files for the exact
 // mask/truncation/error checks are written here, with byte tokenization
 // whose ids are the bytes themselves.
+#include <cjson/cJSON.h>
 #include <stdint.h>
 
-#include "harness.h"
 #include "base/util.h"
+#include "harness.h"
 #include "text/dataset.h"
 #include "text/tokenizer.h"
-
-#include <cjson/cJSON.h>
 
 static const char *write_tmp(const char *dir, const char *name, const char *text) {
     static char path[4096];

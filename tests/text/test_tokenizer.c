@@ -5,14 +5,13 @@
 // vocabularies (written next to each check), and from a literal transcription
 // of run.c's O(n^2) encode with a linear-search vocabulary, independent of
 // the heap and bsearch in src/text.
+#include <cjson/cJSON.h>
 #include <stdint.h>
 #include <time.h>
 
-#include "harness.h"
 #include "base/util.h"
+#include "harness.h"
 #include "text/tokenizer.h"
-
-#include <cjson/cJSON.h>
 
 static tokenizer *load_stories_tok(void) {
     const char *p = ls_test_asset("models/stories260K/tok512.bin");

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "engine/lora.h"
 #include "engine/model.h"
 #include "engine/rng.h"
@@ -13,8 +14,8 @@
 #include "harness.h"
 #include "io/adapter.h"
 #include "io/checkpoint.h"
-#include "base/util.h"
 #include "train/export.h"
+#include "train/import.h"
 #include "train/task.h"
 #include "train/train.h"
 #include "train/train_config.h"
@@ -310,7 +311,7 @@ static void check_adapter_roundtrip(const char *base, const char *modules, lora_
     CHECK_MSG(adapter_load(&back, dir) == 0, "%s", ls_error());
     CHECK_INT(back.r, init == LORA_INIT_PISSA ? 8 : 4);
     CHECK_INT(back.n_modules, lo.n_sites);
-    CHECK_MSG(export_apply_adapter(&r, &back) == 0, "%s", ls_error());
+    CHECK_MSG(import_adapter(&r, &back) == 0, "%s", ls_error());
     float *b = logits_of(&r, tokens, B, T);
     double amax, d = max_diff(a, b, (size_t)B * T * m.V, &amax);
     CHECK_MSG(d <= LOGIT_RTOL * amax, "%s %s: base + PEFT adapter differs from the unmerged model by %g (max %g)",

@@ -8,9 +8,9 @@
 #include <stdarg.h>
 #include <sys/wait.h>
 
+#include "base/util.h"
 #include "harness.h"
 #include "io/safetensors.h"
-#include "base/util.h"
 
 // Validation-loss drop that the 60-step LoRA run of
 // test_e2e_lora_lowers_validation_loss must reach. Measured with seeds 1, 2, 3
