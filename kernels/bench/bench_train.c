@@ -11,7 +11,8 @@
 // forward with targets, backward, the global gradient norm (measured, not
 // clipped, as bench_peft_gpu.py does not clip), AdamW on the trainable
 // parameters); each is timed between device synchronisations and the median
-// step is reported (tokens/s = B*T / median step). Tokens are random (throughput does not depend on them). Peak memory is what the backend
+// step is reported (tokens/s = B*T / median step). Tokens are random
+// (throughput does not depend on them). Peak memory is what the backend
 // allocated (CUDA: ls_cuda_memory, which excludes the CUDA context), so it
 // compares with torch.cuda.max_memory_allocated; on the CPU it is the peak
 // resident set of the process. Model FLOPs per token:

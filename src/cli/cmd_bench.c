@@ -53,7 +53,7 @@ static void usage(FILE *fp) {
             "PyTorch runs each row under every thread layout it allows (torch's OpenMP and OpenBLAS pools at N,\n"
             "the same with OMP_WAIT_POLICY=PASSIVE, torch at 1 and OpenBLAS at N, torch at N and OpenBLAS at 1)\n"
             "and is reported in the fastest, which the table names.\n"
-            "Columns: tokens/s = B*T / median step, (fastest-slowest step); %% of peak = tok/s x GFLOP/tok over\n"
+            "Columns: tokens/s = B*T / median step (range: slowest-fastest step); %% of peak = tok/s x GFLOP/tok over\n"
             "the sgemm peak measured at that thread count (same FLOP count for both sides); ratio = lorascope\n"
             "median / PyTorch median; LoRA / full = lorascope's LoRA median over its full fine-tuning median.\n",
             LS_DEFAULT_ASSETS);
@@ -190,7 +190,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     return bad ? -1 : 0;
 }
 
-// "545 (530-551)": a median with the fastest and slowest step's tok/s.
+// "545 (530-551)": the median tok/s with those of the slowest and the fastest step.
 static const char *spread(char *buf, size_t size, double med, double lo, double hi) {
     if (!isfinite(med)) snprintf(buf, size, "-");
     else snprintf(buf, size, "%.0f (%.0f-%.0f)", med, lo, hi);
@@ -205,7 +205,7 @@ static void write_table(FILE *fp, const bench_opts *o, const double *peak, const
     if (lf) fclose(lf);
     fprintf(fp,
             "lorascope %s (%s), %s, %d CPUs, %s, load average %.2f; tok/s = B*T / median of %d timed steps after "
-            "1 warm-up, (fastest-slowest step), both sides; step = the training loop's (forward, backward, clip "
+            "1 warm-up (range: slowest-fastest step), both sides; step = the training loop's (forward, backward, clip "
             "1.0, AdamW); PyTorch in the fastest of its thread layouts, run right after its lorascope row; ratio = "
             "median / median; %% of peak: both sides with the same FLOP count and sgemm peak\n\n",
             run_version(), run_git_commit(), run_cpu_model(), run_n_cpus(), run_uname(), load, o->steps);
