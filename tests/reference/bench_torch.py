@@ -70,7 +70,8 @@ def driver():
         for name, torch_threads, env in layouts(job["threads"]):
             cmd = [sys.executable, __file__, "--worker", "--torch-threads", str(torch_threads),
                    "--steps", str(a.steps), "--job", json.dumps(job)]
-            out = subprocess.run(cmd, env={**os.environ, **env}, stdout=subprocess.PIPE, check=True, text=True)
+            base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}  # each layout sets its own
+            out = subprocess.run(cmd, env={**base, **env}, stdout=subprocess.PIPE, check=True, text=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             r["layout"] = name
             tried.append({"layout": name, "tok_s": round(r["tok_s"], 1)})
