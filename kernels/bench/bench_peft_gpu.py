@@ -203,8 +203,10 @@ def main():
     peak_flops = measure_peak(device, args.precision, 4096 if device.type == "cuda" else 1024)
     if args.json:  # the record of tests/reference/bench_torch.py, plus memory and precision
         print(json.dumps({"name": args.shape, "mode": args.mode, "precision": args.precision,
-                          "device": name, "impl": impl, "step_s": min(times),
-                          "step_median_s": step_s, "tok_s": args.batch * args.seq / min(times),
+                          "device": name, "impl": impl, "layout": "default",
+                          "step_median_s": step_s, "step_min_s": min(times), "step_max_s": max(times),
+                          "tok_s": tok_s, "tok_s_min": args.batch * args.seq / max(times),
+                          "tok_s_max": args.batch * args.seq / min(times),
                           "trainable": n_train, "peak_mem_mib": peak / 1048576,
                           "model_tflops": model_flops / 1e12,
                           "peak_tflops": peak_flops / 1e12}))

@@ -7,10 +7,12 @@
 //               [--precision fp32|tf32|bf16] [--batch 8] [--seq 1024]
 //               [--steps 20] [--warmup 3] [--header]
 //
-// A step is what a training loop does: forward with targets, backward,
-// AdamW on the trainable parameters, gradients zeroed; each is timed between
-// device synchronisations and the median step is reported (tokens/s =
-// B*T / median step). Tokens are random (throughput does not depend on them). Peak memory is what the backend
+// A step is the training loop's own (src/train/step.h: gradients zeroed,
+// forward with targets, backward, the global gradient norm (measured, not
+// clipped, as bench_peft_gpu.py does not clip), AdamW on the trainable
+// parameters); each is timed between device synchronisations and the median
+// step is reported (tokens/s = B*T / median step). Tokens are random
+// (throughput does not depend on them). Peak memory is what the backend
 // allocated (CUDA: ls_cuda_memory, which excludes the CUDA context), so it
 // compares with torch.cuda.max_memory_allocated; on the CPU it is the peak
 // resident set of the process. Model FLOPs per token:
@@ -25,13 +27,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
+#include "base/clock.h"
 #include "base/util.h"
 #include "engine/lora.h"
 #include "engine/model.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
+#include "train/step.h"
 #ifdef LS_HAVE_CUDA
 #include "cuda_backend.h"
 #endif
@@ -40,12 +43,6 @@ typedef struct {
     const char *backend, *shape, *mode, *lora, *precision;
     int rank, batch, seq, steps, warmup, header;
 } bench_args;
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 static int compare_double(const void *x, const void *y) {
     double a = *(const double *)x, b = *(const double *)y;
@@ -100,10 +97,10 @@ static double measure_peak(const ls_backend *be, int n) {
     sync_backend(be);
     double best = 1e30;
     for (int k = 0; k < 5; k++) {
-        double t0 = now();
+        double t0 = ls_now();
         be->gemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
         sync_backend(be);
-        double t = now() - t0;
+        double t = ls_now() - t0;
         if (t < best) best = t;
     }
     be->free(a);
@@ -169,86 +166,67 @@ static const ls_backend *pick_backend(const char *name, const char *precision) {
     return NULL;
 }
 
-int main(int argc, char **argv) {
-    bench_args a;
-    ls_model_config cfg;
-    if (parse_args(argc, argv, &a) != 0 || shape_config(a.shape, &cfg) != 0) {
-        fprintf(stderr, "bench_train: %s\n", ls_error());
-        usage();
-        return 2;
-    }
-    const ls_backend *be = pick_backend(a.backend, a.precision);
-    if (!be) {
-        fprintf(stderr, "bench_train: %s\n", ls_error());
-        return 1;
-    }
-    if (a.seq > cfg.max_seq_len) {
-        fprintf(stderr, "bench_train: --seq %d exceeds the shape's %d positions\n", a.seq,
-                cfg.max_seq_len);
-        return 2;
-    }
-    int full = strcmp(a.mode, "full") == 0;
-    ls_model m;
-    memset(&m, 0, sizeof m);
-    if (model_build_random(&m, &cfg, 1, be) != 0 || model_reserve(&m, a.batch, a.seq) != 0) {
-        fprintf(stderr, "bench_train: %s\n", ls_error());
-        return 1;
-    }
-    ls_lora lo;
-    memset(&lo, 0, sizeof lo);
-    float *params, *grads;
-    size_t n_train;
-    if (full) {
-        model_enable_grads(&m);
-        params = m.params_memory;
-        grads = m.grads_memory;
-        n_train = m.n_params;
-    } else {
-        ls_lora_config lc;
-        lora_config_default(&lc);
-        lc.rank = a.rank;
-        lc.alpha = 2.0f * a.rank;
-        const char *mods = a.lora ? a.lora : cfg.family == LS_FAMILY_GPT2 ? "c_attn" : "q,v";
-        if (lora_parse_modules(cfg.family, mods, &lc.modules) != 0 || lora_build(&lo, &m, &lc) != 0) {
-            fprintf(stderr, "bench_train: %s\n", ls_error());
-            return 1;
-        }
-        params = lo.params;
-        grads = lo.grads;
-        n_train = lo.n_params;
-    }
-    ls_adamw opt;
-    adamw_init(&opt, be, n_train, 0.9f, 0.999f, 1e-8f, 0.0f);
+// The benchmark's batch: the same random tokens every step.
+typedef struct {
+    const int *tok, *tgt;
+    int B, T;
+} fixed_batch;
 
-    int N = a.batch * a.seq;
-    int *tok = ls_malloc((size_t)N * sizeof(int)), *tgt = ls_malloc((size_t)N * sizeof(int));
-    ls_rng r;
-    ls_rng_seed(&r, 2);
-    for (int i = 0; i < N; i++) tok[i] = (int)(ls_rng_next(&r) % (uint64_t)cfg.vocab_size);
-    for (int i = 0; i < N; i++) tgt[i] = (i + 1) % a.seq ? tok[i + 1] : -1;
+static int same_batch(void *user, long idx, train_microbatch *mb) {
+    (void)idx;
+    const fixed_batch *f = user;
+    *mb = (train_microbatch){f->tok, f->tgt, NULL, f->B, f->T, (double)f->B * f->T};
+    return 0;
+}
 
-#ifdef LS_HAVE_CUDA
-    if (be->kind == LS_BACKEND_CUDA) ls_cuda_reset_peak();
-#endif
-    double *times = ls_malloc((size_t)a.steps * sizeof(double)), t0 = 0.0;
-    for (int s = 0; s < a.warmup + a.steps; s++) {
-        sync_backend(be);
-        t0 = now();
-        float loss = model_forward(&m, tok, tgt, NULL, a.batch, a.seq, 0.0f);
-        if (loss < 0.0f) {
-            fprintf(stderr, "bench_train: %s\n", ls_error());
-            return 1;
-        }
-        model_backward(&m, 1.0f, 0.0f);
-        adamw_step(&opt, params, grads, 1e-4f);
-        be->zero(grads, n_train);
-        sync_backend(be);
-        if (s >= a.warmup) times[s - a.warmup] = now() - t0;
+// The model with its trainable part: the adapter (lo) or every weight.
+static int build_trainable(const bench_args *a, const ls_model_config *cfg, const ls_backend *be, ls_model *m,
+                           ls_lora *lo) {
+    memset(m, 0, sizeof *m);
+    memset(lo, 0, sizeof *lo);
+    if (model_build_random(m, cfg, 1, be) != 0 || model_reserve(m, a->batch, a->seq) != 0) return -1;
+    if (strcmp(a->mode, "full") == 0) {
+        model_enable_grads(m);
+        return 0;
     }
-    qsort(times, (size_t)a.steps, sizeof(double), compare_double);
-    double step_s = a.steps % 2 ? times[a.steps / 2]
-                                : 0.5 * (times[a.steps / 2 - 1] + times[a.steps / 2]);
+    ls_lora_config lc;
+    lora_config_default(&lc);
+    lc.rank = a->rank;
+    lc.alpha = 2.0f * a->rank;
+    const char *mods = a->lora ? a->lora : cfg->family == LS_FAMILY_GPT2 ? "c_attn" : "q,v";
+    if (lora_parse_modules(cfg->family, mods, &lc.modules) != 0) return -1;
+    return lora_build(lo, m, &lc);
+}
+
+// Median seconds of a.steps training steps after a.warmup untimed ones, or
+// -1 with ls_error().
+static double time_steps(const bench_args *a, const train_step_spec *spec, const fixed_batch *batch) {
+    const ls_backend *be = spec->m->be;
+    double *times = ls_malloc((size_t)a->steps * sizeof(double));
+    char msg[256];
+    for (int s = 0; s < a->warmup + a->steps; s++) {
+        sync_backend(be);
+        double t0 = ls_now();
+        train_step_stats st;
+        int rc = train_step(spec, s + 1, 1e-4, same_batch, (void *)batch, &st, msg, sizeof msg);
+        if (rc) {
+            if (rc > 0) ls_fail("%s", msg);
+            free(times);
+            return -1.0;
+        }
+        sync_backend(be);
+        if (s >= a->warmup) times[s - a->warmup] = ls_now() - t0;
+    }
+    qsort(times, (size_t)a->steps, sizeof(double), compare_double);
+    double step_s = a->steps % 2 ? times[a->steps / 2] : 0.5 * (times[a->steps / 2 - 1] + times[a->steps / 2]);
     free(times);
+    return step_s;
+}
+
+// The TSV row (compare.py's format): throughput, peak memory, model FLOP/s and MFU.
+static void report(const bench_args *a, const ls_model_config *cfg, const ls_model *m, size_t n_train,
+                   double step_s) {
+    const ls_backend *be = m->be;
     size_t peak = 0;
 #ifdef LS_HAVE_CUDA
     if (be->kind == LS_BACKEND_CUDA) ls_cuda_memory(NULL, &peak);
@@ -258,32 +236,70 @@ int main(int argc, char **argv) {
         getrusage(RUSAGE_SELF, &ru);
         peak = (size_t)ru.ru_maxrss * 1024;
     }
-
-    double C = cfg.dim, L = cfg.n_layers, V = cfg.vocab_size, T = a.seq;
-    double attw = (double)cfg.n_heads * (cfg.dim / cfg.n_heads);
-    double F = cfg.family == LS_FAMILY_LLAMA ? 2.0 * cfg.hidden_dim : cfg.hidden_dim;
-    double qkv = (cfg.n_heads + 2.0 * cfg.n_kv_heads) * (cfg.dim / cfg.n_heads);
-    double n_mm = L * (qkv * C + C * C + F * C + C * cfg.hidden_dim) + V * C;
-    double per_token = (full ? 6.0 : 4.0) * n_mm + 12.0 * L * T * attw;
-    double tok_s = (double)N / step_s;
+    double C = cfg->dim, L = cfg->n_layers, V = cfg->vocab_size, T = a->seq;
+    double attw = (double)cfg->n_heads * (cfg->dim / cfg->n_heads);
+    double F = cfg->family == LS_FAMILY_LLAMA ? 2.0 * cfg->hidden_dim : cfg->hidden_dim;
+    double qkv = (cfg->n_heads + 2.0 * cfg->n_kv_heads) * (cfg->dim / cfg->n_heads);
+    double n_mm = L * (qkv * C + C * C + F * C + C * cfg->hidden_dim) + V * C;
+    double per_token = (strcmp(a->mode, "full") == 0 ? 6.0 : 4.0) * n_mm + 12.0 * L * T * attw;
+    double tok_s = (double)a->batch * a->seq / step_s;
     double model_flops = per_token * tok_s;
     double peak_flops = measure_peak(be, be->kind == LS_BACKEND_CPU ? 1024 : 4096);
     const char *device = be->kind == LS_BACKEND_CPU ? "cpu" : "cuda";
 #ifdef LS_HAVE_CUDA
     if (be->kind == LS_BACKEND_CUDA) device = ls_cuda_device_name();
 #endif
-    if (a.header)
+    if (a->header)
         printf("impl\tdevice\tshape\tmode\tprecision\tbatch\tseq\tparams\ttrainable\ttokens_per_s\t"
                "step_ms\tpeak_mem_mib\tmodel_tflops\tpeak_tflops\tmfu\n");
-    printf("lorascope-%s\t%s\t%s\t%s\t%s\t%d\t%d\t%zu\t%zu\t%.1f\t%.2f\t%.1f\t%.3f\t%.3f\t%.4f\n",
-           be->name, device, a.shape, a.mode, a.precision, a.batch, a.seq, model_num_params(&m),
-           n_train, tok_s, 1e3 * step_s, peak / 1048576.0, model_flops / 1e12,
-           peak_flops / 1e12, model_flops / peak_flops);
+    printf("lorascope-%s\t%s\t%s\t%s\t%s\t%d\t%d\t%zu\t%zu\t%.1f\t%.2f\t%.1f\t%.3f\t%.3f\t%.4f\n", be->name, device,
+           a->shape, a->mode, a->precision, a->batch, a->seq, model_num_params(m), n_train, tok_s, 1e3 * step_s,
+           peak / 1048576.0, model_flops / 1e12, peak_flops / 1e12, model_flops / peak_flops);
+}
 
+int main(int argc, char **argv) {
+    bench_args a;
+    ls_model_config cfg;
+    if (parse_args(argc, argv, &a) != 0 || shape_config(a.shape, &cfg) != 0) {
+        fprintf(stderr, "bench_train: %s\n", ls_error());
+        usage();
+        return 2;
+    }
+    if (a.seq > cfg.max_seq_len) {
+        fprintf(stderr, "bench_train: --seq %d exceeds the shape's %d positions\n", a.seq, cfg.max_seq_len);
+        return 2;
+    }
+    const ls_backend *be = pick_backend(a.backend, a.precision);
+    ls_model m;
+    ls_lora lo;
+    int full = strcmp(a.mode, "full") == 0;
+    if (!be || build_trainable(&a, &cfg, be, &m, &lo) != 0) {
+        fprintf(stderr, "bench_train: %s\n", ls_error());
+        return 1;
+    }
+    ls_adamw opt;
+    train_step_spec spec;
+    train_step_spec_init(&spec, &m, full ? NULL : &lo, &opt); // no clipping, as bench_peft_gpu.py
+    adamw_init(&opt, be, spec.n_trainable, 0.9f, 0.999f, 1e-8f, 0.0f);
+
+    int N = a.batch * a.seq;
+    int *tok = ls_malloc((size_t)N * sizeof(int)), *tgt = ls_malloc((size_t)N * sizeof(int));
+    ls_rng r;
+    ls_rng_seed(&r, 2);
+    for (int i = 0; i < N; i++) tok[i] = (int)(ls_rng_next(&r) % (uint64_t)cfg.vocab_size);
+    for (int i = 0; i < N; i++) tgt[i] = (i + 1) % a.seq ? tok[i + 1] : -1;
+    fixed_batch batch = {tok, tgt, a.batch, a.seq};
+    model_set_training(&m, 1);
+#ifdef LS_HAVE_CUDA
+    if (be->kind == LS_BACKEND_CUDA) ls_cuda_reset_peak();
+#endif
+    double step_s = time_steps(&a, &spec, &batch);
+    if (step_s < 0) fprintf(stderr, "bench_train: %s\n", ls_error());
+    else report(&a, &cfg, &m, spec.n_trainable, step_s);
     free(tok);
     free(tgt);
     adamw_free(&opt);
     if (!full) lora_free(&lo, &m);
     model_free(&m);
-    return 0;
+    return step_s < 0 ? 1 : 0;
 }

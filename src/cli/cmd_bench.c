@@ -1,7 +1,8 @@
 // lorascope bench: training tokens/s of LoRA (r 8 on q, v) and of full
 // fine-tuning on the shapes of src/train/bench.h, at each thread count, next
-// to the same step in PyTorch (tests/reference/bench_torch.py), with the FLOP
-// count per token and what it implies at the sgemm peak measured here.
+// to the same step in PyTorch (tests/reference/bench_torch.py, in its fastest
+// thread layout); medians with their spread, and the share of the sgemm peak
+// measured here that each side reaches.
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <math.h>
@@ -9,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/commands.h"
+#include "base/parse.h"
 #include "base/util.h"
+#include "cli/commands.h"
 #include "train/bench.h"
 #include "train/run.h"
 
@@ -38,112 +40,117 @@ static void usage(FILE *fp) {
                 s[i].cfg.n_kv_heads, s[i].cfg.hidden_dim, s[i].cfg.vocab_size, s[i].B, s[i].T);
     fprintf(fp,
             "  --threads LIST   thread counts (default 1,2)\n"
-            "  --steps N        timed steps after one warm-up step; the fastest is reported (default 3)\n"
+            "  --steps N        timed steps after one warm-up step, on both sides; the median is reported with\n"
+            "                   the fastest and slowest (default 5)\n"
             "  --mode M         lora (r 8, alpha 16 on q and v), full, or both (default both)\n"
-            "  --torch          also time the PyTorch reference (default: when /usr/bin/python3 has torch)\n"
+            "  --torch          also time the PyTorch reference (default: when $LORASCOPE_PYTHON, or\n"
+            "                   /usr/bin/python3, has torch)\n"
             "  --no-torch       lorascope only\n"
             "  --assets DIR     shared assets (stories260K's real weights; default $LORASCOPE_ASSETS or %s)\n"
             "  --out FILE       also write the table as Markdown to FILE\n"
             "\n"
-            "Columns: tokens/s (B*T per median step), PyTorch tokens/s and the ratio lorascope/PyTorch, LoRA's\n"
-            "speed-up over full fine-tuning, GFLOP per token (bench.h) and the share of the sgemm peak reached.\n",
+            "The step is the training loop's own (train/step.h): forward, backward, clip 1.0, AdamW.\n"
+            "PyTorch runs each row under every thread layout it allows (torch's OpenMP and OpenBLAS pools at N,\n"
+            "the same with OMP_WAIT_POLICY=PASSIVE, torch at 1 and OpenBLAS at N, torch at N and OpenBLAS at 1)\n"
+            "and is reported in the fastest, which the table names.\n"
+            "Columns: tokens/s = B*T / median step (range: slowest-fastest step); %% of peak = tok/s x GFLOP/tok over\n"
+            "the sgemm peak measured at that thread count (same FLOP count for both sides); ratio = lorascope\n"
+            "median / PyTorch median; LoRA / full = lorascope's LoRA median over its full fine-tuning median.\n",
             LS_DEFAULT_ASSETS);
-}
-
-static int parse_list_int(const char *s, int *out, int max, const char *flag) {
-    int n = 0;
-    const char *p = s;
-    while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 1 || v > 1024 || n == max || (*end && *end != ',')) {
-            ls_fail("%s: expected a comma-separated list of up to %d integers in [1, 1024], found '%s'", flag, max, s);
-            return -1;
-        }
-        out[n++] = (int)v;
-        p = *end == ',' ? end + 1 : end;
-    }
-    return n;
 }
 
 typedef struct {
     const bench_shape *shape;
     int full, threads;
     bench_result ls;
-    double torch_tok_s;  // NAN: not measured
+    double torch_tok_s, torch_min, torch_max;  // NAN: not measured
+    char layout[64];                           // PyTorch's fastest thread layout
 } row;
 
-static int torch_available(void) {
-    return system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+static const char *python(void) {
+    return getenv("LORASCOPE_PYTHON") ? getenv("LORASCOPE_PYTHON") : "/usr/bin/python3";
 }
 
-// Runs the PyTorch reference once over rows (which share a thread count) with
-// OpenBLAS at blas_threads; keeps the better tok/s in torch_tok_s.
-static int run_torch(row *rows, int n, int steps, const char *script, int blas_threads) {
-    cJSON *spec = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) {
-        const bench_shape *s = rows[i].shape;
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "name", s->name);
-        cJSON_AddStringToObject(j, "family", ckpt_family_name(s->cfg.family));
-        cJSON_AddNumberToObject(j, "dim", s->cfg.dim);
-        cJSON_AddNumberToObject(j, "hidden", s->cfg.hidden_dim);
-        cJSON_AddNumberToObject(j, "layers", s->cfg.n_layers);
-        cJSON_AddNumberToObject(j, "heads", s->cfg.n_heads);
-        cJSON_AddNumberToObject(j, "kv_heads", s->cfg.n_kv_heads);
-        cJSON_AddNumberToObject(j, "vocab", s->cfg.vocab_size);
-        cJSON_AddNumberToObject(j, "positions", s->cfg.max_seq_len);
-        cJSON_AddBoolToObject(j, "tied", s->cfg.tied_embeddings);
-        cJSON_AddNumberToObject(j, "B", s->B);
-        cJSON_AddNumberToObject(j, "T", s->T);
-        cJSON_AddStringToObject(j, "mode", rows[i].full ? "full" : "lora");
-        cJSON_AddNumberToObject(j, "threads", rows[i].threads);
-        cJSON_AddItemToArray(spec, j);
-    }
+// The row's job for bench_torch.py, as JSON (free with free()).
+static char *torch_job(const row *r) {
+    const bench_shape *s = r->shape;
+    cJSON *spec = cJSON_CreateArray(), *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "name", s->name);
+    cJSON_AddStringToObject(j, "family", ckpt_family_name(s->cfg.family));
+    const char *keys[] = {"dim", "hidden", "layers", "heads", "kv_heads", "vocab", "positions", "B", "T", "threads"};
+    int vals[] = {s->cfg.dim,        s->cfg.hidden_dim,  s->cfg.n_layers, s->cfg.n_heads, s->cfg.n_kv_heads,
+                  s->cfg.vocab_size, s->cfg.max_seq_len, s->B,            s->T,            r->threads};
+    for (int i = 0; i < 10; i++) cJSON_AddNumberToObject(j, keys[i], vals[i]);
+    cJSON_AddBoolToObject(j, "tied", s->cfg.tied_embeddings);
+    cJSON_AddStringToObject(j, "mode", r->full ? "full" : "lora");
+    cJSON_AddItemToArray(spec, j);
     char *text = cJSON_PrintUnformatted(spec);
     cJSON_Delete(spec);
-    size_t len = strlen(text) + strlen(script) + 128;
+    return text;
+}
+
+// Times the row's step in PyTorch (bench_torch.py tries the thread layouts and
+// returns the fastest by median). Returns 0 or -1 with ls_error().
+static int run_torch(row *r, int steps, const char *script) {
+    char *job = torch_job(r);
+    size_t len = strlen(job) + strlen(script) + strlen(python()) + 64;
     char *cmd = ls_malloc(len);
-    snprintf(cmd, len, "/usr/bin/python3 '%s' --steps %d --blas-threads %d --spec '%s'", script, steps, blas_threads,
-             text);
-    free(text);
+    snprintf(cmd, len, "'%s' '%s' --steps %d --spec '%s'", python(), script, steps, job);
+    free(job);
     FILE *p = popen(cmd, "r");
     free(cmd);
     if (!p) return ls_fail("cannot run %s", script);
     char line[4096];
-    int got = 0;
     while (fgets(line, sizeof line, p)) {
         cJSON *o = cJSON_Parse(line);
-        if (!o) continue;
-        const cJSON *name = cJSON_GetObjectItem(o, "name"), *mode = cJSON_GetObjectItem(o, "mode"),
-                    *thr = cJSON_GetObjectItem(o, "threads"), *tok = cJSON_GetObjectItem(o, "tok_s");
-        for (int i = 0; i < n && cJSON_IsString(name) && cJSON_IsString(mode) && cJSON_IsNumber(thr) &&
-                        cJSON_IsNumber(tok);
-             i++)
-            if (!strcmp(rows[i].shape->name, name->valuestring) &&
-                !strcmp(rows[i].full ? "full" : "lora", mode->valuestring) && rows[i].threads == thr->valueint) {
-                if (!(rows[i].torch_tok_s >= tok->valuedouble)) rows[i].torch_tok_s = tok->valuedouble;
-                got++;
-            }
-        fprintf(stderr, "  torch     %s", line);
+        const cJSON *layout = cJSON_GetObjectItem(o, "layout");
+        if (o && cJSON_IsString(layout)) { // NAN where a number is missing (cJSON_GetNumberValue)
+            r->torch_tok_s = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "tok_s"));
+            r->torch_min = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "tok_s_min"));
+            r->torch_max = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "tok_s_max"));
+            snprintf(r->layout, sizeof r->layout, "%s", layout->valuestring);
+        }
         cJSON_Delete(o);
     }
     int st = pclose(p);
-    if (st != 0 || got != n) return ls_fail("%s: the PyTorch reference failed (exit %d, %d of %d results)", script, st, got, n);
+    if (st != 0 || !isfinite(r->torch_tok_s))
+        return ls_fail("%s: the PyTorch reference failed (exit %d)", script, st);
+    fprintf(stderr, "  PyTorch   %-12s %-4s %d thr: %.0f tok/s (median; %.0f-%.0f), fastest layout: %s\n",
+            r->shape->name, r->full ? "full" : "lora", r->threads, r->torch_tok_s, r->torch_min, r->torch_max,
+            r->layout);
     return 0;
 }
 
-int cmd_bench(int argc, char **argv) {
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    int n_all;
-    const bench_shape *all = bench_shapes(&n_all);
+typedef struct {
     const bench_shape *shapes[MAX_SHAPES];
-    int n_shapes = 0, threads[MAX_THREADS] = {1, 2}, n_threads = 2, steps = 3, want_torch = -1, modes = 3;
-    const char *assets = getenv("LORASCOPE_ASSETS") ? getenv("LORASCOPE_ASSETS") : LS_DEFAULT_ASSETS;
-    const char *out = NULL, *script = LS_TORCH_BENCH;
+    int n_shapes, threads[MAX_THREADS], n_threads, steps, want_torch, modes;
+    const char *assets, *out, *script;
+} bench_opts;
+
+// --shape LIST into o->shapes.
+static int parse_shapes(const char *arg, bench_opts *o) {
+    int n_all, bad = 0;
+    const bench_shape *all = bench_shapes(&n_all);
+    char *copy = ls_strdup(arg), *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t && !bad; t = strtok_r(NULL, ",", &save)) {
+        const bench_shape *s = bench_find_shape(t);
+        if (!s) {
+            char names[256] = "";
+            for (int i = 0; i < n_all; i++)
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", all[i].name);
+            bad = ls_fail("--shape: expected one of %s, found '%s'", names, t);
+        } else if (o->n_shapes < MAX_SHAPES) {
+            o->shapes[o->n_shapes++] = s;
+        }
+    }
+    free(copy);
+    return bad;
+}
+
+static int parse_args(int argc, char **argv, bench_opts *o) {
+    *o = (bench_opts){.threads = {1, 2}, .n_threads = 2, .steps = 5, .want_torch = -1, .modes = 3,
+                      .assets = getenv("LORASCOPE_ASSETS") ? getenv("LORASCOPE_ASSETS") : LS_DEFAULT_ASSETS,
+                      .script = LS_TORCH_BENCH};
     enum { O_SHAPE = 1, O_THREADS, O_STEPS, O_MODE, O_TORCH, O_NOTORCH, O_ASSETS, O_OUT, O_SCRIPT };
     static const struct option longopts[] = {
         {"shape", required_argument, 0, O_SHAPE}, {"threads", required_argument, 0, O_THREADS},
@@ -156,143 +163,137 @@ int cmd_bench(int argc, char **argv) {
     int c, bad = 0;
     while (!bad && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
-        case O_SHAPE: {
-            char *copy = ls_strdup(optarg), *save = NULL;
-            for (char *t = strtok_r(copy, ",", &save); t && !bad; t = strtok_r(NULL, ",", &save)) {
-                const bench_shape *s = bench_find_shape(t);
-                if (!s) {
-                    char names[256] = "";
-                    for (int i = 0; i < n_all; i++)
-                        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
-                                 all[i].name);
-                    bad = ls_fail("--shape: expected one of %s, found '%s'", names, t);
-                } else if (n_shapes < MAX_SHAPES) {
-                    shapes[n_shapes++] = s;
-                }
-            }
-            free(copy);
-            break;
-        }
+        case O_SHAPE: bad = parse_shapes(optarg, o); break;
         case O_THREADS:
-            n_threads = parse_list_int(optarg, threads, MAX_THREADS, "--threads");
-            bad = n_threads < 0;
+            o->n_threads = ls_parse_int_list(optarg, "--threads", 1, 1024, o->threads, MAX_THREADS);
+            bad = o->n_threads < 0;
             break;
-        case O_STEPS: {
-            int v[1];
-            bad = parse_list_int(optarg, v, 1, "--steps") != 1;
-            if (bad) ls_fail("--steps: expected an integer in [1, 1024], found '%s'", optarg);
-            steps = v[0];
-            break;
-        }
+        case O_STEPS: bad = ls_parse_int(optarg, "--steps", 1, 1024, &o->steps); break;
         case O_MODE:
-            if (!strcmp(optarg, "lora")) modes = 1;
-            else if (!strcmp(optarg, "full")) modes = 2;
-            else if (!strcmp(optarg, "both")) modes = 3;
-            else bad = ls_fail("--mode: expected lora, full or both, found '%s'", optarg);
+            o->modes = !strcmp(optarg, "lora") ? 1 : !strcmp(optarg, "full") ? 2 : !strcmp(optarg, "both") ? 3 : 0;
+            if (!o->modes) bad = ls_fail("--mode: expected lora, full or both, found '%s'", optarg);
             break;
-        case O_TORCH: want_torch = 1; break;
-        case O_NOTORCH: want_torch = 0; break;
-        case O_ASSETS: assets = optarg; break;
-        case O_OUT: out = optarg; break;
-        case O_SCRIPT: script = optarg; break;
+        case O_TORCH: o->want_torch = 1; break;
+        case O_NOTORCH: o->want_torch = 0; break;
+        case O_ASSETS: o->assets = optarg; break;
+        case O_OUT: o->out = optarg; break;
+        case O_SCRIPT: o->script = optarg; break;
         case ':': bad = ls_fail("%s: expected a value", argv[optind - 1]); break;
         default: bad = ls_fail("unknown option '%s' (see lorascope bench --help)", argv[optind - 1]); break;
         }
     }
     if (!bad && optind < argc) bad = ls_fail("unexpected argument '%s'", argv[optind]);
-    if (bad) {
-        fprintf(stderr, "lorascope bench: %s\n", ls_error());
-        return 2;
-    }
-    if (!n_shapes)
-        for (int i = 0; i < n_all && i < MAX_SHAPES; i++) shapes[n_shapes++] = &all[i];
-    int have_torch = want_torch != 0 && torch_available() && ls_exists(script);
-    if (want_torch == 1 && !have_torch) {
-        fprintf(stderr, "lorascope bench: --torch: /usr/bin/python3 with torch, or %s, is missing\n", script);
-        return 1;
-    }
+    int n_all;
+    const bench_shape *all = bench_shapes(&n_all);
+    if (!o->n_shapes)
+        for (int i = 0; i < n_all && i < MAX_SHAPES; i++) o->shapes[o->n_shapes++] = &all[i];
+    return bad ? -1 : 0;
+}
 
-    double peak[MAX_THREADS];
-    for (int t = 0; t < n_threads; t++) {
-        peak[t] = bench_sgemm_gflops(threads[t]);
-        fprintf(stderr, "sgemm 2048^3, %d thread%s: %.1f GFLOP/s\n", threads[t], threads[t] > 1 ? "s" : "", peak[t]);
-    }
-    row rows[MAX_SHAPES * MAX_THREADS * 2];
-    int n_rows = 0;
-    for (int s = 0; s < n_shapes; s++)
-        for (int t = 0; t < n_threads; t++)
-            for (int f = 0; f < 2; f++) {
-                if (!(modes >> f & 1)) continue;
-                row *r = &rows[n_rows];
-                r->shape = shapes[s];
-                r->full = f;
-                r->threads = threads[t];
-                r->torch_tok_s = NAN;
-                if (bench_train(shapes[s], assets, f, threads[t], steps, &r->ls)) {
-                    fprintf(stderr, "lorascope bench: %s\n", ls_error());
-                    return 1;
-                }
-                fprintf(stderr, "  lorascope %-12s %-4s %d thr: %.3f s/step (median %.3f), %.0f tok/s\n",
-                        shapes[s]->name, f ? "full" : "lora", threads[t], r->ls.step_s, r->ls.step_median_s,
-                        r->ls.tok_s);
-                // the reference right after, so that both see the same machine load;
-                // with several threads also with OpenBLAS single-threaded, and the faster counts
-                if (have_torch && (run_torch(r, 1, steps, script, threads[t]) ||
-                                   (threads[t] > 1 && run_torch(r, 1, steps, script, 1)))) {
-                    fprintf(stderr, "lorascope bench: %s\n", ls_error());
-                    return 1;
-                }
-                n_rows++;
-            }
+// "545 (530-551)": the median tok/s with those of the slowest and the fastest step.
+static const char *spread(char *buf, size_t size, double med, double lo, double hi) {
+    if (!isfinite(med)) snprintf(buf, size, "-");
+    else snprintf(buf, size, "%.0f (%.0f-%.0f)", med, lo, hi);
+    return buf;
+}
 
-    // the table (Markdown, so that it pastes into a note)
-    char *table = NULL;
-    size_t tsize = 0;
-    FILE *mem = open_memstream(&table, &tsize);
-    double load[3] = {0, 0, 0};
+// The Markdown table of the rows (so that it pastes into a note), into fp.
+static void write_table(FILE *fp, const bench_opts *o, const double *peak, const row *rows, int n_rows) {
+    double load = 0;
     FILE *lf = fopen("/proc/loadavg", "r");
-    if (lf) {
-        if (fscanf(lf, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = load[1] = load[2] = 0;
-        fclose(lf);
-    }
-    fprintf(mem,
-            "lorascope %s (%s), %s, %d CPUs, %s, load average %.2f; tok/s of the fastest of %d timed steps after 1 "
-            "warm-up (both sides, each PyTorch row run right after its lorascope row; PyTorch with N > 1 threads: "
-            "the faster of OpenBLAS at N and at 1 thread); step = forward, backward, clip 1.0, AdamW\n\n",
-            run_version(), run_git_commit(), run_cpu_model(), run_n_cpus(), run_uname(), load[0], steps);
-    for (int t = 0; t < n_threads; t++)
-        fprintf(mem, "sgemm peak probe (2048^3 through the backend gemm), %d thread%s: %.1f GFLOP/s\n", threads[t], threads[t] > 1 ? "s" : "",
-                peak[t]);
-    fprintf(mem, "\n| shape | B x T | mode | trainable | thr | lorascope tok/s | PyTorch tok/s | ratio | "
-                 "LoRA / full | GFLOP/tok | tok/s at peak | %% of peak |\n"
-                 "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    if (lf && fscanf(lf, "%lf", &load) != 1) load = 0;
+    if (lf) fclose(lf);
+    fprintf(fp,
+            "lorascope %s (%s), %s, %d CPUs, %s, load average %.2f; tok/s = B*T / median of %d timed steps after "
+            "1 warm-up (range: slowest-fastest step), both sides; step = the training loop's (forward, backward, clip "
+            "1.0, AdamW); PyTorch in the fastest of its thread layouts, run right after its lorascope row; ratio = "
+            "median / median; %% of peak: both sides with the same FLOP count and sgemm peak\n\n",
+            run_version(), run_git_commit(), run_cpu_model(), run_n_cpus(), run_uname(), load, o->steps);
+    for (int t = 0; t < o->n_threads; t++)
+        fprintf(fp, "sgemm peak probe (2048^3 through the backend gemm), %d thread%s: %.1f GFLOP/s\n", o->threads[t],
+                o->threads[t] > 1 ? "s" : "", peak[t]);
+    fprintf(fp, "\n| shape | B x T | mode | trainable | thr | lorascope tok/s | %% of peak | PyTorch tok/s | "
+                "%% of peak | PyTorch layout | ratio | LoRA / full | GFLOP/tok | tok/s at peak |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < n_rows; i++) {
         const row *r = &rows[i];
         int t = 0;
-        while (threads[t] != r->threads) t++;
+        while (o->threads[t] != r->threads) t++;
         double at_peak = peak[t] * 1e9 / r->ls.flops_per_token;
-        char torch[32] = "-", ratio[32] = "-", speed[32] = "-";
+        char ls[64], torch[64], torch_pct[32] = "-", ratio[32] = "-", speed[32] = "-";
         if (isfinite(r->torch_tok_s)) {
-            snprintf(torch, sizeof torch, "%.0f", r->torch_tok_s);
+            snprintf(torch_pct, sizeof torch_pct, "%.0f%%", 100.0 * r->torch_tok_s / at_peak);
             snprintf(ratio, sizeof ratio, "%.2f", r->ls.tok_s / r->torch_tok_s);
         }
-        if (!r->full)
-            for (int j = 0; j < n_rows; j++)
-                if (rows[j].full && rows[j].shape == r->shape && rows[j].threads == r->threads)
-                    snprintf(speed, sizeof speed, "%.2f", r->ls.tok_s / rows[j].ls.tok_s);
-        fprintf(mem, "| %s%s | %d x %d | %s | %zu | %d | %.0f | %s | %s | %s | %.3f | %.0f | %.0f%% |\n",
-                r->shape->name, r->ls.weights_real || !r->shape->asset ? "" : " (random)", r->shape->B,
-                r->shape->T, r->full ? "full" : "lora", r->ls.trainable, r->threads, r->ls.tok_s, torch, ratio,
-                speed, r->ls.flops_per_token / 1e9, at_peak, 100.0 * r->ls.tok_s / at_peak);
+        for (int j = 0; j < n_rows && !r->full; j++)
+            if (rows[j].full && rows[j].shape == r->shape && rows[j].threads == r->threads)
+                snprintf(speed, sizeof speed, "%.2f", r->ls.tok_s / rows[j].ls.tok_s);
+        fprintf(fp, "| %s%s | %d x %d | %s | %zu | %d | %s | %.0f%% | %s | %s | %s | %s | %s | %.3f | %.0f |\n",
+                r->shape->name, r->ls.weights_real || !r->shape->asset ? "" : " (random)", r->shape->B, r->shape->T,
+                r->full ? "full" : "lora", r->ls.trainable, r->threads,
+                spread(ls, sizeof ls, r->ls.tok_s, r->ls.tok_s_min, r->ls.tok_s_max), 100.0 * r->ls.tok_s / at_peak,
+                spread(torch, sizeof torch, r->torch_tok_s, r->torch_min, r->torch_max), torch_pct,
+                isfinite(r->torch_tok_s) ? r->layout : "-", ratio, speed, r->ls.flops_per_token / 1e9, at_peak);
     }
+}
+
+// Times every (shape, threads, mode) row, each PyTorch row right after its
+// lorascope row so that both see the same machine load. Returns the row count or -1.
+static int run_rows(const bench_opts *o, int torch, row *rows) {
+    int n = 0;
+    for (int s = 0; s < o->n_shapes; s++)
+        for (int t = 0; t < o->n_threads; t++)
+            for (int f = 0; f < 2; f++) {
+                if (!(o->modes >> f & 1)) continue;
+                row *r = &rows[n++];
+                *r = (row){.shape = o->shapes[s], .full = f, .threads = o->threads[t]};
+                r->torch_tok_s = r->torch_min = r->torch_max = NAN;
+                if (bench_train(r->shape, o->assets, f, r->threads, o->steps, &r->ls)) return -1;
+                fprintf(stderr, "  lorascope %-12s %-4s %d thr: %.0f tok/s (median; %.0f-%.0f)\n", r->shape->name,
+                        f ? "full" : "lora", r->threads, r->ls.tok_s, r->ls.tok_s_min, r->ls.tok_s_max);
+                if (torch && run_torch(r, o->steps, o->script)) return -1;
+            }
+    return n;
+}
+
+int cmd_bench(int argc, char **argv) {
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    bench_opts o;
+    if (parse_args(argc, argv, &o)) {
+        fprintf(stderr, "lorascope bench: %s\n", ls_error());
+        return 2;
+    }
+    char probe[1100];
+    snprintf(probe, sizeof probe, "'%.1000s' -c 'import torch' >/dev/null 2>&1", python());
+    int torch = o.want_torch != 0 && ls_exists(o.script) && system(probe) == 0;
+    if (o.want_torch == 1 && !torch) {
+        fprintf(stderr, "lorascope bench: --torch: %s with torch, or %s, is missing\n", python(), o.script);
+        return 1;
+    }
+    double peak[MAX_THREADS];
+    for (int t = 0; t < o.n_threads; t++) {
+        peak[t] = bench_sgemm_gflops(o.threads[t]);
+        fprintf(stderr, "sgemm 2048^3, %d thread%s: %.1f GFLOP/s\n", o.threads[t], o.threads[t] > 1 ? "s" : "",
+                peak[t]);
+    }
+    row rows[MAX_SHAPES * MAX_THREADS * 2];
+    int n_rows = run_rows(&o, torch, rows);
+    if (n_rows < 0) {
+        fprintf(stderr, "lorascope bench: %s\n", ls_error());
+        return 1;
+    }
+    char *table = NULL;
+    size_t tsize = 0;
+    FILE *mem = open_memstream(&table, &tsize);
+    write_table(mem, &o, peak, rows, n_rows);
     fclose(mem);
     fputs(table, stdout);
-    int rc = 0;
-    if (out) {
-        rc = ls_write_file_atomic(out, table, tsize);
-        if (rc) fprintf(stderr, "lorascope bench: %s\n", ls_error());
-        else printf("\ntable: %s\n", out);
-    }
+    int rc = o.out ? ls_write_file_atomic(o.out, table, tsize) : 0;
+    if (rc) fprintf(stderr, "lorascope bench: %s\n", ls_error());
+    else if (o.out) printf("\ntable: %s\n", o.out);
     free(table);
     return rc ? 1 : 0;
 }

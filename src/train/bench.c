@@ -11,6 +11,7 @@
 #include "base/util.h"
 #include "train/bench.h"
 #include "train/run.h"
+#include "train/step.h"
 #include "train/train.h"
 
 static const bench_shape SHAPES[] = {
@@ -73,44 +74,58 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+// The benchmark's batch: the same random tokens every step.
+typedef struct {
+    const int *tokens, *targets;
+    int B, T;
+} fixed_batch;
+
+static int same_batch(void *user, long idx, train_microbatch *mb) {
+    (void)idx;
+    const fixed_batch *f = user;
+    *mb = (train_microbatch){f->tokens, f->targets, NULL, f->B, f->T, (double)f->B * f->T};
+    return 0;
+}
+
+// Builds the model of the shape: the checkpoint's weights when assets_dir
+// holds it (*real = 1), else random ones.
+static int build_model(ls_model *m, const bench_shape *s, const char *assets_dir, int *real) {
+    const ls_backend *be = ls_backend_cpu();
+    *real = 0;
+    if (s->asset && assets_dir) {
+        char *p = ls_path_join(assets_dir, s->asset);
+        int found = ls_exists(p), rc = 0;
+        if (found) {
+            ls_checkpoint ck;
+            rc = ckpt_load(&ck, p);
+            if (!rc) {
+                rc = model_build_from_checkpoint(m, &ck, be);
+                ckpt_free(&ck);
+            }
+        }
+        free(p);
+        if (found) {
+            *real = !rc;
+            return rc;
+        }
+    }
+    return model_build_random(m, &s->cfg, 1234, be);
+}
+
 int bench_train(const bench_shape *s, const char *assets_dir, int full, int threads, int steps, bench_result *r) {
     memset(r, 0, sizeof *r);
     train_set_threads(threads);
-    const ls_backend *be = ls_backend_cpu();
     ls_model m;
-    int real = 0;
-    if (s->asset && assets_dir) {
-        char *p = ls_path_join(assets_dir, s->asset);
-        if (ls_exists(p)) {
-            ls_checkpoint ck;
-            if (ckpt_load(&ck, p)) {
-                free(p);
-                return -1;
-            }
-            int rc = model_build_from_checkpoint(&m, &ck, be);
-            ckpt_free(&ck);
-            if (rc) {
-                free(p);
-                return -1;
-            }
-            real = 1;
-        }
-        free(p);
-    }
-    if (!real && model_build_random(&m, &s->cfg, 1234, be)) return -1;
+    int real;
+    if (build_model(&m, s, assets_dir, &real)) return -1;
     int B = s->B, T = s->T, N = B * T;
     if (model_reserve(&m, B, T)) {
         model_free(&m);
         return -1;
     }
     ls_lora lo;
-    float *params, *grads;
-    size_t n;
     if (full) {
         model_enable_grads(&m);
-        params = m.params_memory;
-        grads = m.grads_memory;
-        n = m.n_params;
     } else {
         ls_lora_config lc;
         lora_config_default(&lc); // r 8, alpha 16, kaiming, q and v
@@ -119,43 +134,42 @@ int bench_train(const bench_shape *s, const char *assets_dir, int full, int thre
             model_free(&m);
             return -1;
         }
-        params = lo.params;
-        grads = lo.grads;
-        n = lo.n_params;
     }
     ls_adamw opt;
-    adamw_init(&opt, be, n, 0.9f, 0.999f, 1e-8f, 0.01f);
+    train_step_spec spec;
+    train_step_spec_init(&spec, &m, full ? NULL : &lo, &opt);
+    spec.clip = 1.0;
+    adamw_init(&opt, m.be, spec.n_trainable, 0.9f, 0.999f, 1e-8f, 0.01f);
     int *tokens = ls_malloc((size_t)N * sizeof(int)), *targets = ls_malloc((size_t)N * sizeof(int));
     ls_rng rng;
     ls_rng_seed(&rng, 42);
     for (int i = 0; i < N; i++) tokens[i] = (int)(ls_rng_next(&rng) % (uint64_t)m.V);
     for (int i = 0; i < N; i++) targets[i] = i + 1 < N ? tokens[i + 1] : 0;
+    fixed_batch batch = {tokens, targets, B, T};
     model_set_training(&m, 1);
     double *times = ls_malloc((size_t)(steps + 1) * sizeof(double));
     int rc = 0;
-    for (int k = 0; k <= steps; k++) {
+    char msg[256];
+    for (int k = 0; k <= steps && !rc; k++) {
         double t0 = ls_now();
-        if (full) model_zero_grad(&m);
-        else lora_zero_grad(&lo);
-        float loss = model_forward(&m, tokens, targets, NULL, B, T, 0.0f);
-        if (loss < 0.0f || !isfinite(loss)) {
-            rc = loss < 0.0f ? -1 : ls_fail("bench %s: loss is not finite at step %d", s->name, k);
-            break;
-        }
-        model_backward(&m, 1.0f, 0.0f);
-        clip_grad_norm(be, grads, n, 1.0);
-        adamw_step(&opt, params, grads, 1e-5f);
+        train_step_stats st;
+        rc = train_step(&spec, k + 1, 1e-5, same_batch, &batch, &st, msg, sizeof msg);
+        if (rc > 0) rc = ls_fail("bench %s: %s", s->name, msg);
         times[k] = ls_now() - t0;
     }
     if (!rc) {
-        // step 0 warms caches and is not timed; the fastest of the rest is the
-        // machine's capability with the least interference from other processes
+        // step 0 warms caches and is not timed; the median of the rest is the
+        // step's cost, the fastest and slowest show how much the machine's
+        // other load moved it
         qsort(times + 1, (size_t)steps, sizeof(double), cmp_double);
-        r->step_s = times[1];
+        r->step_min_s = times[1];
+        r->step_max_s = times[steps];
         r->step_median_s = steps % 2 ? times[1 + steps / 2] : 0.5 * (times[steps / 2] + times[1 + steps / 2]);
-        r->tok_s = N / r->step_s;
+        r->tok_s = N / r->step_median_s;
+        r->tok_s_min = N / r->step_max_s;
+        r->tok_s_max = N / r->step_min_s;
         r->flops_per_token = bench_flops_per_token(&m.cfg, T, full, 8, 2);
-        r->trainable = n;
+        r->trainable = spec.n_trainable;
         r->params = m.n_params;
         r->weights_real = real;
     }

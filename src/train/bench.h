@@ -1,5 +1,6 @@
-// bench: training throughput of the engine on fixed shapes — the same step as
-// train.c (zero grads, forward, backward, clip, AdamW) on a random batch —
+// bench: training throughput of the engine on fixed shapes — the training
+// step itself (step.h: zero grads, forward, backward, clip 1.0, AdamW) on a
+// random batch —
 // with the FLOP count per token that bounds it and an sgemm probe that says
 // what "peak" means on this machine.
 //
@@ -31,9 +32,10 @@ const bench_shape *bench_shapes(int *n);
 const bench_shape *bench_find_shape(const char *name);
 
 typedef struct {
-    double step_s;           // seconds of the fastest timed step
     double step_median_s;    // median seconds per timed step
-    double tok_s;            // B*T / step_s
+    double step_min_s, step_max_s;  // the fastest and the slowest timed step
+    double tok_s;            // B*T / step_median_s
+    double tok_s_min, tok_s_max;    // B*T / step_max_s, B*T / step_min_s
     double flops_per_token;  // bench_flops_per_token
     size_t trainable;
     size_t params;
@@ -52,7 +54,7 @@ double bench_flops_per_token(const ls_model_config *cfg, int T, int full, int ra
 
 // Builds the shape (real weights when assets_dir holds the checkpoint), runs
 // one untimed step and then `steps` timed steps with `threads` threads;
-// reports the fastest and the median step.
+// reports the median step and the spread (fastest, slowest).
 // Returns 0 or -1 with ls_error().
 int bench_train(const bench_shape *s, const char *assets_dir, int full, int threads, int steps, bench_result *r);
 

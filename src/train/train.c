@@ -18,6 +18,7 @@
 #include "base/util.h"
 #include "train/export.h"
 #include "train/run.h"
+#include "train/step.h"
 #include "train/task.h"
 #include "train/train.h"
 #include "engine/backend_registry.h"
@@ -559,42 +560,44 @@ static long batch_tokens(const task_data *d, const int *items, int n, const ds_b
     return s;
 }
 
-// One optimizer step (train.h): zero the gradients, grad_accum micro-batches
-// of forward + backward, clip, AdamW. Returns 0; 1 with msg set when the loss
-// or the gradient norm is not finite (nothing is updated then); -1 on errors.
-static int train_step(trainer *t, long step, double lr, int *items, task_batch *tb, double *loss, double *tokens,
-                      double *gnorm, char *msg, size_t msg_size) {
-    const ls_train_config *c = &t->cfg;
-    ls_model *m = &t->m;
-    int B = c->batch_size, accum = c->grad_accum;
-    if (t->have_lora) lora_zero_grad(&t->lo);
-    else model_zero_grad(m);
-    *loss = *tokens = 0.0;
-    for (int k = 0; k < accum; k++) {
-        long idx = (step - 1) * accum + k; // the batch index: data order and dropout masks follow it
-        ds_sampler_batch(&t->sampler, idx, B, items);
-        if (task_fill_batch(&t->data, items, B, tb)) return -1;
-        if (t->have_lora) lora_set_dropout_seed(&t->lo, ls_seed_mix(t->dropout_seed, (uint64_t)idx));
-        float l = model_forward(m, tb->b.inputs, tb->b.targets, tb->b.mask, tb->b.B, tb->b.T,
-                                (float)c->label_smoothing);
-        if (l < 0.0f) return -1;
-        if (!isfinite(l)) {
-            snprintf(msg, msg_size, "step %ld: training loss is %s (micro-batch %d)", step,
-                     isnan(l) ? "NaN" : "infinite", k);
-            return 1;
-        }
-        model_backward(m, 1.0f / (float)accum, (float)c->label_smoothing);
-        *loss += (double)l / accum;
-        *tokens += (double)batch_tokens(&t->data, items, B, &tb->b);
-    }
-    *gnorm = c->clip > 0 ? clip_grad_norm(m->be, t->grads, t->n_trainable, c->clip)
-                         : grad_norm(m->be, t->grads, t->n_trainable);
-    if (!isfinite(*gnorm)) {
-        snprintf(msg, msg_size, "step %ld: gradient norm is %s", step, isnan(*gnorm) ? "NaN" : "infinite");
-        return 1;
-    }
-    adamw_step(&t->opt, t->params, t->grads, (float)lr);
+// The training data as the step's batch source: batch idx is the sampler's
+// draw idx (data order of (seed, idx)), filled into tb.
+typedef struct {
+    trainer *t;
+    int *items;
+    task_batch *tb;
+} batch_source;
+
+static int next_batch(void *user, long idx, train_microbatch *mb) {
+    batch_source *src = user;
+    trainer *t = src->t;
+    int B = t->cfg.batch_size;
+    ds_sampler_batch(&t->sampler, idx, B, src->items);
+    if (task_fill_batch(&t->data, src->items, B, src->tb)) return -1;
+    const ds_batch *b = &src->tb->b;
+    *mb = (train_microbatch){b->inputs, b->targets, b->mask, b->B, b->T,
+                             (double)batch_tokens(&t->data, src->items, B, b)};
     return 0;
+}
+
+// One optimizer step (step.h) of this run's configuration. Returns 0; 1 with
+// msg set when the loss or the gradient norm is not finite; -1 on errors.
+static int trainer_step(trainer *t, long step, double lr, int *items, task_batch *tb, double *loss, double *tokens,
+                        double *gnorm, char *msg, size_t msg_size) {
+    const ls_train_config *c = &t->cfg;
+    train_step_spec s;
+    train_step_spec_init(&s, &t->m, t->have_lora ? &t->lo : NULL, &t->opt);
+    s.grad_accum = c->grad_accum;
+    s.clip = c->clip;
+    s.label_smoothing = (float)c->label_smoothing;
+    s.dropout_seed = t->dropout_seed;
+    batch_source src = {t, items, tb};
+    train_step_stats st = {0, 0, 0};
+    int rc = train_step(&s, step, lr, next_batch, &src, &st, msg, msg_size);
+    *loss = st.loss;
+    *tokens = st.tokens;
+    *gnorm = st.grad_norm;
+    return rc;
 }
 
 int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, train_result *res) {
@@ -645,7 +648,7 @@ int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, tra
     for (step = start + 1; step <= c->steps && !rc; step++) {
         double ts = ls_now();
         double lr = train_lr_at(c, step - 1), loss, tokens, gnorm;
-        rc = train_step(t, step, lr, items, &tb, &loss, &tokens, &gnorm, message, sizeof message);
+        rc = trainer_step(t, step, lr, items, &tb, &loss, &tokens, &gnorm, message, sizeof message);
         if (rc) break;
         double dt = ls_now() - ts;
         run_train += dt;

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """PyTorch reference for `lorascope bench`: the same training step on the same
-shapes and thread counts, in plain torch (Debian's python3-torch, CPU).
+shapes and thread counts, in plain torch (Debian's python3-torch, CPU), each
+job under the thread layouts that torch allows and reported in the fastest.
 
 One step = zero grads, forward (decoder transformer of the given family),
 cross-entropy on a random batch, backward, global-norm clipping to 1.0, one
@@ -10,49 +11,83 @@ r = 8, alpha = 16 on q and v of every layer, the base weights frozen
 the same work lorascope does. Both sides fuse q,k,v into one matrix and
 (llama) gate,up into one, so each is one GEMM.
 
-Usage (lorascope bench calls it this way):
+Thread layouts. Debian's torch calls BLAS through the generic interface
+(BLAS_INFO=generic, libblas.so.3 -> OpenBLAS, pthread build): its GEMMs run
+on OpenBLAS's own thread pool, which torch.set_num_threads() does not reach
+(OpenBLAS reads OPENBLAS_NUM_THREADS when it is loaded), while the rest of
+torch's ops run on its OpenMP pool. On few cores the two pools, each spinning
+while it waits, slow each other down (gpt2-768 LoRA at 2 threads: 40 s of CPU
+in 22 s). So a job with N > 1 threads runs, each in a fresh process, as
+  omp N + blas N          both pools at N (what torch does by default)
+  omp N passive + blas N  the same with OMP_WAIT_POLICY=PASSIVE (idle OpenMP
+                          threads sleep instead of spinning)
+  omp 1 + blas N          torch's ops single-threaded, GEMMs on N threads
+  omp N + blas 1          torch's ops on N threads, GEMMs single-threaded
+and the layout with the fastest median step is reported (all are printed).
+
+Usage (lorascope bench calls it this way, one job per call):
   bench_torch.py --spec '[{"name": "llama512", "family": "llama", "dim": 512,
                            "hidden": 1376, "layers": 8, "heads": 8, "kv_heads": 8,
                            "vocab": 32000, "positions": 1024, "tied": false,
                            "B": 4, "T": 256, "mode": "lora", "threads": 1}, ...]'
-                 --steps 3
-All jobs of one call share a thread count (see _pin_blas_threads).
-Prints one JSON object per job: {"name", "mode", "threads", "step_s" (fastest timed step),
-"step_median_s", "tok_s" (B*T / step_s), "trainable"}.
+                 --steps 5
+Prints one JSON object per job: {"name", "mode", "threads", "layout" (the
+fastest), "step_median_s", "step_min_s", "step_max_s" (over the timed steps
+after one warm-up), "tok_s" (B*T / median step), "tok_s_min", "tok_s_max",
+"trainable", "layouts": [{"layout", "tok_s"}, ...]}.
 """
 import argparse
 import json
 import math
 import os
 import statistics
+import subprocess
 import sys
 import time
 
 
-def _pin_blas_threads():
-    """Debian's torch calls BLAS through the generic interface (BLAS_INFO=generic,
-    libblas.so.3 -> OpenBLAS), and torch.set_num_threads() does not reach
-    OpenBLAS's own pool: with it alone, "1 thread" runs every GEMM on all cores
-    (measured: torch.mm 2048^3 at 145 GFLOP/s after set_num_threads(1), the
-    2-core figure). OpenBLAS reads OPENBLAS_NUM_THREADS when it is loaded, so the
-    thread count of the jobs is put there before torch is imported; a spec's
-    jobs must therefore share one thread count (lorascope bench runs one job per
-    process)."""
-    blas = None
-    for i, a in enumerate(sys.argv):
-        if a == "--blas-threads" and i + 1 < len(sys.argv):
-            blas = sys.argv[i + 1]
-    for i, a in enumerate(sys.argv):
-        if a == "--spec" and i + 1 < len(sys.argv):
-            threads = {job["threads"] for job in json.loads(sys.argv[i + 1])}
-            if len(threads) != 1:
-                raise SystemExit("bench_torch.py: all jobs of one call must use the same thread count")
-            n = str(threads.pop())
-            os.environ["OPENBLAS_NUM_THREADS"] = blas or n
-            os.environ["OMP_NUM_THREADS"] = n
+def layouts(n):
+    """(name, torch threads, environment) of each layout for n threads."""
+    if n == 1:
+        return [("omp 1 + blas 1", 1, {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})]
+    s = str(n)
+    return [
+        (f"omp {s} + blas {s}", n, {"OMP_NUM_THREADS": s, "OPENBLAS_NUM_THREADS": s}),
+        (f"omp {s} passive + blas {s}", n,
+         {"OMP_NUM_THREADS": s, "OPENBLAS_NUM_THREADS": s, "OMP_WAIT_POLICY": "PASSIVE"}),
+        (f"omp 1 + blas {s}", 1, {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": s}),
+        (f"omp {s} + blas 1", n, {"OMP_NUM_THREADS": s, "OPENBLAS_NUM_THREADS": "1"}),
+    ]
 
 
-_pin_blas_threads()
+def driver():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--spec", required=True, help="JSON list of jobs")
+    ap.add_argument("--steps", type=int, default=5, help="timed steps after one warm-up step")
+    a = ap.parse_args()
+    for job in json.loads(a.spec):
+        best, tried = None, []
+        for name, torch_threads, env in layouts(job["threads"]):
+            cmd = [sys.executable, __file__, "--worker", "--torch-threads", str(torch_threads),
+                   "--steps", str(a.steps), "--job", json.dumps(job)]
+            base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}  # each layout sets its own
+            out = subprocess.run(cmd, env={**base, **env}, stdout=subprocess.PIPE, check=True, text=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            r["layout"] = name
+            tried.append({"layout": name, "tok_s": round(r["tok_s"], 1)})
+            print(f"bench_torch.py: {job['name']} {job['mode']} {job['threads']} thr, {name}: "
+                  f"{r['tok_s']:.0f} tok/s (median)", file=sys.stderr, flush=True)
+            if best is None or r["tok_s"] > best["tok_s"]:
+                best = r
+        best["layouts"] = tried
+        print(json.dumps(best), flush=True)
+    return 0
+
+
+# The driver needs no torch: each layout runs in a worker process (its
+# environment must be set before torch and OpenBLAS are loaded).
+if __name__ == "__main__" and "--worker" not in sys.argv:
+    sys.exit(driver())
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
@@ -174,8 +209,8 @@ class Model(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
 
 
-def run_job(job, steps):
-    torch.set_num_threads(job["threads"])
+def run_job(job, steps, torch_threads):
+    torch.set_num_threads(torch_threads)
     torch.manual_seed(1234)
     lora = job["mode"] == "lora"
     model = Model(job, lora)
@@ -199,25 +234,24 @@ def run_job(job, steps):
         if not math.isfinite(loss.item()):
             raise SystemExit(f"{job['name']}: loss is not finite")
         times.append(time.perf_counter() - t0)
-    step_s = min(times[1:])  # as lorascope bench: the fastest timed step (step 0 is a warm-up)
-    return {"name": job["name"], "mode": job["mode"], "threads": job["threads"], "step_s": step_s,
-            "step_median_s": statistics.median(times[1:]), "tok_s": B * T / step_s,
+    timed = times[1:]  # step 0 is a warm-up, as in lorascope bench
+    med = statistics.median(timed)
+    return {"name": job["name"], "mode": job["mode"], "threads": job["threads"], "step_median_s": med,
+            "step_min_s": min(timed), "step_max_s": max(timed), "tok_s": B * T / med,
+            "tok_s_min": B * T / max(timed), "tok_s_max": B * T / min(timed),
             "trainable": sum(p.numel() for p in params)}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--spec", required=True, help="JSON list of jobs")
-    ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--blas-threads", type=int, default=None,
-                    help="OpenBLAS threads (default: the jobs' thread count); with 2 threads torch's OpenMP "
-                         "and OpenBLAS pools can slow each other down, so lorascope bench tries 1 as well")
+def worker():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--worker", action="store_true")
+    ap.add_argument("--torch-threads", type=int, required=True)
+    ap.add_argument("--steps", type=int, required=True)
+    ap.add_argument("--job", required=True)
     a = ap.parse_args()
-    for job in json.loads(a.spec):
-        r = run_job(job, a.steps)
-        r["blas_threads"] = int(os.environ["OPENBLAS_NUM_THREADS"])
-        print(json.dumps(r), flush=True)
+    print(json.dumps(run_job(json.loads(a.job), a.steps, a.torch_threads)), flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(worker())

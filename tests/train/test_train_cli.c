@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "base/util.h"
@@ -467,6 +468,36 @@ static void test_bench_prints_lora_and_full_rows(void) {
                  NULL);
 }
 
+// The PyTorch side through a stand-in interpreter (LORASCOPE_PYTHON) that
+// answers every job with one record: it reaches the table as median
+// (slowest-fastest) and layout, its % of peak comes from the row's FLOP count
+// and sgemm peak, and the ratio is median / median.
+static void test_bench_table_shows_peer_median_layout_and_ratio(void) {
+    if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not in the assets");
+    const char *py = S("%s/python", ls_test_tmpdir("bench_fake_python"));
+    const char *script = "#!/bin/sh\n[ \"$1\" = -c ] && exit 0\n"
+                         "echo '{\"layout\": \"omp 1 + blas 1\", \"tok_s\": 1000, \"tok_s_min\": 900, "
+                         "\"tok_s_max\": 1100}'\n";
+    CHECK_INT(ls_write_file_atomic(py, script, strlen(script)), 0);
+    CHECK_INT(chmod(py, 0755), 0);
+    setenv("LORASCOPE_PYTHON", py, 1);
+    int rc = run("bench --shape stories260K --threads 1 --steps 1 --mode lora --torch");
+    unsetenv("LORASCOPE_PYTHON");
+    CHECK_MSG(rc == 0, "%s", err_text);
+    const char *row = strstr(out_text, "| stories260K | 8 x 256 | lora | 8960 | 1 |");
+    CHECK_MSG(row, "no stories260K lora row in:\n%s", out_text);
+    if (!row) return;
+    double ls, lo, hi, pct, torch_pct, ratio, gflop, at_peak;
+    int n = sscanf(row, "| stories260K | 8 x 256 | lora | 8960 | 1 | %lf (%lf-%lf) | %lf%% | 1000 (900-1100) | %lf%% "
+                        "| omp 1 + blas 1 | %lf | - | %lf | %lf |",
+                   &ls, &lo, &hi, &pct, &torch_pct, &ratio, &gflop, &at_peak);
+    CHECK_MSG(n == 8, "parsed %d of 8 fields of: %.300s", n, row);
+    CHECK_NEAR(ratio, ls / 1000.0, 0.006);
+    CHECK_NEAR(torch_pct, 100.0 * 1000.0 / at_peak, 1.0);
+    CHECK_NEAR(pct, 100.0 * ls / at_peak, 1.0);
+    CHECK(lo <= ls + 0.5 && ls <= hi + 0.5);
+}
+
 static const ls_test tests[] = {
     LS_TEST(test_help_of_train_generate_eval_bench),
     LS_TEST(test_greedy_generation_matches_llama2c_reference),
@@ -480,6 +511,7 @@ static const ls_test tests[] = {
     LS_TEST(test_bad_input_gives_one_line_error_and_no_output),
     LS_TEST(test_config_file_with_flag_overrides_through_cli),
     LS_TEST(test_bench_prints_lora_and_full_rows),
+    LS_TEST(test_bench_table_shows_peer_median_layout_and_ratio),
 };
 
 int main(int argc, char **argv) { return ls_test_main(argc, argv, tests, LS_COUNT(tests)); }

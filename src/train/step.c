@@ -1,0 +1,52 @@
+// step: one optimizer step of the engine (step.h).
+#include "train/step.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/rng.h"
+
+void train_step_spec_init(train_step_spec *s, ls_model *m, ls_lora *lo, ls_adamw *opt) {
+    memset(s, 0, sizeof *s);
+    s->m = m;
+    s->lo = lo;
+    s->opt = opt;
+    s->params = lo ? lo->params : m->params_memory;
+    s->grads = lo ? lo->grads : m->grads_memory;
+    s->n_trainable = lo ? lo->n_params : m->n_params;
+    s->grad_accum = 1;
+}
+
+int train_step(const train_step_spec *s, long step, double lr, train_batch_fn next, void *user,
+               train_step_stats *st, char *msg, size_t msg_size) {
+    ls_model *m = s->m;
+    int accum = s->grad_accum;
+    if (s->lo) lora_zero_grad(s->lo);
+    else model_zero_grad(m);
+    st->loss = st->tokens = 0.0;
+    for (int k = 0; k < accum; k++) {
+        long idx = (step - 1) * accum + k; // the batch index: data order and dropout masks follow it
+        train_microbatch mb;
+        if (next(user, idx, &mb)) return -1;
+        if (s->lo) lora_set_dropout_seed(s->lo, ls_seed_mix(s->dropout_seed, (uint64_t)idx));
+        float l = model_forward(m, mb.inputs, mb.targets, mb.mask, mb.B, mb.T, s->label_smoothing);
+        if (l < 0.0f) return -1;
+        if (!isfinite(l)) {
+            snprintf(msg, msg_size, "step %ld: training loss is %s (micro-batch %d)", step,
+                     isnan(l) ? "NaN" : "infinite", k);
+            return 1;
+        }
+        model_backward(m, 1.0f / (float)accum, s->label_smoothing);
+        st->loss += (double)l / accum;
+        st->tokens += mb.tokens;
+    }
+    st->grad_norm = s->clip > 0 ? clip_grad_norm(m->be, s->grads, s->n_trainable, s->clip)
+                                : grad_norm(m->be, s->grads, s->n_trainable);
+    if (!isfinite(st->grad_norm)) {
+        snprintf(msg, msg_size, "step %ld: gradient norm is %s", step, isnan(st->grad_norm) ? "NaN" : "infinite");
+        return 1;
+    }
+    adamw_step(s->opt, s->params, s->grads, (float)lr);
+    return 0;
+}

@@ -1,0 +1,69 @@
+// step: the engine's training step — one optimizer step, the same code for
+// the training loop (train.c), `lorascope bench` (bench.c) and the GPU
+// benchmark (kernels/bench/bench_train.c), so that what is timed is what
+// trains.
+//
+// One step (Hu et al. 2021, Sec. 4: AdamW on the trainable parameters):
+//   zero the trainable gradients;
+//   for micro-batch k = 0 .. grad_accum-1, batch index idx = (step-1) grad_accum + k:
+//     the batch source fills micro-batch idx (the data order follows idx);
+//     LoRA dropout seed = ls_seed_mix(dropout_seed, idx);
+//     forward (mean loss over the masked positions), backward with the loss
+//     weighted 1/grad_accum (gradients accumulate);
+//   global gradient norm, clipped to clip when clip > 0 (clip_grad_norm_);
+//   one AdamW step at lr.
+// A non-finite loss or gradient norm stops the step before the update.
+#ifndef LS_TRAIN_STEP_H
+#define LS_TRAIN_STEP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/lora.h"
+#include "engine/model.h"
+#include "engine/optim.h"
+
+// What a step updates, and how. The caller owns every pointer.
+typedef struct {
+    ls_model *m;
+    ls_lora *lo;            // the attached adapter, or NULL: full fine-tuning
+    ls_adamw *opt;
+    float *params, *grads;  // the trainable buffer: lo's, or the model's
+    size_t n_trainable;
+    int grad_accum;         // micro-batches per step, >= 1
+    double clip;            // max global gradient norm; <= 0: measured, not clipped
+    float label_smoothing;
+    uint64_t dropout_seed;  // LoRA dropout stream (unused without dropout)
+} train_step_spec;
+
+// Sets s to train lo (or, lo NULL, every weight of m: model_enable_grads must
+// have been called) with opt; one micro-batch, no clipping, no smoothing.
+void train_step_spec_init(train_step_spec *s, ls_model *m, ls_lora *lo, ls_adamw *opt);
+
+// One micro-batch: (B,T) token ids, targets (< 0: ignored) and mask (NULL:
+// every position counts), all owned by the batch source; tokens = tokens of
+// real input in it (padding excluded), for tokens/s.
+typedef struct {
+    const int *inputs, *targets;
+    const float *mask;
+    int B, T;
+    double tokens;
+} train_microbatch;
+
+// Fills *mb with micro-batch batch_index. Returns 0, or -1 with ls_error().
+typedef int (*train_batch_fn)(void *user, long batch_index, train_microbatch *mb);
+
+typedef struct {
+    double loss;       // mean of the micro-batches' losses
+    double tokens;     // sum of their tokens
+    double grad_norm;  // global norm before clipping
+} train_step_stats;
+
+// Optimizer step `step` (1-based) at learning rate lr, its micro-batches from
+// next(user, ...). Returns 0; 1 with msg set when the loss or the gradient
+// norm is not finite (the parameters are then not updated); -1 with ls_error()
+// when the batch source or the forward pass fails.
+int train_step(const train_step_spec *s, long step, double lr, train_batch_fn next, void *user,
+               train_step_stats *st, char *msg, size_t msg_size);
+
+#endif
