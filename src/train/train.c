@@ -600,6 +600,36 @@ static int trainer_step(trainer *t, long step, double lr, int *items, task_batch
     return rc;
 }
 
+// The lines a run starts with: trainable parameters as PEFT prints them, what
+// trains on what, and where a resumed run continues.
+static void print_banner(const trainer *t, long start) {
+    const ls_train_config *c = &t->cfg;
+    const ls_model *m = &t->m;
+    char line[256];
+    size_t all = model_num_params(m) + (t->have_lora ? t->lo.n_params : 0);
+    printf("%s\n", lora_format_trainable(line, sizeof line, t->n_trainable, all));
+    printf("%s: %s %s, %d train / %d validation items, %d threads%s\n", c->out, c->full ? "full fine-tuning" : "LoRA",
+           ckpt_family_name(m->cfg.family), t->n_train, t->n_val, omp_get_max_threads(),
+           start ? " (resumed)" : "");
+    if (start) printf("resuming from step %ld\n", start);
+    fflush(stdout);
+}
+
+// A non-finite loss or gradient stopped the run at `step`: the message says
+// where the last good checkpoint is, and metrics.jsonl records the stop.
+static void stop_on_nonfinite(const trainer *t, run_metrics *w, char *message, size_t size, long step,
+                              long last_ckpt) {
+    char ck[1200];
+    if (last_ckpt > 0) snprintf(ck, sizeof ck, "the last good checkpoint (step %ld) is in %s", last_ckpt, t->ckpt_dir);
+    else snprintf(ck, sizeof ck, "no checkpoint was written");
+    char full[2048];
+    snprintf(full, sizeof full, "%s; stopped (%s)", message, ck);
+    snprintf(message, size, "%s", full);
+    char buf[700];
+    snprintf(buf, sizeof buf, "{\"step\":%ld,\"loss\":null,\"error\":\"non-finite value\"}", step);
+    run_metrics_write(w, buf);
+}
+
 int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, train_result *res) {
     memset(res, 0, sizeof *res);
     res->base_val_loss = res->final_val_loss = res->final_train_loss = NAN;
@@ -623,17 +653,9 @@ int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, tra
         return -1;
     }
     int tty = isatty(2);
-    char line[256];
-    size_t all = model_num_params(m) + (t->have_lora ? t->lo.n_params : 0);
-    printf("%s\n", lora_format_trainable(line, sizeof line, t->n_trainable, all));
-    printf("%s: %s %s, %d train / %d validation items, %d threads%s\n", c->out, c->full ? "full fine-tuning" : "LoRA",
-           ckpt_family_name(m->cfg.family), t->n_train, t->n_val, omp_get_max_threads(),
-           start ? " (resumed)" : "");
-    if (start) printf("resuming from step %ld\n", start);
-    fflush(stdout);
+    print_banner(t, start);
 
     int rc = 0;
-    const char *status = "completed";
     char message[2048] = "";
     if (start == 0 && t->val) {
         if (evaluate(t, &w, 0, 0)) rc = -1;
@@ -695,21 +717,12 @@ int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, tra
     task_batch_free(&tb);
     long done = rc ? step - 1 : c->steps;
     if (rc == 1) {
-        status = "failed";
-        char ck[1200];
-        if (last_ckpt > 0) snprintf(ck, sizeof ck, "the last good checkpoint (step %ld) is in %s", last_ckpt, t->ckpt_dir);
-        else snprintf(ck, sizeof ck, "no checkpoint was written");
-        char full[2048];
-        snprintf(full, sizeof full, "%s; stopped (%s)", message, ck);
-        snprintf(message, sizeof message, "%s", full);
-        char buf[700];
-        snprintf(buf, sizeof buf, "{\"step\":%ld,\"loss\":null,\"error\":\"non-finite value\"}", step);
-        run_metrics_write(&w, buf);
-        write_manifest(t, status, message, start, done, ls_now() - wall0, started, argc, argv);
+        stop_on_nonfinite(t, &w, message, sizeof message, step, last_ckpt);
+        write_manifest(t, "failed", message, start, done, ls_now() - wall0, started, argc, argv);
         ls_fail("%s", message);
     } else if (rc == 0) {
         rc = write_outputs(t);
-        if (!rc) rc = write_manifest(t, status, NULL, start, done, ls_now() - wall0, started, argc, argv);
+        if (!rc) rc = write_manifest(t, "completed", NULL, start, done, ls_now() - wall0, started, argc, argv);
     }
     run_metrics_close(&w);
     res->status = rc == 1;
