@@ -14,7 +14,7 @@
 #include "base/util.h"
 #include "cli/commands.h"
 #include "train/bench.h"
-#include "train/run.h"
+#include "train/record.h"
 
 #ifndef LS_TORCH_BENCH
 #define LS_TORCH_BENCH "tests/reference/bench_torch.py"
@@ -208,7 +208,7 @@ static void write_table(FILE *fp, const bench_opts *o, const double *peak, const
             "1 warm-up (range: slowest-fastest step), both sides; step = the training loop's (forward, backward, clip "
             "1.0, AdamW); PyTorch in the fastest of its thread layouts, run right after its lorascope row; ratio = "
             "median / median; %% of peak: both sides with the same FLOP count and sgemm peak\n\n",
-            run_version(), run_git_commit(), run_cpu_model(), run_n_cpus(), run_uname(), load, o->steps);
+            record_version(), record_git_commit(), record_cpu_model(), record_n_cpus(), record_uname(), load, o->steps);
     for (int t = 0; t < o->n_threads; t++)
         fprintf(fp, "sgemm peak probe (2048^3 through the backend gemm), %d thread%s: %.1f GFLOP/s\n", o->threads[t],
                 o->threads[t] > 1 ? "s" : "", peak[t]);

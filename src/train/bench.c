@@ -10,7 +10,7 @@
 #include "base/clock.h"
 #include "base/util.h"
 #include "train/bench.h"
-#include "train/run.h"
+#include "train/record.h"
 #include "train/step.h"
 #include "train/train.h"
 

@@ -13,7 +13,7 @@
 #include "engine/backend_registry.h"
 #include "eval/tasks.h"
 #include "train/import.h"
-#include "train/run.h"
+#include "train/record.h"
 #include "train/task.h"
 #include "train/train.h"
 
@@ -212,7 +212,7 @@ static int write_json(const evaluation *ev, const evaluate_request *req, const e
         cJSON_AddNumberToObject(root, "max_new_tokens", req->max_new);
         add_samples(root, &ev->gen);
     }
-    cJSON_AddStringToObject(root, "lorascope_version", run_version());
+    cJSON_AddStringToObject(root, "lorascope_version", record_version());
     char *json = cJSON_Print(root);
     cJSON_Delete(root);
     int rc = ls_write_file_atomic(req->out, json, strlen(json));

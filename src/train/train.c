@@ -17,7 +17,7 @@
 #include "base/clock.h"
 #include "base/util.h"
 #include "train/export.h"
-#include "train/run.h"
+#include "train/record.h"
 #include "train/step.h"
 #include "train/task.h"
 #include "train/train.h"
@@ -297,7 +297,7 @@ static int save_checkpoint(trainer *t, long step) {
     const char *meta[] = {"step", v[0], "adam_step", v[1], "n_params", v[2], "rng.data_seed", v[3],
                           "rng.dropout_seed", v[4], "tokens_seen", v[5], "train_time_s", v[6],
                           "base_val_loss", v[7], "mode", t->cfg.full ? "full" : "lora",
-                          "lorascope_version", run_version()};
+                          "lorascope_version", record_version()};
     int rc = ls_mkdir_p(t->ckpt_dir);
     if (!rc) rc = st_write(t->ckpt_path, e, 3, meta, 10);
     free(host);
@@ -390,17 +390,17 @@ static void print_progress(const trainer *t, long step, double loss, double lr, 
     fflush(stderr);
 }
 
-static void metrics_step(run_metrics *w, long step, double loss, double lr, double gnorm, double tokens,
+static void metrics_step(record_metrics *w, long step, double loss, double lr, double gnorm, double tokens,
                          double tok_s, double elapsed) {
     char buf[512];
     snprintf(buf, sizeof buf,
              "{\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"tokens\":%.0f,\"tok_per_s\":%.1f,"
              "\"elapsed_s\":%.3f}",
              step, loss, lr, gnorm, tokens, tok_s, elapsed);
-    run_metrics_write(w, buf);
+    record_metrics_write(w, buf);
 }
 
-static int evaluate(trainer *t, run_metrics *w, long step, int tty) {
+static int evaluate(trainer *t, record_metrics *w, long step, int tty) {
     task_eval_result r;
     double t0 = ls_now();
     if (task_evaluate(&t->m, t->val, t->val_items, t->n_val, t->cfg.batch_size, &r)) return -1;
@@ -409,7 +409,7 @@ static int evaluate(trainer *t, run_metrics *w, long step, int tty) {
     if (isfinite(r.accuracy)) snprintf(acc, sizeof acc, ",\"val_accuracy\":%.6f", r.accuracy);
     snprintf(buf, sizeof buf, "{\"step\":%ld,\"val_loss\":%.9g,\"val_tokens\":%ld,\"val_items\":%d%s,\"eval_s\":%.3f}",
              step, r.loss, r.n_tokens, r.n_items, acc, ls_now() - t0);
-    run_metrics_write(w, buf);
+    record_metrics_write(w, buf);
     if (tty) fputc('\n', stderr);
     fprintf(stderr, "eval  step %ld | val loss %.4f (%d items, %ld tokens)", step, r.loss, r.n_items, r.n_tokens);
     if (isfinite(r.accuracy)) fprintf(stderr, " | accuracy %.4f", r.accuracy);
@@ -424,8 +424,8 @@ static int write_manifest(const trainer *t, const char *status, const char *mess
                           long steps_done, double wall, const char *started, int argc, char **argv) {
     const ls_train_config *c = &t->cfg;
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "lorascope_version", run_version());
-    cJSON_AddStringToObject(root, "git_commit", run_git_commit());
+    cJSON_AddStringToObject(root, "lorascope_version", record_version());
+    cJSON_AddStringToObject(root, "git_commit", record_git_commit());
     if (argv) {
         cJSON *cmd = cJSON_AddArrayToObject(root, "command");
         for (int i = 0; i < argc; i++) cJSON_AddItemToArray(cmd, cJSON_CreateString(argv[i]));
@@ -436,9 +436,9 @@ static int write_manifest(const trainer *t, const char *status, const char *mess
     cJSON_AddNumberToObject(root, "threads", omp_get_max_threads());
     cJSON_AddNumberToObject(root, "openblas_threads", openblas_get_num_threads());
     cJSON *mach = cJSON_AddObjectToObject(root, "machine");
-    cJSON_AddStringToObject(mach, "uname", run_uname());
-    cJSON_AddStringToObject(mach, "cpu", run_cpu_model());
-    cJSON_AddNumberToObject(mach, "n_cpus", run_n_cpus());
+    cJSON_AddStringToObject(mach, "uname", record_uname());
+    cJSON_AddStringToObject(mach, "cpu", record_cpu_model());
+    cJSON_AddNumberToObject(mach, "n_cpus", record_n_cpus());
     char host[256] = "unknown";
     gethostname(host, sizeof host - 1);
     cJSON_AddStringToObject(mach, "hostname", host);
@@ -516,7 +516,7 @@ static int dir_is_empty(const char *dir) {
     return empty;
 }
 
-static int prepare_run_dir(trainer *t, int resume, long *start_step, run_metrics *w) {
+static int prepare_run_dir(trainer *t, int resume, long *start_step, record_metrics *w) {
     const ls_train_config *c = &t->cfg;
     char *cfg_path = ls_path_join(c->out, "config.ini");
     int rc = 0;
@@ -535,7 +535,7 @@ static int prepare_run_dir(trainer *t, int resume, long *start_step, run_metrics
             remove(metrics);
             free(metrics);
         }
-        if (!rc) rc = run_metrics_open(w, c->out, *start_step);
+        if (!rc) rc = record_metrics_open(w, c->out, *start_step);
     } else {
         if (ls_exists(c->out) && !dir_is_empty(c->out))
             rc = ls_fail("%s: exists and is not empty; pass --resume to continue the run in it, or choose a new --out",
@@ -546,7 +546,7 @@ static int prepare_run_dir(trainer *t, int resume, long *start_step, run_metrics
             rc = ls_write_file_atomic(cfg_path, ini, strlen(ini));
             free(ini);
         }
-        if (!rc) rc = run_metrics_open(w, c->out, -1);
+        if (!rc) rc = record_metrics_open(w, c->out, -1);
     }
     free(cfg_path);
     return rc;
@@ -617,7 +617,7 @@ static void print_banner(const trainer *t, long start) {
 
 // A non-finite loss or gradient stopped the run at `step`: the message says
 // where the last good checkpoint is, and metrics.jsonl records the stop.
-static void stop_on_nonfinite(const trainer *t, run_metrics *w, char *message, size_t size, long step,
+static void stop_on_nonfinite(const trainer *t, record_metrics *w, char *message, size_t size, long step,
                               long last_ckpt) {
     char ck[1200];
     if (last_ckpt > 0) snprintf(ck, sizeof ck, "the last good checkpoint (step %ld) is in %s", last_ckpt, t->ckpt_dir);
@@ -627,7 +627,7 @@ static void stop_on_nonfinite(const trainer *t, run_metrics *w, char *message, s
     snprintf(message, size, "%s", full);
     char buf[700];
     snprintf(buf, sizeof buf, "{\"step\":%ld,\"loss\":null,\"error\":\"non-finite value\"}", step);
-    run_metrics_write(w, buf);
+    record_metrics_write(w, buf);
 }
 
 int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, train_result *res) {
@@ -644,10 +644,10 @@ int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, tra
     }
     const ls_train_config *c = &t->cfg;
     ls_model *m = &t->m;
-    run_metrics w = {0};
+    record_metrics w = {0};
     long start = 0;
     if (prepare_run_dir(t, resume, &start, &w)) {
-        run_metrics_close(&w);
+        record_metrics_close(&w);
         trainer_free(t);
         free(t);
         return -1;
@@ -724,7 +724,7 @@ int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, tra
         rc = write_outputs(t);
         if (!rc) rc = write_manifest(t, "completed", NULL, start, done, ls_now() - wall0, started, argc, argv);
     }
-    run_metrics_close(&w);
+    record_metrics_close(&w);
     res->status = rc == 1;
     res->steps_done = done;
     res->base_val_loss = t->base_val_loss;

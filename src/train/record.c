@@ -1,5 +1,5 @@
 // run: version, machine, clocks, metrics.jsonl.
-#include "train/run.h"
+#include "train/record.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +15,10 @@
 #define LS_VERSION "unknown"
 #endif
 
-const char *run_version(void) { return LS_VERSION; }
-const char *run_git_commit(void) { return LS_GIT_COMMIT[0] ? LS_GIT_COMMIT : "unknown"; }
+const char *record_version(void) { return LS_VERSION; }
+const char *record_git_commit(void) { return LS_GIT_COMMIT[0] ? LS_GIT_COMMIT : "unknown"; }
 
-const char *run_uname(void) {
+const char *record_uname(void) {
     static char buf[256];
     struct utsname u;
     if (uname(&u)) return "unknown";
@@ -26,7 +26,7 @@ const char *run_uname(void) {
     return buf;
 }
 
-const char *run_cpu_model(void) {
+const char *record_cpu_model(void) {
     static char buf[256];
     snprintf(buf, sizeof buf, "unknown");
     FILE *fp = fopen("/proc/cpuinfo", "r");
@@ -46,7 +46,7 @@ const char *run_cpu_model(void) {
     return buf;
 }
 
-int run_n_cpus(void) {
+int record_n_cpus(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
 }
@@ -61,7 +61,7 @@ static long line_step(const char *line) {
     return strtol(p + 7, NULL, 10);
 }
 
-int run_metrics_open(run_metrics *w, const char *dir, long keep_through_step) {
+int record_metrics_open(record_metrics *w, const char *dir, long keep_through_step) {
     memset(w, 0, sizeof *w);
     w->path = ls_path_join(dir, "metrics.jsonl");
     if (keep_through_step >= 0 && ls_exists(w->path)) {
@@ -89,13 +89,13 @@ int run_metrics_open(run_metrics *w, const char *dir, long keep_through_step) {
     return 0;
 }
 
-void run_metrics_write(run_metrics *w, const char *json_object) {
+void record_metrics_write(record_metrics *w, const char *json_object) {
     if (!w->fp) return;
     fprintf(w->fp, "%s\n", json_object);
     fflush(w->fp);
 }
 
-void run_metrics_close(run_metrics *w) {
+void record_metrics_close(record_metrics *w) {
     if (w->fp) fclose(w->fp);
     free(w->path);
     memset(w, 0, sizeof *w);
