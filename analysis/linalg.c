@@ -1,13 +1,12 @@
 #include "linalg.h"
 
+#include <cblas.h>
+#include <lapacke.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <cblas.h>
-#include <lapacke.h>
 
 // ----------------------------------------------------------------------------
 // Errors and allocation

@@ -1,9 +1,8 @@
 #include "subspace.h"
 
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#include <cblas.h>
 
 #include "random.h"
 

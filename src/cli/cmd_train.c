@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/commands.h"
 #include "base/util.h"
+#include "cli/commands.h"
 #include "train/train.h"
 #include "train/train_config.h"
 

@@ -1,4 +1,6 @@
 // train: setup and checks, the loop, checkpoints, resumption, the run record.
+#include "train/train.h"
+
 #include <cblas.h>
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -10,18 +12,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "base/util.h"
+#include "engine/backend_registry.h"
 #include "engine/lora.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
 #include "io/safetensors.h"
-#include "base/clock.h"
-#include "base/util.h"
 #include "train/export.h"
 #include "train/record.h"
 #include "train/step.h"
 #include "train/task.h"
-#include "train/train.h"
-#include "engine/backend_registry.h"
 
 // Streams derived from the one seed. The train/validation split and the
 // evaluation subsample use a fixed seed instead, so that runs with different

@@ -1,10 +1,11 @@
 // train_config: one option table for INI files, flags and config.ini.
+#include "train/train_config.h"
+
 #include <stddef.h>
 #include <string.h>
 
 #include "base/options.h"
 #include "base/util.h"
-#include "train/train_config.h"
 
 // ----------------------------------------------------------------------------
 // the option table

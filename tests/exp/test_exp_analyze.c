@@ -3,10 +3,10 @@
 // The "runs" here are directories whose adapter/ links to tests/data/peft.
 #include <unistd.h>
 
-#include "harness.h"
 #include "analyze/analyze.h"
 #include "base/util.h"
 #include "exp/exp_analyze.h"
+#include "harness.h"
 #include "report/report.h"
 
 // Two runs on a `seed` axis: seed=1 the llama_tiny adapter (r = 4), seed=2 its
