@@ -93,9 +93,10 @@ void exp_list_commands(const exp_set *s, const exp_options *o, const char *exe, 
         fputs(" train", out);
         for (int i = 0; i + 1 < r->n_args; i += 2) {
             const char *flag = r->args[i], *value = r->args[i + 1];
-            if (tc_flag_is_bool(flag + 2)) {
-                // booleans: "full = true" in the file becomes a bare --full
-                if (strcmp(value, "false") && strcmp(value, "0")) print_arg(out, flag, 0);
+            const opt_spec *spec = opt_find_flag(tc_table(), flag + 2);
+            if (spec && spec->type == OPT_BOOL) {
+                // booleans: "full = true" in the file becomes a bare --full (read from the typed config)
+                if (*(const int *)((const char *)&r->cfg + spec->offset)) print_arg(out, flag, 0);
                 continue;
             }
             print_arg(out, flag, 0);
