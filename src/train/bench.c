@@ -1,15 +1,16 @@
 // bench: timed training steps, FLOP counts, an sgemm probe.
+#include "train/bench.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
+#include "base/util.h"
 #include "engine/lora.h"
 #include "engine/model.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
-#include "base/clock.h"
-#include "base/util.h"
-#include "train/bench.h"
 #include "train/record.h"
 #include "train/step.h"
 #include "train/train.h"
