@@ -166,19 +166,6 @@ static const ls_backend *pick_backend(const char *name, const char *precision) {
     return NULL;
 }
 
-// The benchmark's batch: the same random tokens every step.
-typedef struct {
-    const int *tok, *tgt;
-    int B, T;
-} fixed_batch;
-
-static int same_batch(void *user, long idx, train_microbatch *mb) {
-    (void)idx;
-    const fixed_batch *f = user;
-    *mb = (train_microbatch){f->tok, f->tgt, NULL, f->B, f->T, (double)f->B * f->T};
-    return 0;
-}
-
 // The model with its trainable part: the adapter (lo) or every weight.
 static int build_trainable(const bench_args *a, const ls_model_config *cfg, const ls_backend *be, ls_model *m,
                            ls_lora *lo) {
@@ -200,7 +187,7 @@ static int build_trainable(const bench_args *a, const ls_model_config *cfg, cons
 
 // Median seconds of a.steps training steps after a.warmup untimed ones, or
 // -1 with ls_error().
-static double time_steps(const bench_args *a, const train_step_spec *spec, const fixed_batch *batch) {
+static double time_steps(const bench_args *a, const train_step_spec *spec, const train_fixed_batch *batch) {
     const ls_backend *be = spec->m->be;
     double *times = ls_malloc((size_t)a->steps * sizeof(double));
     char msg[256];
@@ -208,7 +195,7 @@ static double time_steps(const bench_args *a, const train_step_spec *spec, const
         sync_backend(be);
         double t0 = ls_now();
         train_step_stats st;
-        int rc = train_step(spec, s + 1, 1e-4, same_batch, (void *)batch, &st, msg, sizeof msg);
+        int rc = train_step(spec, s + 1, 1e-4, train_fixed_batch_next, (void *)batch, &st, msg, sizeof msg);
         if (rc) {
             if (rc > 0) ls_fail("%s", msg);
             free(times);
@@ -288,7 +275,7 @@ int main(int argc, char **argv) {
     ls_rng_seed(&r, 2);
     for (int i = 0; i < N; i++) tok[i] = (int)(ls_rng_next(&r) % (uint64_t)cfg.vocab_size);
     for (int i = 0; i < N; i++) tgt[i] = (i + 1) % a.seq ? tok[i + 1] : -1;
-    fixed_batch batch = {tok, tgt, a.batch, a.seq};
+    train_fixed_batch batch = {tok, tgt, a.batch, a.seq};
     model_set_training(&m, 1);
 #ifdef LS_HAVE_CUDA
     if (be->kind == LS_BACKEND_CUDA) ls_cuda_reset_peak();

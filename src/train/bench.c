@@ -75,19 +75,6 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-// The benchmark's batch: the same random tokens every step.
-typedef struct {
-    const int *tokens, *targets;
-    int B, T;
-} fixed_batch;
-
-static int same_batch(void *user, long idx, train_microbatch *mb) {
-    (void)idx;
-    const fixed_batch *f = user;
-    *mb = (train_microbatch){f->tokens, f->targets, NULL, f->B, f->T, (double)f->B * f->T};
-    return 0;
-}
-
 // Builds the model of the shape: the checkpoint's weights when assets_dir
 // holds it (*real = 1), else random ones.
 static int build_model(ls_model *m, const bench_shape *s, const char *assets_dir, int *real) {
@@ -146,7 +133,7 @@ int bench_train(const bench_shape *s, const char *assets_dir, int full, int thre
     ls_rng_seed(&rng, 42);
     for (int i = 0; i < N; i++) tokens[i] = (int)(ls_rng_next(&rng) % (uint64_t)m.V);
     for (int i = 0; i < N; i++) targets[i] = i + 1 < N ? tokens[i + 1] : 0;
-    fixed_batch batch = {tokens, targets, B, T};
+    train_fixed_batch batch = {tokens, targets, B, T};
     model_set_training(&m, 1);
     double *times = ls_malloc((size_t)(steps + 1) * sizeof(double));
     int rc = 0;
@@ -154,7 +141,7 @@ int bench_train(const bench_shape *s, const char *assets_dir, int full, int thre
     for (int k = 0; k <= steps && !rc; k++) {
         double t0 = ls_now();
         train_step_stats st;
-        rc = train_step(&spec, k + 1, 1e-5, same_batch, &batch, &st, msg, sizeof msg);
+        rc = train_step(&spec, k + 1, 1e-5, train_fixed_batch_next, &batch, &st, msg, sizeof msg);
         if (rc > 0) rc = ls_fail("bench %s: %s", s->name, msg);
         times[k] = ls_now() - t0;
     }

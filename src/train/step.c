@@ -50,3 +50,10 @@ int train_step(const train_step_spec *s, long step, double lr, train_batch_fn ne
     adamw_step(s->opt, s->params, s->grads, (float)lr);
     return 0;
 }
+
+int train_fixed_batch_next(void *user, long batch_index, train_microbatch *mb) {
+    (void)batch_index;
+    const train_fixed_batch *f = user;
+    *mb = (train_microbatch){f->tokens, f->targets, NULL, f->B, f->T, (double)f->B * f->T};
+    return 0;
+}

@@ -53,6 +53,14 @@ typedef struct {
 // Fills *mb with micro-batch batch_index. Returns 0, or -1 with ls_error().
 typedef int (*train_batch_fn)(void *user, long batch_index, train_microbatch *mb);
 
+// A batch source that hands out the same tokens every time (the benchmarks):
+// user is a train_fixed_batch; targets as the model takes them, no mask.
+typedef struct {
+    const int *tokens, *targets;
+    int B, T;
+} train_fixed_batch;
+int train_fixed_batch_next(void *user, long batch_index, train_microbatch *mb);
+
 typedef struct {
     double loss;       // mean of the micro-batches' losses
     double tokens;     // sum of their tokens
