@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/util.h"
 #include "engine/lora.h"
@@ -381,6 +382,18 @@ int model_reserve(ls_model *m, int B, int T) {
                        m->P, B, T);
     if (m->acts_memory && B <= m->Bcap && T <= m->Tcap) return 0;
     int Bn = B > m->Bcap ? B : m->Bcap, Tn = T > m->Tcap ? T : m->Tcap;
+    // Refuse before allocating what the machine cannot hold (batch_size 65536
+    // would ask for ~1 TB). Every activation is linear in B: B times one row's
+    // bytes, in double so that no product overflows.
+    act_sizes(m, m->act_sizes, 1, Tn);
+    double row_floats = 0;
+    for (int i = 0; i < LS_N_ACT_TENSORS; i++) row_floats += (double)m->act_sizes[i];
+    double need = (double)Bn * (row_floats * sizeof(float) + (double)Tn * (2 * sizeof(int) + 2 * sizeof(float)));
+    double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (phys > 0 && need > phys)
+        return ls_fail("model_reserve: batch size %d x sequence length %d needs %.3g bytes of activations, more than "
+                       "this machine's physical memory (%.3g bytes); lower batch_size or seq_len",
+                       Bn, Tn, need, phys);
     if (m->acts_memory) m->be->free(m->acts_memory);
     if (m->tokens) m->be->free_int(m->tokens);
     if (m->targets) m->be->free_int(m->targets);
@@ -618,25 +631,40 @@ void model_backward(ls_model *m, float loss_scale, float smoothing) {
 // ----------------------------------------------------------------------------
 // generation
 
-static void decoder_init(ls_model *m) {
+// Sizes the KV cache (and the attention scratch) for n_ctx positions, at most
+// max_seq_len: a decode sizes it by the positions actually run, not by the
+// model's maximum (a config's max_position_embeddings may be 1M). Grows by
+// doubling and keeps the cached keys/values of the positions already run.
+static void decoder_reserve(ls_model *m, int n_ctx) {
     ls_decoder *d = &m->dec;
-    if (d->memory) return;
-    size_t C = m->C, kv = (size_t)m->NKV * m->HS, n_ctx = m->P;
-    size_t sizes[12] = {m->L * n_ctx * kv, m->L * n_ctx * kv, C, C, C, m->QKV,
-                        (size_t)m->NH * n_ctx, m->F, m->H, m->V, 1, 1};
+    if (d->memory && n_ctx <= d->n_ctx) return;
+    if (n_ctx < 64) n_ctx = 64;
+    if (d->memory && n_ctx < 2 * d->n_ctx) n_ctx = 2 * d->n_ctx;
+    if (n_ctx > m->P) n_ctx = m->P;
+    size_t C = m->C, kv = (size_t)m->NKV * m->HS, n = (size_t)n_ctx;
+    size_t sizes[12] = {m->L * n * kv, m->L * n * kv, C, C, C, m->QKV,
+                        (size_t)m->NH * n, m->F, m->H, m->V, 1, 1};
     size_t total = 0;
     for (int i = 0; i < 12; i++) total += (sizes[i] + 15) & ~(size_t)15; // 64-byte aligned slots
-    d->memory = m->be->alloc(total);
+    float *memory = m->be->alloc(total), *old = d->memory, *old_k = d->k_cache, *old_v = d->v_cache;
     float **ptr[12] = {&d->k_cache, &d->v_cache, &d->x, &d->xb, &d->xb2, &d->qkv,
                        &d->att, &d->fc, &d->act, &d->logits, &d->mean, &d->rstd};
-    float *at = d->memory;
+    float *at = memory;
     for (int i = 0; i < 12; i++) {
         *ptr[i] = at;
         at += (sizes[i] + 15) & ~(size_t)15;
     }
-    d->n_ctx = (int)n_ctx;
-    d->token = m->be->alloc_int(1);
-    d->host_logits = ls_malloc((size_t)m->V * sizeof(float));
+    if (old) {
+        for (size_t l = 0; l < (size_t)m->L; l++) {
+            m->be->copy(d->k_cache + l * n * kv, old_k + l * d->n_ctx * kv, (size_t)d->n_ctx * kv);
+            m->be->copy(d->v_cache + l * n * kv, old_v + l * d->n_ctx * kv, (size_t)d->n_ctx * kv);
+        }
+        m->be->free(old);
+    }
+    d->memory = memory;
+    d->n_ctx = n_ctx;
+    if (!d->token) d->token = m->be->alloc_int(1);
+    if (!d->host_logits) d->host_logits = ls_malloc((size_t)m->V * sizeof(float));
 }
 
 const float *model_decode(ls_model *m, int token, int pos) {
@@ -649,7 +677,7 @@ const float *model_decode(ls_model *m, int token, int pos) {
         ls_fail("model_decode: pos: expected 0 <= pos < max_seq_len %d, found %d", m->P, pos);
         return NULL;
     }
-    decoder_init(m);
+    decoder_reserve(m, pos + 1);
     if (m->lora && m->lora->Ncap < 1) lora_reserve(m->lora, 1);
     ls_decoder *d = &m->dec;
     ls_params *p = &m->params;
@@ -688,11 +716,16 @@ int model_generate(ls_model *m, const int *prompt, int n_prompt, int steps, ls_s
     if (n_prompt < 1) return ls_fail("model_generate: expected at least one prompt token, found 0");
     if (steps < 1 || steps > m->P)
         return ls_fail("model_generate: steps: expected 1..%d (max_seq_len), found %d", m->P, steps);
+    decoder_reserve(m, steps);
     int token = prompt[0], n_out = 0;
     out[n_out++] = token;
     for (int pos = 0; pos < steps; pos++) {
         const float *logits = model_decode(m, token, pos);
         if (!logits) return -1;
+        for (int v = 0; v < m->V; v++) // a NaN logit would silently sample token 0 / <unk>
+            if (!isfinite(logits[v]))
+                return ls_fail("model_generate: position %d: logit %d is %s (expected finite logits; the forward "
+                               "pass overflowed with these weights)", pos, v, isnan(logits[v]) ? "nan" : "inf");
         int next;
         if (pos < n_prompt - 1) next = prompt[pos + 1];
         else if (sampler) next = sampler_sample(sampler, logits);

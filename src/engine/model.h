@@ -124,7 +124,7 @@ typedef struct {
 
 // KV cache and per-token buffers of the generation path (one sequence).
 typedef struct {
-    int n_ctx;       // capacity in positions (= config max_seq_len)
+    int n_ctx;       // capacity in positions (grown as decoding goes, <= max_seq_len)
     float *memory;   // one allocation
     float *k_cache;  // (L, n_ctx, NKV HS)
     float *v_cache;  // (L, n_ctx, NKV HS)

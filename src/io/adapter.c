@@ -29,6 +29,27 @@ static const cJSON *pattern_lookup(const cJSON *pattern, const char *full_name) 
     return NULL;
 }
 
+// Ranks and alphas are range-checked as doubles before any cast (a value of
+// 1e300 must not reach (int) or (float)). The limits are far above real adapters.
+#define ADAPTER_MAX_RANK 65536
+#define ADAPTER_MAX_ALPHA 1e6
+
+static int is_rank(const cJSON *v) {
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble >= 1 &&
+           v->valuedouble <= ADAPTER_MAX_RANK && v->valuedouble == floor(v->valuedouble);
+}
+
+static int is_alpha(const cJSON *v) {
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble > 0 &&
+           v->valuedouble <= ADAPTER_MAX_ALPHA;
+}
+
+static const char *number_text(const cJSON *v, char *buf, size_t size) {
+    if (cJSON_IsNumber(v)) snprintf(buf, size, "%g", v->valuedouble);
+    else snprintf(buf, size, "a non-number");
+    return buf;
+}
+
 typedef struct {
     int r;
     float alpha;
@@ -54,12 +75,11 @@ static int read_config(adapter_config *cfg, lora_adapter *a, const char *path) {
     if (cJSON_IsTrue(dora))
         return ls_fail("%s: field 'use_dora': DoRA adapters are not supported (expected false)", path);
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "r");
-    if (!cJSON_IsNumber(r) || r->valuedouble < 1 || r->valuedouble != floor(r->valuedouble) || r->valuedouble > 1e6)
-        return ls_fail("%s: field 'r': expected a positive integer", path);
+    if (!is_rank(r)) return ls_fail("%s: field 'r': expected a positive integer rank in [1, %d]", path, ADAPTER_MAX_RANK);
     cfg->r = (int)r->valuedouble;
     const cJSON *alpha = cJSON_GetObjectItemCaseSensitive(root, "lora_alpha");
-    if (!cJSON_IsNumber(alpha) || !(alpha->valuedouble > 0) || !isfinite(alpha->valuedouble))
-        return ls_fail("%s: field 'lora_alpha': expected a positive number", path);
+    if (!is_alpha(alpha))
+        return ls_fail("%s: field 'lora_alpha': expected a finite number in (0, %g]", path, ADAPTER_MAX_ALPHA);
     cfg->alpha = (float)alpha->valuedouble;
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "use_rslora");
     if (rs && !cJSON_IsBool(rs) && !cJSON_IsNull(rs))
@@ -82,16 +102,19 @@ static int read_config(adapter_config *cfg, lora_adapter *a, const char *path) {
         return ls_fail("%s: field 'target_modules': expected a list of module names", path);
     }
     const char *pats[] = {"rank_pattern", "alpha_pattern"};
+    char found[64];
     for (int p = 0; p < 2; p++) {
         const cJSON *pat = cJSON_GetObjectItemCaseSensitive(root, pats[p]);
         if (!pat || cJSON_IsNull(pat)) continue;
         if (!cJSON_IsObject(pat)) return ls_fail("%s: field '%s': expected an object", path, pats[p]);
         const cJSON *it;
         cJSON_ArrayForEach(it, pat) {
-            if (!cJSON_IsNumber(it) || !(it->valuedouble > 0))
-                return ls_fail("%s: field '%s' key '%s': expected a positive number", path, pats[p], it->string);
-            if (p == 0 && (it->valuedouble != floor(it->valuedouble) || it->valuedouble > 1e6))
-                return ls_fail("%s: field 'rank_pattern' key '%s': expected an integer rank", path, it->string);
+            if (p == 0 && !is_rank(it))
+                return ls_fail("%s: field 'rank_pattern' key '%s': expected a positive integer rank in [1, %d], found %s",
+                               path, it->string, ADAPTER_MAX_RANK, number_text(it, found, sizeof found));
+            if (p == 1 && !is_alpha(it))
+                return ls_fail("%s: field 'alpha_pattern' key '%s': expected a finite number in (0, %g], found %s",
+                               path, it->string, ADAPTER_MAX_ALPHA, number_text(it, found, sizeof found));
         }
     }
     const cJSON *base = cJSON_GetObjectItemCaseSensitive(root, "base_model_name_or_path");
@@ -191,9 +214,7 @@ static int read_tensors(lora_adapter *a, const adapter_config *cfg, const char *
         if (side == SIDE_A) m->d_in = (int)t->shape[1];
         else m->d_out = (int)t->shape[0];
         *slot = st_load_float(&f, t);
-        for (int64_t k = 0; k < t->numel && !rc; k++)
-            if (!isfinite((*slot)[k])) rc = ls_fail("%s: tensor '%s': element %lld is not finite", path, t->name,
-                                                   (long long)k);
+        rc = ckpt_check_finite(path, t->name, *slot, t->numel);
     }
     st_close(&f);
     if (rc) return -1;

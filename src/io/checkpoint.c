@@ -1,6 +1,9 @@
 #include "io/checkpoint.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,21 +62,32 @@ static void expected_tensors(const ls_model_config *c, tensor_list *l) {
 static int validate_config(const ls_model_config *c, const char *path) {
 #define NEED(cond, field, what, val) \
     if (!(cond)) return ls_fail("%s: config field '%s': expected %s, found %lld", path, field, what, (long long)(val))
-    // Upper bounds keep every size product below 2^62 (no overflow on hostile headers)
-    // and sit far above any model this tool is meant for.
-    NEED(c->dim > 0 && c->dim <= 65536, "dim", "1..65536", c->dim);
-    NEED(c->hidden_dim > 0 && c->hidden_dim <= (1 << 20), "hidden_dim", "1..1048576", c->hidden_dim);
-    NEED(c->n_layers > 0 && c->n_layers <= 1024, "n_layers", "1..1024", c->n_layers);
+    // Limits: checkpoint.h (CKPT_MAX_*).
+    NEED(c->dim > 0 && c->dim <= CKPT_MAX_DIM, "dim", "1..65536", c->dim);
+    NEED(c->hidden_dim > 0 && c->hidden_dim <= CKPT_MAX_HIDDEN, "hidden_dim", "1..1048576", c->hidden_dim);
+    NEED(c->n_layers > 0 && c->n_layers <= CKPT_MAX_LAYERS, "n_layers", "1..1024", c->n_layers);
     NEED(c->n_heads > 0 && c->dim % c->n_heads == 0, "n_heads", "a positive divisor of dim", c->n_heads);
+    NEED(c->n_heads <= CKPT_MAX_HEADS, "n_heads", "at most 4096", c->n_heads);
     NEED(c->n_kv_heads > 0 && c->n_heads % c->n_kv_heads == 0, "n_kv_heads", "a positive divisor of n_heads",
          c->n_kv_heads);
-    NEED(c->vocab_size > 0 && c->vocab_size <= (1 << 24), "vocab_size", "1..16777216", c->vocab_size);
-    NEED(c->max_seq_len > 0 && c->max_seq_len <= (1 << 24), "max_seq_len", "1..16777216", c->max_seq_len);
+    NEED(c->vocab_size > 0 && c->vocab_size <= CKPT_MAX_VOCAB, "vocab_size", "1..1048576", c->vocab_size);
+    NEED(c->max_seq_len > 0 && c->max_seq_len <= CKPT_MAX_POSITIONS, "max_seq_len", "1..1048576", c->max_seq_len);
     NEED(c->family != LS_FAMILY_LLAMA || (c->dim / c->n_heads) % 2 == 0, "head_size", "an even number (RoPE)",
          c->dim / c->n_heads);
 #undef NEED
     if (!(c->norm_eps > 0 && c->norm_eps < 1))
         return ls_fail("%s: config field 'norm_eps': expected a value in (0, 1), found %g", path, c->norm_eps);
+    if (c->family == LS_FAMILY_LLAMA && !(c->rope_theta > 0 && isfinite(c->rope_theta)))
+        return ls_fail("%s: config field 'rope_theta': expected a finite number > 0, found %g", path,
+                       c->rope_theta);
+    return 0;
+}
+
+int ckpt_check_finite(const char *file, const char *tensor, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return ls_fail("%s: tensor '%s': element %lld is %s (expected finite weights)", file, tensor,
+                           (long long)i, isnan(x[i]) ? "nan" : x[i] > 0 ? "inf" : "-inf");
     return 0;
 }
 
@@ -118,7 +132,7 @@ static int load_llama2c(ls_checkpoint *ck, const char *path) {
     c->n_kv_heads = h[4];
     c->tied_embeddings = h[5] > 0;
     int64_t vocab = h[5] > 0 ? (int64_t)h[5] : -(int64_t)h[5];
-    c->vocab_size = vocab > (1 << 30) ? -1 : (int)vocab; // -1: rejected by validate_config
+    c->vocab_size = vocab > INT_MAX ? -1 : (int)vocab; // -1: rejected by validate_config
     c->max_seq_len = h[6];
     c->norm_eps = 1e-5f;
     c->rope_theta = 10000.0f;
@@ -168,6 +182,11 @@ static int load_llama2c(ls_checkpoint *ck, const char *path) {
 #undef TAKE_LAYERS
 #undef TAKE
     free(buf);
+    for (int i = 0; i < l.n; i++)
+        if (ckpt_check_finite(path, l.t[i].name, l.t[i].data, l.t[i].numel)) {
+            free_list(&l);
+            return -1;
+        }
     ck->n_tensors = l.n;
     ck->tensors = l.t;
     return 0;
@@ -176,19 +195,24 @@ static int load_llama2c(ls_checkpoint *ck, const char *path) {
 // ----------------------------------------------------------------------------
 // Hugging Face: config.json + model.safetensors
 
-static int json_int(const cJSON *root, const char *key, int *out, int fallback, int required, const char *path) {
+// An integer field in [lo, hi]; the double is range-checked before the cast.
+static int json_int(const cJSON *root, const char *key, int *out, int fallback, int required, int lo, int hi,
+                    const char *path) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v || cJSON_IsNull(v)) {
-        if (required) return ls_fail("%s: missing field '%s' (expected an integer)", path, key);
+        if (required) return ls_fail("%s: missing field '%s' (expected an integer in [%d, %d])", path, key, lo, hi);
         *out = fallback;
         return 0;
     }
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble)
-        return ls_fail("%s: field '%s': expected an integer", path, key);
-    *out = (int)v->valuedouble;
+    if (!cJSON_IsNumber(v)) return ls_fail("%s: field '%s': expected an integer in [%d, %d]", path, key, lo, hi);
+    double x = v->valuedouble;
+    if (!isfinite(x) || x < lo || x > hi || x != floor(x))
+        return ls_fail("%s: field '%s': expected an integer in [%d, %d], found %g", path, key, lo, hi, x);
+    *out = (int)x;
     return 0;
 }
 
+// A number field that fits a float (finite; the range check comes from the caller's validation).
 static int json_float(const cJSON *root, const char *key, float *out, float fallback, const char *path) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!v || cJSON_IsNull(v)) {
@@ -196,6 +220,9 @@ static int json_float(const cJSON *root, const char *key, float *out, float fall
         return 0;
     }
     if (!cJSON_IsNumber(v)) return ls_fail("%s: field '%s': expected a number", path, key);
+    if (!isfinite(v->valuedouble) || fabs(v->valuedouble) > FLT_MAX)
+        return ls_fail("%s: field '%s': expected a finite number within float range (|x| <= %g), found %g", path,
+                       key, (double)FLT_MAX, v->valuedouble);
     *out = (float)v->valuedouble;
     return 0;
 }
@@ -216,25 +243,26 @@ static int parse_hf_config(ls_model_config *c, const char *path) {
         rc = ls_fail("%s: missing field 'model_type' (expected \"gpt2\" or \"llama\")", path);
     } else if (!strcmp(mt->valuestring, "gpt2")) {
         c->family = LS_FAMILY_GPT2;
-        rc = json_int(root, "n_embd", &c->dim, 0, 1, path) || json_int(root, "n_layer", &c->n_layers, 0, 1, path) ||
-             json_int(root, "n_head", &c->n_heads, 0, 1, path) ||
-             json_int(root, "vocab_size", &c->vocab_size, 0, 1, path) ||
-             json_int(root, "n_positions", &c->max_seq_len, 1024, 0, path) ||
-             json_int(root, "n_inner", &c->hidden_dim, 4 * c->dim, 0, path) ||
+        rc = json_int(root, "n_embd", &c->dim, 0, 1, 1, CKPT_MAX_DIM, path) ||
+             json_int(root, "n_layer", &c->n_layers, 0, 1, 1, CKPT_MAX_LAYERS, path) ||
+             json_int(root, "n_head", &c->n_heads, 0, 1, 1, CKPT_MAX_HEADS, path) ||
+             json_int(root, "vocab_size", &c->vocab_size, 0, 1, 1, CKPT_MAX_VOCAB, path) ||
+             json_int(root, "n_positions", &c->max_seq_len, 1024, 0, 1, CKPT_MAX_POSITIONS, path) ||
+             json_int(root, "n_inner", &c->hidden_dim, 4 * c->dim, 0, 1, CKPT_MAX_HIDDEN, path) ||
              json_float(root, "layer_norm_epsilon", &c->norm_eps, 1e-5f, path);
         c->n_kv_heads = c->n_heads;
         c->tied_embeddings = 1;
     } else if (!strcmp(mt->valuestring, "llama") || !strcmp(mt->valuestring, "mistral")) {
         c->family = LS_FAMILY_LLAMA;
-        rc = json_int(root, "hidden_size", &c->dim, 0, 1, path) ||
-             json_int(root, "intermediate_size", &c->hidden_dim, 0, 1, path) ||
-             json_int(root, "num_hidden_layers", &c->n_layers, 0, 1, path) ||
-             json_int(root, "num_attention_heads", &c->n_heads, 0, 1, path) ||
-             json_int(root, "vocab_size", &c->vocab_size, 0, 1, path) ||
-             json_int(root, "max_position_embeddings", &c->max_seq_len, 2048, 0, path) ||
+        rc = json_int(root, "hidden_size", &c->dim, 0, 1, 1, CKPT_MAX_DIM, path) ||
+             json_int(root, "intermediate_size", &c->hidden_dim, 0, 1, 1, CKPT_MAX_HIDDEN, path) ||
+             json_int(root, "num_hidden_layers", &c->n_layers, 0, 1, 1, CKPT_MAX_LAYERS, path) ||
+             json_int(root, "num_attention_heads", &c->n_heads, 0, 1, 1, CKPT_MAX_HEADS, path) ||
+             json_int(root, "vocab_size", &c->vocab_size, 0, 1, 1, CKPT_MAX_VOCAB, path) ||
+             json_int(root, "max_position_embeddings", &c->max_seq_len, 2048, 0, 1, CKPT_MAX_POSITIONS, path) ||
              json_float(root, "rms_norm_eps", &c->norm_eps, 1e-6f, path) ||
              json_float(root, "rope_theta", &c->rope_theta, 10000.0f, path);
-        if (!rc) rc = json_int(root, "num_key_value_heads", &c->n_kv_heads, c->n_heads, 0, path);
+        if (!rc) rc = json_int(root, "num_key_value_heads", &c->n_kv_heads, c->n_heads, 0, 1, CKPT_MAX_HEADS, path);
         const cJSON *tie = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
         c->tied_embeddings = cJSON_IsTrue(tie);
         c->rope_interleaved = 0;
@@ -309,6 +337,11 @@ static int load_hf(ls_checkpoint *ck, const char *config_path, const char *st_pa
             break;
         }
         float *raw = st_load_float(&f, s);
+        if (ckpt_check_finite(st_path, s->name, raw, s->numel)) { // index as stored in the file
+            free(raw);
+            rc = -1;
+            break;
+        }
         if (transpose) {
             // Conv1D (in, out) -> (out, in)
             t->data = ls_malloc((size_t)t->numel * 4);
@@ -438,6 +471,10 @@ int ckpt_load_like(ls_checkpoint *ck, const char *path, const ls_checkpoint *bas
         *x = *bt;
         x->name = ls_strdup(bt->name);
         x->data = st_load_float(&f, t);
+        if (ckpt_check_finite(path, t->name, x->data, x->numel)) {
+            rc = -1;
+            break;
+        }
     }
     if (!rc && f.n_tensors != base->n_tensors) {
         for (int i = 0; i < f.n_tensors && !rc; i++)

@@ -61,6 +61,22 @@ void ckpt_free(ls_checkpoint *ck);
 // ckpt_load instead and must match base's config. Returns 0 or -1.
 int ckpt_load_like(ls_checkpoint *ck, const char *path, const ls_checkpoint *base);
 
+// Checks that n floats of one tensor are finite (one pass at load). Returns 0,
+// or -1 with ls_error() naming the file, the tensor and the first bad element:
+// "m.safetensors: tensor 'x': element 17 is inf (expected finite weights)".
+// Used for base weights here and for adapters (io/adapter.c).
+int ckpt_check_finite(const char *file, const char *tensor, const float *x, int64_t n);
+
+// Limits on the sizes a config.json or llama2.c header controls. They sit far
+// above the models this tool is meant for and keep every size product below
+// 2^62, so a hostile or corrupt config fails at load, not in malloc.
+#define CKPT_MAX_DIM 65536             // hidden size
+#define CKPT_MAX_HIDDEN (1 << 20)      // MLP inner size
+#define CKPT_MAX_LAYERS 1024
+#define CKPT_MAX_HEADS 4096
+#define CKPT_MAX_VOCAB (1 << 20)
+#define CKPT_MAX_POSITIONS (1 << 20)   // max_position_embeddings / n_positions / seq_len
+
 // The tensor with this canonical name, or NULL.
 const ls_tensor *ckpt_find(const ls_checkpoint *ck, const char *name);
 

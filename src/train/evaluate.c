@@ -136,6 +136,12 @@ static int measure_loss(evaluation *ev, const evaluate_request *req, FILE *echo,
     task_eval_result r;
     double t0 = ls_now();
     if (task_evaluate(&ev->m, &ev->d, ev->items, ev->n_items, req->batch_size, &r)) return -1;
+    // A NaN/inf loss is an error, never a number to print or write (weights are
+    // checked finite at load, so this is an overflow in the forward pass).
+    if (!isfinite(r.loss))
+        return ls_fail("%s: evaluation loss is %s on %d items of %s (expected a finite loss; the forward pass "
+                       "overflowed with these weights%s%s)", req->model, isnan(r.loss) ? "nan" : "inf", r.n_items,
+                       req->data, req->adapter[0] ? " and adapter " : "", req->adapter);
     rep->seconds = ls_now() - t0;
     rep->loss = r.loss;
     rep->perplexity = exp(r.loss);

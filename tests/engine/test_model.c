@@ -804,6 +804,44 @@ static void test_generate_follows_prompt_then_argmax(void) {
     destroy(m);
 }
 
+
+// The KV cache holds the positions decoded, not max_seq_len (a config may say
+// 1M positions), and growing it keeps the cached keys/values exactly.
+static void test_kv_cache_is_sized_by_positions_run_and_grows_exactly(void) {
+    enum { NT = 150 };
+    ls_model *m = calloc(1, sizeof *m);
+    ls_model_config c = tiny_config(LS_FAMILY_LLAMA);
+    c.max_seq_len = 1 << 20;
+    CHECK(model_build_random(m, &c, 1900, be) == 0);
+    int prompt[2] = {1, 5}, out[11];
+    CHECK_INT(model_generate(m, prompt, 2, 10, NULL, -1, out), 11);
+    CHECK_MSG(m->dec.n_ctx == 64, "KV cache for 10 steps of a 1M-position model holds %d positions, expected 64",
+              m->dec.n_ctx);
+    destroy(m);
+
+    m = calloc(1, sizeof *m);
+    c.max_seq_len = 200;
+    CHECK(model_build_random(m, &c, 1901, be) == 0);
+    randomize(m, 1902);
+    CHECK(model_reserve(m, 1, NT) == 0);
+    int tok[NT];
+    for (int t = 0; t < NT; t++) tok[t] = (t * 7919 + 3) % c.vocab_size;
+    model_forward(m, tok, NULL, NULL, 1, NT, 0.0f);
+    float *full = malloc(sizeof(float) * NT * m->V);
+    be->download(full, m->acts.logits, (size_t)NT * m->V);
+    double scale = max_abs(full, (size_t)NT * m->V);
+    for (int t = 0; t < NT; t++) {
+        const float *lg = model_decode(m, tok[t], t);
+        CHECK(lg != NULL);
+        if (t == 0) CHECK_INT(m->dec.n_ctx, 64);
+        double d = max_diff(lg, full + (size_t)t * m->V, m->V);
+        CHECK_MSG(d <= 1e-5 * scale, "pos %d (cache of %d positions): |decode - forward| %.3g", t, m->dec.n_ctx, d);
+    }
+    CHECK_INT(m->dec.n_ctx, 200); // 64 -> 128 -> 200 (capped at max_seq_len)
+    free(full);
+    destroy(m);
+}
+
 static void test_decay_segments_cover_params_and_skip_norms_and_biases(void) {
     const ls_family fam[2] = {LS_FAMILY_LLAMA, LS_FAMILY_GPT2};
     for (int k = 0; k < 2; k++) {
@@ -867,6 +905,7 @@ static const ls_test tests[] = {
     LS_TEST(test_trainable_params_print_matches_peft_format),
     LS_TEST(test_sampler_argmax_and_seeded_top_p),
     LS_TEST(test_generate_follows_prompt_then_argmax),
+    LS_TEST(test_kv_cache_is_sized_by_positions_run_and_grows_exactly),
     LS_TEST(test_decay_segments_cover_params_and_skip_norms_and_biases),
     LS_TEST(test_bad_inputs_fail_with_message),
 };

@@ -1,6 +1,7 @@
 // Tests for src/io: safetensors reader/writer, half-precision decoding,
 // checkpoints (llama2.c .bin, HF), PEFT adapters; each malformed input gives
 // a message naming the file and what was wrong.
+#include <math.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -264,7 +265,7 @@ static void test_llama2c_checkpoint_rejects_truncation_and_bad_header(void) {
     memcpy(buf + 20, &vocab_min, 4);
     write_bytes(path, buf, n);
     CHECK(ckpt_load(&ck, path) == -1);
-    CHECK_STR_CONTAINS(ls_error(), "'vocab_size': expected 1..16777216");
+    CHECK_STR_CONTAINS(ls_error(), "'vocab_size': expected 1..1048576");
     int32_t vocab = 512;
     memcpy(buf + 20, &vocab, 4);
     int32_t bad_heads = 7; // does not divide dim 64
@@ -299,6 +300,105 @@ static void test_hf_checkpoint_errors_name_the_field(void) {
     CHECK_STR_CONTAINS(ls_error(), "missing tensor 'transformer.wpe.weight'");
     CHECK(ckpt_load(&ck, "/nonexistent/ckpt") == -1);
     CHECK_STR_CONTAINS(ls_error(), "/nonexistent/ckpt: no such file");
+}
+
+
+static void test_llama2c_checkpoint_rejects_non_finite_weights(void) {
+    const char *p = ls_test_asset("models/stories260K/stories260K.bin");
+    if (!p) SKIP("stories260K.bin not present");
+    size_t n;
+    char *buf = ls_read_file(p, &n);
+    const char *dir = ls_test_tmpdir("l2c_inf");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/stories.bin", dir);
+    // wq of layer 0 follows the header, the embedding (512 x 64) and rms_att (5 x 64).
+    float inf = INFINITY;
+    memcpy(buf + 28 + 4 * (512 * 64 + 5 * 64 + 17), &inf, 4);
+    write_bytes(path, buf, n);
+    ls_checkpoint ck;
+    CHECK(ckpt_load(&ck, path) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "stories.bin: tensor 'model.layers.0.self_attn.q_proj.weight': element 17 is inf "
+                                   "(expected finite weights)");
+    free(buf);
+}
+
+// A one-layer llama (hidden 2, heads 1, vocab 2) as config.json + model.safetensors.
+static const char *TINY_LLAMA_TENSORS[] = {
+    "model.embed_tokens.weight", "model.layers.0.input_layernorm.weight", "model.layers.0.self_attn.q_proj.weight",
+    "model.layers.0.self_attn.k_proj.weight", "model.layers.0.self_attn.v_proj.weight",
+    "model.layers.0.self_attn.o_proj.weight", "model.layers.0.post_attention_layernorm.weight",
+    "model.layers.0.mlp.gate_proj.weight", "model.layers.0.mlp.up_proj.weight", "model.layers.0.mlp.down_proj.weight",
+    "model.norm.weight"};
+
+static void write_tiny_llama(const char *dir, const char *extra_config, int bad_tensor, float bad_value) {
+    enum { NT = sizeof TINY_LLAMA_TENSORS / sizeof TINY_LLAMA_TENSORS[0] };
+    float data[NT][4];
+    st_entry e[NT];
+    for (int i = 0; i < NT; i++) {
+        int vec = strstr(TINY_LLAMA_TENSORS[i], "norm") != NULL;
+        for (int k = 0; k < 4; k++) data[i][k] = 0.25f * (float)(k + 1);
+        if (i == bad_tensor) data[i][vec ? 1 : 3] = bad_value;
+        e[i] = (st_entry){.name = TINY_LLAMA_TENSORS[i], .dtype = ST_F32, .ndim = vec ? 1 : 2,
+                          .shape = {2, vec ? 0 : 2}, .data = data[i]};
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    CHECK(st_write(path, e, NT, NULL, 0) == 0);
+    char cfg[1024];
+    // cJSON takes the first of duplicate keys: the extra fields come first and override.
+    snprintf(cfg, sizeof cfg, "{%s\"model_type\": \"llama\", \"hidden_size\": 2, \"intermediate_size\": 2, "
+                              "\"num_hidden_layers\": 1, \"num_attention_heads\": 1, \"vocab_size\": 2, "
+                              "\"tie_word_embeddings\": true}", extra_config);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    write_bytes(path, cfg, strlen(cfg));
+}
+
+static void expect_tiny_llama_error(const char *dir, const char *extra_config, const char *needle) {
+    write_tiny_llama(dir, extra_config, -1, 0);
+    ls_checkpoint ck;
+    int rc = ckpt_load(&ck, dir);
+    CHECK_MSG(rc == -1, "ckpt_load accepted config extra '%s' (expected '%s')", extra_config, needle);
+    if (!rc) ckpt_free(&ck);
+    CHECK_STR_CONTAINS(ls_error(), "config.json: ");
+    CHECK_STR_CONTAINS(ls_error(), needle);
+}
+
+static void test_hf_checkpoint_rejects_non_finite_weights(void) {
+    const char *dir = ls_test_tmpdir("hf_nan");
+    ls_checkpoint ck;
+    write_tiny_llama(dir, "", -1, 0);
+    CHECK_MSG(ckpt_load(&ck, dir) == 0, "%s", ls_error());
+    ckpt_free(&ck);
+    write_tiny_llama(dir, "", 2, NAN);
+    CHECK(ckpt_load(&ck, dir) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "model.safetensors: tensor 'model.layers.0.self_attn.q_proj.weight': element 3 "
+                                   "is nan (expected finite weights)");
+    write_tiny_llama(dir, "", 10, -INFINITY);
+    CHECK(ckpt_load(&ck, dir) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "tensor 'model.norm.weight': element 1 is -inf");
+}
+
+static void test_hf_config_sizes_are_bounded_before_casts(void) {
+    const char *dir = ls_test_tmpdir("hf_bounds");
+    // 1.67e33 does not fit an int: rejected before the cast (UBSan found it).
+    expect_tiny_llama_error(dir, "\"max_position_embeddings\": 1.67e33, ",
+                            "field 'max_position_embeddings': expected an integer in [1, 1048576], found 1.67e+33");
+    expect_tiny_llama_error(dir, "\"max_position_embeddings\": 16777216, ",
+                            "field 'max_position_embeddings': expected an integer in [1, 1048576], found 1.67772e+07");
+    expect_tiny_llama_error(dir, "\"max_position_embeddings\": 2.5, ",
+                            "field 'max_position_embeddings': expected an integer in [1, 1048576], found 2.5");
+    expect_tiny_llama_error(dir, "\"vocab_size\": 2000000, ",
+                            "field 'vocab_size': expected an integer in [1, 1048576], found 2e+06");
+    expect_tiny_llama_error(dir, "\"num_hidden_layers\": 5000, ",
+                            "field 'num_hidden_layers': expected an integer in [1, 1024], found 5000");
+    expect_tiny_llama_error(dir, "\"hidden_size\": 1e300, ",
+                            "field 'hidden_size': expected an integer in [1, 65536], found 1e+300");
+    expect_tiny_llama_error(dir, "\"rope_theta\": 0, ",
+                            "config field 'rope_theta': expected a finite number > 0, found 0");
+    expect_tiny_llama_error(dir, "\"rope_theta\": -10000, ",
+                            "config field 'rope_theta': expected a finite number > 0, found -10000");
+    expect_tiny_llama_error(dir, "\"rope_theta\": 1e300, ",
+                            "field 'rope_theta': expected a finite number within float range");
 }
 
 // ----------------------------------------------------------------------------
@@ -417,10 +517,41 @@ static void test_adapter_rejects_malformed_input(void) {
                             {.name = "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight",
                              .dtype = ST_F32, .ndim = 2, .shape = {8, 4}, .data = z}};
     CHECK(st_write(st, with_nan, 2, NULL, 0) == 0);
-    expect_adapter_error(dir, "element 5 is not finite");
+    expect_adapter_error(dir, "tensor 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight': element 5 is nan (expected finite weights)");
     unlink(st);
     expect_adapter_error(dir, "adapter_model.safetensors: missing");
     expect_adapter_error("/nonexistent/adapter", "not an adapter directory");
+}
+
+
+static void test_adapter_patterns_must_be_finite_and_in_range(void) {
+    const char *dir = ls_test_tmpdir("adapter_patterns");
+    lora_adapter a;
+    make_adapter(&a, 1, 4, 8);
+    a.modules[1].r = 4;
+    CHECK(adapter_save(&a, dir) == 0);
+    adapter_free(&a);
+    const char *head = "{\"peft_type\":\"LORA\",\"r\":4,\"lora_alpha\":8,\"target_modules\":[\"q_proj\",\"v_proj\"]";
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "%s, \"alpha_pattern\": {\"q_proj\": 1e300}}", head);
+    write_text(dir, "adapter_config.json", cfg);
+    expect_adapter_error(dir, "adapter_config.json: field 'alpha_pattern' key 'q_proj': expected a finite number in "
+                              "(0, 1e+06], found 1e+300");
+    snprintf(cfg, sizeof cfg, "%s, \"rank_pattern\": {\"q_proj\": 1e300}}", head);
+    write_text(dir, "adapter_config.json", cfg);
+    expect_adapter_error(dir, "adapter_config.json: field 'rank_pattern' key 'q_proj': expected a positive integer "
+                              "rank in [1, 65536], found 1e+300");
+    snprintf(cfg, sizeof cfg, "%s, \"rank_pattern\": {\"q_proj\": 100000}}", head);
+    write_text(dir, "adapter_config.json", cfg);
+    expect_adapter_error(dir, "key 'q_proj': expected a positive integer rank in [1, 65536], found 100000");
+    write_text(dir, "adapter_config.json",
+               "{\"r\": 4, \"lora_alpha\": 1e300, \"target_modules\": [\"q_proj\"]}");
+    expect_adapter_error(dir, "field 'lora_alpha': expected a finite number in (0, 1e+06]");
+    snprintf(cfg, sizeof cfg, "%s, \"alpha_pattern\": {\"q_proj\": 16}}", head);
+    write_text(dir, "adapter_config.json", cfg);
+    CHECK_MSG(adapter_load(&a, dir) == 0, "%s", ls_error());
+    CHECK(a.modules[0].alpha == 16.0f && a.modules[0].scale == 4.0f);
+    adapter_free(&a);
 }
 
 static void test_adapter_shape_checked_against_base(void) {
@@ -453,8 +584,12 @@ int main(int argc, char **argv) {
         LS_TEST(test_llama2c_checkpoint_loads_stories260k),
         LS_TEST(test_llama2c_checkpoint_rejects_truncation_and_bad_header),
         LS_TEST(test_hf_checkpoint_errors_name_the_field),
+        LS_TEST(test_llama2c_checkpoint_rejects_non_finite_weights),
+        LS_TEST(test_hf_checkpoint_rejects_non_finite_weights),
+        LS_TEST(test_hf_config_sizes_are_bounded_before_casts),
         LS_TEST(test_adapter_save_load_round_trip),
         LS_TEST(test_adapter_rejects_malformed_input),
+        LS_TEST(test_adapter_patterns_must_be_finite_and_in_range),
         LS_TEST(test_adapter_shape_checked_against_base),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));

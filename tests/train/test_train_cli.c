@@ -4,6 +4,7 @@
 // the held-out loss, and bad input gives a one-line error, a non-zero exit and
 // no output.
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -431,6 +432,56 @@ static void test_bad_input_gives_one_line_error_and_no_output(void) {
                  "--task: task: expected lm, e2e, sst2 or jsonl, found 'summarize'", NULL);
 }
 
+
+// A copy of stories260K.bin in a temp dir with `n` floats from float offset
+// `at` set to `value`; NULL if the asset is missing.
+static const char *corrupt_stories(const char *dir, const char *name, long at, int n, float value) {
+    const char *p = asset("models/stories260K/stories260K.bin");
+    if (!p) return NULL;
+    size_t size;
+    char *buf = ls_read_file(p, &size);
+    for (int i = 0; i < n; i++) memcpy(buf + 28 + 4 * (at + i), &value, 4);
+    const char *path = S("%s/%s", dir, name);
+    FILE *fp = fopen(path, "wb");
+    fwrite(buf, 1, size, fp);
+    fclose(fp);
+    free(buf);
+    return path;
+}
+
+static void test_non_finite_weights_losses_and_logits_are_errors(void) {
+    const char *tok = asset("models/stories260K/tok512.bin"), *valid = asset("data/e2e/valid.txt");
+    // wq of layer 0 follows the embedding (512 x 64) and rms_att (5 x 64); the
+    // final RMSNorm follows the embedding and the five layers.
+    long wq0 = 512 * 64 + 5 * 64, rms_final = 512 * 64 + 5 * (64 + 64 * 64 + 2 * 32 * 64 + 64 * 64 + 64 + 3 * 172 * 64);
+    const char *dir = ls_test_tmpdir("non_finite"), *out = S("%s/out", dir);
+    const char *inf = corrupt_stories(dir, "inf.bin", wq0 + 17, 1, INFINITY);
+    const char *nan = corrupt_stories(dir, "nan.bin", wq0 + 17, 1, NAN);
+    const char *big = corrupt_stories(dir, "big.bin", rms_final, 64, 3e38f); // finite, but the logits overflow
+    if (!tok || !valid || !inf) SKIP("stories260K or E2E data not in the assets");
+    const char *weights = "tensor 'model.layers.0.self_attn.q_proj.weight': element 17 is";
+    expect_error(S("eval --model '%s' --tokenizer '%s' --data '%s' --task e2e --seq-len 64 --max-items 4 --out '%s/e.json'",
+                   inf, tok, valid, out), 1, S("inf.bin: %s inf (expected finite weights)", weights), out);
+    expect_error(S("generate --model '%s' --tokenizer '%s' --prompt hi --steps 8", nan, tok), 1,
+                 S("nan.bin: %s nan (expected finite weights)", weights), NULL);
+    expect_error(S("train --model '%s' --tokenizer '%s' --task e2e --data '%s' --seq-len 64 --steps 2 --out '%s'", inf,
+                   tok, valid, out), 1, S("inf.bin: %s inf (expected finite weights)", weights), out);
+    expect_error(S("eval --model '%s' --tokenizer '%s' --data '%s' --task e2e --seq-len 64 --max-items 4 --out '%s/e.json'",
+                   big, tok, valid, out), 1, "evaluation loss is nan on 4 items", out);
+    expect_error(S("generate --model '%s' --tokenizer '%s' --prompt hi --steps 8", big, tok), 1,
+                 "model_generate: position 0: logit 0 is nan (expected finite logits", NULL);
+}
+
+static void test_batch_beyond_physical_memory_is_refused_before_allocating(void) {
+    const char *m = asset("models/stories260K/stories260K.bin"), *valid = asset("data/e2e/valid.txt");
+    if (!m || !valid) SKIP("stories260K or E2E data not in the assets");
+    const char *out = S("%s/out", ls_test_tmpdir("huge_batch"));
+    // 65536 x 256 positions of stories260K need ~1.25e12 bytes of activations.
+    expect_error(S("train --model '%s' --task e2e --data '%s' --seq-len 256 --steps 2 --batch-size 65536 --out '%s'", m,
+                   valid, out), 1, "model_reserve: batch size 65536 x sequence length 256 needs 1.25e+12 bytes", out);
+    CHECK_STR_CONTAINS(err_text, "more than this machine's physical memory");
+}
+
 static void test_config_file_with_flag_overrides_through_cli(void) {
     const char *m = asset("models/stories260K/stories260K.bin"), *v = asset("data/e2e/valid.txt");
     if (!m || !v) SKIP("stories260K or E2E data not in the assets");
@@ -509,6 +560,8 @@ static const ls_test tests[] = {
     LS_TEST(test_eval_cli_reproduces_training_validation_loss),
     LS_TEST(test_gpt2_trains_c_attn_and_refuses_q_row_blocks),
     LS_TEST(test_bad_input_gives_one_line_error_and_no_output),
+    LS_TEST(test_non_finite_weights_losses_and_logits_are_errors),
+    LS_TEST(test_batch_beyond_physical_memory_is_refused_before_allocating),
     LS_TEST(test_config_file_with_flag_overrides_through_cli),
     LS_TEST(test_bench_prints_lora_and_full_rows),
     LS_TEST(test_bench_table_shows_peer_median_layout_and_ratio),
