@@ -106,14 +106,33 @@ void ls_out_abort(ls_outfile *out) {
 }
 
 int ls_out_commit(ls_outfile *out) {
-    int bad = ferror(out->fp) != 0;
-    bad |= fflush(out->fp) != 0;
-    bad |= fsync(fileno(out->fp)) != 0;
-    bad |= fclose(out->fp) != 0;
+    // The first step that fails names the error ("No space left on device"
+    // usually shows at fflush, fsync or fclose, not at fwrite).
+    const char *failed = NULL;
+    int e = 0;
+    if (ferror(out->fp)) { // an earlier fwrite failed; errno is still its reason
+        failed = "write";
+        e = errno ? errno : EIO;
+    }
+    if (fflush(out->fp) != 0 && !failed) {
+        failed = "write";
+        e = errno;
+    }
+    if (fsync(fileno(out->fp)) != 0 && !failed) {
+        failed = "fsync";
+        e = errno;
+    }
+    if (fclose(out->fp) != 0 && !failed) {
+        failed = "write";
+        e = errno;
+    }
     out->fp = NULL;
-    if (bad || rename(out->tmp_path, out->path) != 0) {
-        int e = errno;
-        ls_fail("%s: write failed: %s", out->path, strerror(e));
+    if (!failed && rename(out->tmp_path, out->path) != 0) {
+        failed = "rename into place";
+        e = errno;
+    }
+    if (failed) {
+        ls_fail("%s: %s failed: %s", out->path, failed, strerror(e));
         unlink(out->tmp_path);
         out_free(out);
         return -1;
@@ -126,8 +145,9 @@ int ls_write_file_atomic(const char *path, const void *data, size_t size) {
     ls_outfile out;
     if (ls_out_open(&out, path)) return -1;
     if (size && fwrite(data, 1, size, out.fp) != size) {
+        int e = errno ? errno : EIO;
         ls_out_abort(&out);
-        return ls_fail("%s: short write", path);
+        return ls_fail("%s: write failed: %s", path, strerror(e));
     }
     return ls_out_commit(&out);
 }
@@ -140,6 +160,7 @@ char *ls_read_file(const char *path, size_t *size) {
     }
     size_t cap = 1 << 16, n = 0;
     char *buf = ls_malloc(cap);
+    errno = 0;
     for (;;) {
         if (n + 1 >= cap) {
             cap *= 2;
@@ -156,11 +177,11 @@ char *ls_read_file(const char *path, size_t *size) {
         n += got;
         if (got == 0) break;
     }
-    int err = ferror(fp);
+    int err = ferror(fp), e = errno ? errno : EIO;
     fclose(fp);
     if (err) {
         free(buf);
-        ls_fail("%s: read error", path);
+        ls_fail("%s: read failed: %s", path, strerror(e));
         return NULL;
     }
     buf[n] = 0;

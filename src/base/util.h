@@ -44,7 +44,9 @@ typedef struct {
 
 // Opens the temporary file. Returns 0, or -1 with ls_error() set.
 int ls_out_open(ls_outfile *out, const char *path);
-// Flushes, fsyncs and renames into place. Returns 0, or -1 (temp file removed).
+// Flushes, fsyncs and renames into place. Returns 0, or -1 (temp file removed)
+// with ls_error() naming the step that failed and the system's reason
+// ("<path>: fsync failed: No space left on device").
 int ls_out_commit(ls_outfile *out);
 // Removes the temporary file (use on any error path after ls_out_open).
 void ls_out_abort(ls_outfile *out);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/lock.h"
 #include "base/options.h"
 #include "base/util.h"
 #include "cli/commands.h"
@@ -108,10 +109,21 @@ int cmd_run(int argc, char **argv) {
         exp_set_free(&s);
         return 0;
     }
-    int rc = exp_train_all(&s, &eo);
+    // One `lorascope run` per results directory: two would train the same run
+    // directories at once. The kernel drops the lock if this process dies.
+    ls_lock lock;
+    int rc = ls_lock_acquire(o.results, "lorascope run", &lock, NULL);
+    if (rc == 1) fprintf(stderr, "lorascope run: %s; wait for it or pass another --results\n", ls_error());
+    else if (rc) fprintf(stderr, "lorascope run: %s\n", ls_error());
+    if (rc) {
+        exp_set_free(&s);
+        return 1;
+    }
+    rc = exp_train_all(&s, &eo);
     if (!rc) rc = exp_evaluate_all(&s, &eo);
     if (!rc) rc = exp_analyse_all(&s, &eo);
     if (rc) fprintf(stderr, "lorascope run: %s\n", ls_error());
+    ls_lock_release(&lock);
     exp_set_free(&s);
     return rc ? 1 : 0;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/lock.h"
 #include "base/util.h"
 #include "engine/backend_registry.h"
 #include "engine/lora.h"
@@ -506,15 +507,69 @@ static int write_outputs(trainer *t) {
 // ----------------------------------------------------------------------------
 // the loop
 
+// Empty but for the run directory's lock file (ours: we hold it).
 static int dir_is_empty(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return 1;
     int empty = 1;
     struct dirent *e;
     while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) empty = 0;
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, ".lock")) empty = 0;
     closedir(d);
     return empty;
+}
+
+// "<name>.tmp.<pid>": the temporary file of an atomic write (base/util.h).
+static int is_temp_file(const char *name) {
+    const char *t = strstr(name, ".tmp.");
+    if (!t || t == name) return 0;
+    const char *p = t + 5;
+    if (!*p) return 0;
+    for (; *p; p++)
+        if (*p < '0' || *p > '9') return 0;
+    return 1;
+}
+
+// Removes the temporary files that writes interrupted by a kill left in the
+// run directory and its subdirectories. Called under the run directory's
+// lock, before this process writes anything there, so every one is stale,
+// whatever its pid. A checkpoint directory left empty goes too.
+static void remove_stale_temp_files(const char *out) {
+    static const char *const subdirs[] = {"", "checkpoint", "adapter", "full"};
+    for (size_t i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
+        char *dir = ls_path_join(out, subdirs[i]);
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (!is_temp_file(e->d_name)) continue;
+            char *f = ls_path_join(dir, e->d_name);
+            unlink(f);
+            free(f);
+        }
+        if (d) closedir(d);
+        if (!strcmp(subdirs[i], "checkpoint")) rmdir(dir); // fails, harmlessly, unless empty
+        free(dir);
+    }
+}
+
+// One training per run directory: two trainings of the same --out (a sweep
+// spread over machines, a run started twice) would overwrite each other's
+// files. The lock is the kernel's (base/lock.h), so a killed run leaves none.
+static int lock_run_dir(const ls_train_config *c, int resume, int argc, char **argv, ls_lock *lock) {
+    lock->fd = -1;
+    lock->path = NULL;
+    if (resume && !ls_is_dir(c->out)) return ls_fail("%s: no run to resume (the directory does not exist)", c->out);
+    char what[64];
+    snprintf(what, sizeof what, "lorascope %s", argc > 0 && argv ? argv[0] : "train");
+    int rc = ls_lock_acquire(c->out, what, lock, NULL);
+    if (rc == 1) {
+        char held[1024];
+        snprintf(held, sizeof held, "%s", ls_error());
+        ls_fail("%s; wait for it or choose another --out", held);
+    }
+    if (rc) return -1;
+    remove_stale_temp_files(c->out);
+    return 0;
 }
 
 static int prepare_run_dir(trainer *t, int resume, long *start_step, record_metrics *w) {
@@ -647,8 +702,10 @@ int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, tra
     ls_model *m = &t->m;
     record_metrics w = {0};
     long start = 0;
-    if (prepare_run_dir(t, resume, &start, &w)) {
+    ls_lock lock;
+    if (lock_run_dir(c, resume, argc, argv, &lock) || prepare_run_dir(t, resume, &start, &w)) {
         record_metrics_close(&w);
+        ls_lock_release(&lock);
         trainer_free(t);
         free(t);
         return -1;
@@ -726,6 +783,7 @@ int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, tra
         if (!rc) rc = write_manifest(t, "completed", NULL, start, done, ls_now() - wall0, started, argc, argv);
     }
     record_metrics_close(&w);
+    ls_lock_release(&lock);
     res->status = rc == 1;
     res->steps_done = done;
     res->base_val_loss = t->base_val_loss;

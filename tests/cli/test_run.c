@@ -114,10 +114,59 @@ static void test_malformed_experiment_is_reported_before_training(void) {
     expect_bad("rank = 2 | 8", "rank = 2 | 8\nrank = 4", "axis 'rank' given twice");
 }
 
+// Two `lorascope run` on one results directory, started together: exactly one
+// trains (and finishes), the other is refused at once naming the holder's pid.
+static void test_two_runs_on_one_results_dir_one_trains_the_other_is_refused(void) {
+    if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not present");
+    const char *dir = ls_test_tmpdir("run_locked");
+    char res[4300], cmd[40000], err[2][4400], rcf[2][4400];
+    snprintf(res, sizeof res, "%s/results", dir);
+    size_t k = 0;
+    for (int i = 0; i < 2; i++) {
+        snprintf(err[i], sizeof err[i], "%s/err%d.txt", dir, i);
+        snprintf(rcf[i], sizeof rcf[i], "%s/rc%d.txt", dir, i);
+        k += (size_t)snprintf(cmd + k, sizeof cmd - k,
+                              "('%s' run data/experiments/tiny.ini --results '%s' --threads 1 --no-plot >/dev/null "
+                              "2>'%s'; echo $? >'%s') & ",
+                              exe(), res, err[i], rcf[i]);
+    }
+    snprintf(cmd + k, sizeof cmd - k, "wait");
+    CHECK(run_cmd(cmd) == 0);
+    int rc[2], winners = 0, refused = 0;
+    for (int i = 0; i < 2; i++) {
+        char *t = ls_read_file(rcf[i], NULL);
+        rc[i] = t ? atoi(t) : -1;
+        free(t);
+        char *e = ls_read_file(err[i], NULL);
+        if (rc[i] == 0) {
+            winners++;
+            CHECK_STR_CONTAINS(e, "4 runs, 0 complete, 4 to train");
+        } else {
+            refused++;
+            CHECK_MSG(rc[i] == 1, "the refused run exited %d, expected 1", rc[i]);
+            char want[4400];
+            snprintf(want, sizeof want, "lorascope run: %s: locked by lorascope run (pid ", res);
+            CHECK_STR_CONTAINS(e, want);
+            CHECK_STR_CONTAINS(e, "); wait for it or pass another --results\n");
+            int lines = 0;
+            for (char *c = e; c && *c; c++) lines += *c == '\n';
+            CHECK_MSG(lines == 1, "expected a one-line error, got: %s", e);
+        }
+        free(e);
+    }
+    CHECK_MSG(winners == 1 && refused == 1, "exit codes %d and %d: expected one 0 and one 1", rc[0], rc[1]);
+    char table[4400], lock[4400];
+    snprintf(table, sizeof table, "%s/tiny/table.md", res);
+    CHECK_MSG(ls_exists(table), "%s missing after the run that held the lock", table);
+    snprintf(lock, sizeof lock, "%s/.lock", res);
+    CHECK_MSG(!ls_exists(lock), "%s left behind by a finished run", lock);
+}
+
 int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_list_commands_run_as_printed_and_resume_skips_finished_runs),
         LS_TEST(test_malformed_experiment_is_reported_before_training),
+        LS_TEST(test_two_runs_on_one_results_dir_one_trains_the_other_is_refused),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
 }

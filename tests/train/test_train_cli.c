@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "base/lock.h"
 #include "base/util.h"
 #include "harness.h"
 #include "io/safetensors.h"
@@ -482,6 +483,46 @@ static void test_batch_beyond_physical_memory_is_refused_before_allocating(void)
     CHECK_STR_CONTAINS(err_text, "more than this machine's physical memory");
 }
 
+// Two trainings of one --out cannot meet: while another process (here, this
+// test) holds the run directory's lock, `lorascope train` refuses, naming its
+// pid, and writes nothing; once released, the same command trains.
+static void test_train_refuses_an_out_dir_locked_by_another_process(void) {
+    const char *out = S("%s/run", ls_test_tmpdir("train_locked"));
+    const char *a = e2e_args(S("--steps 2 --out '%s'", out));
+    if (!a) SKIP("stories260K or E2E data not in the assets");
+    ls_lock lock;
+    CHECK_MSG(ls_lock_acquire(out, "lorascope test", &lock, NULL) == 0, "%s", ls_error());
+    expect_error(a, 1, S("%s: locked by lorascope test (pid %ld); wait for it or choose another --out", out, (long)getpid()),
+                 NULL);
+    CHECK_MSG(count_files(out) == 1, "the refused run wrote into %s (%d files, only .lock expected)", out,
+              count_files(out));
+    ls_lock_release(&lock);
+    CHECK_MSG(run(a) == 0, "after release: %s", err_text);
+    CHECK_MSG(!ls_exists(S("%s/.lock", out)), "a finished run left its .lock");
+}
+
+// Temporary files of writes a kill interrupted ("<name>.tmp.<pid>") are gone
+// after the run resumes, or restarts in a directory holding nothing else.
+static void test_stale_temp_files_are_removed_when_a_run_resumes_or_restarts(void) {
+    const char *d = ls_test_tmpdir("train_stale_tmp");
+    const char *killed = S("%s/killed", d), *fresh = S("%s/fresh", d);
+    const char *a = e2e_args(S("--steps 4 --save-every 2 --stop-after 3 --out '%s'", killed));
+    if (!a) SKIP("stories260K or E2E data not in the assets");
+    CHECK_INT(run(a), 128 + SIGKILL);
+    const char *stale[] = {S("%s/checkpoint/state.safetensors.tmp.99999", killed), S("%s/metrics.jsonl.tmp.99999", killed),
+                           S("%s/config.ini.tmp.%ld", killed, (long)getpid())};
+    for (int i = 0; i < 3; i++) CHECK(ls_write_file_atomic(stale[i], "x", 1) == 0);
+    CHECK_MSG(run(S("train --resume --out '%s'", killed)) == 0, "%s", err_text);
+    CHECK_STR_CONTAINS(out_text, "resuming from step 2");
+    for (int i = 0; i < 3; i++) CHECK_MSG(!ls_exists(stale[i]), "%s still there after the resumed run", stale[i]);
+    // killed during its first checkpoint: only temp files are left; a new run starts there
+    const char *stale2[] = {S("%s/checkpoint/state.safetensors.tmp.99999", fresh), S("%s/config.ini.tmp.99999", fresh)};
+    for (int i = 0; i < 2; i++) CHECK(ls_mkdir_p(S("%s/checkpoint", fresh)) == 0 && ls_write_file_atomic(stale2[i], "x", 1) == 0);
+    CHECK_MSG(run(e2e_args(S("--steps 2 --out '%s'", fresh))) == 0, "%s", err_text);
+    for (int i = 0; i < 2; i++) CHECK_MSG(!ls_exists(stale2[i]), "%s still there after the new run", stale2[i]);
+    CHECK(ls_exists(S("%s/adapter/adapter_model.safetensors", fresh)));
+}
+
 static void test_config_file_with_flag_overrides_through_cli(void) {
     const char *m = asset("models/stories260K/stories260K.bin"), *v = asset("data/e2e/valid.txt");
     if (!m || !v) SKIP("stories260K or E2E data not in the assets");
@@ -563,6 +604,8 @@ static const ls_test tests[] = {
     LS_TEST(test_non_finite_weights_losses_and_logits_are_errors),
     LS_TEST(test_batch_beyond_physical_memory_is_refused_before_allocating),
     LS_TEST(test_config_file_with_flag_overrides_through_cli),
+    LS_TEST(test_train_refuses_an_out_dir_locked_by_another_process),
+    LS_TEST(test_stale_temp_files_are_removed_when_a_run_resumes_or_restarts),
     LS_TEST(test_bench_prints_lora_and_full_rows),
     LS_TEST(test_bench_table_shows_peer_median_layout_and_ratio),
 };
