@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/lock.h"
 #include "base/util.h"
 #include "exp/aggregate.h"
 #include "exp/exp_analyze.h"
@@ -117,11 +118,15 @@ void exp_list_commands(const exp_set *s, const exp_options *o, const char *exe, 
 
 static int train_one(exp_run *r, const exp_options *o) {
     int resuming = has_checkpoint(r->dir);
-    if (!resuming) {
+    if (!resuming && ls_exists(r->dir)) {
         // Only the records of an earlier training are left (results/ keeps
-        // them without weights): train again from scratch in their place.
+        // them without weights): train again from scratch in their place —
+        // unless a `lorascope train` of a --list command holds the run now.
+        ls_lock lock;
+        if (ls_lock_acquire(r->dir, "lorascope run", &lock, NULL)) return ls_fail_prefix("run %s", r->label);
         static const char *const records[] = {"config.ini", "metrics.jsonl", "manifest.json", "eval.json"};
         for (size_t i = 0; i < sizeof records / sizeof *records; i++) remove_in(r->dir, records[i]);
+        ls_lock_release(&lock);
     }
     ls_train_config cfg = r->cfg;
     if (o->threads) cfg.threads = o->threads;
