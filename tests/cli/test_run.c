@@ -158,6 +158,17 @@ static void test_duplicate_keys_are_errors_in_every_section(void) {
     expect_bad("steps = 6", "steps = 6\nsteps = 7", "key 'steps' given twice in [train]");
 }
 
+static void test_experiment_file_that_is_not_a_regular_file_is_refused(void) {
+    const char *dir = ls_test_tmpdir("run_devzero");
+    char res[4300], cmd[10000];
+    snprintf(res, sizeof res, "%s/results", dir);
+    snprintf(cmd, sizeof cmd, "'%s' run /dev/zero --list --results '%s'", exe(), res);
+    int rc = run_cmd(cmd);
+    CHECK_MSG(rc == 2, "exit %d for run /dev/zero (expected 2): %s", rc, err_text);
+    CHECK_STR_CONTAINS(err_text, "/dev/zero: expected a regular file");
+    CHECK_MSG(!ls_exists(res), "%s created", res);
+}
+
 int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_list_commands_run_as_printed_and_resume_skips_finished_runs),
@@ -167,6 +178,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_analysis_sections_are_checked_before_training),
         LS_TEST(test_analysis_with_more_adapters_than_the_limit_is_an_error),
         LS_TEST(test_duplicate_keys_are_errors_in_every_section),
+        LS_TEST(test_experiment_file_that_is_not_a_regular_file_is_refused),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
 }
