@@ -51,9 +51,15 @@ void ls_out_abort(ls_outfile *out);
 
 // Writes a whole buffer atomically.
 int ls_write_file_atomic(const char *path, const void *data, size_t size);
-// The most ls_read_file reads: datasets, tokenizers and JSON records are far
-// smaller; a larger (or endless, like /dev/zero) input is refused, not read.
-#define LS_READ_FILE_MAX ((size_t)4 << 30)
+// Limits on whole-file reads. Regular files only, so the size is known before
+// reading; an endless input (/dev/zero, a FIFO) is refused, not read.
+//   LS_READ_FILE_MAX   the default: large enough for a llama2.c checkpoint
+//                      read whole (io/checkpoint.c)
+//   LS_READ_DATA_MAX   datasets and metrics.jsonl
+//   LS_READ_SMALL_MAX  tokenizer files, JSON configs and records
+#define LS_READ_FILE_MAX ((size_t)64 << 30)
+#define LS_READ_DATA_MAX ((size_t)4 << 30)
+#define LS_READ_SMALL_MAX ((size_t)256 << 20)
 
 // Reads a whole regular file into a NUL-terminated malloc'd buffer. *size
 // excludes the NUL. Refuses non-regular files ("<path>: expected a regular

@@ -25,7 +25,7 @@ static double run_metric(const exp_run *r, const char *metric) {
     char *path = ls_path_join(r->dir, "eval.json");
     if (strcmp(metric, "val_loss") && strcmp(metric, "base_val_loss") && strcmp(metric, "train_loss") &&
         ls_exists(path)) {
-        char *text = ls_read_file(path, NULL);
+        char *text = ls_read_file_max(path, NULL, LS_READ_SMALL_MAX);
         cJSON *root = text ? cJSON_Parse(text) : NULL;
         const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, metric);
         if (cJSON_IsNumber(x)) v = x->valuedouble;
@@ -38,7 +38,7 @@ static double run_metric(const exp_run *r, const char *metric) {
     }
     // Run-level numbers the manifest records (trainable_params, wall_time_s, tokens_seen, ...).
     path = ls_path_join(r->dir, "manifest.json");
-    char *mtext = ls_exists(path) ? ls_read_file(path, NULL) : NULL;
+    char *mtext = ls_exists(path) ? ls_read_file_max(path, NULL, LS_READ_SMALL_MAX) : NULL;
     free(path);
     if (mtext) {
         cJSON *root = cJSON_Parse(mtext);
@@ -50,7 +50,7 @@ static double run_metric(const exp_run *r, const char *metric) {
     }
     const char *key = !strcmp(metric, "base_val_loss") ? "val_loss" : !strcmp(metric, "train_loss") ? "loss" : metric;
     path = ls_path_join(r->dir, "metrics.jsonl");
-    char *text = ls_exists(path) ? ls_read_file(path, NULL) : NULL;
+    char *text = ls_exists(path) ? ls_read_file_max(path, NULL, LS_READ_DATA_MAX) : NULL;
     free(path);
     if (!text) return NAN;
     char *save = NULL;
@@ -409,7 +409,7 @@ int exp_curve(const experiment *e, const exp_analysis *an, const exp_run *runs, 
         for (int j = 0; j < k && !rc; j++) {
             const exp_run *r = &runs[idx[j]];
             char *path = ls_path_join(r->dir, "metrics.jsonl");
-            char *text = ls_read_file(path, NULL);
+            char *text = ls_read_file_max(path, NULL, LS_READ_DATA_MAX);
             free(path);
             if (!text) {
                 rc = -1;

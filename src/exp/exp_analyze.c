@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "analyze/analyze.h"
-#include "exp/aggregate.h"
 #include "base/util.h"
+#include "exp/aggregate.h"
 #include "report/report.h"
 
 // Exactly one run for a selector: its index, or -1 with ls_error() set.

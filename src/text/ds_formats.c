@@ -106,7 +106,7 @@ static char *read_text(ds_pairs *d, const char *path) {
     memset(d, 0, sizeof *d);
     d->path = ls_strdup(path);
     size_t size;
-    char *text = ls_read_file(path, &size);
+    char *text = ls_read_file_max(path, &size, LS_READ_DATA_MAX);
     if (!text) return NULL;
     size_t nul = strlen(text);
     if (nul != size) {
