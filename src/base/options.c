@@ -125,6 +125,7 @@ typedef struct {
     const opt_table *t;
     void *obj;
     const char *path;
+    int *set_on_line;  // per spec: the line that set it, 0 if none yet
 } ini_ctx;
 
 static int on_ini_entry(void *user, const char *section, const char *name, const char *value, int line) {
@@ -133,12 +134,22 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
         return ls_fail("%s:%d: key '%s' outside a section (expected %s)", x->path, line, name, x->t->sections);
     char who[1200];
     snprintf(who, sizeof who, "%s:%d: [%s] %s", x->path, line, section, name);
+    const opt_spec *o = opt_find(x->t, section, name);
+    if (o) {
+        int i = (int)(o - x->t->specs);
+        if (x->set_on_line[i])
+            return ls_fail("%s:%d: [%s] %s: given twice (first on line %d)", x->path, line, section, name,
+                           x->set_on_line[i]);
+        x->set_on_line[i] = line;
+    }
     return opt_set_key(x->t, x->obj, section, name, value, who);
 }
 
 int opt_load_ini(const opt_table *t, void *obj, const char *path) {
-    ini_ctx x = {.t = t, .obj = obj, .path = path};
-    return ls_ini_read(path, NULL, on_ini_entry, &x);
+    ini_ctx x = {.t = t, .obj = obj, .path = path, .set_on_line = ls_calloc((size_t)t->n + 1, sizeof(int))};
+    int rc = ls_ini_read(path, NULL, on_ini_entry, &x);
+    free(x.set_on_line);
+    return rc;
 }
 
 // ----------------------------------------------------------------------------

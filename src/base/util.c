@@ -153,15 +153,38 @@ int ls_write_file_atomic(const char *path, const void *data, size_t size) {
 }
 
 char *ls_read_file(const char *path, size_t *size) {
+    return ls_read_file_max(path, size, LS_READ_FILE_MAX);
+}
+
+char *ls_read_file_max(const char *path, size_t *size, size_t max) {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         ls_fail("%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    // Checked on the open file, so a rename between check and read cannot
+    // slip a device or FIFO past it.
+    struct stat st;
+    if (fstat(fileno(fp), &st) || !S_ISREG(st.st_mode)) {
+        fclose(fp);
+        ls_fail("%s: expected a regular file", path);
+        return NULL;
+    }
+    if ((unsigned long long)st.st_size > max) {
+        fclose(fp);
+        ls_fail("%s: file is %lld bytes, more than the limit of %zu bytes", path, (long long)st.st_size, max);
         return NULL;
     }
     size_t cap = 1 << 16, n = 0;
     char *buf = ls_malloc(cap);
     errno = 0;
     for (;;) {
+        if (n > max) {  // the file grew while being read
+            free(buf);
+            fclose(fp);
+            ls_fail("%s: file is more than the limit of %zu bytes", path, max);
+            return NULL;
+        }
         if (n + 1 >= cap) {
             cap *= 2;
             char *grown = realloc(buf, cap);

@@ -53,9 +53,23 @@ void ls_out_abort(ls_outfile *out);
 
 // Writes a whole buffer atomically.
 int ls_write_file_atomic(const char *path, const void *data, size_t size);
-// Reads a whole file into a NUL-terminated malloc'd buffer. *size excludes the NUL.
+// Limits on whole-file reads. Regular files only, so the size is known before
+// reading; an endless input (/dev/zero, a FIFO) is refused, not read.
+//   LS_READ_FILE_MAX   the default: large enough for a llama2.c checkpoint
+//                      read whole (io/checkpoint.c)
+//   LS_READ_DATA_MAX   datasets and metrics.jsonl
+//   LS_READ_SMALL_MAX  tokenizer files, JSON configs and records
+#define LS_READ_FILE_MAX ((size_t)64 << 30)
+#define LS_READ_DATA_MAX ((size_t)4 << 30)
+#define LS_READ_SMALL_MAX ((size_t)256 << 20)
+
+// Reads a whole regular file into a NUL-terminated malloc'd buffer. *size
+// excludes the NUL. Refuses non-regular files ("<path>: expected a regular
+// file") and files over LS_READ_FILE_MAX bytes.
 // Returns NULL with ls_error() set on failure.
 char *ls_read_file(const char *path, size_t *size);
+// The same with a stated maximum of max bytes.
+char *ls_read_file_max(const char *path, size_t *size, size_t max);
 
 // mkdir -p. Returns 0 or -1 with ls_error() set.
 int ls_mkdir_p(const char *path);

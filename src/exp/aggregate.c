@@ -25,7 +25,7 @@ static double run_metric(const exp_run *r, const char *metric) {
     char *path = ls_path_join(r->dir, "eval.json");
     if (strcmp(metric, "val_loss") && strcmp(metric, "base_val_loss") && strcmp(metric, "train_loss") &&
         ls_exists(path)) {
-        char *text = ls_read_file(path, NULL);
+        char *text = ls_read_file_max(path, NULL, LS_READ_SMALL_MAX);
         cJSON *root = text ? cJSON_Parse(text) : NULL;
         const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, metric);
         if (cJSON_IsNumber(x)) v = x->valuedouble;
@@ -38,7 +38,7 @@ static double run_metric(const exp_run *r, const char *metric) {
     }
     // Run-level numbers the manifest records (trainable_params, wall_time_s, tokens_seen, ...).
     path = ls_path_join(r->dir, "manifest.json");
-    char *mtext = ls_exists(path) ? ls_read_file(path, NULL) : NULL;
+    char *mtext = ls_exists(path) ? ls_read_file_max(path, NULL, LS_READ_SMALL_MAX) : NULL;
     free(path);
     if (mtext) {
         cJSON *root = cJSON_Parse(mtext);
@@ -50,7 +50,7 @@ static double run_metric(const exp_run *r, const char *metric) {
     }
     const char *key = !strcmp(metric, "base_val_loss") ? "val_loss" : !strcmp(metric, "train_loss") ? "loss" : metric;
     path = ls_path_join(r->dir, "metrics.jsonl");
-    char *text = ls_exists(path) ? ls_read_file(path, NULL) : NULL;
+    char *text = ls_exists(path) ? ls_read_file_max(path, NULL, LS_READ_DATA_MAX) : NULL;
     free(path);
     if (!text) return NAN;
     char *save = NULL;
@@ -282,6 +282,77 @@ static int table_plot(const experiment *e, const exp_analysis *an, const table_s
     return rc;
 }
 
+// ----------------------------------------------------------------------------
+// checks before anything trains
+
+// Items in a separated list, counting those split_list would drop.
+static int count_list(const char *text, char sep) {
+    char buf[1][64];
+    int n = 0;
+    for (const char *p = text; *p;) {
+        while (*p == ' ' || *p == sep) p++;
+        if (!*p) break;
+        n += split_list(p, sep, buf, 1);
+        const char *e = strchr(p, sep);
+        p = e ? e : p + strlen(p);
+    }
+    return n;
+}
+
+// Every key of the section is one the kind reads.
+static int known_keys(const experiment *e, const exp_analysis *an, const char *const *keys, const char *expected) {
+    for (int k = 0; k < an->n_kv; k++) {
+        int known = 0;
+        for (int j = 0; keys[j]; j++) known |= !strcmp(an->kv[k].key, keys[j]);
+        if (!known)
+            return ls_fail("%s:%d: [analysis %s] unknown key '%s' for kind %s (expected %s)", e->path, an->kv[k].line,
+                           an->name, an->kv[k].key, an->kind, expected);
+    }
+    return 0;
+}
+
+int exp_table_check(const experiment *e, const exp_analysis *an) {
+    static const char *const keys[] = {"kind", "rows", "over", "metrics", "title", "output", "plot_x", "plot_series",
+                                       NULL};
+    if (known_keys(e, an, keys, "rows, over, metrics, title, output, plot_x, plot_series")) return -1;
+    table_spec t;
+    if (table_spec_read(e, an, &t)) return -1;
+    const char *lists[2] = {"rows", "metrics"};
+    for (int i = 0; i < 2; i++)
+        if (count_list(exp_analysis_get(an, lists[i]), ',') > 8)
+            return ls_fail("%s:%d: [analysis %s] %s: at most 8", e->path, an->line, an->name, lists[i]);
+    const char *px = exp_analysis_get(an, "plot_x"), *ps = exp_analysis_get(an, "plot_series");
+    if (ps && !px) return ls_fail("%s:%d: [analysis %s] plot_series needs plot_x", e->path, an->line, an->name);
+    int xi = -1, si = -1;
+    for (int i = 0; i < t.nr; i++) {
+        if (px && !strcmp(t.rows[i], px)) xi = i;
+        if (ps && !strcmp(t.rows[i], ps)) si = i;
+    }
+    if ((px && xi < 0) || (ps && si < 0))
+        return ls_fail("%s:%d: [analysis %s] plot_x/plot_series must be among the rows", e->path, an->line, an->name);
+    return 0;
+}
+
+int exp_curve_check(const experiment *e, const exp_analysis *an, const exp_run *runs, int n) {
+    static const char *const keys[] = {"kind", "runs", "metric", "title", NULL};
+    if (known_keys(e, an, keys, "runs, metric, title")) return -1;
+    const char *list = exp_analysis_get(an, "runs");
+    if (!list) return ls_fail("%s:%d: [analysis %s] kind curve needs 'runs'", e->path, an->line, an->name);
+    if (count_list(list, '|') > 16)
+        return ls_fail("%s:%d: [analysis %s] runs: at most 16 selectors", e->path, an->line, an->name);
+    char sels[16][64];
+    int ns = split_list(list, '|', sels, 16), rc = 0;
+    int *idx = ls_calloc((size_t)n + 1, sizeof(int));
+    for (int s = 0; s < ns && !rc; s++) {
+        int k = exp_select(e, runs, n, sels[s], idx);
+        if (k < 0) rc = ls_fail_prefix("%s:%d: [analysis %s] runs", e->path, an->line, an->name);
+        else if (k == 0)
+            rc = ls_fail("%s:%d: [analysis %s] runs: selector '%s' picks no run", e->path, an->line, an->name, sels[s]);
+    }
+    free(idx);
+    return rc;
+}
+
 int exp_table(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, const char *out_dir,
               int no_plot) {
     table_spec t;
@@ -338,7 +409,7 @@ int exp_curve(const experiment *e, const exp_analysis *an, const exp_run *runs, 
         for (int j = 0; j < k && !rc; j++) {
             const exp_run *r = &runs[idx[j]];
             char *path = ls_path_join(r->dir, "metrics.jsonl");
-            char *text = ls_read_file(path, NULL);
+            char *text = ls_read_file_max(path, NULL, LS_READ_DATA_MAX);
             free(path);
             if (!text) {
                 rc = -1;

@@ -21,4 +21,9 @@ int exp_table(const experiment *e, const exp_analysis *an, const exp_run *runs, 
 int exp_curve(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, const char *out_dir,
               int no_plot);
 
+// The same sections checked before anything trains: known keys, axes that
+// exist, selectors that resolve. Return 0, or -1 with ls_error().
+int exp_table_check(const experiment *e, const exp_analysis *an);
+int exp_curve_check(const experiment *e, const exp_analysis *an, const exp_run *runs, int n);
+
 #endif

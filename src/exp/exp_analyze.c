@@ -6,6 +6,7 @@
 
 #include "analyze/analyze.h"
 #include "base/util.h"
+#include "exp/aggregate.h"
 #include "report/report.h"
 
 // Exactly one run for a selector: its index, or -1 with ls_error() set.
@@ -15,10 +16,10 @@ static int select_one(const experiment *e, const exp_analysis *an, const exp_run
     int k = exp_select(e, runs, n, sel, idx);
     int r = idx[0];
     free(idx);
-    if (k < 0) return ls_fail_prefix("%s: [analysis %s] %s", e->path, an->name, key);
+    if (k < 0) return ls_fail_prefix("%s:%d: [analysis %s] %s", e->path, an->line, an->name, key);
     if (k != 1)
-        return ls_fail("%s: [analysis %s] %s = '%s': expected exactly one run, found %d", e->path, an->name, key, sel,
-                       k);
+        return ls_fail("%s:%d: [analysis %s] %s = '%s': expected exactly one run, found %d", e->path, an->line,
+                       an->name, key, sel, k);
     return r;
 }
 
@@ -75,7 +76,13 @@ static int select_inputs(const experiment *e, const exp_analysis *an, const exp_
             return ls_fail("%s:%d: [analysis %s] needs 'adapters' (selectors separated by '|')", e->path, an->line,
                            an->name);
         char *copy = ls_strdup(list), *save = NULL;
-        int rc = 0;
+        int rc = 0, n_sel = 0;
+        for (const char *c = list; *c; c++) n_sel += *c == '|';
+        if (n_sel + 1 > ANALYZE_MAX_ADAPTERS) {
+            free(copy);
+            return ls_fail("%s:%d: [analysis %s] adapters: at most %d selectors, found %d", e->path, an->line,
+                           an->name, ANALYZE_MAX_ADAPTERS, n_sel + 1);
+        }
         for (char *sel = strtok_r(copy, "|", &save); sel && !rc; sel = strtok_r(NULL, "|", &save)) {
             while (*sel == ' ') sel++;
             char *end = sel + strlen(sel);
@@ -141,6 +148,16 @@ static void print_command(const experiment *e, const exp_analysis *an, const sel
     sb_free(&b);
 }
 
+int exp_analyze_check(const experiment *e, const exp_analysis *an, const exp_run *runs, int n) {
+    selection s = {0};
+    int rc = select_inputs(e, an, runs, n, &s);
+    analyze_request req;
+    if (!rc && fill_request(an, &s, ".", 1, &req))
+        rc = ls_fail_prefix("%s:%d: [analysis %s]", e->path, an->line, an->name);
+    selection_free(&s);
+    return rc;
+}
+
 int exp_analyze(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, const char *out,
                 int no_plot) {
     selection s = {0};
@@ -161,4 +178,15 @@ int exp_analyze(const experiment *e, const exp_analysis *an, const exp_run *runs
     }
     selection_free(&s);
     return rc;
+}
+
+int exp_validate_analyses(const experiment *e, const exp_run *runs, int n) {
+    for (int i = 0; i < e->n_analyses; i++) {
+        const exp_analysis *an = &e->analyses[i];
+        int rc = !strcmp(an->kind, "table")   ? exp_table_check(e, an)
+                 : !strcmp(an->kind, "curve") ? exp_curve_check(e, an, runs, n)
+                                              : exp_analyze_check(e, an, runs, n);
+        if (rc) return -1;
+    }
+    return 0;
 }

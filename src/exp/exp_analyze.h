@@ -20,4 +20,14 @@
 int exp_analyze(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, const char *out,
                 int no_plot);
 
+// The same section checked without running it, before anything trains: its
+// keys, its selectors (each resolves to exactly one run), the request's
+// options and size (at most ANALYZE_MAX_ADAPTERS inputs). Returns 0, or -1
+// with ls_error() naming the file and the section.
+int exp_analyze_check(const experiment *e, const exp_analysis *an, const exp_run *runs, int n);
+
+// Every [analysis] section of e checked as above (table and curve sections by
+// exp_table_check / exp_curve_check). Returns 0, or -1 with ls_error().
+int exp_validate_analyses(const experiment *e, const exp_run *runs, int n);
+
 #endif

@@ -94,7 +94,7 @@ static int experiment_key(loader *L, const char *key, const char *value, int lin
     if (!slot)
         return ls_fail("%s:%d: unknown key '%s' in [experiment] (expected name, reproduces, differs, description)",
                        L->path, line, key);
-    free(*slot);
+    if (*slot) return ls_fail("%s:%d: key '%s' given twice in [experiment]", L->path, line, key);
     *slot = ls_strdup(value);
     return 0;
 }
@@ -106,6 +106,8 @@ static int eval_key(loader *L, const char *key, const char *value, int line) {
     if (!known)
         return ls_fail("%s:%d: unknown key '%s' in [eval] (expected generate, beam, max-new, batch-size)", L->path,
                        line, key);
+    for (int i = 0; i < L->e->n_eval; i++)
+        if (!strcmp(L->e->eval[i].key, key)) return ls_fail("%s:%d: key '%s' given twice in [eval]", L->path, line, key);
     // Checked here against evaluate's own option table, before anything trains.
     evaluate_request *scratch = ls_malloc(sizeof *scratch);
     evaluate_defaults(scratch);
@@ -127,6 +129,13 @@ static int zip_key(loader *L, char *value, int line) {
         for (int i = 0; i < e->n_axes; i++)
             if (!strcmp(e->axes[i].name, z)) ax = i;
         if (ax < 0) return ls_fail("%s:%d: zip: no axis '%s' above this line in [sweep]", L->path, line, z);
+        // An axis zipped twice (here or on an earlier zip line) would lead
+        // itself or form a cycle, and the sweep would collapse silently.
+        int zipped = e->axes[ax].leader >= 0 || ax == leader;
+        for (int i = 0; i < e->n_axes; i++) zipped |= e->axes[i].leader == ax;
+        if (zipped)
+            return ls_fail("%s:%d: zip: axis '%s' is already zipped (an axis may appear in one zip, once)", L->path,
+                           line, z);
         if (leader < 0) {
             leader = ax;
         } else if (e->axes[ax].n_values != e->axes[leader].n_values) {
@@ -167,6 +176,8 @@ static int sweep_key(loader *L, const char *key, char *value, int line) {
 
 static int analysis_key(loader *L, const char *key, const char *value, int line) {
     exp_analysis *a = &L->e->analyses[L->e->n_analyses - 1];
+    if (exp_analysis_get(a, key))
+        return ls_fail("%s:%d: key '%s' given twice in [analysis %s]", L->path, line, key, a->name);
     if (!strcmp(key, "kind")) {
         int known = 0;
         for (size_t k = 0; k < sizeof analysis_kinds / sizeof *analysis_kinds; k++) known |= !strcmp(value, analysis_kinds[k]);

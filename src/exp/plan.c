@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "exp/exp_analyze.h"
 
 // ----------------------------------------------------------------------------
 // one experiment's runs
@@ -37,7 +38,12 @@ static int run_config(const experiment *e, exp_run *r) {
 int exp_plan(const experiment *e, const char *results_root, exp_run **out) {
     int n = 1;
     for (int i = 0; i < e->n_axes; i++)
-        if (e->axes[i].leader < 0) n *= e->axes[i].n_values;
+        if (e->axes[i].leader < 0) {
+            if ((long long)n * e->axes[i].n_values > EXP_MAX_RUNS)
+                return ls_fail("%s: the sweep has more than %d runs (the product of the axes' value counts)",
+                               e->path, EXP_MAX_RUNS);
+            n *= e->axes[i].n_values;
+        }
     exp_run *runs = ls_calloc((size_t)n, sizeof *runs);
     int nflags = e->n_train + e->n_axes;
     flag *flags = ls_calloc((size_t)nflags + 1, sizeof *flags);
@@ -164,6 +170,22 @@ void exp_set_free(exp_set *s) {
     memset(s, 0, sizeof *s);
 }
 
+typedef struct {
+    exp_run *run;
+    int order, dup;
+} planned;
+
+static int cmp_planned_dir(const void *a, const void *b) {
+    const planned *x = a, *y = b;
+    int c = strcmp(x->run->dir, y->run->dir);
+    return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+static int cmp_planned_order(const void *a, const void *b) {
+    const planned *x = a, *y = b;
+    return (x->order > y->order) - (x->order < y->order);
+}
+
 int exp_set_load(exp_set *s, const char *const *files, int n_files, const char *assets, const char *results) {
     memset(s, 0, sizeof *s);
     if (n_files > EXP_MAX) return ls_fail("at most %d experiment files", EXP_MAX);
@@ -174,18 +196,25 @@ int exp_set_load(exp_set *s, const char *const *files, int n_files, const char *
         int n = exp_plan(&s->exps[i], results, &s->runs[i]);
         if (n < 0) return -1;
         s->n_runs[i] = n;
+        if (exp_validate_analyses(&s->exps[i], s->runs[i], n)) return -1;
+        if (total > EXP_MAX_RUNS - n) return ls_fail("%s: the experiments have more than %d runs", files[i], EXP_MAX_RUNS);
         total += n;
         for (int j = 0; j < i; j++)
             if (!strcmp(s->exps[j].name, s->exps[i].name))
                 return ls_fail("%s: experiment name '%s' is also used by %s", files[i], s->exps[i].name, files[j]);
     }
-    s->unique = ls_calloc((size_t)total + 1, sizeof *s->unique);
+    // Deduplicated by directory in O(n log n): sorted by (dir, order), a run
+    // repeats the one before it in that order; the first is kept, in plan order.
+    planned *all = ls_calloc((size_t)total + 1, sizeof *all);
+    int k = 0;
     for (int i = 0; i < s->n_exps; i++)
-        for (int r = 0; r < s->n_runs[i]; r++) {
-            exp_run *run = &s->runs[i][r];
-            int dup = 0;
-            for (int u = 0; u < s->n_unique && !dup; u++) dup = !strcmp(s->unique[u]->dir, run->dir);
-            if (!dup) s->unique[s->n_unique++] = run;
-        }
+        for (int r = 0; r < s->n_runs[i]; r++, k++) all[k] = (planned){&s->runs[i][r], k, 0};
+    qsort(all, (size_t)total, sizeof *all, cmp_planned_dir);
+    for (int j = 1; j < total; j++) all[j].dup = !strcmp(all[j].run->dir, all[j - 1].run->dir);
+    qsort(all, (size_t)total, sizeof *all, cmp_planned_order);
+    s->unique = ls_calloc((size_t)total + 1, sizeof *s->unique);
+    for (int j = 0; j < total; j++)
+        if (!all[j].dup) s->unique[s->n_unique++] = all[j].run;
+    free(all);
     return 0;
 }

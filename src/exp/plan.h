@@ -38,6 +38,8 @@ int exp_select(const experiment *e, const exp_run *runs, int n, const char *sele
 // ----------------------------------------------------------------------------
 // the experiments of one `lorascope run`
 
+// The most runs one experiment (or one `lorascope run`) plans.
+#define EXP_MAX_RUNS 100000
 #define EXP_MAX 32
 
 typedef struct {

@@ -133,7 +133,7 @@ int ds_text_load(ds_text *d, const char *path, const tokenizer *tok, const char 
     memset(d, 0, sizeof *d);
     if (T < 1) return ls_fail("%s: window length T: expected >= 1, found %d", path, T);
     size_t size;
-    char *text = ls_read_file(path, &size);
+    char *text = ls_read_file_max(path, &size, LS_READ_DATA_MAX);
     if (!text) return -1;
     size_t nul = strlen(text);
     if (nul != size) {

@@ -4,6 +4,7 @@
 #include "text/dataset.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,37 @@ static char *trimmed(const char *s, size_t n) {
     return out;
 }
 
+// Length of the well-formed UTF-8 sequence at s (2 to 4 bytes), or 0.
+static int utf8_sequence(const unsigned char *s) {
+    int n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    return n;
+}
+
+// The first max characters of s for an error message: printable text and
+// well-formed UTF-8 as they are, every other byte as \xNN, so a binary file
+// never writes raw bytes to the terminal. Returns buf (size >= 4 * max + 4).
+static const char *shown(const char *s, int max, char *buf, size_t size) {
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    for (int k = 0; *p && k < max && o + 8 < size; k++) {
+        int n = *p >= 0x80 ? utf8_sequence(p) : 0;
+        if (n) {
+            memcpy(buf + o, p, (size_t)n);
+            o += (size_t)n;
+            p += n;
+        } else if (*p < 0x20 || *p >= 0x7f) {
+            o += (size_t)snprintf(buf + o, size - o, "\\x%02x", *p++);
+        } else {
+            buf[o++] = (char)*p++;
+        }
+    }
+    buf[o] = 0;
+    return buf;
+}
+#define SHOWN_SIZE 256
+
 static void push_example(ds_pairs *d, int *cap, char *context, char *completion, int label, int line) {
     if (d->n == *cap) {
         *cap = *cap ? 2 * *cap : 256;
@@ -74,7 +106,7 @@ static char *read_text(ds_pairs *d, const char *path) {
     memset(d, 0, sizeof *d);
     d->path = ls_strdup(path);
     size_t size;
-    char *text = ls_read_file(path, &size);
+    char *text = ls_read_file_max(path, &size, LS_READ_DATA_MAX);
     if (!text) return NULL;
     size_t nul = strlen(text);
     if (nul != size) {
@@ -179,14 +211,16 @@ int ds_load_e2e(ds_pairs *d, const char *path) {
     char *cursor = text, *line;
     while ((line = next_line(&cursor, &lineno))) {
         if (is_blank(line)) continue;
-        char *bar = strstr(line, "||");
+        char *bar = strstr(line, "||"), show[SHOWN_SIZE];
         if (!bar) {
-            rc = ls_fail("%s:%d: expected \"meaning representation||reference\", found no \"||\" in \"%.60s\"",
-                         path, lineno, line);
+            rc = ls_fail("%s:%d: expected \"meaning representation||reference\", found no \"||\" in \"%s\"",
+                         path, lineno, shown(line, 60, show, sizeof show));
             break;
         }
-        if (strstr(bar + 2, "||")) {
-            rc = ls_fail("%s:%d: expected one \"||\" separator, found more in \"%.60s\"", path, lineno, line);
+        // "a|||b" would split as "a" and "|b": neither side may touch the separator with a '|'.
+        if (strstr(bar + 2, "||") || bar[2] == '|') {
+            rc = ls_fail("%s:%d: expected one \"||\" separator, found more '|' in \"%s\"", path, lineno,
+                         shown(line, 60, show, sizeof show));
             break;
         }
         char *mr = trimmed(line, (size_t)(bar - line));
@@ -250,9 +284,11 @@ int ds_load_sst2(ds_pairs *d, const char *path, const ds_sst2_format *fmt) {
     char *cursor = text, *line;
     size_t head = (size_t)(slot - fmt->prompt), tail_len = strlen(slot + 10);
     while ((line = next_line(&cursor, &lineno))) {
+        char show[SHOWN_SIZE];
         if (lineno == 1) {
             if (strcmp(line, "sentence\tlabel") != 0) {
-                rc = ls_fail("%s:1: expected the header \"sentence<TAB>label\", found \"%.60s\"", path, line);
+                rc = ls_fail("%s:1: expected the header \"sentence<TAB>label\", found \"%s\"", path,
+                             shown(line, 60, show, sizeof show));
                 break;
             }
             continue;
@@ -260,12 +296,13 @@ int ds_load_sst2(ds_pairs *d, const char *path, const ds_sst2_format *fmt) {
         if (is_blank(line)) continue;
         char *tab = strrchr(line, '\t');
         if (!tab) {
-            rc = ls_fail("%s:%d: expected \"sentence<TAB>label\", found no tab in \"%.60s\"", path, lineno, line);
+            rc = ls_fail("%s:%d: expected \"sentence<TAB>label\", found no tab in \"%s\"", path, lineno,
+                         shown(line, 60, show, sizeof show));
             break;
         }
         const char *lab = tab + 1;
         if (strcmp(lab, "0") != 0 && strcmp(lab, "1") != 0) {
-            rc = ls_fail("%s:%d: label: expected 0 or 1, found \"%.20s\"", path, lineno, lab);
+            rc = ls_fail("%s:%d: label: expected 0 or 1, found \"%s\"", path, lineno, shown(lab, 20, show, sizeof show));
             break;
         }
         char *sentence = trimmed(line, (size_t)(tab - line));

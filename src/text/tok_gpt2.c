@@ -138,7 +138,7 @@ void gpt2_free(gpt2_tok *g) {
 
 static int load_encoder(gpt2_tok *g, const char *path, const int *cp_to_byte, int *eot) {
     size_t size;
-    char *text = ls_read_file(path, &size);
+    char *text = ls_read_file_max(path, &size, LS_READ_SMALL_MAX);
     if (!text) return -1;
     cJSON *root = cJSON_ParseWithLength(text, size);
     free(text);
@@ -185,7 +185,7 @@ static int load_encoder(gpt2_tok *g, const char *path, const int *cp_to_byte, in
 
 static int load_merges(gpt2_tok *g, const char *path, const int *cp_to_byte, const bytes_table *bt) {
     size_t size;
-    char *text = ls_read_file(path, &size);
+    char *text = ls_read_file_max(path, &size, LS_READ_SMALL_MAX);
     if (!text) return -1;
     size_t lines = 1;
     for (size_t i = 0; i < size; i++) lines += text[i] == '\n';

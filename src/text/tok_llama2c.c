@@ -71,7 +71,7 @@ void l2c_free(l2c_tok *l) {
 
 l2c_tok *l2c_load(const char *path, int vocab_size, int *n_vocab) {
     size_t size;
-    unsigned char *data = (unsigned char *)ls_read_file(path, &size);
+    unsigned char *data = (unsigned char *)ls_read_file_max(path, &size, LS_READ_SMALL_MAX);
     if (!data) return NULL;
     l2c_tok *l = ls_calloc(1, sizeof *l);
     if (size < 4) {

@@ -66,7 +66,7 @@ int record_metrics_open(record_metrics *w, const char *dir, long keep_through_st
     w->path = ls_path_join(dir, "metrics.jsonl");
     if (keep_through_step >= 0 && ls_exists(w->path)) {
         size_t size;
-        char *text = ls_read_file(w->path, &size);
+        char *text = ls_read_file_max(w->path, &size, LS_READ_DATA_MAX);
         if (!text) return -1;
         ls_outfile out;
         if (ls_out_open(&out, w->path)) {

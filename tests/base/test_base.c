@@ -215,6 +215,34 @@ static void test_option_table_errors_name_the_flag_or_line(void) {
     free(p);
 }
 
+// ----------------------------------------------------------------------------
+// whole files
+
+static void test_read_file_refuses_devices_directories_and_files_over_the_limit(void) {
+    CHECK(ls_read_file("/dev/zero", NULL) == NULL);
+    CHECK_STR_CONTAINS(ls_error(), "/dev/zero: expected a regular file");
+    CHECK(ls_read_file("/tmp", NULL) == NULL);
+    CHECK_STR_CONTAINS(ls_error(), "/tmp: expected a regular file");
+    char *p = write_temp("0123456789");
+    size_t n = 0;
+    char *text = ls_read_file_max(p, &n, 10);
+    CHECK_MSG(text && n == 10 && !strcmp(text, "0123456789"), "%s", text ? text : ls_error());
+    free(text);
+    CHECK(ls_read_file_max(p, NULL, 9) == NULL);
+    CHECK_STR_CONTAINS(ls_error(), ": file is 10 bytes, more than the limit of 9 bytes");
+    unlink(p);
+    free(p);
+}
+
+static void test_option_ini_key_given_twice_is_an_error(void) {
+    demo d = {0};
+    char *p = write_temp("[a]\nn = 2\n\nn = 3\n");
+    CHECK_INT(opt_load_ini(&DEMO_TABLE, &d, p), -1);
+    CHECK_STR_CONTAINS(ls_error(), ":4: [a] n: given twice (first on line 2)");
+    unlink(p);
+    free(p);
+}
+
 int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_parse_accepts_whole_numbers_in_range_only),
@@ -224,6 +252,8 @@ int main(int argc, char **argv) {
         LS_TEST(test_ini_reader_rejects_bad_files_naming_the_line),
         LS_TEST(test_option_table_serves_flags_ini_and_written_config),
         LS_TEST(test_option_table_errors_name_the_flag_or_line),
+        LS_TEST(test_read_file_refuses_devices_directories_and_files_over_the_limit),
+        LS_TEST(test_option_ini_key_given_twice_is_an_error),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
 }

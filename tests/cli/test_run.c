@@ -109,7 +109,7 @@ static void test_malformed_experiment_is_reported_before_training(void) {
     expect_bad("name = tiny", "nme = tiny", "unknown key 'nme' in [experiment]");
     expect_bad("kind = amplify", "kind = amplification", "kind 'amplification' unknown");
     expect_bad("generate = 3", "generat = 3", "unknown key 'generat' in [eval]");
-    expect_bad("seed = 1 | 2", "seed = 1 | 2\nzip = rank, seed\nzip = seed, lora", "zip: axis 'lora' has 1 values but 'seed' has 2");
+    expect_bad("seed = 1 | 2", "seed = 1 | 2\nzip = seed, lora", "zip: axis 'lora' has 1 values but 'seed' has 2");
     expect_bad("lr = 3e-3", "lr = fast", "lr");
     expect_bad("rank = 2 | 8", "rank = 2 | 8\nrank = 4", "axis 'rank' given twice");
 }
@@ -162,11 +162,72 @@ static void test_two_runs_on_one_results_dir_one_trains_the_other_is_refused(voi
     CHECK_MSG(!ls_exists(lock), "%s left behind by a finished run", lock);
 }
 
+static void test_zip_of_an_axis_twice_or_in_a_cycle_is_an_error(void) {
+    if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not present");
+    expect_bad("seed = 1 | 2", "seed = 1 | 2\nzip = rank, rank", "bad.ini:24: zip: axis 'rank' is already zipped");
+    expect_bad("seed = 1 | 2", "seed = 1 | 2\nzip = rank, seed\nzip = seed, rank",
+               "bad.ini:25: zip: axis 'seed' is already zipped");
+}
+
+static void test_sweep_over_the_run_limit_is_an_error(void) {
+    if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not present");
+    // 2 * 2 * 10^5 runs: refused before any run is planned, with the limit.
+    expect_bad("seed = 1 | 2",
+               "seed = 1 | 2\nx1 = 1|2|3|4|5|6|7|8|9|10\nx2 = 1|2|3|4|5|6|7|8|9|10\nx3 = 1|2|3|4|5|6|7|8|9|10\n"
+               "x4 = 1|2|3|4|5|6|7|8|9|10\nx5 = 1|2|3|4|5|6|7|8|9|10",
+               "the sweep has more than 100000 runs");
+}
+
+static void test_analysis_sections_are_checked_before_training(void) {
+    if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not present");
+    expect_bad("b = rank=8 seed=1", "b = rank=3 seed=1",
+               "bad.ini:29: [analysis ranks] b: selector 'rank=3 seed=1': axis 'rank' has no value '3'");
+    expect_bad("b = rank=8 seed=1", "b = rank=8", "[analysis ranks] b = 'rank=8': expected exactly one run, found 2");
+    expect_bad("runs = seed=1", "runs = seed=3", "bad.ini:47: [analysis curves] runs: selector 'seed=3'");
+    expect_bad("rows = rank", "rows = rnk", "bad.ini:40: [analysis table] rows: no sweep axis 'rnk'");
+    expect_bad("plot_x = rank", "plot_x = seed", "[analysis table] plot_x/plot_series must be among the rows");
+    expect_bad("module = q\n", "module = q\nimax = 0\n", "[analysis amplification]: --imax");
+    expect_bad("module = q\n", "module = q\nfoo = 1\n", "bad.ini:39: [analysis amplification] unknown key 'foo'");
+    expect_bad("plot_x = rank", "plot_x = rank\nfoo = 1", "bad.ini:46: [analysis table] unknown key 'foo' for kind table");
+    expect_bad("runs = seed=1", "runs = seed=1\nrows = rank", "unknown key 'rows' for kind curve");
+}
+
+static void test_analysis_with_more_adapters_than_the_limit_is_an_error(void) {
+    if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not present");
+    expect_bad("adapters = rank=2 seed=1 | rank=8 seed=1", "adapters = rank=2 | rank=2 | rank=2 | rank=2 | rank=2 | rank=2 | rank=2 | rank=2 | rank=2 | rank=2 | rank=2 | rank=2 | rank=2 | rank=2 | rank=2 | rank=2 | rank=8",
+               "bad.ini:35: [analysis amplification] adapters: at most 16 selectors, found 17");
+}
+
+static void test_duplicate_keys_are_errors_in_every_section(void) {
+    if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not present");
+    expect_bad("name = tiny", "name = tiny\nname = tiny2", "bad.ini:5: key 'name' given twice in [experiment]");
+    expect_bad("max-new = 8", "max-new = 8\nmax-new = 9", "bad.ini:28: key 'max-new' given twice in [eval]");
+    expect_bad("kind = curve", "kind = curve\nkind = table", "bad.ini:49: key 'kind' given twice in [analysis curves]");
+    expect_bad("steps = 6", "steps = 6\nsteps = 7", "key 'steps' given twice in [train]");
+}
+
+static void test_experiment_file_that_is_not_a_regular_file_is_refused(void) {
+    const char *dir = ls_test_tmpdir("run_devzero");
+    char res[4300], cmd[10000];
+    snprintf(res, sizeof res, "%s/results", dir);
+    snprintf(cmd, sizeof cmd, "'%s' run /dev/zero --list --results '%s'", exe(), res);
+    int rc = run_cmd(cmd);
+    CHECK_MSG(rc == 2, "exit %d for run /dev/zero (expected 2): %s", rc, err_text);
+    CHECK_STR_CONTAINS(err_text, "/dev/zero: expected a regular file");
+    CHECK_MSG(!ls_exists(res), "%s created", res);
+}
+
 int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_list_commands_run_as_printed_and_resume_skips_finished_runs),
         LS_TEST(test_malformed_experiment_is_reported_before_training),
         LS_TEST(test_two_runs_on_one_results_dir_one_trains_the_other_is_refused),
+        LS_TEST(test_zip_of_an_axis_twice_or_in_a_cycle_is_an_error),
+        LS_TEST(test_sweep_over_the_run_limit_is_an_error),
+        LS_TEST(test_analysis_sections_are_checked_before_training),
+        LS_TEST(test_analysis_with_more_adapters_than_the_limit_is_an_error),
+        LS_TEST(test_duplicate_keys_are_errors_in_every_section),
+        LS_TEST(test_experiment_file_that_is_not_a_regular_file_is_refused),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
 }

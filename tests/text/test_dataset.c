@@ -423,6 +423,29 @@ static void test_malformed_lines_name_file_line_expected_and_found(void) {
     ds_pairs_free(&d);
 }
 
+static void test_e2e_triple_bar_is_an_error_not_a_split(void) {
+    const char *dir = ls_test_tmpdir("ds_bars");
+    char want[4300];
+    ds_pairs d;
+    const char *p = write_tmp(dir, "bars.txt", "name : A||A is a place .\na|||b\n");
+    CHECK(ds_load_e2e(&d, p) == -1);
+    snprintf(want, sizeof want, "%s:2: expected one \"||\" separator, found more '|' in \"a|||b\"", p);
+    CHECK_STR_CONTAINS(ls_error(), want);
+}
+
+static void test_e2e_error_shows_binary_bytes_escaped(void) {
+    const char *dir = ls_test_tmpdir("ds_binary");
+    ds_pairs d;
+    // A control byte, an invalid UTF-8 byte and a well-formed "é".
+    const char *p = write_tmp(dir, "binary.txt", "a\x01\xff\xc3\xa9" "b\n");
+    CHECK(ds_load_e2e(&d, p) == -1);
+    CHECK_STR_CONTAINS(ls_error(), ":1: expected \"meaning representation||reference\", found no \"||\" in "
+                                   "\"a\\x01\\xff\xc3\xa9" "b\"");
+    for (const unsigned char *c = (const unsigned char *)ls_error(); *c; c++)
+        CHECK_MSG(*c >= 0x20 && *c != 0x7f && *c != 0xff, "raw byte 0x%02x in the message: %s", *c, ls_error());
+}
+
+
 static const ls_test tests[] = {
     LS_TEST(test_e2e_files_have_manifest_line_and_mr_counts),
     LS_TEST(test_sst2_dev_has_872_rows_and_prompt_template),
@@ -436,6 +459,7 @@ static const ls_test tests[] = {
     LS_TEST(test_sampler_is_a_function_of_step_and_covers_each_epoch),
     LS_TEST(test_text_windows_are_disjoint_and_shifted),
     LS_TEST(test_malformed_lines_name_file_line_expected_and_found),
+    LS_TEST(test_e2e_triple_bar_is_an_error_not_a_split),
+    LS_TEST(test_e2e_error_shows_binary_bytes_escaped),
 };
-
 int main(int argc, char **argv) { return ls_test_main(argc, argv, tests, LS_COUNT(tests)); }

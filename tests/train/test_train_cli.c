@@ -590,6 +590,28 @@ static void test_bench_table_shows_peer_median_layout_and_ratio(void) {
     CHECK(lo <= ls + 0.5 && ls <= hi + 0.5);
 }
 
+// Inputs that never end, are not files, or say a thing twice: refused at once.
+static void test_endless_or_odd_inputs_are_refused(void) {
+    const char *model = asset("models/stories260K/stories260K.bin"), *valid = asset("data/e2e/valid.txt");
+    if (!model || !valid) SKIP("stories260K or E2E data not in the assets");
+    const char *d = ls_test_tmpdir("train_odd");
+    const char *out = S("%s/run", d);
+    expect_error(S("train --model '%s' --task e2e --data /dev/zero --out '%s'", model, out), 1,
+                 "/dev/zero: expected a regular file", out);
+    expect_error(S("train --config /dev/zero --out '%s'", out), 2, "/dev/zero: expected a regular file", out);
+    expect_error(S("train --config '%s' --out '%s'", d, out), 2, S("%s: expected a regular file", d), out);
+    const char *ini = S("%s/twice.ini", d);
+    const char *text = S("[model]\npath = %s\n[optim]\nsteps = 2\nsteps = 3\n", model);
+    ls_write_file_atomic(ini, text, strlen(text));
+    expect_error(S("train --config '%s' --out '%s'", ini, out), 2,
+                 "twice.ini:5: [optim] steps: given twice (first on line 4)", out);
+    const char *bars = S("%s/bars.txt", d);
+    ls_write_file_atomic(bars, "a|||b\n", 6);
+    expect_error(S("train --model '%s' --task e2e --data '%s' --out '%s'", model, bars, out), 1,
+                 "bars.txt:1: expected one \"||\" separator, found more '|' in \"a|||b\"", out);
+}
+
+
 static const ls_test tests[] = {
     LS_TEST(test_help_of_train_generate_eval_bench),
     LS_TEST(test_greedy_generation_matches_llama2c_reference),
@@ -603,11 +625,11 @@ static const ls_test tests[] = {
     LS_TEST(test_bad_input_gives_one_line_error_and_no_output),
     LS_TEST(test_non_finite_weights_losses_and_logits_are_errors),
     LS_TEST(test_batch_beyond_physical_memory_is_refused_before_allocating),
+    LS_TEST(test_endless_or_odd_inputs_are_refused),
     LS_TEST(test_config_file_with_flag_overrides_through_cli),
     LS_TEST(test_train_refuses_an_out_dir_locked_by_another_process),
     LS_TEST(test_stale_temp_files_are_removed_when_a_run_resumes_or_restarts),
     LS_TEST(test_bench_prints_lora_and_full_rows),
     LS_TEST(test_bench_table_shows_peer_median_layout_and_ratio),
 };
-
 int main(int argc, char **argv) { return ls_test_main(argc, argv, tests, LS_COUNT(tests)); }
