@@ -62,9 +62,25 @@ const char *ls_test_source(const char *rel) {
     return buf;
 }
 
+// The directories' names are owned here: callers keep several at once, so
+// each call gets its own string, and all of them are freed at exit.
+static char **tmpdir_names = NULL;
+static int tmpdir_count = 0;
+
+static void free_tmpdir_names(void) {
+    for (int i = 0; i < tmpdir_count; i++) free(tmpdir_names[i]);
+    free(tmpdir_names);
+    tmpdir_names = NULL;
+    tmpdir_count = 0;
+}
+
 const char *ls_test_tmpdir(const char *name) {
-    char *buf = malloc(4096); // one per call, alive until exit: callers keep several
-    if (!buf) exit(1);
+    char **grown = realloc(tmpdir_names, (size_t)(tmpdir_count + 1) * sizeof *grown);
+    char *buf = malloc(4096);
+    if (!grown || !buf) exit(1);
+    if (!tmpdir_names) atexit(free_tmpdir_names);
+    tmpdir_names = grown;
+    tmpdir_names[tmpdir_count++] = buf;
     snprintf(buf, 4096, "%s/tmp-%s-%ld", LS_BUILD_ROOT, name, (long)getpid());
     char cmd[2 * 4096 + 64];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", buf, buf);

@@ -77,7 +77,7 @@ const char *ls_test_asset(const char *rel);
 // Path of a file under tests/ in the source tree. Static buffer.
 const char *ls_test_source(const char *rel);
 // A fresh empty directory for this test's outputs (under the build dir);
-// each call returns its own string, valid until the process exits.
+// each call returns its own string, owned by the harness and freed at exit.
 const char *ls_test_tmpdir(const char *name);
 
 #endif

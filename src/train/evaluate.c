@@ -195,6 +195,18 @@ static void add_samples(cJSON *root, const eval_e2e_result *gen) {
     }
 }
 
+// A measure as the shortest decimal that reads back to the same double
+// (cJSON's own printer keeps 15 digits when they are within an ulp, so a
+// reader could get a neighbouring double). Non-finite values: cJSON's null.
+static void add_measure(cJSON *o, const char *key, double v) {
+    char buf[32];
+    for (int digits = 15; isfinite(v) && digits <= 17; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) { cJSON_AddRawToObject(o, key, buf); return; }
+    }
+    cJSON_AddNumberToObject(o, key, v);
+}
+
 // req->out: the request's inputs and every measure, written atomically.
 static int write_json(const evaluation *ev, const evaluate_request *req, const evaluate_report *rep) {
     cJSON *root = cJSON_CreateObject();
@@ -203,15 +215,15 @@ static int write_json(const evaluation *ev, const evaluate_request *req, const e
     cJSON_AddStringToObject(root, "data", req->data);
     cJSON_AddStringToObject(root, "task", req->task);
     cJSON_AddNumberToObject(root, "seq_len", req->seq_len);
-    cJSON_AddNumberToObject(root, "loss", rep->loss);
-    cJSON_AddNumberToObject(root, "perplexity", rep->perplexity);
+    add_measure(root, "loss", rep->loss);
+    add_measure(root, "perplexity", rep->perplexity);
     cJSON_AddNumberToObject(root, "tokens", (double)rep->tokens);
     cJSON_AddNumberToObject(root, "items", rep->items);
-    if (isfinite(rep->accuracy)) cJSON_AddNumberToObject(root, "accuracy", rep->accuracy);
+    if (isfinite(rep->accuracy)) add_measure(root, "accuracy", rep->accuracy);
     if (rep->generated) {
-        cJSON_AddNumberToObject(root, "bleu", rep->bleu);
-        cJSON_AddNumberToObject(root, "bleu_brevity_penalty", rep->bleu_brevity_penalty);
-        cJSON_AddNumberToObject(root, "rouge_l", rep->rouge_l);
+        add_measure(root, "bleu", rep->bleu);
+        add_measure(root, "bleu_brevity_penalty", rep->bleu_brevity_penalty);
+        add_measure(root, "rouge_l", rep->rouge_l);
         cJSON_AddNumberToObject(root, "generated_mrs", rep->generated_mrs);
         cJSON_AddStringToObject(root, "decoding", req->beam == 1 ? "greedy" : "beam");
         cJSON_AddNumberToObject(root, "beam", req->beam);

@@ -428,8 +428,10 @@ static void make_adapter(lora_adapter *a, int layers, int r, int d) {
         m->B = ls_malloc(sizeof(float) * r * d);
         for (int k = 0; k < r * d; k++) m->A[k] = rng_float(), m->B[k] = rng_float();
     }
-    a->modules[3].r = r / 2; // a rank_pattern entry
-    a->modules[3].scale = a->alpha / (r / 2);
+    if (a->n_modules > 3) { // a rank_pattern entry (layer 1's v_proj) when there is a layer 1
+        a->modules[3].r = r / 2;
+        a->modules[3].scale = a->alpha / (r / 2);
+    }
 }
 
 static void test_adapter_save_load_round_trip(void) {

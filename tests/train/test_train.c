@@ -116,10 +116,11 @@ static void test_lr_schedule_follows_transformers_formulas(void) {
     CHECK_NEAR(train_lr_at(&c, 0), 1.0, 1e-12);
 }
 
-static const char *write_text(const char *dir, const char *name, const char *text) {
+// Writes text to dir/name; returns the path, which the caller frees.
+static char *write_text(const char *dir, const char *name, const char *text) {
     char *path = ls_path_join(dir, name);
     if (ls_write_file_atomic(path, text, strlen(text))) fprintf(stderr, "%s\n", ls_error());
-    return path; // kept until exit
+    return path;
 }
 
 static void test_config_file_errors_name_key_and_line(void) {
@@ -139,18 +140,20 @@ static void test_config_file_errors_name_key_and_line(void) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char name[32];
         snprintf(name, sizeof name, "bad%zu.ini", i);
-        const char *path = write_text(dir, name, bad[i].text);
+        char *path = write_text(dir, name, bad[i].text);
         tc_defaults(&c);
         int rc = tc_load_ini(&c, path);
+        free(path);
         CHECK_MSG(rc == -1, "%s accepted", bad[i].text);
         CHECK_STR_CONTAINS(ls_error(), bad[i].needle);
         CHECK_MSG(!strchr(ls_error(), '\n'), "multi-line error: %s", ls_error());
     }
     // a good file, then flags over it; the written config reads back to the same text
-    const char *good = write_text(dir, "good.ini",
+    char *good = write_text(dir, "good.ini",
                                   "; comment\n[lora]\nrank = 4\nmodules = q,k,v\n[optim]\nlr = 0.003\nsteps = 50\n");
     tc_defaults(&c);
     CHECK_INT(tc_load_ini(&c, good), 0);
+    free(good);
     CHECK_INT(c.rank, 4);
     CHECK_NEAR(c.lr, 0.003, 0);
     CHECK_INT(tc_set_flag(&c, "rank", "16"), 0);
@@ -161,10 +164,11 @@ static void test_config_file_errors_name_key_and_line(void) {
     CHECK_STR_CONTAINS(ls_error(), "--rank: expected an integer");
     CHECK_INT(c.rank, 16);
     char *ini = tc_to_ini(&c);
-    const char *round = write_text(dir, "round.ini", ini);
+    char *round = write_text(dir, "round.ini", ini);
     ls_train_config d;
     tc_defaults(&d);
     CHECK_INT(tc_load_ini(&d, round), 0);
+    free(round);
     char *ini2 = tc_to_ini(&d);
     CHECK_MSG(!strcmp(ini, ini2), "config.ini does not read back to itself:\n%s\nvs\n%s", ini, ini2);
     CHECK_INT(tc_compare_for_resume(&c, &d), 0);
