@@ -1,5 +1,6 @@
 // Helpers shared by the libFuzzer targets: a private scratch directory (in
-// /dev/shm when writable, else /tmp) and writing fuzzed bytes into it.
+// /dev/shm when writable, else /tmp, removed at exit) and writing fuzzed
+// bytes into it.
 #ifndef LS_FUZZ_UTIL_H
 #define LS_FUZZ_UTIL_H
 #include <stddef.h>
@@ -13,6 +14,12 @@
 
 static char fuzz_dir[256];
 
+static void fuzz_cleanup(void) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", fuzz_dir);
+    if (system(cmd) != 0) fprintf(stderr, "fuzz: could not remove %s\n", fuzz_dir);
+}
+
 // Creates fuzz_dir on the first call; returns it.
 static inline const char *fuzz_scratch(void) {
     if (!fuzz_dir[0]) {
@@ -21,6 +28,7 @@ static inline const char *fuzz_scratch(void) {
         char cmd[300];
         snprintf(cmd, sizeof cmd, "mkdir -p %s", fuzz_dir);
         if (system(cmd) != 0) abort();
+        atexit(fuzz_cleanup);  // libFuzzer exits through exit() at -max_total_time
     }
     return fuzz_dir;
 }
