@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """Writes the fuzzers' seed corpora (small valid inputs) under tests/fuzz/corpus/.
 
-Run once: python3 tests/fuzz/make_corpus.py. Standard library only.
+Run once: python3 tests/fuzz/make_corpus.py. Standard library only. Reads a
+few lines of ../shared/assets/data (E2E, SST-2) and tests/data; writes the
+fixed tokenizers the text targets encode with into tests/fuzz/fixtures/
+(tok512.bin there is stories260K's, karpathy/tinyllamas, MIT, copied from
+../shared/assets/models/stories260K). Crash inputs kept as regression seeds
+are named regress-* and are not written here.
 """
 import json
 import os
