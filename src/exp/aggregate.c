@@ -20,51 +20,68 @@
 //   train_loss     the last logged training loss
 //   anything else  a key of <run>/eval.json (task metrics: bleu, rouge_l,
 //                  accuracy, ...) or else of the last metrics line that has it
-static double run_metric(const exp_run *r, const char *metric) {
-    double v = NAN, first = NAN;
-    char *path = ls_path_join(r->dir, "eval.json");
-    if (strcmp(metric, "val_loss") && strcmp(metric, "base_val_loss") && strcmp(metric, "train_loss") &&
-        ls_exists(path)) {
+// A run record (eval.json, manifest.json) as JSON: *out NULL when the file is
+// absent; -1 with ls_error() when it is there but cannot be read or parsed
+// (a damaged record must not read as "no value").
+static int read_record(const exp_run *r, const char *name, cJSON **out) {
+    *out = NULL;
+    char *path = ls_path_join(r->dir, name);
+    int rc = 0;
+    if (ls_exists(path)) {
         char *text = ls_read_file_max(path, NULL, LS_READ_SMALL_MAX);
-        cJSON *root = text ? cJSON_Parse(text) : NULL;
-        const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, metric);
-        if (cJSON_IsNumber(x)) v = x->valuedouble;
-        cJSON_Delete(root);
+        if (!text || !(*out = cJSON_Parse(text)))
+            rc = text ? ls_fail("%s: not valid JSON (a damaged run record)", path) : -1;
         free(text);
-        free(path);
-        if (!isnan(v)) return v;
-    } else {
-        free(path);
     }
-    // Run-level numbers the manifest records (trainable_params, wall_time_s, tokens_seen, ...).
-    path = ls_path_join(r->dir, "manifest.json");
-    char *mtext = ls_exists(path) ? ls_read_file_max(path, NULL, LS_READ_SMALL_MAX) : NULL;
     free(path);
-    if (mtext) {
-        cJSON *root = cJSON_Parse(mtext);
-        const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, metric);
-        if (cJSON_IsNumber(x)) v = x->valuedouble;
-        cJSON_Delete(root);
-        free(mtext);
-        if (!isnan(v)) return v;
-    }
-    const char *key = !strcmp(metric, "base_val_loss") ? "val_loss" : !strcmp(metric, "train_loss") ? "loss" : metric;
-    path = ls_path_join(r->dir, "metrics.jsonl");
+    return rc;
+}
+
+// The number `key` of a record, or NAN.
+static double record_number(const cJSON *root, const char *key) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(root, key);
+    return cJSON_IsNumber(x) ? x->valuedouble : NAN;
+}
+
+// The last (or with first, the first) value of `key` in metrics.jsonl; NAN if none.
+static int metrics_number(const exp_run *r, const char *key, int first, double *v) {
+    *v = NAN;
+    char *path = ls_path_join(r->dir, "metrics.jsonl");
     char *text = ls_exists(path) ? ls_read_file_max(path, NULL, LS_READ_DATA_MAX) : NULL;
-    free(path);
-    if (!text) return NAN;
+    int rc = ls_exists(path) && !text ? -1 : 0, line_no = 0;
     char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line && !rc; line = strtok_r(NULL, "\n", &save)) {
+        line_no++;
         cJSON *o = cJSON_Parse(line);
-        const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);
-        if (cJSON_IsNumber(x)) {
-            if (isnan(first)) first = x->valuedouble;
-            v = x->valuedouble;
-        }
+        if (!o) rc = ls_fail("%s:%d: not valid JSON (a damaged run record)", path, line_no);
+        double x = record_number(o, key);
+        if (!isnan(x) && !(first && !isnan(*v))) *v = x;
         cJSON_Delete(o);
     }
     free(text);
-    return !strcmp(metric, "base_val_loss") ? first : v;
+    free(path);
+    return rc;
+}
+
+// The value of `metric` for a finished run (see above) into *v (NAN: the run
+// has none). Returns 0, or -1 with ls_error() when a record is damaged.
+static int run_metric(const exp_run *r, const char *metric, double *v) {
+    *v = NAN;
+    cJSON *root;
+    int run_level = strcmp(metric, "val_loss") && strcmp(metric, "base_val_loss") && strcmp(metric, "train_loss");
+    if (run_level) {
+        if (read_record(r, "eval.json", &root)) return -1;
+        *v = record_number(root, metric);
+        cJSON_Delete(root);
+        if (!isnan(*v)) return 0;
+    }
+    // Run-level numbers the manifest records (trainable_params, wall_time_s, tokens_seen, ...).
+    if (read_record(r, "manifest.json", &root)) return -1;
+    *v = record_number(root, metric);
+    cJSON_Delete(root);
+    if (!isnan(*v)) return 0;
+    const char *key = !strcmp(metric, "base_val_loss") ? "val_loss" : !strcmp(metric, "train_loss") ? "loss" : metric;
+    return metrics_number(r, key, !strcmp(metric, "base_val_loss"), v);
 }
 
 static void mean_std(const double *x, int n, double *mean, double *std) {
@@ -209,7 +226,8 @@ static int table_rows(const experiment *e, const exp_analysis *an, const table_s
         for (int m = 0; m < t->nm && !rc; m++) {
             int k = 0;
             for (int r = 0; r < n; r++)
-                if (group_of[r] == g) vals[k++] = run_metric(&runs[r], t->metrics[m]);
+                if (group_of[r] == g && !rc) rc = run_metric(&runs[r], t->metrics[m], &vals[k++]);
+            if (rc) break;
             count = k;
             int missing = 0;
             for (int i = 0; i < k; i++) missing += isnan(vals[i]);

@@ -5,6 +5,7 @@
 
 #include "analyze/analyze.h"
 #include "base/util.h"
+#include "exp/aggregate.h"
 #include "exp/exp_analyze.h"
 #include "harness.h"
 #include "report/report.h"
@@ -144,11 +145,50 @@ static void test_section_errors_name_file_and_section(void) {
     CHECK_MSG(!ls_exists(out), "%s left behind by a failed analysis", out);
 }
 
+// A table reads the runs' records: a damaged one is an error naming the file,
+// not a value that is silently missing.
+static void test_table_refuses_a_damaged_run_record(void) {
+    const char *tmp = ls_test_tmpdir("exp_table_records");
+    fixture f;
+    fixture_build(&f, tmp);
+    char path[4500], out[4400];
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/metrics.jsonl", f.dir[i]);
+        const char *m = i ? "{\"step\":0,\"val_loss\":4.0}\n{\"step\":6,\"val_loss\":3.0}\n"
+                          : "{\"step\":0,\"val_loss\":5.0}\n{\"step\":6,\"val_loss\":2.0}\n";
+        CHECK(ls_write_file_atomic(path, m, strlen(m)) == 0);
+    }
+    exp_kv kv[] = {{"kind", "table", NULL, 2}, {"rows", "seed", NULL, 3}, {"metrics", "val_loss, base_val_loss", NULL, 4}};
+    exp_analysis an = section("table", kv, LS_COUNT(kv));
+    snprintf(out, sizeof out, "%s/out", tmp);
+    CHECK_MSG(exp_table(&f.e, &an, f.runs, 2, out, 1) == 0, "%s", ls_error());
+    snprintf(path, sizeof path, "%s/s.tsv", out);
+    char *text = ls_read_file(path, NULL);
+    CHECK_STR_CONTAINS(text ? text : "", "1\t2\t0\t5\t0\t1\n");  // seed 1: last val_loss 2, first 5
+    CHECK_STR_CONTAINS(text ? text : "", "2\t3\t0\t4\t0\t1\n");
+    free(text);
+    report_list();
+    snprintf(path, sizeof path, "%s/eval.json", f.dir[0]);
+    CHECK(ls_write_file_atomic(path, "{\"bleu\": 0.", 12) == 0);
+    exp_kv kv2[] = {{"kind", "table", NULL, 2}, {"rows", "seed", NULL, 3}, {"metrics", "bleu", NULL, 4}};
+    an = section("table", kv2, LS_COUNT(kv2));
+    CHECK(exp_table(&f.e, &an, f.runs, 2, out, 1) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "eval.json: not valid JSON (a damaged run record)");
+    unlink(path);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", f.dir[0]);
+    CHECK(ls_write_file_atomic(path, "{\"step\":0,\"val_loss\":5.0}\n{\"step\":6,\"val_", 38) == 0);
+    an = section("table", kv, LS_COUNT(kv));
+    CHECK(exp_table(&f.e, &an, f.runs, 2, out, 1) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "metrics.jsonl:2: not valid JSON (a damaged run record)");
+    report_rollback();
+}
+
 int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_amplify_section_matches_direct_request),
         LS_TEST(test_subspace_section_compares_a_with_b),
         LS_TEST(test_section_errors_name_file_and_section),
+        LS_TEST(test_table_refuses_a_damaged_run_record),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
 }
