@@ -9,26 +9,13 @@
 
 static tokenizer *fixed;
 
-static void exercise(const tokenizer *t, const char *text) {
-    int n = 0;
-    int *ids = tok_encode(t, text, 1, 1, &n);
-    if (ids) {
-        size_t len;
-        char *s = tok_decode(t, -1, ids, n, &len);
-        free(s);
-        free(ids);
-    }
-    ids = tok_encode_continuation(t, text, &n);
-    free(ids);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     if (data[0] & 1) {
         if (!fixed) fixed = tok_load_gpt2(LS_FUZZ_FIXTURES "/gpt2_encoder.json", LS_FUZZ_FIXTURES "/gpt2_vocab.bpe");
         if (!fixed) abort();
         char *text = fuzz_cstr(data + 1, size - 1);
-        exercise(fixed, text);
+        fuzz_exercise_tokenizer(fixed, text);
         free(text);
         return 0;
     }
@@ -41,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tokenizer *t = tok_load_gpt2(enc, bpe);
     fuzz_note("tok_load_gpt2", t ? 0 : -1);
     if (t) {
-        exercise(t, "Hello world, it's 1234 <|endoftext|>  caf\xc3\xa9 \xf0\x9f\x98\x80\n\n  x");
+        fuzz_exercise_tokenizer(t, "Hello world, it's 1234 <|endoftext|>  caf\xc3\xa9 \xf0\x9f\x98\x80\n\n  x");
         size_t len;
         for (int id = 0; id < tok_vocab_size(t); id++) {
             tok_piece(t, id);

@@ -11,27 +11,13 @@
 
 static tokenizer *fixed;
 
-static void exercise(const tokenizer *t, const char *text) {
-    int n = 0;
-    int *ids = tok_encode(t, text, 1, 1, &n);
-    if (ids) {
-        size_t len;
-        char *s = tok_decode(t, -1, ids, n, &len);
-        free(s);
-        for (int i = 0; i < n; i++) tok_decode_piece(t, i ? ids[i - 1] : -1, ids[i], &len);
-        free(ids);
-    }
-    ids = tok_encode_continuation(t, text, &n);
-    free(ids);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     if (data[0] & 1) {
         if (!fixed) fixed = tok_load_llama2c(LS_FUZZ_FIXTURES "/llama2c_minimal.bin", 264);
         if (!fixed) abort();
         char *text = fuzz_cstr(data + 1, size - 1);
-        exercise(fixed, text);
+        fuzz_exercise_tokenizer(fixed, text);
         free(text);
         return 0;
     }
@@ -45,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tokenizer *t = tok_load_llama2c(path, vocab);
     fuzz_note("tok_load_llama2c", t ? 0 : -1);
     if (t) {
-        exercise(t, "Once upon a time, a little girl named Lily \xe2\x96\x81 <0x0A> caf\xc3\xa9 \xf0\x9f\x98\x80!");
+        fuzz_exercise_tokenizer(t, "Once upon a time, a little girl named Lily \xe2\x96\x81 <0x0A> caf\xc3\xa9 \xf0\x9f\x98\x80!");
         size_t len;
         for (int id = 0; id < tok_vocab_size(t); id++) {
             tok_piece(t, id);

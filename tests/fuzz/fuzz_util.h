@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
+#include "text/tokenizer.h"
 
 static char fuzz_dir[256];
 
@@ -57,4 +58,20 @@ static inline int fuzz_note(const char *what, int rc) {
     if (getenv("LORASCOPE_FUZZ_VERBOSE")) fprintf(stderr, "%s: %s\n", what, rc == 0 ? "ok" : ls_error());
     return rc;
 }
+// Encodes text with t, decodes it whole and piece by piece, and encodes it as
+// a continuation: every path of a tokenizer a fuzzed input can reach.
+static inline void fuzz_exercise_tokenizer(const tokenizer *t, const char *text) {
+    int n = 0;
+    int *ids = tok_encode(t, text, 1, 1, &n);
+    if (ids) {
+        size_t len;
+        char *s = tok_decode(t, -1, ids, n, &len);
+        free(s);
+        for (int i = 0; i < n; i++) tok_decode_piece(t, i ? ids[i - 1] : -1, ids[i], &len);
+        free(ids);
+    }
+    ids = tok_encode_continuation(t, text, &n);
+    free(ids);
+}
+
 #endif

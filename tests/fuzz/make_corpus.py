@@ -98,11 +98,6 @@ def llama2c_tokenizer(pieces, max_len=None):
     return out
 
 
-def lines(path, n):
-    with open(path, "rb") as f:
-        return b"".join(f.readline() for _ in range(n))
-
-
 def more_corpora():
     root = os.path.normpath(os.path.join(HERE, "..", ".."))
     fixtures = os.path.join(HERE, "fixtures")
