@@ -3,6 +3,7 @@
 #ifndef LS_TEXT_TOK_INTERNAL_H
 #define LS_TEXT_TOK_INTERNAL_H
 
+#include "io/gguf.h"
 #include "text/tokenizer.h"
 
 typedef struct l2c_tok l2c_tok;
@@ -36,8 +37,20 @@ const char *l2c_piece(const l2c_tok *l, int id);
 
 // tok_gpt2.c
 gpt2_tok *gpt2_load(const char *encoder_json, const char *vocab_bpe, int *n_vocab, int *eot);
+// From in-memory tokens (byte-to-unicode alphabet; a token outside it stands
+// for its own UTF-8 bytes) and merges ("left right", rank = order). src names
+// the origin in messages. NULL with ls_error() set.
+gpt2_tok *gpt2_build(int n, const gguf_str *tokens, int n_merges, const gguf_str *merges, const char *src);
 void gpt2_free(gpt2_tok *g);
-void gpt2_encode(const gpt2_tok *g, const char *text, tok_ids *out);
+// Pre-tokenization regexes (GGUF tokenizer.ggml.pre), see tok_gpt2.c.
+typedef enum { GPT2_PRE_GPT2 = 0, GPT2_PRE_SMOLLM, GPT2_PRE_LLAMA3, GPT2_PRE_QWEN2 } gpt2_pre;
+void gpt2_set_pre(gpt2_tok *g, gpt2_pre pre);
+// A token matched whole in the text (by its text) before pre-tokenization.
+void gpt2_add_special(gpt2_tok *g, int id, const char *text, size_t len);
+// 1 if every character of s[0..n) belongs to the byte-to-unicode alphabet.
+int gpt2_text_in_alphabet(const char *s, size_t n);
+// Appends the encoding of text; with special, special tokens are matched whole.
+void gpt2_encode(const gpt2_tok *g, const char *text, int special, tok_ids *out);
 const char *gpt2_piece(const gpt2_tok *g, int id, size_t *len);
 
 #endif

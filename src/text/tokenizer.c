@@ -86,7 +86,7 @@ static int *encode(const tokenizer *t, const char *text, int bos, int eos, int s
         break;
     case TOK_GPT2:
         if (bos && t->bos >= 0) tok_ids_push(&v, t->bos);
-        gpt2_encode(t->gpt2, text, &v);
+        gpt2_encode(t->gpt2, text, 1, &v);
         break;
     case TOK_BYTE:
         if (bos && t->bos >= 0) tok_ids_push(&v, t->bos);

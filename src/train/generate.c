@@ -76,12 +76,17 @@ static int generate_text(ls_model *m, const tokenizer *tok, const generate_reque
         sampler_init(&sampler, m->V, (float)req->temperature, (float)req->top_p, (uint64_t)req->seed);
         out = ls_malloc((size_t)(n_steps + 1) * sizeof(int));
         double t0 = ls_now();
-        int n = model_generate(m, ids, n_ids, n_steps, req->temperature > 0 ? &sampler : NULL, tok_bos(tok), out);
+        // llama2.c stops when BOS comes out; a tokenizer without BOS (GGUF
+        // add_bos_token false, as SmolLM2) stops at EOS, as transformers does
+        int stop = tok_bos(tok) >= 0 ? tok_bos(tok) : tok_eos(tok);
+        int n = model_generate(m, ids, n_ids, n_steps, req->temperature > 0 ? &sampler : NULL, stop, out);
         rep->seconds = ls_now() - t0;
         sampler_free(&sampler);
         if (n >= 0) {
             rep->tokens = n;
-            rep->text = tok_decode(tok, out[0], out + 1, n - 1, &rep->len);
+            // the text after BOS; without BOS, all of it
+            int skip = tok_bos(tok) >= 0 ? 1 : 0;
+            rep->text = tok_decode(tok, skip ? out[0] : -1, out + skip, n - skip, &rep->len);
             rc = 0;
         }
     }

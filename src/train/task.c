@@ -8,6 +8,7 @@
 
 #include "base/util.h"
 #include "eval/tasks.h"
+#include "io/gguf.h"
 
 static const char *const KIND_NAMES[] = {"lm", "e2e", "sst2", "jsonl"};
 
@@ -51,6 +52,8 @@ tokenizer *task_load_tokenizer(const char *spec, const char *model_path, int V, 
         path = ls_strdup("bytes");
     } else if (spec && spec[0]) {
         path = ls_strdup(spec);
+    } else if (gguf_is_gguf(model_path)) {
+        path = ls_strdup(model_path); // a GGUF model carries its tokenizer
     } else {
         // beside the model: llama2.c's tok<V>.bin / tokenizer.bin, GPT-2's two files
         char *dir = dir_of(model_path), name[64];
@@ -76,6 +79,8 @@ tokenizer *task_load_tokenizer(const char *spec, const char *model_path, int V, 
             free(bpe);
         } else if (!ls_exists(path)) {
             ls_fail("%s: tokenizer: no such file or directory", path);
+        } else if (gguf_is_gguf(path)) {
+            t = tok_load_gguf(path, NULL);
         } else {
             t = tok_load_llama2c(path, V);
         }
