@@ -206,6 +206,12 @@ TEXTS = [
     "\u00a0non-breaking\u2003em space\u3000ideographic",
     "x" * 300,
     "12345678901234567890",
+    "Unicode numbers: ٣٤٥ ²³ ½ Ⅻ 10⁶ and x²+y²",
+    "NELline and ﻿BOM, ZWSP​here",
+    "CAPS'LL 'Re 'VE DON'T we'RE",
+    "bytes without a token: a\x04b !\x04! \x06\x13",
+    "\r\n\r\n  \n x \n\t\ny  \r\n",
+    "  \n\n  def f():\n\treturn {'a': [1, 22, 333, 4444]}  # done!!!\n",
 ]
 
 
@@ -252,6 +258,10 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     write_quant_files()
     if "--quant-only" in sys.argv:
+        return
+    if "--tokenizer-only" in sys.argv:
+        from transformers import AutoTokenizer
+        tokenizer_reference(AutoTokenizer.from_pretrained(GGUF_DIR, gguf_file=GGUF_NAME))
         return
     tok = model_reference()
     tokenizer_reference(tok)
