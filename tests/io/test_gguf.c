@@ -7,6 +7,7 @@
 #include "base/util.h"
 #include "harness.h"
 #include "io/gguf.h"
+#include "io/gguf_model.h"
 #include "io/quant.h"
 
 // ----------------------------------------------------------------------------
@@ -289,6 +290,123 @@ static void test_gguf_rejects_non_finite_weights_naming_the_tensor(void) {
     free(w.b);
 }
 
+// ----------------------------------------------------------------------------
+// a tiny llama GGUF: dim 8, 2 heads of 4, 1 kv head, hidden 16, 1 layer,
+// vocab 32; every value of tensor k is k + its index / 1000 (Wq's rows
+// i = h*4 + 2j + p hold row index i in their first value)
+
+typedef struct {
+    const char *name;
+    uint64_t cols, rows; // rows 0: 1-D
+} tiny_tensor;
+
+static const tiny_tensor TINY[] = {
+    {"token_embd.weight", 8, 32},     {"blk.0.attn_norm.weight", 8, 0}, {"blk.0.attn_q.weight", 8, 8},
+    {"blk.0.attn_k.weight", 8, 4},    {"blk.0.attn_v.weight", 8, 4},    {"blk.0.attn_output.weight", 8, 8},
+    {"blk.0.ffn_norm.weight", 8, 0},  {"blk.0.ffn_gate.weight", 8, 16}, {"blk.0.ffn_up.weight", 8, 16},
+    {"blk.0.ffn_down.weight", 16, 8}, {"output_norm.weight", 8, 0},
+};
+
+static void key_u32(buf *w, const char *k, uint32_t v) { str(w, k); u32(w, GGUF_UINT32); u32(w, v); }
+static void key_f32(buf *w, const char *k, float v) { str(w, k); u32(w, GGUF_FLOAT32); put(w, &v, 4); }
+
+// The file without key `omit` (NULL: complete), with tensor `extra` added
+// (NULL: none) and tensor `bad_shape`'s rows (1-D: length) doubled.
+static buf tiny_llama(const char *omit, const char *extra, const char *bad_shape) {
+    const char *keys[] = {"general.architecture", "llama.embedding_length", "llama.feed_forward_length",
+                          "llama.block_count", "llama.attention.head_count", "llama.attention.head_count_kv",
+                          "llama.context_length", "llama.attention.layer_norm_rms_epsilon", "llama.rope.freq_base"};
+    int n_keys = 0, n_t = LS_COUNT(TINY) + (extra != NULL);
+    for (int i = 0; i < 9; i++) n_keys += !omit || strcmp(omit, keys[i]);
+    buf w = {0};
+    header(&w, 3, (uint64_t)n_t, (uint64_t)n_keys);
+    const uint32_t vals[] = {0, 8, 16, 1, 2, 1, 64};
+    for (int i = 0; i < 9; i++) {
+        if (omit && !strcmp(omit, keys[i])) continue;
+        if (i == 0) { str(&w, keys[0]); u32(&w, GGUF_STRING); str(&w, "llama"); }
+        else if (i < 7) key_u32(&w, keys[i], vals[i]);
+        else key_f32(&w, keys[i], i == 7 ? 1e-5f : 10000.0f);
+    }
+    uint64_t off = 0, sizes[16];
+    for (int k = 0; k < n_t; k++) {
+        tiny_tensor t = k < LS_COUNT(TINY) ? TINY[k] : (tiny_tensor){extra, 8, 0};
+        if (bad_shape && !strcmp(t.name, bad_shape)) *(t.rows ? &t.rows : &t.cols) *= 2;
+        str(&w, t.name);
+        u32(&w, t.rows ? 2 : 1);
+        u64(&w, t.cols);
+        if (t.rows) u64(&w, t.rows);
+        u32(&w, GGML_F32);
+        u64(&w, off);
+        sizes[k] = t.cols * (t.rows ? t.rows : 1);
+        off += (sizes[k] * 4 + 31) / 32 * 32;
+    }
+    pad_to(&w, 32);
+    for (int k = 0; k < n_t; k++) {
+        for (uint64_t i = 0; i < sizes[k]; i++) {
+            float x = (float)k + (float)(i / 8) / 1000.0f + (float)(i % 8) / 1e5f;
+            put(&w, &x, 4);
+        }
+        pad_to(&w, 32);
+    }
+    return w;
+}
+
+// Writes a buffer to a fresh file and loads it as a checkpoint.
+static int load_tiny(buf *w, ls_checkpoint *ck) {
+    char path[4300];
+    snprintf(path, sizeof path, "%s/tiny.gguf", ls_test_tmpdir("gguf_tiny"));
+    CHECK(ls_write_file_atomic(path, w->b, w->n) == 0);
+    free(w->b);
+    return ckpt_load(ck, path);
+}
+
+static void test_gguf_llama_checkpoint_unpermutes_q_and_k_rows(void) {
+    buf w = tiny_llama(NULL, NULL, NULL);
+    ls_checkpoint ck;
+    CHECK_MSG(load_tiny(&w, &ck) == 0, "%s", ls_error());
+    if (!ck.tensors) return;
+    CHECK_INT(ck.config.dim, 8);
+    CHECK_INT(ck.config.n_kv_heads, 1);
+    CHECK_INT(ck.config.vocab_size, 32);
+    CHECK_INT(ck.config.tied_embeddings, 1);
+    CHECK_INT(ck.n_tensors, 11);
+    // HF row h*4 + p*2 + j comes from GGUF row h*4 + 2j + p (head size 4: half 2)
+    const ls_tensor *q = ckpt_find(&ck, "model.layers.0.self_attn.q_proj.weight");
+    const ls_tensor *k = ckpt_find(&ck, "model.layers.0.self_attn.k_proj.weight");
+    const int q_rows[8] = {0, 2, 1, 3, 4, 6, 5, 7}, k_rows[4] = {0, 2, 1, 3};
+    for (int r = 0; q && r < 8; r++) CHECK_NEAR(q->data[r * 8], 2 + q_rows[r] / 1000.0, 1e-6);
+    for (int r = 0; k && r < 4; r++) CHECK_NEAR(k->data[r * 8], 3 + k_rows[r] / 1000.0, 1e-6);
+    const ls_tensor *v = ckpt_find(&ck, "model.layers.0.self_attn.v_proj.weight");
+    for (int r = 0; v && r < 4; r++) CHECK_NEAR(v->data[r * 8 + 1], 4 + r / 1000.0 + 1e-5, 1e-6);
+    ckpt_free(&ck);
+}
+
+static void expect_tiny_refused(buf w, const char *needle) {
+    ls_checkpoint ck;
+    int rc = load_tiny(&w, &ck);
+    CHECK_MSG(rc == -1, "accepted a file that should fail with \"%s\"", needle);
+    if (rc == 0) ckpt_free(&ck);
+    else {
+        CHECK_STR_CONTAINS(ls_error(), "tiny.gguf: ");
+        CHECK_STR_CONTAINS(ls_error(), needle);
+    }
+}
+
+static void test_gguf_llama_checkpoint_names_missing_keys_and_tensors(void) {
+    const char *required[] = {"general.architecture", "llama.embedding_length", "llama.feed_forward_length",
+                              "llama.block_count", "llama.attention.head_count", "llama.context_length",
+                              "llama.attention.layer_norm_rms_epsilon"};
+    for (int i = 0; i < LS_COUNT(required); i++) {
+        char needle[128];
+        snprintf(needle, sizeof needle, "missing key '%s'", required[i]);
+        expect_tiny_refused(tiny_llama(required[i], NULL, NULL), needle);
+    }
+    expect_tiny_refused(tiny_llama(NULL, "blk.0.attn_q.bias", NULL), "unknown tensor 'blk.0.attn_q.bias'");
+    expect_tiny_refused(tiny_llama(NULL, NULL, "blk.0.ffn_up.weight"),
+                        "tensor 'blk.0.ffn_up.weight': expected ne (8, 16) (16 rows of 8), found 2 dims (8, 32)");
+    expect_tiny_refused(tiny_llama(NULL, NULL, "output_norm.weight"), "tensor 'output_norm.weight': expected ne (8)");
+}
+
 static const ls_test tests[] = {
     LS_TEST(test_gguf_reads_metadata_of_every_type),
     LS_TEST(test_gguf_dequantizes_every_type_as_gguf_py),
@@ -296,6 +414,8 @@ static const ls_test tests[] = {
     LS_TEST(test_gguf_rejects_lying_counts_and_sizes),
     LS_TEST(test_gguf_rejects_bad_types_dims_and_offsets),
     LS_TEST(test_gguf_rejects_non_finite_weights_naming_the_tensor),
+    LS_TEST(test_gguf_llama_checkpoint_unpermutes_q_and_k_rows),
+    LS_TEST(test_gguf_llama_checkpoint_names_missing_keys_and_tensors),
 };
 
 int main(int argc, char **argv) { return ls_test_main(argc, argv, tests, LS_COUNT(tests)); }
