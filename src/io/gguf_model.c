@@ -186,16 +186,21 @@ static int load_tensors(const gguf_file *f, ls_checkpoint *ck) {
 
 // ----------------------------------------------------------------------------
 
+int gguf_read_checkpoint(ls_checkpoint *ck, const gguf_file *f) {
+    memset(ck, 0, sizeof *ck);
+    if (read_config(f, &ck->config) || load_tensors(f, ck)) {
+        ckpt_free(ck);
+        return -1;
+    }
+    ck->path = ls_strdup(f->path);
+    return 0;
+}
+
 int gguf_load_checkpoint(ls_checkpoint *ck, const char *path) {
     memset(ck, 0, sizeof *ck);
     gguf_file f;
     if (gguf_open(&f, path)) return -1;
-    int rc = read_config(&f, &ck->config) || load_tensors(&f, ck) ? -1 : 0;
+    int rc = gguf_read_checkpoint(ck, &f);
     gguf_close(&f);
-    if (rc) {
-        ckpt_free(ck);
-        return -1;
-    }
-    ck->path = ls_strdup(path);
-    return 0;
+    return rc;
 }

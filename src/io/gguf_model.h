@@ -6,9 +6,12 @@
 #define LS_GGUF_MODEL_H
 
 #include "io/checkpoint.h"
+#include "io/gguf.h"
 
 // Loads the GGUF file at path into ck (ckpt_free releases it). Returns 0, or
 // -1 with ls_error() naming the file, the key or tensor and what was expected.
 int gguf_load_checkpoint(ls_checkpoint *ck, const char *path);
+// The same from an open file (ck->path is f->path); f stays the caller's.
+int gguf_read_checkpoint(ls_checkpoint *ck, const gguf_file *f);
 
 #endif

@@ -109,17 +109,19 @@ static tokenizer *build_gpt2(const gguf_file *f, const char *pre_name) {
     return t;
 }
 
+tokenizer *tok_from_gguf(const gguf_file *f, const char *pre) {
+    gguf_str model;
+    if (gguf_get_string(f, "tokenizer.ggml.model", &model)) return NULL;
+    if (gguf_str_eq(model, "gpt2")) return build_gpt2(f, pre);
+    ls_fail("%s: key 'tokenizer.ggml.model': expected \"gpt2\" (byte-level BPE), found \"%.*s\"", f->path,
+            (int)(model.len > 64 ? 64 : model.len), model.ptr);
+    return NULL;
+}
+
 tokenizer *tok_load_gguf(const char *path, const char *pre) {
     gguf_file f;
     if (gguf_open(&f, path)) return NULL;
-    gguf_str model;
-    tokenizer *t = NULL;
-    if (!gguf_get_string(&f, "tokenizer.ggml.model", &model)) {
-        if (gguf_str_eq(model, "gpt2")) t = build_gpt2(&f, pre);
-        else
-            ls_fail("%s: key 'tokenizer.ggml.model': expected \"gpt2\" (byte-level BPE), found \"%.*s\"", path,
-                    (int)(model.len > 64 ? 64 : model.len), model.ptr);
-    }
+    tokenizer *t = tok_from_gguf(&f, pre);
     gguf_close(&f);
     return t;
 }

@@ -35,6 +35,9 @@ void l2c_encode(const l2c_tok *l, const char *text, int bos, int dummy_prefix, t
 const char *l2c_decode(const l2c_tok *l, int prev, int id, size_t *len);
 const char *l2c_piece(const l2c_tok *l, int id);
 
+// tok_gguf.c: tok_load_gguf on an open file (f stays the caller's).
+tokenizer *tok_from_gguf(const gguf_file *f, const char *pre);
+
 // tok_gpt2.c
 gpt2_tok *gpt2_load(const char *encoder_json, const char *vocab_bpe, int *n_vocab, int *eot);
 // From in-memory tokens (byte-to-unicode alphabet; a token outside it stands

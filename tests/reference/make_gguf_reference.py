@@ -254,9 +254,57 @@ def tokenizer_reference(hf_tok):
         f.write("\n")
 
 
+def write_fuzz_seeds():
+    """Seeds for tests/fuzz/fuzz_gguf.c: a tiny llama (dim 8, 1 layer, Q8_0 and
+    F32 tensors) with a byte-level BPE vocabulary in its metadata, and the
+    per-type files above."""
+    import shutil
+    seeds = os.path.join(ROOT, "tests", "fuzz", "corpus", "fuzz_gguf")
+    os.makedirs(seeds, exist_ok=True)
+    rng = np.random.default_rng(11)
+    w = gguf.GGUFWriter(os.path.join(seeds, "tiny_llama.gguf"), "llama")
+    w.add_context_length(64)
+    w.add_embedding_length(32)
+    w.add_feed_forward_length(64)
+    w.add_block_count(1)
+    w.add_head_count(2)
+    w.add_head_count_kv(1)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_rope_freq_base(10000.0)
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    alphabet = bytes_to_unicode()
+    tokens = ["<|endoftext|>", "<|im_start|>"] + [alphabet[b] for b in range(256)] + ["\u0120t", "he", "\u0120the"]
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("smollm")
+    w.add_token_list(tokens)
+    w.add_token_types([3, 3] + [1] * (len(tokens) - 2))
+    w.add_token_merges(["\u0120 t", "h e", "\u0120t he"])
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(0)
+    w.add_add_bos_token(False)
+    V, d, h, kv = len(tokens), 32, 64, 16
+    shapes = [("token_embd.weight", (V, d)), ("blk.0.attn_norm.weight", (d,)), ("blk.0.attn_q.weight", (d, d)),
+              ("blk.0.attn_k.weight", (kv, d)), ("blk.0.attn_v.weight", (kv, d)), ("blk.0.attn_output.weight", (d, d)),
+              ("blk.0.ffn_norm.weight", (d,)), ("blk.0.ffn_gate.weight", (h, d)), ("blk.0.ffn_up.weight", (h, d)),
+              ("blk.0.ffn_down.weight", (d, h)), ("output_norm.weight", (d,))]
+    for name, shape in shapes:
+        x = rng.standard_normal(shape).astype(np.float32)
+        if len(shape) == 2:
+            w.add_tensor(name, gguf.quants.quantize(x, QT.Q8_0), raw_dtype=QT.Q8_0)
+        else:
+            w.add_tensor(name, x)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    for name in QUANTIZABLE + K_QUANTS:
+        shutil.copy(os.path.join(OUT, "quant", name + ".gguf"), os.path.join(seeds, name + ".gguf"))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     write_quant_files()
+    write_fuzz_seeds()
     if "--quant-only" in sys.argv:
         return
     if "--tokenizer-only" in sys.argv:
