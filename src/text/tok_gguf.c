@@ -3,10 +3,15 @@
 //   tokenizer.ggml.tokens      the tokens (byte-to-unicode alphabet)
 //   tokenizer.ggml.merges      and merges ("left right", in rank order)
 //   tokenizer.ggml.pre         the pre-tokenization regex (below)
-//   tokenizer.ggml.token_type  3 control / 4 user-defined: matched whole
-//   tokenizer.ggml.{bos,eos}_token_id, tokenizer.ggml.add_bos_token
+//                              "llama": SentencePiece (tok_llama2c.c) from
+//   tokenizer.ggml.scores      the tokens' scores, byte fallback to <0xXX>
+//   tokenizer.ggml.add_space_prefix
+//   tokenizer.ggml.token_type  3 control / 4 user-defined: matched whole;
+//                              6 byte pieces
+//   tokenizer.ggml.{bos,eos,unknown}_token_id, tokenizer.ggml.add_bos_token
 // What it encodes is what Hugging Face transformers builds from the same
 // metadata (integrations/gguf/gguf_tokenizer_mapping.py), the reference.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,12 +114,81 @@ static tokenizer *build_gpt2(const gguf_file *f, const char *pre_name) {
     return t;
 }
 
+// Numeric per-token arrays (scores, types) as plain arrays of n; NULL if the key is absent.
+static int per_token(const gguf_file *f, const char *key, gguf_type elem, uint64_t n, void **out) {
+    const gguf_kv *kv;
+    *out = NULL;
+    if (!gguf_find(f, key)) return 0;
+    if (gguf_get_array(f, key, elem, &kv)) return -1;
+    if (kv->n != n)
+        return ls_fail("%s: key '%s': expected %llu entries (one per token), found %llu", f->path, key,
+                       (unsigned long long)n, (unsigned long long)kv->n);
+    if (elem == GGUF_FLOAT64) {
+        float *x = ls_malloc((size_t)(n ? n : 1) * sizeof(float));
+        for (uint64_t i = 0; i < n; i++) {
+            x[i] = (float)gguf_array_float(kv, i);
+            if (!isfinite(x[i])) {
+                free(x);
+                return ls_fail("%s: key '%s': entry %llu is not a finite float32", f->path, key,
+                               (unsigned long long)i);
+            }
+        }
+        *out = x;
+    } else {
+        int *x = ls_malloc((size_t)(n ? n : 1) * sizeof(int));
+        for (uint64_t i = 0; i < n; i++) {
+            int64_t v = gguf_array_int(kv, i);
+            x[i] = v < 0 || v > 7 ? 0 : (int)v; // llama.cpp's types are 1..6; others act as normal
+        }
+        *out = x;
+    }
+    return 0;
+}
+
+// tokenizer.ggml.model "llama": SentencePiece pieces with scores and byte fallback.
+static tokenizer *build_llama(const gguf_file *f) {
+    const gguf_kv *tokens;
+    if (gguf_get_array(f, "tokenizer.ggml.tokens", GGUF_STRING, &tokens)) return NULL;
+    if (tokens->n < 1 || tokens->n > (1u << 24)) {
+        ls_fail("%s: key 'tokenizer.ggml.tokens': expected 1..16777216 tokens, found %llu", f->path,
+                (unsigned long long)tokens->n);
+        return NULL;
+    }
+    int n = (int)tokens->n, bos, eos, unk = 0, add_bos = 1, add_prefix = 1;
+    float *scores = NULL;
+    int *types = NULL;
+    tokenizer *t = NULL;
+    if (special_id(f, "tokenizer.ggml.bos_token_id", n, &bos) || special_id(f, "tokenizer.ggml.eos_token_id", n, &eos) ||
+        special_id(f, "tokenizer.ggml.unknown_token_id", n, &unk) ||
+        (gguf_find(f, "tokenizer.ggml.add_bos_token") && gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &add_bos)) ||
+        (gguf_find(f, "tokenizer.ggml.add_space_prefix") &&
+         gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &add_prefix)) ||
+        per_token(f, "tokenizer.ggml.scores", GGUF_FLOAT64, tokens->n, (void **)&scores) ||
+        per_token(f, "tokenizer.ggml.token_type", GGUF_INT64, tokens->n, (void **)&types))
+        goto done;
+    if (!gguf_find(f, "tokenizer.ggml.unknown_token_id")) unk = 0;
+    l2c_spec spec = {n, tokens->strs, scores, types, add_bos ? bos : -1, unk < 0 ? 0 : unk, add_prefix};
+    l2c_tok *l = l2c_build(&spec, f->path);
+    if (!l) goto done;
+    t = ls_calloc(1, sizeof *t);
+    t->kind = TOK_LLAMA2C;
+    t->vocab_size = n;
+    t->bos = add_bos ? bos : -1;
+    t->eos = eos;
+    t->l2c = l;
+done:
+    free(scores);
+    free(types);
+    return t;
+}
+
 tokenizer *tok_from_gguf(const gguf_file *f, const char *pre) {
     gguf_str model;
     if (gguf_get_string(f, "tokenizer.ggml.model", &model)) return NULL;
     if (gguf_str_eq(model, "gpt2")) return build_gpt2(f, pre);
-    ls_fail("%s: key 'tokenizer.ggml.model': expected \"gpt2\" (byte-level BPE), found \"%.*s\"", f->path,
-            (int)(model.len > 64 ? 64 : model.len), model.ptr);
+    if (gguf_str_eq(model, "llama")) return build_llama(f);
+    ls_fail("%s: key 'tokenizer.ggml.model': expected \"gpt2\" (byte-level BPE) or \"llama\" (SentencePiece), "
+            "found \"%.*s\"", f->path, (int)(model.len > 64 ? 64 : model.len), model.ptr);
     return NULL;
 }
 

@@ -33,6 +33,20 @@ void l2c_free(l2c_tok *l);
 // piece for a non-empty text when dummy_prefix, characters, merges; no EOS.
 void l2c_encode(const l2c_tok *l, const char *text, int bos, int dummy_prefix, tok_ids *out);
 const char *l2c_decode(const l2c_tok *l, int prev, int id, size_t *len);
+// A SentencePiece vocabulary from GGUF metadata (pieces spell spaces U+2581).
+typedef struct {
+    int n;
+    const gguf_str *tokens;
+    const float *scores;   // n, or NULL (all 0)
+    const int *types;      // n llama.cpp token types, or NULL (byte pieces found by their form)
+    int bos, unk;          // ids (bos -1: none)
+    int add_prefix;        // U+2581 in front of a text that does not start with a space
+} l2c_spec;
+l2c_tok *l2c_build(const l2c_spec *spec, const char *src);
+// transformers' LlamaTokenizer encoding of text (no BOS) with such a
+// vocabulary; at_start: the text starts a sequence (gets the U+2581 prefix).
+void l2c_encode_spm(const l2c_tok *l, const char *text, int at_start, tok_ids *out);
+int l2c_is_spm(const l2c_tok *l);
 const char *l2c_piece(const l2c_tok *l, int id);
 
 // tok_gguf.c: tok_load_gguf on an open file (f stays the caller's).

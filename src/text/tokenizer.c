@@ -81,6 +81,11 @@ static int *encode(const tokenizer *t, const char *text, int bos, int eos, int s
     tok_ids v = {0};
     switch (t->kind) {
     case TOK_LLAMA2C:
+        if (l2c_is_spm(t->l2c)) { // a GGUF SentencePiece vocabulary (tok_gguf.c)
+            if (bos && t->bos >= 0) tok_ids_push(&v, t->bos);
+            l2c_encode_spm(t->l2c, text, start, &v);
+            break;
+        }
         // BOS takes part in run.c's merge loop, so the llama2c encoder adds it.
         l2c_encode(t->l2c, text, bos && t->bos >= 0, start, &v);
         break;

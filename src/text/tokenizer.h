@@ -38,14 +38,20 @@ tokenizer *tok_load_llama2c(const char *path, int vocab_size);
 // Returns NULL with ls_error() set (file, line or key, expected vs found).
 tokenizer *tok_load_gpt2(const char *encoder_json, const char *vocab_bpe);
 
-// The tokenizer in a GGUF file's metadata (text/tok_gguf.c): tokenizer.ggml.model
-// "gpt2" (byte-level BPE from tokenizer.ggml.tokens + merges, with the
-// pre-tokenizer tokenizer.ggml.pre names: gpt2, smollm, llama-bpe, qwen2 and
-// their aliases; pre, if not NULL, overrides it). Control and user-defined
-// tokens are matched whole in the text. EOS from the metadata; BOS too, but
-// only when tokenizer.ggml.add_bos_token is true (else tok_bos() is -1: the
-// model's sequences do not start with it, as transformers encodes them).
-// Kind TOK_GPT2. NULL with ls_error() naming the file and the key.
+// The tokenizer in a GGUF file's metadata (text/tok_gguf.c), encoding as
+// Hugging Face transformers builds it from the same metadata:
+//   tokenizer.ggml.model "gpt2": byte-level BPE from tokenizer.ggml.tokens +
+//     merges, with the pre-tokenizer tokenizer.ggml.pre names (gpt2, smollm,
+//     llama-bpe, qwen2 and their aliases; pre, if not NULL, overrides it);
+//     kind TOK_GPT2;
+//   "llama": SentencePiece pieces (U+2581 for spaces) merged by score, byte
+//     fallback to <0xXX> pieces, U+2581 prefix (add_space_prefix); kind
+//     TOK_LLAMA2C.
+// Control and user-defined tokens are matched whole in the text. EOS from
+// the metadata; BOS too, but only when tokenizer.ggml.add_bos_token is true
+// (default: false for gpt2, true for llama), else tok_bos() is -1: the
+// model's sequences do not start with it. NULL with ls_error() naming the
+// file and the key.
 tokenizer *tok_load_gguf(const char *path, const char *pre);
 
 // Bytes as tokens: ids 0..255. With with_bos_eos, BOS = 256 and EOS = 257

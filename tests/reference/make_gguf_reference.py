@@ -254,6 +254,74 @@ def tokenizer_reference(hf_tok):
         f.write("\n")
 
 
+SPM_CORPUS = (
+    "the lighthouse keeper lived alone on the rock and kept the lamp burning every night "
+    "she wrote letters to the mainland about storms ships gulls and the long winter "
+    "once upon a time there was a little girl who loved the sea"
+)
+SPM_TEXTS = [
+    "the lighthouse keeper",
+    "Once upon a time, there was a little girl.",
+    "  two leading spaces and   three inside",
+    "lines\nwith\n\nnewlines\tand tabs",
+    "unknown words: xylophone quizzically",
+    "Unicode: café naïve 日本 😀",
+    "<s>the sea</s> and <s> again",
+    "",
+    " ",
+    "a",
+]
+
+
+def write_spm_reference():
+    """A synthetic SentencePiece-style vocabulary (tokenizer.ggml.model "llama":
+    pieces with U+2581 for spaces, scores, byte-fallback pieces <0xXX>) in a
+    small GGUF, and transformers' ids for texts (its LlamaTokenizer from GGUF
+    metadata: BPE with merges derived from the scores, byte fallback)."""
+    from transformers.integrations.gguf.gguf_tokenizer_mapping import convert_gguf_tokenizer, get_gguf_tokenizer
+    rng = np.random.default_rng(12)
+    pieces = {}
+    for word in SPM_CORPUS.split():
+        w = "\u2581" + word
+        for i in range(len(w)):
+            for j in range(i + 1, min(len(w), i + 7) + 1):
+                pieces[w[i:j]] = pieces.get(w[i:j], 0) + 1
+    ordered = sorted(pieces, key=lambda p: (-pieces[p] * len(p), p))
+    tokens = ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % b for b in range(256)] + ordered
+    scores = [0.0, 0.0, 0.0] + [0.0] * 256 + [-float(i) - float(rng.random()) * 0.5 for i in range(len(ordered))]
+    types = [2, 3, 3] + [6] * 256 + [1] * len(ordered)
+    path = os.path.join(OUT, "spm_tiny.gguf")
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores(scores)
+    w.add_token_types(types)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    w.add_add_bos_token(True)
+    w.add_add_space_prefix(True)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    arch, tdict, _ = get_gguf_tokenizer(path)
+    backend, _ = convert_gguf_tokenizer(arch, tdict)
+    cases = []
+    for text in SPM_TEXTS:
+        enc = backend.encode(text, add_special_tokens=False)
+        cases.append({"text": text, "ids": enc.ids, "decoded": backend.decode(enc.ids, skip_special_tokens=False)})
+    with open(os.path.join(OUT, "spm_reference.json"), "w") as f:
+        json.dump({"file": "spm_tiny.gguf", "note": "transformers' tokenizer for spm_tiny.gguf, "
+                   "encode(add_special_tokens=False)", "cases": cases}, f, ensure_ascii=False)
+        f.write("\n")
+    print("spm:", len(tokens), "tokens")
+    seeds = os.path.join(ROOT, "tests", "fuzz", "corpus", "fuzz_gguf")
+    os.makedirs(seeds, exist_ok=True)
+    import shutil
+    shutil.copy(path, os.path.join(seeds, "spm_tiny.gguf"))
+
+
 def write_fuzz_seeds():
     """Seeds for tests/fuzz/fuzz_gguf.c: a tiny llama (dim 8, 1 layer, Q8_0 and
     F32 tensors) with a byte-level BPE vocabulary in its metadata, and the
@@ -307,6 +375,7 @@ def main():
     write_fuzz_seeds()
     if "--quant-only" in sys.argv:
         return
+    write_spm_reference()
     if "--tokenizer-only" in sys.argv:
         from transformers import AutoTokenizer
         tokenizer_reference(AutoTokenizer.from_pretrained(GGUF_DIR, gguf_file=GGUF_NAME))
