@@ -9,6 +9,15 @@
 #include "report/report.h"
 
 // Writes one φ grid as "i j phi" blocks (gnuplot `with image` layout).
+// What W is when the base is a GGUF file: its dequantized weight (the
+// quantization error is part of W's spectrum).
+static const char *base_note(const char *base) {
+    size_t n = base ? strlen(base) : 0;
+    return n >= 5 && !strcmp(base + n - 5, ".gguf")
+               ? " W is the base's dequantized weight (GGUF; its quantization error is part of W)."
+               : "";
+}
+
 static int write_grid(const char *dir, const char *name, const double *grid, int imax, int jmax, const char *what) {
     strbuf b = {0};
     sb_printf(&b, "# %s\n# i\tj\tphi\n", what);
@@ -139,10 +148,10 @@ int amplify_render(const analyze_request *req, const amplify_result *res, const 
     sb_printf(tsv, "adapter\tr\tlayer\tmodule\tproj_dW\tproj_W\tproj_random\tnorm_W\tnorm_dW\tamplification\n");
     sb_printf(md, "# Amplification (Hu et al. 2021, Table 7, App. H.4)\n\n"
                   "‖UᵀWV‖_F with U, V the top-r singular vectors of ΔW, of W, or of a Gaussian random matrix "
-                  "(seed %llu); amplification factor = ‖ΔW‖_F / ‖U_ΔWᵀ W V_ΔW‖_F. Base: `%s`.\n"
+                  "(seed %llu); amplification factor = ‖ΔW‖_F / ‖U_ΔWᵀ W V_ΔW‖_F. Base: `%s`.%s\n"
                   "Paper (GPT-3, layer 48, Wq): r = 4: 0.32 / 21.67 / 0.02, ‖Wq‖_F = 61.95, ‖ΔWq‖_F = 6.91, "
                   "factor ≈ 21.5; r = 64: 1.90 / 37.71 / 0.33, ‖ΔWq‖_F = 3.57, factor ≈ 1.9.\n\n",
-              req->seed, req->base);
+              req->seed, req->base, base_note(req->base));
     for (int l = res->layers.layer0; l < res->layers.layer1; l++)
         for (int mi = 0; mi < req->n_modules; mi++) amplify_md_table(req, res, l, mi, md, tsv);
     // Amplification factor per layer: one panel per module, one line per adapter.
@@ -181,9 +190,9 @@ int w_vs_dw_render(const analyze_request *req, const w_vs_dw_result *res, const 
     sb_printf(tsv, "what\tr\tlayer\tmodule\timax\tjmax\tmean_phi\tmax_phi\tphi_r_r\n");
     sb_printf(md, "# W vs ΔW (Hu et al. 2021, Fig. 8, App. H.4)\n\n"
                   "φ between the top-i left singular vectors of W and the top-j of ΔW (or of a Gaussian random "
-                  "matrix of W's shape, seed %llu). Base: `%s`.\n\n"
+                  "matrix of W's shape, seed %llu). Base: `%s`.%s\n\n"
                   "| ΔW | r | layer | module | mean φ | max φ | φ(r, r) |\n|:---|---:|---:|:---|---:|---:|---:|\n",
-              req->seed, req->base);
+              req->seed, req->base, base_note(req->base));
     int rc = 0;
     for (int c = 0; c < res->n_cells && !rc; c++) {
         const w_vs_dw_cell *x = &res->cells[c];
@@ -279,9 +288,9 @@ int intruders_render(const analyze_request *req, const intruders_result *res, co
     sb_printf(tsv, "adapter\tlayer\tmodule\tk\teps\tintruders\n");
     sb_printf(items, "adapter\tlayer\tmodule\tindex\tsigma\tmax_cos\tbest_match\tintruder\n");
     sb_printf(md, "# Intruder dimensions (Shuttleworth et al. 2024)\n\nOf the top-%d left singular vectors of "
-                  "W0 + ΔW, those whose max |cos| with every singular vector of W0 is below ε = %g. Base: `%s`.\n\n"
+                  "W0 + ΔW, those whose max |cos| with every singular vector of W0 is below ε = %g. Base: `%s`.%s\n\n"
                   "| adapter | layer | module | intruders (of %d) | min max-cos |\n|:---|---:|:---|---:|---:|\n",
-              req->top_k, req->eps, req->base, req->top_k);
+              req->top_k, req->eps, req->base, base_note(req->base), req->top_k);
     int rc = 0;
     for (int c = 0; c < res->n_cells && !rc; c++) {
         const intruders_cell *x = &res->cells[c];

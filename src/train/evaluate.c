@@ -25,9 +25,9 @@
 #define INT(key, flag, f, lo, hi, help) OPT_INT_(S, "eval", key, flag, f, lo, hi, 0, help)
 
 static const opt_spec OPTIONS[] = {
-    STR("model", "model", model, "llama2.c .bin or HF dir (config.json + model.safetensors)"),
+    STR("model", "model", model, "llama2.c .bin, HF dir (config.json + model.safetensors) or llama GGUF"),
     STR("tokenizer", "tokenizer", tokenizer,
-        "tokenizer.bin | dir with encoder.json + vocab.bpe | bytes (default: beside the model)"),
+        "tokenizer.bin | dir with encoder.json + vocab.bpe | GGUF | bytes (default: beside the model; a GGUF model's own)"),
     STR("adapter", "adapter", adapter, "PEFT adapter (or a run directory holding adapter/), merged into the weights"),
     STR("data", "data", data, "data to evaluate (every item of the file)"),
     STR("task", "task", task, "lm | e2e | sst2 | jsonl"),

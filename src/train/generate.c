@@ -18,9 +18,9 @@
 
 #define S generate_request
 static const opt_spec OPTIONS[] = {
-    OPT_STR_(S, "generate", "model", "model", model, 0, "llama2.c .bin or HF dir (config.json + model.safetensors)"),
+    OPT_STR_(S, "generate", "model", "model", model, 0, "llama2.c .bin, HF dir (config.json + model.safetensors) or llama GGUF"),
     OPT_STR_(S, "generate", "tokenizer", "tokenizer", tokenizer, 0,
-             "tokenizer.bin | dir with encoder.json + vocab.bpe | bytes (default: beside the model)"),
+             "tokenizer.bin | dir with encoder.json + vocab.bpe | GGUF | bytes (default: beside the model; a GGUF model's own)"),
     OPT_STR_(S, "generate", "adapter", "adapter", adapter, 0,
              "PEFT adapter (or a run directory holding adapter/), merged into the weights"),
     OPT_INT_(S, "generate", "steps", "steps", steps, 1, 1 << 24, 0,
