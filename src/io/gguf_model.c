@@ -69,6 +69,11 @@ static int read_config(const gguf_file *f, ls_model_config *c) {
         return ls_fail("%s: tensor 'token_embd.weight': expected (vocab <= %d, dim) rows x cols", f->path,
                        CKPT_MAX_VOCAB);
     c->vocab_size = (int)emb->ne[1];
+    int64_t v;
+    if (gguf_find(f, "llama.vocab_size") && gguf_get_int(f, "llama.vocab_size", 1, CKPT_MAX_VOCAB, &v)) return -1;
+    if (gguf_find(f, "llama.vocab_size") && v != c->vocab_size)
+        return ls_fail("%s: key 'llama.vocab_size': expected %d (the rows of token_embd.weight), found %lld", f->path,
+                       c->vocab_size, (long long)v);
     c->tied_embeddings = gguf_find_tensor(f, "output.weight") == NULL;
     if (ckpt_validate_config(c, f->path)) return -1;
     if (gguf_find(f, "llama.rope.dimension_count")) {
