@@ -78,8 +78,8 @@ static tokenizer *build_gpt2(const gguf_file *f, const char *pre_name) {
     if (gguf_get_array(f, "tokenizer.ggml.tokens", GGUF_STRING, &tokens) ||
         gguf_get_array(f, "tokenizer.ggml.merges", GGUF_STRING, &merges))
         return NULL;
-    if (tokens->n < 256 || tokens->n > (1u << 24) || merges->n > (1u << 24)) {
-        ls_fail("%s: key 'tokenizer.ggml.tokens': expected 256..16777216 tokens with at most 16777216 merges, "
+    if (tokens->n < 1 || tokens->n > (1u << 24) || merges->n > (1u << 24)) {
+        ls_fail("%s: key 'tokenizer.ggml.tokens': expected 1..16777216 tokens with at most 16777216 merges, "
                 "found %llu tokens, %llu merges", f->path, (unsigned long long)tokens->n,
                 (unsigned long long)merges->n);
         return NULL;

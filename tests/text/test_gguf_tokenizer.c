@@ -119,6 +119,9 @@ static void test_gguf_tokenizer_special_ids_and_round_trip(void) {
     tok = tok_load_gguf(p, "bert");
     CHECK(tok == NULL);
     CHECK_STR_CONTAINS(ls_error(), "key 'tokenizer.ggml.pre': expected gpt2, smollm, llama-bpe");
+    tok = tok_load_gguf(ls_test_source("data/gguf/quant/Q8_0.gguf"), NULL);
+    CHECK(tok == NULL);
+    CHECK_STR_CONTAINS(ls_error(), "Q8_0.gguf: missing key 'tokenizer.ggml.model' (expected a string)");
 }
 
 // tokenizer.ggml.model "llama": tests/data/gguf/spm_tiny.gguf, a synthetic
