@@ -5,6 +5,8 @@
 #include <cjson/cJSON.h>
 #include <sys/wait.h>
 
+#include <string.h>
+
 #include "base/util.h"
 #include "harness.h"
 
@@ -99,7 +101,40 @@ static void test_malformed_gguf_model_gives_one_line_error(void) {
     CHECK(run(args) != 0);
 }
 
+// A GGUF base through train, eval and analyze: tests/data/gguf/tiny_llama.gguf
+// (dim 32, Q8_0 matrices, its own byte-level BPE tokenizer in the metadata).
+static void test_gguf_base_trains_evaluates_and_is_analysed(void) {
+    char dir[4200], data[4300], args[16384];
+    snprintf(dir, sizeof dir, "%s", ls_test_tmpdir("gguf_tiny_run"));
+    snprintf(data, sizeof data, "%s/text.txt", dir);
+    const char *text = "the the the he the t the he he the\nthe ht eh the the\n";
+    CHECK(ls_write_file_atomic(data, text, strlen(text)) == 0);
+    const char *model = ls_test_source("data/gguf/tiny_llama.gguf");
+    char m[4200];
+    snprintf(m, sizeof m, "%s", model);
+    snprintf(args, sizeof args, "train --model '%s' --task lm --data '%s' --val-frac 0.5 --seq-len 8 --batch-size 2 "
+             "--steps 3 --lr 0.01 --lora q,v --rank 4 --threads 1 --out '%s/run'", m, data, dir);
+    int rc = run(args);
+    CHECK_MSG(rc == 0, "train: exit %d: %s", rc, err_text);
+    snprintf(args, sizeof args, "eval --model '%s' --adapter '%s/run' --task lm --data '%s' --seq-len 8 --threads 1",
+             m, dir, data);
+    rc = run(args);
+    CHECK_MSG(rc == 0, "eval: exit %d: %s", rc, err_text);
+    CHECK_STR_CONTAINS(out_text, "loss");
+    snprintf(args, sizeof args, "analyze amplify --base '%s' --adapter '%s/run/adapter' --module q --layer 0 --no-plot "
+             "--out '%s/an'", m, dir, dir);
+    rc = run(args);
+    CHECK_MSG(rc == 0, "analyze: exit %d: %s", rc, err_text);
+    char md[4400];
+    snprintf(md, sizeof md, "%s/an/table7.md", dir);
+    char *table = ls_read_file(md, NULL);
+    CHECK_MSG(table != NULL, "%s", ls_error());
+    if (table) CHECK_STR_CONTAINS(table, "W is the base's dequantized weight (GGUF");
+    free(table);
+}
+
 static const ls_test tests[] = {
+    LS_TEST(test_gguf_base_trains_evaluates_and_is_analysed),
     LS_TEST(test_generate_smollm2_gguf_prints_transformers_greedy_continuation),
     LS_TEST(test_malformed_gguf_model_gives_one_line_error),
 };

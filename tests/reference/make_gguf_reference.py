@@ -323,14 +323,14 @@ def write_spm_reference():
 
 
 def write_fuzz_seeds():
-    """Seeds for tests/fuzz/fuzz_gguf.c: a tiny llama (dim 8, 1 layer, Q8_0 and
-    F32 tensors) with a byte-level BPE vocabulary in its metadata, and the
-    per-type files above."""
+    """tiny_llama.gguf (also a seed for tests/fuzz/fuzz_gguf.c): a tiny llama
+    (dim 32, 1 layer, Q8_0 and F32 tensors) with a byte-level BPE vocabulary in
+    its metadata; the per-type files above are seeds too."""
     import shutil
     seeds = os.path.join(ROOT, "tests", "fuzz", "corpus", "fuzz_gguf")
     os.makedirs(seeds, exist_ok=True)
     rng = np.random.default_rng(11)
-    w = gguf.GGUFWriter(os.path.join(seeds, "tiny_llama.gguf"), "llama")
+    w = gguf.GGUFWriter(os.path.join(OUT, "tiny_llama.gguf"), "llama")
     w.add_context_length(64)
     w.add_embedding_length(32)
     w.add_feed_forward_length(64)
@@ -365,6 +365,7 @@ def write_fuzz_seeds():
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+    shutil.copy(os.path.join(OUT, "tiny_llama.gguf"), os.path.join(seeds, "tiny_llama.gguf"))
     for name in QUANTIZABLE + K_QUANTS:
         shutil.copy(os.path.join(OUT, "quant", name + ".gguf"), os.path.join(seeds, name + ".gguf"))
 
