@@ -12,6 +12,7 @@ static const ls_command commands[] = {
     {"bench", "training tokens/s: LoRA vs full fine-tuning, lorascope vs PyTorch", cmd_bench},
     {"analyze", "subspace similarity, amplification, W-vs-dW, spectra, intruders", cmd_analyze},
     {"run", "an experiment end to end: its training runs (resumable), analyses, tables, figures", cmd_run},
+    {"score", "E2E challenge metrics (BLEU, NIST, ROUGE-L, CIDEr) of any system's outputs", cmd_score},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

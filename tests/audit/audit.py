@@ -560,6 +560,16 @@ def command_cases():
          ["--adapter2"], out="out")
     for flag, value in [("--shape", "bogus"), ("--threads", "0"), ("--steps", "0"), ("--mode", "x")]:
         case(cat, f"bench {flag} {value}", ["bench", "--no-torch", flag, value], [flag if flag != "--shape" else "bogus"])
+    sc = ["score", "--hyp", "{D}/h.txt", "--refs", "{D}/r.txt"]
+
+    def score_files(hyp, refs):
+        return lambda d: (write(d + "/h.txt", hyp), write(d + "/r.txt", refs))
+    case(cat, "score: more hypotheses than groups", sc, ["h.txt", "r.txt"], score_files("a\nb\n", "x\n\n"))
+    case(cat, "score: two blank lines", sc, ["r.txt:3"], score_files("a\nb\n", "x\n\n\ny\n"))
+    case(cat, "score: NUL in the references", sc, ["r.txt"], score_files("a\n", "x\0y\n"))
+    case(cat, "score: no references", sc, ["r.txt"], score_files("a\n", "\n"))
+    case(cat, "score: --refs missing", sc[:3], ["--refs"], score_files("a\n", "x\n"))
+    case(cat, "score: /dev/zero", ["score", "--hyp", "/dev/zero", "--refs", "/dev/zero"], ["/dev/zero"])
     case(cat, "unknown command", ["frobnicate"], ["frobnicate"])
     case(cat, "run --threads -1", ["run", os.path.join(TESTS, "data/experiments/tiny.ini"), "--threads", "-1", "--list"],
          ["--threads"])
