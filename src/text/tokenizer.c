@@ -167,6 +167,9 @@ tokenizer *tok_load_for_model(const char *model_path, const char *spec, int voca
     } else if (spec && spec[0]) {
         path = ls_strdup(spec);
         t = tok_load_path(path, vocab_size);
+    } else if (!ls_exists(model_path)) {
+        ls_fail("%s: model: no such file or directory", model_path);
+        return NULL;
     } else {
         int v = vocab_size > 0 ? vocab_size : llama2c_header_vocab(model_path);
         char *dir = dir_of(model_path), name[64];
