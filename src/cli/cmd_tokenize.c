@@ -1,6 +1,7 @@
 // lorascope tokenize: the token ids a model sees for a text, space-separated
 // on one line of stdout -- with the model's special tokens ([CLS] ... [SEP]
-// for WordPiece, BOS for llama2.c, none for GPT-2) unless --no-special. The
+// for WordPiece, <s> ... </s> for RoBERTa, BOS for llama2.c, none for GPT-2)
+// unless --no-special. The
 // tokenizer is found as training finds it (tok_load_for_model): --tokenizer,
 // or beside --model; the model's weights are not read.
 #include <stdio.h>
@@ -25,7 +26,7 @@ static const opt_spec OPTIONS[] = {
              "model file or directory: its tokenizer is looked up beside it"),
     OPT_STR_(S, "tokenize", "tokenizer", "tokenizer", tokenizer, 0,
              "tok512.bin / tokenizer.bin | dir with vocab.txt (WordPiece) | dir with encoder.json + vocab.bpe "
-             "| bytes (default: beside the model)"),
+             "(GPT-2) | dir with vocab.json + merges.txt (RoBERTa or GPT-2) | bytes (default: beside the model)"),
     OPT_BOOL_(S, "tokenize", "no_special", "no-special", no_special, "leave out the model's special tokens"),
 };
 #undef S
@@ -38,7 +39,8 @@ static void usage(FILE *fp) {
             "usage: lorascope tokenize --model PATH [--tokenizer PATH] [--no-special] [--] TEXT\n"
             "\n"
             "Prints the ids of TEXT, space-separated on one line: WordPiece (BERT) as [CLS] ... [SEP],\n"
-            "llama2.c with BOS, GPT-2 BPE as is. Put -- before a TEXT that starts with --.\n"
+            "RoBERTa as <s> ... </s>, llama2.c with BOS, GPT-2 BPE as is. Put -- before a TEXT that\n"
+            "starts with --.\n"
             "\n"
             "options (flag, INI key in [tokenize], description [default]):\n");
     opt_print_help(&TABLE, &defaults, fp);

@@ -18,6 +18,10 @@ struct tokenizer {
     l2c_tok *l2c;        // TOK_LLAMA2C
     gpt2_tok *gpt2;      // TOK_GPT2, TOK_ROBERTA
     wp_tok *wp;          // TOK_WORDPIECE
+    // TOK_ROBERTA: <s> </s> <unk> <pad> <mask>, matched whole in a text; the
+    // ones the BPE vocabulary lacks get ids n_bpe, n_bpe + 1, ... (as HF adds them)
+    int n_bpe;
+    int special_id[5];
     char byte_pieces[2 * 258];  // TOK_BYTE: "b\0" per byte, "" for BOS/EOS
 };
 
@@ -43,6 +47,8 @@ gpt2_tok *gpt2_load(const char *encoder_json, const char *vocab_bpe, int *n_voca
 void gpt2_free(gpt2_tok *g);
 void gpt2_encode(const gpt2_tok *g, const char *text, tok_ids *out);
 const char *gpt2_piece(const gpt2_tok *g, int id, size_t *len);
+// Id of the token whose bytes are s (linear scan, for load time), or -1.
+int gpt2_find(const gpt2_tok *g, const char *s);
 
 // tok_wordpiece.c
 // special_ids: [UNK], [CLS], [SEP], [PAD], [MASK] (-1 for an absent [PAD] / [MASK]).

@@ -32,6 +32,11 @@ static int template_for(const tokenizer *t, int pair, template_ids *tp) {
         if (pair) tp->mid[tp->n_mid++] = t->eos;
         tp->post[tp->n_post++] = t->eos;
         break;
+    case TOK_ROBERTA:     // <s> a </s> (</s> b </s>)
+        tp->pre[tp->n_pre++] = t->bos;
+        if (pair) { tp->mid[tp->n_mid++] = t->eos; tp->mid[tp->n_mid++] = t->eos; }
+        tp->post[tp->n_post++] = t->eos;
+        break;
     case TOK_LLAMA2C:   // BOS, if any, comes with the text (llama2c merges across it)
     case TOK_BYTE:
     case TOK_GPT2:
@@ -81,7 +86,7 @@ int tok_encode_sequence(const tokenizer *t, const char *a, const char *b, const 
     int na = 0, nb = 0;
     // A text of its own (llama2c: with its dummy prefix); the BOS of a
     // single-text tokenizer is encoded with it, so truncation keeps it.
-    int *ia = tok_encode(t, a, o->special && t->add_bos && t->kind != TOK_WORDPIECE, 0, &na), *ib = NULL;
+    int *ia = tok_encode(t, a, o->special && t->add_bos, 0, &na), *ib = NULL;
     if (b) ib = tok_encode_continuation(t, b, &nb);
     if (o->max_length > 0) {
         int m = o->max_length - n_special;

@@ -15,6 +15,7 @@ typedef enum {
     TOK_GPT2 = 1,      // GPT-2 encoder.json + vocab.bpe (byte-level BPE by merge rank)
     TOK_BYTE = 2,      // one token per byte
     TOK_WORDPIECE = 3, // BERT vocab.txt (+ tokenizer_config.json), as HF's BertTokenizer
+    TOK_ROBERTA = 4,   // GPT-2's byte-level BPE with RoBERTa's <s> </s> <unk> <pad> <mask>
 } tok_kind;
 
 typedef struct tokenizer tokenizer;  // opaque; build with tok_load_* / tok_byte, free with tok_free
@@ -57,9 +58,22 @@ tokenizer *tok_byte(int with_bos_eos);
 // listed twice, malformed JSON or a key of the wrong type.
 tokenizer *tok_load_wordpiece(const char *vocab_txt, const char *config_json);
 
+// RoBERTa's tokenizer (HF RobertaTokenizer): GPT-2's byte-level BPE from the
+// same two files (HF names them vocab.json and merges.txt), plus the special
+// tokens <s> (BOS, CLS), </s> (EOS, SEP), <unk>, <pad>, <mask>. A special
+// token missing from the vocabulary (GPT-2's has none of them) is appended
+// after it, in that order, as HF adds it: vocab_size grows by the number
+// appended. Special tokens in a text are matched whole (HF's <mask> of the
+// released RoBERTa also swallows the spaces before it; that is not done).
+tokenizer *tok_load_roberta(const char *vocab_json, const char *merges_txt);
+
 // Loads the tokenizer at `path`, whatever its kind:
 //   a directory with vocab.txt           WordPiece (+ its tokenizer_config.json)
 //   a directory with encoder.json        GPT-2 (+ vocab.bpe)
+//   a directory with vocab.json          byte-level BPE (+ merges.txt), HF's names:
+//                                        RoBERTa when tokenizer_config.json's
+//                                        tokenizer_class or config.json's
+//                                        model_type says roberta, else GPT-2
 //   a file named vocab.txt               WordPiece (+ tokenizer_config.json beside it)
 //   any other file                       llama2.c tokenizer.bin (vocab_size as
 //                                        for tok_load_llama2c; 0: to the end)
@@ -72,7 +86,7 @@ tokenizer *tok_load_path(const char *path, int vocab_size);
 // to look beside the model (model_path is a file or a directory) for, in
 // order: tok<V>.bin (V = vocab_size; when vocab_size is 0 and model_path is
 // a llama2.c .bin, V is read from its header), tokenizer.bin, vocab.txt,
-// encoder.json. *used_path (may be NULL) gets the path loaded (caller frees).
+// encoder.json, vocab.json. *used_path (may be NULL) gets the path loaded (caller frees).
 // Returns NULL with ls_error() set ("no tokenizer beside the model ...").
 tokenizer *tok_load_for_model(const char *model_path, const char *spec, int vocab_size, char **used_path);
 
@@ -167,6 +181,8 @@ typedef struct {
 //   wordpiece  [CLS] a [SEP]            type ids 0...
 //              [CLS] a [SEP] b [SEP]    type ids 0 for [CLS] a [SEP], 1 for b [SEP]
 //   llama2c    BOS a (run.c's encoding)   byte: BOS a when it has a BOS
+//   roberta    <s> a </s>  or  <s> a </s> </s> b </s>   type ids all 0
+//              (RoBERTa has no token types)
 //   gpt2       a (GPT-2 adds no special tokens)
 // Without special: a, or a followed by b, all type 0. An empty b counts as
 // no second text, as in transformers (tokenizer(a, "") == tokenizer(a)).

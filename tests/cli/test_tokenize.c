@@ -3,6 +3,7 @@
 // Expected WordPiece ids come from HF's BertTokenizer on all-MiniLM-L6-v2
 // (AutoTokenizer, transformers 5.24), GPT-2's from reference.jsonl.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/util.h"
 #include "harness.h"
@@ -73,6 +74,20 @@ static void test_tokenize_gpt2_and_llama2c(void) {
     char args[8192];
     snprintf(args, sizeof args, "--tokenizer '%s' 'Hello world'", gpt2);
     expect_ids(args, "15496 995");   // reference.jsonl; GPT-2 adds no special tokens
+    // RoBERTa: the same files under HF's names with a roberta config; HF's
+    // RobertaTokenizer appends <s> = 50257 and </s> = 50258 to this vocabulary.
+    const char *rdir = ls_test_tmpdir("tokenize_roberta");
+    char src[4200], dst[4200];
+    const char *names[2][2] = {{"encoder.json", "vocab.json"}, {"vocab.bpe", "merges.txt"}};
+    for (int k = 0; k < 2; k++) {
+        snprintf(src, sizeof src, "%s/%s", gpt2, names[k][0]);
+        snprintf(dst, sizeof dst, "%s/%s", rdir, names[k][1]);
+        CHECK(symlink(src, dst) == 0);
+    }
+    snprintf(dst, sizeof dst, "%s/tokenizer_config.json", rdir);
+    ls_write_file_atomic(dst, "{\"tokenizer_class\": \"RobertaTokenizer\"}", 39);
+    snprintf(args, sizeof args, "--model '%s' 'Hello world'", rdir);
+    expect_ids(args, "50257 15496 995 50258");
     const char *m = ls_test_asset("models/stories260K/stories260K.bin");
     if (!m) SKIP("models/stories260K absent");
     char model[4200];   // ls_test_asset's buffer is reused below

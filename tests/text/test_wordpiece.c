@@ -1,10 +1,11 @@
-// Tests for the WordPiece tokenizer (src/text/tok_wordpiece.c) and model-shaped
-// sequences (tok_sequence.c).
+// Tests for the WordPiece tokenizer (src/text/tok_wordpiece.c), RoBERTa's
+// specials over GPT-2's BPE, and model-shaped sequences (tok_sequence.c).
 //
 // Expected ids: Hugging Face's BertTokenizer on all-MiniLM-L6-v2's vocabulary
 // (tests/reference/make_wordpiece_reference.py -> tests/data/text/), and
 // derivations by hand on small vocabularies written here.
 #include <cjson/cJSON.h>
+#include <unistd.h>
 
 #include "base/util.h"
 #include "harness.h"
@@ -50,10 +51,10 @@ static const char *write_file(const char *dir, const char *name, const char *tex
 // ----------------------------------------------------------------------------
 // Hugging Face references
 
-static void test_wordpiece_matches_hf_reference_cases(void) {
-    tokenizer *t = load_minilm();
-    if (!t) SKIP("models/all-MiniLM-L6-v2 absent");
-    char *text = ls_read_file(ls_test_source("data/text/wordpiece_reference.jsonl"), NULL);
+// Checks every case of a reference file (see make_wordpiece_reference.py for
+// the format); returns the number of cases read.
+static int check_reference_file(const tokenizer *t, const char *rel) {
+    char *text = ls_read_file(ls_test_source(rel), NULL);
     CHECK_MSG(text != NULL, "%s", ls_error());
     int n_cases = 0, n_ok = 0;
     for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n")) {
@@ -85,9 +86,16 @@ static void test_wordpiece_matches_hf_reference_cases(void) {
         tok_encoding_free(&e);
         cJSON_Delete(c);
     }
-    fprintf(stderr, "%d of %d HF reference cases match\n", n_ok, n_cases);
-    CHECK_MSG(n_cases >= 90, "expected the 99 reference cases, found %d", n_cases);
+    fprintf(stderr, "%s: %d of %d HF reference cases match\n", rel, n_ok, n_cases);
     free(text);
+    return n_cases;
+}
+
+static void test_wordpiece_matches_hf_reference_cases(void) {
+    tokenizer *t = load_minilm();
+    if (!t) SKIP("models/all-MiniLM-L6-v2 absent");
+    int n = check_reference_file(t, "data/text/wordpiece_reference.jsonl");
+    CHECK_MSG(n == 99, "expected the 99 reference cases, found %d", n);
     tok_free(t);
 }
 
@@ -307,7 +315,7 @@ static void test_wordpiece_bad_vocab_and_config_name_file_and_line(void) {
     // a directory with no tokenizer at all
     const char *dir = ls_test_tmpdir("wp_nothing");
     CHECK(tok_load_path(dir, 0) == NULL);
-    CHECK_STR_CONTAINS(ls_error(), "expected a tokenizer directory (vocab.txt, or encoder.json + vocab.bpe)");
+    CHECK_STR_CONTAINS(ls_error(), "expected a tokenizer directory (vocab.txt, encoder.json + vocab.bpe, or vocab.json + merges.txt)");
 }
 
 // ----------------------------------------------------------------------------
@@ -334,6 +342,55 @@ static void test_wordpiece_found_beside_the_model(void) {
     tok_free(t);
 }
 
+// ----------------------------------------------------------------------------
+// RoBERTa: GPT-2's BPE with <s> </s> <unk> <pad> <mask> appended (HF's
+// RobertaTokenizer built from the GPT-2 files, make_roberta_reference.py)
+
+static void test_roberta_matches_hf_reference_cases(void) {
+    const char *g = ls_test_asset("tokenizers/gpt2");
+    if (!g) SKIP("tokenizers/gpt2 absent");
+    char enc[4200], bpe[4200];
+    snprintf(enc, sizeof enc, "%s/encoder.json", g);
+    snprintf(bpe, sizeof bpe, "%s/vocab.bpe", g);
+    tokenizer *t = tok_load_roberta(enc, bpe);
+    CHECK_MSG(t != NULL, "%s", ls_error());
+    if (!t) return;
+    CHECK_INT(tok_type(t), TOK_ROBERTA);
+    CHECK_INT(tok_vocab_size(t), 50262);
+    CHECK_INT(tok_bos(t), 50257);
+    CHECK_INT(tok_eos(t), 50258);
+    CHECK_INT(tok_unk(t), 50259);
+    CHECK_INT(tok_pad(t), 50260);
+    CHECK_MSG(!strcmp(tok_piece(t, 50261), "<mask>"), "piece 50261 is \"%s\"", tok_piece(t, 50261));
+    int n = check_reference_file(t, "data/text/roberta_reference.jsonl");
+    CHECK_MSG(n == 21, "expected the 21 reference cases, found %d", n);
+    tok_free(t);
+}
+
+// vocab.json + merges.txt (HF's names) with a config saying roberta.
+static void test_roberta_directory_is_recognised_by_its_config(void) {
+    const char *g = ls_test_asset("tokenizers/gpt2");
+    if (!g) SKIP("tokenizers/gpt2 absent");
+    char src[4200], dst[4200];
+    const char *dir = ls_test_tmpdir("roberta_dir");
+    const char *pairs[2][2] = {{"encoder.json", "vocab.json"}, {"vocab.bpe", "merges.txt"}};
+    for (int k = 0; k < 2; k++) {
+        snprintf(src, sizeof src, "%s/%s", g, pairs[k][0]);
+        snprintf(dst, sizeof dst, "%s/%s", dir, pairs[k][1]);
+        CHECK(symlink(src, dst) == 0);
+    }
+    tokenizer *t = tok_load_path(dir, 0);
+    CHECK_MSG(t && tok_type(t) == TOK_GPT2, "without a config: GPT-2 expected (%s)", t ? "other kind" : ls_error());
+    tok_free(t);
+    write_file(dir, "config.json", "{\"model_type\": \"roberta\"}", 0);
+    t = tok_load_path(dir, 0);
+    CHECK_MSG(t && tok_type(t) == TOK_ROBERTA, "model_type roberta: RoBERTa expected (%s)", t ? "other kind" : ls_error());
+    tok_free(t);
+    write_file(dir, "config.json", "{\"model_type\": 7}", 0);
+    CHECK(tok_load_path(dir, 0) == NULL);
+    CHECK_STR_CONTAINS(ls_error(), "config.json: key \"model_type\": expected a string");
+}
+
 static const ls_test tests[] = {
     LS_TEST(test_wordpiece_matches_hf_reference_cases),
     LS_TEST(test_wordpiece_matches_hf_on_sst2_dev),
@@ -341,6 +398,8 @@ static const ls_test tests[] = {
     LS_TEST(test_wordpiece_pairs_truncation_and_padding),
     LS_TEST(test_wordpiece_bad_vocab_and_config_name_file_and_line),
     LS_TEST(test_wordpiece_found_beside_the_model),
+    LS_TEST(test_roberta_matches_hf_reference_cases),
+    LS_TEST(test_roberta_directory_is_recognised_by_its_config),
 };
 
 int main(int argc, char **argv) { return ls_test_main(argc, argv, tests, LS_COUNT(tests)); }
