@@ -17,6 +17,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_score(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 // 1 if argv holds -h or --help.
 int cli_wants_help(int argc, char **argv);
