@@ -47,17 +47,7 @@ struct wp_tok {
 // ----------------------------------------------------------------------------
 // tables
 
-static int in_ranges(const uint32_t (*r)[2], size_t n, uint32_t cp) {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (cp < r[mid][0]) hi = mid;
-        else if (cp > r[mid][1]) lo = mid + 1;
-        else return 1;
-    }
-    return 0;
-}
-#define IN_TABLE(t, cp) in_ranges(t, sizeof t / sizeof t[0], cp)
+#define IN_TABLE(t, cp) uc_in_ranges(t, sizeof t / sizeof t[0], cp)
 
 // The replacement of cp in a map (bytes into *out, length returned), -1 if cp maps to itself.
 static int map_lookup(const wp_map_entry *m, size_t n, const char *pool, uint32_t cp, const char **out) {
