@@ -514,6 +514,96 @@ static void test_score_files_bad_input(void) {
     free(r);
 }
 
+// The value of "key": in the object that follows "section" in a small JSON text.
+static double json_number_in(const char *text, const char *section, const char *key) {
+    const char *p = strstr(text, section);
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    p = p ? strstr(p, pat) : NULL;
+    return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+
+// lorascope's four metrics against the official script's printout (4 decimals)
+// on one file pair: BLEU and NIST to the printed rounding, ROUGE-L within
+// 1e-3, CIDEr within 5e-3 (the PTB tokenizer is an approximation of CoreNLP's:
+// metrics.h lists the lexer rules it leaves out).
+static void check_against_e2e_metrics(const char *hyp, const char *refs, const char *expect, const char *section) {
+    mt_corpus c;
+    int rc = mt_corpus_read(&c, hyp, refs);
+    CHECK_MSG(rc == 0, "%s", ls_error());
+    if (rc) return;
+    const char *const *h = (const char *const *)c.hyp;
+    mt_scores s;
+    mt_score_corpus(h, c.refs, c.n_refs, c.n, &s);
+    double nist = mt_nist(h, c.refs, c.n_refs, c.n), cider = mt_cider(h, c.refs, c.n_refs, c.n);
+    CHECK_NEAR(s.bleu.bleu, json_number_in(expect, section, "BLEU"), 5.1e-5);
+    CHECK_NEAR(nist, json_number_in(expect, section, "NIST"), 5.1e-5);
+    CHECK_NEAR(s.rouge_l, json_number_in(expect, section, "ROUGE_L"), 1e-3);
+    CHECK_NEAR(cider, json_number_in(expect, section, "CIDEr"), 5e-3);
+    mt_corpus_free(&c);
+}
+
+// tests/reference/make_e2e_metrics_reference.py ran tuetschek/e2e-metrics'
+// measure_scores.py -p on the 60-instance files and on the E2E test set (each
+// MR with two or more references: the first is the hypothesis).
+static void test_score_matches_e2e_metrics_official_script(void) {
+    char *expect = ls_read_file(ls_test_source("data/eval/e2e_metrics_expected.json"), NULL);
+    CHECK(expect != NULL);
+    if (!expect) return;
+    char *hyp = ls_strdup(ls_test_source("data/eval/score_hyp.txt"));
+    check_against_e2e_metrics(hyp, ls_test_source("data/eval/score_refs.txt"), expect, "\"score_files\"");
+    free(hyp);
+    const char *asset = ls_test_asset("data/e2e/test.txt");
+    if (!asset) {
+        free(expect);
+        SKIP("../shared/assets/data/e2e/test.txt is absent (the 60-instance files were checked)");
+    }
+    // group the asset's references by MR, in order of first appearance
+    char *text = ls_read_file(asset, NULL);
+    CHECK(text != NULL);
+    const char *dir = ls_test_tmpdir("score_e2e");
+    char *hp = ls_path_join(dir, "hyp.txt"), *rp = ls_path_join(dir, "refs.txt");
+    FILE *fh = fopen(hp, "w"), *fr = fopen(rp, "w");
+    int n_mr = 0;
+    char **mrs = calloc(5000, sizeof(char *));
+    char ***refs = calloc(5000, sizeof(char **));
+    int *n_refs = calloc(5000, sizeof(int));
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char *sep = strstr(line, "||");
+        if (!sep) continue;
+        *sep = 0;
+        int g = 0;
+        while (g < n_mr && strcmp(mrs[g], line)) g++;
+        if (g == n_mr && n_mr < 5000) {
+            mrs[n_mr] = line;
+            refs[n_mr++] = calloc(64, sizeof(char *));
+        }
+        if (g < n_mr && n_refs[g] < 64) refs[g][n_refs[g]++] = sep + 2;
+    }
+    int used = 0;
+    for (int g = 0; g < n_mr; g++) {
+        if (n_refs[g] < 2) continue;
+        fprintf(fh, "%s\n", refs[g][0]);
+        for (int k = 1; k < n_refs[g]; k++) fprintf(fr, "%s\n", refs[g][k]);
+        fprintf(fr, "\n");
+        used++;
+        free(refs[g]);
+    }
+    for (int g = 0; g < n_mr; g++)
+        if (n_refs[g] < 2) free(refs[g]);
+    fclose(fh);
+    fclose(fr);
+    CHECK_NEAR(used, json_number_in(expect, "\"e2e_test_first_reference\"", "instances"), 0);
+    check_against_e2e_metrics(hp, rp, expect, "\"e2e_test_first_reference\"");
+    free(mrs);
+    free(refs);
+    free(n_refs);
+    free(text);
+    free(hp);
+    free(rp);
+    free(expect);
+}
+
 int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_mteval_tokenization_hand_derived),
@@ -537,6 +627,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_nist_matches_python_transcription_on_e2e),
         LS_TEST(test_cider_matches_pycocoevalcap_on_e2e),
         LS_TEST(test_score_files_bad_input),
+        LS_TEST(test_score_matches_e2e_metrics_official_script),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
 }
