@@ -55,9 +55,8 @@ int cmd_score(int argc, char **argv) {
     const char *const *hyps = (const char *const *)c.hyp;
     mt_scores s;
     mt_score_corpus(hyps, c.refs, c.n_refs, c.n, &s);
-    double nist = mt_nist(hyps, c.refs, c.n_refs, c.n), cider = mt_cider(hyps, c.refs, c.n_refs, c.n);
     mt_corpus_free(&c);
-    double v[4] = {s.bleu.bleu, nist, s.rouge_l, cider};
+    double v[4] = {s.bleu.bleu, s.nist, s.rouge_l, s.cider};
     const char *names[4] = {"BLEU", "NIST", "ROUGE_L", "CIDEr"};
     for (int i = 0; i < 4; i++)
         if (!isfinite(v[i])) {

@@ -120,10 +120,12 @@ double mt_rouge_l_segment(const char *hyp, const char *const *refs, int n_refs);
 typedef struct {
     mt_bleu bleu;
     double rouge_l;            // mean segment ROUGE-L F
+    double nist;               // eval/scores.h
+    double cider;              // CIDEr-D, eval/scores.h
     int n_segments;
 } mt_scores;
 
-// BLEU and ROUGE-L of n segments: hyps[i] against refs[i][0 .. n_refs[i]).
+// BLEU, NIST, ROUGE-L and CIDEr of n segments: hyps[i] against refs[i][0 .. n_refs[i]).
 void mt_score_corpus(const char *const *hyps, char **const *refs, const int *n_refs, int n,
                      mt_scores *out);
 
