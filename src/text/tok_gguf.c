@@ -110,6 +110,13 @@ static tokenizer *build_gpt2(const gguf_file *f, const char *pre_name) {
     t->vocab_size = n;
     t->bos = add_bos ? bos : -1; // a model that does not start with BOS has none to add (SmolLM2)
     t->eos = eos;
+    t->add_bos = add_bos;
+    if (special_id(f, "tokenizer.ggml.padding_token_id", n, &t->pad) ||
+        special_id(f, "tokenizer.ggml.unknown_token_id", n, &t->unk)) {
+        gpt2_free(g);
+        free(t);
+        return NULL;
+    }
     t->gpt2 = g;
     return t;
 }
@@ -175,6 +182,14 @@ static tokenizer *build_llama(const gguf_file *f) {
     t->vocab_size = n;
     t->bos = add_bos ? bos : -1;
     t->eos = eos;
+    t->add_bos = add_bos;
+    t->unk = unk;
+    if (special_id(f, "tokenizer.ggml.padding_token_id", n, &t->pad)) {
+        l2c_free(l);
+        free(t);
+        t = NULL;
+        goto done;
+    }
     t->l2c = l;
 done:
     free(scores);
