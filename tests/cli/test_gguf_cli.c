@@ -133,7 +133,38 @@ static void test_gguf_base_trains_evaluates_and_is_analysed(void) {
     free(table);
 }
 
+// `lorascope tokenize` on the GGUF prints transformers' ids (the first
+// texts of tests/data/gguf/tokenizer_reference.json, its "smollm" ids).
+static void test_tokenize_smollm2_gguf_prints_hf_ids(void) {
+    const char *p = ls_test_asset(SMOLLM2);
+    if (!p) SKIP("../shared/assets/" SMOLLM2 " is absent");
+    char model[4200];
+    snprintf(model, sizeof model, "%s", p);
+    char *text = ls_read_file(ls_test_source("data/gguf/tokenizer_reference.json"), NULL);
+    cJSON *ref = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    CHECK(ref != NULL);
+    if (!ref) return;
+    for (int k = 0; k < 3; k++) {
+        const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(ref, "cases"), k);
+        const char *t = cJSON_GetObjectItem(c, "text")->valuestring;
+        char args[8192], want[8192] = "";
+        snprintf(args, sizeof args, "tokenize --model '%s' -- '%s'", model, t);
+        const cJSON *id;
+        cJSON_ArrayForEach(id, cJSON_GetObjectItem(c, "smollm")) {
+            size_t n = strlen(want);
+            snprintf(want + n, sizeof want - n, "%s%d", n ? " " : "", id->valueint);
+        }
+        strcat(want, "\n");
+        int rc = run(args);
+        CHECK_MSG(rc == 0, "exit %d: %s", rc, err_text);
+        CHECK_MSG(!strcmp(out_text, want), "\"%s\": printed %s expected %s", t, out_text, want);
+    }
+    cJSON_Delete(ref);
+}
+
 static const ls_test tests[] = {
+    LS_TEST(test_tokenize_smollm2_gguf_prints_hf_ids),
     LS_TEST(test_gguf_base_trains_evaluates_and_is_analysed),
     LS_TEST(test_generate_smollm2_gguf_prints_transformers_greedy_continuation),
     LS_TEST(test_malformed_gguf_model_gives_one_line_error),
