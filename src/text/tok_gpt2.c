@@ -6,6 +6,10 @@
 // each chunk's UTF-8 bytes -> one token per byte -> repeatedly merge every
 // occurrence of the adjacent pair with the lowest merge rank. The merges
 // work on ids: every merge's two sides and its result are vocabulary tokens.
+// Vocabularies from GGUF metadata (gpt2_build, text/tok_gguf.c) may use other
+// pre-tokenization regexes (smollm: \p{N} characters alone first; llama-bpe
+// and qwen2: Llama 3's regex), match their control tokens whole before
+// pre-tokenization, and drop bytes their vocabulary lacks, as transformers does.
 #include "text/tok_internal.h"
 
 #include <cjson/cJSON.h>
