@@ -205,6 +205,11 @@ static int read_tensors(lora_adapter *a, const adapter_config *cfg, const char *
                          side == SIDE_A ? 'B' : 'A', m->r);
             break;
         }
+        if (!st_dtype_is_float(t->dtype)) {
+            rc = ls_fail("%s: tensor '%s': expected dtype F32, F16 or BF16, found %s", path, t->name,
+                         st_dtype_name(t->dtype));
+            break;
+        }
         if (r < 1) {
             rc = ls_fail("%s: tensor '%s': expected rank >= 1, found shape (%lld, %lld)", path, t->name,
                          (long long)t->shape[0], (long long)t->shape[1]);
