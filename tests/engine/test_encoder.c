@@ -317,14 +317,15 @@ static void test_minilm_hidden_states_and_logits_match_transformers(void) {
 #define TINY_GRAD_RTOL 1e-5
 #define TINY_GRAD_ATOL 1e-7
 
-// Tiny BertForSequenceClassification: loss, logits and d loss / d every parameter.
-static void test_bert_tiny_full_gradients_match_pytorch(void) {
+// A tiny HF sequence classifier: loss, logits and d loss / d every parameter.
+static void full_gradients_match(const char *ref, const char *model_dir, ls_family family, int num_labels) {
     ref_batch r;
-    if (open_batch(&r, ls_test_source("data/encoder/bert_tiny_grads.safetensors"), 1)) { close_batch(&r); return; }
+    if (open_batch(&r, ls_test_source(ref), 1)) { close_batch(&r); return; }
     ls_model m;
-    if (load_model(&m, ls_test_source("data/encoder/bert_tiny")) != 0) { close_batch(&r); return; }
+    if (load_model(&m, ls_test_source(model_dir)) != 0) { close_batch(&r); return; }
+    CHECK_INT(m.cfg.family, family);
     CHECK_INT(m.head_initialised, 0);
-    CHECK_INT(m.cfg.num_labels, 3);
+    CHECK_INT(m.cfg.num_labels, num_labels);
     model_enable_grads(&m);
     CHECK(model_reserve(&m, r.B, r.T) == 0);
     float loss = model_classify_forward(&m, r.ids, r.types, r.mask, r.labels, r.B, r.T);
@@ -354,6 +355,16 @@ static void test_bert_tiny_full_gradients_match_pytorch(void) {
     free(lref); free(logits_ref);
     model_free(&m);
     close_batch(&r);
+}
+
+static void test_bert_tiny_full_gradients_match_pytorch(void) {
+    full_gradients_match("data/encoder/bert_tiny_grads.safetensors", "data/encoder/bert_tiny", LS_FAMILY_BERT, 3);
+}
+
+// RoBERTa: positions from padding_idx + 1, the head classifier.dense + out_proj.
+static void test_roberta_tiny_full_gradients_match_pytorch(void) {
+    full_gradients_match("data/encoder/roberta_tiny_grads.safetensors", "data/encoder/roberta_tiny",
+                         LS_FAMILY_ROBERTA, 2);
 }
 
 // PEFT LoRA (q, v; r 4, alpha 8) with the classifier in modules_to_save: the
@@ -433,6 +444,7 @@ static const ls_test tests[] = {
     LS_TEST(test_mean_pool_averages_kept_tokens_and_backward_matches_finite_differences),
     LS_TEST(test_minilm_hidden_states_and_logits_match_transformers),
     LS_TEST(test_bert_tiny_full_gradients_match_pytorch),
+    LS_TEST(test_roberta_tiny_full_gradients_match_pytorch),
     LS_TEST(test_bert_tiny_lora_gradients_match_peft),
 };
 

@@ -22,6 +22,10 @@ What it writes (under tests/data/encoder/):
       modules_to_save): lora_logits, lora_loss and the gradients of every
       lora_A / lora_B and of the classifier (PEFT names, ".grad" appended).
       float64 compute.
+  roberta_tiny/{config.json, model.safetensors}, roberta_tiny_grads.safetensors
+      the same for a tiny RobertaForSequenceClassification (pad_token_id 1,
+      so positions start at 2; its head is classifier.dense + out_proj on <s>):
+      batch, logits, loss and full_grad.<name> of every parameter.
 
 Run from the repository root:  /opt/refenv/bin/python tests/reference/make_encoder_reference.py
 Deterministic: fixed seeds, CPU, float64.
@@ -136,8 +140,39 @@ def tiny_grads(d):
     print("tiny: loss", res.loss.item(), "trainable", [n for n, p in pm.named_parameters() if p.requires_grad])
 
 
+def roberta_tiny():
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+    cfg = RobertaConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=40, type_vocab_size=1,
+                        num_labels=2, pad_token_id=1, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0)
+    torch.manual_seed(11)
+    model = RobertaForSequenceClassification(cfg)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "LayerNorm" in n or n.endswith(".bias"):
+                p.add_(0.1 * torch.randn_like(p))
+    d = os.path.join(OUT, "roberta_tiny")
+    model.save_pretrained(d, safe_serialization=True)
+    ids, _, mask, labels = tiny_batch()
+    ids = torch.where(mask.bool(), ids, torch.ones_like(ids))  # RoBERTa pads with id 1
+    types = torch.zeros_like(ids)
+    labels = labels % 2
+    model = RobertaForSequenceClassification.from_pretrained(d, attn_implementation="eager").to(DT).eval()
+    res = model(input_ids=ids, attention_mask=mask, labels=labels)
+    res.loss.backward()
+    f = lambda x: x.detach().to(torch.float32).contiguous()
+    out = {"input_ids": f(ids), "token_type_ids": f(types), "attention_mask": f(mask), "labels": f(labels),
+           "logits": f(res.logits), "loss": f(res.loss.reshape(1))}
+    for n, p in model.named_parameters():
+        out["full_grad." + n] = f(p.grad)
+    save_file(out, os.path.join(OUT, "roberta_tiny_grads.safetensors"))
+    print("roberta tiny: loss", res.loss.item())
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     torch.set_grad_enabled(True)
     minilm_reference()
     tiny_grads(tiny_model())
+    roberta_tiny()
