@@ -63,6 +63,51 @@ int model_head_segments(const ls_model *m, ls_param_segment *segs) {
     return n;
 }
 
+// The view names of the head's modules_to_save, in PEFT's file order.
+static int saved_names(const ls_model *m, const char **names) {
+    const arch_family *a = arch_family_of(m->cfg.family);
+    int n = 0;
+    if (a->dense_in_modules_to_save) {
+        names[n++] = a->head_dense_b;
+        names[n++] = a->head_dense_w;
+    }
+    names[n++] = a->head_out_b;
+    names[n++] = a->head_out_w;
+    return n;
+}
+
+int model_head_to_adapter(const ls_model *m, lora_adapter *a) {
+    if (!arch_is_encoder(m->cfg.family)) return ls_fail("model_head_to_adapter: not an encoder model");
+    const char *names[4];
+    int n = saved_names(m, names);
+    for (int i = 0; i < n; i++) {
+        const ls_param_view *v = model_find_view(m, names[i]);
+        float *x = ls_malloc(v->numel * sizeof(float));
+        model_get_tensor(m, names[i], x);
+        adapter_add_saved(a, names[i], v->ndim, v->shape, x);
+        free(x);
+    }
+    return 0;
+}
+
+int model_head_from_adapter(ls_model *m, const lora_adapter *a) {
+    const char *dir = a->dir ? a->dir : "adapter";
+    for (int i = 0; i < a->n_saved; i++) {
+        const adapter_tensor *t = &a->saved[i];
+        const ls_param_view *v = model_find_view(m, t->name);
+        if (!v || !arch_is_encoder(m->cfg.family))
+            return ls_fail("%s: saved tensor '%s': expected a tensor of the %s base model, found none", dir, t->name,
+                           arch_family_name(m->cfg.family));
+        if (v->ndim != t->ndim || v->shape[0] != t->shape[0] || (v->ndim == 2 && v->shape[1] != t->shape[1]))
+            return ls_fail("%s: saved tensor '%s': expected shape (%lld, %lld) as the base model's (num_labels %d), "
+                           "found (%lld, %lld)", dir, t->name, (long long)v->shape[0], (long long)v->shape[1],
+                           m->cfg.num_labels, (long long)t->shape[0], (long long)(t->ndim == 2 ? t->shape[1] : 0));
+    }
+    for (int i = 0; i < a->n_saved; i++) model_set_tensor(m, a->saved[i].name, a->saved[i].data);
+    if (a->n_saved) m->head_initialised = 0;
+    return 0;
+}
+
 // ----------------------------------------------------------------------------
 // forward
 

@@ -44,6 +44,7 @@
 
 #include "engine/backend.h"
 #include "engine/optim.h"
+#include "io/adapter.h"
 #include "io/checkpoint.h"
 
 struct ls_lora;
@@ -314,6 +315,15 @@ void model_enable_head_grads(ls_model *m);
 // (offsets into params_memory / grads_memory) with decay flags, into segs
 // (capacity 4). Returns the count (0 for a decoder).
 int model_head_segments(const ls_model *m, ls_param_segment *segs);
+
+// Appends the head's PEFT modules_to_save tensors (bert: classifier.weight,
+// classifier.bias; roberta: classifier.dense.* and classifier.out_proj.*) to
+// an adapter (io/adapter.h) as PEFT saves them. Returns 0, or -1 for a decoder.
+int model_head_to_adapter(const ls_model *m, lora_adapter *a);
+
+// Copies an adapter's saved head tensors into the model (shapes checked
+// first: nothing is written on error). Returns 0, or -1 with ls_error().
+int model_head_from_adapter(ls_model *m, const lora_adapter *a);
 
 // (Re)initialises the classification head as HF does for a new head: weights
 // N(0, init_range^2), biases 0, from `seed`. Only the classifier (and, for

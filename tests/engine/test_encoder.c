@@ -23,6 +23,7 @@
 #include "engine/model.h"
 #include "engine/rng.h"
 #include "harness.h"
+#include "io/adapter.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 
@@ -436,6 +437,85 @@ static void test_bert_tiny_lora_gradients_match_peft(void) {
     close_batch(&r);
 }
 
+// Logits of the tiny BERT with a PEFT adapter applied (LoRA sites and saved head).
+static int adapter_logits(const char *adapter_dir, const ref_batch *r, float *logits, lora_adapter *keep) {
+    ls_model m;
+    if (load_model(&m, ls_test_source("data/encoder/bert_tiny")) != 0) return -1;
+    lora_adapter a;
+    int rc = adapter_load(&a, adapter_dir);
+    CHECK_MSG(rc == 0, "adapter_load: %s", ls_error());
+    if (rc) { model_free(&m); return -1; }
+    ls_lora lo;
+    CHECK(model_reserve(&m, r->B, r->T) == 0);
+    rc = lora_build_from_adapter(&lo, &m, &a);
+    CHECK_MSG(rc == 0, "lora_build_from_adapter: %s", ls_error());
+    if (!rc) rc = model_head_from_adapter(&m, &a);
+    CHECK_MSG(rc == 0, "model_head_from_adapter: %s", ls_error());
+    if (!rc) {
+        model_classify_forward(&m, r->ids, r->types, r->mask, NULL, r->B, r->T);
+        model_class_logits(&m, logits);
+        if (keep) { // lorascope's own adapter of the same model, as training saves it
+            CHECK(lora_to_adapter(&lo, keep) == 0);
+            CHECK(model_head_to_adapter(&m, keep) == 0);
+            keep->r = a.r;
+            keep->alpha = a.alpha;
+            keep->n_targets = 2;
+            keep->target_modules = malloc(2 * sizeof(char *));
+            keep->target_modules[0] = ls_strdup("query");
+            keep->target_modules[1] = ls_strdup("value");
+        }
+        lora_free(&lo, &m);
+    }
+    adapter_free(&a);
+    model_free(&m);
+    return rc;
+}
+
+// An adapter PEFT saved (q, v + the classifier in modules_to_save) gives
+// PEFT's logits; saved again by lorascope it has PEFT's keys and reloads to
+// the same bits (tests/reference/check_encoder_adapter.py loads that copy with PEFT).
+static void test_peft_bert_adapter_round_trips_through_lorascope(void) {
+    ref_batch r;
+    if (open_batch(&r, ls_test_source("data/encoder/bert_tiny_grads.safetensors"), 0)) { close_batch(&r); return; }
+    char peft_dir[4096];
+    snprintf(peft_dir, sizeof peft_dir, "%s", ls_test_source("data/encoder/peft_bert_tiny"));
+    float lg[16], lg2[16];
+    lora_adapter ours = {0};
+    if (adapter_logits(peft_dir, &r, lg, &ours) == 0) {
+        st_file f;
+        CHECK(st_open(&f, ls_test_source("data/encoder/peft_bert_tiny_logits.safetensors")) == 0);
+        size_t n;
+        float *ref = load_ref(&f, "logits", &n);
+        if (ref) check_array("logits with PEFT's adapter", lg, ref, n, 1e-5, 0);
+        free(ref);
+        st_close(&f);
+        CHECK_INT(ours.n_saved, 2);
+        const char *dir = ls_test_tmpdir("encoder_adapter");
+        CHECK(adapter_save(&ours, dir) == 0);
+        printf("  lorascope's copy of the adapter: %s\n", dir);
+        st_file a, b;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+        CHECK(st_open(&a, path) == 0);
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", peft_dir);
+        CHECK(st_open(&b, path) == 0);
+        CHECK_INT(a.n_tensors, b.n_tensors);
+        for (int i = 0; i < b.n_tensors; i++)
+            CHECK_MSG(st_find(&a, b.tensors[i].name) != NULL, "PEFT key %s missing from lorascope's adapter",
+                      b.tensors[i].name);
+        st_close(&a);
+        st_close(&b);
+        char *cfg = ls_read_file(strcat(strcpy(path, dir), "/adapter_config.json"), NULL);
+        CHECK_STR_CONTAINS(cfg, "\"SEQ_CLS\"");
+        CHECK_STR_CONTAINS(cfg, "\"classifier\"");
+        free(cfg);
+        if (adapter_logits(dir, &r, lg2, NULL) == 0)
+            CHECK(memcmp(lg, lg2, sizeof(float) * (size_t)r.B * 3) == 0);
+    }
+    adapter_free(&ours);
+    close_batch(&r);
+}
+
 static const ls_test tests[] = {
     LS_TEST(test_bidir_attention_backward_matches_finite_differences),
     LS_TEST(test_bidir_attention_row_zero_sees_all_keys),
@@ -446,6 +526,7 @@ static const ls_test tests[] = {
     LS_TEST(test_bert_tiny_full_gradients_match_pytorch),
     LS_TEST(test_roberta_tiny_full_gradients_match_pytorch),
     LS_TEST(test_bert_tiny_lora_gradients_match_peft),
+    LS_TEST(test_peft_bert_adapter_round_trips_through_lorascope),
 };
 
 int main(int argc, char **argv) {

@@ -27,6 +27,13 @@ What it writes (under tests/data/encoder/):
       so positions start at 2; its head is classifier.dense + out_proj on <s>):
       batch, logits, loss and full_grad.<name> of every parameter.
 
+  peft_bert_tiny/{adapter_config.json, adapter_model.safetensors}, peft_bert_tiny_logits.safetensors
+      a PEFT adapter of the tiny BERT (q, v, r 4, alpha 8, seeded lora_B and
+      classifier in modules_to_save) as PEFT saves it, and its logits on the
+      tiny batch.
+
+Check that PEFT loads an adapter lorascope wrote (tests/reference/check_encoder_adapter.py).
+
 Run from the repository root:  /opt/refenv/bin/python tests/reference/make_encoder_reference.py
 Deterministic: fixed seeds, CPU, float64.
 """
@@ -140,6 +147,26 @@ def tiny_grads(d):
     print("tiny: loss", res.loss.item(), "trainable", [n for n, p in pm.named_parameters() if p.requires_grad])
 
 
+def peft_adapter(d):
+    from peft import LoraConfig, TaskType, get_peft_model
+    ids, types, mask, _ = tiny_batch()
+    model = BertForSequenceClassification.from_pretrained(d, attn_implementation="eager")
+    pm = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=4, lora_alpha=8,
+                                          target_modules=["query", "value"], lora_dropout=0.0))
+    torch.manual_seed(9)
+    with torch.no_grad():
+        for n, p in pm.named_parameters():
+            if "lora_B" in n or "modules_to_save" in n:
+                p.normal_(0.0, 0.2)
+    pm.save_pretrained(os.path.join(OUT, "peft_bert_tiny"))
+    pm = pm.to(DT).eval()
+    with torch.no_grad():
+        logits = pm(input_ids=ids, token_type_ids=types, attention_mask=mask).logits
+    save_file({"logits": logits.to(torch.float32).contiguous()},
+              os.path.join(OUT, "peft_bert_tiny_logits.safetensors"))
+    print("peft adapter logits", logits)
+
+
 def roberta_tiny():
     from transformers import RobertaConfig, RobertaForSequenceClassification
     cfg = RobertaConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -174,5 +201,7 @@ if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     torch.set_grad_enabled(True)
     minilm_reference()
-    tiny_grads(tiny_model())
+    d = tiny_model()
+    tiny_grads(d)
+    peft_adapter(d)
     roberta_tiny()
