@@ -288,6 +288,12 @@ static int parse_encoder_config(const cJSON *root, ls_model_config *c, const cha
     } else if (json_int(root, "num_labels", &c->num_labels, 2, 0, 1, CKPT_MAX_LABELS, path)) {
         return -1;
     }
+    // the checks validate_config makes, worded with BertConfig's keys
+    if (c->dim % c->n_heads)
+        return ls_fail("%s: field 'num_attention_heads': expected a divisor of hidden_size %d, found %d", path, c->dim,
+                       c->n_heads);
+    if (!(c->norm_eps > 0 && c->norm_eps < 1))
+        return ls_fail("%s: field 'layer_norm_eps': expected a value in (0, 1), found %g", path, c->norm_eps);
     if (!(c->init_range >= 0.0f && c->init_range <= 1.0f))
         return ls_fail("%s: field 'initializer_range': expected a value in [0, 1], found %g", path, c->init_range);
     c->n_kv_heads = c->n_heads;
