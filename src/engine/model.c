@@ -327,7 +327,14 @@ void model_enable_grads(ls_model *m) {
 }
 
 void model_zero_grad(ls_model *m) {
-    if (m->grads_memory) m->be->zero(m->grads_memory, m->n_params);
+    if (!m->grads_memory) return;
+    if (!m->head_only) {
+        m->be->zero(m->grads_memory, m->n_params);
+        return;
+    }
+    ls_param_segment segs[4]; // LoRA + modules_to_save: only the head has gradients
+    int n = model_head_segments(m, segs);
+    for (int i = 0; i < n; i++) m->be->zero(m->grads_memory + segs[i].offset, segs[i].n);
 }
 
 void model_set_training(ls_model *m, int training) { m->training = training ? 1 : 0; }

@@ -267,6 +267,7 @@ float model_forward(ls_model *m, const int *tokens, const int *targets, const fl
 // logits with their gradient.
 void model_backward(ls_model *m, float loss_scale, float smoothing);
 
+// Zeroes the gradient buffer (under model_enable_head_grads: the head's part).
 void model_zero_grad(ls_model *m);
 
 // ----------------------------------------------------------------------------

@@ -272,8 +272,9 @@ static void close_batch(ref_batch *r) {
 }
 
 // all-MiniLM-L6-v2: a BertModel file (no "bert." prefix, an I64 position_ids
-// buffer, no classifier) against HF's hidden states and, with the
-// reference's classifier, BertForSequenceClassification's logits.
+// buffer, no classifier) against HF's hidden states, with the reference's
+// classifier BertForSequenceClassification's logits, and with mean pooling
+// sentence-transformers' sentence embedding (before its L2 normalisation).
 static void test_minilm_hidden_states_and_logits_match_transformers(void) {
     const char *asset = ls_test_asset("models/all-MiniLM-L6-v2/model.safetensors");
     if (!asset) SKIP("../shared/assets/models/all-MiniLM-L6-v2 is absent");
@@ -310,7 +311,15 @@ static void test_minilm_hidden_states_and_logits_match_transformers(void) {
         model_class_logits(&m, lg);
         check_array("BertForSequenceClassification logits", lg, lref, n, 1e-4, 0);
     }
-    free(w); free(b); free(lref); free(h);
+    // sentence-transformers' mean pooling (the model's 1_Pooling config) is the mean-pooling head's input
+    float *pref = load_ref(&r.f, "mean_pooled", &n);
+    m.cfg.pooling = LS_POOL_MEAN;
+    model_classify_forward(&m, r.ids, r.types, r.mask, NULL, r.B, r.T);
+    if (pref && n == (size_t)r.B * m.C) {
+        be->download(h, m.acts.pool_in, n);
+        check_array("mean pooling (sentence-transformers)", h, pref, n, 1e-4, 0);
+    }
+    free(pref); free(w); free(b); free(lref); free(h);
     model_free(&m);
     close_batch(&r);
 }
@@ -516,6 +525,61 @@ static void test_peft_bert_adapter_round_trips_through_lorascope(void) {
     close_batch(&r);
 }
 
+// ----------------------------------------------------------------------------
+// the model against finite differences (what the HF references do not cover:
+// mean pooling, LoRA on every encoder module, LoRA dropout)
+
+typedef struct {
+    ls_model *m;
+    int B, T;
+    const int *ids, *types, *mask, *labels;
+} cls_ctx;
+
+static double cls_loss(void *p) {
+    cls_ctx *c = p;
+    return model_classify_forward(c->m, c->ids, c->types, c->mask, c->labels, c->B, c->T);
+}
+
+// A random tiny BERT with mean pooling, LoRA (dropout 0.1, fixed seed) on q k v o
+// intermediate output, the head trained as modules_to_save: d loss / d every
+// LoRA A, B and the classifier against central differences in float.
+static void test_mean_pool_lora_all_modules_gradients_match_finite_differences(void) {
+    ls_model_config c = {LS_FAMILY_BERT, 16, 24, 2, 2, 2, 50, 12, 1e-12f, 0.0f, 0, 1, 2, 3, 0, LS_POOL_MEAN, 0.3f};
+    ls_model m;
+    CHECK(model_build_random(&m, &c, 17, be) == 0);
+    CHECK(model_init_head(&m, 3, 1) == 0);
+    int B = 2, T = 5, ids[10] = {2, 7, 9, 11, 3, 2, 40, 3, 0, 0}, types[10] = {0, 0, 1, 1, 1, 0, 0, 0, 0, 0},
+        mask[10] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, labels[2] = {2, 0};
+    CHECK(model_reserve(&m, B, T) == 0);
+    ls_lora lo;
+    ls_lora_config lc;
+    lora_config_default(&lc);
+    lc.rank = 2;
+    lc.alpha = 3.0f;
+    lc.dropout = 0.1f;
+    CHECK(lora_parse_modules(m.cfg.family, "all", &lc.modules) == 0);
+    CHECK(lora_build(&lo, &m, &lc) == 0);
+    CHECK_INT(lo.n_sites, 12);
+    ls_rng r;
+    ls_rng_seed(&r, 5);
+    for (size_t i = 0; i < lo.n_params; i++) lo.params[i] = (float)(0.3 * ls_rng_normal(&r));
+    lora_set_dropout_seed(&lo, 99);
+    model_set_training(&m, 1);
+    model_enable_head_grads(&m);
+    cls_ctx ctx = {&m, B, T, ids, types, mask, labels};
+    lora_zero_grad(&lo);
+    model_zero_grad(&m);
+    cls_loss(&ctx);
+    model_classify_backward(&m, 1.0f);
+    const ls_param_view *w = model_find_view(&m, "classifier.weight");
+    int bad = fd_check("lora A/B", cls_loss, &ctx, lo.params, lo.grads, (int)lo.n_params, 1e-2f, 2e-2, 2e-4);
+    bad += fd_check("classifier.weight", cls_loss, &ctx, m.params_memory + w->offset, m.grads_memory + w->offset,
+                    (int)w->numel, 1e-2f, 2e-2, 2e-4);
+    CHECK_MSG(bad == 0, "%d gradient entries off", bad);
+    lora_free(&lo, &m);
+    model_free(&m);
+}
+
 static const ls_test tests[] = {
     LS_TEST(test_bidir_attention_backward_matches_finite_differences),
     LS_TEST(test_bidir_attention_row_zero_sees_all_keys),
@@ -527,6 +591,7 @@ static const ls_test tests[] = {
     LS_TEST(test_roberta_tiny_full_gradients_match_pytorch),
     LS_TEST(test_bert_tiny_lora_gradients_match_peft),
     LS_TEST(test_peft_bert_adapter_round_trips_through_lorascope),
+    LS_TEST(test_mean_pool_lora_all_modules_gradients_match_finite_differences),
 };
 
 int main(int argc, char **argv) {

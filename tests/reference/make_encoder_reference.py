@@ -8,7 +8,8 @@ What it writes (under tests/data/encoder/):
       attention_mask (B, T) as float32; hidden_2 (output of layer 2 =
       hidden_states[3]) and hidden_last (last_hidden_state), both (B, T, 384);
       a seeded classifier (classifier.weight (2, 384), classifier.bias (2))
-      and BertForSequenceClassification's logits (B, 2) with it.
+      and BertForSequenceClassification's logits (B, 2) with it; mean_pooled
+      (B, 384): sentence-transformers' mean pooling of the last hidden states.
       Computed in float64 (the checkpoint's weights converted), stored as float32.
   bert_tiny/{config.json, model.safetensors}
       a tiny random BertForSequenceClassification (d 32, 2 layers, 4 heads,
@@ -65,6 +66,9 @@ def minilm_reference():
     model = BertModel.from_pretrained(MINILM, attn_implementation="eager").to(DT).eval()
     with torch.no_grad():
         out = model(**enc, output_hidden_states=True)
+    # sentence-transformers' mean pooling (1_Pooling/config.json: pooling_mode_mean_tokens)
+    m = enc["attention_mask"].unsqueeze(-1).to(DT)
+    mean_pooled = (out.last_hidden_state * m).sum(1) / m.sum(1).clamp(min=1e-9)
     torch.manual_seed(7)
     cls = BertForSequenceClassification.from_pretrained(MINILM, num_labels=2,
                                                         attn_implementation="eager").to(DT).eval()
@@ -78,7 +82,7 @@ def minilm_reference():
         "attention_mask": f(enc["attention_mask"]),
         "hidden_2": f(out.hidden_states[3]), "hidden_last": f(out.last_hidden_state),
         "classifier.weight": f(cls.classifier.weight), "classifier.bias": f(cls.classifier.bias),
-        "logits": f(logits),
+        "logits": f(logits), "mean_pooled": f(mean_pooled),
     }, os.path.join(OUT, "minilm_ref.safetensors"))
     print("minilm: ids", enc["input_ids"].shape, "logits", logits)
 
