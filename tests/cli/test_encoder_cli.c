@@ -104,9 +104,26 @@ static void test_bad_bert_configs_fail_with_one_line_naming_file_and_key(void) {
     }
 }
 
+// train / eval / generate run decoders: an encoder is refused before any output.
+static void test_train_with_an_encoder_is_refused_before_any_output(void) {
+    const char *dir = ls_test_tmpdir("encoder_train");
+    char data[4200], out[4200], args[12800];
+    snprintf(data, sizeof data, "%s/sst2.tsv", dir);
+    const char *tsv = "sentence\tlabel\na fine film\t1\na dull film\t0\n";
+    CHECK(ls_write_file_atomic(data, tsv, strlen(tsv)) == 0);
+    snprintf(out, sizeof out, "%s/run", dir);
+    snprintf(args, sizeof args, "train --model data/encoder/bert_tiny --tokenizer bytes --task sst2 --data '%s' "
+             "--steps 1 --out '%s'", data, out);
+    int rc = run(args);
+    CHECK_MSG(rc == 1, "exit %d, expected 1; stderr: %s", rc, err_text);
+    CHECK_STR_CONTAINS(err_text, "data/encoder/bert_tiny: a bert model is an encoder");
+    CHECK_MSG(!ls_exists(out), "%s created after a refused run", out);
+}
+
 static const ls_test tests[] = {
     LS_TEST(test_bert_checkpoint_is_a_base_for_the_analyses),
     LS_TEST(test_bad_bert_configs_fail_with_one_line_naming_file_and_key),
+    LS_TEST(test_train_with_an_encoder_is_refused_before_any_output),
 };
 
 int main(int argc, char **argv) { return ls_test_main(argc, argv, tests, LS_COUNT(tests)); }
