@@ -155,7 +155,7 @@ static int parse_tensor(st_file *f, const cJSON *item, st_tensor *t) {
         if (json_uint(cJSON_GetArrayItem(shape, d), &n))
             return ls_fail("%s: tensor '%s': field 'shape'[%d]: expected a non-negative integer", path, key, d);
         t->shape[d] = (int64_t)n;
-        if (n && numel > UINT64_MAX / 4 / n)
+        if (n && numel > UINT64_MAX / 8 / n) // times the widest dtype (I64) stays in range
             return ls_fail("%s: tensor '%s': field 'shape': element count overflows", path, key);
         numel *= n;
     }

@@ -580,6 +580,49 @@ static void test_mean_pool_lora_all_modules_gradients_match_finite_differences(v
     model_free(&m);
 }
 
+// ----------------------------------------------------------------------------
+// files
+
+// HF BERT files hold embeddings.position_ids as I64: read as a buffer (values
+// exact), never accepted where a weight is expected.
+static void test_safetensors_reads_i64_buffers_and_adapters_refuse_them(void) {
+    const char *dir = ls_test_tmpdir("encoder_i64");
+    char path[4200];
+    const char *hdr = "{\"position_ids\":{\"dtype\":\"I64\",\"shape\":[1,3],\"data_offsets\":[0,24]}}";
+    uint64_t n = strlen(hdr);
+    int64_t v[3] = {0, 1, 511};
+    snprintf(path, sizeof path, "%s/x.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    fwrite(&n, 8, 1, f);
+    fwrite(hdr, 1, n, f);
+    fwrite(v, 8, 3, f);
+    fclose(f);
+    st_file sf;
+    CHECK_MSG(st_open(&sf, path) == 0, "%s", ls_error());
+    const st_tensor *t = st_find(&sf, "position_ids");
+    CHECK(t && t->dtype == ST_I64 && !st_dtype_is_float(t->dtype) && t->numel == 3);
+    float *x = t ? st_load_float(&sf, t) : NULL;
+    if (x) CHECK(x[0] == 0.0f && x[1] == 1.0f && x[2] == 511.0f);
+    free(x);
+    st_close(&sf);
+    // the same bytes as an adapter's lora_A
+    const char *hdr2 = "{\"base_model.model.bert.encoder.layer.0.attention.self.query.lora_A.weight\":"
+                       "{\"dtype\":\"I64\",\"shape\":[1,3],\"data_offsets\":[0,24]}}";
+    n = strlen(hdr2);
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    f = fopen(path, "wb");
+    fwrite(&n, 8, 1, f);
+    fwrite(hdr2, 1, n, f);
+    fwrite(v, 8, 3, f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    const char *cfg = "{\"peft_type\": \"LORA\", \"r\": 1, \"lora_alpha\": 1, \"target_modules\": [\"query\"]}";
+    CHECK(ls_write_file_atomic(path, cfg, strlen(cfg)) == 0);
+    lora_adapter a;
+    CHECK(adapter_load(&a, dir) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "expected dtype F32, F16 or BF16, found I64");
+}
+
 static const ls_test tests[] = {
     LS_TEST(test_bidir_attention_backward_matches_finite_differences),
     LS_TEST(test_bidir_attention_row_zero_sees_all_keys),
@@ -592,6 +635,7 @@ static const ls_test tests[] = {
     LS_TEST(test_bert_tiny_lora_gradients_match_peft),
     LS_TEST(test_peft_bert_adapter_round_trips_through_lorascope),
     LS_TEST(test_mean_pool_lora_all_modules_gradients_match_finite_differences),
+    LS_TEST(test_safetensors_reads_i64_buffers_and_adapters_refuse_them),
 };
 
 int main(int argc, char **argv) {
