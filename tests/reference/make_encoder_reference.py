@@ -39,8 +39,8 @@ Run from the repository root:  /opt/refenv/bin/python tests/reference/make_encod
 Deterministic: fixed seeds, CPU, float64.
 """
 
-import json
 import os
+import sys
 
 import torch
 from safetensors.torch import save_file
@@ -162,6 +162,7 @@ def peft_adapter(d):
         for n, p in pm.named_parameters():
             if "lora_B" in n or "modules_to_save" in n:
                 p.normal_(0.0, 0.2)
+    pm.peft_config["default"].base_model_name_or_path = "bert_tiny"  # not this machine's path
     pm.save_pretrained(os.path.join(OUT, "peft_bert_tiny"))
     pm = pm.to(DT).eval()
     with torch.no_grad():
@@ -202,6 +203,8 @@ def roberta_tiny():
 
 
 if __name__ == "__main__":
+    if os.environ.get("PYTHONHASHSEED") != "0":  # PEFT writes target_modules from a set
+        os.execve(sys.executable, [sys.executable] + sys.argv, dict(os.environ, PYTHONHASHSEED="0"))
     os.makedirs(OUT, exist_ok=True)
     torch.set_grad_enabled(True)
     minilm_reference()
