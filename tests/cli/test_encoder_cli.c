@@ -29,7 +29,8 @@ static int run(const char *args) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// The tiny BERT of tests/data/encoder is a base model: the spectrum of its W_q.
+// The tiny BERT of tests/data/encoder is a base model: the spectrum of its W_q,
+// and the amplification of a PEFT adapter of it.
 static void test_bert_checkpoint_is_a_base_for_the_analyses(void) {
     const char *out = ls_test_tmpdir("encoder_cli_spectrum");
     char args[4400], tsv[4300];
@@ -40,6 +41,14 @@ static void test_bert_checkpoint_is_a_base_for_the_analyses(void) {
     char *text = ls_read_file(tsv, NULL);
     CHECK_STR_CONTAINS(text, "\t0\tq\t");
     CHECK_STR_CONTAINS(text, "\t1\tintermediate\t");
+    free(text);
+    // a PEFT SEQ_CLS adapter (LoRA q, v + the saved classifier) against it: Table 7's quantities
+    snprintf(args, sizeof args, "analyze amplify --base data/encoder/bert_tiny --adapter data/encoder/peft_bert_tiny "
+             "--module q,v --out '%s'", out);
+    CHECK_MSG(run(args) == 0, "%s", err_text);
+    snprintf(tsv, sizeof tsv, "%s/amplification.tsv", out);
+    text = ls_read_file(tsv, NULL);
+    CHECK_STR_CONTAINS(text, "data/encoder/peft_bert_tiny\t4\t1\tv\t");
     free(text);
 }
 
