@@ -46,7 +46,7 @@ static void test_bert_checkpoint_is_a_base_for_the_analyses(void) {
     snprintf(args, sizeof args, "analyze amplify --base data/encoder/bert_tiny --adapter data/encoder/peft_bert_tiny "
              "--module q,v --out '%s'", out);
     CHECK_MSG(run(args) == 0, "%s", err_text);
-    snprintf(tsv, sizeof tsv, "%s/amplification.tsv", out);
+    snprintf(tsv, sizeof tsv, "%s/table7.tsv", out);
     text = ls_read_file(tsv, NULL);
     CHECK_STR_CONTAINS(text, "data/encoder/peft_bert_tiny\t4\t1\tv\t");
     free(text);
