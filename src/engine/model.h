@@ -273,7 +273,9 @@ void model_zero_grad(ls_model *m);
 // ----------------------------------------------------------------------------
 // encoder family: sequence classification (engine/encoder.c)
 //
-// Embeddings: LN(word[tok] + position[t + position_offset] + type[type]);
+// Embeddings: LN(word[tok] + position[t + position_offset] + type[type]) (HF
+// RoBERTa numbers positions by the kept tokens: the same for right padding,
+// which is what the key mask is meant for);
 // layer l (post-LN, bidirectional attention over the kept keys):
 //   x2 = LN1(x + O(attn(QKV(x), keymask)));  x3 = LN2(x2 + DOWN(gelu_erf(FC(x2))))
 // Head (HF's BertForSequenceClassification / RobertaClassificationHead):
