@@ -169,9 +169,12 @@ static const opt_extra *find_extra(const opt_extra *extras, const char *flag) {
 int opt_parse_argv(const opt_table *t, void *obj, int argc, char **argv, const opt_extra *extras,
                    int (*on_extra)(void *ctx, const char *flag, const char *value),
                    int (*on_positional)(void *ctx, const char *arg), void *ctx) {
+    const char *last_bool = NULL; // a boolean flag just before, given without a value
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) || !a[2]) {
+            if (!on_positional && last_bool)
+                return ls_fail("unexpected argument '%s' after %s (expected true or false, or nothing)", a, last_bool);
             if (!on_positional) return ls_fail("unexpected argument '%s'", a);
             if (on_positional(ctx, a)) return -1;
             continue;
@@ -188,8 +191,10 @@ int opt_parse_argv(const opt_table *t, void *obj, int argc, char **argv, const o
         if (!x && !o) return ls_fail("unknown option '--%s'", name);
         int takes_value = x ? x->takes_value : o->type != OPT_BOOL;
         if (x && !takes_value && value) return ls_fail("--%s: takes no value", name);
+        last_bool = NULL;
         if (!value && o && o->type == OPT_BOOL) {
             if (i + 1 < argc && is_bool_word(argv[i + 1])) value = argv[++i];
+            else last_bool = a;
         } else if (!value && takes_value) {
             if (i + 1 >= argc) return ls_fail("--%s: expected a value", name);
             value = argv[++i];

@@ -91,8 +91,13 @@ int cmd_train(int argc, char **argv) {
         return 2;
     }
     a.pass = 1;
-    if (parse_flags(argc, argv, &a, &c) || tc_validate(&c)) {
+    if (parse_flags(argc, argv, &a, &c)) {
         fprintf(stderr, "lorascope train: %s\n", ls_error());
+        return 2;
+    }
+    if (tc_validate(&c)) { // a missing value may be missing from the file or the flags
+        if (config_file) fprintf(stderr, "lorascope train: %s (neither in %s nor as a flag)\n", ls_error(), config_file);
+        else fprintf(stderr, "lorascope train: %s\n", ls_error());
         return 2;
     }
     train_result r;

@@ -85,6 +85,9 @@ static int read_config(adapter_config *cfg, lora_adapter *a, const char *path) {
     if (rs && !cJSON_IsBool(rs) && !cJSON_IsNull(rs))
         return ls_fail("%s: field 'use_rslora': expected true or false", path);
     cfg->use_rslora = cJSON_IsTrue(rs);
+    const cJSON *fifo = cJSON_GetObjectItemCaseSensitive(root, "fan_in_fan_out");
+    if (fifo && !cJSON_IsBool(fifo) && !cJSON_IsNull(fifo))
+        return ls_fail("%s: field 'fan_in_fan_out': expected true or false", path);
     const cJSON *tm = cJSON_GetObjectItemCaseSensitive(root, "target_modules");
     if (cJSON_IsString(tm)) {
         a->n_targets = 1;

@@ -348,6 +348,8 @@ static int parse_hf_config(ls_model_config *c, const char *path) {
              json_float(root, "rope_theta", &c->rope_theta, 10000.0f, path);
         if (!rc) rc = json_int(root, "num_key_value_heads", &c->n_kv_heads, c->n_heads, 0, 1, CKPT_MAX_HEADS, path);
         const cJSON *tie = cJSON_GetObjectItemCaseSensitive(root, "tie_word_embeddings");
+        if (!rc && tie && !cJSON_IsBool(tie) && !cJSON_IsNull(tie))
+            rc = ls_fail("%s: field 'tie_word_embeddings': expected true or false", path);
         c->tied_embeddings = cJSON_IsTrue(tie);
         c->rope_interleaved = 0;
         const cJSON *scaling = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
@@ -362,6 +364,9 @@ static int parse_hf_config(ls_model_config *c, const char *path) {
     }
     cJSON_Delete(root);
     if (rc) return -1;
+    const char *eps_key = c->family == LS_FAMILY_GPT2 ? "layer_norm_epsilon" : "rms_norm_eps";
+    if (!(c->norm_eps > 0 && c->norm_eps < 1))
+        return ls_fail("%s: field '%s': expected a value in (0, 1), found %g", path, eps_key, c->norm_eps);
     return validate_config(c, path);
 }
 

@@ -385,6 +385,7 @@ int st_write(const char *path, const st_entry *entries, int n, const char *const
         free(json);
         return -1;
     }
+    errno = 0;
     int bad = fwrite(len8, 1, 8, out.fp) != 8;
     bad |= fwrite(json, 1, hlen, out.fp) != hlen;
     for (size_t i = hlen; i < padded; i++) bad |= fputc(' ', out.fp) == EOF;
@@ -404,8 +405,9 @@ int st_write(const char *path, const st_entry *entries, int n, const char *const
         }
     }
     if (bad) {
+        int e = errno ? errno : EIO; // the failed fwrite's reason ("No space left on device")
         ls_out_abort(&out);
-        return ls_fail("%s: write failed", path);
+        return ls_fail("%s: write failed: %s", path, strerror(e));
     }
     return ls_out_commit(&out);
 }

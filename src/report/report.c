@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -111,18 +112,74 @@ static const char *plots_dir(void) {
 
 static int have_gnuplot(void) { return system("command -v gnuplot >/dev/null 2>&1") == 0; }
 
-static int run_gnuplot(const char *script, const char *assignments) {
+// Runs gnuplot on script with `assignments` (-e). Its own messages are
+// collected, not passed through: a failure is one line, ending with the last
+// line gnuplot wrote, or with "No space left on device" when dir is full.
+static int run_gnuplot(const char *script, const char *assignments, const char *dir) {
+    int fds[2];
+    if (pipe(fds) != 0) return ls_fail("gnuplot: pipe failed: %s", strerror(errno));
     pid_t pid = fork();
-    if (pid < 0) return ls_fail("gnuplot: fork failed: %s", strerror(errno));
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return ls_fail("gnuplot: fork failed: %s", strerror(errno));
+    }
     if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
         execlp("gnuplot", "gnuplot", "-e", assignments, script, (char *)NULL);
         _exit(127);
     }
+    close(fds[1]);
+    char said[4096] = "", chunk[512];
+    size_t len = 0;
+    ssize_t got;
+    while ((got = read(fds[0], chunk, sizeof chunk)) > 0 || (got < 0 && errno == EINTR)) {
+        if (got <= 0) continue;
+        if (len + (size_t)got >= sizeof said) len = 0; // keep the end of long output
+        memcpy(said + len, chunk, (size_t)got);
+        len += (size_t)got;
+        said[len] = 0;
+    }
+    close(fds[0]);
     int status;
-    if (waitpid(pid, &status, 0) < 0) return ls_fail("gnuplot: wait failed");
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return ls_fail("%s: gnuplot exited with status %d", script, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    return 0;
+    if (waitpid(pid, &status, 0) < 0) return ls_fail("gnuplot: wait failed: %s", strerror(errno));
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+    struct statvfs fs;
+    if (statvfs(dir, &fs) == 0 && fs.f_bavail == 0)
+        return ls_fail("%s: gnuplot could not write its figure: %s", dir, strerror(ENOSPC));
+    while (len > 0 && (said[len - 1] == '\n' || said[len - 1] == ' ')) said[--len] = 0;
+    char *last = strrchr(said, '\n');
+    last = last ? last + 1 : said;
+    for (char *c = last; *c; c++)
+        if ((unsigned char)*c < 0x20) *c = ' ';
+    return ls_fail("%s: gnuplot exited with status %d%s%s", script, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                   *last ? ": " : "", last);
+}
+
+// 1 when the figure gnuplot wrote at path is whole: a PNG ends with its IEND
+// chunk, an SVG with </svg>. gnuplot exits 0 even when its writes failed
+// (a full disk leaves a truncated PNG and an empty SVG).
+static int figure_is_whole(const char *path, int png) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return 0;
+    char tail[16] = {0};
+    long n = 0;
+    if (fseek(fp, -16, SEEK_END) == 0) n = (long)fread(tail, 1, sizeof tail, fp);
+    fclose(fp);
+    if (n != 16) return 0;
+    if (png) return memcmp(tail + 8, "IEND\xae\x42\x60\x82", 8) == 0;
+    int end = 16;
+    while (end > 0 && (tail[end - 1] == '\n' || tail[end - 1] == '\r' || tail[end - 1] == ' ')) end--;
+    return end >= 6 && memcmp(tail + end - 6, "</svg>", 6) == 0;
+}
+
+static int check_figure(const char *tmp, const char *path, const char *dir, int png) {
+    if (figure_is_whole(tmp, png)) return 0;
+    struct statvfs fs;
+    if (statvfs(dir, &fs) == 0 && fs.f_bavail == 0) return ls_fail("%s: write failed: %s", path, strerror(ENOSPC));
+    return ls_fail("%s: gnuplot wrote an incomplete %s file", path, png ? "PNG" : "SVG");
 }
 
 int report_plot(const char *dir, const char *stem, const char *script, const char *const *assign, int n_assign) {
@@ -148,7 +205,8 @@ int report_plot(const char *dir, const char *stem, const char *script, const cha
         strbuf a = {0};
         sb_printf(&a, "term=%s; out=%s", report_gp_quote(terms[t][1]), report_gp_quote(tmp));
         for (int i = 0; i < n_assign; i++) sb_printf(&a, "; %s", assign[i]);
-        rc = run_gnuplot(script_path, a.s);
+        rc = run_gnuplot(script_path, a.s, dir);
+        if (!rc) rc = check_figure(tmp, path, dir, t == 0);
         if (!rc && rename(tmp, path) != 0) rc = ls_fail("%s: cannot rename figure: %s", path, strerror(errno));
         if (rc) unlink(tmp);
         else remember(path);

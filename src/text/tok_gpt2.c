@@ -369,6 +369,13 @@ void gpt2_encode(const gpt2_tok *g, const char *text, tok_ids *out) {
     free(w);
 }
 
+int gpt2_find(const gpt2_tok *g, const char *s) {
+    size_t n = strlen(s);
+    for (int id = 0; id < g->n; id++)
+        if (g->lens[id] == n && memcmp(g->bytes[id], s, n) == 0) return id;
+    return -1;
+}
+
 const char *gpt2_piece(const gpt2_tok *g, int id, size_t *len) {
     if (len) *len = g->lens[id];
     return g->bytes[id];

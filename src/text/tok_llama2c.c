@@ -3,6 +3,7 @@
 // sorted_vocab; the merge loop uses a heap instead of run.c's full rescan.
 #include "text/tok_internal.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +106,10 @@ l2c_tok *l2c_load(const char *path, int vocab_size, int *n_vocab) {
         if (len < 0 || len > l->max_token_length) {
             ls_fail("%s: token %d: length at offset %zu: expected 0..%d (max_token_length), found %d",
                     path, i, off + 4, l->max_token_length, len);
+            goto fail;
+        }
+        if (!isfinite(score)) {
+            ls_fail("%s: token %d: score at offset %zu: expected a finite float32, found %g", path, i, off, score);
             goto fail;
         }
         off += 8;

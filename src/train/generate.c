@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/parse.h"
 #include "base/util.h"
 #include "engine/backend_registry.h"
 #include "engine/model.h"
@@ -26,7 +27,7 @@ static const opt_spec OPTIONS[] = {
     OPT_INT_(S, "generate", "steps", "steps", steps, 1, 1 << 24, 0,
              "positions to run, BOS included, as llama2.c (at most max_seq_len)"),
     OPT_FLOAT_(S, "generate", "temperature", "temperature", temperature, 0, 100, 0, "0 = greedy argmax"),
-    OPT_FLOAT_(S, "generate", "top_p", "top-p", top_p, 0, 1, 0,
+    OPT_FLOAT_(S, "generate", "top_p", "top-p", top_p, 0, 1, LS_OPEN_LO,
                "nucleus sampling mass in (0, 1]; 1 = the whole distribution"),
     OPT_LLONG_(S, "generate", "seed", "seed", seed, 0, 4294967295.0, 0, "sampling seed"),
     OPT_STR_(S, "generate", "backend", "backend", backend, 0, "cpu | cuda | auto"),

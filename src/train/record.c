@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "base/clock.h"
 #include "base/util.h"
 #include "train/git_commit.h"
@@ -54,11 +56,35 @@ int record_n_cpus(void) {
 // ----------------------------------------------------------------------------
 // metrics.jsonl
 
-// The value of "step" in a metrics line, or -1.
-static long line_step(const char *line) {
-    const char *p = strstr(line, "\"step\":");
-    if (!p) return -1;
-    return strtol(p + 7, NULL, 10);
+// The "step" of a metrics line: 0 and *step, or -1 when the line is not a
+// JSON object with an integer "step".
+static int line_step(const char *line, long *step) {
+    cJSON *obj = cJSON_Parse(line);
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(obj, "step");
+    int ok = cJSON_IsObject(obj) && cJSON_IsNumber(s) && s->valuedouble >= 0 && s->valuedouble <= 1e15 &&
+             s->valuedouble == (double)(long)s->valuedouble;
+    if (ok) *step = (long)s->valuedouble;
+    cJSON_Delete(obj);
+    return ok ? 0 : -1;
+}
+
+// Copies the lines of `text` up to step keep_through_step into out; a last
+// line cut short by a kill is dropped, any other damaged line is an error.
+static int keep_metrics(FILE *out, char *text, const char *path, long keep_through_step) {
+    int lineno = 0;
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        lineno++;
+        if (!*line) continue;
+        long step;
+        if (line_step(line, &step)) {
+            if (!next || !*next) break; // the write a kill interrupted
+            return ls_fail("%s:%d: expected a JSON object with an integer \"step\" (a damaged record)", path, lineno);
+        }
+        if (step <= keep_through_step) fprintf(out, "%s\n", line);
+    }
+    return 0;
 }
 
 int record_metrics_open(record_metrics *w, const char *dir, long keep_through_step) {
@@ -73,15 +99,12 @@ int record_metrics_open(record_metrics *w, const char *dir, long keep_through_st
             free(text);
             return -1;
         }
-        for (char *line = text, *next; line && *line; line = next) {
-            next = strchr(line, '\n');
-            if (next) *next++ = 0;
-            size_t n = strlen(line);
-            // a line cut short by a kill has no closing brace: drop it with the later steps
-            if (n == 0 || line[n - 1] != '}') continue;
-            if (line_step(line) <= keep_through_step) fprintf(out.fp, "%s\n", line);
-        }
+        int rc = keep_metrics(out.fp, text, w->path, keep_through_step);
         free(text);
+        if (rc) {
+            ls_out_abort(&out);
+            return -1;
+        }
         if (ls_out_commit(&out)) return -1;
     }
     w->fp = fopen(w->path, "a");

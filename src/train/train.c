@@ -287,7 +287,7 @@ static int save_checkpoint(trainer *t, long step) {
         {"adam.m", ST_F32, 1, {(int64_t)n}, host + n},
         {"adam.v", ST_F32, 1, {(int64_t)n}, host + 2 * n},
     };
-    char v[8][64];
+    char v[9][64];
     snprintf(v[0], 64, "%ld", step);
     snprintf(v[1], 64, "%ld", t->opt.step);
     snprintf(v[2], 64, "%zu", n);
@@ -296,12 +296,13 @@ static int save_checkpoint(trainer *t, long step) {
     snprintf(v[5], 64, "%.17g", t->tokens_seen);
     snprintf(v[6], 64, "%.17g", t->train_time);
     snprintf(v[7], 64, "%.17g", t->base_val_loss);
+    snprintf(v[8], 64, "%.17g", t->last_val_loss);
     const char *meta[] = {"step", v[0], "adam_step", v[1], "n_params", v[2], "rng.data_seed", v[3],
                           "rng.dropout_seed", v[4], "tokens_seen", v[5], "train_time_s", v[6],
-                          "base_val_loss", v[7], "mode", t->cfg.full ? "full" : "lora",
+                          "base_val_loss", v[7], "last_val_loss", v[8], "mode", t->cfg.full ? "full" : "lora",
                           "lorascope_version", record_version()};
     int rc = ls_mkdir_p(t->ckpt_dir);
-    if (!rc) rc = st_write(t->ckpt_path, e, 3, meta, 10);
+    if (!rc) rc = st_write(t->ckpt_path, e, 3, meta, 11);
     free(host);
     return rc;
 }
@@ -358,6 +359,11 @@ static long load_checkpoint(trainer *t) {
                 break;
             }
             float *host = st_load_float(&f, x);
+            if (ckpt_check_finite(t->ckpt_path, names[i], host, (int64_t)want)) {
+                free(host);
+                step = -1;
+                break;
+            }
             t->m.be->upload(dst[i], host, want);
             free(host);
         }
@@ -365,6 +371,7 @@ static long load_checkpoint(trainer *t) {
         t->tokens_seen = meta_double(&f, "tokens_seen");
         t->train_time = meta_double(&f, "train_time_s");
         t->base_val_loss = meta_double(&f, "base_val_loss");
+        t->last_val_loss = meta_double(&f, "last_val_loss");
     }
     st_close(&f);
     return step;
