@@ -209,9 +209,10 @@ static void write_table(FILE *fp, const bench_opts *o, const double *peak, const
             "1.0, AdamW); PyTorch in the fastest of its thread layouts, run right after its lorascope row; ratio = "
             "median / median; %% of peak: both sides with the same FLOP count and sgemm peak\n\n",
             record_version(), record_git_commit(), record_cpu_model(), record_n_cpus(), record_uname(), load, o->steps);
+    char *openblas_get_corename(void); // OpenBLAS
     for (int t = 0; t < o->n_threads; t++)
-        fprintf(fp, "sgemm peak probe (2048^3 through the backend gemm), %d thread%s: %.1f GFLOP/s\n", o->threads[t],
-                o->threads[t] > 1 ? "s" : "", peak[t]);
+        fprintf(fp, "sgemm peak probe (2048^3 through the backend gemm, OpenBLAS core %s), %d thread%s: %.1f GFLOP/s\n",
+                openblas_get_corename(), o->threads[t], o->threads[t] > 1 ? "s" : "", peak[t]);
     fprintf(fp, "\n| shape | B x T | mode | trainable | thr | lorascope tok/s | %% of peak | PyTorch tok/s | "
                 "%% of peak | PyTorch layout | ratio | LoRA / full | GFLOP/tok | tok/s at peak |\n"
                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
