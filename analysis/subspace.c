@@ -11,20 +11,8 @@ static const char *side_name(an_side side) { return side == AN_SIDE_LEFT ? "left
 // ----------------------------------------------------------------------------
 // φ from orthonormal bases (Eq. 4)
 
-// U1 (n x p1), U2 (n x p2) -> grid (imax x jmax)
-int an_phi_grid(const an_mat *U1, const an_mat *U2, int imax, int jmax, double *grid) {
-    if (U1->rows != U2->rows)
-        return an_fail("an_phi_grid: the bases live in different spaces: U1 is %d x %d, "
-                       "U2 is %d x %d (rows must match)", U1->rows, U1->cols, U2->rows, U2->cols);
-    if (imax < 1 || imax > U1->cols)
-        return an_fail("an_phi_grid: imax is %d, expected 1..%d (U1's columns)", imax, U1->cols);
-    if (jmax < 1 || jmax > U2->cols)
-        return an_fail("an_phi_grid: jmax is %d, expected 1..%d (U2's columns)", jmax, U2->cols);
-    int n = U1->rows;
-    // M = U1[:, :imax]^T U2[:, :jmax]; row-major leading dimensions stay the full widths.
-    double *M = an_malloc((size_t)imax * (size_t)jmax * sizeof(double));
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, imax, jmax, n, 1.0,
-                U1->data, U1->cols, U2->data, U2->cols, 0.0, M, jmax);
+// M (imax x jmax, M_ab = u_a · v_b) -> grid (imax x jmax)
+void an_phi_grid_from_product(const double *M, int imax, int jmax, double *grid) {
     // P(i, j) = Σ_{a<i, b<j} M_ab², built row by row: P(i,j) = P(i-1,j) + rowsum_i(j).
     double *prev = an_calloc((size_t)jmax, sizeof(double));
     for (int i = 0; i < imax; i++) {
@@ -42,6 +30,23 @@ int an_phi_grid(const an_mat *U1, const an_mat *U2, int imax, int jmax, double *
         }
     }
     free(prev);
+}
+
+// U1 (n x p1), U2 (n x p2) -> grid (imax x jmax)
+int an_phi_grid(const an_mat *U1, const an_mat *U2, int imax, int jmax, double *grid) {
+    if (U1->rows != U2->rows)
+        return an_fail("an_phi_grid: the bases live in different spaces: U1 is %d x %d, "
+                       "U2 is %d x %d (rows must match)", U1->rows, U1->cols, U2->rows, U2->cols);
+    if (imax < 1 || imax > U1->cols)
+        return an_fail("an_phi_grid: imax is %d, expected 1..%d (U1's columns)", imax, U1->cols);
+    if (jmax < 1 || jmax > U2->cols)
+        return an_fail("an_phi_grid: jmax is %d, expected 1..%d (U2's columns)", jmax, U2->cols);
+    int n = U1->rows;
+    // M = U1[:, :imax]^T U2[:, :jmax]; row-major leading dimensions stay the full widths.
+    double *M = an_malloc((size_t)imax * (size_t)jmax * sizeof(double));
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, imax, jmax, n, 1.0,
+                U1->data, U1->cols, U2->data, U2->cols, 0.0, M, jmax);
+    an_phi_grid_from_product(M, imax, jmax, grid);
     free(M);
     return 0;
 }

@@ -24,6 +24,11 @@
 // [1, p1] / [1, p2]. Orthonormality is the caller's promise (not checked).
 int an_phi_grid(const an_mat *U1, const an_mat *U2, int imax, int jmax, double *grid);
 
+// The same grid from the product M = U1[:, :imax]^T U2[:, :jmax] (imax x
+// jmax, row-major) the caller formed: the 2D prefix sum of M², divided by
+// min(i, j). Also used by the chance bands (chance.h), whose M is drawn.
+void an_phi_grid_from_product(const double *M, int imax, int jmax, double *grid);
+
 // One value φ(i, j) of the grid above. Returns 0 and sets *phi, or -1.
 int an_phi(const an_mat *U1, const an_mat *U2, int i, int j, double *phi);
 
