@@ -202,7 +202,7 @@ static int w_vs_dw_cell_compute(const analyze_request *req, const analyze_inputs
     double mx = 0;
     for (int k = 0; k < imax * r; k++) mx = g[k] > mx ? g[k] : mx;
     int rr = r < imax ? r : imax;
-    *cell = (w_vs_dw_cell){l, mi, ai, imax, r, g, grid_mean(g, imax * r), mx, g[(rr - 1) * r + (r - 1)]};
+    *cell = (w_vs_dw_cell){l, mi, ai, imax, r, g, grid_mean(g, imax * r), mx, g[(rr - 1) * r + (r - 1)], ws->rows, 0};
     return 0;
 }
 
@@ -212,6 +212,7 @@ int w_vs_dw_compute(const analyze_request *req, const analyze_inputs *in, w_vs_d
     analyze_layers layers = analyze_layer_range(req, in);
     int ns = res->n_series;
     res->cells = ls_calloc((size_t)n_layers_of(layers) * req->n_modules * (ns + 1) + 1, sizeof *res->cells);
+    res->chance = ls_calloc((size_t)n_layers_of(layers) * req->n_modules * (ns + 1) + 1, sizeof *res->chance);
     int rc = 0;
     for (int l = layers.layer0; l < layers.layer1 && !rc; l++)
         for (int mi = 0; mi < req->n_modules && !rc; mi++) {
@@ -230,8 +231,13 @@ int w_vs_dw_compute(const analyze_request *req, const analyze_inputs *in, w_vs_d
                 // ai = -1: the random baseline; its j range follows the first adapter's r.
                 const analyze_series *s = &res->series[ai < 0 ? 0 : ai];
                 int r = req->rank ? req->rank : ns > 0 && s->is_lora ? s->r : 8;
-                rc = w_vs_dw_cell_compute(req, in, &ws, l, mi, ai, imax, r, &res->cells[res->n_cells]);
-                if (!rc) res->n_cells++;
+                w_vs_dw_cell *cell = &res->cells[res->n_cells];
+                rc = w_vs_dw_cell_compute(req, in, &ws, l, mi, ai, imax, r, cell);
+                if (!rc) {
+                    res->n_cells++;
+                    cell->chance = analyze_phi_chance(res->chance, &res->n_chance, imax, r, cell->n, req->seed);
+                    if (cell->chance < 0) rc = -1;
+                }
             }
             an_svd_free(&ws);
             an_mat_free(&W);
@@ -241,6 +247,8 @@ int w_vs_dw_compute(const analyze_request *req, const analyze_inputs *in, w_vs_d
 
 void w_vs_dw_result_free(w_vs_dw_result *res) {
     for (int i = 0; i < res->n_cells; i++) free(res->cells[i].phi);
+    for (int c = 0; c < res->n_chance; c++) an_phi_chance_free(&res->chance[c]);
+    free(res->chance);
     free(res->cells);
     free(res->series);
     memset(res, 0, sizeof *res);

@@ -275,12 +275,17 @@ int amplify_render(const analyze_request *req, const amplify_result *res, const 
 int w_vs_dw_render(const analyze_request *req, const w_vs_dw_result *res, const char *data_dir) {
     strbuf t[2] = {{0}}, *tsv = &t[0], *md = &t[1];
     report_figure fig = {0};
-    sb_printf(tsv, "what\tr\tlayer\tmodule\timax\tjmax\tmean_phi\tmax_phi\tphi_r_r\n");
+    sb_printf(tsv, "what\tr\tlayer\tmodule\timax\tjmax\tmean_phi\tmax_phi\tphi_r_r\tn\tphi_r_r_chance\tphi_r_r_p95"
+                   "\tphi_r_r_p99\tphi_r_r_ratio\tmean_phi_chance\tmean_phi_p95\tmean_phi_p99\tmean_phi_ratio\n");
     sb_printf(md, "# W vs ΔW (Hu et al. 2021, Fig. 8, App. H.4)\n\n"
                   "φ between the top-i left singular vectors of W and the top-j of ΔW (or of a Gaussian random "
                   "matrix of W's shape, seed %llu). Base: `%s`.\n\n"
-                  "| ΔW | r | layer | module | mean φ | max φ | φ(r, r) |\n|:---|---:|---:|:---|---:|---:|---:|\n",
-              req->seed, req->base);
+                  "Chance: φ for a random r-dimensional subspace of R^d against W's top i (analysis/chance.h): exact "
+                  "mean max(i, j)/d, p95 and p99 of %d Monte Carlo draws; ratio = measured / chance mean, in bold "
+                  "above p99.\n\n"
+                  "| ΔW | r | layer | module | mean φ | max φ | φ(r, r) | φ(r, r) chance / p95 / p99 | ratio "
+                  "| mean φ chance / p95 / p99 | ratio |\n|:---|---:|---:|:---|---:|---:|---:|---:|---:|---:|---:|\n",
+              req->seed, req->base, AN_CHANCE_TRIALS);
     int rc = 0;
     for (int c = 0; c < res->n_cells && !rc; c++) {
         const w_vs_dw_cell *x = &res->cells[c];
@@ -296,9 +301,17 @@ int w_vs_dw_render(const analyze_request *req, const w_vs_dw_result *res, const 
         if (random) fig_add(&fig, path, 0, "W_{%s} vs random, layer %d", mod, l);
         else fig_add(&fig, path, 0, "W_{%s} vs ΔW_{%s} (r = %d), layer %d", mod, mod, r, l);
         free(path);
-        sb_printf(tsv, "%s\t%d\t%d\t%s\t%d\t%d\t%.6f\t%.6f\t%.6f\n", random ? "random" : res->series[x->series].dir, r,
-                  l, mod, x->imax, r, x->mean, x->max, x->phi_rr);
-        sb_printf(md, "| %s | %d | %d | %s | %.4f | %.4f | %.4f |\n", label, r, l, mod, x->mean, x->max, x->phi_rr);
+        const an_phi_chance *ch = &res->chance[x->chance];
+        const an_band *brr = an_phi_chance_at(ch, r < x->imax ? r : x->imax, r);
+        sb_printf(tsv, "%s\t%d\t%d\t%s\t%d\t%d\t%.6f\t%.6f\t%.6f\t%d", random ? "random" : res->series[x->series].dir, r,
+                  l, mod, x->imax, r, x->mean, x->max, x->phi_rr, x->n);
+        tsv_band(tsv, x->phi_rr, brr);
+        tsv_band(tsv, x->mean, &ch->grid_mean);
+        sb_printf(tsv, "\n");
+        sb_printf(md, "| %s | %d | %d | %s | %.4f | %.4f | %.4f |", label, r, l, mod, x->mean, x->max, x->phi_rr);
+        md_band(md, x->phi_rr, brr);
+        md_band(md, x->mean, &ch->grid_mean);
+        sb_printf(md, "\n");
     }
     strbuf extra = {0};
     sb_printf(&extra, "ncols=%d; xlabel='j (ΔW or random)'; ylabel='i (W)'", res->ncols);

@@ -75,6 +75,8 @@ typedef struct {
     int imax, r;            // grid: W's top-imax directions x ΔW's (or random's) top-r
     double *phi;            // imax x r
     double mean, max, phi_rr;  // φ(min(r, imax), r): the grid's corner at the ΔW's rank
+    int n;                  // d: the space of W's and ΔW's left singular vectors
+    int chance;             // index into w_vs_dw_result.chance
 } w_vs_dw_cell;
 
 typedef struct {
@@ -83,6 +85,8 @@ typedef struct {
     int n_cells;
     w_vs_dw_cell *cells;
     int ncols;              // figure columns: (series + 1) x modules
+    int n_chance;           // distinct (imax, r, d) among the cells
+    an_phi_chance *chance;  // their chance bands (a random ΔW's top-r directions against W's top-imax)
 } w_vs_dw_result;
 
 int w_vs_dw_compute(const analyze_request *req, const analyze_inputs *in, w_vs_dw_result *res);
