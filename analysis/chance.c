@@ -23,7 +23,10 @@ uint64_t an_chance_trial_seed(uint64_t seed, int t) {
 int an_haar_frame(an_mat *Q, an_rng *rng) {
     int n = Q->rows, k = Q->cols;
     if (k < 1 || k > n) return an_fail("an_haar_frame: a %d x %d frame needs 1 <= columns <= rows", n, k);
-    an_mat_fill_gaussian(Q, rng);
+    // Column by column: the first c columns of G, hence of Q (Q[:, :c] R[:c, :c] = G[:, :c]),
+    // do not depend on how many columns are drawn.
+    for (int j = 0; j < k; j++)
+        for (int i = 0; i < n; i++) AN_AT(Q, i, j) = an_rng_normal(rng);
     double *tau = an_malloc((size_t)k * sizeof(double));
     double *sign = an_malloc((size_t)k * sizeof(double));
     lapack_int info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, n, k, Q->data, k, tau);

@@ -25,7 +25,11 @@
 // Only one frame need be random: (U, V) has the law of (HᵀU, HᵀV) for any
 // orthogonal H, so UᵀV has the law of the first j rows of a Haar n x i frame
 // (V = the first j coordinate vectors), and the nested frames of one draw give
-// the whole grid (i <= imax, j <= jmax) at once.
+// the whole grid (i <= imax, j <= jmax) at once. The frame has min(imax, jmax)
+// columns; for imax <= jmax it is the i side and φ(i, j) sums its first i
+// columns over the first j rows (the transposed grid sums the same numbers).
+// Frames are nested (an_haar_frame), so one seed gives φ(i, j) the same draws,
+// hence the same band to rounding, in every grid of the same n that holds it.
 //
 // ----------------------------------------------------------------------------
 // ‖UᵀWV‖_F for random directions (Table 7, App. H.4)
@@ -88,9 +92,11 @@ typedef struct {
 uint64_t an_chance_trial_seed(uint64_t seed, int t);
 
 // Q (n x k, allocated by the caller, 1 <= k <= n) <- a Haar-distributed frame:
-// Q of the thin QR of an n x k N(0, 1) matrix drawn from rng (row-major
-// order), each column multiplied by the sign of R's diagonal entry. Returns 0,
-// or -1 on shapes or a LAPACK failure.
+// Q of the thin QR of an n x k N(0, 1) matrix drawn from rng column by
+// column, each column multiplied by the sign of R's diagonal entry. The first
+// c columns depend only on the first c columns drawn, so frames of different
+// widths from one seed are nested (to rounding). Returns 0, or -1 on shapes
+// or a LAPACK failure.
 int an_haar_frame(an_mat *Q, an_rng *rng);
 
 // The q-quantile (0 <= q <= 1) of x[0..n-1], n >= 1, by linear interpolation

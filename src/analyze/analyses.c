@@ -39,7 +39,8 @@ int analyze_phi_chance(an_phi_chance *cache, int *n_cache, int imax, int jmax, i
     for (int c = 0; c < *n_cache; c++)
         if (cache[c].imax == imax && cache[c].jmax == jmax && cache[c].n == n) return c;
     an_phi_chance band;
-    if (analyze_check(an_phi_chance_compute(imax, jmax, n, AN_CHANCE_TRIALS, analyze_chance_seed(seed, imax, jmax, n),
+    // Seeded by n alone: grids of one n share the draws of their common cells (chance.h).
+    if (analyze_check(an_phi_chance_compute(imax, jmax, n, AN_CHANCE_TRIALS, analyze_chance_seed(seed, 0, 0, n),
                                             &band),
                       "chance band of φ"))
         return -1;

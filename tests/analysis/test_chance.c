@@ -265,6 +265,22 @@ static void test_phi_chance_same_seed_same_bits(void) {
     an_phi_chance_free(&a), an_phi_chance_free(&b), an_phi_chance_free(&c);
 }
 
+static void test_phi_chance_cells_agree_across_grid_shapes(void) {
+    // One seed and n: φ(1, 16) gets the same draws in a 2 x 16, a 16 x 16 and
+    // (as φ(16, 1)) a 16 x 2 grid, so a table's rows of one n show one band.
+    an_phi_chance a, b, c;
+    CHECK_INT(an_phi_chance_compute(2, 16, 64, 500, 5, &a), 0);
+    CHECK_INT(an_phi_chance_compute(16, 16, 64, 500, 5, &b), 0);
+    CHECK_INT(an_phi_chance_compute(16, 2, 64, 500, 5, &c), 0);
+    const an_band *x = an_phi_chance_at(&a, 1, 16), *y = an_phi_chance_at(&b, 1, 16), *z = an_phi_chance_at(&c, 16, 1);
+    CHECK_CLOSE(y->p95, x->p95, 1e-12, 0.0);
+    CHECK_CLOSE(z->p95, x->p95, 1e-12, 0.0);
+    CHECK_CLOSE(y->p99, x->p99, 1e-12, 0.0);
+    CHECK_CLOSE(z->mc_mean, x->mc_mean, 1e-12, 0.0);
+    CHECK_CLOSE(an_phi_chance_at(&b, 2, 9)->p95, an_phi_chance_at(&a, 2, 9)->p95, 1e-12, 0.0);
+    an_phi_chance_free(&a), an_phi_chance_free(&b), an_phi_chance_free(&c);
+}
+
 static void test_phi_chance_rejects_bad_sizes(void) {
     an_phi_chance c;
     CHECK_INT(an_phi_chance_compute(0, 4, 24, 100, 1, &c), -1);
@@ -392,6 +408,7 @@ static const ls_test tests[] = {
     LS_TEST(test_phi_chance_percentiles_match_exact_beta_quantiles),
     LS_TEST(test_phi_chance_percentiles_match_brute_force_svd),
     LS_TEST(test_phi_chance_same_seed_same_bits),
+    LS_TEST(test_phi_chance_cells_agree_across_grid_shapes),
     LS_TEST(test_phi_chance_rejects_bad_sizes),
     LS_TEST(test_projected_norm_chance_moments_match_monte_carlo),
     LS_TEST(test_projected_norm_band_matches_brute_force_and_random_dw),
