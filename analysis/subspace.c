@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "chance.h"
 #include "random.h"
 
 static const char *side_name(an_side side) { return side == AN_SIDE_LEFT ? "left" : "right"; }
@@ -136,12 +137,23 @@ int an_w_vs_dw_grid(const an_svd *W_svd, const an_svd *dW_svd, an_side side,
 
 int an_w_vs_random_grid(const an_svd *W_svd, an_side side, uint64_t seed,
                         int imax, int jmax, double *grid) {
-    an_mat G = an_mat_gaussian(W_svd->rows, W_svd->cols, seed);
-    an_svd gs;
-    int rc = an_svd_thin(&G, &gs);
-    an_mat_free(&G);
-    if (rc != 0) return -1;
-    rc = an_w_vs_dw_grid(W_svd, &gs, side, imax, jmax, grid);
-    an_svd_free(&gs);
+    // The top-jmax singular vectors of a Gaussian matrix of W's shape are a Haar frame.
+    int n = side == AN_SIDE_LEFT ? W_svd->rows : W_svd->cols;
+    if (jmax < 1 || jmax > (W_svd->rows < W_svd->cols ? W_svd->rows : W_svd->cols))
+        return an_fail("an_w_vs_random_grid: jmax is %d, expected 1..%d (min of W's shape %d x %d)", jmax,
+                       W_svd->rows < W_svd->cols ? W_svd->rows : W_svd->cols, W_svd->rows, W_svd->cols);
+    an_mat F = an_mat_alloc(n, jmax);
+    an_rng rng;
+    an_rng_seed(&rng, seed);
+    int rc = an_haar_frame(&F, &rng);
+    if (rc == 0) {
+        rc = an_phi_grid(side == AN_SIDE_LEFT ? &W_svd->U : &W_svd->V, &F, imax, jmax, grid);
+        if (rc != 0) {
+            char why[768];
+            snprintf(why, sizeof why, "%s", an_error());
+            rc = an_fail("an_w_vs_random_grid (W's directions are i, random ones are j): %s", why);
+        }
+    }
+    an_mat_free(&F);
     return rc;
 }

@@ -60,7 +60,8 @@ int an_w_vs_dw_grid(const an_svd *W_svd, const an_svd *dW_svd, an_side side,
                     int imax, int jmax, double *grid);
 
 // Fig. 8's random baseline: as an_w_vs_dw_grid with ΔW replaced by an i.i.d.
-// N(0, 1) matrix of W's shape seeded with `seed` (its SVD is dense: O(d k min(d, k))).
+// N(0, 1) matrix of W's shape, whose top-jmax singular vectors are a Haar
+// frame: drawn as one (an_haar_frame, seeded with `seed`; O(n jmax²), no SVD).
 int an_w_vs_random_grid(const an_svd *W_svd, an_side side, uint64_t seed,
                         int imax, int jmax, double *grid);
 

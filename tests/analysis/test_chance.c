@@ -342,10 +342,10 @@ static void test_projected_norm_chance_moments_match_monte_carlo(void) {
 }
 
 static void test_projected_norm_band_matches_brute_force_and_random_dw(void) {
-    // The band of ‖UᵀWV‖_F (σ route, T = 2000) against two brute-force
-    // routes, 1500 draws each: (1) Table 7's own random baseline (U, V from
-    // the full SVD of a Gaussian d x k matrix, an_amplification_from_svd's
-    // proj_random); (2) the factor of random rank-r updates ΔW = B·A of
+    // The band of ‖UᵀWV‖_F (σ route, T = 2000) against brute force, 1500
+    // draws each: (1) U, V from the full SVD of a Gaussian d x k matrix, W
+    // multiplied directly; (2) Table 7's random baseline (proj_random, Haar
+    // frames); (3) the factor of random rank-r updates ΔW = B·A of
     // Gaussian B, A, rescaled to one norm ν, against an_factor_chance(ν, band).
     // Exceedance rates of p95 / p99 within 4 s.e. (check_exceedance), and
     // of the lower percentiles p05 / p01 that the factor's p95 / p99 use.
@@ -360,18 +360,26 @@ static void test_projected_norm_band_matches_brute_force_and_random_dw(void) {
     CHECK(band.mc_mean < band.mean);  // Jensen: E‖·‖ < sqrt(E‖·‖²)
     an_band fb = an_factor_chance(nu, &band);
     double *proj = malloc(sizeof(double) * tb), *factor = malloc(sizeof(double) * tb);
+    double *table7 = malloc(sizeof(double) * tb);
     for (int s = 0; s < tb; s++) {
         an_amplification am;
+        an_mat G = an_mat_gaussian(d, k, 7000 + s), U, V;
+        an_svd gs;
+        CHECK_INT(an_svd_thin(&G, &gs), 0);
+        U = an_mat_first_cols(&gs.U, r), V = an_mat_first_cols(&gs.V, r);
+        CHECK_INT(an_projected_norm(&W, &U, &V, &proj[s]), 0);
+        an_mat_free(&G), an_mat_free(&U), an_mat_free(&V), an_svd_free(&gs);
         an_mat B = an_mat_gaussian(d, r, 6000 + 2 * s), A = an_mat_gaussian(r, k, 6001 + 2 * s), dW;
         CHECK_INT(an_delta_dense(&B, &A, 1.0, &dW), 0);
         double scale = nu / an_frobenius_norm(&dW);
         CHECK_INT(an_amplification_lowrank(&W, &B, &A, scale, r, 9000 + s, &am), 0);
-        proj[s] = am.proj_random;
+        table7[s] = am.proj_random;
         factor[s] = am.factor;
         CHECK_CLOSE(am.dw_norm, nu, 1e-12, 0.0);
         an_mat_free(&B), an_mat_free(&A), an_mat_free(&dW);
     }
     check_exceedance("‖UᵀWV‖_F of a Gaussian matrix's SVD", proj, tb, &band, AN_CHANCE_TRIALS);
+    check_exceedance("Table 7's random baseline (Haar frames)", table7, tb, &band, AN_CHANCE_TRIALS);
     check_exceedance("factor of a random ΔW of norm ν", factor, tb, &fb, AN_CHANCE_TRIALS);
     // The lower tail of the norm (p05, p01) is what the factor's p95, p99 use.
     double below5 = 1.0 - fraction_above(proj, tb, band.p05), below1 = 1.0 - fraction_above(proj, tb, band.p01);
@@ -383,7 +391,7 @@ static void test_projected_norm_band_matches_brute_force_and_random_dw(void) {
     CHECK(fabs(below1 - 0.01) <= 4.0 * sqrt(0.01 * 0.99 * (1.0 / tb + 1.0 / AN_CHANCE_TRIALS)));
     CHECK_CLOSE(fb.mean, nu / band.mean, 1e-15, 0.0);
     CHECK_CLOSE(fb.p99, nu / band.p01, 1e-15, 0.0);
-    free(proj), free(factor), an_svd_free(&ws), an_mat_free(&W);
+    free(proj), free(factor), free(table7), an_svd_free(&ws), an_mat_free(&W);
 }
 
 static void test_projected_norm_chance_same_seed_same_bits(void) {
