@@ -43,6 +43,61 @@ int an_haar_frame(an_mat *Q, an_rng *rng) {
     return 0;
 }
 
+// Gamma(a, 1) for a > 0 (Marsaglia & Tsang 2000; a < 1 through Gamma(a + 1) U^(1/a)).
+static double gamma_variate(an_rng *rng, double a) {
+    if (a < 1.0) {
+        double u = 1.0 - an_rng_uniform(rng);  // (0, 1]
+        return gamma_variate(rng, a + 1.0) * pow(u, 1.0 / a);
+    }
+    double d = a - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
+    for (;;) {
+        double x = an_rng_normal(rng), v = 1.0 + c * x;
+        if (v <= 0.0) continue;
+        v = v * v * v;
+        double u = 1.0 - an_rng_uniform(rng);
+        if (u < 1.0 - 0.0331 * x * x * x * x) return d * v;
+        if (log(u) < 0.5 * x * x + d * (1.0 - v + log(v))) return d * v;
+    }
+}
+
+// out (m x k) <- the first m rows of a Haar n x k frame. With n - m >= k the
+// other n - m rows are never drawn: Q = G R^{-1} with RᵀR = GᵀG = G1ᵀG1 + G2ᵀG2,
+// and G2ᵀG2 (k x k, Wishart with n - m degrees of freedom) is drawn by
+// Bartlett's decomposition L Lᵀ (L lower triangular, L_jj² ~ χ²(n - m - j),
+// L_ij ~ N(0, 1) below the diagonal), so a draw costs O(m k + k²) numbers and
+// O(m k² + k³) flops instead of O(n k) and O(n k²). Column j of G1 and row j
+// of L are drawn together, so the frames stay nested in k. Otherwise the full
+// frame is drawn (an_haar_frame) and its top rows kept.
+int an_haar_frame_rows(int n, int m, an_mat *out, an_rng *rng) {
+    int k = out->cols;
+    if (k < 1 || k > n || m < 1 || m > n || out->rows != m)
+        return an_fail("an_haar_frame_rows: %d rows of a %d x %d frame into a %d x %d matrix", m, n, k, out->rows,
+                       out->cols);
+    if (n - m < k) {
+        an_mat Q = an_mat_alloc(n, k);
+        int rc = an_haar_frame(&Q, rng);
+        if (rc == 0) memcpy(out->data, Q.data, (size_t)m * k * sizeof(double));
+        an_mat_free(&Q);
+        return rc;
+    }
+    double *L = an_calloc((size_t)k * k, sizeof(double)), *A = an_malloc((size_t)k * k * sizeof(double));
+    for (int j = 0; j < k; j++) {
+        for (int i = 0; i < m; i++) AN_AT(out, i, j) = an_rng_normal(rng);
+        for (int i = 0; i < j; i++) L[(size_t)j * k + i] = an_rng_normal(rng);
+        L[(size_t)j * k + j] = sqrt(2.0 * gamma_variate(rng, 0.5 * (double)(n - m - j)));
+    }
+    // A = G1ᵀG1 + L Lᵀ, then A = RᵀR (R upper, positive diagonal) and out = G1 R^{-1}.
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k, k, k, 1.0, L, k, L, k, 0.0, A, k);
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, k, m, 1.0, out->data, k, out->data, k, 1.0, A, k);
+    lapack_int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', k, A, k);
+    if (info == 0)
+        cblas_dtrsm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, m, k, 1.0, A, k, out->data, k);
+    free(L);
+    free(A);
+    if (info != 0) return an_fail("an_haar_frame_rows: Cholesky failed (info %d) for a %d x %d frame", (int)info, n, k);
+    return 0;
+}
+
 static void swap(double *a, double *b) {
     double t = *a;
     *a = *b;
@@ -127,12 +182,13 @@ const an_band *an_phi_chance_at(const an_phi_chance *c, int i, int j) {
     return &c->cells[(size_t)(i - 1) * c->jmax + (j - 1)];
 }
 
-// One draw of the grid: M (imax x jmax) = U^T V with one side a Haar frame H
-// of min(imax, jmax) columns and the other the first coordinate vectors.
-static int phi_draw(int imax, int jmax, an_mat *H, uint64_t seed, double *M, double *grid) {
+// One draw of the grid: M (imax x jmax) = U^T V with one side a Haar frame
+// of min(imax, jmax) columns, of which only the first max(imax, jmax) rows are
+// drawn (H), and the other side the first coordinate vectors.
+static int phi_draw(int imax, int jmax, int n, an_mat *H, uint64_t seed, double *M, double *grid) {
     an_rng rng;
     an_rng_seed(&rng, seed);
-    if (an_haar_frame(H, &rng) != 0) return -1;
+    if (an_haar_frame_rows(n, H->rows, H, &rng) != 0) return -1;
     for (int a = 0; a < imax; a++)
         for (int b = 0; b < jmax; b++)
             M[(size_t)a * jmax + b] = imax <= jmax ? AN_AT(H, b, a) : AN_AT(H, a, b);
@@ -150,10 +206,10 @@ int an_phi_chance_compute(int imax, int jmax, int n, int trials, uint64_t seed, 
     double *samples = an_malloc(cells * T * sizeof(double));  // [cell][trial]
     double *means = an_malloc(T * sizeof(double));
     double *M = an_malloc(cells * sizeof(double)), *grid = an_malloc(cells * sizeof(double));
-    an_mat H = an_mat_alloc(n, imax < jmax ? imax : jmax);
+    an_mat H = an_mat_alloc(imax > jmax ? imax : jmax, imax < jmax ? imax : jmax);
     int rc = 0;
     for (int t = 0; t < trials && rc == 0; t++) {
-        rc = phi_draw(imax, jmax, &H, an_chance_trial_seed(seed, t), M, grid);
+        rc = phi_draw(imax, jmax, n, &H, an_chance_trial_seed(seed, t), M, grid);
         double sum = 0.0;
         for (size_t c = 0; c < cells; c++) {
             samples[c * T + (size_t)t] = grid[c];
@@ -215,16 +271,45 @@ int an_projected_norm_chance_moments(const double *sigma, int m, int d, int k, i
     return 0;
 }
 
-// One draw: U (d x r), V (k x r) Haar -> ‖U[:m]ᵀ diag(σ) V[:m]‖_F.
-static int projection_draw(const double *sigma, int m, an_mat *U, an_mat *V, an_mat *Us, double *C,
-                           uint64_t seed, double *out) {
+// Workspace of the draws of ‖UᵀWV‖_F.
+typedef struct {
+    int d, k, r, m;  // W's shape, the frames' width, singular values given
+    int mv;          // rows of V drawn: min(m, r) ... m (see projection_draw)
+    an_mat V;        // mv x r: the first mv rows of a Haar k x r frame
+    an_mat X;        // mv x r: diag(σ) V
+    an_mat U;        // q x r: the first q rows of a Haar d x r frame, q = min(mv, r)
+    double *S;       // r x r
+} projection_work;
+
+// One draw of ‖UᵀWV‖_F = ‖U[:m]ᵀ X‖_F, X = diag(σ) V[:m] (W = its SVD's
+// diag(σ) in rotated coordinates). U is Haar, so its law is unchanged by a
+// rotation of R^d taking X's column space to the first coordinates: with
+// X = Q X̃ (X̃ r x r, X̃ᵀX̃ = XᵀX), ‖UᵀX‖_F has the law of ‖U[:r]ᵀ X̃‖_F, and
+// only r rows of U are drawn (an_haar_frame_rows). X̃ = the Cholesky factor of
+// XᵀX; if that fails (W of rank < r), X itself with U[:m] is used.
+static int projection_draw(const double *sigma, projection_work *w, uint64_t seed, double *out) {
     an_rng rng;
     an_rng_seed(&rng, seed);
-    if (an_haar_frame(U, &rng) != 0 || an_haar_frame(V, &rng) != 0) return -1;
-    int r = U->cols;
-    for (int a = 0; a < m; a++)
-        for (int b = 0; b < r; b++) AN_AT(Us, a, b) = sigma[a] * AN_AT(U, a, b);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, r, m, 1.0, Us->data, r, V->data, r, 0.0, C, r);
+    int r = w->r, mv = w->mv;
+    if (an_haar_frame_rows(w->k, mv, &w->V, &rng) != 0) return -1;
+    for (int a = 0; a < mv; a++)
+        for (int b = 0; b < r; b++) AN_AT(&w->X, a, b) = sigma[a] * AN_AT(&w->V, a, b);
+    const double *Xt = w->X.data;
+    int q = mv;
+    if (mv > r) {
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, r, mv, 1.0, w->X.data, r, w->X.data, r, 0.0, w->S, r);
+        if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', r, w->S, r) == 0) {
+            for (int i = 1; i < r; i++)
+                for (int j = 0; j < i; j++) w->S[(size_t)i * r + j] = 0.0;
+            Xt = w->S;
+            q = r;
+        }
+    }
+    an_mat Uq = {q, r, w->U.data};
+    if (an_haar_frame_rows(w->d, q, &Uq, &rng) != 0) return -1;
+    // C = U[:q]ᵀ X̃ (r x r), in V's buffer (V is no longer needed).
+    double *C = w->V.data;
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, r, q, 1.0, Uq.data, r, Xt, r, 0.0, C, r);
     double sq = 0.0;
     for (int c = 0; c < r * r; c++) sq += C[c] * C[c];
     *out = sqrt(sq);
@@ -236,19 +321,22 @@ int an_projected_norm_chance(const double *sigma, int m, int d, int k, int r, in
     memset(out, 0, sizeof *out);
     if (check_projection_shapes("an_projected_norm_chance", m, d, k, r) != 0) return -1;
     if (trials < 2) return an_fail("an_projected_norm_chance: %d trials, expected at least 2", trials);
-    an_mat U = an_mat_alloc(d, r), V = an_mat_alloc(k, r), Us = an_mat_alloc(m, r);
-    double *C = an_malloc((size_t)r * r * sizeof(double)), *x = an_malloc((size_t)trials * sizeof(double));
+    // V's rows past m meet σ = 0; at least r rows are drawn so that C below has room.
+    int mv = m > r ? m : r;
+    projection_work w = {d, k, r, m, mv, an_mat_alloc(mv, r), an_mat_alloc(mv, r), an_mat_alloc(mv, r),
+                         an_malloc((size_t)r * r * sizeof(double))};
+    double *sig = an_calloc((size_t)mv, sizeof(double)), *x = an_malloc((size_t)trials * sizeof(double));
+    memcpy(sig, sigma, (size_t)m * sizeof(double));
     int rc = 0;
-    for (int t = 0; t < trials && rc == 0; t++)
-        rc = projection_draw(sigma, m, &U, &V, &Us, C, an_chance_trial_seed(seed, t), &x[t]);
+    for (int t = 0; t < trials && rc == 0; t++) rc = projection_draw(sig, &w, an_chance_trial_seed(seed, t), &x[t]);
     double mean_sq = 0.0, var_sq = 0.0;
     if (rc == 0) rc = an_projected_norm_chance_moments(sigma, m, d, k, r, &mean_sq, &var_sq);
     if (rc == 0) {
         an_band_from_samples(x, trials, out);
         out->mean = sqrt(mean_sq);
     }
-    an_mat_free(&U), an_mat_free(&V), an_mat_free(&Us);
-    free(C), free(x);
+    an_mat_free(&w.V), an_mat_free(&w.X), an_mat_free(&w.U);
+    free(w.S), free(sig), free(x);
     return rc;
 }
 

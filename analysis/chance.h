@@ -25,7 +25,8 @@
 // Only one frame need be random: (U, V) has the law of (HᵀU, HᵀV) for any
 // orthogonal H, so UᵀV has the law of the first j rows of a Haar n x i frame
 // (V = the first j coordinate vectors), and the nested frames of one draw give
-// the whole grid (i <= imax, j <= jmax) at once. The frame has min(imax, jmax)
+// the whole grid (i <= imax, j <= jmax) at once; only its first max(imax, jmax)
+// rows are drawn (an_haar_frame_rows). The frame has min(imax, jmax)
 // columns; for imax <= jmax it is the i side and φ(i, j) sums its first i
 // columns over the first j rows (the transposed grid sums the same numbers).
 // Frames are nested (an_haar_frame), so one seed gives φ(i, j) the same draws,
@@ -46,7 +47,10 @@
 // (α = 1, β = 0 when r = n), and conditioning on V:
 //   E[Y²] = α_d (α_k S2² + 2 β_k S4) + 2 β_d (α_k S4 + β_k (S2² + S4))  (exact)
 // Y depends on W only through σ (UᵀWV has the law of U[:p]ᵀ diag(σ) V[:p],
-// p = min(d, k)), so the Monte Carlo costs O((d + k) r² + p r²) per draw.
+// p = min(d, k)). A draw takes the first p rows of V (k x r), X = diag(σ) V[:p],
+// and, U being Haar, only the first r rows of U against the r x r Cholesky
+// factor of XᵀX (a rotation of R^d moves X's columns onto the first r
+// coordinates): O(k r² + p r² + r³) flops and k r + r² numbers per draw.
 //
 // A random ΔW of rank r and norm ‖ΔW‖_F (Gaussian factors B, A) has Haar
 // U_ΔW, V_ΔW, so the amplification factor "any ΔW of that norm" shows is
@@ -98,6 +102,15 @@ uint64_t an_chance_trial_seed(uint64_t seed, int t);
 // widths from one seed are nested (to rounding). Returns 0, or -1 on shapes
 // or a LAPACK failure.
 int an_haar_frame(an_mat *Q, an_rng *rng);
+
+// out (m x k, allocated by the caller) <- the first m rows of a Haar n x k
+// frame (1 <= k <= n, 1 <= m <= n), drawn from rng. With n - m >= k the other
+// n - m rows are never drawn: their Gram matrix is a Wishart matrix with
+// n - m degrees of freedom, drawn by Bartlett's decomposition (χ² variates by
+// Marsaglia-Tsang), and out = G1 R^{-1} with RᵀR = G1ᵀG1 + that matrix; O(m k
+// + k²) numbers per draw instead of O(n k). Nested in k like an_haar_frame.
+// Returns 0, or -1 on shapes or a LAPACK failure.
+int an_haar_frame_rows(int n, int m, an_mat *out, an_rng *rng);
 
 // The q-quantile (0 <= q <= 1) of x[0..n-1], n >= 1, by linear interpolation
 // at position q (n - 1) of the sorted values (numpy's default). Reorders x

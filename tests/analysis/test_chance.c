@@ -80,6 +80,43 @@ static void test_haar_frame_is_orthonormal_and_sign_unbiased(void) {
     an_mat_free(&H), an_mat_free(&H0);
 }
 
+static void test_haar_frame_rows_have_the_law_of_a_frames_top_rows(void) {
+    // The first m rows of a Haar n x k frame: ‖column j‖² ~ Beta(m/2, (n-m)/2)
+    // (mean m/n, variance 2 m (n-m) / (n² (n+2))), distinct columns orthogonal
+    // in the full frame, so E[c_0 · c_1] over the top rows is 0 (its variance
+    // from the samples). 4000 draws through Bartlett's route (n - m >= k) and
+    // 4000 through the full frame (n - m < k): means within 4 s.e., the
+    // variance within 15% (about 5 s.e. of a sample variance at T = 4000).
+    int n = 40, k = 3, ms[2] = { 6, 38 }, T = 4000;
+    for (int c = 0; c < 2; c++) {
+        int m = ms[c];
+        an_mat out = an_mat_alloc(m, k);
+        an_rng rng;
+        an_rng_seed(&rng, 77 + c);
+        double sum = 0, sq = 0, dot = 0, dot2 = 0;
+        for (int t = 0; t < T; t++) {
+            CHECK_INT(an_haar_frame_rows(n, m, &out, &rng), 0);
+            double c0 = 0, d01 = 0;
+            for (int i = 0; i < m; i++) c0 += AN_AT(&out, i, 2) * AN_AT(&out, i, 2), d01 += AN_AT(&out, i, 0) * AN_AT(&out, i, 1);
+            sum += c0, sq += c0 * c0, dot += d01, dot2 += d01 * d01;
+        }
+        double mean = sum / T, var = sq / T - mean * mean, want = (double)m / n;
+        double want_var = 2.0 * m * (n - m) / ((double)n * n * (n + 2));
+        double se_dot = sqrt(dot2 / T / T);
+        printf("m = %d of n = %d: mean ‖col‖² %.5f (exact %.5f), variance %.6f (exact %.6f), mean c0·c1 %.5f\n", m, n,
+               mean, want, var, want_var, dot / T);
+        CHECK_MSG(fabs(mean - want) <= 4.0 * sqrt(want_var / T), "m %d: mean %.5f, exact %.5f", m, mean, want);
+        CHECK_MSG(fabs(var - want_var) <= 0.15 * want_var, "m %d: variance %.6f, exact %.6f (15%%)", m, var, want_var);
+        CHECK_MSG(fabs(dot / T) <= 4.0 * se_dot, "m %d: mean c0·c1 %.5f, 4 s.e. %.5f", m, dot / T, 4.0 * se_dot);
+        an_mat_free(&out);
+    }
+    an_mat bad = an_mat_alloc(5, 3);
+    an_rng rng;
+    an_rng_seed(&rng, 1);
+    CHECK_INT(an_haar_frame_rows(40, 6, &bad, &rng), -1);
+    an_mat_free(&bad);
+}
+
 // ----------------------------------------------------------------------------
 // φ of random subspaces
 
@@ -411,6 +448,7 @@ static void test_projected_norm_chance_same_seed_same_bits(void) {
 static const ls_test tests[] = {
     LS_TEST(test_quantile_interpolates_like_numpy),
     LS_TEST(test_haar_frame_is_orthonormal_and_sign_unbiased),
+    LS_TEST(test_haar_frame_rows_have_the_law_of_a_frames_top_rows),
     LS_TEST(test_phi_chance_mean_matches_exact_expectation),
     LS_TEST(test_phi_chance_variance_matches_exact_formula),
     LS_TEST(test_phi_chance_percentiles_match_exact_beta_quantiles),
