@@ -196,6 +196,9 @@ static int phi_draw(int imax, int jmax, int n, an_mat *H, uint64_t seed, double 
     return 0;
 }
 
+// Samples held at once by an_phi_chance_compute (2^25 doubles, 256 MiB).
+#define PHI_CHANCE_MAX_SAMPLES ((size_t)1 << 25)
+
 int an_phi_chance_compute(int imax, int jmax, int n, int trials, uint64_t seed, an_phi_chance *out) {
     memset(out, 0, sizeof *out);
     if (n < 1 || imax < 1 || jmax < 1 || imax > n || jmax > n)
@@ -203,32 +206,40 @@ int an_phi_chance_compute(int imax, int jmax, int n, int trials, uint64_t seed, 
                        imax, jmax, n);
     if (trials < 2) return an_fail("an_phi_chance_compute: %d trials, expected at least 2", trials);
     size_t cells = (size_t)imax * jmax, T = (size_t)trials;
-    double *samples = an_malloc(cells * T * sizeof(double));  // [cell][trial]
+    // Rows i of the grid in blocks whose samples fit the cap; every block redraws
+    // the same draws (per-draw seeds), so blocks change the time, not the bits.
+    size_t block = PHI_CHANCE_MAX_SAMPLES / (T * (size_t)jmax);
+    int rows = block < 1 ? 1 : block > (size_t)imax ? imax : (int)block;
+    double *samples = an_malloc((size_t)rows * jmax * T * sizeof(double));  // [cell in block][trial]
     double *means = an_malloc(T * sizeof(double));
     double *M = an_malloc(cells * sizeof(double)), *grid = an_malloc(cells * sizeof(double));
     an_mat H = an_mat_alloc(imax > jmax ? imax : jmax, imax < jmax ? imax : jmax);
+    *out = (an_phi_chance){imax, jmax, n, trials, seed, an_calloc(cells, sizeof(an_band)), {0, 0, 0, 0, 0, 0, 0}};
     int rc = 0;
-    for (int t = 0; t < trials && rc == 0; t++) {
-        rc = phi_draw(imax, jmax, n, &H, an_chance_trial_seed(seed, t), M, grid);
-        double sum = 0.0;
-        for (size_t c = 0; c < cells; c++) {
-            samples[c * T + (size_t)t] = grid[c];
-            sum += grid[c];
+    for (int i0 = 0; i0 < imax && rc == 0; i0 += rows) {
+        int i1 = i0 + rows < imax ? i0 + rows : imax;
+        size_t first = (size_t)i0 * jmax, count = (size_t)(i1 - i0) * jmax;
+        for (int t = 0; t < trials && rc == 0; t++) {
+            rc = phi_draw(imax, jmax, n, &H, an_chance_trial_seed(seed, t), M, grid);
+            for (size_t c = 0; c < count; c++) samples[c * T + (size_t)t] = grid[first + c];
+            if (i0 > 0) continue;
+            double sum = 0.0;
+            for (size_t c = 0; c < cells; c++) sum += grid[c];
+            means[t] = sum / (double)cells;
         }
-        means[t] = sum / (double)cells;
+        for (size_t c = 0; c < count && rc == 0; c++) {
+            an_band *b = &out->cells[first + c];
+            an_band_from_samples(&samples[c * T], trials, b);
+            b->mean = an_phi_chance_mean((int)((first + c) / jmax) + 1, (int)((first + c) % jmax) + 1, n);
+        }
     }
     if (rc == 0) {
-        *out = (an_phi_chance){imax, jmax, n, trials, seed, an_calloc(cells, sizeof(an_band)), {0, 0, 0, 0, 0, 0, 0}};
         double exact_mean = 0.0;
-        for (int i = 1; i <= imax; i++)
-            for (int j = 1; j <= jmax; j++) {
-                an_band *b = &out->cells[(size_t)(i - 1) * jmax + (j - 1)];
-                an_band_from_samples(&samples[((size_t)(i - 1) * jmax + (j - 1)) * T], trials, b);
-                b->mean = an_phi_chance_mean(i, j, n);
-                exact_mean += b->mean;
-            }
+        for (size_t c = 0; c < cells; c++) exact_mean += out->cells[c].mean;
         an_band_from_samples(means, trials, &out->grid_mean);
         out->grid_mean.mean = exact_mean / (double)cells;
+    } else {
+        an_phi_chance_free(out);
     }
     an_mat_free(&H);
     free(samples), free(means), free(M), free(grid);

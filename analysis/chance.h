@@ -139,7 +139,8 @@ typedef struct {
 // The bands of φ(i, j) for an i-dimensional and a j-dimensional random
 // subspace of R^n, for every i <= imax, j <= jmax (imax, jmax <= n), from
 // `trials` >= 2 Monte Carlo draws seeded with `seed`. Memory: trials x imax x
-// jmax doubles while it runs. Fills *out (free with an_phi_chance_free).
+// jmax doubles while it runs, at most 256 MiB: a larger grid is done in blocks
+// of rows, each redrawing the same draws (more time, the same bits). Fills *out (free with an_phi_chance_free).
 // Returns 0, or -1 on out-of-range sizes or a LAPACK failure.
 int an_phi_chance_compute(int imax, int jmax, int n, int trials, uint64_t seed, an_phi_chance *out);
 void an_phi_chance_free(an_phi_chance *c);
