@@ -136,6 +136,7 @@ double an_quantile(double *x, int n, double q) {
 }
 
 void an_band_from_samples(double *x, int n, an_band *band) {
+    band->trials = n;
     double sum = 0.0, sq = 0.0;
     for (int i = 0; i < n; i++) sum += x[i];
     double mean = sum / n;
@@ -214,7 +215,7 @@ int an_phi_chance_compute(int imax, int jmax, int n, int trials, uint64_t seed, 
     double *means = an_malloc(T * sizeof(double));
     double *M = an_malloc(cells * sizeof(double)), *grid = an_malloc(cells * sizeof(double));
     an_mat H = an_mat_alloc(imax > jmax ? imax : jmax, imax < jmax ? imax : jmax);
-    *out = (an_phi_chance){imax, jmax, n, trials, seed, an_calloc(cells, sizeof(an_band)), {0, 0, 0, 0, 0, 0, 0}};
+    *out = (an_phi_chance){imax, jmax, n, trials, seed, an_calloc(cells, sizeof(an_band)), {0, 0, 0, 0, 0, 0, 0, 0}};
     int rc = 0;
     for (int i0 = 0; i0 < imax && rc == 0; i0 += rows) {
         int i1 = i0 + rows < imax ? i0 + rows : imax;
@@ -351,6 +352,13 @@ int an_projected_norm_chance(const double *sigma, int m, int d, int k, int r, in
     return rc;
 }
 
+int an_projected_norm_chance_trials(int d, int k, int r) {
+    (void)d;  // U's r rows cost O(r³), independent of d
+    double per_draw = 6.0 * k * (double)r * r + 20.0 * k * (double)r;
+    double t = AN_CHANCE_FLOP_BUDGET / per_draw;
+    return t >= AN_CHANCE_TRIALS ? AN_CHANCE_TRIALS : t <= AN_CHANCE_MIN_TRIALS ? AN_CHANCE_MIN_TRIALS : (int)t;
+}
+
 an_band an_factor_chance(double dw_norm, const an_band *proj) {
     an_band f;
     f.mean = proj->mean > 0.0 ? dw_norm / proj->mean : INFINITY;
@@ -360,5 +368,6 @@ an_band an_factor_chance(double dw_norm, const an_band *proj) {
     f.p05 = dw_norm / proj->p95;
     f.p95 = dw_norm / proj->p05;
     f.p99 = dw_norm / proj->p01;
+    f.trials = proj->trials;
     return f;
 }

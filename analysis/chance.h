@@ -87,6 +87,7 @@ typedef struct {
     double mc_mean;  // the Monte Carlo mean of the statistic
     double mc_sd;    // its Monte Carlo standard deviation (divisor T - 1)
     double p01, p05, p95, p99;  // Monte Carlo percentiles
+    int trials;      // the draws behind them
 } an_band;
 
 // ----------------------------------------------------------------------------
@@ -160,6 +161,17 @@ int an_projected_norm_chance_moments(const double *sigma, int m, int d, int k, i
 // seeded with `seed`. sigma, m, d, k, r as above. Returns 0, or -1.
 int an_projected_norm_chance(const double *sigma, int m, int d, int k, int r, int trials,
                              uint64_t seed, an_band *out);
+
+// How many draws an analysis spends on one band of ‖UᵀWV‖_F: AN_CHANCE_TRIALS
+// while a band costs at most AN_CHANCE_FLOP_BUDGET flops (about 6 k r² + 20 k r
+// per draw), fewer for wide matrices and ranks, never below
+// AN_CHANCE_MIN_TRIALS. Every layer has its own band, so at d = 768, r = 64 the
+// full 2,000 draws would cost minutes; the exact mean does not depend on it and
+// the percentiles' levels are known to ±√(q (1 - q) / trials) (±0.6 points
+// at p99 with 300 draws).
+#define AN_CHANCE_FLOP_BUDGET 4e8
+#define AN_CHANCE_MIN_TRIALS 300
+int an_projected_norm_chance_trials(int d, int k, int r);
 
 // The band of the amplification factor ‖ΔW‖_F / ‖UᵀWV‖_F of a random ΔW of
 // norm dw_norm, from the band of ‖UᵀWV‖_F: mean = dw_norm / proj->mean,

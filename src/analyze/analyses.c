@@ -147,7 +147,8 @@ static int amplify_layer_module(const analyze_request *req, const analyze_inputs
             if (amplify_at(res, bi, l, mi)->r == r) shared = bi;
         if (!rc && shared >= 0) *band = *amplify_chance_at(res, shared, l, mi);
         else if (!rc)
-            rc = analyze_check(an_projected_norm_chance(ws.S, ws.nsv, W.rows, W.cols, r, AN_CHANCE_TRIALS,
+            rc = analyze_check(an_projected_norm_chance(ws.S, ws.nsv, W.rows, W.cols, r,
+                                                        an_projected_norm_chance_trials(W.rows, W.cols, r),
                                                         analyze_chance_seed(req->seed, l, mi, r), band),
                                "chance band of ‖UᵀWV‖_F");
         an_svd_free(&ds);

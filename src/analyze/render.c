@@ -194,8 +194,9 @@ static void amplify_md_table(const analyze_request *req, const amplify_result *r
         an_band fb = an_factor_chance(x->dw_norm, pb);
         sb_printf(tsv, "%s\t%d\t%d\t%s\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f", res->series[ai].dir, x->r, l, mod,
                   x->proj_dw, x->proj_w, x->proj_random, x->w_norm, x->dw_norm, x->factor);
-        sb_printf(tsv, "\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.4f\t%.6f\t%.6f\t%.6f\t%.4f\n", pb->mean, pb->p01, pb->p05,
-                  pb->p95, pb->p99, chance_ratio(x->proj_dw, pb), fb.mean, fb.p95, fb.p99, chance_ratio(x->factor, &fb));
+        sb_printf(tsv, "\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.4f\t%.6f\t%.6f\t%.6f\t%.4f\t%d\n", pb->mean, pb->p01,
+                  pb->p05, pb->p95, pb->p99, chance_ratio(x->proj_dw, pb), fb.mean, fb.p95, fb.p99,
+                  chance_ratio(x->factor, &fb), pb->trials);
     }
     sb_printf(md, "\n| ‖W%s‖_F |", mod);
     for (int ai = 0; ai < ns; ai++) sb_printf(md, " %.4f | | |", amplify_at(res, ai, l, mi)->w_norm);
@@ -228,14 +229,15 @@ int amplify_render(const analyze_request *req, const amplify_result *res, const 
     report_figure fig = {0};
     sb_printf(tsv, "adapter\tr\tlayer\tmodule\tproj_dW\tproj_W\tproj_random\tnorm_W\tnorm_dW\tamplification"
                    "\tproj_chance\tproj_chance_p01\tproj_chance_p05\tproj_chance_p95\tproj_chance_p99\tproj_dW_ratio"
-                   "\tfactor_chance\tfactor_chance_p95\tfactor_chance_p99\tfactor_ratio\n");
+                   "\tfactor_chance\tfactor_chance_p95\tfactor_chance_p99\tfactor_ratio\tchance_trials\n");
     sb_printf(md, "# Amplification (Hu et al. 2021, Table 7, App. H.4)\n\n"
                   "‖UᵀWV‖_F with U, V the top-r singular vectors of ΔW, of W, or of a Gaussian random matrix "
                   "(seed %llu); amplification factor = ‖ΔW‖_F / ‖U_ΔWᵀ W V_ΔW‖_F. Base: `%s`.\n"
                   "Paper (GPT-3, layer 48, Wq): r = 4: 0.32 / 21.67 / 0.02, ‖Wq‖_F = 61.95, ‖ΔWq‖_F = 6.91, "
                   "factor ≈ 21.5; r = 64: 1.90 / 37.71 / 0.33, ‖ΔWq‖_F = 3.57, factor ≈ 1.9.\n\n"
                   "Chance (analysis/chance.h): for random r-frames U, V (Haar), E‖UᵀWV‖²_F = r²‖W‖²_F/(d k) exactly; "
-                  "p05, p95 from %d Monte Carlo draws. A random ΔW of the same norm and rank has such U, V, so its "
+                  "p05, p95 from up to %d Monte Carlo draws (fewer for wide matrices: table7.tsv's chance_trials). "
+                  "A random ΔW of the same norm and rank has such U, V, so its "
                   "amplification factor is ‖ΔW‖_F / ‖UᵀWV‖_F: chance level ‖ΔW‖_F √(d k) / (r ‖W‖_F), p95 and p99 = "
                   "‖ΔW‖_F over the norm's p05 and p01. Measured ÷ chance is the scale-free amplification (1 for "
                   "directions random with respect to W), in bold when the factor is above the random ΔW's p99.\n\n",

@@ -37,7 +37,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: bench_chance [d] [r_small] [r_large] [layers]\n");
         return 2;
     }
-    printf("chance bands, d = %d, ranks %d and %d, %d layers x {Wq, Wv}, %d draws per band\n", d, rs, rl, layers,
+    printf("chance bands, d = %d, ranks %d and %d, %d layers x {Wq, Wv}, %d draws per φ band\n", d, rs, rl, layers,
            AN_CHANCE_TRIALS);
     char what[64];
     snprintf(what, sizeof what, "phi band %dx%d (ranks), n=%d", rs, rl, d);
@@ -53,10 +53,12 @@ int main(int argc, char **argv) {
         double t0 = now();
         an_band band = {0};
         for (int b = 0; b < 2 * layers; b++)
-            if (an_projected_norm_chance(sigma, d, d, d, ranks[k], AN_CHANCE_TRIALS, 100 + b, &band) != 0) return 1;
+            if (an_projected_norm_chance(sigma, d, d, d, ranks[k], an_projected_norm_chance_trials(d, d, ranks[k]),
+                                         100 + b, &band) != 0)
+                return 1;
         snprintf(what, sizeof what, "proj bands r=%d (x%d), %dx%d", ranks[k], 2 * layers, d, d);
-        printf("%-34s %8.3f s   ‖UᵀWV‖: chance %.4f p05 %.4f p95 %.4f\n", what, now() - t0, band.mean, band.p05,
-               band.p95);
+        printf("%-34s %8.3f s   ‖UᵀWV‖: chance %.4f p05 %.4f p95 %.4f (%d draws)\n", what, now() - t0, band.mean,
+               band.p05, band.p95, band.trials);
     }
     free(sigma);
     return 0;

@@ -445,6 +445,21 @@ static void test_projected_norm_chance_same_seed_same_bits(void) {
     an_mat_free(&W);
 }
 
+static void test_projected_norm_chance_trials_follow_the_flop_budget(void) {
+    // 2,000 draws at the repro's shapes (d = 64, r <= 16); the budget's share
+    // (4e8 flops over 6 k r² + 20 k r per draw) in between; never below 300.
+    CHECK_INT(an_projected_norm_chance_trials(64, 64, 16), AN_CHANCE_TRIALS);
+    CHECK_INT(an_projected_norm_chance_trials(64, 64, 2), AN_CHANCE_TRIALS);
+    CHECK_INT(an_projected_norm_chance_trials(768, 768, 64), AN_CHANCE_MIN_TRIALS);
+    int mid = an_projected_norm_chance_trials(768, 768, 8);
+    CHECK_INT(mid, (int)(4e8 / (6.0 * 768 * 64 + 20.0 * 768 * 8)));
+    CHECK(mid > AN_CHANCE_MIN_TRIALS && mid < AN_CHANCE_TRIALS);
+    double sigma[8] = { 4, 3, 2, 1, 1, 1, 0.5, 0.5 };
+    an_band b;
+    CHECK_INT(an_projected_norm_chance(sigma, 8, 8, 8, 2, 321, 1, &b), 0);
+    CHECK_INT(b.trials, 321);
+}
+
 static const ls_test tests[] = {
     LS_TEST(test_quantile_interpolates_like_numpy),
     LS_TEST(test_haar_frame_is_orthonormal_and_sign_unbiased),
@@ -459,6 +474,7 @@ static const ls_test tests[] = {
     LS_TEST(test_projected_norm_chance_moments_match_monte_carlo),
     LS_TEST(test_projected_norm_band_matches_brute_force_and_random_dw),
     LS_TEST(test_projected_norm_chance_same_seed_same_bits),
+    LS_TEST(test_projected_norm_chance_trials_follow_the_flop_budget),
 };
 
 int main(int argc, char **argv) { return ls_test_main(argc, argv, tests, LS_COUNT(tests)); }

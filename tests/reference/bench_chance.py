@@ -27,6 +27,11 @@ import numpy as np
 TRIALS = 2000  # AN_CHANCE_TRIALS
 
 
+def proj_trials(k, r):
+    """an_projected_norm_chance_trials: AN_CHANCE_FLOP_BUDGET 4e8, AN_CHANCE_MIN_TRIALS 300."""
+    return int(min(TRIALS, max(300, 4e8 / (6.0 * k * r * r + 20.0 * k * r))))
+
+
 def haar(rng, n, k):
     """An n x k Haar frame: Q of a Gaussian matrix's QR with R's diagonal positive."""
     q, r = np.linalg.qr(rng.standard_normal((n, k)))
@@ -47,13 +52,13 @@ def phi_band(rng, imax, jmax, n):
 
 def proj_band(rng, sigma, d, k, r):
     """Band of ‖UᵀWV‖_F for Haar r-frames U, V and W = diag(σ) (d x k)."""
-    p = len(sigma)
-    x = np.empty(TRIALS)
-    for t in range(TRIALS):
+    p, trials = len(sigma), proj_trials(k, r)
+    x = np.empty(trials)
+    for t in range(trials):
         u, v = haar(rng, d, r), haar(rng, k, r)
         x[t] = np.linalg.norm((u[:p] * sigma[:, None]).T @ v[:p])
     chance = r * np.sqrt((sigma ** 2).sum() / (d * k))
-    return chance, np.percentile(x, 5), np.percentile(x, 95)
+    return chance, np.percentile(x, 5), np.percentile(x, 95), trials
 
 
 def numpy_rows(d, rs, rl, layers):
@@ -68,9 +73,9 @@ def numpy_rows(d, rs, rl, layers):
     for r in (rs, rl):
         t0 = time.perf_counter()
         for _ in range(2 * layers):
-            chance, p05, p95 = proj_band(rng, sigma, d, d, r)
+            chance, p05, p95, trials = proj_band(rng, sigma, d, d, r)
         rows.append((f"proj bands r={r} (x{2 * layers}), {d}x{d}", time.perf_counter() - t0,
-                     f"‖UᵀWV‖: chance {chance:.4f} p05 {p05:.4f} p95 {p95:.4f}"))
+                     f"‖UᵀWV‖: chance {chance:.4f} p05 {p05:.4f} p95 {p95:.4f} ({trials} draws)"))
     return rows
 
 
@@ -91,7 +96,7 @@ def main():
     ap.add_argument("shape", nargs="*", type=int, default=[768, 8, 64, 12], help="d r_small r_large layers")
     a = ap.parse_args()
     d, rs, rl, layers = (a.shape + [768, 8, 64, 12][len(a.shape):])[:4]
-    print(f"chance bands, d = {d}, ranks {rs} and {rl}, {layers} layers x {{Wq, Wv}}, {TRIALS} draws per band")
+    print(f"chance bands, d = {d}, ranks {rs} and {rl}, {layers} layers x {{Wq, Wv}}, {TRIALS} draws per φ band")
     c = c_rows(a.bin, d, rs, rl, layers) if a.bin else []
     py = numpy_rows(d, rs, rl, layers)
     for k, (name, t, vals) in enumerate(py):
