@@ -98,7 +98,9 @@ uint64_t an_chance_trial_seed(uint64_t seed, int t);
 
 // Q (n x k, allocated by the caller, 1 <= k <= n) <- a Haar-distributed frame:
 // Q of the thin QR of an n x k N(0, 1) matrix drawn from rng column by
-// column, each column multiplied by the sign of R's diagonal entry. The first
+// column, each column multiplied by the sign of R's diagonal entry (for
+// n >= 4k by two Cholesky-QR passes, BLAS 3, which give the same Q to
+// rounding; else Householder). The first
 // c columns depend only on the first c columns drawn, so frames of different
 // widths from one seed are nested (to rounding). Returns 0, or -1 on shapes
 // or a LAPACK failure.

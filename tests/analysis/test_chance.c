@@ -50,34 +50,40 @@ static void test_haar_frame_is_orthonormal_and_sign_unbiased(void) {
     // Without the sign fix, Householder QR makes Q[0][0] = -|g_00| / ‖g_0‖
     // (mean about -0.25 at n = 10). A Haar frame's entries have mean 0 and
     // variance 1/n: checked over 4000 draws within 4 s.e. (s.e. of the mean
-    // sqrt(1/(n T)) = 0.005; of the mean square, from the samples).
-    int n = 10, k = 3, T = 4000;
-    an_mat H = an_mat_alloc(n, k);
-    double sum[3] = { 0 }, sq[3] = { 0 }, sq2[3] = { 0 }, worst = 0.0;
-    for (int t = 0; t < T; t++) {
-        an_rng rng;
-        an_rng_seed(&rng, an_chance_trial_seed(5, t));
-        CHECK_INT(an_haar_frame(&H, &rng), 0);
-        double e = tu_orthonormality_error(&H);
-        worst = e > worst ? e : worst;
-        for (int j = 0; j < k; j++) {
-            double h = AN_AT(&H, 0, j);
-            sum[j] += h, sq[j] += h * h, sq2[j] += h * h * h * h;
+    // sqrt(1/(n T)); of the mean square, from the samples). n = 10 takes the
+    // Householder route, n = 40 (>= 4k) the Cholesky-QR one.
+    int ns[2] = { 10, 40 }, k = 3, T = 4000;
+    for (int c = 0; c < 2; c++) {
+        int n = ns[c];
+        an_mat H = an_mat_alloc(n, k);
+        double sum[3] = { 0 }, sq[3] = { 0 }, sq2[3] = { 0 }, worst = 0.0;
+        for (int t = 0; t < T; t++) {
+            an_rng rng;
+            an_rng_seed(&rng, an_chance_trial_seed(5, t));
+            CHECK_INT(an_haar_frame(&H, &rng), 0);
+            double e = tu_orthonormality_error(&H);
+            worst = e > worst ? e : worst;
+            for (int j = 0; j < k; j++) {
+                double h = AN_AT(&H, 0, j);
+                sum[j] += h, sq[j] += h * h, sq2[j] += h * h * h * h;
+            }
         }
-    }
-    CHECK_MSG(worst < 1e-13, "worst orthonormality error %.3g", worst);
-    for (int j = 0; j < k; j++) {
-        double mean = sum[j] / T, ms = sq[j] / T, se_ms = sqrt((sq2[j] / T - ms * ms) / T);
-        CHECK_MSG(fabs(mean) <= 4.0 * sqrt(1.0 / (n * (double)T)), "column %d: mean of Q[0][%d] = %.4f, "
-                  "expected 0 within %.4f", j, j, mean, 4.0 * sqrt(1.0 / (n * (double)T)));
-        CHECK_MSG(fabs(ms - 1.0 / n) <= 4.0 * se_ms, "column %d: mean square %.5f, expected 1/n = %.5f "
-                  "within %.5f", j, ms, 1.0 / n, 4.0 * se_ms);
+        CHECK_MSG(worst < 1e-13, "n %d: worst orthonormality error %.3g", n, worst);
+        for (int j = 0; j < k; j++) {
+            double mean = sum[j] / T, ms = sq[j] / T, se_ms = sqrt((sq2[j] / T - ms * ms) / T);
+            double se = sqrt(1.0 / (n * (double)T));
+            CHECK_MSG(fabs(mean) <= 4.0 * se, "n %d column %d: mean of Q[0][%d] = %.4f, expected 0 within %.4f", n, j,
+                      j, mean, 4.0 * se);
+            CHECK_MSG(fabs(ms - 1.0 / n) <= 4.0 * se_ms, "n %d column %d: mean square %.5f, expected 1/n = %.5f "
+                      "within %.5f", n, j, ms, 1.0 / n, 4.0 * se_ms);
+        }
+        an_mat_free(&H);
     }
     an_mat H0 = an_mat_alloc(3, 4);
     an_rng rng;
     an_rng_seed(&rng, 1);
     CHECK_INT(an_haar_frame(&H0, &rng), -1);
-    an_mat_free(&H), an_mat_free(&H0);
+    an_mat_free(&H0);
 }
 
 static void test_haar_frame_rows_have_the_law_of_a_frames_top_rows(void) {
