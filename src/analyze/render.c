@@ -10,6 +10,15 @@
 #include "report/report.h"
 
 // Writes one φ grid as "i j phi" blocks (gnuplot `with image` layout).
+// What W is when the base is a GGUF file: its dequantized weight (the
+// quantization error is part of W's spectrum).
+static const char *base_note(const char *base) {
+    size_t n = base ? strlen(base) : 0;
+    return n >= 5 && !strcmp(base + n - 5, ".gguf")
+               ? " W is the base's dequantized weight (GGUF; its quantization error is part of W)."
+               : "";
+}
+
 static int write_grid(const char *dir, const char *name, const double *grid, int imax, int jmax, const char *what) {
     strbuf b = {0};
     sb_printf(&b, "# %s\n# i\tj\tphi\n", what);
@@ -232,7 +241,7 @@ int amplify_render(const analyze_request *req, const amplify_result *res, const 
                    "\tfactor_chance\tfactor_chance_p95\tfactor_chance_p99\tfactor_ratio\tchance_trials\n");
     sb_printf(md, "# Amplification (Hu et al. 2021, Table 7, App. H.4)\n\n"
                   "‖UᵀWV‖_F with U, V the top-r singular vectors of ΔW, of W, or of a Gaussian random matrix "
-                  "(seed %llu); amplification factor = ‖ΔW‖_F / ‖U_ΔWᵀ W V_ΔW‖_F. Base: `%s`.\n"
+                  "(seed %llu); amplification factor = ‖ΔW‖_F / ‖U_ΔWᵀ W V_ΔW‖_F. Base: `%s`.%s\n"
                   "Paper (GPT-3, layer 48, Wq): r = 4: 0.32 / 21.67 / 0.02, ‖Wq‖_F = 61.95, ‖ΔWq‖_F = 6.91, "
                   "factor ≈ 21.5; r = 64: 1.90 / 37.71 / 0.33, ‖ΔWq‖_F = 3.57, factor ≈ 1.9.\n\n"
                   "Chance (analysis/chance.h): for random r-frames U, V (Haar), E‖UᵀWV‖²_F = r²‖W‖²_F/(d k) exactly; "
@@ -241,7 +250,7 @@ int amplify_render(const analyze_request *req, const amplify_result *res, const 
                   "amplification factor is ‖ΔW‖_F / ‖UᵀWV‖_F: chance level ‖ΔW‖_F √(d k) / (r ‖W‖_F), p95 and p99 = "
                   "‖ΔW‖_F over the norm's p05 and p01. Measured ÷ chance is the scale-free amplification (1 for "
                   "directions random with respect to W), in bold when the factor is above the random ΔW's p99.\n\n",
-              req->seed, req->base, AN_CHANCE_TRIALS);
+              req->seed, req->base, base_note(req->base), AN_CHANCE_TRIALS);
     for (int l = res->layers.layer0; l < res->layers.layer1; l++)
         for (int mi = 0; mi < req->n_modules; mi++) amplify_md_table(req, res, l, mi, md, tsv);
     // Amplification factor per layer: one panel per module, one line per adapter.
@@ -281,13 +290,13 @@ int w_vs_dw_render(const analyze_request *req, const w_vs_dw_result *res, const 
                    "\tphi_r_r_p99\tphi_r_r_ratio\tmean_phi_chance\tmean_phi_p95\tmean_phi_p99\tmean_phi_ratio\n");
     sb_printf(md, "# W vs ΔW (Hu et al. 2021, Fig. 8, App. H.4)\n\n"
                   "φ between the top-i left singular vectors of W and the top-j of ΔW (or of a Gaussian random "
-                  "matrix of W's shape, seed %llu). Base: `%s`.\n\n"
+                  "matrix of W's shape, seed %llu). Base: `%s`.%s\n\n"
                   "Chance: φ for a random r-dimensional subspace of R^d against W's top i (analysis/chance.h): exact "
                   "mean max(i, j)/d, p95 and p99 of %d Monte Carlo draws; ratio = measured / chance mean, in bold "
                   "above p99.\n\n"
                   "| ΔW | r | layer | module | mean φ | max φ | φ(r, r) | φ(r, r) chance / p95 / p99 | ratio "
                   "| mean φ chance / p95 / p99 | ratio |\n|:---|---:|---:|:---|---:|---:|---:|---:|---:|---:|---:|\n",
-              req->seed, req->base, AN_CHANCE_TRIALS);
+              req->seed, req->base, base_note(req->base), AN_CHANCE_TRIALS);
     int rc = 0;
     for (int c = 0; c < res->n_cells && !rc; c++) {
         const w_vs_dw_cell *x = &res->cells[c];
@@ -391,9 +400,9 @@ int intruders_render(const analyze_request *req, const intruders_result *res, co
     sb_printf(tsv, "adapter\tlayer\tmodule\tk\teps\tintruders\n");
     sb_printf(items, "adapter\tlayer\tmodule\tindex\tsigma\tmax_cos\tbest_match\tintruder\n");
     sb_printf(md, "# Intruder dimensions (Shuttleworth et al. 2024)\n\nOf the top-%d left singular vectors of "
-                  "W0 + ΔW, those whose max |cos| with every singular vector of W0 is below ε = %g. Base: `%s`.\n\n"
+                  "W0 + ΔW, those whose max |cos| with every singular vector of W0 is below ε = %g. Base: `%s`.%s\n\n"
                   "| adapter | layer | module | intruders (of %d) | min max-cos |\n|:---|---:|:---|---:|---:|\n",
-              req->top_k, req->eps, req->base, req->top_k);
+              req->top_k, req->eps, req->base, base_note(req->base), req->top_k);
     int rc = 0;
     for (int c = 0; c < res->n_cells && !rc; c++) {
         const intruders_cell *x = &res->cells[c];

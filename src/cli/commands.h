@@ -16,6 +16,8 @@ int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 // 1 if argv holds -h or --help.
 int cli_wants_help(int argc, char **argv);

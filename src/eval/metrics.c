@@ -1,5 +1,6 @@
 // metrics: E2E BLEU (pymteval) and ROUGE-L (pycocoevalcap); definitions in metrics.h.
 #include "eval/metrics.h"
+#include "eval/scores.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "eval/scores.h"
 
 // ----------------------------------------------------------------------------
 // byte buffers
@@ -488,5 +490,7 @@ void mt_score_corpus(const char *const *hyps, char **const *refs, const int *n_r
     memset(out, 0, sizeof *out);
     mt_bleu_score(&st, &out->bleu);
     out->rouge_l = n > 0 ? rouge_sum / n : 0;
+    out->nist = mt_nist(hyps, refs, n_refs, n);
+    out->cider = mt_cider(hyps, refs, n_refs, n);
     out->n_segments = n;
 }

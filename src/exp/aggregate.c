@@ -124,6 +124,8 @@ static const char *metric_title(const char *m) {
     if (!strcmp(m, "train_loss")) return "train loss";
     if (!strcmp(m, "bleu")) return "BLEU";
     if (!strcmp(m, "rouge_l")) return "ROUGE-L";
+    if (!strcmp(m, "nist")) return "NIST";
+    if (!strcmp(m, "cider")) return "CIDEr";
     if (!strcmp(m, "accuracy")) return "accuracy";
     if (!strcmp(m, "trainable_params")) return "trainable params";
     return m;

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "io/gguf.h"
+#include "io/gguf_model.h"
 #include "io/safetensors.h"
 
 const char *ckpt_family_name(ls_family f) { return arch_family_name(f); }
@@ -59,7 +61,7 @@ static void expected_tensors(const ls_model_config *c, tensor_list *l) {
     if (a->lm_head && !c->tied_embeddings) add_tensor(l, a->lm_head, 2, v, d);
 }
 
-static int validate_config(const ls_model_config *c, const char *path) {
+int ckpt_validate_config(const ls_model_config *c, const char *path) {
 #define NEED(cond, field, what, val) \
     if (!(cond)) return ls_fail("%s: config field '%s': expected %s, found %lld", path, field, what, (long long)(val))
     // Limits: checkpoint.h (CKPT_MAX_*).
@@ -137,7 +139,7 @@ static int load_llama2c(ls_checkpoint *ck, const char *path) {
     c->norm_eps = 1e-5f;
     c->rope_theta = 10000.0f;
     c->rope_interleaved = 1;
-    if (validate_config(c, path)) {
+    if (ckpt_validate_config(c, path)) {
         free(buf);
         return ls_fail_prefix("llama2.c header");
     }
@@ -279,7 +281,7 @@ static int parse_hf_config(ls_model_config *c, const char *path) {
     const char *eps_key = c->family == LS_FAMILY_GPT2 ? "layer_norm_epsilon" : "rms_norm_eps";
     if (!(c->norm_eps > 0 && c->norm_eps < 1))
         return ls_fail("%s: field '%s': expected a value in (0, 1), found %g", path, eps_key, c->norm_eps);
-    return validate_config(c, path);
+    return ckpt_validate_config(c, path);
 }
 
 static int ends_with(const char *s, const char *suffix) {
@@ -417,6 +419,8 @@ int ckpt_load(ls_checkpoint *ck, const char *path) {
         free(dir);
     } else if (!ls_exists(path)) {
         rc = ls_fail("%s: no such file or directory", path);
+    } else if (ends_with(path, ".gguf") || gguf_is_gguf(path)) {
+        return gguf_load_checkpoint(ck, path);
     } else {
         rc = load_llama2c(ck, path);
     }

@@ -47,7 +47,8 @@ typedef struct {
 } ls_checkpoint;
 
 // Loads a checkpoint: a llama2.c .bin file, a directory holding config.json
-// and model.safetensors, or a .safetensors file with config.json beside it.
+// and model.safetensors, a .safetensors file with config.json beside it, or a
+// llama-architecture GGUF file (io/gguf_model.h: dequantized weights).
 // Validates sizes and shapes against the config. Returns 0, or -1 with
 // ls_error() naming the file and what was wrong.
 int ckpt_load(ls_checkpoint *ck, const char *path);
@@ -76,6 +77,11 @@ int ckpt_check_finite(const char *file, const char *tensor, const float *x, int6
 #define CKPT_MAX_HEADS 4096
 #define CKPT_MAX_VOCAB (1 << 20)
 #define CKPT_MAX_POSITIONS (1 << 20)   // max_position_embeddings / n_positions / seq_len
+
+// Checks a config's sizes against the limits below and each other (heads
+// divide dim, kv heads divide heads, even head size for RoPE, eps in (0, 1)).
+// Returns 0, or -1 with ls_error() naming path and the field.
+int ckpt_validate_config(const ls_model_config *c, const char *path);
 
 // The tensor with this canonical name, or NULL.
 const ls_tensor *ckpt_find(const ls_checkpoint *ck, const char *name);

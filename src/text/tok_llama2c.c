@@ -24,6 +24,18 @@ struct l2c_tok {
     l2c_index *sorted;   // by strcmp, ties by id
     int space_id;        // id of " " (the dummy prefix), -1 if absent
     char byte_pieces[512];  // "b\0" per byte, what "<0xXX>" decodes to
+    // SentencePiece vocabularies from GGUF metadata (l2c_build): pieces spell
+    // a space as U+2581, byte-fallback pieces sit at any id, control tokens
+    // are matched whole, and each piece's text is precomputed for decoding
+    int spm;
+    int add_prefix;      // prepend U+2581 to a text that does not start with a space
+    int unk, bos;
+    int byte_id[256];    // id of "<0xXX>", -1 if absent
+    char **text;         // decoded piece: U+2581 -> ' ', "<0xXX>" -> the byte
+    size_t *text_len;
+    int n_special;
+    int *special;        // ids of the control / user-defined tokens
+    unsigned char special_first[256];
 };
 
 // ----------------------------------------------------------------------------
@@ -65,6 +77,11 @@ void l2c_free(l2c_tok *l) {
     if (l->vocab)
         for (int i = 0; i < l->n; i++) free(l->vocab[i]);
     free(l->vocab);
+    if (l->text)
+        for (int i = 0; i < l->n; i++) free(l->text[i]);
+    free(l->text);
+    free(l->text_len);
+    free(l->special);
     free(l->scores);
     free(l->sorted);
     free(l);
@@ -166,6 +183,72 @@ fail:
     return NULL;
 }
 
+// The byte b when piece is exactly "<0xXX>" (upper-case hex), else -1.
+static int byte_piece_value(const char *piece) {
+    unsigned v;
+    char tail;
+    if (strlen(piece) != 6 || strncmp(piece, "<0x", 3) || piece[5] != '>') return -1;
+    if (sscanf(piece + 3, "%2X%c", &v, &tail) != 2 || tail != '>') return -1;
+    return (int)v;
+}
+
+l2c_tok *l2c_build(const l2c_spec *spec, const char *src) {
+    l2c_tok *l = ls_calloc(1, sizeof *l);
+    l->spm = 1;
+    l->n = spec->n;
+    l->add_prefix = spec->add_prefix;
+    l->unk = spec->unk;
+    l->bos = spec->bos;
+    l->space_id = -1;
+    l->vocab = ls_calloc((size_t)l->n, sizeof(char *));
+    l->scores = ls_malloc((size_t)l->n * sizeof(float));
+    l->text = ls_calloc((size_t)l->n, sizeof(char *));
+    l->text_len = ls_calloc((size_t)l->n, sizeof(size_t));
+    l->special = ls_malloc((size_t)l->n * sizeof(int));
+    for (int b = 0; b < 256; b++) l->byte_id[b] = -1;
+    for (int i = 0; i < l->n; i++) {
+        const char *p = spec->tokens[i].ptr;
+        size_t len = spec->tokens[i].len;
+        if (memchr(p, 0, len)) {
+            ls_fail("%s: key 'tokenizer.ggml.tokens': token %d: expected no NUL byte in a piece", src, i);
+            l2c_free(l);
+            return NULL;
+        }
+        l->vocab[i] = ls_malloc(len + 1);
+        memcpy(l->vocab[i], p, len);
+        l->vocab[i][len] = 0;
+        if ((int)len > l->max_token_length) l->max_token_length = (int)len;
+        l->scores[i] = spec->scores ? spec->scores[i] : 0.0f;
+        int type = spec->types ? spec->types[i] : 1, b = byte_piece_value(l->vocab[i]);
+        if (b >= 0 && (type == 6 || !spec->types) && l->byte_id[b] < 0) l->byte_id[b] = i;
+        // decoded text: a byte piece is its byte; U+2581 is a space
+        l->text[i] = ls_malloc(len + 1);
+        size_t k = 0;
+        if (b >= 0 && type == 6) l->text[i][k++] = (char)b;
+        else
+            for (size_t j = 0; j < len; j++) {
+                if (j + 2 < len && !memcmp(p + j, "\xe2\x96\x81", 3)) {
+                    l->text[i][k++] = ' ';
+                    j += 2;
+                } else l->text[i][k++] = p[j];
+            }
+        l->text[i][k] = 0;
+        l->text_len[i] = k;
+        if ((type == 3 || type == 4) && len > 0) {
+            l->special[l->n_special++] = i;
+            l->special_first[(unsigned char)p[0]] = 1;
+        }
+    }
+    l->sorted = ls_malloc((size_t)l->n * sizeof(l2c_index));
+    for (int i = 0; i < l->n; i++) l->sorted[i] = (l2c_index){l->vocab[i], i};
+    qsort(l->sorted, (size_t)l->n, sizeof(l2c_index), compare_index);
+    for (int b = 0; b < 256; b++) {
+        l->byte_pieces[2 * b] = (char)b;
+        l->byte_pieces[2 * b + 1] = 0;
+    }
+    return l;
+}
+
 // ----------------------------------------------------------------------------
 // encode
 //
@@ -239,32 +322,11 @@ static void push_candidate(const l2c_tok *l, l2c_heap *h, char *buf, const int *
     heap_push(h, (l2c_pair){score, left, right, id[left], id[right], merged});
 }
 
-void l2c_encode(const l2c_tok *l, const char *text, int bos, int dummy_prefix, tok_ids *out) {
-    tok_ids v = {0};
-    if (bos) tok_ids_push(&v, 1);
-    if (dummy_prefix && text[0] != '\0' && l->space_id >= 0) tok_ids_push(&v, l->space_id);
-
-    // UTF-8 characters (run.c: a lead byte and up to 3 continuation bytes);
-    // a character that is not a piece becomes its bytes' fallback ids.
+// Merges the symbols v (ids) by score as run.c does; appends the result to out.
+static void merge_symbols(const l2c_tok *l, tok_ids *v, tok_ids *out) {
     char *buf = ls_malloc(2 * (size_t)l->max_token_length + 8);
-    char chr[8];
-    size_t chr_len = 0;
-    for (const char *c = text; *c != '\0'; c++) {
-        if ((*c & 0xC0) != 0x80) chr_len = 0;
-        chr[chr_len++] = *c;
-        chr[chr_len] = '\0';
-        if ((*(c + 1) & 0xC0) == 0x80 && chr_len < 4) continue;
-        int id = str_lookup(l, chr);
-        if (id != -1) {
-            tok_ids_push(&v, id);
-        } else {
-            for (size_t i = 0; i < chr_len; i++) tok_ids_push(&v, (unsigned char)chr[i] + 3);
-        }
-        chr_len = 0;
-    }
-
-    int n = v.n;
-    int *id = v.ids, *next = ls_malloc((size_t)(n + 1) * sizeof(int)), *prev = ls_malloc((size_t)(n + 1) * sizeof(int));
+    int n = v->n;
+    int *id = v->ids, *next = ls_malloc((size_t)(n + 1) * sizeof(int)), *prev = ls_malloc((size_t)(n + 1) * sizeof(int));
     for (int i = 0; i < n; i++) {
         prev[i] = i - 1;
         next[i] = i + 1 < n ? i + 1 : -1;
@@ -287,13 +349,118 @@ void l2c_encode(const l2c_tok *l, const char *text, int bos, int dummy_prefix, t
     free(next);
     free(prev);
     free(buf);
+}
+
+void l2c_encode(const l2c_tok *l, const char *text, int bos, int dummy_prefix, tok_ids *out) {
+    tok_ids v = {0};
+    if (bos) tok_ids_push(&v, 1);
+    if (dummy_prefix && text[0] != '\0' && l->space_id >= 0) tok_ids_push(&v, l->space_id);
+
+    // UTF-8 characters (run.c: a lead byte and up to 3 continuation bytes);
+    // a character that is not a piece becomes its bytes' fallback ids.
+    char chr[8];
+    size_t chr_len = 0;
+    for (const char *c = text; *c != '\0'; c++) {
+        if ((*c & 0xC0) != 0x80) chr_len = 0;
+        chr[chr_len++] = *c;
+        chr[chr_len] = '\0';
+        if ((*(c + 1) & 0xC0) == 0x80 && chr_len < 4) continue;
+        int id = str_lookup(l, chr);
+        if (id != -1) {
+            tok_ids_push(&v, id);
+        } else {
+            for (size_t i = 0; i < chr_len; i++) tok_ids_push(&v, (unsigned char)chr[i] + 3);
+        }
+        chr_len = 0;
+    }
+    merge_symbols(l, &v, out);
     free(v.ids);
+}
+
+// ----------------------------------------------------------------------------
+// SentencePiece vocabularies from GGUF metadata, encoded as transformers'
+// LlamaTokenizer does (BPE with merges in score order, byte fallback,
+// Metaspace with prepend_scheme "first"): control tokens first (matched
+// whole); in the text between them spaces become U+2581, and the text at
+// the very start gets a U+2581 in front unless it starts with one; each
+// character is a piece or its bytes' <0xXX> pieces (unk if absent, runs of
+// unk fused); then the merges.
+
+static void encode_spm_segment(const l2c_tok *l, const char *s, size_t n, int at_start, tok_ids *out) {
+    if (n == 0) return;
+    size_t cap = 3 * n + 4, k = 0;
+    char *t = ls_malloc(cap);
+    if (l->add_prefix && at_start && s[0] != ' ') {
+        memcpy(t, "\xe2\x96\x81", 3);
+        k = 3;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == ' ') {
+            memcpy(t + k, "\xe2\x96\x81", 3);
+            k += 3;
+        } else t[k++] = s[i];
+    }
+    tok_ids v = {0};
+    char chr[8];
+    for (size_t i = 0; i < k;) {
+        size_t len = 1;
+        while (len < 4 && i + len < k && (t[i + len] & 0xC0) == 0x80) len++;
+        memcpy(chr, t + i, len);
+        chr[len] = 0;
+        int id = str_lookup(l, chr);
+        if (id >= 0) tok_ids_push(&v, id);
+        else
+            for (size_t b = 0; b < len; b++) {
+                int bid = l->byte_id[(unsigned char)chr[b]];
+                if (bid >= 0) tok_ids_push(&v, bid);
+                else if (!(v.n > 0 && v.ids[v.n - 1] == l->unk)) tok_ids_push(&v, l->unk);
+            }
+        i += len;
+    }
+    merge_symbols(l, &v, out);
+    free(v.ids);
+    free(t);
+}
+
+void l2c_encode_spm(const l2c_tok *l, const char *text, int at_start, tok_ids *out) {
+    size_t n = strlen(text), plain = 0;
+    for (size_t pos = 0; pos < n;) {
+        int best = -1;
+        size_t best_len = 0;
+        if (l->special_first[(unsigned char)text[pos]])
+            for (int k = 0; k < l->n_special; k++) {
+                const char *sp = l->vocab[l->special[k]];
+                size_t len = strlen(sp);
+                if (len > best_len && len <= n - pos && !memcmp(text + pos, sp, len)) {
+                    best = l->special[k];
+                    best_len = len;
+                }
+            }
+        if (best < 0) {
+            pos++;
+            continue;
+        }
+        encode_spm_segment(l, text + plain, pos - plain, at_start && plain == 0, out);
+        tok_ids_push(out, best);
+        pos += best_len;
+        plain = pos;
+    }
+    encode_spm_segment(l, text + plain, n - plain, at_start && plain == 0, out);
 }
 
 // ----------------------------------------------------------------------------
 // decode
 
 const char *l2c_decode(const l2c_tok *l, int prev, int id, size_t *len) {
+    if (l->spm) { // transformers strips one leading space of the decoded text
+        const char *t = l->text[id];
+        *len = l->text_len[id];
+        if ((prev < 0 || prev == l->bos) && *len > 0 && t[0] == ' ') {
+            t++;
+            (*len)--;
+        }
+        return t;
+    }
     const char *piece = l->vocab[id];
     // After BOS, SentencePiece's decoder drops the leading space (llama2.c PR #89).
     if (prev == 1 && piece[0] == ' ') piece++;
@@ -308,3 +475,5 @@ const char *l2c_decode(const l2c_tok *l, int prev, int id, size_t *len) {
 }
 
 const char *l2c_piece(const l2c_tok *l, int id) { return l->vocab[id]; }
+
+int l2c_is_spm(const l2c_tok *l) { return l->spm; }

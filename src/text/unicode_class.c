@@ -265,7 +265,7 @@ static const uint32_t uc_number[][2] = {
 };
 // ---- end generated ----
 
-static int in_ranges(const uint32_t (*r)[2], size_t n, uint32_t cp) {
+int uc_in_ranges(const uint32_t (*r)[2], size_t n, uint32_t cp) {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -278,12 +278,12 @@ static int in_ranges(const uint32_t (*r)[2], size_t n, uint32_t cp) {
 
 int uc_is_letter(uint32_t cp) {
     if (cp < 0x80) return (cp >= 'A' && cp <= 'Z') || (cp >= 'a' && cp <= 'z');
-    return in_ranges(uc_letter, sizeof uc_letter / sizeof uc_letter[0], cp);
+    return uc_in_ranges(uc_letter, sizeof uc_letter / sizeof uc_letter[0], cp);
 }
 
 int uc_is_number(uint32_t cp) {
     if (cp < 0x80) return cp >= '0' && cp <= '9';
-    return in_ranges(uc_number, sizeof uc_number / sizeof uc_number[0], cp);
+    return uc_in_ranges(uc_number, sizeof uc_number / sizeof uc_number[0], cp);
 }
 
 int uc_is_space(uint32_t cp) {

@@ -22,6 +22,9 @@ int uc_is_number(uint32_t cp);
 // U+2028, U+2029, U+202F, U+205F, U+3000, U+FEFF.
 int uc_is_space(uint32_t cp);
 
+// 1 if cp lies in one of the n sorted, disjoint, inclusive ranges r[i][0]..r[i][1].
+int uc_in_ranges(const uint32_t (*r)[2], size_t n, uint32_t cp);
+
 // Decodes the UTF-8 character at s[0..n) (n >= 1). Returns its byte length
 // (1..4) with the code point in *cp; an invalid or truncated sequence, an
 // overlong form, a surrogate or a value above U+10FFFF gives length 1 and

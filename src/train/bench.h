@@ -11,6 +11,9 @@
 //                (~8/3 dim, as Llama), vocab 32000, untied head, B 4, T 256
 //   gpt2-768     random GPT-2 small shape: dim 768, 12 layers, 12 heads,
 //                hidden 3072, vocab 50257, 1024 positions, B 4, T 256
+//   smollm2-135m the real SmolLM2-135M-Instruct GGUF (dequantized; llama, dim
+//                576, 30 layers, 9/3 heads, hidden 1536, vocab 49152, tied
+//                head), B 4, T 256
 // LoRA: r = 8, alpha 16 on q and v of every layer (c_attn's q, v row blocks
 // for GPT-2, as the paper's GPT-2 experiments); full: every weight trainable.
 #ifndef LS_TRAIN_BENCH_H

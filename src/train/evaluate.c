@@ -25,9 +25,9 @@
 #define INT(key, flag, f, lo, hi, help) OPT_INT_(S, "eval", key, flag, f, lo, hi, 0, help)
 
 static const opt_spec OPTIONS[] = {
-    STR("model", "model", model, "llama2.c .bin or HF dir (config.json + model.safetensors)"),
+    STR("model", "model", model, "llama2.c .bin, HF dir (config.json + model.safetensors) or llama GGUF"),
     STR("tokenizer", "tokenizer", tokenizer,
-        "tokenizer.bin | dir with encoder.json + vocab.bpe | bytes (default: beside the model)"),
+        "tokenizer.bin | dir with encoder.json + vocab.bpe | GGUF | bytes (default: beside the model; a GGUF model's own)"),
     STR("adapter", "adapter", adapter, "PEFT adapter (or a run directory holding adapter/), merged into the weights"),
     STR("data", "data", data, "data to evaluate (every item of the file)"),
     STR("task", "task", task, "lm | e2e | sst2 | jsonl"),
@@ -176,10 +176,13 @@ static int generate_e2e(evaluation *ev, const evaluate_request *req, FILE *echo,
     rep->bleu = ev->gen.scores.bleu.bleu;
     rep->bleu_brevity_penalty = ev->gen.scores.bleu.brevity_penalty;
     rep->rouge_l = ev->gen.scores.rouge_l;
+    rep->nist = ev->gen.scores.nist;
+    rep->cider = ev->gen.scores.cider;
     rep->generated_tokens_per_s = eval_e2e_tokens_per_s(&ev->gen);
     if (echo)
-        fprintf(echo, "E2E generation (%s, %d MRs): BLEU %.4f | ROUGE-L %.4f | %.0f tokens/s\n",
-                greedy ? "greedy" : "beam", rep->generated_mrs, rep->bleu, rep->rouge_l, rep->generated_tokens_per_s);
+        fprintf(echo, "E2E generation (%s, %d MRs): BLEU %.4f | NIST %.4f | ROUGE-L %.4f | CIDEr %.4f | %.0f tokens/s\n",
+                greedy ? "greedy" : "beam", rep->generated_mrs, rep->bleu, rep->nist, rep->rouge_l, rep->cider,
+                rep->generated_tokens_per_s);
     return 0;
 }
 
@@ -224,6 +227,8 @@ static int write_json(const evaluation *ev, const evaluate_request *req, const e
         add_measure(root, "bleu", rep->bleu);
         add_measure(root, "bleu_brevity_penalty", rep->bleu_brevity_penalty);
         add_measure(root, "rouge_l", rep->rouge_l);
+        add_measure(root, "nist", rep->nist);
+        add_measure(root, "cider", rep->cider);
         cJSON_AddNumberToObject(root, "generated_mrs", rep->generated_mrs);
         cJSON_AddStringToObject(root, "decoding", req->beam == 1 ? "greedy" : "beam");
         cJSON_AddNumberToObject(root, "beam", req->beam);

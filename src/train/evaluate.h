@@ -46,7 +46,7 @@ typedef struct {
     double seconds;              // wall time of the loss (and accuracy) measurement
     int generated;               // 1 when generation ran (generate >= 0); the fields below are set
     int generated_mrs;           // MRs generated for
-    double bleu, bleu_brevity_penalty, rouge_l;
+    double bleu, bleu_brevity_penalty, rouge_l, nist, cider; // E2E metrics (eval/metrics.h, scores.h)
     double generated_tokens_per_s;
 } evaluate_report;
 

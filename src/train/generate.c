@@ -19,9 +19,9 @@
 
 #define S generate_request
 static const opt_spec OPTIONS[] = {
-    OPT_STR_(S, "generate", "model", "model", model, 0, "llama2.c .bin or HF dir (config.json + model.safetensors)"),
+    OPT_STR_(S, "generate", "model", "model", model, 0, "llama2.c .bin, HF dir (config.json + model.safetensors) or llama GGUF"),
     OPT_STR_(S, "generate", "tokenizer", "tokenizer", tokenizer, 0,
-             "tokenizer.bin | dir with encoder.json + vocab.bpe | bytes (default: beside the model)"),
+             "tokenizer.bin | dir with encoder.json + vocab.bpe | GGUF | bytes (default: beside the model; a GGUF model's own)"),
     OPT_STR_(S, "generate", "adapter", "adapter", adapter, 0,
              "PEFT adapter (or a run directory holding adapter/), merged into the weights"),
     OPT_INT_(S, "generate", "steps", "steps", steps, 1, 1 << 24, 0,
@@ -77,12 +77,17 @@ static int generate_text(ls_model *m, const tokenizer *tok, const generate_reque
         sampler_init(&sampler, m->V, (float)req->temperature, (float)req->top_p, (uint64_t)req->seed);
         out = ls_malloc((size_t)(n_steps + 1) * sizeof(int));
         double t0 = ls_now();
-        int n = model_generate(m, ids, n_ids, n_steps, req->temperature > 0 ? &sampler : NULL, tok_bos(tok), out);
+        // llama2.c stops when BOS comes out; a tokenizer without BOS (GGUF
+        // add_bos_token false, as SmolLM2) stops at EOS, as transformers does
+        int stop = tok_bos(tok) >= 0 ? tok_bos(tok) : tok_eos(tok);
+        int n = model_generate(m, ids, n_ids, n_steps, req->temperature > 0 ? &sampler : NULL, stop, out);
         rep->seconds = ls_now() - t0;
         sampler_free(&sampler);
         if (n >= 0) {
             rep->tokens = n;
-            rep->text = tok_decode(tok, out[0], out + 1, n - 1, &rep->len);
+            // the text after BOS; without BOS, all of it
+            int skip = tok_bos(tok) >= 0 ? 1 : 0;
+            rep->text = tok_decode(tok, skip ? out[0] : -1, out + skip, n - skip, &rep->len);
             rc = 0;
         }
     }

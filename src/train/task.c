@@ -34,52 +34,9 @@ int task_load_model(ls_model *m, ls_checkpoint *ck, const char *path, const ls_b
     return rc;
 }
 
-static char *dir_of(const char *path) {
-    if (ls_is_dir(path)) return ls_strdup(path);
-    char *d = ls_strdup(path);
-    char *slash = strrchr(d, '/');
-    if (slash) *slash = 0;
-    else snprintf(d, strlen(d) + 1, ".");
-    return d;
-}
-
 tokenizer *task_load_tokenizer(const char *spec, const char *model_path, int V, char **used_path) {
-    tokenizer *t = NULL;
     char *path = NULL;
-    if (spec && !strcmp(spec, "bytes")) {
-        t = tok_byte(V >= 258); // BOS 256 / EOS 257 when the model has room for them
-        path = ls_strdup("bytes");
-    } else if (spec && spec[0]) {
-        path = ls_strdup(spec);
-    } else {
-        // beside the model: llama2.c's tok<V>.bin / tokenizer.bin, GPT-2's two files
-        char *dir = dir_of(model_path), name[64];
-        snprintf(name, sizeof name, "tok%d.bin", V);
-        const char *cands[] = {name, "tokenizer.bin", "encoder.json"};
-        for (int i = 0; i < 3 && !path; i++) {
-            char *p = ls_path_join(dir, cands[i]);
-            if (ls_exists(p)) path = i == 2 ? ls_strdup(dir) : ls_strdup(p);
-            free(p);
-        }
-        free(dir);
-        if (!path) {
-            ls_fail("%s: no tokenizer beside the model (expected tok%d.bin, tokenizer.bin, or encoder.json + "
-                    "vocab.bpe); pass --tokenizer", model_path, V);
-            return NULL;
-        }
-    }
-    if (!t) {
-        if (ls_is_dir(path)) {
-            char *enc = ls_path_join(path, "encoder.json"), *bpe = ls_path_join(path, "vocab.bpe");
-            t = tok_load_gpt2(enc, bpe);
-            free(enc);
-            free(bpe);
-        } else if (!ls_exists(path)) {
-            ls_fail("%s: tokenizer: no such file or directory", path);
-        } else {
-            t = tok_load_llama2c(path, V);
-        }
-    }
+    tokenizer *t = tok_load_for_model(model_path, spec, V, &path);
     if (t && tok_vocab_size(t) > V) {
         ls_fail("%s: tokenizer has %d tokens, expected at most the model's vocab_size %d", path,
                 tok_vocab_size(t), V);

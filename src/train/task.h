@@ -30,13 +30,9 @@ const char *task_kind_name(task_kind k);
 // source's layout); pass ck = NULL to free it at once. Returns 0 or -1.
 int task_load_model(ls_model *m, ls_checkpoint *ck, const char *path, const ls_backend *be);
 
-// Loads the tokenizer named by `spec` for a model of vocab V:
-//   "bytes"                          byte tokenizer, with BOS/EOS if V >= 258
-//   a directory with encoder.json + vocab.bpe   GPT-2 BPE
-//   a file                           llama2.c tokenizer.bin
-//   "" (auto)                        beside the model: tok<V>.bin or tokenizer.bin
-//                                    (llama2.c), encoder.json + vocab.bpe (GPT-2)
-// and checks that every token id fits the model (vocab <= V). *used_path gets
+// Loads the tokenizer named by `spec` for a model of vocab V as
+// tok_load_for_model (text/tokenizer.h) does ("bytes", a path, or "" to look
+// beside the model), and checks that every token id fits the model (vocab <= V). *used_path gets
 // the resolved path (malloc'd, caller frees; may be NULL). Returns NULL with
 // ls_error() on failure.
 tokenizer *task_load_tokenizer(const char *spec, const char *model_path, int V, char **used_path);

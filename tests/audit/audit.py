@@ -332,6 +332,28 @@ def llama2c_cases(assets):
     case(cat, "vocab.bpe merge of one token", gargs, ["vocab.bpe"], gpt2_dir(bpe="#version: 0.2\nabc\n"))
     case(cat, "vocab.bpe missing", gargs, ["vocab.bpe"],
          lambda d: write(d + "/g/encoder.json", open(fix + "/gpt2_encoder.json", "rb").read()))
+    minilm = os.path.join(assets, "models/all-MiniLM-L6-v2")
+    if os.path.isdir(minilm):
+        vocab = open(os.path.join(minilm, "vocab.txt"), "rb").read()
+        tcfg = open(os.path.join(minilm, "tokenizer_config.json"), "rb").read()
+        wargs = ["tokenize", "--model", "{D}/w", "--", "Hello, world!"]
+
+        def wordpiece(v=None, c=None):
+            def setup(d):
+                write(d + "/w/vocab.txt", vocab if v is None else v)
+                write(d + "/w/tokenizer_config.json", tcfg if c is None else c)
+            return setup
+        case(cat, "vocab.txt empty", wargs, ["vocab.txt"], wordpiece(v=b""))
+        case(cat, "vocab.txt without [UNK]", wargs, ["vocab.txt", "[UNK]"], wordpiece(v=vocab.replace(b"[UNK]\n", b"[UNQ]\n")))
+        case(cat, "vocab.txt without [CLS]", wargs, ["vocab.txt", "[CLS]"], wordpiece(v=vocab.replace(b"[CLS]\n", b"[CLZ]\n")))
+        case(cat, "vocab.txt without [SEP]", wargs, ["vocab.txt", "[SEP]"], wordpiece(v=vocab.replace(b"[SEP]\n", b"[SEQ]\n")))
+        case(cat, "vocab.txt duplicate token", wargs, ["vocab.txt"], wordpiece(v=vocab + b"the\n"))
+        case(cat, "vocab.txt line of 2000 bytes", wargs, ["vocab.txt"], wordpiece(v=vocab + b"x" * 2000 + b"\n"))
+        case(cat, "vocab.txt invalid UTF-8", wargs, ["vocab.txt"], wordpiece(v=vocab + b"caf\xe9\n"))
+        case(cat, "tokenizer_config.json not JSON", wargs, ["tokenizer_config.json"], wordpiece(c=b"{\"do_lower_case\": "))
+        case(cat, "do_lower_case a string", wargs, ["tokenizer_config.json", "do_lower_case"],
+             wordpiece(c=b"{\"do_lower_case\": \"yes\"}"))
+        case(cat, "vocab.txt a directory", wargs, ["vocab.txt"], lambda d: os.makedirs(d + "/w/vocab.txt"))
 
 
 # ----------------------------------------------------------------------------
@@ -560,6 +582,16 @@ def command_cases():
          ["--adapter2"], out="out")
     for flag, value in [("--shape", "bogus"), ("--threads", "0"), ("--steps", "0"), ("--mode", "x")]:
         case(cat, f"bench {flag} {value}", ["bench", "--no-torch", flag, value], [flag if flag != "--shape" else "bogus"])
+    sc = ["score", "--hyp", "{D}/h.txt", "--refs", "{D}/r.txt"]
+
+    def score_files(hyp, refs):
+        return lambda d: (write(d + "/h.txt", hyp), write(d + "/r.txt", refs))
+    case(cat, "score: more hypotheses than groups", sc, ["h.txt", "r.txt"], score_files("a\nb\n", "x\n\n"))
+    case(cat, "score: two blank lines", sc, ["r.txt:3"], score_files("a\nb\n", "x\n\n\ny\n"))
+    case(cat, "score: NUL in the references", sc, ["r.txt"], score_files("a\n", "x\0y\n"))
+    case(cat, "score: no references", sc, ["r.txt"], score_files("a\n", "\n"))
+    case(cat, "score: --refs missing", sc[:3], ["--refs"], score_files("a\n", "x\n"))
+    case(cat, "score: /dev/zero", ["score", "--hyp", "/dev/zero", "--refs", "/dev/zero"], ["/dev/zero"])
     case(cat, "unknown command", ["frobnicate"], ["frobnicate"])
     case(cat, "run --threads -1", ["run", os.path.join(TESTS, "data/experiments/tiny.ini"), "--threads", "-1", "--list"],
          ["--threads"])

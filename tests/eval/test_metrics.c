@@ -8,6 +8,7 @@
 
 #include "base/util.h"
 #include "eval/metrics.h"
+#include "eval/scores.h"
 #include "harness.h"
 #include "text/dataset.h"
 
@@ -405,6 +406,204 @@ static void test_bleu_matches_python_transcription_on_e2e(void) {
     ds_pairs_free(&d);
 }
 
+// ----------------------------------------------------------------------------
+// NIST and CIDEr (eval/scores.h)
+
+// One segment "a b" against the reference "a b": count_0 = 2 tokens,
+// info(a) = info(b) = log2(2/1) = 1, info(a b) = log2(1/1) = 0, so the
+// unigram term is 2/2 = 1, the bigram term 0/1, orders 3..5 have no
+// candidates; the lengths are equal (BP 1): NIST = 1.
+static void test_nist_hand_derived(void) {
+    const char *hyp[1] = {"a b"};
+    char *r0[1] = {"a b"};
+    char **refs[1] = {r0};
+    int n_refs[1] = {1};
+    CHECK_NEAR(mt_nist(hyp, refs, n_refs, 1), 1.0, 1e-12);
+    // Half the length: ratio 1/2, BP = exp(-beta ln^2 0.5) with beta = -ln 0.5 / ln^2 1.5;
+    // the hit "a" carries info log2(2/1) = 1 over one candidate token.
+    const char *short_hyp[1] = {"a"};
+    double beta = -log(0.5) / (log(1.5) * log(1.5));
+    CHECK_NEAR(mt_nist(short_hyp, refs, n_refs, 1), exp(-beta * log(0.5) * log(0.5)) * 1.0, 1e-12);
+}
+
+// Identical hypothesis and single reference in segments that share no n-gram:
+// every order's cosine is 1 and the length penalty 1, so each segment scores
+// 10 x 1 and CIDEr = 10; a hypothesis sharing nothing with its reference scores 0.
+static void test_cider_identical_distinct_segments_give_ten(void) {
+    const char *hyp[2] = {"the cat sat on mats", "dogs run in parks daily"};
+    char *r0[1] = {"the cat sat on mats"}, *r1[1] = {"dogs run in parks daily"};
+    char **refs[2] = {r0, r1};
+    int n_refs[2] = {1, 1};
+    CHECK_NEAR(mt_cider_tokenized(hyp, refs, n_refs, 2), 10.0, 1e-9);
+    const char *other[2] = {"dogs run in parks daily", "the cat sat on mats"};
+    CHECK_NEAR(mt_cider_tokenized(other, refs, n_refs, 2), 0.0, 1e-12);
+}
+
+static int load_score_corpus(mt_corpus *c, double *nist, double *cider) {
+    char *expect = ls_read_file(ls_test_source("data/eval/score_expected.json"), NULL);
+    CHECK(expect != NULL);
+    if (!expect) return -1;
+    const char *p = strstr(expect, "\"nist\":"), *q = strstr(expect, "\"cider_whitespace_tokens\":");
+    CHECK(p && q);
+    *nist = p ? strtod(p + 7, NULL) : NAN;
+    *cider = q ? strtod(q + 26, NULL) : NAN;
+    free(expect);
+    char *hyp = ls_strdup(ls_test_source("data/eval/score_hyp.txt"));
+    int rc = mt_corpus_read(c, hyp, ls_test_source("data/eval/score_refs.txt"));
+    free(hyp);
+    CHECK_MSG(rc == 0, "%s", ls_error());
+    return rc;
+}
+
+// 60 E2E instances (tests/reference/make_score_reference.py): NIST against an
+// independent Python transcription of pymteval's NISTScore.
+static void test_nist_matches_python_transcription_on_e2e(void) {
+    mt_corpus c;
+    double nist, cider;
+    if (load_score_corpus(&c, &nist, &cider)) return;
+    CHECK_INT(c.n, 60);
+    double got = mt_nist((const char *const *)c.hyp, c.refs, c.n_refs, c.n);
+    CHECK_CLOSE(got, nist, 1e-12, 0);
+    mt_corpus_free(&c);
+}
+
+// The same corpus: CIDEr-D against pycocoevalcap's Cider on whitespace tokens.
+static void test_cider_matches_pycocoevalcap_on_e2e(void) {
+    mt_corpus c;
+    double nist, cider;
+    if (load_score_corpus(&c, &nist, &cider)) return;
+    double got = mt_cider_tokenized((const char *const *)c.hyp, c.refs, c.n_refs, c.n);
+    CHECK_CLOSE(got, cider, 1e-12, 0);
+    mt_corpus_free(&c);
+}
+
+// Writes n bytes of text (n < 0: all of it).
+static void write_text(const char *path, const char *text, long n) {
+    if (n < 0) n = (long)strlen(text);
+    FILE *fp = fopen(path, "wb");
+    CHECK(fp != NULL);
+    if (!fp) return;
+    fwrite(text, 1, (size_t)n, fp);
+    fclose(fp);
+}
+
+// Bad score files: a one-line error naming the file, the line and what was expected.
+static void test_score_files_bad_input(void) {
+    const char *dir = ls_test_tmpdir("score_bad");
+    char *h = ls_path_join(dir, "hyp.txt"), *r = ls_path_join(dir, "refs.txt");
+    mt_corpus c;
+    write_text(h, "one\ntwo\n", -1);
+    write_text(r, "ref a\nref b\n\nref c\n", -1);
+    CHECK(mt_corpus_read(&c, h, r) == 0 && c.n == 2 && c.n_refs[0] == 2 && c.n_refs[1] == 1);
+    if (c.n == 2) mt_corpus_free(&c);
+    write_text(h, "one\n", -1);
+    CHECK(mt_corpus_read(&c, h, r) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "hyp.txt: 1 hypotheses, but");
+    CHECK_STR_CONTAINS(ls_error(), "has 2 reference groups");
+    write_text(h, "one\ntwo\n", -1);
+    write_text(r, "ref a\n\n\nref c\n", -1);
+    CHECK(mt_corpus_read(&c, h, r) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "refs.txt:3: a blank line that ends no instance");
+    write_text(r, "ref a\n\nref\0c\n", 12);
+    CHECK(mt_corpus_read(&c, h, r) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "refs.txt: byte 10 is NUL");
+    write_text(r, "\n\n", -1);
+    CHECK(mt_corpus_read(&c, h, r) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "refs.txt: no references");
+    free(h);
+    free(r);
+}
+
+// The value of "key": in the object that follows "section" in a small JSON text.
+static double json_number_in(const char *text, const char *section, const char *key) {
+    const char *p = strstr(text, section);
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    p = p ? strstr(p, pat) : NULL;
+    return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+
+// lorascope's four metrics against the official script's printout (4 decimals)
+// on one file pair: BLEU and NIST to the printed rounding, ROUGE-L within
+// 1e-3, CIDEr within 5e-3 (the PTB tokenizer is an approximation of CoreNLP's:
+// metrics.h lists the lexer rules it leaves out).
+static void check_against_e2e_metrics(const char *hyp, const char *refs, const char *expect, const char *section) {
+    mt_corpus c;
+    int rc = mt_corpus_read(&c, hyp, refs);
+    CHECK_MSG(rc == 0, "%s", ls_error());
+    if (rc) return;
+    const char *const *h = (const char *const *)c.hyp;
+    mt_scores s;
+    mt_score_corpus(h, c.refs, c.n_refs, c.n, &s);
+    double nist = s.nist, cider = s.cider;
+    CHECK_NEAR(s.bleu.bleu, json_number_in(expect, section, "BLEU"), 5.1e-5);
+    CHECK_NEAR(nist, json_number_in(expect, section, "NIST"), 5.1e-5);
+    CHECK_NEAR(s.rouge_l, json_number_in(expect, section, "ROUGE_L"), 1e-3);
+    CHECK_NEAR(cider, json_number_in(expect, section, "CIDEr"), 5e-3);
+    mt_corpus_free(&c);
+}
+
+// tests/reference/make_e2e_metrics_reference.py ran tuetschek/e2e-metrics'
+// measure_scores.py -p on the 60-instance files and on the E2E test set (each
+// MR with two or more references: the first is the hypothesis).
+static void test_score_matches_e2e_metrics_official_script(void) {
+    char *expect = ls_read_file(ls_test_source("data/eval/e2e_metrics_expected.json"), NULL);
+    CHECK(expect != NULL);
+    if (!expect) return;
+    char *hyp = ls_strdup(ls_test_source("data/eval/score_hyp.txt"));
+    check_against_e2e_metrics(hyp, ls_test_source("data/eval/score_refs.txt"), expect, "\"score_files\"");
+    free(hyp);
+    const char *asset = ls_test_asset("data/e2e/test.txt");
+    if (!asset) {
+        free(expect);
+        SKIP("../shared/assets/data/e2e/test.txt is absent (the 60-instance files were checked)");
+    }
+    // group the asset's references by MR, in order of first appearance
+    char *text = ls_read_file(asset, NULL);
+    CHECK(text != NULL);
+    const char *dir = ls_test_tmpdir("score_e2e");
+    char *hp = ls_path_join(dir, "hyp.txt"), *rp = ls_path_join(dir, "refs.txt");
+    FILE *fh = fopen(hp, "w"), *fr = fopen(rp, "w");
+    int n_mr = 0;
+    char **mrs = calloc(5000, sizeof(char *));
+    char ***refs = calloc(5000, sizeof(char **));
+    int *n_refs = calloc(5000, sizeof(int));
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char *sep = strstr(line, "||");
+        if (!sep) continue;
+        *sep = 0;
+        int g = 0;
+        while (g < n_mr && strcmp(mrs[g], line)) g++;
+        if (g == n_mr && n_mr < 5000) {
+            mrs[n_mr] = line;
+            refs[n_mr++] = calloc(64, sizeof(char *));
+        }
+        if (g < n_mr && n_refs[g] < 64) refs[g][n_refs[g]++] = sep + 2;
+    }
+    int used = 0;
+    for (int g = 0; g < n_mr; g++) {
+        if (n_refs[g] < 2) continue;
+        fprintf(fh, "%s\n", refs[g][0]);
+        for (int k = 1; k < n_refs[g]; k++) fprintf(fr, "%s\n", refs[g][k]);
+        fprintf(fr, "\n");
+        used++;
+        free(refs[g]);
+    }
+    for (int g = 0; g < n_mr; g++)
+        if (n_refs[g] < 2) free(refs[g]);
+    fclose(fh);
+    fclose(fr);
+    CHECK_NEAR(used, json_number_in(expect, "\"e2e_test_first_reference\"", "instances"), 0);
+    check_against_e2e_metrics(hp, rp, expect, "\"e2e_test_first_reference\"");
+    free(mrs);
+    free(refs);
+    free(n_refs);
+    free(text);
+    free(hp);
+    free(rp);
+    free(expect);
+}
+
 int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_mteval_tokenization_hand_derived),
@@ -423,6 +622,12 @@ int main(int argc, char **argv) {
         LS_TEST(test_rouge_l_ignores_punctuation_tokens),
         LS_TEST(test_e2e_references_scored_against_themselves_give_one),
         LS_TEST(test_bleu_matches_python_transcription_on_e2e),
+        LS_TEST(test_nist_hand_derived),
+        LS_TEST(test_cider_identical_distinct_segments_give_ten),
+        LS_TEST(test_nist_matches_python_transcription_on_e2e),
+        LS_TEST(test_cider_matches_pycocoevalcap_on_e2e),
+        LS_TEST(test_score_files_bad_input),
+        LS_TEST(test_score_matches_e2e_metrics_official_script),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
 }

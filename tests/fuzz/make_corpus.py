@@ -188,6 +188,31 @@ merged_out = merged
     write("fuzz_hf_config", "llama2c.bin", llama2c())
 
 
+WORDPIECE_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "un", "##aff", "##able", "hello", "world",
+                   "##s", "a", "##a", "cafe", "\u4e2d", "\u6587", ",", "!", ".", "'", "##ing", "run", "##n", "e", "##e"]
+
+
+def wordpiece_corpora():
+    """WordPiece: a small vocabulary (also the fixed tokenizer of the text
+    mode, fixtures/wordpiece_vocab.txt), configs, texts and pairs."""
+    os.makedirs(os.path.join(HERE, "corpus", "fuzz_tokenizer_wordpiece"), exist_ok=True)
+    vocab = ("\n".join(WORDPIECE_VOCAB) + "\n").encode()
+    with open(os.path.join(HERE, "fixtures", "wordpiece_vocab.txt"), "wb") as f:
+        f.write(vocab)
+    cfg = json.dumps({"do_lower_case": True, "strip_accents": None, "tokenize_chinese_chars": True,
+                      "unk_token": "[UNK]", "cls_token": {"content": "[CLS]"}, "model_max_length": 512}).encode()
+    w = lambda name, data: write("fuzz_tokenizer_wordpiece", name, data)
+    w("vocab", b"\x00" + vocab)
+    w("vocab-config", b"\x00" + vocab + b"\xff" + cfg)
+    w("vocab-cased", b"\x00" + vocab + b"\xff" + b'{"do_lower_case": false, "tokenize_chinese_chars": false}')
+    w("text", b"\x01Hello, WORLD! Unaffable caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 [SEP] running \xf0\x9f\x98\x80\t\x01x")
+    w("pair", b"\x21the a a a a\xffhello world's end.")
+    w("pair-pad", b"\x41un\xffaff")
+    w("long-word", b"\x05" + b"a" * 120 + b" " + b"\xc3\xa9" * 101)
+    w("roberta", b"\x03Hello <s> world </s><mask> it's")
+
+
 if __name__ == "__main__":
     main()
     more_corpora()
+    wordpiece_corpora()
