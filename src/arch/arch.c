@@ -59,6 +59,41 @@ static const arch_tensor GPT2_LAYER[] = {
 };
 
 // ----------------------------------------------------------------------------
+// bert / roberta (HF BertModel, BertForSequenceClassification, RobertaModel,
+// RobertaForSequenceClassification): post-LN blocks; q, k, v are separate HF
+// tensors held fused as rows of one map (as llama's); the attention output map
+// is o, the MLP's intermediate.dense and output.dense are fc and down.
+
+static const arch_module BERT_MODULES[] = {
+    {ARCH_Q, "q", "query", "attention.self.query", NULL, ARCH_DIM_Q, ARCH_DIM_MODEL, -1, 0},
+    {ARCH_K, "k", "key", "attention.self.key", NULL, ARCH_DIM_KV, ARCH_DIM_MODEL, -1, 0},
+    {ARCH_V, "v", "value", "attention.self.value", NULL, ARCH_DIM_KV, ARCH_DIM_MODEL, -1, 0},
+    {ARCH_O, "o", "attn_out", "attention.output.dense", NULL, ARCH_DIM_MODEL, ARCH_DIM_Q, -1, 0},
+    {ARCH_FC, "intermediate", "fc", "intermediate.dense", NULL, ARCH_DIM_HIDDEN, ARCH_DIM_MODEL, -1, 0},
+    {ARCH_DOWN, "output", "down", "output.dense", NULL, ARCH_DIM_MODEL, ARCH_DIM_HIDDEN, -1, 0},
+};
+
+// NORM1 is the LayerNorm after attention, NORM2 the one after the MLP (post-LN).
+static const arch_tensor BERT_LAYER[] = {
+    {"attention.self.query.weight", ARCH_T_WEIGHT, ARCH_Q},
+    {"attention.self.query.bias", ARCH_T_BIAS, ARCH_Q},
+    {"attention.self.key.weight", ARCH_T_WEIGHT, ARCH_K},
+    {"attention.self.key.bias", ARCH_T_BIAS, ARCH_K},
+    {"attention.self.value.weight", ARCH_T_WEIGHT, ARCH_V},
+    {"attention.self.value.bias", ARCH_T_BIAS, ARCH_V},
+    {"attention.output.dense.weight", ARCH_T_WEIGHT, ARCH_O},
+    {"attention.output.dense.bias", ARCH_T_BIAS, ARCH_O},
+    {"attention.output.LayerNorm.weight", ARCH_T_NORM1_W, 0},
+    {"attention.output.LayerNorm.bias", ARCH_T_NORM1_B, 0},
+    {"intermediate.dense.weight", ARCH_T_WEIGHT, ARCH_FC},
+    {"intermediate.dense.bias", ARCH_T_BIAS, ARCH_FC},
+    {"output.dense.weight", ARCH_T_WEIGHT, ARCH_DOWN},
+    {"output.dense.bias", ARCH_T_BIAS, ARCH_DOWN},
+    {"output.LayerNorm.weight", ARCH_T_NORM2_W, 0},
+    {"output.LayerNorm.bias", ARCH_T_NORM2_B, 0},
+};
+
+// ----------------------------------------------------------------------------
 // the registry
 
 #define COUNT(a) (int)(sizeof(a) / sizeof((a)[0]))
@@ -71,11 +106,32 @@ static const arch_family ARCH_FAMILIES[LS_N_FAMILIES] = {
                         "transformer.wte.weight", "transformer.wpe.weight", "transformer.ln_f.weight",
                         "transformer.ln_f.bias", NULL, COUNT(GPT2_MODULES), GPT2_MODULES,
                         COUNT(GPT2_LAYER), GPT2_LAYER},
+    [LS_FAMILY_BERT] = {LS_FAMILY_BERT, "bert", "bert.encoder.layer", "base_model.model.bert.encoder.layer", 0,
+                        "bert.embeddings.word_embeddings.weight", "bert.embeddings.position_embeddings.weight",
+                        NULL, NULL, NULL, COUNT(BERT_MODULES), BERT_MODULES, COUNT(BERT_LAYER), BERT_LAYER,
+                        1, "bert.", "bert.embeddings.token_type_embeddings.weight",
+                        "bert.embeddings.LayerNorm.weight", "bert.embeddings.LayerNorm.bias",
+                        "bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight",
+                        "classifier.bias", "classifier", 0},
+    [LS_FAMILY_ROBERTA] = {LS_FAMILY_ROBERTA, "roberta", "roberta.encoder.layer",
+                           "base_model.model.roberta.encoder.layer", 0,
+                           "roberta.embeddings.word_embeddings.weight",
+                           "roberta.embeddings.position_embeddings.weight", NULL, NULL, NULL,
+                           COUNT(BERT_MODULES), BERT_MODULES, COUNT(BERT_LAYER), BERT_LAYER, 1, "roberta.",
+                           "roberta.embeddings.token_type_embeddings.weight",
+                           "roberta.embeddings.LayerNorm.weight", "roberta.embeddings.LayerNorm.bias",
+                           "classifier.dense.weight", "classifier.dense.bias", "classifier.out_proj.weight",
+                           "classifier.out_proj.bias", "classifier", 1},
 };
 
 const arch_family *arch_family_of(ls_family f) {
     if ((int)f < 0 || (int)f >= LS_N_FAMILIES) return NULL;
     return &ARCH_FAMILIES[f];
+}
+
+int arch_is_encoder(ls_family f) {
+    const arch_family *a = arch_family_of(f);
+    return a && a->encoder;
 }
 
 const char *arch_family_name(ls_family f) {

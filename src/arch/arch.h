@@ -23,8 +23,16 @@
 #include <stdint.h>
 
 // Enums only grow at the end (STYLE.md).
-typedef enum { LS_FAMILY_LLAMA = 0, LS_FAMILY_GPT2 = 1 } ls_family;
-#define LS_N_FAMILIES 2
+// bert and roberta are the encoder family: one model (engine/encoder.c), two
+// naming schemes (bert.* / roberta.*, their classification heads).
+typedef enum { LS_FAMILY_LLAMA = 0, LS_FAMILY_GPT2 = 1, LS_FAMILY_BERT = 2, LS_FAMILY_ROBERTA = 3 } ls_family;
+#define LS_N_FAMILIES 4
+
+// How an encoder pools its last hidden states for classification.
+typedef enum {
+    LS_POOL_CLS = 0,  // the first token ([CLS] / <s>), then dense + tanh, then the classifier
+    LS_POOL_MEAN = 1, // the mean over the kept tokens, then the classifier (no dense)
+} ls_pooling;
 
 typedef struct {
     ls_family family;
@@ -39,6 +47,12 @@ typedef struct {
     float rope_theta;   // llama only
     int rope_interleaved; // 1: consecutive pairs (llama2.c), 0: split halves (HF)
     int tied_embeddings;  // LM head shares the token embedding
+    // encoder family only (0 elsewhere)
+    int type_vocab_size;  // token types (segments A/B)
+    int num_labels;       // classifier outputs
+    int position_offset;  // position of token t is t + offset (roberta: padding_idx + 1)
+    ls_pooling pooling;
+    float init_range;     // std of the normal init of a head absent from the checkpoint (HF initializer_range)
 } ls_model_config;
 
 // What a module does in a layer, the same across families (GPT-2's c_proj is
@@ -102,6 +116,15 @@ typedef struct {
     const arch_module *modules;      // in the order of messages and "all"
     int n_layer_tensors;
     const arch_tensor *layer_tensors; // canonical order within a layer
+    // encoder family (NULL / 0 for decoders)
+    int encoder;               // 1: bidirectional, post-LN, classification heads
+    const char *model_prefix;  // "bert.": what a base-model file's names may lack
+    const char *type_embedding;          // (type_vocab_size, dim)
+    const char *emb_norm_w, *emb_norm_b; // (dim): LayerNorm after the embeddings
+    const char *head_dense_w, *head_dense_b; // (dim, dim), (dim): pooler / head dense
+    const char *head_out_w, *head_out_b;     // (num_labels, dim), (num_labels): classifier
+    const char *modules_to_save;         // PEFT's SEQ_CLS module trained in full: "classifier"
+    int dense_in_modules_to_save;        // 1: the head dense is inside it (roberta)
 } arch_family;
 
 // ----------------------------------------------------------------------------
@@ -109,6 +132,9 @@ typedef struct {
 
 // The registry entry of family f, or NULL for a value outside ls_family.
 const arch_family *arch_family_of(ls_family f);
+
+// 1 for the encoder family (bert, roberta), 0 otherwise.
+int arch_is_encoder(ls_family f);
 
 // "llama" / "gpt2"; "unknown" outside ls_family.
 const char *arch_family_name(ls_family f);

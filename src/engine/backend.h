@@ -166,6 +166,34 @@ typedef struct ls_backend {
     void (*adamw)(float *params, const float *grads, float *m, float *v, size_t n,
                   float lr, float beta1, float beta2, float eps, float weight_decay,
                   float bc1, float bc2);
+
+    // ---- encoder family (BERT, RoBERTa) ------------------------------------------
+    // A backend without these (NULL) cannot run the encoder family; model
+    // building refuses it with a message naming the backend.
+    // qkv (B,T,3NH,HS): heads [0,NH) queries, then NH keys, then NH values;
+    // keymask (B,T) backend ints, 1 = a token, 0 = padding (NULL: all tokens)
+    // -> att (B,NH,T,T) softmax probabilities over the kept keys (0 on masked
+    // ones), out (B,T,NH,HS). Bidirectional: every query row (padding rows
+    // too) attends to every kept key. Needs the att size attention_sizes gives.
+    void (*attention_bidir_forward)(float *out, float *att, const float *qkv, const int *keymask,
+                                    int B, int T, int NH, int HS);
+    // dout (B,T,NH,HS) -> dqkv (B,T,3NH,HS) overwritten; datt scratch (B,NH,T,T).
+    void (*attention_bidir_backward)(float *dqkv, float *datt, const float *dout, const float *qkv,
+                                     const float *att, const int *keymask, int B, int T, int NH,
+                                     int HS);
+    // inp (n) -> out (n) = 0.5 x (1 + erf(x / sqrt(2))) (BERT's exact GELU).
+    void (*gelu_erf_forward)(float *out, const float *inp, size_t n);
+    // dout (n) -> dinp (n) overwritten.
+    void (*gelu_erf_backward)(float *dinp, const float *inp, const float *dout, size_t n);
+    // inp (n) -> out (n) = tanh(inp) (the classification heads' pooler).
+    void (*tanh_forward)(float *out, const float *inp, size_t n);
+    // out (n) the forward's OUTPUT, dout (n) -> dinp (n) = dout (1 - out^2), overwritten.
+    void (*tanh_backward)(float *dinp, const float *out, const float *dout, size_t n);
+    // inp (B,T,C), mask (B,T) backend ints or NULL -> out (B,C): the mean over
+    // the kept tokens (sentence-transformers' mean pooling); 0 if none is kept.
+    void (*mean_pool_forward)(float *out, const float *inp, const int *mask, int B, int T, int C);
+    // dout (B,C) -> dinp (B,T,C) overwritten (0 on masked tokens).
+    void (*mean_pool_backward)(float *dinp, const float *dout, const int *mask, int B, int T, int C);
 } ls_backend;
 
 // The CPU backend (OpenBLAS + OpenMP). A static table; never NULL.

@@ -9,17 +9,20 @@
 
 #include "base/util.h"
 #include "engine/lora.h"
+#include "engine/model_internal.h"
 #include "engine/rng.h"
 #include "engine/sampler.h"
 
 #define IS_GPT2(m) ((m)->cfg.family == LS_FAMILY_GPT2)
+#define IS_ENC(m) arch_is_encoder((m)->cfg.family)
+#define HAS_LN(m) ((m)->cfg.family != LS_FAMILY_LLAMA) // LayerNorm and biases: gpt2, encoders
 
 // ----------------------------------------------------------------------------
 // configuration
 
 int model_config_check(const ls_model_config *c) {
-    if (c->family != LS_FAMILY_LLAMA && c->family != LS_FAMILY_GPT2)
-        return ls_fail("model config: family: expected llama or gpt2, found %d", (int)c->family);
+    if (!arch_family_of(c->family))
+        return ls_fail("model config: family: expected llama, gpt2, bert or roberta, found %d", (int)c->family);
     if (c->dim <= 0 || c->hidden_dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 ||
         c->n_kv_heads <= 0 || c->vocab_size <= 0 || c->max_seq_len <= 0)
         return ls_fail("model config: expected positive sizes, found dim %d hidden_dim %d "
@@ -35,6 +38,15 @@ int model_config_check(const ls_model_config *c) {
     if (c->family == LS_FAMILY_GPT2 && c->n_kv_heads != c->n_heads)
         return ls_fail("model config: gpt2: n_kv_heads: expected %d (= n_heads), found %d",
                        c->n_heads, c->n_kv_heads);
+    if (arch_is_encoder(c->family) && c->n_kv_heads != c->n_heads)
+        return ls_fail("model config: %s: n_kv_heads: expected %d (= n_heads), found %d",
+                       arch_family_name(c->family), c->n_heads, c->n_kv_heads);
+    if (arch_is_encoder(c->family) && (c->type_vocab_size <= 0 || c->num_labels <= 0 ||
+                                       c->position_offset < 0 || c->position_offset >= c->max_seq_len))
+        return ls_fail("model config: %s: expected type_vocab_size >= 1, num_labels >= 1 and "
+                       "0 <= position_offset < max_seq_len %d, found %d, %d, %d",
+                       arch_family_name(c->family), c->max_seq_len, c->type_vocab_size,
+                       c->num_labels, c->position_offset);
     if (c->family == LS_FAMILY_LLAMA && (c->dim / c->n_heads) % 2 != 0)
         return ls_fail("model config: llama: head size: expected even (RoPE pairs), found %d",
                        c->dim / c->n_heads);
@@ -53,7 +65,8 @@ static float **param_ptrs(ls_params *p) {
 
 static void param_sizes(ls_model *m) {
     size_t C = m->C, L = m->L, V = m->V, P = m->P, QKV = m->QKV, F = m->F, H = m->H;
-    int g = IS_GPT2(m);
+    size_t TT = (size_t)m->cfg.type_vocab_size, NL = (size_t)m->cfg.num_labels;
+    int g = HAS_LN(m), e = IS_ENC(m);
     size_t s[LS_N_PARAM_TENSORS] = {
         V * C,                       // wte
         g ? P * C : 0,               // wpe
@@ -63,8 +76,11 @@ static void param_sizes(ls_model *m) {
         L * C, g ? L * C : 0,        // ln2w, ln2b
         L * F * C, g ? L * F : 0,    // fcw, fcb
         L * C * H, g ? L * C : 0,    // fcprojw, fcprojb
-        C, g ? C : 0,                // lnfw, lnfb
+        e ? 0 : C, g && !e ? C : 0,  // lnfw, lnfb
         m->cfg.tied_embeddings ? 0 : V * C, // lm_head
+        e ? TT * C : 0, e ? C : 0, e ? C : 0, // wtt, embw, embb
+        e ? C * C : 0, e ? C : 0,    // headw, headb
+        e ? NL * C : 0, e ? NL : 0,  // clsw, clsb
     };
     m->n_params = 0;
     for (int i = 0; i < LS_N_PARAM_TENSORS; i++) {
@@ -146,9 +162,18 @@ static void build_views(ls_model *m) {
             snprintf(nm, sizeof nm, "%s.%d.%s", a->layer_prefix, l, t->suffix);
             add_view(m, &cap, nm, ndim, d0, d1, at, t->kind != ARCH_T_WEIGHT);
         }
-    add_view(m, &cap, a->final_norm_w, 1, C, 0, p->lnfw, 1);
+    if (a->final_norm_w) add_view(m, &cap, a->final_norm_w, 1, C, 0, p->lnfw, 1);
     if (a->final_norm_b) add_view(m, &cap, a->final_norm_b, 1, C, 0, p->lnfb, 1);
     if (p->lm_head) add_view(m, &cap, a->lm_head, 2, m->V, C, p->lm_head, 0);
+    if (!a->encoder) return;
+    int NL = m->cfg.num_labels;
+    add_view(m, &cap, a->type_embedding, 2, m->cfg.type_vocab_size, C, p->wtt, 0);
+    add_view(m, &cap, a->emb_norm_w, 1, C, 0, p->embw, 1);
+    add_view(m, &cap, a->emb_norm_b, 1, C, 0, p->embb, 1);
+    add_view(m, &cap, a->head_dense_w, 2, C, C, p->headw, 0);
+    add_view(m, &cap, a->head_dense_b, 1, C, 0, p->headb, 1);
+    add_view(m, &cap, a->head_out_w, 2, NL, C, p->clsw, 0);
+    add_view(m, &cap, a->head_out_b, 1, NL, 0, p->clsb, 1);
 }
 
 // RoPE tables computed as llama2.c does (float powf/cosf/sinf), so that greedy
@@ -190,6 +215,12 @@ static int model_alloc(ls_model *m, const ls_model_config *cfg, const ls_backend
     m->HS = cfg->dim / cfg->n_heads;
     m->H = cfg->hidden_dim;
     m->F = cfg->family == LS_FAMILY_LLAMA ? 2 * m->H : m->H;
+    if (arch_is_encoder(cfg->family) && (!be->attention_bidir_forward || !be->gelu_erf_forward)) {
+        memset(m, 0, sizeof *m);
+        return ls_fail("backend %s: the %s family needs bidirectional attention with a padding mask, "
+                       "which this backend does not have yet (expected --backend cpu)",
+                       be->name, arch_family_name(cfg->family));
+    }
     m->QKV = (m->NH + 2 * m->NKV) * m->HS;
     m->V = cfg->vocab_size;
     m->P = cfg->max_seq_len;
@@ -213,10 +244,11 @@ int model_build_random(ls_model *m, const ls_model_config *cfg, uint64_t seed,
     for (int i = 0; i < LS_N_PARAM_TENSORS; i++) {
         size_t n = m->param_sizes[i];
         float *p = ptr[i];
-        int is_norm_w = p && (p == m->params.ln1w || p == m->params.ln2w || p == m->params.lnfw);
-        int is_bias = p && (p == m->params.ln1b || p == m->params.ln2b || p == m->params.lnfb ||
-                            p == m->params.qkvb || p == m->params.attprojb ||
-                            p == m->params.fcb || p == m->params.fcprojb);
+        const ls_params *q = &m->params;
+        int is_norm_w = p && (p == q->ln1w || p == q->ln2w || p == q->lnfw || p == q->embw);
+        int is_bias = p && (p == q->ln1b || p == q->ln2b || p == q->lnfb || p == q->qkvb ||
+                            p == q->attprojb || p == q->fcb || p == q->fcprojb || p == q->embb ||
+                            p == q->headb || p == q->clsb);
         int is_proj = p && (p == m->params.attprojw || p == m->params.fcprojw);
         for (size_t j = 0; j < n; j++) {
             if (is_norm_w) at[j] = 1.0f;
@@ -233,9 +265,18 @@ int model_build_random(ls_model *m, const ls_model_config *cfg, uint64_t seed,
 int model_build_from_checkpoint(ls_model *m, const ls_checkpoint *ck, const ls_backend *be) {
     if (model_alloc(m, &ck->config, be) != 0)
         return ls_fail_prefix("%s", ck->path ? ck->path : "checkpoint");
+    const arch_family *a = arch_family_of(m->cfg.family);
+    if (a->encoder && (!ckpt_find(ck, a->head_out_w) || !ckpt_find(ck, a->head_dense_w))) {
+        // a base model: a new head, as HF initialises one (the pooler too if absent)
+        model_init_head(m, 0, !ckpt_find(ck, a->head_dense_w));
+        m->head_initialised = 1;
+    }
     for (int i = 0; i < m->n_views; i++) {
         const ls_param_view *v = &m->views[i];
         const ls_tensor *t = ckpt_find(ck, v->name);
+        if (!t && a->encoder && (!strcmp(v->name, a->head_dense_w) || !strcmp(v->name, a->head_dense_b) ||
+                                 !strcmp(v->name, a->head_out_w) || !strcmp(v->name, a->head_out_b)))
+            continue; // initialised above
         if (!t) {
             ls_fail("%s: %s: expected a tensor of %zu values, found none",
                     ck->path ? ck->path : "checkpoint", v->name, v->numel);
@@ -267,6 +308,8 @@ void model_free(ls_model *m) {
     if (m->rope_sin) be->free(m->rope_sin);
     if (m->tokens) be->free_int(m->tokens);
     if (m->targets) be->free_int(m->targets);
+    if (m->types) be->free_int(m->types);
+    if (m->keymask) be->free_int(m->keymask);
     free(m->host_weights);
     free(m->host_losses);
     free(m->views);
@@ -277,13 +320,21 @@ void model_free(ls_model *m) {
 }
 
 void model_enable_grads(ls_model *m) {
+    m->head_only = 0;
     if (m->grads_memory) return;
     m->grads_memory = m->be->alloc(m->n_params);
     point_params(m, &m->grads, m->grads_memory);
 }
 
 void model_zero_grad(ls_model *m) {
-    if (m->grads_memory) m->be->zero(m->grads_memory, m->n_params);
+    if (!m->grads_memory) return;
+    if (!m->head_only) {
+        m->be->zero(m->grads_memory, m->n_params);
+        return;
+    }
+    ls_param_segment segs[4]; // LoRA + modules_to_save: only the head has gradients
+    int n = model_head_segments(m, segs);
+    for (int i = 0; i < n; i++) m->be->zero(m->grads_memory + segs[i].offset, segs[i].n);
 }
 
 void model_set_training(ls_model *m, int training) { m->training = training ? 1 : 0; }
@@ -300,7 +351,8 @@ int model_decay_segments(const ls_model *m, ls_param_segment *segs) {
         if (m->param_sizes[i]) {
             int no_decay = t == p->ln1w || t == p->ln1b || t == p->ln2w || t == p->ln2b ||
                            t == p->lnfw || t == p->lnfb || t == p->qkvb || t == p->attprojb ||
-                           t == p->fcb || t == p->fcprojb;
+                           t == p->fcb || t == p->fcprojb || t == p->embw || t == p->embb ||
+                           t == p->headb || t == p->clsb;
             segs[n++] = (ls_param_segment){off, m->param_sizes[i], !no_decay};
         }
         off += m->param_sizes[i];
@@ -350,7 +402,8 @@ static size_t att_per_layer(const ls_model *m, int B, int T, size_t *datt) {
 static void act_sizes(ls_model *m, size_t *s, int B, int T) {
     size_t N = (size_t)B * T, C = m->C, L = m->L, QKV = m->QKV, F = m->F, H = m->H;
     size_t datt, att = att_per_layer(m, B, T, &datt);
-    int g = IS_GPT2(m);
+    int g = HAS_LN(m), e = IS_ENC(m);
+    size_t Bz = (size_t)B, NL = (size_t)m->cfg.num_labels;
     size_t t[LS_N_ACT_TENSORS] = {
         N * C,                       // encoded
         L * N * C, g ? L * N : 0, L * N, // ln1, ln1_mean, ln1_rstd
@@ -362,14 +415,18 @@ static void act_sizes(ls_model *m, size_t *s, int B, int T) {
         L * N * F,                   // fc
         L * N * H,                   // act
         L * N * C,                   // res3
-        N * C, g ? N : 0, N,         // lnf, lnf_mean, lnf_rstd
-        N * m->V,                    // logits
+        e ? 0 : N * C, g && !e ? N : 0, e ? 0 : N, // lnf, lnf_mean, lnf_rstd
+        e ? 0 : N * m->V,            // logits
         N, N,                        // losses, dlosses
         N * C, N * C, N * C,         // dres, dln, datty
         N * QKV,                     // dqkv
         datt,                        // datt
         N * F, N * H,                // dfc, dact
         N * C,                       // tmp
+        e ? N * C : 0, e ? N : 0, e ? N : 0, // emb, emb_mean, emb_rstd
+        e ? Bz * C : 0, e ? Bz * C : 0, e ? Bz * C : 0, // pool_in, pool_pre, pooled
+        e ? Bz * NL : 0,             // clogits
+        e ? Bz * C : 0, e ? Bz * C : 0, // dpool, dpool2
     };
     memcpy(s, t, sizeof t);
 }
@@ -377,9 +434,10 @@ static void act_sizes(ls_model *m, size_t *s, int B, int T) {
 static void point_acts(ls_model *m);
 
 int model_reserve(ls_model *m, int B, int T) {
-    if (B <= 0 || T <= 0 || T > m->P)
+    int Tmax = m->P - m->cfg.position_offset; // roberta: positions start at padding_idx + 1
+    if (B <= 0 || T <= 0 || T > Tmax)
         return ls_fail("model_reserve: expected 1 <= T <= max_seq_len %d and B >= 1, found B %d T %d",
-                       m->P, B, T);
+                       Tmax, B, T);
     if (m->acts_memory && B <= m->Bcap && T <= m->Tcap) return 0;
     int Bn = B > m->Bcap ? B : m->Bcap, Tn = T > m->Tcap ? T : m->Tcap;
     // Refuse before allocating what the machine cannot hold (batch_size 65536
@@ -397,6 +455,9 @@ int model_reserve(ls_model *m, int B, int T) {
     if (m->acts_memory) m->be->free(m->acts_memory);
     if (m->tokens) m->be->free_int(m->tokens);
     if (m->targets) m->be->free_int(m->targets);
+    if (m->types) m->be->free_int(m->types);
+    if (m->keymask) m->be->free_int(m->keymask);
+    m->types = m->keymask = NULL;
     free(m->host_weights);
     free(m->host_losses);
     act_sizes(m, m->act_sizes, Bn, Tn);
@@ -409,6 +470,10 @@ int model_reserve(ls_model *m, int B, int T) {
     size_t N = (size_t)Bn * Tn;
     m->tokens = m->be->alloc_int(N);
     m->targets = m->be->alloc_int(N);
+    if (IS_ENC(m)) {
+        m->types = m->be->alloc_int(N);
+        m->keymask = m->be->alloc_int(N);
+    }
     m->host_weights = ls_calloc(N, sizeof(float));
     m->host_losses = ls_calloc(N, sizeof(float));
     if (m->lora) lora_reserve(m->lora, (int)N);
@@ -432,7 +497,7 @@ static void point_acts(ls_model *m) {
 
 static void norm_forward(ls_model *m, float *out, float *mean, float *rstd, const float *inp,
                          const float *w, const float *b, int N) {
-    if (IS_GPT2(m))
+    if (HAS_LN(m))
         m->be->layernorm_forward(out, mean, rstd, inp, w, b, N, m->C, m->cfg.norm_eps);
     else
         m->be->rmsnorm_forward(out, rstd, inp, w, N, m->C, m->cfg.norm_eps);
@@ -441,7 +506,7 @@ static void norm_forward(ls_model *m, float *out, float *mean, float *rstd, cons
 static void norm_backward(ls_model *m, float *dinp, float *dw, float *db, const float *dout,
                           const float *inp, const float *w, const float *mean,
                           const float *rstd, int N) {
-    if (IS_GPT2(m))
+    if (HAS_LN(m))
         m->be->layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, m->C);
     else
         m->be->rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, m->C);
@@ -482,10 +547,20 @@ static void linear_backward(ls_model *m, int l, ls_linear lin, float *dinp, cons
     float *w, *b, *dw = NULL, *db = NULL;
     int IC, OC;
     linear_weights(m, &m->params, l, lin, &w, &b, &IC, &OC);
-    if (m->grads_memory) linear_weights(m, &m->grads, l, lin, &dw, &db, &IC, &OC);
+    if (m->grads_memory && !m->head_only) linear_weights(m, &m->grads, l, lin, &dw, &db, &IC, &OC);
     m->be->matmul_backward(dinp, dw, db, dout, inp, w, N, IC, OC);
     if (m->lora) lora_linear_backward(m->lora, l, lin, dinp, dout, inp, N, m->training);
 }
+
+// For engine/encoder.c (model_internal.h).
+void model_linear_forward(ls_model *m, int l, ls_linear lin, float *out, const float *inp, int N) {
+    linear_forward(m, l, lin, out, inp, N);
+}
+void model_linear_backward(ls_model *m, int l, ls_linear lin, float *dinp, const float *dout,
+                           const float *inp, int N) {
+    linear_backward(m, l, lin, dinp, dout, inp, N);
+}
+size_t model_att_floats(const ls_model *m, int B, int T) { return att_per_layer(m, B, T, NULL); }
 
 static const float *lm_head(const ls_model *m) {
     return m->params.lm_head ? m->params.lm_head : m->params.wte;
@@ -497,6 +572,11 @@ static const float *lm_head(const ls_model *m) {
 float model_forward(ls_model *m, const int *tokens, const int *targets, const float *mask,
                     int B, int T, float smoothing) {
     const ls_backend *be = m->be;
+    if (IS_ENC(m)) {
+        ls_fail("model_forward: a %s model is an encoder: it classifies (model_classify_forward), "
+                "it has no language-model head", arch_family_name(m->cfg.family));
+        return -1.0f;
+    }
     if (!m->acts_memory || B > m->Bcap || T > m->Tcap || B <= 0 || T <= 0) {
         ls_fail("model_forward: batch (%d, %d) exceeds the reservation (%d, %d); call model_reserve",
                 B, T, m->Bcap, m->Tcap);
@@ -669,6 +749,11 @@ static void decoder_reserve(ls_model *m, int n_ctx) {
 
 const float *model_decode(ls_model *m, int token, int pos) {
     const ls_backend *be = m->be;
+    if (IS_ENC(m)) {
+        ls_fail("model_decode: a %s model is an encoder: it does not generate text",
+                arch_family_name(m->cfg.family));
+        return NULL;
+    }
     if (token < 0 || token >= m->V) {
         ls_fail("model_decode: token: expected an id in [0, %d), found %d", m->V, token);
         return NULL;

@@ -44,6 +44,7 @@
 
 #include "engine/backend.h"
 #include "engine/optim.h"
+#include "io/adapter.h"
 #include "io/checkpoint.h"
 
 struct ls_lora;
@@ -72,8 +73,18 @@ typedef struct {
     float *lnfw;     // (C)
     float *lnfb;     // (C) gpt2
     float *lm_head;  // (V, C) llama with untied head; else NULL (head = wte)
+    // encoder family (engine/encoder.c; else NULL). Layer tensors above are
+    // reused: ln1 = attention.output.LayerNorm, ln2 = output.LayerNorm (post-LN),
+    // qkv = query, key, value rows, fc = intermediate.dense, fcproj = output.dense.
+    float *wtt;      // (TT, C) token-type embedding
+    float *embw;     // (C) embedding LayerNorm
+    float *embb;     // (C)
+    float *headw;    // (C, C) pooler dense (bert) / classifier.dense (roberta)
+    float *headb;    // (C)
+    float *clsw;     // (NL, C) classifier / classifier.out_proj
+    float *clsb;     // (NL)
 } ls_params;
-#define LS_N_PARAM_TENSORS 17
+#define LS_N_PARAM_TENSORS 24
 
 // Activations saved for the backward pass (per layer: (L, ...)) and scratch.
 typedef struct {
@@ -106,8 +117,19 @@ typedef struct {
     float *dfc;      // (B,T,F)
     float *dact;     // (B,T,H)
     float *tmp;      // (B,T,C) output projections before the residual add
+    // encoder family: layer l's output is ln2 + l*N*C (post-LN); res2 and res3
+    // hold the sums before the two LayerNorms; logits/lnf are not used.
+    float *emb;      // (B,T,C) word + position + type embeddings, before their LayerNorm
+    float *emb_mean; // (B,T)
+    float *emb_rstd; // (B,T)
+    float *pool_in;  // (B,C) the [CLS] row or the masked mean of the last layer
+    float *pool_pre; // (B,C) head dense output (before tanh)
+    float *pooled;   // (B,C) tanh of it
+    float *clogits;  // (B,NL) classifier logits
+    float *dpool;    // (B,C) scratch of the head's backward
+    float *dpool2;   // (B,C)
 } ls_acts;
-#define LS_N_ACT_TENSORS 28
+#define LS_N_ACT_TENSORS 37
 
 // A named view of one canonical checkpoint tensor inside the parameter buffer
 // (and, with the same offset, inside the gradient buffer). Names as in
@@ -166,6 +188,11 @@ typedef struct ls_model {
     int has_targets;
     double weight_sum;          // sum of loss weights of the last forward
     double loss;                // mean loss of the last forward (0 without targets)
+
+    int *types, *keymask;       // (Bcap*Tcap) backend buffers (encoder family)
+    int head_only;              // encoder: grads_memory holds only the head's gradients
+                                // (LoRA with PEFT's modules_to_save; model_enable_head_grads)
+    int head_initialised;       // encoder: the head was not in the checkpoint (model_init_head)
 
     int training;               // 1: LoRA dropout active (model_set_training)
     struct ls_lora *lora;       // attached adapter or NULL (not owned)
@@ -240,7 +267,71 @@ float model_forward(ls_model *m, const int *tokens, const int *targets, const fl
 // logits with their gradient.
 void model_backward(ls_model *m, float loss_scale, float smoothing);
 
+// Zeroes the gradient buffer (under model_enable_head_grads: the head's part).
 void model_zero_grad(ls_model *m);
+
+// ----------------------------------------------------------------------------
+// encoder family: sequence classification (engine/encoder.c)
+//
+// Embeddings: LN(word[tok] + position[t + position_offset] + type[type]) (HF
+// RoBERTa numbers positions by the kept tokens: the same for right padding,
+// which is what the key mask is meant for);
+// layer l (post-LN, bidirectional attention over the kept keys):
+//   x2 = LN1(x + O(attn(QKV(x), keymask)));  x3 = LN2(x2 + DOWN(gelu_erf(FC(x2))))
+// Head (HF's BertForSequenceClassification / RobertaClassificationHead):
+//   pooling cls: logits = W_cls tanh(W_head h[0] + b_head) + b_cls
+//   pooling mean: logits = W_cls mean_kept(h) + b_cls
+// HF's dropout layers are identities here (PyTorch's eval()); LoRA's own
+// dropout applies while training.
+
+// Forward over tokens (B,T) with token types (B,T) (NULL: all 0) and key
+// padding mask (B,T) (1 = token, 0 = padding; NULL: all tokens), host ints.
+// With labels (B) (host; < 0 ignores a sequence) returns the mean
+// cross-entropy of the classifier logits over the counted sequences; without
+// (NULL) returns 0. Logits stay in m->acts.clogits (B, num_labels), the hidden
+// states of layer l in m->acts.ln2 + l*B*T*C (model_hidden_states).
+// Requires an encoder model and model_reserve(m, >=B, >=T); returns -1.0f with
+// ls_error() on bad sizes, ids, types or a family that is not an encoder.
+float model_classify_forward(ls_model *m, const int *tokens, const int *types, const int *keymask,
+                             const int *labels, int B, int T);
+
+// Backward of the last model_classify_forward (which had labels) for
+// loss_scale * loss: ACCUMULATES into the attached LoRA's gradients and into
+// m's gradient buffer where enabled (all of it with model_enable_grads, the
+// head's PEFT modules_to_save part with model_enable_head_grads).
+void model_classify_backward(ls_model *m, float loss_scale);
+
+// Hidden states of the last forward into host (B,T,C): layer = -1 the
+// embeddings' output, 0..L-1 that layer's output. Returns 0 or -1.
+int model_hidden_states(const ls_model *m, int layer, float *host_out);
+
+// Classifier logits of the last forward into host (B, num_labels).
+void model_class_logits(const ls_model *m, float *host_out);
+
+// Encoder, LoRA training: allocates the gradient buffer but trains only
+// PEFT's modules_to_save of the head (bert: classifier; roberta: the whole
+// classifier head); the base stays frozen. Idempotent; model_enable_grads
+// afterwards switches to full fine-tuning.
+void model_enable_head_grads(ls_model *m);
+
+// The head's trainable tensors under model_enable_head_grads as segments
+// (offsets into params_memory / grads_memory) with decay flags, into segs
+// (capacity 4). Returns the count (0 for a decoder).
+int model_head_segments(const ls_model *m, ls_param_segment *segs);
+
+// Appends the head's PEFT modules_to_save tensors (bert: classifier.weight,
+// classifier.bias; roberta: classifier.dense.* and classifier.out_proj.*) to
+// an adapter (io/adapter.h) as PEFT saves them. Returns 0, or -1 for a decoder.
+int model_head_to_adapter(const ls_model *m, lora_adapter *a);
+
+// Copies an adapter's saved head tensors into the model (shapes checked
+// first: nothing is written on error). Returns 0, or -1 with ls_error().
+int model_head_from_adapter(ls_model *m, const lora_adapter *a);
+
+// (Re)initialises the classification head as HF does for a new head: weights
+// N(0, init_range^2), biases 0, from `seed`. Only the classifier (and, for
+// bert, the pooler only when `pooler_too`). Returns 0, or -1 for a decoder.
+int model_init_head(ls_model *m, uint64_t seed, int pooler_too);
 
 // ----------------------------------------------------------------------------
 // generation (KV cache, one sequence)

@@ -22,6 +22,7 @@
 
 #include "base/util.h"
 #include "engine/backend.h"
+#include "engine/ops_cpu_encoder.h"
 
 // Parallelise a loop only when it has enough work to pay for the fork.
 #define OMP_MIN_WORK 16384
@@ -873,6 +874,14 @@ static const ls_backend cpu_backend = {
     .crossentropy_forward = cpu_crossentropy_forward,
     .crossentropy_backward = cpu_crossentropy_backward,
     .adamw = cpu_adamw,
+    .attention_bidir_forward = cpu_attention_bidir_forward,
+    .attention_bidir_backward = cpu_attention_bidir_backward,
+    .gelu_erf_forward = cpu_gelu_erf_forward,
+    .gelu_erf_backward = cpu_gelu_erf_backward,
+    .tanh_forward = cpu_tanh_forward,
+    .tanh_backward = cpu_tanh_backward,
+    .mean_pool_forward = cpu_mean_pool_forward,
+    .mean_pool_backward = cpu_mean_pool_backward,
 };
 
 // OpenBLAS (pthreads build) keeps its own thread pool; with OpenMP's pool

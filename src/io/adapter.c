@@ -155,6 +155,62 @@ static int parse_key(const char *key, ls_family *family, int *layer, char *path,
     return arch_module_by_path(*family, path) ? 0 : -1;
 }
 
+// 1 if `name` is a tensor of family f's PEFT modules_to_save (its classifier).
+static int is_saved_name(ls_family f, const char *name) {
+    const arch_family *a = arch_family_of(f);
+    if (!a || !a->encoder) return 0;
+    const char *head[4] = {a->head_out_w, a->head_out_b, a->head_dense_w, a->head_dense_b};
+    for (int k = 0; k < (a->dense_in_modules_to_save ? 4 : 2); k++)
+        if (!strcmp(name, head[k])) return 1;
+    return 0;
+}
+
+// A modules_to_save key of an encoder head: "base_model.model.classifier.weight"
+// -> *name "classifier.weight" (its family is checked once the LoRA keys are read).
+static int parse_saved_key(const char *key, const char **name) {
+    const char *pre = "base_model.model.";
+    if (strncmp(key, pre, strlen(pre))) return -1;
+    for (int f = 0; f < LS_N_FAMILIES; f++)
+        if (is_saved_name((ls_family)f, key + strlen(pre))) {
+            *name = key + strlen(pre);
+            return 0;
+        }
+    return -1;
+}
+
+void adapter_add_saved(lora_adapter *a, const char *name, int ndim, const int64_t *shape, const float *data) {
+    adapter_tensor *grown = realloc(a->saved, (size_t)(a->n_saved + 1) * sizeof *grown);
+    ls_assert(grown != NULL);
+    a->saved = grown;
+    adapter_tensor *t = &a->saved[a->n_saved++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->ndim = ndim;
+    t->shape[0] = shape[0];
+    t->shape[1] = ndim > 1 ? shape[1] : 1;
+    size_t n = (size_t)t->shape[0] * (size_t)t->shape[1];
+    t->data = ls_malloc(n * sizeof(float));
+    memcpy(t->data, data, n * sizeof(float));
+}
+
+const adapter_tensor *adapter_find_saved(const lora_adapter *a, const char *name) {
+    for (int i = 0; i < a->n_saved; i++)
+        if (!strcmp(a->saved[i].name, name)) return &a->saved[i];
+    return NULL;
+}
+
+// A modules_to_save tensor: float, 1 or 2 dims, finite.
+static int read_saved(lora_adapter *a, const st_file *f, const st_tensor *t, const char *name, const char *path) {
+    if (!st_dtype_is_float(t->dtype) || t->ndim < 1 || t->ndim > 2)
+        return ls_fail("%s: tensor '%s': expected a float tensor of 1 or 2 dimensions", path, t->name);
+    if (adapter_find_saved(a, name)) return ls_fail("%s: tensor '%s' given twice", path, t->name);
+    float *x = st_load_float(f, t);
+    int rc = ckpt_check_finite(path, t->name, x, t->numel);
+    if (!rc) adapter_add_saved(a, name, t->ndim, t->shape, x);
+    free(x);
+    return rc;
+}
+
 static int cmp_module(const void *x, const void *y) {
     const adapter_site *a = x, *b = y;
     if (a->layer != b->layer) return a->layer < b->layer ? -1 : 1;
@@ -173,13 +229,20 @@ static int read_tensors(lora_adapter *a, const adapter_config *cfg, const char *
         int layer;
         char mpath[64];
         lora_side side;
+        const char *saved_name;
         if (parse_key(t->name, &fam, &layer, mpath, sizeof mpath, &side)) {
-            rc = ls_fail("%s: unknown key '%s' (expected base_model.model.{model.layers|transformer.h}.<i>."
-                         "<module>.lora_{A,B}.weight)", path, t->name);
+            if (!parse_saved_key(t->name, &saved_name)) { // its family is checked below
+                rc = read_saved(a, &f, t, saved_name, path);
+                continue;
+            }
+            rc = ls_fail("%s: unknown key '%s' (expected base_model.model.{model.layers|transformer.h|bert.encoder.layer|"
+                         "roberta.encoder.layer}.<i>.<module>.lora_{A,B}.weight or an encoder's classifier)",
+                         path, t->name);
             break;
         }
         if (have_family && fam != a->family) {
-            rc = ls_fail("%s: key '%s' mixes GPT-2 and Llama module names", path, t->name);
+            rc = ls_fail("%s: key '%s' mixes model families (%s and %s module names)", path, t->name,
+                         arch_family_name(a->family), arch_family_name(fam));
             break;
         }
         a->family = fam;
@@ -208,6 +271,11 @@ static int read_tensors(lora_adapter *a, const adapter_config *cfg, const char *
                          side == SIDE_A ? 'B' : 'A', m->r);
             break;
         }
+        if (!st_dtype_is_float(t->dtype)) {
+            rc = ls_fail("%s: tensor '%s': expected dtype F32, F16 or BF16, found %s", path, t->name,
+                         st_dtype_name(t->dtype));
+            break;
+        }
         if (r < 1) {
             rc = ls_fail("%s: tensor '%s': expected rank >= 1, found shape (%lld, %lld)", path, t->name,
                          (long long)t->shape[0], (long long)t->shape[1]);
@@ -221,6 +289,11 @@ static int read_tensors(lora_adapter *a, const adapter_config *cfg, const char *
     }
     st_close(&f);
     if (rc) return -1;
+    for (int i = 0; i < a->n_saved; i++) // modules_to_save of the adapter's own family
+        if (!have_family || !is_saved_name(a->family, a->saved[i].name))
+            return ls_fail("%s: key 'base_model.model.%s': expected a classifier tensor only beside the LoRA "
+                           "tensors of a %s adapter", path, a->saved[i].name,
+                           have_family ? arch_family_name(a->family) : "bert or roberta");
     if (a->n_modules == 0) return ls_fail("%s: no LoRA tensors found", path);
 
     const char *prefix = adapter_key_prefix(a->family) + strlen("base_model.model.");
@@ -283,6 +356,8 @@ void adapter_free(lora_adapter *a) {
         free(a->modules[i].B);
     }
     free(a->modules);
+    for (int i = 0; i < a->n_saved; i++) free(a->saved[i].data);
+    free(a->saved);
     for (int i = 0; i < a->n_targets; i++) free(a->target_modules[i]);
     free(a->target_modules);
     free(a->base_model);
@@ -364,9 +439,9 @@ float *adapter_delta_weight(const adapter_site *m, int row0, int rows) {
 
 int adapter_save(const lora_adapter *a, const char *dir) {
     if (ls_mkdir_p(dir)) return -1;
-    int n = 2 * a->n_modules;
-    st_entry *e = ls_calloc((size_t)n, sizeof *e);
-    char (*names)[200] = ls_calloc((size_t)n, sizeof *names);
+    int n = 2 * a->n_modules + a->n_saved;
+    st_entry *e = ls_calloc((size_t)n + 1, sizeof *e);
+    char (*names)[200] = ls_calloc((size_t)n + 1, sizeof *names);
     cJSON *rank_pattern = cJSON_CreateObject(), *alpha_pattern = cJSON_CreateObject();
     const char *prefix = adapter_key_prefix(a->family);
     for (int i = 0; i < a->n_modules; i++) {
@@ -389,6 +464,16 @@ int adapter_save(const lora_adapter *a, const char *dir) {
         if (m->r != a->r) cJSON_AddNumberToObject(rank_pattern, full, m->r);
         if (m->alpha != a->alpha) cJSON_AddNumberToObject(alpha_pattern, full, m->alpha);
     }
+    for (int i = 0; i < a->n_saved; i++) { // PEFT saves modules_to_save under the model's names
+        st_entry *x = &e[2 * a->n_modules + i];
+        snprintf(names[2 * a->n_modules + i], sizeof names[0], "base_model.model.%s", a->saved[i].name);
+        x->name = names[2 * a->n_modules + i];
+        x->dtype = ST_F32;
+        x->ndim = a->saved[i].ndim;
+        x->shape[0] = a->saved[i].shape[0];
+        x->shape[1] = a->saved[i].shape[1];
+        x->data = a->saved[i].data;
+    }
     char *st_path = ls_path_join(dir, "adapter_model.safetensors");
     const char *meta[] = {"format", "pt"};
     int rc = st_write(st_path, e, n, meta, 1);
@@ -398,7 +483,7 @@ int adapter_save(const lora_adapter *a, const char *dir) {
 
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "peft_type", "LORA");
-    cJSON_AddStringToObject(root, "task_type", "CAUSAL_LM");
+    cJSON_AddStringToObject(root, "task_type", arch_is_encoder(a->family) ? "SEQ_CLS" : "CAUSAL_LM");
     if (a->base_model) cJSON_AddStringToObject(root, "base_model_name_or_path", a->base_model);
     else cJSON_AddNullToObject(root, "base_model_name_or_path");
     cJSON_AddNumberToObject(root, "r", a->r);
@@ -412,7 +497,12 @@ int adapter_save(const lora_adapter *a, const char *dir) {
     cJSON_AddStringToObject(root, "bias", "none");
     cJSON_AddBoolToObject(root, "fan_in_fan_out", arch_family_of(a->family)->conv1d);
     cJSON_AddBoolToObject(root, "inference_mode", 1);
-    cJSON_AddNullToObject(root, "modules_to_save");
+    if (a->n_saved) {
+        cJSON *ms = cJSON_AddArrayToObject(root, "modules_to_save");
+        cJSON_AddItemToArray(ms, cJSON_CreateString(arch_family_of(a->family)->modules_to_save));
+    } else {
+        cJSON_AddNullToObject(root, "modules_to_save");
+    }
     char *json = cJSON_Print(root);
     cJSON_Delete(root);
     if (!rc) {

@@ -5,6 +5,11 @@
 //          base_model.model.model.layers.{i}.mlp.{gate,up,down}_proj.lora_{A,B}.weight
 //   gpt2:  base_model.model.transformer.h.{i}.attn.c_attn.lora_{A,B}.weight (fused q,k,v)
 //          base_model.model.transformer.h.{i}.attn.c_proj..., mlp.c_fc..., mlp.c_proj...
+//   bert / roberta: base_model.model.{bert|roberta}.encoder.layer.{i}.attention.self.{query,key,value}...,
+//          attention.output.dense, intermediate.dense, output.dense; and PEFT's
+//          modules_to_save of a SEQ_CLS task, saved whole under the model's own
+//          names: base_model.model.classifier.{weight,bias} (bert) or
+//          base_model.model.classifier.{dense,out_proj}.{weight,bias} (roberta).
 // lora_A is (r, d_in), lora_B is (d_out, r), and ΔW = s·B·A is (d_out, d_in)
 // with s = lora_alpha / r, or lora_alpha / sqrt(r) when use_rslora (Kalajdzievski
 // 2023). rank_pattern / alpha_pattern override r / alpha per module; PEFT
@@ -28,6 +33,14 @@ typedef struct {
     float *B;          // (d_out, r), row-major, owned
 } adapter_site;
 
+// A tensor saved whole (PEFT's modules_to_save), under the model's name.
+typedef struct {
+    char name[96];     // "classifier.weight" (the key without "base_model.model.")
+    int ndim;
+    int64_t shape[2];
+    float *data;       // owned
+} adapter_tensor;
+
 typedef struct {
     char *dir;
     ls_family family;
@@ -39,6 +52,8 @@ typedef struct {
     char *base_model;      // "base_model_name_or_path", may be NULL
     int n_modules;
     adapter_site *modules; // sorted by (layer, path)
+    int n_saved;           // modules_to_save tensors (encoder heads), in file order
+    adapter_tensor *saved;
 } lora_adapter;
 
 // Loads and validates <dir>/adapter_config.json and <dir>/adapter_model.safetensors:
@@ -52,8 +67,16 @@ void adapter_free(lora_adapter *a);
 int adapter_check_base(const lora_adapter *a, const ls_checkpoint *base);
 
 // Writes <dir>/adapter_model.safetensors and <dir>/adapter_config.json (PEFT
-// 0.x fields), each atomically; creates dir. Returns 0 or -1.
+// 0.x fields), each atomically; creates dir. An encoder's adapter is written
+// with task_type SEQ_CLS and, when it has saved tensors, modules_to_save
+// ["classifier"]. Returns 0 or -1.
 int adapter_save(const lora_adapter *a, const char *dir);
+
+// Appends a copy of a tensor saved whole (name without "base_model.model.").
+void adapter_add_saved(lora_adapter *a, const char *name, int ndim, const int64_t *shape, const float *data);
+
+// The saved tensor called name, or NULL.
+const adapter_tensor *adapter_find_saved(const lora_adapter *a, const char *name);
 
 // The module at (layer, path), or NULL.
 const adapter_site *adapter_find(const lora_adapter *a, int layer, const char *path);

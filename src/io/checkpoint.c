@@ -56,9 +56,23 @@ static void expected_tensors(const ls_model_config *c, tensor_list *l) {
             snprintf(name, sizeof name, "%s.%d.%s", a->layer_prefix, i, a->layer_tensors[k].suffix);
             add_tensor(l, name, ndim, d0, d1);
         }
-    add_tensor(l, a->final_norm_w, 1, d, 0);
+    if (a->final_norm_w) add_tensor(l, a->final_norm_w, 1, d, 0);
     if (a->final_norm_b) add_tensor(l, a->final_norm_b, 1, d, 0);
     if (a->lm_head && !c->tied_embeddings) add_tensor(l, a->lm_head, 2, v, d);
+    if (!a->encoder) return;
+    add_tensor(l, a->type_embedding, 2, c->type_vocab_size, d);
+    add_tensor(l, a->emb_norm_w, 1, d, 0);
+    add_tensor(l, a->emb_norm_b, 1, d, 0);
+    add_tensor(l, a->head_dense_w, 2, d, d);
+    add_tensor(l, a->head_dense_b, 1, d, 0);
+    add_tensor(l, a->head_out_w, 2, c->num_labels, d);
+    add_tensor(l, a->head_out_b, 1, c->num_labels, 0);
+}
+
+// The classification head's tensors: a checkpoint may lack them (a base model).
+static int is_head_tensor(const arch_family *a, const char *name) {
+    return a->encoder && (!strcmp(name, a->head_dense_w) || !strcmp(name, a->head_dense_b) ||
+                          !strcmp(name, a->head_out_w) || !strcmp(name, a->head_out_b));
 }
 
 int ckpt_validate_config(const ls_model_config *c, const char *path) {
@@ -189,7 +203,12 @@ static int load_llama2c(ls_checkpoint *ck, const char *path) {
             free_list(&l);
             return -1;
         }
-    ck->n_tensors = l.n;
+    int kept = 0; // drop the absent head tensors (data NULL)
+    for (int i = 0; i < l.n; i++) {
+        if (l.t[i].data) l.t[kept++] = l.t[i];
+        else free(l.t[i].name);
+    }
+    ck->n_tensors = kept;
     ck->tensors = l.t;
     return 0;
 }
@@ -229,6 +248,71 @@ static int json_float(const cJSON *root, const char *key, float *out, float fall
     return 0;
 }
 
+// A string field that, when present, must equal `want` (what this engine computes).
+static int json_string_is(const cJSON *root, const char *key, const char *want, const char *path) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsString(v)) return ls_fail("%s: field '%s': expected \"%s\" (a string)", path, key, want);
+    if (strcmp(v->valuestring, want))
+        return ls_fail("%s: field '%s': expected \"%s\", found \"%s\"", path, key, want, v->valuestring);
+    return 0;
+}
+
+// A boolean field that, when present, must be false.
+static int json_false(const cJSON *root, const char *key, const char *path) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v) || cJSON_IsFalse(v)) return 0;
+    return ls_fail("%s: field '%s': expected false (an encoder without cross-attention)", path, key);
+}
+
+// BertConfig / RobertaConfig: sizes, exact GELU, absolute positions, labels.
+static int parse_encoder_config(const cJSON *root, ls_model_config *c, const char *path) {
+    int rc = json_int(root, "hidden_size", &c->dim, 0, 1, 1, CKPT_MAX_DIM, path) ||
+             json_int(root, "intermediate_size", &c->hidden_dim, 0, 1, 1, CKPT_MAX_HIDDEN, path) ||
+             json_int(root, "num_hidden_layers", &c->n_layers, 0, 1, 1, CKPT_MAX_LAYERS, path) ||
+             json_int(root, "num_attention_heads", &c->n_heads, 0, 1, 1, CKPT_MAX_HEADS, path) ||
+             json_int(root, "vocab_size", &c->vocab_size, 0, 1, 1, CKPT_MAX_VOCAB, path) ||
+             json_int(root, "max_position_embeddings", &c->max_seq_len, 512, 0, 1, CKPT_MAX_POSITIONS, path) ||
+             json_int(root, "type_vocab_size", &c->type_vocab_size, 2, 0, 1, CKPT_MAX_TYPES, path) ||
+             json_float(root, "layer_norm_eps", &c->norm_eps, 1e-12f, path) ||
+             json_float(root, "initializer_range", &c->init_range, 0.02f, path) ||
+             json_string_is(root, "hidden_act", "gelu", path) ||
+             json_string_is(root, "position_embedding_type", "absolute", path) ||
+             json_false(root, "is_decoder", path) || json_false(root, "add_cross_attention", path);
+    if (rc) return -1;
+    // num_labels as HF derives it: from id2label when present, else num_labels, else 2
+    const cJSON *id2label = cJSON_GetObjectItemCaseSensitive(root, "id2label");
+    if (id2label && !cJSON_IsNull(id2label)) {
+        int n = cJSON_IsObject(id2label) ? cJSON_GetArraySize(id2label) : -1;
+        if (n < 1 || n > CKPT_MAX_LABELS)
+            return ls_fail("%s: field 'id2label': expected an object of 1..%d labels", path, CKPT_MAX_LABELS);
+        c->num_labels = n;
+    } else if (json_int(root, "num_labels", &c->num_labels, 2, 0, 1, CKPT_MAX_LABELS, path)) {
+        return -1;
+    }
+    // the checks validate_config makes, worded with BertConfig's keys
+    if (c->dim % c->n_heads)
+        return ls_fail("%s: field 'num_attention_heads': expected a divisor of hidden_size %d, found %d", path, c->dim,
+                       c->n_heads);
+    if (!(c->norm_eps > 0 && c->norm_eps < 1))
+        return ls_fail("%s: field 'layer_norm_eps': expected a value in (0, 1), found %g", path, c->norm_eps);
+    if (!(c->init_range >= 0.0f && c->init_range <= 1.0f))
+        return ls_fail("%s: field 'initializer_range': expected a value in [0, 1], found %g", path, c->init_range);
+    c->n_kv_heads = c->n_heads;
+    c->tied_embeddings = 1; // no LM head
+    c->pooling = LS_POOL_CLS;
+    if (c->family == LS_FAMILY_ROBERTA) {
+        // RoBERTa numbers positions from padding_idx + 1 (create_position_ids_from_input_ids)
+        int pad;
+        if (json_int(root, "pad_token_id", &pad, 1, 0, 0, CKPT_MAX_POSITIONS - 2, path)) return -1;
+        c->position_offset = pad + 1;
+        if (c->max_seq_len <= c->position_offset)
+            return ls_fail("%s: field 'max_position_embeddings': expected more than pad_token_id + 1 = %d, found %d",
+                           path, c->position_offset, c->max_seq_len);
+    }
+    return 0;
+}
+
 static int parse_hf_config(ls_model_config *c, const char *path) {
     char *text = ls_read_file(path, NULL);
     if (!text) return -1;
@@ -242,7 +326,7 @@ static int parse_hf_config(ls_model_config *c, const char *path) {
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     int rc = 0;
     if (!cJSON_IsString(mt)) {
-        rc = ls_fail("%s: missing field 'model_type' (expected \"gpt2\" or \"llama\")", path);
+        rc = ls_fail("%s: missing field 'model_type' (expected \"gpt2\", \"llama\", \"bert\" or \"roberta\")", path);
     } else if (!strcmp(mt->valuestring, "gpt2")) {
         c->family = LS_FAMILY_GPT2;
         rc = json_int(root, "n_embd", &c->dim, 0, 1, 1, CKPT_MAX_DIM, path) ||
@@ -273,8 +357,12 @@ static int parse_hf_config(ls_model_config *c, const char *path) {
         const cJSON *scaling = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
         if (!rc && scaling && !cJSON_IsNull(scaling))
             rc = ls_fail("%s: field 'rope_scaling': expected null (RoPE scaling is not supported)", path);
+    } else if (!strcmp(mt->valuestring, "bert") || !strcmp(mt->valuestring, "roberta")) {
+        c->family = !strcmp(mt->valuestring, "bert") ? LS_FAMILY_BERT : LS_FAMILY_ROBERTA;
+        rc = parse_encoder_config(root, c, path);
     } else {
-        rc = ls_fail("%s: field 'model_type': expected \"gpt2\" or \"llama\", found \"%s\"", path, mt->valuestring);
+        rc = ls_fail("%s: field 'model_type': expected \"gpt2\", \"llama\", \"bert\" or \"roberta\", found \"%s\"",
+                     path, mt->valuestring);
     }
     cJSON_Delete(root);
     if (rc) return -1;
@@ -294,6 +382,8 @@ static int ends_with(const char *s, const char *suffix) {
 static const st_tensor *find_in_file(const st_file *f, const ls_model_config *c, const char *name) {
     const st_tensor *t = st_find(f, name);
     if (!t && c->family == LS_FAMILY_GPT2 && !strncmp(name, "transformer.", 12)) t = st_find(f, name + 12);
+    const char *prefix = arch_family_of(c->family)->model_prefix; // "bert.": BertModel files drop it
+    if (!t && prefix && !strncmp(name, prefix, strlen(prefix))) t = st_find(f, name + strlen(prefix));
     return t;
 }
 
@@ -303,7 +393,13 @@ static int is_conv1d(const char *name) {
 
 // Keys a file may hold beyond the parameters: buffers some exporters keep
 // (GPT-2's causal-mask buffers, Llama's RoPE inverse frequencies).
-static int is_ignorable(const char *name) {
+// Encoders: the position-id buffer (I64), pre-training heads (BertForMaskedLM's
+// cls.*, RobertaForMaskedLM's lm_head.*) and RoBERTa's unused pooler.
+static int is_ignorable(const ls_model_config *c, const char *name) {
+    if (arch_is_encoder(c->family))
+        return ends_with(name, "embeddings.position_ids") || !strncmp(name, "cls.", 4) ||
+               !strncmp(name, "lm_head.", 8) ||
+               (c->family == LS_FAMILY_ROBERTA && strstr(name, "pooler.dense."));
     return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias") ||
            ends_with(name, "rotary_emb.inv_freq");
 }
@@ -320,12 +416,18 @@ static int load_hf(ls_checkpoint *ck, const char *config_path, const char *st_pa
     for (int i = 0; i < l.n && !rc; i++) {
         ls_tensor *t = &l.t[i];
         const st_tensor *s = find_in_file(&f, c, t->name);
+        if (!s && is_head_tensor(arch_family_of(c->family), t->name)) continue; // initialised by the model
         if (!s) {
             rc = ls_fail("%s: missing tensor '%s' (expected by %s config with %d layers)", st_path, t->name,
                          ckpt_family_name(c->family), c->n_layers);
             break;
         }
         used[s - f.tensors] = 1;
+        if (!st_dtype_is_float(s->dtype)) {
+            rc = ls_fail("%s: tensor '%s': expected a weight of dtype F32, F16 or BF16, found %s", st_path, s->name,
+                         st_dtype_name(s->dtype));
+            break;
+        }
         int transpose = arch_family_of(c->family)->conv1d && is_conv1d(t->name);
         int64_t want0 = transpose ? t->shape[1] : t->shape[0], want1 = transpose ? t->shape[0] : t->shape[1];
         int shape_ok = s->ndim == t->ndim && s->shape[0] == want0 && (t->ndim == 1 || s->shape[1] == want1);
@@ -360,7 +462,7 @@ static int load_hf(ls_checkpoint *ck, const char *config_path, const char *st_pa
         }
     }
     for (int i = 0; i < f.n_tensors && !rc; i++) {
-        if (used[i] || is_ignorable(f.tensors[i].name)) continue;
+        if (used[i] || is_ignorable(c, f.tensors[i].name)) continue;
         // A tied head stored explicitly is accepted only if it equals the embedding.
         if (!strcmp(f.tensors[i].name, "lm_head.weight") && c->tied_embeddings) {
             const ls_tensor *emb = &l.t[0];
@@ -384,7 +486,12 @@ static int load_hf(ls_checkpoint *ck, const char *config_path, const char *st_pa
         free_list(&l);
         return -1;
     }
-    ck->n_tensors = l.n;
+    int kept = 0; // drop the absent head tensors (data NULL)
+    for (int i = 0; i < l.n; i++) {
+        if (l.t[i].data) l.t[kept++] = l.t[i];
+        else free(l.t[i].name);
+    }
+    ck->n_tensors = kept;
     ck->tensors = l.t;
     return 0;
 }
@@ -471,7 +578,8 @@ int ckpt_load_like(ls_checkpoint *ck, const char *path, const ls_checkpoint *bas
                          base->path);
             break;
         }
-        if (t->numel != bt->numel || t->ndim != bt->ndim || t->shape[0] != bt->shape[0]) {
+        if (t->numel != bt->numel || t->ndim != bt->ndim || t->shape[0] != bt->shape[0] ||
+            !st_dtype_is_float(t->dtype)) {
             rc = ls_fail("%s: tensor '%s': shape differs from the base's (%lld x %lld)", path, bt->name,
                          (long long)bt->shape[0], (long long)bt->shape[1]);
             break;

@@ -18,6 +18,19 @@
 //          transformer.h.{i}.mlp.c_fc.{weight,bias} (hidden, dim)
 //          transformer.h.{i}.mlp.c_proj.{weight,bias} (dim, hidden)
 //          transformer.ln_f.{weight,bias}
+//   bert / roberta (prefix P = "bert." / "roberta."; files may drop P):
+//          P embeddings.{word,position,token_type}_embeddings.weight,
+//          P embeddings.LayerNorm.{weight,bias},
+//          P encoder.layer.{i}.attention.self.{query,key,value}.{weight,bias},
+//          P encoder.layer.{i}.attention.output.{dense,LayerNorm}.{weight,bias},
+//          P encoder.layer.{i}.intermediate.dense.{weight,bias},
+//          P encoder.layer.{i}.output.{dense,LayerNorm}.{weight,bias};
+//          the classification head: bert.pooler.dense.* + classifier.*, or
+//          roberta's classifier.dense.* + classifier.out_proj.*. Head tensors
+//          a file lacks (a base model has no classifier) are absent here and
+//          initialised by the model (engine/model.h). Tensors the model does
+//          not use (embeddings.position_ids, MLM heads cls.* / lm_head.*,
+//          roberta's pooler) are skipped.
 // GPT-2's HF files store Conv1D weights as (in, out); they are transposed on
 // load so that every linear weight here is (out, in), as in PEFT's ΔW = B·A.
 // llama2.c's w1/w3/w2 are gate/up/down; its RoPE pairs are consecutive
@@ -77,6 +90,8 @@ int ckpt_check_finite(const char *file, const char *tensor, const float *x, int6
 #define CKPT_MAX_HEADS 4096
 #define CKPT_MAX_VOCAB (1 << 20)
 #define CKPT_MAX_POSITIONS (1 << 20)   // max_position_embeddings / n_positions / seq_len
+#define CKPT_MAX_TYPES 1024            // type_vocab_size (encoders)
+#define CKPT_MAX_LABELS 65536          // num_labels / id2label (encoders)
 
 // Checks a config's sizes against the limits below and each other (heads
 // divide dim, kv heads divide heads, even head size for RoPE, eps in (0, 1)).

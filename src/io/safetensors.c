@@ -15,13 +15,17 @@
 // ----------------------------------------------------------------------------
 // dtypes and half-precision conversion
 
-size_t st_dtype_size(st_dtype dt) { return dt == ST_F32 ? 4 : 2; }
+size_t st_dtype_size(st_dtype dt) { return dt == ST_I64 ? 8 : dt == ST_F32 || dt == ST_I32 ? 4 : 2; }
+
+int st_dtype_is_float(st_dtype dt) { return dt == ST_F32 || dt == ST_F16 || dt == ST_BF16; }
 
 const char *st_dtype_name(st_dtype dt) {
     switch (dt) {
     case ST_F32: return "F32";
     case ST_F16: return "F16";
     case ST_BF16: return "BF16";
+    case ST_I64: return "I64";
+    case ST_I32: return "I32";
     }
     return "?";
 }
@@ -30,6 +34,8 @@ static int dtype_from_name(const char *s, st_dtype *dt) {
     if (!strcmp(s, "F32")) *dt = ST_F32;
     else if (!strcmp(s, "F16")) *dt = ST_F16;
     else if (!strcmp(s, "BF16")) *dt = ST_BF16;
+    else if (!strcmp(s, "I64")) *dt = ST_I64;
+    else if (!strcmp(s, "I32")) *dt = ST_I32;
     else return -1;
     return 0;
 }
@@ -134,7 +140,7 @@ static int parse_tensor(st_file *f, const cJSON *item, st_tensor *t) {
     if (!cJSON_IsString(dtype))
         return ls_fail("%s: tensor '%s': field 'dtype': expected a string", path, key);
     if (dtype_from_name(dtype->valuestring, &t->dtype))
-        return ls_fail("%s: tensor '%s': field 'dtype': expected F32, F16 or BF16, found '%s'",
+        return ls_fail("%s: tensor '%s': field 'dtype': expected F32, F16 or BF16 (or an I64/I32 buffer), found '%s'",
                        path, key, dtype->valuestring);
     if (!cJSON_IsArray(shape))
         return ls_fail("%s: tensor '%s': field 'shape': expected an array of integers", path, key);
@@ -149,7 +155,7 @@ static int parse_tensor(st_file *f, const cJSON *item, st_tensor *t) {
         if (json_uint(cJSON_GetArrayItem(shape, d), &n))
             return ls_fail("%s: tensor '%s': field 'shape'[%d]: expected a non-negative integer", path, key, d);
         t->shape[d] = (int64_t)n;
-        if (n && numel > UINT64_MAX / 4 / n)
+        if (n && numel > UINT64_MAX / 8 / n) // times the widest dtype (I64) stays in range
             return ls_fail("%s: tensor '%s': field 'shape': element count overflows", path, key);
         numel *= n;
     }
@@ -313,6 +319,19 @@ void st_to_float(const st_file *f, const st_tensor *t, float *out) {
     const uint8_t *p = f->data + t->offset;
     if (t->dtype == ST_F32) {
         memcpy(out, p, t->nbytes);
+        return;
+    }
+    if (t->dtype == ST_I64 || t->dtype == ST_I32) {
+        for (int64_t i = 0; i < t->numel; i++) {
+            int64_t v;
+            if (t->dtype == ST_I64) memcpy(&v, p + 8 * i, 8);
+            else {
+                int32_t w;
+                memcpy(&w, p + 4 * i, 4);
+                v = w;
+            }
+            out[i] = (float)v;
+        }
         return;
     }
     for (int64_t i = 0; i < t->numel; i++) {

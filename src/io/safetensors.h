@@ -16,7 +16,9 @@
 #define ST_MAX_DIMS 8
 #define ST_MAX_HEADER (100u * 1024u * 1024u) // same bound as the reference library
 
-typedef enum { ST_F32 = 0, ST_F16 = 1, ST_BF16 = 2 } st_dtype;
+// I64 / I32 are read (integer buffers such as BERT's embeddings.position_ids)
+// but are not weights: loaders refuse them where a weight is expected.
+typedef enum { ST_F32 = 0, ST_F16 = 1, ST_BF16 = 2, ST_I64 = 3, ST_I32 = 4 } st_dtype;
 
 typedef struct {
     char *name;
@@ -52,7 +54,8 @@ void st_close(st_file *f);
 const st_tensor *st_find(const st_file *f, const char *name);
 // A __metadata__ value, or NULL.
 const char *st_metadata(const st_file *f, const char *key);
-// Decodes a tensor into out (numel floats); F16/BF16 are widened exactly.
+// Decodes a tensor into out (numel floats); F16/BF16 are widened exactly,
+// I64/I32 converted (exact up to 2^24).
 void st_to_float(const st_file *f, const st_tensor *t, float *out);
 // Same, into a fresh malloc'd buffer owned by the caller.
 float *st_load_float(const st_file *f, const st_tensor *t);
@@ -63,6 +66,8 @@ float st_bf16_to_float(uint16_t h);
 uint16_t st_float_to_f16(float x);
 uint16_t st_float_to_bf16(float x);
 size_t st_dtype_size(st_dtype dt);
+// 1 for F32, F16, BF16.
+int st_dtype_is_float(st_dtype dt);
 const char *st_dtype_name(st_dtype dt);
 
 // ----------------------------------------------------------------------------

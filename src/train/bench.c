@@ -16,12 +16,12 @@
 #include "train/train.h"
 
 static const bench_shape SHAPES[] = {
-    {"stories260K", {LS_FAMILY_LLAMA, 64, 172, 5, 8, 4, 512, 512, 1e-5f, 10000.0f, 1, 1}, 8, 256,
+    {"stories260K", {LS_FAMILY_LLAMA, 64, 172, 5, 8, 4, 512, 512, 1e-5f, 10000.0f, 1, 1, 0, 0, 0, LS_POOL_CLS, 0.0f}, 8, 256,
      "models/stories260K/stories260K.bin"},
-    {"llama512", {LS_FAMILY_LLAMA, 512, 1376, 8, 8, 8, 32000, 1024, 1e-5f, 10000.0f, 0, 0}, 4, 256, NULL},
-    {"gpt2-768", {LS_FAMILY_GPT2, 768, 3072, 12, 12, 12, 50257, 1024, 1e-5f, 0.0f, 0, 1}, 4, 256, NULL},
+    {"llama512", {LS_FAMILY_LLAMA, 512, 1376, 8, 8, 8, 32000, 1024, 1e-5f, 10000.0f, 0, 0, 0, 0, 0, LS_POOL_CLS, 0.0f}, 4, 256, NULL},
+    {"gpt2-768", {LS_FAMILY_GPT2, 768, 3072, 12, 12, 12, 50257, 1024, 1e-5f, 0.0f, 0, 1, 0, 0, 0, LS_POOL_CLS, 0.0f}, 4, 256, NULL},
     // SmolLM2-135M (GGUF Q4_1, dequantized): the paper's E2E setting at d = 576
-    {"smollm2-135m", {LS_FAMILY_LLAMA, 576, 1536, 30, 9, 3, 49152, 8192, 1e-5f, 100000.0f, 0, 1}, 4, 256,
+    {"smollm2-135m", {LS_FAMILY_LLAMA, 576, 1536, 30, 9, 3, 49152, 8192, 1e-5f, 100000.0f, 0, 1, 0, 0, 0, LS_POOL_CLS, 0.0f}, 4, 256,
      "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"},
 };
 #define N_SHAPES (int)(sizeof SHAPES / sizeof SHAPES[0])

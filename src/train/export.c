@@ -73,6 +73,7 @@ int export_check_peft_modules(ls_family family, uint32_t modules) {
 // because "c_proj" alone would also match the MLP's c_proj.
 static const char *target_name(ls_family f, const char *path) {
     if (f == LS_FAMILY_GPT2) return path;
+    if (arch_is_encoder(f)) return arch_peft_target(f, arch_module_by_path(f, path)); // "query", "output.dense"
     const char *dot = strchr(path, '.');
     return dot ? dot + 1 : path;
 }

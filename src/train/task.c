@@ -29,6 +29,13 @@ int task_load_model(ls_model *m, ls_checkpoint *ck, const char *path, const ls_b
     ls_checkpoint local;
     ls_checkpoint *c = ck ? ck : &local;
     if (ckpt_load(c, path)) return -1;
+    if (arch_is_encoder(c->config.family)) { // the engine classifies with it (model.h); the commands do not yet
+        ls_fail("%s: a %s model is an encoder: train, eval and generate run decoders only for now (sequence "
+                "classification needs the WordPiece tokenizer); analyze --base reads it",
+                path, arch_family_name(c->config.family));
+        if (!ck) ckpt_free(c);
+        return -1;
+    }
     int rc = model_build_from_checkpoint(m, c, be);
     if (!ck || rc) ckpt_free(c);
     return rc;

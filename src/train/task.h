@@ -25,7 +25,9 @@ const char *task_kind_name(task_kind k);
 // ----------------------------------------------------------------------------
 // model and tokenizer
 
-// Loads a checkpoint (ckpt_load) and builds the model on the backend. The
+// Loads a checkpoint (ckpt_load) and builds the model on the backend; an
+// encoder (bert, roberta) is refused with a message, as these commands run
+// decoders. The
 // checkpoint is loaded into *ck (kept: the export and the analyses need the
 // source's layout); pass ck = NULL to free it at once. Returns 0 or -1.
 int task_load_model(ls_model *m, ls_checkpoint *ck, const char *path, const ls_backend *be);

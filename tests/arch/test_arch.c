@@ -9,8 +9,8 @@
 #include "harness.h"
 #include "io/checkpoint.h"
 
-static const ls_model_config LLAMA_GQA = {LS_FAMILY_LLAMA, 64, 172, 2, 8, 2, 100, 32, 1e-5f, 10000.0f, 0, 0};
-static const ls_model_config GPT2_SMALL = {LS_FAMILY_GPT2, 768, 3072, 12, 12, 12, 50257, 1024, 1e-5f, 0.0f, 0, 1};
+static const ls_model_config LLAMA_GQA = {LS_FAMILY_LLAMA, 64, 172, 2, 8, 2, 100, 32, 1e-5f, 10000.0f, 0, 0, 0, 0, 0, LS_POOL_CLS, 0.0f};
+static const ls_model_config GPT2_SMALL = {LS_FAMILY_GPT2, 768, 3072, 12, 12, 12, 50257, 1024, 1e-5f, 0.0f, 0, 1, 0, 0, 0, LS_POOL_CLS, 0.0f};
 
 static void check_shape(ls_family f, const char *name, const ls_model_config *c, int d_out, int d_in) {
     const arch_module *m = arch_module_by_name(f, name);

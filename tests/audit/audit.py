@@ -643,6 +643,99 @@ def corrupt_state_nan(path):
     write_st(path, h, bytes(data))
 
 
+
+# ----------------------------------------------------------------------------
+# cases: GGUF models
+
+GGUF_FIXTURE = os.path.join(TESTS, "data/gguf/tiny_llama.gguf")
+GGUF_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+
+def gguf_layout(b):
+    """Offsets of a GGUF v3 file's fields: {key: (key_len_off, type_off, value_off)} and
+    a list of tensor infos (name, name_len_off, n_dims_off, type_off, offset_off)."""
+    n_tensors, n_kv = struct.unpack("<QQ", b[8:24])
+    off, kv, tensors = 24, {}, []
+
+    def skip_str(o):
+        return o + 8 + struct.unpack("<Q", b[o:o + 8])[0]
+    for _ in range(n_kv):
+        start = off
+        key_end = skip_str(off)
+        key = b[off + 8:key_end].decode()
+        t = struct.unpack("<I", b[key_end:key_end + 4])[0]
+        voff = key_end + 4
+        if t == 8:
+            off = skip_str(voff)
+        elif t == 9:
+            at, n = struct.unpack("<IQ", b[voff:voff + 12])
+            off = voff + 12
+            for _ in range(n):
+                off = skip_str(off) if at == 8 else off + GGUF_SIZES[at]
+        else:
+            off = voff + GGUF_SIZES[t]
+        kv[key] = (start, key_end, voff)
+    for _ in range(n_tensors):
+        name_end = skip_str(off)
+        n_dims = struct.unpack("<I", b[name_end:name_end + 4])[0]
+        type_off = name_end + 4 + 8 * n_dims
+        tensors.append((b[off + 8:name_end].decode(), off, name_end, type_off, type_off + 4))
+        off = type_off + 12
+    return kv, tensors
+
+
+def gguf_case(fn):
+    def setup(d):
+        b = bytearray(open(GGUF_FIXTURE, "rb").read())
+        kv, tensors = gguf_layout(bytes(b))
+        write(d + "/m.gguf", bytes(fn(b, kv, tensors)))
+    return setup
+
+
+def patch(b, off, fmt, value):
+    b[off:off + struct.calcsize(fmt)] = struct.pack(fmt, value)
+    return b
+
+
+def gguf_cases():
+    cat = "GGUF models"
+    args = ["generate", "--model", "{D}/m.gguf", "--prompt", "hi", "--steps", "4"]
+    t0 = lambda t: t[0]
+    cases = [
+        ("empty file", lambda b, kv, t: b"", ["m.gguf"]),
+        ("wrong magic", lambda b, kv, t: b"GGUX" + b[4:], ["m.gguf"]),
+        ("version 1", lambda b, kv, t: patch(b, 4, "<I", 1), ["m.gguf", "version"]),
+        ("version 4", lambda b, kv, t: patch(b, 4, "<I", 4), ["m.gguf", "version"]),
+        ("tensor count 2^40", lambda b, kv, t: patch(b, 8, "<Q", 2**40), ["m.gguf"]),
+        ("metadata count 2^40", lambda b, kv, t: patch(b, 16, "<Q", 2**40), ["m.gguf"]),
+        ("cut at 100 bytes", lambda b, kv, t: b[:100], ["m.gguf"]),
+        ("cut in the tensor data", lambda b, kv, t: b[:-100], ["m.gguf"]),
+        ("key length 2^40", lambda b, kv, t: patch(b, 24, "<Q", 2**40), ["m.gguf"]),
+        ("unknown value type", lambda b, kv, t: patch(b, kv["general.architecture"][1], "<I", 99), ["m.gguf"]),
+        ("string length 2^50", lambda b, kv, t: patch(b, kv["general.architecture"][2], "<Q", 2**50), ["m.gguf"]),
+        ("array of 2^60 strings", lambda b, kv, t: patch(b, kv["tokenizer.ggml.tokens"][2] + 4, "<Q", 2**60),
+         ["m.gguf"]),
+        ("unknown tensor type", lambda b, kv, t: patch(b, t0(t)[3], "<I", 77), ["m.gguf", "token_embd.weight"]),
+        ("misaligned tensor offset", lambda b, kv, t: patch(b, t[1][4], "<Q", struct.unpack("<Q", bytes(b[t[1][4]:t[1][4] + 8]))[0] + 1),
+         ["m.gguf"]),
+        ("tensor offset past the end", lambda b, kv, t: patch(b, t0(t)[4], "<Q", 2**40), ["m.gguf", "token_embd.weight"]),
+        ("tensor dims overflow", lambda b, kv, t: patch(patch(b, t0(t)[2] + 4, "<Q", 2**62), t0(t)[2] + 12, "<Q", 2**62),
+         ["m.gguf", "token_embd.weight"]),
+        ("tensor with 9 dims", lambda b, kv, t: patch(b, t0(t)[2], "<I", 9), ["m.gguf"]),
+        ("required key missing", lambda b, kv, t: b.replace(b"llama.block_count", b"llama.block_cnt__"),
+         ["m.gguf", "llama.block_count"]),
+        ("unsupported architecture", lambda b, kv, t: b.replace(b"\x05\x00\x00\x00\x00\x00\x00\x00llama", b"\x05\x00\x00\x00\x00\x00\x00\x00bloom", 1),
+         ["m.gguf"]),
+        ("head count 0", lambda b, kv, t: patch(b, kv["llama.attention.head_count"][2], "<I", 0),
+         ["m.gguf", "head_count"]),
+        ("rope base NaN", lambda b, kv, t: patch(b, kv["llama.rope.freq_base"][2], "<f", float("nan")),
+         ["m.gguf", "freq_base"]),
+        ("bos id past the vocabulary", lambda b, kv, t: patch(b, kv["tokenizer.ggml.bos_token_id"][2], "<I", 99999),
+         ["m.gguf", "bos_token_id"]),
+    ]
+    for name, fn, names in cases:
+        case(cat, name, args, names, gguf_case(fn))
+
 # ----------------------------------------------------------------------------
 # running
 
@@ -711,6 +804,7 @@ def main():
     experiment_cases()
     command_cases()
     record_cases()
+    gguf_cases()
     kinds = ["clean", "crash", "hang", "accepted", "unclear"]
     table, bad = {}, []
     for c in CASES:

@@ -1169,6 +1169,18 @@ static void test_no_device_gives_clear_error(void) {
     an_mat_free(&X);
 }
 
+// The encoder family's ops (bidirectional attention with a padding mask,
+// exact GELU, tanh, mean pooling) are CPU-only for now: building a BERT model
+// on this backend fails at once with a message that says so.
+static void test_encoder_family_is_refused_with_a_clear_message(void) {
+    NEED_GPU();
+    ls_model_config c = {LS_FAMILY_BERT, 16, 24, 1, 2, 2, 50, 12, 1e-12f, 0.0f, 0, 1, 2, 2, 0, LS_POOL_CLS, 0.02f};
+    ls_model m;
+    CHECK(model_build_random(&m, &c, 1, gpu) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "the bert family needs bidirectional attention with a padding mask");
+    CHECK_STR_CONTAINS(ls_error(), "expected --backend cpu");
+}
+
 int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_alloc_is_zeroed_and_copies_match_memmove),
@@ -1199,6 +1211,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_gpt2_small_shape_training_steps_match_cpu),
         LS_TEST(test_stories260K_greedy_decode_reproduces_reference),
         LS_TEST(test_no_device_gives_clear_error),
+        LS_TEST(test_encoder_family_is_refused_with_a_clear_message),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
 }

@@ -285,10 +285,10 @@ static void test_hf_checkpoint_errors_name_the_field(void) {
     st_entry e = {.name = "transformer.wte.weight", .dtype = ST_F32, .ndim = 2, .shape = {2, 2}, .data = w};
     CHECK(st_write(st, &e, 1, NULL, 0) == 0);
     ls_checkpoint ck;
-    const char *t1 = "{\"model_type\": \"bert\"}";
+    const char *t1 = "{\"model_type\": \"t5\"}";
     write_bytes(cfg, t1, strlen(t1));
     CHECK(ckpt_load(&ck, dir) == -1);
-    CHECK_STR_CONTAINS(ls_error(), "'model_type': expected \"gpt2\" or \"llama\", found \"bert\"");
+    CHECK_STR_CONTAINS(ls_error(), "'model_type': expected \"gpt2\", \"llama\", \"bert\" or \"roberta\", found \"t5\"");
     const char *t2 = "{\"model_type\": \"gpt2\", \"n_layer\": 1, \"n_head\": 1, \"vocab_size\": 2}";
     write_bytes(cfg, t2, strlen(t2));
     CHECK(ckpt_load(&ck, dir) == -1);

@@ -403,8 +403,8 @@ static void test_bad_input_gives_one_line_error_and_no_output(void) {
                  "/nonexistent.txt", out);
     // models: unknown family, a missing config field, tensors that do not match the config
     const char *bad_models[][2] = {
-        {"{\"model_type\": \"bert\", \"hidden_size\": 64}",
-         "field 'model_type': expected \"gpt2\" or \"llama\", found \"bert\""},
+        {"{\"model_type\": \"t5\", \"hidden_size\": 64}",
+         "field 'model_type': expected \"gpt2\", \"llama\", \"bert\" or \"roberta\", found \"t5\""},
         {"{\"model_type\": \"gpt2\", \"n_layer\": 2, \"n_head\": 4, \"vocab_size\": 256}", "missing field 'n_embd'"},
         {"{\"model_type\": \"gpt2\", \"n_embd\": 32, \"n_layer\": 2, \"n_head\": 4, \"vocab_size\": 256, "
          "\"n_positions\": 128}",

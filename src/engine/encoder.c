@@ -1,0 +1,333 @@
+// encoder: the encoder family's passes (BERT, RoBERTa) on the model of
+// model.c: embeddings with token types and their LayerNorm, post-LN blocks
+// with bidirectional attention under a key padding mask, exact GELU, and the
+// classification heads (engine/model.h, "encoder family"; ARCHITECTURE.md, Model).
+//
+// Activations reuse the decoder's slots (model.h, ls_acts): per layer l,
+//   qkv = QKV(x), atty = attn(qkv), res2 = x + O(atty), ln1 = LN1(res2),
+//   fc = FC(ln1), act = gelu(fc), res3 = ln1 + DOWN(act), ln2 = LN2(res3),
+// with x = encoded (the embeddings' LayerNorm) for l = 0, else ln2 of l - 1.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "engine/model_internal.h"
+#include "engine/rng.h"
+
+// ----------------------------------------------------------------------------
+// the head's parameters
+
+int model_init_head(ls_model *m, uint64_t seed, int pooler_too) {
+    if (!arch_is_encoder(m->cfg.family)) return ls_fail("model_init_head: not an encoder model");
+    size_t C = m->C, NL = m->cfg.num_labels;
+    float *w = ls_malloc(C * C * sizeof(float)), *z = ls_calloc(C > NL ? C : NL, sizeof(float));
+    ls_rng rng;
+    ls_rng_seed(&rng, seed ^ 0x68656164ull); // "head"
+    for (size_t i = 0; i < NL * C; i++) w[i] = (float)ls_rng_normal(&rng) * m->cfg.init_range;
+    m->be->upload(m->params.clsw, w, NL * C);
+    m->be->upload(m->params.clsb, z, NL);
+    if (pooler_too) {
+        for (size_t i = 0; i < C * C; i++) w[i] = (float)ls_rng_normal(&rng) * m->cfg.init_range;
+        m->be->upload(m->params.headw, w, C * C);
+        m->be->upload(m->params.headb, z, C);
+    }
+    free(w);
+    free(z);
+    return 0;
+}
+
+void model_enable_head_grads(ls_model *m) {
+    if (m->grads_memory) return; // full fine-tuning already trains the head
+    model_enable_grads(m);
+    m->head_only = 1;
+}
+
+// PEFT's modules_to_save of the head: the classifier (roberta: with its dense).
+static int head_dense_trained(const ls_model *m) {
+    return !m->head_only || arch_family_of(m->cfg.family)->dense_in_modules_to_save;
+}
+
+int model_head_segments(const ls_model *m, ls_param_segment *segs) {
+    if (!arch_is_encoder(m->cfg.family)) return 0;
+    const ls_params *p = &m->params;
+    size_t C = m->C, NL = m->cfg.num_labels;
+    int n = 0;
+    if (head_dense_trained(m)) {
+        segs[n++] = (ls_param_segment){(size_t)(p->headw - m->params_memory), C * C, 1};
+        segs[n++] = (ls_param_segment){(size_t)(p->headb - m->params_memory), C, 0};
+    }
+    segs[n++] = (ls_param_segment){(size_t)(p->clsw - m->params_memory), NL * C, 1};
+    segs[n++] = (ls_param_segment){(size_t)(p->clsb - m->params_memory), NL, 0};
+    return n;
+}
+
+// The view names of the head's modules_to_save, in PEFT's file order.
+static int saved_names(const ls_model *m, const char **names) {
+    const arch_family *a = arch_family_of(m->cfg.family);
+    int n = 0;
+    if (a->dense_in_modules_to_save) {
+        names[n++] = a->head_dense_b;
+        names[n++] = a->head_dense_w;
+    }
+    names[n++] = a->head_out_b;
+    names[n++] = a->head_out_w;
+    return n;
+}
+
+int model_head_to_adapter(const ls_model *m, lora_adapter *a) {
+    if (!arch_is_encoder(m->cfg.family)) return ls_fail("model_head_to_adapter: not an encoder model");
+    const char *names[4];
+    int n = saved_names(m, names);
+    for (int i = 0; i < n; i++) {
+        const ls_param_view *v = model_find_view(m, names[i]);
+        float *x = ls_malloc(v->numel * sizeof(float));
+        model_get_tensor(m, names[i], x);
+        adapter_add_saved(a, names[i], v->ndim, v->shape, x);
+        free(x);
+    }
+    return 0;
+}
+
+int model_head_from_adapter(ls_model *m, const lora_adapter *a) {
+    const char *dir = a->dir ? a->dir : "adapter";
+    for (int i = 0; i < a->n_saved; i++) {
+        const adapter_tensor *t = &a->saved[i];
+        const ls_param_view *v = model_find_view(m, t->name);
+        if (!v || !arch_is_encoder(m->cfg.family))
+            return ls_fail("%s: saved tensor '%s': expected a tensor of the %s base model, found none", dir, t->name,
+                           arch_family_name(m->cfg.family));
+        if (v->ndim != t->ndim || v->shape[0] != t->shape[0] || (v->ndim == 2 && v->shape[1] != t->shape[1]))
+            return ls_fail("%s: saved tensor '%s': expected shape (%lld, %lld) as the base model's (num_labels %d), "
+                           "found (%lld, %lld)", dir, t->name, (long long)v->shape[0], (long long)v->shape[1],
+                           m->cfg.num_labels, (long long)t->shape[0], (long long)(t->ndim == 2 ? t->shape[1] : 0));
+    }
+    for (int i = 0; i < a->n_saved; i++) model_set_tensor(m, a->saved[i].name, a->saved[i].data);
+    if (a->n_saved) m->head_initialised = 0;
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// forward
+
+static int check_batch(const ls_model *m, const int *tokens, const int *types, const int *keymask,
+                       const int *labels, int B, int T) {
+    if (!arch_is_encoder(m->cfg.family))
+        return ls_fail("model_classify_forward: a %s model is not an encoder (expected bert or roberta)",
+                       arch_family_name(m->cfg.family));
+    if (!m->acts_memory || B > m->Bcap || T > m->Tcap || B <= 0 || T <= 0)
+        return ls_fail("model_classify_forward: batch (%d, %d) exceeds the reservation (%d, %d); "
+                       "call model_reserve", B, T, m->Bcap, m->Tcap);
+    for (int i = 0; i < B * T; i++) {
+        if (tokens[i] < 0 || tokens[i] >= m->V)
+            return ls_fail("model_classify_forward: tokens[%d]: expected an id in [0, %d), found %d", i,
+                           m->V, tokens[i]);
+        if (types && (types[i] < 0 || types[i] >= m->cfg.type_vocab_size))
+            return ls_fail("model_classify_forward: token_types[%d]: expected a type in [0, %d), found %d",
+                           i, m->cfg.type_vocab_size, types[i]);
+        if (keymask && keymask[i] != 0 && keymask[i] != 1)
+            return ls_fail("model_classify_forward: mask[%d]: expected 0 or 1, found %d", i, keymask[i]);
+    }
+    for (int b = 0; labels && b < B; b++)
+        if (labels[b] >= m->cfg.num_labels)
+            return ls_fail("model_classify_forward: labels[%d]: expected a class in [0, %d), found %d", b,
+                           m->cfg.num_labels, labels[b]);
+    return 0;
+}
+
+// Embeddings, then the L post-LN layers; the last layer's output is returned.
+static const float *encode(ls_model *m, int B, int T) {
+    const ls_backend *be = m->be;
+    ls_acts *a = &m->acts;
+    ls_params *p = &m->params;
+    int N = B * T;
+    size_t C = m->C, NC = (size_t)N * C, att_l = model_att_floats(m, B, T);
+    // word + position (from position_offset) + type, then LayerNorm
+    be->embedding_forward(a->emb, m->tokens, p->wte, p->wpe, B, T, m->C, m->cfg.position_offset);
+    be->embedding_forward(a->tmp, m->types, p->wtt, NULL, B, T, m->C, 0);
+    be->residual_forward(a->emb, a->emb, a->tmp, NC);
+    be->layernorm_forward(a->encoded, a->emb_mean, a->emb_rstd, a->emb, p->embw, p->embb, N, m->C,
+                          m->cfg.norm_eps);
+    const float *x = a->encoded;
+    for (int l = 0; l < m->L; l++) {
+        float *qkv = a->qkv + (size_t)l * N * m->QKV, *att = a->att + l * att_l,
+              *atty = a->atty + l * NC, *res2 = a->res2 + l * NC, *ln1 = a->ln1 + l * NC,
+              *fc = a->fc + (size_t)l * N * m->F, *act = a->act + (size_t)l * N * m->H,
+              *res3 = a->res3 + l * NC, *ln2 = a->ln2 + l * NC;
+        model_linear_forward(m, l, LS_LIN_QKV, qkv, x, N);
+        be->attention_bidir_forward(atty, att, qkv, m->keymask, B, T, m->NH, m->HS);
+        model_linear_forward(m, l, LS_LIN_O, a->tmp, atty, N);
+        be->residual_forward(res2, x, a->tmp, NC);
+        be->layernorm_forward(ln1, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, res2,
+                              p->ln1w + l * C, p->ln1b + l * C, N, m->C, m->cfg.norm_eps);
+        model_linear_forward(m, l, LS_LIN_FC, fc, ln1, N);
+        be->gelu_erf_forward(act, fc, (size_t)N * m->H);
+        model_linear_forward(m, l, LS_LIN_DOWN, a->tmp, act, N);
+        be->residual_forward(res3, ln1, a->tmp, NC);
+        be->layernorm_forward(ln2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, res3,
+                              p->ln2w + l * C, p->ln2b + l * C, N, m->C, m->cfg.norm_eps);
+        x = ln2;
+    }
+    return x;
+}
+
+// The head on the last hidden states h (B,T,C) -> clogits (B,NL).
+static void head_forward(ls_model *m, const float *h, int B, int T) {
+    const ls_backend *be = m->be;
+    ls_acts *a = &m->acts;
+    ls_params *p = &m->params;
+    size_t C = m->C;
+    if (m->cfg.pooling == LS_POOL_MEAN) {
+        be->mean_pool_forward(a->pool_in, h, m->keymask, B, T, m->C);
+        be->matmul_forward(a->clogits, a->pool_in, p->clsw, p->clsb, B, m->C, m->cfg.num_labels);
+        return;
+    }
+    for (int b = 0; b < B; b++) be->copy(a->pool_in + b * C, h + (size_t)b * T * C, C);
+    be->matmul_forward(a->pool_pre, a->pool_in, p->headw, p->headb, B, m->C, m->C);
+    be->tanh_forward(a->pooled, a->pool_pre, (size_t)B * C);
+    be->matmul_forward(a->clogits, a->pooled, p->clsw, p->clsb, B, m->C, m->cfg.num_labels);
+}
+
+float model_classify_forward(ls_model *m, const int *tokens, const int *types, const int *keymask,
+                             const int *labels, int B, int T) {
+    if (check_batch(m, tokens, types, keymask, labels, B, T)) return -1.0f;
+    const ls_backend *be = m->be;
+    int N = B * T;
+    m->B = B;
+    m->T = T;
+    be->upload_int(m->tokens, tokens, N);
+    // absent types and mask: all 0 / all kept
+    int *host = ls_malloc((size_t)N * sizeof(int));
+    for (int i = 0; i < N; i++) host[i] = types ? types[i] : 0;
+    be->upload_int(m->types, host, N);
+    for (int i = 0; i < N; i++) host[i] = keymask ? keymask[i] : 1;
+    be->upload_int(m->keymask, host, N);
+    free(host);
+    head_forward(m, encode(m, B, T), B, T);
+
+    m->has_targets = labels != NULL;
+    m->loss = 0.0;
+    if (!labels) return 0.0f;
+    ls_acts *a = &m->acts;
+    be->upload_int(m->targets, labels, B);
+    be->crossentropy_forward(a->losses, a->clogits, m->targets, B, m->cfg.num_labels, 0.0f);
+    be->download(m->host_losses, a->losses, B);
+    double wsum = 0.0, lsum = 0.0;
+    for (int b = 0; b < B; b++) {
+        float w = labels[b] >= 0 ? 1.0f : 0.0f;
+        m->host_weights[b] = w;
+        wsum += w;
+        lsum += (double)w * m->host_losses[b];
+    }
+    m->weight_sum = wsum;
+    m->loss = wsum > 0.0 ? lsum / wsum : 0.0;
+    if (!isfinite(m->loss)) {
+        ls_fail("model_classify_forward: the loss is %s (expected finite; the forward pass overflowed)",
+                isnan(m->loss) ? "nan" : "inf");
+        return -1.0f;
+    }
+    return (float)m->loss;
+}
+
+int model_hidden_states(const ls_model *m, int layer, float *host_out) {
+    if (!arch_is_encoder(m->cfg.family) || layer < -1 || layer >= m->L || m->B <= 0)
+        return ls_fail("model_hidden_states: layer: expected -1..%d after a forward of an encoder, found %d",
+                       m->L - 1, layer);
+    size_t NC = (size_t)m->B * m->T * m->C;
+    const float *src = layer < 0 ? m->acts.encoded : m->acts.ln2 + (size_t)layer * NC;
+    m->be->download(host_out, src, NC);
+    return 0;
+}
+
+void model_class_logits(const ls_model *m, float *host_out) {
+    m->be->download(host_out, m->acts.clogits, (size_t)m->B * m->cfg.num_labels);
+}
+
+// ----------------------------------------------------------------------------
+// backward
+
+// dclogits (B,NL) in a->clogits -> d (last hidden states) into dh (B,T,C), overwritten.
+static void head_backward(ls_model *m, float *dh, int B, int T) {
+    const ls_backend *be = m->be;
+    ls_acts *a = &m->acts;
+    ls_params *p = &m->params, *g = &m->grads;
+    int train = m->grads_memory != NULL, dense = train && head_dense_trained(m);
+    size_t C = m->C;
+    int NL = m->cfg.num_labels;
+    if (m->cfg.pooling == LS_POOL_MEAN) {
+        be->matmul_backward(a->dpool, train ? g->clsw : NULL, train ? g->clsb : NULL, a->clogits,
+                            a->pool_in, p->clsw, B, m->C, NL);
+        be->mean_pool_backward(dh, a->dpool, m->keymask, B, T, m->C);
+        return;
+    }
+    be->matmul_backward(a->dpool, train ? g->clsw : NULL, train ? g->clsb : NULL, a->clogits, a->pooled,
+                        p->clsw, B, m->C, NL);
+    be->tanh_backward(a->dpool2, a->pooled, a->dpool, (size_t)B * C);
+    be->matmul_backward(a->dpool, dense ? g->headw : NULL, dense ? g->headb : NULL, a->dpool2, a->pool_in,
+                        p->headw, B, m->C, m->C);
+    be->zero(dh, (size_t)B * T * C);
+    for (int b = 0; b < B; b++) be->copy(dh + (size_t)b * T * C, a->dpool + b * C, C);
+}
+
+// One post-LN layer backward: *dx holds d loss / d (layer output) on entry and
+// d loss / d (layer input) on return (when need_dx); the two (N,C) buffers swap.
+static void layer_backward(ls_model *m, int l, float **dx, float **spare, int need_dx) {
+    const ls_backend *be = m->be;
+    ls_acts *a = &m->acts;
+    ls_params *p = &m->params, *g = &m->grads;
+    int B = m->B, T = m->T, N = B * T, base = m->grads_memory && !m->head_only;
+    size_t C = m->C, NC = (size_t)N * C, att_l = model_att_floats(m, B, T);
+    const float *x = l == 0 ? a->encoded : a->ln2 + (size_t)(l - 1) * NC;
+    float *qkv = a->qkv + (size_t)l * N * m->QKV, *att = a->att + l * att_l, *atty = a->atty + l * NC,
+          *res2 = a->res2 + l * NC, *ln1 = a->ln1 + l * NC, *fc = a->fc + (size_t)l * N * m->F,
+          *act = a->act + (size_t)l * N * m->H, *res3 = a->res3 + l * NC;
+    float *dy = *dx, *d = *spare;
+    // through LN2: d = d res3 (= d of the MLP output and, by the skip, part of d ln1)
+    be->zero(d, NC);
+    be->layernorm_backward(d, base ? g->ln2w + l * C : NULL, base ? g->ln2b + l * C : NULL, dy, res3,
+                           p->ln2w + l * C, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, N, m->C);
+    model_linear_backward(m, l, LS_LIN_DOWN, a->dact, d, act, N);
+    be->gelu_erf_backward(a->dfc, fc, a->dact, (size_t)N * m->H);
+    model_linear_backward(m, l, LS_LIN_FC, a->tmp, a->dfc, ln1, N);
+    be->axpy(a->tmp, d, NC, 1.0f); // tmp = d ln1
+    // through LN1: dy = d res2 (= d of the attention output and, by the skip, part of d x)
+    be->zero(dy, NC);
+    be->layernorm_backward(dy, base ? g->ln1w + l * C : NULL, base ? g->ln1b + l * C : NULL, a->tmp, res2,
+                           p->ln1w + l * C, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, N, m->C);
+    model_linear_backward(m, l, LS_LIN_O, a->datty, dy, atty, N);
+    be->attention_bidir_backward(a->dqkv, a->datt, a->datty, qkv, att, m->keymask, B, T, m->NH, m->HS);
+    model_linear_backward(m, l, LS_LIN_QKV, need_dx ? d : NULL, a->dqkv, x, N);
+    if (!need_dx) return;
+    be->axpy(d, dy, NC, 1.0f); // d x = QKV path + skip
+    *dx = d;
+    *spare = dy;
+}
+
+void model_classify_backward(ls_model *m, float loss_scale) {
+    const ls_backend *be = m->be;
+    ls_assert(m->has_targets && arch_is_encoder(m->cfg.family));
+    int B = m->B, T = m->T, N = B * T, NL = m->cfg.num_labels;
+    ls_acts *a = &m->acts;
+    int base = m->grads_memory && !m->head_only;
+    size_t NC = (size_t)N * m->C;
+    for (int b = 0; b < B; b++)
+        m->host_losses[b] =
+            m->weight_sum > 0.0 ? (float)(loss_scale * m->host_weights[b] / m->weight_sum) : 0.0f;
+    be->upload(a->dlosses, m->host_losses, B);
+    be->crossentropy_backward(a->clogits, a->clogits, m->targets, a->dlosses, B, NL, 0.0f);
+    float *dx = a->dres, *spare = a->dln;
+    head_backward(m, dx, B, T);
+    for (int l = m->L - 1; l >= 0; l--) layer_backward(m, l, &dx, &spare, base || l > 0);
+    if (base) {
+        ls_params *p = &m->params, *g = &m->grads;
+        be->zero(spare, NC);
+        be->layernorm_backward(spare, g->embw, g->embb, dx, a->emb, p->embw, a->emb_mean, a->emb_rstd, N,
+                               m->C);
+        // word and position rows (positions start at position_offset), then the type rows
+        be->embedding_backward(g->wte, g->wpe + (size_t)m->cfg.position_offset * m->C, spare, m->tokens, B,
+                               T, m->C);
+        be->embedding_backward(g->wtt, NULL, spare, m->types, B, T, m->C);
+    }
+    m->has_targets = 0;
+}
