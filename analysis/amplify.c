@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "chance.h"
 #include "lowrank.h"
 #include "random.h"
 
@@ -49,18 +50,21 @@ int an_amplification_from_svd(const an_mat *W, const an_svd *W_svd, const an_svd
     if (r < 1 || r > dW_svd->nsv)
         return an_fail("an_amplification_from_svd: r is %d, expected 1..%d (singular directions "
                        "of ΔW available)", r, dW_svd->nsv);
-    an_svd own = {0}, gs = {0};
-    an_mat G = {0};
+    an_svd own = {0};
+    an_mat Ug = an_mat_alloc(d, r), Vg = an_mat_alloc(k, r);
+    an_rng rng;
+    an_rng_seed(&rng, seed);
     int rc = -1;
     if (!W_svd) {
         if (an_svd_thin(W, &own) != 0) goto done;
         W_svd = &own;
     }
-    G = an_mat_gaussian(d, k, seed);
-    if (an_svd_thin(&G, &gs) != 0) goto done;
+    // A Gaussian matrix's top-r singular vectors are Haar r-frames: drawn as such
+    // (O((d + k) r²)), not by factorising a d x k random matrix (O(d k min(d, k))).
+    if (an_haar_frame(&Ug, &rng) != 0 || an_haar_frame(&Vg, &rng) != 0) goto done;
     if (project_on_top(W, dW_svd, r, &out->proj_dw) != 0) goto done;
     if (project_on_top(W, W_svd, r, &out->proj_w) != 0) goto done;
-    if (project_on_top(W, &gs, r, &out->proj_random) != 0) goto done;
+    if (an_projected_norm(W, &Ug, &Vg, &out->proj_random) != 0) goto done;
     out->r = r;
     out->w_norm = an_frobenius_norm(W);
     out->dw_norm = an_frobenius_from_sigma(dW_svd->S, dW_svd->nsv);
@@ -68,9 +72,9 @@ int an_amplification_from_svd(const an_mat *W, const an_svd *W_svd, const an_svd
     else out->factor = out->dw_norm > 0.0 ? INFINITY : 0.0;
     rc = 0;
 done:
-    an_mat_free(&G);
+    an_mat_free(&Ug);
+    an_mat_free(&Vg);
     an_svd_free(&own);
-    an_svd_free(&gs);
     return rc;
 }
 

@@ -10,6 +10,9 @@
 //
 // For U, V of a Gaussian matrix (independent Haar-distributed bases),
 // E‖U^T W V‖²_F = r² ‖W‖²_F / (d k): 4 · 61.95 / 12288 ≈ 0.02 in the paper.
+// The baseline draws such U, V directly as Haar r-frames (an_haar_frame,
+// chance.h: the same law, without a d x k SVD); chance.h also gives its
+// band (percentiles) and that of the factor of a random ΔW.
 #ifndef AN_AMPLIFY_H
 #define AN_AMPLIFY_H
 
@@ -22,7 +25,8 @@ typedef struct {
     int r;               // number of singular directions projected on
     double proj_dw;      // ‖U_ΔW^T W V_ΔW‖_F
     double proj_w;       // ‖U_W^T W V_W‖_F (= sqrt(Σ_{i<=r} σ_i(W)²))
-    double proj_random;  // ‖U_G^T W V_G‖_F, G an N(0, 1) matrix of W's shape
+    double proj_random;  // ‖U_G^T W V_G‖_F, U_G, V_G the top-r singular vectors of an N(0, 1)
+                         // matrix of W's shape, i.e. independent Haar r-frames (drawn as such)
     double w_norm;       // ‖W‖_F
     double dw_norm;      // ‖ΔW‖_F (from ΔW's singular values)
     double factor;       // dw_norm / proj_dw; +inf if proj_dw is 0 and ΔW is not
@@ -35,7 +39,8 @@ int an_projected_norm(const an_mat *W, const an_mat *U, const an_mat *V, double 
 // caller computed (an_delta_svd for a LoRA adapter, an_svd_thin for a dense
 // full fine-tuning ΔW, which must keep all its singular values for dw_norm).
 // W_svd may be NULL (computed here) or W's SVD from an_svd_thin, to reuse it
-// across r. The random baseline draws G from an an_rng seeded with `seed`.
+// across r. The random baseline draws its frames (U then V) from an an_rng
+// seeded with `seed`.
 // Returns 0, or -1 if shapes differ or r is not in [1, dW_svd->nsv].
 int an_amplification_from_svd(const an_mat *W, const an_svd *W_svd, const an_svd *dW_svd,
                               int r, uint64_t seed, an_amplification *out);

@@ -8,6 +8,7 @@
 //   amplify.h    ‖U^T W V‖_F and the amplification factor (Table 7)
 //   spectrum.h   effective rank, energy rank, norms of a spectrum
 //   intruders.h  intruder dimensions (Shuttleworth et al. 2024)
+//   chance.h     chance bands: φ and ‖U^T W V‖_F for random subspaces (exact means, Monte Carlo percentiles)
 #ifndef AN_ANALYSIS_H
 #define AN_ANALYSIS_H
 
@@ -18,5 +19,6 @@
 #include "amplify.h"
 #include "spectrum.h"
 #include "intruders.h"
+#include "chance.h"
 
 #endif

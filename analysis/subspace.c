@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "chance.h"
 #include "random.h"
 
 static const char *side_name(an_side side) { return side == AN_SIDE_LEFT ? "left" : "right"; }
@@ -11,20 +12,8 @@ static const char *side_name(an_side side) { return side == AN_SIDE_LEFT ? "left
 // ----------------------------------------------------------------------------
 // φ from orthonormal bases (Eq. 4)
 
-// U1 (n x p1), U2 (n x p2) -> grid (imax x jmax)
-int an_phi_grid(const an_mat *U1, const an_mat *U2, int imax, int jmax, double *grid) {
-    if (U1->rows != U2->rows)
-        return an_fail("an_phi_grid: the bases live in different spaces: U1 is %d x %d, "
-                       "U2 is %d x %d (rows must match)", U1->rows, U1->cols, U2->rows, U2->cols);
-    if (imax < 1 || imax > U1->cols)
-        return an_fail("an_phi_grid: imax is %d, expected 1..%d (U1's columns)", imax, U1->cols);
-    if (jmax < 1 || jmax > U2->cols)
-        return an_fail("an_phi_grid: jmax is %d, expected 1..%d (U2's columns)", jmax, U2->cols);
-    int n = U1->rows;
-    // M = U1[:, :imax]^T U2[:, :jmax]; row-major leading dimensions stay the full widths.
-    double *M = an_malloc((size_t)imax * (size_t)jmax * sizeof(double));
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, imax, jmax, n, 1.0,
-                U1->data, U1->cols, U2->data, U2->cols, 0.0, M, jmax);
+// M (imax x jmax, M_ab = u_a · v_b) -> grid (imax x jmax)
+void an_phi_grid_from_product(const double *M, int imax, int jmax, double *grid) {
     // P(i, j) = Σ_{a<i, b<j} M_ab², built row by row: P(i,j) = P(i-1,j) + rowsum_i(j).
     double *prev = an_calloc((size_t)jmax, sizeof(double));
     for (int i = 0; i < imax; i++) {
@@ -42,6 +31,23 @@ int an_phi_grid(const an_mat *U1, const an_mat *U2, int imax, int jmax, double *
         }
     }
     free(prev);
+}
+
+// U1 (n x p1), U2 (n x p2) -> grid (imax x jmax)
+int an_phi_grid(const an_mat *U1, const an_mat *U2, int imax, int jmax, double *grid) {
+    if (U1->rows != U2->rows)
+        return an_fail("an_phi_grid: the bases live in different spaces: U1 is %d x %d, "
+                       "U2 is %d x %d (rows must match)", U1->rows, U1->cols, U2->rows, U2->cols);
+    if (imax < 1 || imax > U1->cols)
+        return an_fail("an_phi_grid: imax is %d, expected 1..%d (U1's columns)", imax, U1->cols);
+    if (jmax < 1 || jmax > U2->cols)
+        return an_fail("an_phi_grid: jmax is %d, expected 1..%d (U2's columns)", jmax, U2->cols);
+    int n = U1->rows;
+    // M = U1[:, :imax]^T U2[:, :jmax]; row-major leading dimensions stay the full widths.
+    double *M = an_malloc((size_t)imax * (size_t)jmax * sizeof(double));
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, imax, jmax, n, 1.0,
+                U1->data, U1->cols, U2->data, U2->cols, 0.0, M, jmax);
+    an_phi_grid_from_product(M, imax, jmax, grid);
     free(M);
     return 0;
 }
@@ -131,12 +137,23 @@ int an_w_vs_dw_grid(const an_svd *W_svd, const an_svd *dW_svd, an_side side,
 
 int an_w_vs_random_grid(const an_svd *W_svd, an_side side, uint64_t seed,
                         int imax, int jmax, double *grid) {
-    an_mat G = an_mat_gaussian(W_svd->rows, W_svd->cols, seed);
-    an_svd gs;
-    int rc = an_svd_thin(&G, &gs);
-    an_mat_free(&G);
-    if (rc != 0) return -1;
-    rc = an_w_vs_dw_grid(W_svd, &gs, side, imax, jmax, grid);
-    an_svd_free(&gs);
+    // The top-jmax singular vectors of a Gaussian matrix of W's shape are a Haar frame.
+    int n = side == AN_SIDE_LEFT ? W_svd->rows : W_svd->cols;
+    if (jmax < 1 || jmax > (W_svd->rows < W_svd->cols ? W_svd->rows : W_svd->cols))
+        return an_fail("an_w_vs_random_grid: jmax is %d, expected 1..%d (min of W's shape %d x %d)", jmax,
+                       W_svd->rows < W_svd->cols ? W_svd->rows : W_svd->cols, W_svd->rows, W_svd->cols);
+    an_mat F = an_mat_alloc(n, jmax);
+    an_rng rng;
+    an_rng_seed(&rng, seed);
+    int rc = an_haar_frame(&F, &rng);
+    if (rc == 0) {
+        rc = an_phi_grid(side == AN_SIDE_LEFT ? &W_svd->U : &W_svd->V, &F, imax, jmax, grid);
+        if (rc != 0) {
+            char why[768];
+            snprintf(why, sizeof why, "%s", an_error());
+            rc = an_fail("an_w_vs_random_grid (W's directions are i, random ones are j): %s", why);
+        }
+    }
+    an_mat_free(&F);
     return rc;
 }

@@ -24,6 +24,11 @@
 // [1, p1] / [1, p2]. Orthonormality is the caller's promise (not checked).
 int an_phi_grid(const an_mat *U1, const an_mat *U2, int imax, int jmax, double *grid);
 
+// The same grid from the product M = U1[:, :imax]^T U2[:, :jmax] (imax x
+// jmax, row-major) the caller formed: the 2D prefix sum of M², divided by
+// min(i, j). Also used by the chance bands (chance.h), whose M is drawn.
+void an_phi_grid_from_product(const double *M, int imax, int jmax, double *grid);
+
 // One value φ(i, j) of the grid above. Returns 0 and sets *phi, or -1.
 int an_phi(const an_mat *U1, const an_mat *U2, int i, int j, double *phi);
 
@@ -55,7 +60,8 @@ int an_w_vs_dw_grid(const an_svd *W_svd, const an_svd *dW_svd, an_side side,
                     int imax, int jmax, double *grid);
 
 // Fig. 8's random baseline: as an_w_vs_dw_grid with ΔW replaced by an i.i.d.
-// N(0, 1) matrix of W's shape seeded with `seed` (its SVD is dense: O(d k min(d, k))).
+// N(0, 1) matrix of W's shape, whose top-jmax singular vectors are a Haar
+// frame: drawn as one (an_haar_frame, seeded with `seed`; O(n jmax²), no SVD).
 int an_w_vs_random_grid(const an_svd *W_svd, an_side side, uint64_t seed,
                         int imax, int jmax, double *grid);
 

@@ -29,6 +29,26 @@ static double grid_mean(const double *g, int n) {
 }
 
 // ----------------------------------------------------------------------------
+// Chance bands (analysis/chance.h), shared by every grid of one shape
+
+uint64_t analyze_chance_seed(unsigned long long seed, int a, int b, int c) {
+    return an_chance_trial_seed(an_chance_trial_seed(an_chance_trial_seed(seed, a), b), c);
+}
+
+int analyze_phi_chance(an_phi_chance *cache, int *n_cache, int imax, int jmax, int n, unsigned long long seed) {
+    for (int c = 0; c < *n_cache; c++)
+        if (cache[c].imax == imax && cache[c].jmax == jmax && cache[c].n == n) return c;
+    an_phi_chance band;
+    // Seeded by n alone: grids of one n share the draws of their common cells (chance.h).
+    if (analyze_check(an_phi_chance_compute(imax, jmax, n, AN_CHANCE_TRIALS, analyze_chance_seed(seed, 0, 0, n),
+                                            &band),
+                      "chance band of φ"))
+        return -1;
+    cache[*n_cache] = band;
+    return (*n_cache)++;
+}
+
+// ----------------------------------------------------------------------------
 // subspace (Fig. 3, 4, 6, 7; App. H.2)
 
 int subspace_compute(const analyze_request *req, const analyze_inputs *in, subspace_result *res) {
@@ -37,6 +57,7 @@ int subspace_compute(const analyze_request *req, const analyze_inputs *in, subsp
     analyze_inputs_series(in, 1, &res->a2);
     res->layers = analyze_layer_range(req, in);
     res->cells = ls_calloc((size_t)n_layers_of(res->layers) * req->n_modules + 1, sizeof *res->cells);
+    res->chance = ls_calloc((size_t)n_layers_of(res->layers) * req->n_modules + 1, sizeof *res->chance);
     an_side side = req->side_b ? AN_SIDE_LEFT : AN_SIDE_RIGHT;
     int rc = 0;
     for (int l = res->layers.layer0; l < res->layers.layer1 && !rc; l++)
@@ -58,9 +79,12 @@ int subspace_compute(const analyze_request *req, const analyze_inputs *in, subsp
                 rc = analyze_check(an_subspace_similarity_random_grid(x1->rows, x1->cols, x2->rows, x2->cols, side,
                                                                       req->seed + 1000003ull * l + mi, imax, jmax, rg),
                                    "random baseline");
+            // The band lives in the side's own space: k for A, d_out of this module for B.
+            int chance = rc ? -1 : analyze_phi_chance(res->chance, &res->n_chance, imax, jmax, shared, req->seed);
+            if (chance < 0) rc = -1;
             if (!rc) {
-                res->cells[res->n_cells++] =
-                    (subspace_cell){l, mi, imax, jmax, g, rg, grid_mean(g, imax * jmax), grid_mean(rg, imax * jmax)};
+                res->cells[res->n_cells++] = (subspace_cell){
+                    l, mi, imax, jmax, g, rg, grid_mean(g, imax * jmax), grid_mean(rg, imax * jmax), shared, chance};
             } else {
                 free(g);
                 free(rg);
@@ -76,6 +100,8 @@ void subspace_result_free(subspace_result *res) {
         free(res->cells[i].phi);
         free(res->cells[i].phi_random);
     }
+    for (int c = 0; c < res->n_chance; c++) an_phi_chance_free(&res->chance[c]);
+    free(res->chance);
     free(res->cells);
     memset(res, 0, sizeof *res);
 }
@@ -83,9 +109,53 @@ void subspace_result_free(subspace_result *res) {
 // ----------------------------------------------------------------------------
 // amplify (Table 7, App. H.4)
 
-an_amplification *amplify_at(const amplify_result *res, int series, int layer, int module) {
+static size_t amplify_index(const amplify_result *res, int series, int layer, int module) {
     size_t nl = (size_t)n_layers_of(res->layers);
-    return &res->cells[((size_t)series * nl + (size_t)(layer - res->layers.layer0)) * res->n_modules + module];
+    return ((size_t)series * nl + (size_t)(layer - res->layers.layer0)) * res->n_modules + module;
+}
+
+an_amplification *amplify_at(const amplify_result *res, int series, int layer, int module) {
+    return &res->cells[amplify_index(res, series, layer, module)];
+}
+
+an_band *amplify_chance_at(const amplify_result *res, int series, int layer, int module) {
+    return &res->chance[amplify_index(res, series, layer, module)];
+}
+
+// Table 7 for every series at one (layer, module), sharing W's SVD, and the
+// chance band of ‖UᵀWV‖_F per rank (series of one rank share it).
+static int amplify_layer_module(const analyze_request *req, const analyze_inputs *in, amplify_result *res, int l,
+                                int mi) {
+    const char *mod = req->modules[mi];
+    an_mat W = {0};
+    an_svd ws = {0};
+    int rc = analyze_inputs_weight(in, l, mod, &W) || analyze_check(an_svd_thin(&W, &ws), "SVD of W") ? -1 : 0;
+    for (int ai = 0; ai < res->n_series && !rc; ai++) {
+        an_svd ds = {0};
+        int lora_r = 0;
+        rc = analyze_inputs_delta_svd(in, ai, l, mod, &ds, &lora_r);
+        // Full fine-tuning has no rank of its own: project on --rank (default 8) directions.
+        int r = req->rank ? req->rank : lora_r ? lora_r : 8;
+        int have = lora_r ? lora_r : ds.nsv;
+        an_amplification *cell = amplify_at(res, ai, l, mi);
+        if (!rc && r > have) rc = ls_fail("--rank %d exceeds the rank %d of %s at layer %d", r, have, res->series[ai].dir, l);
+        if (!rc)
+            rc = analyze_check(an_amplification_from_svd(&W, &ws, &ds, r, req->seed + l, cell), "amplification");
+        an_band *band = amplify_chance_at(res, ai, l, mi);
+        int shared = -1;
+        for (int bi = 0; bi < ai && !rc; bi++)
+            if (amplify_at(res, bi, l, mi)->r == r) shared = bi;
+        if (!rc && shared >= 0) *band = *amplify_chance_at(res, shared, l, mi);
+        else if (!rc)
+            rc = analyze_check(an_projected_norm_chance(ws.S, ws.nsv, W.rows, W.cols, r,
+                                                        an_projected_norm_chance_trials(W.rows, W.cols, r),
+                                                        analyze_chance_seed(req->seed, l, mi, r), band),
+                               "chance band of ‖UᵀWV‖_F");
+        an_svd_free(&ds);
+    }
+    an_svd_free(&ws);
+    an_mat_free(&W);
+    return rc;
 }
 
 int amplify_compute(const analyze_request *req, const analyze_inputs *in, amplify_result *res) {
@@ -93,37 +163,19 @@ int amplify_compute(const analyze_request *req, const analyze_inputs *in, amplif
     res->series = series_table(in, &res->n_series);
     res->layers = analyze_layer_range(req, in);
     res->n_modules = req->n_modules;
-    res->cells = ls_calloc((size_t)res->n_series * n_layers_of(res->layers) * req->n_modules + 1, sizeof *res->cells);
+    size_t n = (size_t)res->n_series * n_layers_of(res->layers) * req->n_modules + 1;
+    res->cells = ls_calloc(n, sizeof *res->cells);
+    res->chance = ls_calloc(n, sizeof *res->chance);
     int rc = 0;
-    for (int ai = 0; ai < res->n_series && !rc; ai++)
-        for (int l = res->layers.layer0; l < res->layers.layer1 && !rc; l++)
-            for (int mi = 0; mi < req->n_modules && !rc; mi++) {
-                const char *mod = req->modules[mi];
-                an_svd ds = {0};
-                an_mat W = {0};
-                int lora_r = 0;
-                if (analyze_inputs_weight(in, l, mod, &W) || analyze_inputs_delta_svd(in, ai, l, mod, &ds, &lora_r)) {
-                    rc = -1;
-                } else {
-                    // Full fine-tuning has no rank of its own: project on --rank (default 8) directions.
-                    int r = req->rank ? req->rank : lora_r ? lora_r : 8;
-                    int have = lora_r ? lora_r : ds.nsv;
-                    an_amplification *cell = amplify_at(res, ai, l, mi);
-                    if (r > have)
-                        rc = ls_fail("--rank %d exceeds the rank %d of %s at layer %d", r, have, res->series[ai].dir, l);
-                    else
-                        rc = analyze_check(an_amplification_from_svd(&W, NULL, &ds, r, req->seed + l, cell),
-                                           "amplification");
-                }
-                an_svd_free(&ds);
-                an_mat_free(&W);
-            }
+    for (int l = res->layers.layer0; l < res->layers.layer1 && !rc; l++)
+        for (int mi = 0; mi < req->n_modules && !rc; mi++) rc = amplify_layer_module(req, in, res, l, mi);
     return rc;
 }
 
 void amplify_result_free(amplify_result *res) {
     free(res->series);
     free(res->cells);
+    free(res->chance);
     memset(res, 0, sizeof *res);
 }
 
@@ -152,7 +204,7 @@ static int w_vs_dw_cell_compute(const analyze_request *req, const analyze_inputs
     double mx = 0;
     for (int k = 0; k < imax * r; k++) mx = g[k] > mx ? g[k] : mx;
     int rr = r < imax ? r : imax;
-    *cell = (w_vs_dw_cell){l, mi, ai, imax, r, g, grid_mean(g, imax * r), mx, g[(rr - 1) * r + (r - 1)]};
+    *cell = (w_vs_dw_cell){l, mi, ai, imax, r, g, grid_mean(g, imax * r), mx, g[(rr - 1) * r + (r - 1)], ws->rows, 0};
     return 0;
 }
 
@@ -162,6 +214,7 @@ int w_vs_dw_compute(const analyze_request *req, const analyze_inputs *in, w_vs_d
     analyze_layers layers = analyze_layer_range(req, in);
     int ns = res->n_series;
     res->cells = ls_calloc((size_t)n_layers_of(layers) * req->n_modules * (ns + 1) + 1, sizeof *res->cells);
+    res->chance = ls_calloc((size_t)n_layers_of(layers) * req->n_modules * (ns + 1) + 1, sizeof *res->chance);
     int rc = 0;
     for (int l = layers.layer0; l < layers.layer1 && !rc; l++)
         for (int mi = 0; mi < req->n_modules && !rc; mi++) {
@@ -180,8 +233,13 @@ int w_vs_dw_compute(const analyze_request *req, const analyze_inputs *in, w_vs_d
                 // ai = -1: the random baseline; its j range follows the first adapter's r.
                 const analyze_series *s = &res->series[ai < 0 ? 0 : ai];
                 int r = req->rank ? req->rank : ns > 0 && s->is_lora ? s->r : 8;
-                rc = w_vs_dw_cell_compute(req, in, &ws, l, mi, ai, imax, r, &res->cells[res->n_cells]);
-                if (!rc) res->n_cells++;
+                w_vs_dw_cell *cell = &res->cells[res->n_cells];
+                rc = w_vs_dw_cell_compute(req, in, &ws, l, mi, ai, imax, r, cell);
+                if (!rc) {
+                    res->n_cells++;
+                    cell->chance = analyze_phi_chance(res->chance, &res->n_chance, imax, r, cell->n, req->seed);
+                    if (cell->chance < 0) rc = -1;
+                }
             }
             an_svd_free(&ws);
             an_mat_free(&W);
@@ -191,6 +249,8 @@ int w_vs_dw_compute(const analyze_request *req, const analyze_inputs *in, w_vs_d
 
 void w_vs_dw_result_free(w_vs_dw_result *res) {
     for (int i = 0; i < res->n_cells; i++) free(res->cells[i].phi);
+    for (int c = 0; c < res->n_chance; c++) an_phi_chance_free(&res->chance[c]);
+    free(res->chance);
     free(res->cells);
     free(res->series);
     memset(res, 0, sizeof *res);

@@ -1,5 +1,6 @@
 // Rendering: result structs -> <out>/<name>.tsv and .md, one data file per
 // grid or spectrum under <out>/data/, and figures through plots/*.gp.
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,14 +51,73 @@ static int finish(int rc, const analyze_request *req, strbuf *tables, const char
 }
 
 // ----------------------------------------------------------------------------
+// Chance bands (analysis/chance.h) beside the measured values
+
+// value / chance level (a chance level of 0 leaves the ratio undefined: NaN).
+static double chance_ratio(double value, const an_band *b) { return b->mean > 0 ? value / b->mean : NAN; }
+
+// TSV: <chance level> <p95> <p99> <value / chance level>.
+static void tsv_band(strbuf *b, double value, const an_band *band) {
+    sb_printf(b, "\t%.6f\t%.6f\t%.6f\t%.4f", band->mean, band->p95, band->p99, chance_ratio(value, band));
+}
+
+// Markdown: "mean / p95 / p99 | ratio×" (two cells), the value in bold when above p99.
+static void md_band(strbuf *b, double value, const an_band *band) {
+    const char *em = value > band->p99 ? "**" : "";
+    sb_printf(b, " %.3f / %.3f / %.3f | %s%.2f×%s |", band->mean, band->p95, band->p99, em,
+              chance_ratio(value, band), em);
+}
+
+// Writes one chance grid: "i j mean p95 p99" blocks, as write_grid lays out φ.
+static int write_chance_grid(const char *dir, const char *name, const an_phi_chance *c, char side) {
+    strbuf b = {0};
+    sb_printf(&b, "# chance band of phi(%c1, %c2, i, j) for random subspaces of R^%d: exact mean max(i,j)/n, "
+                  "Monte Carlo p95, p99 (%d draws, seed %llu)\n# i\tj\tmean\tp95\tp99\n",
+              side, side, c->n, c->trials, (unsigned long long)c->seed);
+    for (int i = 1; i <= c->imax; i++) {
+        for (int j = 1; j <= c->jmax; j++) {
+            const an_band *x = an_phi_chance_at(c, i, j);
+            sb_printf(&b, "%d\t%d\t%.6f\t%.6f\t%.6f\n", i, j, x->mean, x->p95, x->p99);
+        }
+        sb_printf(&b, "\n");
+    }
+    int rc = report_write(dir, name, &b);
+    sb_free(&b);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
 // subspace (Fig. 3, 4, 6, 7; App. H.2)
+
+// One row of subspace.tsv and of both Markdown tables (values; chance bands).
+static void subspace_row(const analyze_request *req, const subspace_result *res, const subspace_cell *x, char side,
+                         strbuf *tsv, strbuf *md, strbuf *bands) {
+    const char *mod = req->modules[x->module];
+    const double *g = x->phi;
+    int imax = x->imax, jmax = x->jmax, l = x->layer;
+    const an_phi_chance *ch = &res->chance[x->chance];
+    double v[4] = {g[0], g[jmax - 1], g[imax * jmax - 1], x->mean};
+    const an_band *b[4] = {an_phi_chance_at(ch, 1, 1), an_phi_chance_at(ch, 1, jmax), an_phi_chance_at(ch, imax, jmax),
+                           &ch->grid_mean};
+    sb_printf(tsv, "%d\t%s\t%c\t%d\t%d\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%d", l, mod, side, imax, jmax, v[0], v[1],
+              v[2], v[3], x->mean_random, x->n);
+    for (int k = 0; k < 4; k++) tsv_band(tsv, v[k], b[k]);
+    sb_printf(tsv, "\n");
+    sb_printf(md, "| %d | %s | %.4f | %.4f | %.4f | %.4f | %.4f |\n", l, mod, v[0], v[1], v[2], v[3], x->mean_random);
+    sb_printf(bands, "| %d | %s | %d |", l, mod, x->n);
+    for (int k = 0; k < 4; k++) md_band(bands, v[k], b[k]);
+    sb_printf(bands, "\n");
+}
 
 int subspace_render(const analyze_request *req, const subspace_result *res, const char *data_dir) {
     const analyze_series *a1 = &res->a1, *a2 = &res->a2;
     char side = req->side_b ? 'B' : 'A';
-    strbuf t[2] = {{0}}, *tsv = &t[0], *md = &t[1];
+    strbuf t[2] = {{0}}, *tsv = &t[0], *md = &t[1], bands = {0};
     report_figure fig = {0};
-    sb_printf(tsv, "layer\tmodule\tside\tr1\tr2\tphi_1_1\tphi_1_r2\tphi_r1_r2\tmean_phi\tmean_phi_random\n");
+    sb_printf(tsv, "layer\tmodule\tside\tr1\tr2\tphi_1_1\tphi_1_r2\tphi_r1_r2\tmean_phi\tmean_phi_random\tn");
+    static const char *const stat[4] = {"phi_1_1", "phi_1_r2", "phi_r1_r2", "mean_phi"};
+    for (int k = 0; k < 4; k++) sb_printf(tsv, "\t%s_chance\t%s_p95\t%s_p99\t%s_ratio", stat[k], stat[k], stat[k], stat[k]);
+    sb_printf(tsv, "\n");
     sb_printf(md, "# Subspace similarity φ(%c1, %c2, i, j) (Hu et al. 2021, Eq. 4%s)\n\n"
                   "%c1: `%s` (r = %d), %c2: `%s` (r = %d). φ(1, r2): how much of %c1's top direction lies in "
                   "%c2's span. Random: two Gaussian matrices of the same shapes (seed %llu); E[φ] = max(i, j)/n.\n\n"
@@ -65,6 +125,14 @@ int subspace_render(const analyze_request *req, const subspace_result *res, cons
                   "|---:|:---|---:|---:|---:|---:|---:|\n",
               side, side, req->side_b ? "; App. H.2" : "; Fig. 3, 4", side, a1->dir, a1->r, side, a2->dir, a2->r, side,
               side, req->seed);
+    sb_printf(&bands, "\n## Chance bands\n\nφ of random subspaces of R^n (n = %s): "
+                      "exact mean max(i, j)/n, and the 95th and 99th percentiles of %d Monte Carlo draws "
+                      "(analysis/chance.h; seed from %llu). Ratio = measured / chance mean, in bold when the "
+                      "measured value is above the 99th percentile.\n\n"
+                      "| layer | module | n | φ(1,1) chance / p95 / p99 | ratio | φ(1,r2) chance / p95 / p99 | ratio "
+                      "| φ(r1,r2) chance / p95 / p99 | ratio | mean φ chance / p95 / p99 | ratio |\n"
+                      "|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+              req->side_b ? "d_out, the space of B's columns" : "d_in, the space of A's rows", AN_CHANCE_TRIALS, req->seed);
     int rc = 0;
     for (int c = 0; c < res->n_cells && !rc; c++) {
         const subspace_cell *x = &res->cells[c];
@@ -83,15 +151,16 @@ int subspace_render(const analyze_request *req, const subspace_result *res, cons
                      mod, l);
             rc = write_grid(data_dir, name, x->phi_random, imax, jmax, what);
         }
-        if (!rc) {
-            const double *g = x->phi;
-            double m = x->mean, rm = x->mean_random;
-            sb_printf(tsv, "%d\t%s\t%c\t%d\t%d\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\n", l, mod, side, imax, jmax, g[0],
-                      g[jmax - 1], g[imax * jmax - 1], m, rm);
-            sb_printf(md, "| %d | %s | %.4f | %.4f | %.4f | %.4f | %.4f |\n", l, mod, g[0], g[jmax - 1],
-                      g[imax * jmax - 1], m, rm);
-        }
+        if (!rc) subspace_row(req, res, x, side, tsv, md, &bands);
     }
+    for (int c = 0; c < res->n_chance && !rc; c++) {
+        char name[128];
+        const an_phi_chance *ch = &res->chance[c];
+        snprintf(name, sizeof name, "subspace_%c_chance_n%d_%dx%d.tsv", side, ch->n, ch->imax, ch->jmax);
+        rc = write_chance_grid(data_dir, name, ch, side);
+    }
+    sb_printf(md, "%s", bands.s ? bands.s : "");
+    sb_free(&bands);
     if (!rc) {
         // The random panel of Fig. 4: one grid is representative (all have the same law).
         char last[160];
@@ -130,8 +199,13 @@ static void amplify_md_table(const analyze_request *req, const amplify_result *r
     for (int ai = 0; ai < ns; ai++) {
         const an_amplification *x = amplify_at(res, ai, l, mi);
         sb_printf(md, " %.4f | %.4f | %.4f |", x->proj_dw, x->proj_w, x->proj_random);
-        sb_printf(tsv, "%s\t%d\t%d\t%s\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\n", res->series[ai].dir, x->r, l, mod,
+        const an_band *pb = amplify_chance_at(res, ai, l, mi);
+        an_band fb = an_factor_chance(x->dw_norm, pb);
+        sb_printf(tsv, "%s\t%d\t%d\t%s\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f", res->series[ai].dir, x->r, l, mod,
                   x->proj_dw, x->proj_w, x->proj_random, x->w_norm, x->dw_norm, x->factor);
+        sb_printf(tsv, "\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.4f\t%.6f\t%.6f\t%.6f\t%.4f\t%d\n", pb->mean, pb->p01,
+                  pb->p05, pb->p95, pb->p99, chance_ratio(x->proj_dw, pb), fb.mean, fb.p95, fb.p99,
+                  chance_ratio(x->factor, &fb), pb->trials);
     }
     sb_printf(md, "\n| ‖W%s‖_F |", mod);
     for (int ai = 0; ai < ns; ai++) sb_printf(md, " %.4f | | |", amplify_at(res, ai, l, mi)->w_norm);
@@ -139,19 +213,44 @@ static void amplify_md_table(const analyze_request *req, const amplify_result *r
     for (int ai = 0; ai < ns; ai++) sb_printf(md, " %.4f | | |", amplify_at(res, ai, l, mi)->dw_norm);
     sb_printf(md, "\n| amplification |");
     for (int ai = 0; ai < ns; ai++) sb_printf(md, " %.2f | | |", amplify_at(res, ai, l, mi)->factor);
+    // Chance (chance.h): random r-frames U, V; a random ΔW of the same norm and rank.
+    sb_printf(md, "\n| ‖UᵀW%sV‖_F, random U, V: r‖W‖_F/√(dk) [p05, p95] |", mod);
+    for (int ai = 0; ai < ns; ai++) {
+        const an_band *pb = amplify_chance_at(res, ai, l, mi);
+        sb_printf(md, " %.4f [%.4f, %.4f] | | |", pb->mean, pb->p05, pb->p95);
+    }
+    sb_printf(md, "\n| ‖U_ΔWᵀW%sV_ΔW‖_F ÷ chance |", mod);
+    for (int ai = 0; ai < ns; ai++)
+        sb_printf(md, " %.2f× | | |", chance_ratio(amplify_at(res, ai, l, mi)->proj_dw, amplify_chance_at(res, ai, l, mi)));
+    sb_printf(md, "\n| amplification of a random ΔW of this norm: chance [p95, p99] |");
+    for (int ai = 0; ai < ns; ai++) {
+        const an_amplification *x = amplify_at(res, ai, l, mi);
+        an_band fb = an_factor_chance(x->dw_norm, amplify_chance_at(res, ai, l, mi));
+        const char *em = x->factor > fb.p99 ? "**" : "";
+        sb_printf(md, " %.2f [%.2f, %.2f]; measured ÷ chance %s%.2f×%s | | |", fb.mean, fb.p95, fb.p99, em,
+                  chance_ratio(x->factor, &fb), em);
+    }
     sb_printf(md, "\n\n");
 }
 
 int amplify_render(const analyze_request *req, const amplify_result *res, const char *data_dir) {
     strbuf t[2] = {{0}}, *tsv = &t[0], *md = &t[1];
     report_figure fig = {0};
-    sb_printf(tsv, "adapter\tr\tlayer\tmodule\tproj_dW\tproj_W\tproj_random\tnorm_W\tnorm_dW\tamplification\n");
+    sb_printf(tsv, "adapter\tr\tlayer\tmodule\tproj_dW\tproj_W\tproj_random\tnorm_W\tnorm_dW\tamplification"
+                   "\tproj_chance\tproj_chance_p01\tproj_chance_p05\tproj_chance_p95\tproj_chance_p99\tproj_dW_ratio"
+                   "\tfactor_chance\tfactor_chance_p95\tfactor_chance_p99\tfactor_ratio\tchance_trials\n");
     sb_printf(md, "# Amplification (Hu et al. 2021, Table 7, App. H.4)\n\n"
                   "‖UᵀWV‖_F with U, V the top-r singular vectors of ΔW, of W, or of a Gaussian random matrix "
                   "(seed %llu); amplification factor = ‖ΔW‖_F / ‖U_ΔWᵀ W V_ΔW‖_F. Base: `%s`.%s\n"
                   "Paper (GPT-3, layer 48, Wq): r = 4: 0.32 / 21.67 / 0.02, ‖Wq‖_F = 61.95, ‖ΔWq‖_F = 6.91, "
-                  "factor ≈ 21.5; r = 64: 1.90 / 37.71 / 0.33, ‖ΔWq‖_F = 3.57, factor ≈ 1.9.\n\n",
-              req->seed, req->base, base_note(req->base));
+                  "factor ≈ 21.5; r = 64: 1.90 / 37.71 / 0.33, ‖ΔWq‖_F = 3.57, factor ≈ 1.9.\n\n"
+                  "Chance (analysis/chance.h): for random r-frames U, V (Haar), E‖UᵀWV‖²_F = r²‖W‖²_F/(d k) exactly; "
+                  "p05, p95 from up to %d Monte Carlo draws (fewer for wide matrices: table7.tsv's chance_trials). "
+                  "A random ΔW of the same norm and rank has such U, V, so its "
+                  "amplification factor is ‖ΔW‖_F / ‖UᵀWV‖_F: chance level ‖ΔW‖_F √(d k) / (r ‖W‖_F), p95 and p99 = "
+                  "‖ΔW‖_F over the norm's p05 and p01. Measured ÷ chance is the scale-free amplification (1 for "
+                  "directions random with respect to W), in bold when the factor is above the random ΔW's p99.\n\n",
+              req->seed, req->base, base_note(req->base), AN_CHANCE_TRIALS);
     for (int l = res->layers.layer0; l < res->layers.layer1; l++)
         for (int mi = 0; mi < req->n_modules; mi++) amplify_md_table(req, res, l, mi, md, tsv);
     // Amplification factor per layer: one panel per module, one line per adapter.
@@ -187,12 +286,17 @@ int amplify_render(const analyze_request *req, const amplify_result *res, const 
 int w_vs_dw_render(const analyze_request *req, const w_vs_dw_result *res, const char *data_dir) {
     strbuf t[2] = {{0}}, *tsv = &t[0], *md = &t[1];
     report_figure fig = {0};
-    sb_printf(tsv, "what\tr\tlayer\tmodule\timax\tjmax\tmean_phi\tmax_phi\tphi_r_r\n");
+    sb_printf(tsv, "what\tr\tlayer\tmodule\timax\tjmax\tmean_phi\tmax_phi\tphi_r_r\tn\tphi_r_r_chance\tphi_r_r_p95"
+                   "\tphi_r_r_p99\tphi_r_r_ratio\tmean_phi_chance\tmean_phi_p95\tmean_phi_p99\tmean_phi_ratio\n");
     sb_printf(md, "# W vs ΔW (Hu et al. 2021, Fig. 8, App. H.4)\n\n"
                   "φ between the top-i left singular vectors of W and the top-j of ΔW (or of a Gaussian random "
                   "matrix of W's shape, seed %llu). Base: `%s`.%s\n\n"
-                  "| ΔW | r | layer | module | mean φ | max φ | φ(r, r) |\n|:---|---:|---:|:---|---:|---:|---:|\n",
-              req->seed, req->base, base_note(req->base));
+                  "Chance: φ for a random r-dimensional subspace of R^d against W's top i (analysis/chance.h): exact "
+                  "mean max(i, j)/d, p95 and p99 of %d Monte Carlo draws; ratio = measured / chance mean, in bold "
+                  "above p99.\n\n"
+                  "| ΔW | r | layer | module | mean φ | max φ | φ(r, r) | φ(r, r) chance / p95 / p99 | ratio "
+                  "| mean φ chance / p95 / p99 | ratio |\n|:---|---:|---:|:---|---:|---:|---:|---:|---:|---:|---:|\n",
+              req->seed, req->base, base_note(req->base), AN_CHANCE_TRIALS);
     int rc = 0;
     for (int c = 0; c < res->n_cells && !rc; c++) {
         const w_vs_dw_cell *x = &res->cells[c];
@@ -208,9 +312,17 @@ int w_vs_dw_render(const analyze_request *req, const w_vs_dw_result *res, const 
         if (random) fig_add(&fig, path, 0, "W_{%s} vs random, layer %d", mod, l);
         else fig_add(&fig, path, 0, "W_{%s} vs ΔW_{%s} (r = %d), layer %d", mod, mod, r, l);
         free(path);
-        sb_printf(tsv, "%s\t%d\t%d\t%s\t%d\t%d\t%.6f\t%.6f\t%.6f\n", random ? "random" : res->series[x->series].dir, r,
-                  l, mod, x->imax, r, x->mean, x->max, x->phi_rr);
-        sb_printf(md, "| %s | %d | %d | %s | %.4f | %.4f | %.4f |\n", label, r, l, mod, x->mean, x->max, x->phi_rr);
+        const an_phi_chance *ch = &res->chance[x->chance];
+        const an_band *brr = an_phi_chance_at(ch, r < x->imax ? r : x->imax, r);
+        sb_printf(tsv, "%s\t%d\t%d\t%s\t%d\t%d\t%.6f\t%.6f\t%.6f\t%d", random ? "random" : res->series[x->series].dir, r,
+                  l, mod, x->imax, r, x->mean, x->max, x->phi_rr, x->n);
+        tsv_band(tsv, x->phi_rr, brr);
+        tsv_band(tsv, x->mean, &ch->grid_mean);
+        sb_printf(tsv, "\n");
+        sb_printf(md, "| %s | %d | %d | %s | %.4f | %.4f | %.4f |", label, r, l, mod, x->mean, x->max, x->phi_rr);
+        md_band(md, x->phi_rr, brr);
+        md_band(md, x->mean, &ch->grid_mean);
+        sb_printf(md, "\n");
     }
     strbuf extra = {0};
     sb_printf(&extra, "ncols=%d; xlabel='j (ΔW or random)'; ylabel='i (W)'", res->ncols);

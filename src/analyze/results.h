@@ -24,6 +24,8 @@ typedef struct {
     double *phi;            // imax x jmax, φ(X1, X2, i, j) at [(i-1) * jmax + j-1]
     double *phi_random;     // the same for two Gaussian matrices of the same shapes
     double mean, mean_random;
+    int n;                  // the dimension the subspaces live in (k for A, d_out for B)
+    int chance;             // index into subspace_result.chance: the bands of this grid
 } subspace_cell;
 
 typedef struct {
@@ -31,7 +33,17 @@ typedef struct {
     analyze_layers layers;
     int n_cells;
     subspace_cell *cells;
+    int n_chance;           // distinct (imax, jmax, n) among the cells
+    an_phi_chance *chance;  // their chance bands (analysis/chance.h), seeded from req->seed
 } subspace_result;
+
+// The chance bands of φ for an imax x jmax grid in R^n: looked up in cache
+// (*n_cache entries, room for one more) or computed with AN_CHANCE_TRIALS draws
+// seeded by analyze_chance_seed. Returns the index, or -1 with ls_error() set.
+int analyze_phi_chance(an_phi_chance *cache, int *n_cache, int imax, int jmax, int n, unsigned long long seed);
+// The seed of the bands of one shape: a function of the request's seed and of
+// the shape alone, so that every grid of that shape gets the same band.
+uint64_t analyze_chance_seed(unsigned long long seed, int a, int b, int c);
 
 int subspace_compute(const analyze_request *req, const analyze_inputs *in, subspace_result *res);
 int subspace_render(const analyze_request *req, const subspace_result *res, const char *data_dir);
@@ -45,9 +57,12 @@ typedef struct {
     int n_series, n_modules;
     analyze_series *series;
     an_amplification *cells; // [(series * n_layers + layer - layer0) * n_modules + module]
+    an_band *chance;         // the same index: band of ‖UᵀWV‖_F for random r-frames (chance.h);
+                             // the factor's band is an_factor_chance(cell->dw_norm, chance)
 } amplify_result;
 
 an_amplification *amplify_at(const amplify_result *res, int series, int layer, int module);
+an_band *amplify_chance_at(const amplify_result *res, int series, int layer, int module);
 int amplify_compute(const analyze_request *req, const analyze_inputs *in, amplify_result *res);
 int amplify_render(const analyze_request *req, const amplify_result *res, const char *data_dir);
 void amplify_result_free(amplify_result *res);
@@ -60,6 +75,8 @@ typedef struct {
     int imax, r;            // grid: W's top-imax directions x ΔW's (or random's) top-r
     double *phi;            // imax x r
     double mean, max, phi_rr;  // φ(min(r, imax), r): the grid's corner at the ΔW's rank
+    int n;                  // d: the space of W's and ΔW's left singular vectors
+    int chance;             // index into w_vs_dw_result.chance
 } w_vs_dw_cell;
 
 typedef struct {
@@ -68,6 +85,8 @@ typedef struct {
     int n_cells;
     w_vs_dw_cell *cells;
     int ncols;              // figure columns: (series + 1) x modules
+    int n_chance;           // distinct (imax, r, d) among the cells
+    an_phi_chance *chance;  // their chance bands (a random ΔW's top-r directions against W's top-imax)
 } w_vs_dw_result;
 
 int w_vs_dw_compute(const analyze_request *req, const analyze_inputs *in, w_vs_dw_result *res);
