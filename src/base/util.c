@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -256,5 +258,29 @@ int ls_mkdir_p(const char *path) {
     }
     free(p);
     if (!ls_is_dir(path)) return ls_fail("%s: exists and is not a directory", path);
+    return 0;
+}
+
+int ls_map_file(const char *path, void **map, size_t *size) {
+    *map = NULL;
+    *size = 0;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return ls_fail("%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return ls_fail("%s: expected a regular file", path);
+    }
+    if (st.st_size > 0) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return ls_fail("%s: mmap failed: %s", path, strerror(e));
+        }
+        *map = m;
+        *size = (size_t)st.st_size;
+    }
+    close(fd);
     return 0;
 }

@@ -74,6 +74,11 @@ char *ls_read_file_max(const char *path, size_t *size, size_t max);
 // mkdir -p. Returns 0 or -1 with ls_error() set.
 int ls_mkdir_p(const char *path);
 // Joins two path parts with '/' into a malloc'd string.
+// Maps a regular file read-only: *map (NULL for an empty file; unmap with
+// munmap(*map, *size)) and *size. Returns 0, or -1 with ls_error() naming the
+// file ("cannot open: <errno>", "expected a regular file", "mmap failed").
+int ls_map_file(const char *path, void **map, size_t *size);
+
 char *ls_path_join(const char *a, const char *b);
 // 1 if the path exists (file or directory).
 int ls_exists(const char *path);

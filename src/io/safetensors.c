@@ -273,24 +273,9 @@ int st_open_memory(st_file *f, const void *buf, size_t size, const char *name) {
 
 int st_open(st_file *f, const char *path) {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return ls_fail("%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return ls_fail("%s: not a regular file", path);
-    }
-    size_t size = (size_t)st.st_size;
-    void *map = NULL;
-    if (size > 0) {
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            return ls_fail("%s: mmap failed: %s", path, strerror(e));
-        }
-    }
-    close(fd);
+    void *map;
+    size_t size;
+    if (ls_map_file(path, &map, &size)) return -1;
     f->path = ls_strdup(path);
     f->map = map;
     f->map_size = size;

@@ -468,6 +468,8 @@ static int adapter_logits(const char *adapter_dir, const ref_batch *r, float *lo
             CHECK(model_head_to_adapter(&m, keep) == 0);
             keep->r = a.r;
             keep->alpha = a.alpha;
+            for (int k = 0; k < keep->n_targets; k++) free(keep->target_modules[k]);
+            free(keep->target_modules); // lorascope's own target names, replaced by PEFT's below
             keep->n_targets = 2;
             keep->target_modules = malloc(2 * sizeof(char *));
             keep->target_modules[0] = ls_strdup("query");
