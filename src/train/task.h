@@ -4,7 +4,9 @@
 // SST-2 accuracy by comparing the label words' scores).
 //
 // Items are windows of T+1 tokens (lm) or context/completion examples (e2e,
-// sst2, jsonl) whose loss counts only the completion tokens. A batch of
+// sst2, jsonl) whose loss counts only the completion tokens; with an encoder,
+// sst2 items are sentences with a class (ds_classify), and the measures are
+// the classifier's cross-entropy and accuracy. A batch of
 // examples is padded to its longest example rather than to seq_len: padding
 // carries no loss and, attention being causal, changes no real position's
 // value, so a batch's loss does not depend on how much padding it holds.
@@ -27,7 +29,7 @@ const char *task_kind_name(task_kind k);
 // model and tokenizer
 
 // Loads a checkpoint (ckpt_load) and builds the model on the backend; an
-// encoder (bert, roberta) is refused with a message, as these commands run
+// encoder (bert, roberta) is refused with a message, as generation runs
 // decoders. The
 // checkpoint is loaded into *ck (kept: the export and the analyses need the
 // source's layout); pass ck = NULL to free it at once. Returns 0 or -1.
