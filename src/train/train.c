@@ -182,12 +182,10 @@ static int setup_lora(trainer *t) {
 
 // Encoder + LoRA: the classification head trains in full beside the adapter
 // (PEFT's modules_to_save) with its own AdamW state, same hyper-parameters,
-// its weights decayed and its biases not. A head new to the checkpoint is
-// drawn again from the run's seed, as HF draws it after set_seed.
+// its weights decayed and its biases not.
 static void setup_head(trainer *t) {
     const ls_train_config *c = &t->cfg;
     ls_model *m = &t->m;
-    if (m->head_initialised) model_init_head(m, (uint64_t)c->seed, 0);
     model_enable_head_grads(m);
     ls_param_segment seg[4];
     int n = model_head_segments(m, seg);
@@ -253,6 +251,8 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
     if (encoder && c->label_smoothing != 0)
         return ls_fail("[optim] label_smoothing (--label-smoothing): expected 0 for a %s encoder (its classification "
                        "loss has no smoothing), found %g", arch_family_name(t->m.cfg.family), c->label_smoothing);
+    // a classifier new to the checkpoint is drawn again from the run's seed, as HF draws it after set_seed
+    if (encoder && t->m.head_initialised) model_init_head(&t->m, (uint64_t)c->seed, 0);
     if (c->seq_len > t->m.P)
         return ls_fail("[data] seq_len (--seq-len): expected at most the model's max_seq_len %d, found %d", t->m.P,
                        c->seq_len);
