@@ -116,14 +116,14 @@ static void evaluation_free(evaluation *ev) {
 // Model (+ adapter merged), tokenizer, data and the items to evaluate.
 static int evaluation_load(evaluation *ev, const evaluate_request *req, task_kind kind) {
     const ls_backend *be = ls_backend_by_name(req->backend);
-    if (!be || task_load_model(&ev->m, NULL, req->model, be)) return -1;
+    if (!be || task_load_model_for(&ev->m, NULL, req->model, be, kind)) return -1;
     ev->have_model = 1;
     if (req->seq_len > ev->m.P)
         return ls_fail("--seq-len: expected at most the model's max_seq_len %d, found %d", ev->m.P, req->seq_len);
     ev->tok = task_load_tokenizer(req->tokenizer, req->model, ev->m.V, NULL);
     if (!ev->tok) return -1;
     if (req->adapter[0] && import_adapter_dir(&ev->m, req->adapter)) return -1;
-    if (task_data_load(&ev->d, kind, req->data, ev->tok, req->seq_len, req->doc_sep)) return -1;
+    if (task_data_load_for(&ev->d, &ev->m, kind, req->data, ev->tok, req->seq_len, req->doc_sep)) return -1;
     ev->have_data = 1;
     ev->items = ls_malloc((size_t)(ev->d.n_items ? ev->d.n_items : 1) * sizeof(int));
     for (int i = 0; i < ev->d.n_items; i++) ev->items[i] = i;

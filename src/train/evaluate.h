@@ -1,8 +1,10 @@
 // evaluate: `lorascope eval` as one library call. A model (with an optional
 // PEFT adapter merged into its weights) on a data file: the token-weighted
 // mean cross-entropy over the completion tokens (all tokens for lm), for
-// SST-2 the accuracy of classification by generation (task_evaluate), and for
-// E2E optionally generation scored with BLEU and ROUGE-L (eval_e2e).
+// SST-2 the accuracy of classification by generation (task_evaluate; an
+// encoder: the classifier's mean cross-entropy and accuracy, its head taken
+// from the adapter), and for E2E optionally generation scored with BLEU and
+// ROUGE-L (eval_e2e).
 //
 // The request is one option table (base/options.h) under the INI section
 // [eval], so flags ("--seq-len 64"), an INI file ("[eval] seq_len = 64") and

@@ -28,6 +28,8 @@ int import_adapter(ls_model *m, const lora_adapter *a) {
                            a->dir ? a->dir : "adapter", mod->layer, mod->path, (long long)v->shape[0],
                            (long long)v->shape[1], mod->d_out, mod->d_in);
     }
+    // an encoder's head (PEFT's modules_to_save): checked, then copied, before any merge
+    if (a->n_saved && model_head_from_adapter(m, a)) return -1;
     for (int i = 0; i < a->n_modules; i++) {
         const adapter_site *mod = &a->modules[i];
         char name[128];

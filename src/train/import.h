@@ -10,7 +10,8 @@
 
 // W <- W + s·B·A for every site of a loaded PEFT adapter (lora_merge_into, on a
 // host copy of each weight). Checks family, layers and shapes against the
-// model before changing anything. The adapter stays the caller's. Returns 0,
+// model before changing anything; an encoder's saved head (modules_to_save)
+// replaces the model's (model_head_from_adapter). The adapter stays the caller's. Returns 0,
 // or -1 with ls_error() set.
 int import_adapter(ls_model *m, const lora_adapter *a);
 

@@ -18,42 +18,60 @@ void train_step_spec_init(train_step_spec *s, ls_model *m, ls_lora *lo, ls_adamw
     s->grad_accum = 1;
 }
 
+// The adapter's and the head's gradients as one vector: its norm, and both
+// scaled by clip / (norm + 1e-6) when the norm exceeds clip (clip_grad_norm_).
+static double clip_joint(const train_step_spec *s) {
+    const ls_backend *be = s->m->be;
+    double norm = sqrt(be->sumsq(s->grads, s->n_trainable) + be->sumsq(s->head_grads, s->n_head));
+    double coef = s->clip / (norm + 1e-6);
+    if (s->clip > 0 && coef < 1.0) {
+        be->scale(s->grads, s->n_trainable, (float)coef);
+        be->scale(s->head_grads, s->n_head, (float)coef);
+    }
+    return norm;
+}
+
 int train_step(const train_step_spec *s, long step, double lr, train_batch_fn next, void *user,
                train_step_stats *st, char *msg, size_t msg_size) {
     ls_model *m = s->m;
     int accum = s->grad_accum;
     if (s->lo) lora_zero_grad(s->lo);
-    else model_zero_grad(m);
+    if (!s->lo || s->n_head) model_zero_grad(m);
     st->loss = st->tokens = 0.0;
     for (int k = 0; k < accum; k++) {
         long idx = (step - 1) * accum + k; // the batch index: data order and dropout masks follow it
         train_microbatch mb;
         if (next(user, idx, &mb)) return -1;
         if (s->lo) lora_set_dropout_seed(s->lo, ls_seed_mix(s->dropout_seed, (uint64_t)idx));
-        float l = model_forward(m, mb.inputs, mb.targets, mb.mask, mb.B, mb.T, s->label_smoothing);
+        float l = mb.labels ? model_classify_forward(m, mb.inputs, NULL, mb.keymask, mb.labels, mb.B, mb.T)
+                            : model_forward(m, mb.inputs, mb.targets, mb.mask, mb.B, mb.T, s->label_smoothing);
         if (l < 0.0f) return -1;
         if (!isfinite(l)) {
             snprintf(msg, msg_size, "step %ld: training loss is %s (micro-batch %d)", step,
                      isnan(l) ? "NaN" : "infinite", k);
             return 1;
         }
-        model_backward(m, 1.0f / (float)accum, s->label_smoothing);
+        if (mb.labels) model_classify_backward(m, 1.0f / (float)accum);
+        else model_backward(m, 1.0f / (float)accum, s->label_smoothing);
         st->loss += (double)l / accum;
         st->tokens += mb.tokens;
     }
-    st->grad_norm = s->clip > 0 ? clip_grad_norm(m->be, s->grads, s->n_trainable, s->clip)
-                                : grad_norm(m->be, s->grads, s->n_trainable);
+    if (s->n_head) st->grad_norm = clip_joint(s);
+    else
+        st->grad_norm = s->clip > 0 ? clip_grad_norm(m->be, s->grads, s->n_trainable, s->clip)
+                                    : grad_norm(m->be, s->grads, s->n_trainable);
     if (!isfinite(st->grad_norm)) {
         snprintf(msg, msg_size, "step %ld: gradient norm is %s", step, isnan(st->grad_norm) ? "NaN" : "infinite");
         return 1;
     }
     adamw_step(s->opt, s->params, s->grads, (float)lr);
+    if (s->n_head) adamw_step(s->head_opt, s->head_params, s->head_grads, (float)lr);
     return 0;
 }
 
 int train_fixed_batch_next(void *user, long batch_index, train_microbatch *mb) {
     (void)batch_index;
     const train_fixed_batch *f = user;
-    *mb = (train_microbatch){f->tokens, f->targets, NULL, f->B, f->T, (double)f->B * f->T};
+    *mb = (train_microbatch){f->tokens, f->targets, NULL, f->B, f->T, (double)f->B * f->T, NULL, NULL};
     return 0;
 }

@@ -12,6 +12,10 @@
 //     weighted 1/grad_accum (gradients accumulate);
 //   global gradient norm, clipped to clip when clip > 0 (clip_grad_norm_);
 //   one AdamW step at lr.
+// An encoder classifies (model_classify_forward / _backward) and, with LoRA,
+// also trains its head in full (PEFT's modules_to_save): the head has its own
+// AdamW state and its gradients join the adapter's in the global norm and
+// the clipping, as torch clips all of a PEFT model's trainable parameters.
 // A non-finite loss or gradient norm stops the step before the update.
 #ifndef LS_TRAIN_STEP_H
 #define LS_TRAIN_STEP_H
@@ -34,6 +38,11 @@ typedef struct {
     double clip;            // max global gradient norm; <= 0: measured, not clipped
     float label_smoothing;
     uint64_t dropout_seed;  // LoRA dropout stream (unused without dropout)
+    // encoder with LoRA: the head's trainable span of m's parameters
+    // (model_enable_head_grads, model_head_segments) and its optimiser; n_head 0: none
+    ls_adamw *head_opt;
+    float *head_params, *head_grads;
+    size_t n_head;
 } train_step_spec;
 
 // Sets s to train lo (or, lo NULL, every weight of m: model_enable_grads must
@@ -42,12 +51,14 @@ void train_step_spec_init(train_step_spec *s, ls_model *m, ls_lora *lo, ls_adamw
 
 // One micro-batch: (B,T) token ids, targets (< 0: ignored) and mask (NULL:
 // every position counts), all owned by the batch source; tokens = tokens of
-// real input in it (padding excluded), for tokens/s.
+// real input in it (padding excluded), for tokens/s. Classification (an
+// encoder): labels (B) and keymask (B,T) set, targets and mask unused.
 typedef struct {
     const int *inputs, *targets;
     const float *mask;
     int B, T;
     double tokens;
+    const int *keymask, *labels;
 } train_microbatch;
 
 // Fills *mb with micro-batch batch_index. Returns 0, or -1 with ls_error().

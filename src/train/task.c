@@ -25,20 +25,33 @@ const char *task_kind_name(task_kind k) { return (unsigned)k < 4 ? KIND_NAMES[k]
 // ----------------------------------------------------------------------------
 // model and tokenizer
 
-int task_load_model(ls_model *m, ls_checkpoint *ck, const char *path, const ls_backend *be) {
+// kind < 0: a command that runs decoders only (generate).
+static int load_model(ls_model *m, ls_checkpoint *ck, const char *path, const ls_backend *be, int kind) {
     ls_checkpoint local;
     ls_checkpoint *c = ck ? ck : &local;
     if (ckpt_load(c, path)) return -1;
-    if (arch_is_encoder(c->config.family)) { // the engine classifies with it (model.h); the commands do not yet
-        ls_fail("%s: a %s model is an encoder: train, eval and generate run decoders only for now (sequence "
-                "classification needs the WordPiece tokenizer); analyze --base reads it",
-                path, arch_family_name(c->config.family));
+    if (arch_is_encoder(c->config.family) && kind != TASK_SST2) {
+        if (kind < 0)
+            ls_fail("%s: a %s model is an encoder: generate runs decoders only (train and eval classify with it: "
+                    "--task sst2; analyze --base reads it)", path, arch_family_name(c->config.family));
+        else
+            ls_fail("%s: --task %s: expected a decoder model, found a %s encoder (encoders train and evaluate "
+                    "sequence classification: --task sst2)", path, task_kind_name((task_kind)kind),
+                    arch_family_name(c->config.family));
         if (!ck) ckpt_free(c);
         return -1;
     }
     int rc = model_build_from_checkpoint(m, c, be);
     if (!ck || rc) ckpt_free(c);
     return rc;
+}
+
+int task_load_model(ls_model *m, ls_checkpoint *ck, const char *path, const ls_backend *be) {
+    return load_model(m, ck, path, be, -1);
+}
+
+int task_load_model_for(ls_model *m, ls_checkpoint *ck, const char *path, const ls_backend *be, task_kind kind) {
+    return load_model(m, ck, path, be, (int)kind);
 }
 
 tokenizer *task_load_tokenizer(const char *spec, const char *model_path, int V, char **used_path) {
@@ -99,7 +112,36 @@ int task_data_load(task_data *d, task_kind kind, const char *path, const tokeniz
     return 0;
 }
 
+int task_data_load_for(task_data *d, const ls_model *m, task_kind kind, const char *path, const tokenizer *tok,
+                       int seq_len, const char *doc_sep) {
+    if (!arch_is_encoder(m->cfg.family)) return task_data_load(d, kind, path, tok, seq_len, doc_sep);
+    memset(d, 0, sizeof *d);
+    d->kind = kind;
+    d->seq_len = seq_len;
+    d->classify = 1;
+    ls_assert(kind == TASK_SST2); // task_load_model_for refused the other kinds
+    ds_sst2_format fmt = ds_sst2_format_default();
+    fmt.prompt = "{sentence}";
+    if (ds_load_sst2(&d->pairs, path, &fmt)) return -1;
+    int rc = 0;
+    if (d->pairs.n == 0) rc = ls_fail("%s: expected at least one example, found none", path);
+    else if (d->pairs.n_labels > m->cfg.num_labels)
+        rc = ls_fail("%s: expected labels in [0, %d) (the model's num_labels), found %d classes", path,
+                     m->cfg.num_labels, d->pairs.n_labels);
+    if (!rc) rc = ds_classify_tokenize(&d->cls, &d->pairs, tok, seq_len);
+    if (rc) {
+        ds_pairs_free(&d->pairs);
+        memset(d, 0, sizeof *d);
+        return -1;
+    }
+    d->pad = tok_pad(tok) >= 0 ? tok_pad(tok) : 0;
+    d->n_items = d->cls.n;
+    d->n_groups = d->pairs.n_groups;
+    return 0;
+}
+
 void task_data_free(task_data *d) {
+    if (d->classify) ds_classify_free(&d->cls);
     if (d->kind == TASK_LM) ds_text_free(&d->text);
     else ds_pairs_free(&d->pairs);
     memset(d, 0, sizeof *d);
@@ -125,6 +167,12 @@ int task_subsample(int *items, int n, int max) {
 
 int task_max_T(const task_data *d) {
     if (d->kind == TASK_LM) return d->text.T;
+    if (d->classify) {
+        int T = 1;
+        for (int i = 0; i < d->cls.n; i++)
+            if (d->cls.n_tokens[i] > T) T = d->cls.n_tokens[i];
+        return T;
+    }
     int T = 1;
     for (int i = 0; i < d->pairs.n; i++)
         if (d->pairs.n_tokens[i] - 1 > T) T = d->pairs.n_tokens[i] - 1;
@@ -133,6 +181,7 @@ int task_max_T(const task_data *d) {
 
 long task_item_loss_tokens(const task_data *d, int item) {
     if (d->kind == TASK_LM) return d->text.T;
+    if (d->classify) return 1;
     long n = 0;
     for (int t = 1; t < d->pairs.n_tokens[item]; t++) n += d->pairs.mask[item][t];
     return n;
@@ -142,10 +191,15 @@ void task_batch_init(task_batch *tb, int Bcap, int Tcap) {
     ds_batch_init(&tb->b, Bcap, Tcap);
     tb->Bcap = Bcap;
     tb->Tcap = Tcap;
+    tb->keymask = ls_malloc((size_t)Bcap * Tcap * sizeof(int));
+    tb->labels = ls_malloc((size_t)Bcap * sizeof(int));
 }
 
 void task_batch_free(task_batch *tb) {
     ds_batch_free(&tb->b);
+    free(tb->keymask);
+    free(tb->labels);
+    tb->keymask = tb->labels = NULL;
     tb->Bcap = tb->Tcap = 0;
 }
 
@@ -157,6 +211,16 @@ int task_fill_batch(const task_data *d, const int *items, int n, task_batch *tb)
         ls_assert(d->text.T <= tb->Tcap);
         b->T = d->text.T;
         return ds_text_fill_batch(&d->text, items, n, b);
+    }
+    if (d->classify) {
+        for (int r = 0; r < n; r++)
+            if (items[r] < 0 || items[r] >= d->cls.n)
+                return ls_fail("batch: item %d: expected an index in [0, %d)", items[r], d->cls.n);
+        ls_assert(task_max_T(d) <= tb->Tcap);
+        b->T = ds_classify_fill(&d->cls, items, n, d->pad, b->inputs, tb->keymask, tb->labels);
+        b->n_rows = n;
+        b->n_loss = n;
+        return 0;
     }
     int T = 1;
     for (int r = 0; r < n; r++) {
@@ -188,6 +252,40 @@ static int sst2_accuracy(ls_model *m, const task_data *d, const int *items, int 
     return rc;
 }
 
+// Classification: mean cross-entropy over the examples and argmax accuracy.
+static int evaluate_classify(ls_model *m, const task_data *d, const int *items, int n, int B, task_batch *tb,
+                             task_eval_result *out) {
+    float *logits = ls_malloc((size_t)B * m->cfg.num_labels * sizeof(float));
+    double lsum = 0.0;
+    long correct = 0;
+    int rc = 0, NL = m->cfg.num_labels;
+    for (int j0 = 0; j0 < n && !rc; j0 += B) {
+        int k = n - j0 < B ? n - j0 : B;
+        if (task_fill_batch(d, items + j0, k, tb)) {
+            rc = -1;
+            break;
+        }
+        float loss = model_classify_forward(m, tb->b.inputs, NULL, tb->keymask, tb->labels, k, tb->b.T);
+        if (loss < 0.0f) {
+            rc = -1;
+            break;
+        }
+        lsum += (double)loss * k;
+        model_class_logits(m, logits);
+        for (int r = 0; r < k; r++) {
+            int best = 0;
+            for (int c = 1; c < NL; c++)
+                if (logits[r * NL + c] > logits[r * NL + best]) best = c;
+            correct += best == tb->labels[r];
+        }
+    }
+    free(logits);
+    out->loss = lsum / n;
+    out->n_tokens = n;
+    out->accuracy = (double)correct / n;
+    return rc;
+}
+
 int task_evaluate(ls_model *m, const task_data *d, const int *items, int n, int B, task_eval_result *out) {
     memset(out, 0, sizeof *out);
     out->accuracy = NAN;
@@ -201,6 +299,12 @@ int task_evaluate(ls_model *m, const task_data *d, const int *items, int n, int 
     if (model_reserve(m, B, Tmax)) {
         task_batch_free(&tb);
         return -1;
+    }
+    if (d->classify) {
+        int rc = evaluate_classify(m, d, items, n, B, &tb, out);
+        task_batch_free(&tb);
+        model_set_training(m, saved);
+        return rc;
     }
     double lsum = 0.0, wsum = 0.0;
     int rc = 0;

@@ -4,7 +4,9 @@
 // SST-2 accuracy by comparing the label words' scores).
 //
 // Items are windows of T+1 tokens (lm) or context/completion examples (e2e,
-// sst2, jsonl) whose loss counts only the completion tokens. A batch of
+// sst2, jsonl) whose loss counts only the completion tokens; with an encoder,
+// sst2 items are sentences with a class (ds_classify), and the measures are
+// the classifier's cross-entropy and accuracy. A batch of
 // examples is padded to its longest example rather than to seq_len: padding
 // carries no loss and, attention being causal, changes no real position's
 // value, so a batch's loss does not depend on how much padding it holds.
@@ -14,6 +16,7 @@
 #include "engine/model.h"
 #include "io/checkpoint.h"
 #include "text/dataset.h"
+#include "text/ds_classify.h"
 #include "text/tokenizer.h"
 
 typedef enum { TASK_LM = 0, TASK_E2E = 1, TASK_SST2 = 2, TASK_JSONL = 3 } task_kind;
@@ -26,11 +29,17 @@ const char *task_kind_name(task_kind k);
 // model and tokenizer
 
 // Loads a checkpoint (ckpt_load) and builds the model on the backend; an
-// encoder (bert, roberta) is refused with a message, as these commands run
+// encoder (bert, roberta) is refused with a message, as generation runs
 // decoders. The
 // checkpoint is loaded into *ck (kept: the export and the analyses need the
 // source's layout); pass ck = NULL to free it at once. Returns 0 or -1.
 int task_load_model(ls_model *m, ls_checkpoint *ck, const char *path, const ls_backend *be);
+
+// task_load_model for `train` / `eval` of a task: an encoder is taken for
+// sst2 (sequence classification with its head, model_classify_forward) and
+// refused for the other kinds with a one-line error naming the task and the
+// model type; a decoder as task_load_model takes it. Returns 0 or -1.
+int task_load_model_for(ls_model *m, ls_checkpoint *ck, const char *path, const ls_backend *be, task_kind kind);
 
 // Loads the tokenizer named by `spec` for a model of vocab V as
 // tok_load_for_model (text/tokenizer.h) does ("bytes", a path, or "" to look
@@ -49,6 +58,9 @@ typedef struct {
     ds_pairs pairs;     // e2e, sst2, jsonl
     int n_items;
     int n_groups;       // groups for splitting (E2E: meaning representations)
+    int classify;       // 1: sst2 for an encoder: cls holds [CLS] text [SEP] and labels
+    ds_classify cls;
+    int pad;            // classify: the padding id of a batch (the tokenizer's, else 0)
 } task_data;
 
 // Reads and tokenizes `path`. seq_len is the number of positions a batch row
@@ -59,6 +71,13 @@ typedef struct {
 int task_data_load(task_data *d, task_kind kind, const char *path, const tokenizer *tok, int seq_len,
                    const char *doc_sep);
 void task_data_free(task_data *d);
+
+// task_data_load for model m: an encoder reads sst2 as sequence
+// classification (ds_classify: the sentence alone as [CLS] text [SEP], cut to
+// seq_len tokens, with its label; labels must be classes of the model's head);
+// a decoder as task_data_load. Returns 0 or -1 with ls_error().
+int task_data_load_for(task_data *d, const ls_model *m, task_kind kind, const char *path, const tokenizer *tok,
+                       int seq_len, const char *doc_sep);
 
 // Splits items into train and validation by group (ds_split), so that no E2E
 // meaning representation lands on both sides. Lists are malloc'd.
@@ -79,6 +98,8 @@ int task_max_T(const task_data *d);
 typedef struct {
     ds_batch b;
     int Bcap, Tcap;
+    int *keymask;       // classify: (B,T) 1 = token, 0 = padding
+    int *labels;        // classify: (B) classes
 } task_batch;
 
 void task_batch_init(task_batch *tb, int Bcap, int Tcap);
@@ -86,6 +107,8 @@ void task_batch_free(task_batch *tb);
 
 // items (n) -> tb->b (n, T): inputs, targets and mask of items[0..n)
 // (1 <= n <= Bcap), T = the longest item's length - 1 (lm: the window).
+// Classification data: b.inputs, tb->keymask and tb->labels, T = the longest
+// example's length (b.targets and b.mask unused).
 int task_fill_batch(const task_data *d, const int *items, int n, task_batch *tb);
 
 // Number of tokens in the loss of item i.
@@ -96,7 +119,8 @@ long task_item_loss_tokens(const task_data *d, int item);
 
 typedef struct {
     double loss;        // token-weighted mean cross-entropy (nats) over the completion tokens
-    long n_tokens;      // tokens in the loss
+                        // (classification: the mean over the examples)
+    long n_tokens;      // tokens in the loss (classification: examples)
     int n_items;
     double accuracy;    // sst2: fraction of examples whose label word scores higher; else NAN
 } task_eval_result;
@@ -112,6 +136,8 @@ int task_label_scores(ls_model *m, const task_data *d, const int *items, int n, 
 // per forward pass, label smoothing 0. For sst2 also the accuracy: each
 // example's context is followed by each label word, the word's summed
 // log-probability is its score, and the higher score is the prediction.
+// Classification data (an encoder): the mean cross-entropy of the head's
+// logits and the accuracy of their argmax (GLUE's dev accuracy).
 // Returns 0 or -1 (model errors).
 int task_evaluate(ls_model *m, const task_data *d, const int *items, int n, int B, task_eval_result *out);
 

@@ -75,6 +75,10 @@ typedef struct {
     int have_opt;
     float *params, *grads;       // the trainable buffer (adapter or whole model)
     size_t n_trainable;
+    ls_adamw hopt;               // encoder + LoRA: the head (PEFT's modules_to_save), its own AdamW
+    int have_hopt;
+    float *hparams, *hgrads;     // its span of the model's parameters / gradients
+    size_t n_head;               // 0: no head trained beside the adapter
     uint64_t data_seed, dropout_seed;
     char *ckpt_dir, *ckpt_path;
     // counters carried across resumption
@@ -84,6 +88,7 @@ typedef struct {
 
 static void trainer_free(trainer *t) {
     if (t->have_opt) adamw_free(&t->opt);
+    if (t->have_hopt) adamw_free(&t->hopt);
     if (t->have_sampler) ds_sampler_free(&t->sampler);
     if (t->have_lora) lora_free(&t->lo, &t->m);
     if (t->have_model) model_free(&t->m);
@@ -175,6 +180,30 @@ static int setup_lora(trainer *t) {
     return 0;
 }
 
+// Encoder + LoRA: the classification head trains in full beside the adapter
+// (PEFT's modules_to_save) with its own AdamW state, same hyper-parameters,
+// its weights decayed and its biases not.
+static void setup_head(trainer *t) {
+    const ls_train_config *c = &t->cfg;
+    ls_model *m = &t->m;
+    model_enable_head_grads(m);
+    ls_param_segment seg[4];
+    int n = model_head_segments(m, seg);
+    size_t start = seg[0].offset, end = start;
+    for (int i = 0; i < n; i++) {
+        ls_assert(seg[i].offset == end); // the head's tensors are one span of the buffer
+        end += seg[i].n;
+        seg[i].offset -= start;
+    }
+    t->hparams = m->params_memory + start;
+    t->hgrads = m->grads_memory + start;
+    t->n_head = end - start;
+    adamw_init(&t->hopt, m->be, t->n_head, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
+               (float)c->weight_decay);
+    adamw_set_segments(&t->hopt, seg, n);
+    t->have_hopt = 1;
+}
+
 static int cmp_seg(const void *a, const void *b) {
     const ls_param_segment *x = a, *y = b;
     return x->offset < y->offset ? -1 : x->offset > y->offset;
@@ -216,8 +245,14 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
     train_set_threads(c->threads);
     const ls_backend *be = ls_backend_by_name(c->backend);
     if (!be) return -1;
-    if (task_load_model(&t->m, NULL, c->model, be)) return -1;
+    if (task_load_model_for(&t->m, NULL, c->model, be, t->kind)) return -1;
     t->have_model = 1;
+    int encoder = arch_is_encoder(t->m.cfg.family);
+    if (encoder && c->label_smoothing != 0)
+        return ls_fail("[optim] label_smoothing (--label-smoothing): expected 0 for a %s encoder (its classification "
+                       "loss has no smoothing), found %g", arch_family_name(t->m.cfg.family), c->label_smoothing);
+    // a classifier new to the checkpoint is drawn again from the run's seed, as HF draws it after set_seed
+    if (encoder && t->m.head_initialised) model_init_head(&t->m, (uint64_t)c->seed, 0);
     if (c->seq_len > t->m.P)
         return ls_fail("[data] seq_len (--seq-len): expected at most the model's max_seq_len %d, found %d", t->m.P,
                        c->seq_len);
@@ -225,10 +260,10 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
     if (!t->tok) return ls_fail_prefix("[model] tokenizer (--tokenizer)");
     if (strlen(t->tok_path) < sizeof t->cfg.tokenizer) // config.ini records the file found
         snprintf(t->cfg.tokenizer, sizeof t->cfg.tokenizer, "%s", t->tok_path);
-    if (task_data_load(&t->data, t->kind, c->data, t->tok, c->seq_len, c->doc_sep)) return -1;
+    if (task_data_load_for(&t->data, &t->m, t->kind, c->data, t->tok, c->seq_len, c->doc_sep)) return -1;
     t->have_data = 1;
     if (c->val_data[0]) {
-        if (task_data_load(&t->vdata, t->kind, c->val_data, t->tok, c->seq_len, c->doc_sep)) return -1;
+        if (task_data_load_for(&t->vdata, &t->m, t->kind, c->val_data, t->tok, c->seq_len, c->doc_sep)) return -1;
         t->have_vdata = 1;
         t->val = &t->vdata;
         t->n_train = t->data.n_items;
@@ -262,6 +297,7 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
         adamw_init(&t->opt, be, t->n_trainable, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
                    (float)c->weight_decay);
         t->have_opt = 1;
+        if (encoder) setup_head(t);
     }
     t->data_seed = ls_seed_mix((uint64_t)c->seed, DATA_STREAM);
     t->dropout_seed = ls_seed_mix((uint64_t)c->seed, DROPOUT_STREAM);
@@ -275,19 +311,30 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
 // ----------------------------------------------------------------------------
 // checkpoints
 
+// With a head beside the adapter: its parameters and moments as head.params,
+// head.adam.m, head.adam.v and metadata n_head_params (its AdamW step is the
+// adapter's: they step together).
 static int save_checkpoint(trainer *t, long step) {
     const ls_backend *be = t->m.be;
-    size_t n = t->n_trainable;
-    float *host = ls_malloc(3 * n * sizeof(float));
+    size_t n = t->n_trainable, nh = t->n_head;
+    float *host = ls_malloc(3 * (n + nh) * sizeof(float)), *hh = host + 3 * n;
     be->download(host, t->params, n);
     be->download(host + n, t->opt.m, n);
     be->download(host + 2 * n, t->opt.v, n);
-    st_entry e[3] = {
+    if (nh) {
+        be->download(hh, t->hparams, nh);
+        be->download(hh + nh, t->hopt.m, nh);
+        be->download(hh + 2 * nh, t->hopt.v, nh);
+    }
+    st_entry e[6] = {
         {"params", ST_F32, 1, {(int64_t)n}, host},
         {"adam.m", ST_F32, 1, {(int64_t)n}, host + n},
         {"adam.v", ST_F32, 1, {(int64_t)n}, host + 2 * n},
+        {"head.params", ST_F32, 1, {(int64_t)nh}, hh},
+        {"head.adam.m", ST_F32, 1, {(int64_t)nh}, hh + nh},
+        {"head.adam.v", ST_F32, 1, {(int64_t)nh}, hh + 2 * nh},
     };
-    char v[9][64];
+    char v[10][64];
     snprintf(v[0], 64, "%ld", step);
     snprintf(v[1], 64, "%ld", t->opt.step);
     snprintf(v[2], 64, "%zu", n);
@@ -297,12 +344,13 @@ static int save_checkpoint(trainer *t, long step) {
     snprintf(v[6], 64, "%.17g", t->train_time);
     snprintf(v[7], 64, "%.17g", t->base_val_loss);
     snprintf(v[8], 64, "%.17g", t->last_val_loss);
+    snprintf(v[9], 64, "%zu", nh);
     const char *meta[] = {"step", v[0], "adam_step", v[1], "n_params", v[2], "rng.data_seed", v[3],
                           "rng.dropout_seed", v[4], "tokens_seen", v[5], "train_time_s", v[6],
                           "base_val_loss", v[7], "last_val_loss", v[8], "mode", t->cfg.full ? "full" : "lora",
-                          "lorascope_version", record_version()};
+                          "lorascope_version", record_version(), "n_head_params", v[9]};
     int rc = ls_mkdir_p(t->ckpt_dir);
-    if (!rc) rc = st_write(t->ckpt_path, e, 3, meta, 11);
+    if (!rc) rc = st_write(t->ckpt_path, e, nh ? 6 : 3, meta, nh ? 12 : 11);
     free(host);
     return rc;
 }
@@ -319,6 +367,18 @@ static int meta_long(const st_file *f, const char *key, long *out) {
 static double meta_double(const st_file *f, const char *key) {
     const char *s = st_metadata(f, key);
     return s ? strtod(s, NULL) : NAN;
+}
+
+// One float32 tensor of the checkpoint, checked and uploaded to dst (n floats).
+static int load_state_tensor(const trainer *t, const st_file *f, const char *name, float *dst, size_t n) {
+    const st_tensor *x = st_find(f, name);
+    if (!x || x->dtype != ST_F32 || x->numel != (int64_t)n)
+        return ls_fail("%s: tensor '%s': expected %zu float32 values", t->ckpt_path, name, n);
+    float *host = st_load_float(f, x);
+    int rc = ckpt_check_finite(t->ckpt_path, name, host, (int64_t)n);
+    if (!rc) t->m.be->upload(dst, host, n);
+    free(host);
+    return rc;
 }
 
 // Restores params, moments and counters; returns the step the checkpoint
@@ -349,25 +409,12 @@ static long load_checkpoint(trainer *t) {
         ls_fail("%s: metadata 'step': expected 0..%d, found %ld", t->ckpt_path, t->cfg.steps, step);
         step = -1;
     } else {
-        const char *names[3] = {"params", "adam.m", "adam.v"};
-        float *dst[3] = {t->params, t->opt.m, t->opt.v};
-        for (int i = 0; i < 3 && step >= 0; i++) {
-            const st_tensor *x = st_find(&f, names[i]);
-            if (!x || x->dtype != ST_F32 || x->numel != (int64_t)want) {
-                ls_fail("%s: tensor '%s': expected %zu float32 values", t->ckpt_path, names[i], want);
-                step = -1;
-                break;
-            }
-            float *host = st_load_float(&f, x);
-            if (ckpt_check_finite(t->ckpt_path, names[i], host, (int64_t)want)) {
-                free(host);
-                step = -1;
-                break;
-            }
-            t->m.be->upload(dst[i], host, want);
-            free(host);
-        }
+        const char *names[6] = {"params", "adam.m", "adam.v", "head.params", "head.adam.m", "head.adam.v"};
+        float *dst[6] = {t->params, t->opt.m, t->opt.v, t->hparams, t->hopt.m, t->hopt.v};
+        for (int i = 0; i < (t->n_head ? 6 : 3) && step >= 0; i++)
+            if (load_state_tensor(t, &f, names[i], dst[i], i < 3 ? want : t->n_head)) step = -1;
         t->opt.step = adam_step;
+        t->hopt.step = adam_step;
         t->tokens_seen = meta_double(&f, "tokens_seen");
         t->train_time = meta_double(&f, "train_time_s");
         t->base_val_loss = meta_double(&f, "base_val_loss");
@@ -463,9 +510,9 @@ static int write_manifest(const trainer *t, const char *status, const char *mess
     cJSON_AddStringToObject(root, "mode", c->full ? "full" : "lora");
     char line[256];
     size_t all = model_num_params(&t->m) + (t->have_lora ? t->lo.n_params : 0);
-    lora_format_trainable(line, sizeof line, t->n_trainable, all);
+    lora_format_trainable(line, sizeof line, t->n_trainable + t->n_head, all);
     cJSON_AddStringToObject(root, "trainable", line);
-    cJSON_AddNumberToObject(root, "trainable_params", (double)t->n_trainable);
+    cJSON_AddNumberToObject(root, "trainable_params", (double)(t->n_trainable + t->n_head));
     cJSON_AddStringToObject(root, "model", c->model);
     cJSON_AddStringToObject(root, "family", ckpt_family_name(t->m.cfg.family));
     cJSON_AddStringToObject(root, "tokenizer", t->tok_path ? t->tok_path : "");
@@ -493,6 +540,7 @@ static int write_outputs(trainer *t) {
     if (t->have_lora) {
         lora_adapter a;
         rc = export_lora_to_adapter(&t->lo, t->init_params, c->model, &a);
+        if (!rc && t->n_head) rc = model_head_to_adapter(&t->m, &a); // PEFT's modules_to_save
         if (!rc) {
             char *dir = ls_path_join(c->out, "adapter");
             rc = export_save_adapter(&a, dir);
@@ -619,6 +667,10 @@ static int prepare_run_dir(trainer *t, int resume, long *start_step, record_metr
 static long batch_tokens(const task_data *d, const int *items, int n, const ds_batch *b) {
     if (d->kind == TASK_LM) return (long)n * b->T;
     long s = 0;
+    if (d->classify) {
+        for (int r = 0; r < n; r++) s += d->cls.n_tokens[items[r]];
+        return s;
+    }
     for (int r = 0; r < n; r++) s += d->pairs.n_tokens[items[r]] - 1;
     return s;
 }
@@ -639,7 +691,11 @@ static int next_batch(void *user, long idx, train_microbatch *mb) {
     if (task_fill_batch(&t->data, src->items, B, src->tb)) return -1;
     const ds_batch *b = &src->tb->b;
     *mb = (train_microbatch){b->inputs, b->targets, b->mask, b->B, b->T,
-                             (double)batch_tokens(&t->data, src->items, B, b)};
+                             (double)batch_tokens(&t->data, src->items, B, b), NULL, NULL};
+    if (t->data.classify) {
+        mb->keymask = src->tb->keymask;
+        mb->labels = src->tb->labels;
+    }
     return 0;
 }
 
@@ -654,6 +710,12 @@ static int trainer_step(trainer *t, long step, double lr, int *items, task_batch
     s.clip = c->clip;
     s.label_smoothing = (float)c->label_smoothing;
     s.dropout_seed = t->dropout_seed;
+    if (t->n_head) {
+        s.head_opt = &t->hopt;
+        s.head_params = t->hparams;
+        s.head_grads = t->hgrads;
+        s.n_head = t->n_head;
+    }
     batch_source src = {t, items, tb};
     train_step_stats st = {0, 0, 0};
     int rc = train_step(&s, step, lr, next_batch, &src, &st, msg, msg_size);
@@ -670,7 +732,7 @@ static void print_banner(const trainer *t, long start) {
     const ls_model *m = &t->m;
     char line[256];
     size_t all = model_num_params(m) + (t->have_lora ? t->lo.n_params : 0);
-    printf("%s\n", lora_format_trainable(line, sizeof line, t->n_trainable, all));
+    printf("%s\n", lora_format_trainable(line, sizeof line, t->n_trainable + t->n_head, all));
     printf("%s: %s %s, %d train / %d validation items, %d threads%s\n", c->out, c->full ? "full fine-tuning" : "LoRA",
            ckpt_family_name(m->cfg.family), t->n_train, t->n_val, omp_get_max_threads(),
            start ? " (resumed)" : "");
@@ -763,6 +825,7 @@ int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, tra
         int save_now = (c->save_every > 0 && step % c->save_every == 0) || step == c->steps;
         if (!rc && save_now) {
             double ss = m->be->sumsq(t->params, t->n_trainable);
+            if (t->n_head) ss += m->be->sumsq(t->hparams, t->n_head);
             if (!isfinite(ss)) {
                 snprintf(message, sizeof message, "step %ld: parameters are not finite after the update", step);
                 rc = 1;

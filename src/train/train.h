@@ -20,9 +20,10 @@
 //   config.ini             the resolved configuration (train_config.h)
 //   metrics.jsonl          {"step", "loss", "lr", "grad_norm", "tokens", ...} per
 //                          logged step and {"step", "val_loss", ...} per evaluation
-//   checkpoint/state.safetensors   tensors params, adam.m, adam.v; metadata step,
-//                          seeds, counters (one file, written atomically)
-//   adapter/               PEFT adapter (LoRA runs), export.h
+//   checkpoint/state.safetensors   tensors params, adam.m, adam.v (an encoder's
+//                          head under LoRA: head.params, head.adam.m, head.adam.v);
+//                          metadata step, seeds, counters (one file, written atomically)
+//   adapter/               PEFT adapter (LoRA runs; an encoder's head as modules_to_save), export.h
 //   full/model.safetensors canonical parameters (full fine-tuning), export.h
 //   manifest.json          version, git commit, backend, threads, machine, times, outcome
 #ifndef LS_TRAIN_TRAIN_H

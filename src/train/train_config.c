@@ -21,7 +21,7 @@ static const opt_spec OPTIONS[] = {
     STR("model", "path", "model", model, 0, "base checkpoint: llama2.c .bin, HF dir (config.json + model.safetensors) or llama GGUF"),
     STR("model", "tokenizer", "tokenizer", tokenizer, 0,
         "tokenizer.bin | dir with encoder.json + vocab.bpe | GGUF | bytes (default: beside the model; a GGUF model's own)"),
-    CHOICE("data", "task", "task", task, "lm|e2e|sst2|jsonl", "data format: plain text, E2E, SST-2 TSV, JSONL"),
+    CHOICE("data", "task", "task", task, "lm|e2e|sst2|jsonl", "data format: plain text, E2E, SST-2 TSV (an encoder: sequence classification), JSONL"),
     STR("data", "train", "data", data, 0, "training data file"),
     STR("data", "val", "val-data", val_data, 0, "held-out file (default: split --val-frac off the training data)"),
     FLT("data", "val_frac", "val-frac", val_frac, 0, 1, 2, "fraction of groups held out without --val-data"),

@@ -113,7 +113,10 @@ static void test_bad_bert_configs_fail_with_one_line_naming_file_and_key(void) {
     }
 }
 
-// train / eval / generate run decoders: an encoder is refused before any output.
+// train classifies with an encoder (--task sst2) but needs a tokenizer that
+// fits it: the tiny BERT has no vocab.txt beside it, and the byte tokenizer's
+// 256 ids exceed its vocabulary of 100; a decoder's task is refused, naming
+// the task and the model type. Each before any output.
 static void test_train_with_an_encoder_is_refused_before_any_output(void) {
     const char *dir = ls_test_tmpdir("encoder_train");
     char data[4200], out[4200], args[12800];
@@ -121,12 +124,20 @@ static void test_train_with_an_encoder_is_refused_before_any_output(void) {
     const char *tsv = "sentence\tlabel\na fine film\t1\na dull film\t0\n";
     CHECK(ls_write_file_atomic(data, tsv, strlen(tsv)) == 0);
     snprintf(out, sizeof out, "%s/run", dir);
-    snprintf(args, sizeof args, "train --model data/encoder/bert_tiny --tokenizer bytes --task sst2 --data '%s' "
-             "--steps 1 --out '%s'", data, out);
-    int rc = run(args);
-    CHECK_MSG(rc == 1, "exit %d, expected 1; stderr: %s", rc, err_text);
-    CHECK_STR_CONTAINS(err_text, "data/encoder/bert_tiny: a bert model is an encoder");
-    CHECK_MSG(!ls_exists(out), "%s created after a refused run", out);
+    const struct { const char *flags, *needle; } cases[] = {
+        {"--task sst2 --tokenizer bytes",
+         "bytes: tokenizer has 256 tokens, expected at most the model's vocab_size 100"},
+        {"--task sst2", "bert_tiny: no tokenizer beside the model"},
+        {"--task e2e", "data/encoder/bert_tiny: --task e2e: expected a decoder model, found a bert encoder"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(args, sizeof args, "train --model data/encoder/bert_tiny %s --data '%s' --seq-len 16 --steps 1 "
+                 "--out '%s'", cases[i].flags, data, out);
+        int rc = run(args);
+        CHECK_MSG(rc == 1, "%s: exit %d, expected 1; stderr: %s", cases[i].flags, rc, err_text);
+        CHECK_STR_CONTAINS(err_text, cases[i].needle);
+        CHECK_MSG(!ls_exists(out), "%s created after a refused run", out);
+    }
 }
 
 static const ls_test tests[] = {
