@@ -284,3 +284,18 @@ int ls_map_file(const char *path, void **map, size_t *size) {
     close(fd);
     return 0;
 }
+
+void ls_buf_put(ls_buf *b, const char *p, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (b->n + n + 1 > cap) cap *= 2;
+        char *s = ls_malloc(cap);
+        if (b->n) memcpy(s, b->s, b->n);
+        free(b->s);
+        b->s = s;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, p, n);
+    b->n += n;
+    b->s[b->n] = 0;
+}

@@ -74,6 +74,16 @@ char *ls_read_file_max(const char *path, size_t *size, size_t max);
 // mkdir -p. Returns 0 or -1 with ls_error() set.
 int ls_mkdir_p(const char *path);
 // Joins two path parts with '/' into a malloc'd string.
+// A growable byte buffer; s is NUL-terminated after its n bytes (NULL while
+// nothing was put). Zero-initialise it; free(b.s) when done.
+typedef struct {
+    char *s;
+    size_t n, cap;
+} ls_buf;
+
+// Appends p[0..n) to b.
+void ls_buf_put(ls_buf *b, const char *p, size_t n);
+
 // Maps a regular file read-only: *map (NULL for an empty file; unmap with
 // munmap(*map, *size)) and *size. Returns 0, or -1 with ls_error() naming the
 // file ("cannot open: <errno>", "expected a regular file", "mmap failed").

@@ -13,36 +13,16 @@
 // ----------------------------------------------------------------------------
 // byte buffers
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *p, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (b->n + n + 1 > cap) cap *= 2;
-        char *s = ls_malloc(cap);
-        if (b->n) memcpy(s, b->s, b->n);
-        free(b->s);
-        b->s = s;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, p, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-
-static void sb_putc(sbuf *b, char c) { sb_put(b, &c, 1); }
+static void sb_putc(ls_buf *b, char c) { ls_buf_put(b, &c, 1); }
 
 // Token lists are built as "tok\0tok\0..." plus a count.
 typedef struct {
-    sbuf bytes;
+    ls_buf bytes;
     int n;
 } tok_builder;
 
 static void tb_add(tok_builder *t, const char *p, size_t n) {
-    sb_put(&t->bytes, p, n);
+    ls_buf_put(&t->bytes, p, n);
     sb_putc(&t->bytes, 0);
     t->n++;
 }
@@ -113,15 +93,15 @@ static int is_digit(char c) { return c >= '0' && c <= '9'; }
 // mteval-v13a tokenization (pymteval.NGramScore.tokenize)
 
 static char *replace_all(char *s, const char *from, const char *to) {
-    sbuf b = {0};
+    ls_buf b = {0};
     size_t fl = strlen(from), tl = strlen(to);
     const char *p = s, *q;
     while ((q = strstr(p, from))) {
-        sb_put(&b, p, (size_t)(q - p));
-        sb_put(&b, to, tl);
+        ls_buf_put(&b, p, (size_t)(q - p));
+        ls_buf_put(&b, to, tl);
         p = q + fl;
     }
-    sb_put(&b, p, strlen(p));
+    ls_buf_put(&b, p, strlen(p));
     free(s);
     return b.s;
 }
@@ -145,7 +125,7 @@ void mt_tokenize_mteval(const char *text, mt_tokens *out) {
     // Each re.sub below matches left to right without overlap; the patterns
     // are two ASCII characters (or one), and a non-ASCII byte is never a digit
     // nor [.,], so scanning bytes gives what Python gets scanning characters.
-    sbuf a = {0}, b = {0};
+    ls_buf a = {0}, b = {0};
     sb_putc(&a, ' ');
     for (const char *p = s; *p; p++) {
         if (mteval_punct((unsigned char)*p)) { sb_putc(&a, ' '); sb_putc(&a, *p); sb_putc(&a, ' '); }

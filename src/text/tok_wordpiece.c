@@ -253,26 +253,6 @@ fail:
 // ----------------------------------------------------------------------------
 // normalization (BertNormalizer), one character at a time
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-} wp_buf;
-
-static void buf_put(wp_buf *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (b->n + n + 1 > cap) cap *= 2;
-        char *p = ls_malloc(cap);
-        if (b->n) memcpy(p, b->s, b->n);
-        free(b->s);
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-
 static int utf8_encode(uint32_t cp, char out[4]) {
     if (cp < 0x80) { out[0] = (char)cp; return 1; }
     if (cp < 0x800) { out[0] = (char)(0xC0 | cp >> 6); out[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
@@ -286,16 +266,16 @@ static int utf8_encode(uint32_t cp, char out[4]) {
     return 4;
 }
 
-static void put_lowered(const wp_tok *w, wp_buf *b, uint32_t cp) {
+static void put_lowered(const wp_tok *w, ls_buf *b, uint32_t cp) {
     const char *r;
     int k = w->lowercase ? map_lookup(wp_lower, sizeof wp_lower / sizeof wp_lower[0], wp_lower_pool, cp, &r) : -1;
-    if (k >= 0) { buf_put(b, r, (size_t)k); return; }
+    if (k >= 0) { ls_buf_put(b, r, (size_t)k); return; }
     char u[4];
-    buf_put(b, u, (size_t)utf8_encode(cp, u));
+    ls_buf_put(b, u, (size_t)utf8_encode(cp, u));
 }
 
 // Accent stripping (NFD, Mn dropped), then lowercasing of each resulting character.
-static void put_stripped(const wp_tok *w, wp_buf *b, uint32_t cp) {
+static void put_stripped(const wp_tok *w, ls_buf *b, uint32_t cp) {
     if (!w->strip_accents) { put_lowered(w, b, cp); return; }
     if (cp >= 0xAC00 && cp <= 0xD7A3) {   // Hangul syllable: L V (T), all Lo
         uint32_t s = cp - 0xAC00;
@@ -316,16 +296,16 @@ static void put_stripped(const wp_tok *w, wp_buf *b, uint32_t cp) {
 
 // Appends the normalized text of s[0..n) to b. A byte that is not valid
 // UTF-8 counts as U+FFFD, which clean_text drops.
-static void normalize(const wp_tok *w, const char *s, size_t n, wp_buf *b) {
+static void normalize(const wp_tok *w, const char *s, size_t n, ls_buf *b) {
     for (size_t i = 0; i < n;) {
         uint32_t cp;
         i += (size_t)uc_decode((const unsigned char *)s + i, n - i, &cp);
         if (cp == UC_INVALID || IN_TABLE(wp_control, cp)) continue;
         if (IN_TABLE(wp_space, cp)) cp = ' ';
         int cjk = w->cjk && IN_TABLE(wp_cjk, cp);
-        if (cjk) buf_put(b, " ", 1);
+        if (cjk) ls_buf_put(b, " ", 1);
         put_stripped(w, b, cp);
-        if (cjk) buf_put(b, " ", 1);
+        if (cjk) ls_buf_put(b, " ", 1);
     }
 }
 
@@ -334,16 +314,16 @@ static void normalize(const wp_tok *w, const char *s, size_t n, wp_buf *b) {
 
 // Greedy longest-match-first split of one word; [UNK] for the whole word if
 // it is too long or some position has no matching piece.
-static void wordpiece_word(const wp_tok *w, const char *word, size_t n, wp_buf *scratch, tok_ids *out) {
+static void wordpiece_word(const wp_tok *w, const char *word, size_t n, ls_buf *scratch, tok_ids *out) {
     size_t n_chars = 0;
     for (size_t i = 0; i < n; i++) n_chars += ((unsigned char)word[i] & 0xC0) != 0x80;
     int first = out->n;
     if (n_chars > WP_MAX_WORD_CHARS) goto unknown;
     for (size_t start = 0; start < n;) {
         scratch->n = 0;
-        if (start > 0) buf_put(scratch, "##", 2);
+        if (start > 0) ls_buf_put(scratch, "##", 2);
         size_t prefix = scratch->n;
-        buf_put(scratch, word + start, n - start);
+        ls_buf_put(scratch, word + start, n - start);
         int id = -1;
         size_t end = n;
         while (end > start) {
@@ -362,7 +342,7 @@ unknown:
 }
 
 // Pre-tokenizes normalized text (BertPreTokenizer) and appends each word's pieces.
-static void split_words(const wp_tok *w, const wp_buf *norm, wp_buf *scratch, tok_ids *out) {
+static void split_words(const wp_tok *w, const ls_buf *norm, ls_buf *scratch, tok_ids *out) {
     size_t word = 0;
     for (size_t i = 0; i < norm->n;) {
         uint32_t cp;
@@ -394,7 +374,7 @@ static int special_at(const wp_tok *w, const char *s, size_t *len) {
 }
 
 void wp_encode(const wp_tok *w, const char *text, tok_ids *out) {
-    wp_buf norm = {0}, scratch = {0};
+    ls_buf norm = {0}, scratch = {0};
     size_t n = strlen(text), span = 0;
     for (size_t i = 0; i <= n;) {
         size_t len = 0;
