@@ -275,7 +275,7 @@ int main(int argc, char **argv) {
     ls_rng_seed(&r, 2);
     for (int i = 0; i < N; i++) tok[i] = (int)(ls_rng_next(&r) % (uint64_t)cfg.vocab_size);
     for (int i = 0; i < N; i++) tgt[i] = (i + 1) % a.seq ? tok[i + 1] : -1;
-    train_fixed_batch batch = {tok, tgt, a.batch, a.seq};
+    train_fixed_batch batch = {tok, tgt, a.batch, a.seq, NULL, NULL};
     model_set_training(&m, 1);
 #ifdef LS_HAVE_CUDA
     if (be->kind == LS_BACKEND_CUDA) ls_cuda_reset_peak();

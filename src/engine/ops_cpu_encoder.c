@@ -12,6 +12,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "engine/ops_cpu_math.h"
+
 #define OMP_MIN_WORK 16384
 
 // ----------------------------------------------------------------------------
@@ -34,18 +36,29 @@ static int kept_keys(const int *keymask, int T) {
     return n;
 }
 
-// a (n) scores -> probabilities over the kept keys, 0 on masked ones
-static void masked_softmax_row(float *a, const int *keymask, int n) {
+// bias (n) -> 0 for a kept key, -inf for a masked one (NULL keymask: all kept)
+static void key_bias(float *bias, const int *keymask, int n) {
+    for (int j = 0; j < n; j++) bias[j] = !keymask || keymask[j] ? 0.0f : -INFINITY;
+}
+
+// a (n) scores, bias (n) from key_bias -> probabilities over the kept keys, 0
+// on masked ones (ls_expf(-inf) is 0); at least one key is kept
+LS_VECTOR_CLONES
+static void masked_softmax_row(float *a, const float *bias, int n) {
     float mx = -INFINITY;
-    for (int j = 0; j < n; j++)
-        if ((!keymask || keymask[j]) && a[j] > mx) mx = a[j];
-    float sum = 0.0f;
     for (int j = 0; j < n; j++) {
-        float e = (!keymask || keymask[j]) ? expf(a[j] - mx) : 0.0f;
+        a[j] += bias[j];
+        mx = a[j] > mx ? a[j] : mx;
+    }
+    float sum = 0.0f;
+    #pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < n; j++) {
+        float e = ls_expf(a[j] - mx);
         a[j] = e;
         sum += e;
     }
     float inv = 1.0f / sum;
+    #pragma omp simd
     for (int j = 0; j < n; j++) a[j] *= inv;
 }
 
@@ -64,18 +77,31 @@ void cpu_attention_bidir_forward(float *out, float *att, const float *qkv, const
                         *V = base + (size_t)(2 * NH + h) * HS;
             float *P = att + ((size_t)b * NH + h) * T * T;
             float *O = out + (size_t)b * T * ldo + (size_t)h * HS;
-            memset(P, 0, (size_t)T * T * sizeof(float));
             if (n == 0) {
+                memset(P, 0, (size_t)T * T * sizeof(float));
                 for (int t = 0; t < T; t++) memset(O + (size_t)t * ldo, 0, HS * sizeof(float));
                 continue;
             }
+            for (int t = 0; n < T && t < T; t++) memset(P + (size_t)t * T + n, 0, (size_t)(T - n) * sizeof(float));
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n, HS, scale, Q, ldq, K, ldq,
                         0.0f, P, T);
-            for (int t = 0; t < T; t++) masked_softmax_row(P + (size_t)t * T, km, n);
+            float bias[n];
+            key_bias(bias, km, n);
+            for (int t = 0; t < T; t++) masked_softmax_row(P + (size_t)t * T, bias, n);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, n, 1.0f, P, T, V, ldq,
                         0.0f, O, ldo);
         }
     }
+}
+
+// d (n) dP, p (n) P -> d = scale p o (dP - p.dP)
+LS_VECTOR_CLONES
+static void softmax_backward_row(float *d, const float *p, int n, float scale) {
+    float dot = 0.0f;
+    #pragma omp simd reduction(+ : dot)
+    for (int j = 0; j < n; j++) dot += p[j] * d[j];
+    #pragma omp simd
+    for (int j = 0; j < n; j++) d[j] = p[j] * (d[j] - dot) * scale;
 }
 
 // dout (B,T,NH,HS) -> dqkv (B,T,3NH,HS) overwritten; datt (B,NH,T,T) scratch (dS)
@@ -97,8 +123,9 @@ void cpu_attention_bidir_backward(float *dqkv, float *datt, const float *dout, c
             const float *P = att + ((size_t)b * NH + h) * T * T;
             float *dS = datt + ((size_t)b * NH + h) * T * T;
             const float *dO = dout + (size_t)b * T * ldo + (size_t)h * HS;
-            for (int t = 0; t < T; t++) {
-                memset(dQ + (size_t)t * ldq, 0, HS * sizeof(float));
+            // the products below write dQ's T rows and dK's, dV's first n rows
+            for (int t = n == 0 ? 0 : n; t < T; t++) {
+                if (n == 0) memset(dQ + (size_t)t * ldq, 0, HS * sizeof(float));
                 memset(dK + (size_t)t * ldq, 0, HS * sizeof(float));
                 memset(dV + (size_t)t * ldq, 0, HS * sizeof(float));
             }
@@ -106,13 +133,7 @@ void cpu_attention_bidir_backward(float *dqkv, float *datt, const float *dout, c
             // dP = dO V^T, then dS = scale P o (dP - rowsum(P o dP)) row by row
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n, HS, 1.0f, dO, ldo, V, ldq,
                         0.0f, dS, T);
-            for (int t = 0; t < T; t++) {
-                float *d = dS + (size_t)t * T;
-                const float *p = P + (size_t)t * T;
-                float dotp = 0.0f;
-                for (int j = 0; j < n; j++) dotp += p[j] * d[j];
-                for (int j = 0; j < n; j++) d[j] = p[j] * (d[j] - dotp) * scale;
-            }
+            for (int t = 0; t < T; t++) softmax_backward_row(dS + (size_t)t * T, P + (size_t)t * T, n, scale);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, n, 1.0f, dS, T, K, ldq,
                         0.0f, dQ, ldq);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, HS, T, 1.0f, dS, T, Q, ldq,
@@ -129,19 +150,44 @@ void cpu_attention_bidir_backward(float *dqkv, float *datt, const float *dout, c
 #define INV_SQRT2 0.70710678118654752f
 #define INV_SQRT_2PI 0.39894228040143268f
 
-// inp (n) -> out (n) = 0.5 x (1 + erf(x / sqrt 2)) (BERT's "gelu", PyTorch's exact GELU)
-void cpu_gelu_erf_forward(float *out, const float *inp, size_t n) {
-    #pragma omp parallel for if (n > OMP_MIN_WORK)
+// Spans of GELU_SPAN elements are the parallel units (fixed boundaries, so
+// the bits do not depend on the thread count).
+#define GELU_SPAN 4096
+
+LS_VECTOR_CLONES
+static void gelu_erf_forward_span(float *out, const float *inp, size_t n) {
+    #pragma omp simd
     for (size_t i = 0; i < n; i++) out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * INV_SQRT2));
 }
 
 // d/dx = Phi(x) + x phi(x)
-void cpu_gelu_erf_backward(float *dinp, const float *inp, const float *dout, size_t n) {
-    #pragma omp parallel for if (n > OMP_MIN_WORK)
+LS_VECTOR_CLONES
+static void gelu_erf_backward_span(float *dinp, const float *inp, const float *dout, size_t n) {
+    #pragma omp simd
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2)), pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
+        float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2)), pdf = INV_SQRT_2PI * ls_expf(-0.5f * x * x);
         dinp[i] = dout[i] * (cdf + x * pdf);
+    }
+}
+
+// inp (n) -> out (n) = 0.5 x (1 + erf(x / sqrt 2)) (BERT's "gelu", PyTorch's exact GELU)
+void cpu_gelu_erf_forward(float *out, const float *inp, size_t n) {
+    long spans = (long)((n + GELU_SPAN - 1) / GELU_SPAN);
+    #pragma omp parallel for if (n > OMP_MIN_WORK)
+    for (long k = 0; k < spans; k++) {
+        size_t i0 = (size_t)k * GELU_SPAN, len = n - i0 < GELU_SPAN ? n - i0 : GELU_SPAN;
+        gelu_erf_forward_span(out + i0, inp + i0, len);
+    }
+}
+
+// dout (n) -> dinp (n) overwritten
+void cpu_gelu_erf_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+    long spans = (long)((n + GELU_SPAN - 1) / GELU_SPAN);
+    #pragma omp parallel for if (n > OMP_MIN_WORK)
+    for (long k = 0; k < spans; k++) {
+        size_t i0 = (size_t)k * GELU_SPAN, len = n - i0 < GELU_SPAN ? n - i0 : GELU_SPAN;
+        gelu_erf_backward_span(dinp + i0, inp + i0, dout + i0, len);
     }
 }
 

@@ -23,6 +23,10 @@ static const bench_shape SHAPES[] = {
     // SmolLM2-135M (GGUF Q4_1, dequantized): the paper's E2E setting at d = 576
     {"smollm2-135m", {LS_FAMILY_LLAMA, 576, 1536, 30, 9, 3, 49152, 8192, 1e-5f, 100000.0f, 0, 1, 0, 0, 0, LS_POOL_CLS, 0.0f}, 4, 256,
      "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"},
+    // all-MiniLM-L6-v2: the BERT encoder of the paper's GLUE setting at d = 384,
+    // a two-way sequence classifier (SST-2) with a new classifier
+    {"minilm-l6", {LS_FAMILY_BERT, 384, 1536, 6, 12, 12, 30522, 512, 1e-12f, 0.0f, 0, 0, 2, 2, 0, LS_POOL_CLS, 0.02f},
+     16, 128, "models/all-MiniLM-L6-v2"},
 };
 #define N_SHAPES (int)(sizeof SHAPES / sizeof SHAPES[0])
 
@@ -41,8 +45,11 @@ double bench_flops_per_token(const ls_model_config *c, int T, int full, int rank
     double C = c->dim, H = c->hidden_dim, L = c->n_layers, V = c->vocab_size;
     double HS = C / c->n_heads, QKV = (c->n_heads + 2.0 * c->n_kv_heads) * HS;
     double F = c->family == LS_FAMILY_LLAMA ? 2 * H : H;
-    double N = L * (QKV * C + C * C + F * C + C * H) + V * C;
-    double attn = 6.0 * L * C * (T + 1);
+    int encoder = arch_is_encoder(c->family);
+    // an encoder's head (pooler C x C, classifier) runs once per sequence: under 1% at T >= 16
+    double N = L * (QKV * C + C * C + F * C + C * H) + (encoder ? 0.0 : V * C);
+    // QK^T and AV, forward 2 x 2 C per key: causal over (T+1)/2 keys, bidirectional over T
+    double attn = encoder ? 12.0 * L * C * T : 6.0 * L * C * (T + 1);
     if (full) return 6.0 * N + attn;
     // q and v sites: d_in = C, d_out = NH*HS (q) and NKV*HS (v)
     double site = 6.0 * rank * ((C + c->n_heads * HS) + (C + c->n_kv_heads * HS)) / 2.0;
@@ -103,17 +110,75 @@ static int build_model(ls_model *m, const bench_shape *s, const char *assets_dir
     return model_build_random(m, &s->cfg, 1234, be);
 }
 
+// The step's fixed batch: random tokens (ids from 1000 up for an encoder, past
+// BERT's special and unused ids); a decoder's targets are the next tokens, an
+// encoder's labels random classes over a full key mask. Free with bench_batch_free.
+static void bench_batch_make(train_fixed_batch *b, const ls_model *m, int B, int T) {
+    int N = B * T, encoder = arch_is_encoder(m->cfg.family), lo = encoder && m->V > 2000 ? 1000 : 0;
+    int *tokens = ls_malloc((size_t)N * sizeof(int)), *targets = ls_malloc((size_t)N * sizeof(int));
+    ls_rng rng;
+    ls_rng_seed(&rng, 42);
+    for (int i = 0; i < N; i++) tokens[i] = lo + (int)(ls_rng_next(&rng) % (uint64_t)(m->V - lo));
+    *b = (train_fixed_batch){tokens, targets, B, T, NULL, NULL};
+    if (!encoder) {
+        for (int i = 0; i < N; i++) targets[i] = i + 1 < N ? tokens[i + 1] : 0;
+        return;
+    }
+    int *keymask = ls_malloc((size_t)N * sizeof(int)), *labels = ls_malloc((size_t)B * sizeof(int));
+    for (int i = 0; i < N; i++) keymask[i] = 1;
+    for (int i = 0; i < B; i++) labels[i] = (int)(ls_rng_next(&rng) % (uint64_t)m->cfg.num_labels);
+    b->keymask = keymask;
+    b->labels = labels;
+}
+
+static void bench_batch_free(train_fixed_batch *b) {
+    free((void *)b->tokens);
+    free((void *)b->targets);
+    free((void *)b->keymask);
+    free((void *)b->labels);
+}
+
+// Times 1 + steps training steps of spec on batch: the fastest, median and
+// slowest of the timed ones (step 0 warms caches and is not timed) into r.
+static int time_steps(const char *name, const train_step_spec *spec, train_fixed_batch *batch, int steps,
+                      bench_result *r) {
+    double *times = ls_malloc((size_t)(steps + 1) * sizeof(double));
+    int rc = 0;
+    char msg[256];
+    for (int k = 0; k <= steps && !rc; k++) {
+        double t0 = ls_now();
+        train_step_stats st;
+        rc = train_step(spec, k + 1, 1e-5, train_fixed_batch_next, batch, &st, msg, sizeof msg);
+        if (rc > 0) rc = ls_fail("bench %s: %s", name, msg);
+        times[k] = ls_now() - t0;
+    }
+    if (!rc) {
+        // the median is the step's cost; the fastest and slowest show how much
+        // the machine's other load moved it
+        int N = batch->B * batch->T;
+        qsort(times + 1, (size_t)steps, sizeof(double), cmp_double);
+        r->step_min_s = times[1];
+        r->step_max_s = times[steps];
+        r->step_median_s = steps % 2 ? times[1 + steps / 2] : 0.5 * (times[steps / 2] + times[1 + steps / 2]);
+        r->tok_s = N / r->step_median_s;
+        r->tok_s_min = N / r->step_max_s;
+        r->tok_s_max = N / r->step_min_s;
+    }
+    free(times);
+    return rc;
+}
+
 int bench_train(const bench_shape *s, const char *assets_dir, int full, int threads, int steps, bench_result *r) {
     memset(r, 0, sizeof *r);
     train_set_threads(threads);
     ls_model m;
     int real;
     if (build_model(&m, s, assets_dir, &real)) return -1;
-    int B = s->B, T = s->T, N = B * T;
-    if (model_reserve(&m, B, T)) {
+    if (model_reserve(&m, s->B, s->T)) {
         model_free(&m);
         return -1;
     }
+    int encoder = arch_is_encoder(m.cfg.family);
     ls_lora lo;
     if (full) {
         model_enable_grads(&m);
@@ -126,48 +191,26 @@ int bench_train(const bench_shape *s, const char *assets_dir, int full, int thre
             return -1;
         }
     }
-    ls_adamw opt;
+    ls_adamw opt, hopt;
     train_step_spec spec;
     train_step_spec_init(&spec, &m, full ? NULL : &lo, &opt);
     spec.clip = 1.0;
     adamw_init(&opt, m.be, spec.n_trainable, 0.9f, 0.999f, 1e-8f, 0.01f);
-    int *tokens = ls_malloc((size_t)N * sizeof(int)), *targets = ls_malloc((size_t)N * sizeof(int));
-    ls_rng rng;
-    ls_rng_seed(&rng, 42);
-    for (int i = 0; i < N; i++) tokens[i] = (int)(ls_rng_next(&rng) % (uint64_t)m.V);
-    for (int i = 0; i < N; i++) targets[i] = i + 1 < N ? tokens[i + 1] : 0;
-    train_fixed_batch batch = {tokens, targets, B, T};
+    // an encoder's LoRA run trains its classifier too (PEFT's modules_to_save), as `train` does
+    int head = encoder && !full && !train_step_spec_add_head(&spec, &hopt, 0.9f, 0.999f, 1e-8f, 0.01f);
+    train_fixed_batch batch;
+    bench_batch_make(&batch, &m, s->B, s->T);
     model_set_training(&m, 1);
-    double *times = ls_malloc((size_t)(steps + 1) * sizeof(double));
-    int rc = 0;
-    char msg[256];
-    for (int k = 0; k <= steps && !rc; k++) {
-        double t0 = ls_now();
-        train_step_stats st;
-        rc = train_step(&spec, k + 1, 1e-5, train_fixed_batch_next, &batch, &st, msg, sizeof msg);
-        if (rc > 0) rc = ls_fail("bench %s: %s", s->name, msg);
-        times[k] = ls_now() - t0;
-    }
+    int rc = encoder && !full && !head ? -1 : time_steps(s->name, &spec, &batch, steps, r);
     if (!rc) {
-        // step 0 warms caches and is not timed; the median of the rest is the
-        // step's cost, the fastest and slowest show how much the machine's
-        // other load moved it
-        qsort(times + 1, (size_t)steps, sizeof(double), cmp_double);
-        r->step_min_s = times[1];
-        r->step_max_s = times[steps];
-        r->step_median_s = steps % 2 ? times[1 + steps / 2] : 0.5 * (times[steps / 2] + times[1 + steps / 2]);
-        r->tok_s = N / r->step_median_s;
-        r->tok_s_min = N / r->step_max_s;
-        r->tok_s_max = N / r->step_min_s;
-        r->flops_per_token = bench_flops_per_token(&m.cfg, T, full, 8, 2);
-        r->trainable = spec.n_trainable;
+        r->flops_per_token = bench_flops_per_token(&m.cfg, s->T, full, 8, 2);
+        r->trainable = spec.n_trainable + spec.n_head;
         r->params = m.n_params;
         r->weights_real = real;
     }
-    free(times);
-    free(tokens);
-    free(targets);
+    bench_batch_free(&batch);
     adamw_free(&opt);
+    if (head) adamw_free(&hopt);
     if (!full) lora_free(&lo, &m);
     model_free(&m);
     return rc;

@@ -14,8 +14,13 @@
 //   smollm2-135m the real SmolLM2-135M-Instruct GGUF (dequantized; llama, dim
 //                576, 30 layers, 9/3 heads, hidden 1536, vocab 49152, tied
 //                head), B 4, T 256
+//   minilm-l6    the real all-MiniLM-L6-v2 (BERT encoder, dim 384, 6 layers,
+//                12 heads, hidden 1536) as a two-way sequence classifier
+//                (SST-2's step: pooler, new classifier, cross-entropy over
+//                the logits), B 16, T 128, every key kept
 // LoRA: r = 8, alpha 16 on q and v of every layer (c_attn's q, v row blocks
-// for GPT-2, as the paper's GPT-2 experiments); full: every weight trainable.
+// for GPT-2, as the paper's GPT-2 experiments), plus an encoder's classifier
+// (PEFT's modules_to_save, as `train` runs it); full: every weight trainable.
 #ifndef LS_TRAIN_BENCH_H
 #define LS_TRAIN_BENCH_H
 
@@ -53,6 +58,8 @@ typedef struct {
 //                                           (T+1)/2 keys on average, x3 with backward)
 //   lora: 4 N - 2 C QKV + 6 L C (T+1) + 6 r (d_in + d_out) per site
 //        (no dW for the frozen W; no dX below layer 0's QKV)
+// An encoder has no LM head in N (its pooler and classifier run once per
+// sequence) and bidirectional attention: 12 L C T in place of 6 L C (T+1).
 double bench_flops_per_token(const ls_model_config *cfg, int T, int full, int rank, int n_sites_per_layer);
 
 // Builds the shape (real weights when assets_dir holds the checkpoint), runs

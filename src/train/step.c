@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "engine/rng.h"
 
 void train_step_spec_init(train_step_spec *s, ls_model *m, ls_lora *lo, ls_adamw *opt) {
@@ -72,6 +73,28 @@ int train_step(const train_step_spec *s, long step, double lr, train_batch_fn ne
 int train_fixed_batch_next(void *user, long batch_index, train_microbatch *mb) {
     (void)batch_index;
     const train_fixed_batch *f = user;
-    *mb = (train_microbatch){f->tokens, f->targets, NULL, f->B, f->T, (double)f->B * f->T, NULL, NULL};
+    *mb = (train_microbatch){f->tokens, f->targets, NULL, f->B, f->T, (double)f->B * f->T, f->keymask, f->labels};
+    return 0;
+}
+
+int train_step_spec_add_head(train_step_spec *s, ls_adamw *hopt, float beta1, float beta2, float eps,
+                             float weight_decay) {
+    ls_model *m = s->m;
+    ls_param_segment seg[4];
+    model_enable_head_grads(m);
+    int n = model_head_segments(m, seg);
+    if (n == 0) return ls_fail("train: the %s model has no classification head to train", arch_family_name(m->cfg.family));
+    size_t start = seg[0].offset, end = start;
+    for (int i = 0; i < n; i++) {
+        ls_assert(seg[i].offset == end); // the head's tensors are one span of the buffer
+        end += seg[i].n;
+        seg[i].offset -= start;
+    }
+    s->head_opt = hopt;
+    s->head_params = m->params_memory + start;
+    s->head_grads = m->grads_memory + start;
+    s->n_head = end - start;
+    adamw_init(hopt, m->be, s->n_head, beta1, beta2, eps, weight_decay);
+    adamw_set_segments(hopt, seg, n);
     return 0;
 }

@@ -65,12 +65,21 @@ typedef struct {
 typedef int (*train_batch_fn)(void *user, long batch_index, train_microbatch *mb);
 
 // A batch source that hands out the same tokens every time (the benchmarks):
-// user is a train_fixed_batch; targets as the model takes them, no mask.
+// user is a train_fixed_batch; targets as the model takes them, no mask; an
+// encoder's batch has keymask (B,T) and labels (B) instead of targets.
 typedef struct {
     const int *tokens, *targets;
     int B, T;
+    const int *keymask, *labels;
 } train_fixed_batch;
 int train_fixed_batch_next(void *user, long batch_index, train_microbatch *mb);
+
+// Encoder with LoRA: makes the head trainable beside the adapter (PEFT's
+// modules_to_save: model_enable_head_grads), points s's head span at it and
+// initialises hopt for it (with the head's weight-decay segments). Returns 0,
+// or -1 with ls_error() for a model without a head. Free hopt with adamw_free.
+int train_step_spec_add_head(train_step_spec *s, ls_adamw *hopt, float beta1, float beta2, float eps,
+                             float weight_decay);
 
 typedef struct {
     double loss;       // mean of the micro-batches' losses

@@ -183,25 +183,18 @@ static int setup_lora(trainer *t) {
 // Encoder + LoRA: the classification head trains in full beside the adapter
 // (PEFT's modules_to_save) with its own AdamW state, same hyper-parameters,
 // its weights decayed and its biases not.
-static void setup_head(trainer *t) {
+static int setup_head(trainer *t) {
     const ls_train_config *c = &t->cfg;
-    ls_model *m = &t->m;
-    model_enable_head_grads(m);
-    ls_param_segment seg[4];
-    int n = model_head_segments(m, seg);
-    size_t start = seg[0].offset, end = start;
-    for (int i = 0; i < n; i++) {
-        ls_assert(seg[i].offset == end); // the head's tensors are one span of the buffer
-        end += seg[i].n;
-        seg[i].offset -= start;
-    }
-    t->hparams = m->params_memory + start;
-    t->hgrads = m->grads_memory + start;
-    t->n_head = end - start;
-    adamw_init(&t->hopt, m->be, t->n_head, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
-               (float)c->weight_decay);
-    adamw_set_segments(&t->hopt, seg, n);
+    train_step_spec s;
+    train_step_spec_init(&s, &t->m, NULL, NULL);
+    if (train_step_spec_add_head(&s, &t->hopt, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
+                                 (float)c->weight_decay))
+        return -1;
+    t->hparams = s.head_params;
+    t->hgrads = s.head_grads;
+    t->n_head = s.n_head;
     t->have_hopt = 1;
+    return 0;
 }
 
 static int cmp_seg(const void *a, const void *b) {
@@ -297,7 +290,7 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
         adamw_init(&t->opt, be, t->n_trainable, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
                    (float)c->weight_decay);
         t->have_opt = 1;
-        if (encoder) setup_head(t);
+        if (encoder && setup_head(t)) return -1;
     }
     t->data_seed = ls_seed_mix((uint64_t)c->seed, DATA_STREAM);
     t->dropout_seed = ls_seed_mix((uint64_t)c->seed, DROPOUT_STREAM);

@@ -9,7 +9,11 @@ torch.optim.AdamW step (lr 1e-5, weight decay 0.01). LoRA (Hu et al. 2021):
 r = 8, alpha = 16 on q and v of every layer, the base weights frozen
 (requires_grad False), so autograd computes no weight gradient for them --
 the same work lorascope does. Both sides fuse q,k,v into one matrix and
-(llama) gate,up into one, so each is one GEMM.
+(llama) gate,up into one, so each is one GEMM. Family "bert": a BERT encoder
+(word + position + type embeddings with LayerNorm, post-LN blocks,
+bidirectional attention, exact GELU) as a sequence classifier (pooler dense +
+tanh on the first token, a 2-way classifier, cross-entropy over the labels);
+with LoRA the classifier trains too (PEFT's modules_to_save).
 
 Thread layouts. Debian's torch calls BLAS through the generic interface
 (BLAS_INFO=generic, libblas.so.3 -> OpenBLAS, pthread build): its GEMMs run
@@ -209,20 +213,67 @@ class Model(nn.Module):
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
 
 
+class EncoderBlock(nn.Module):
+    """Post-LN BERT block: x = LN(x + o(attn(x))); x = LN(x + down(gelu(fc(x))))."""
+
+    def __init__(self, cfg, lora):
+        super().__init__()
+        C, H = cfg["dim"], cfg["hidden"]
+        self.nh, self.hs = cfg["heads"], C // cfg["heads"]
+        self.qkv, self.o = nn.Linear(C, 3 * C), nn.Linear(C, C)
+        self.fc, self.down = nn.Linear(C, H), nn.Linear(H, C)
+        self.ln1, self.ln2 = nn.LayerNorm(C, eps=1e-12), nn.LayerNorm(C, eps=1e-12)
+        for lin in (self.qkv, self.o, self.fc, self.down):
+            nn.init.normal_(lin.weight, std=0.02)
+        self.loras = nn.ModuleList([LoRA(C, C), LoRA(C, C)] if lora else [])
+
+    def forward(self, x):
+        Bsz, T, C = x.shape
+        q, k, v = self.qkv(x).split([C, C, C], dim=-1)
+        if len(self.loras):
+            lq, lv = self.loras
+            q = q + (x @ lq.A.t()) @ lq.B.t() * lq.s
+            v = v + (x @ lv.A.t()) @ lv.B.t() * lv.s
+        q, k, v = (t.view(Bsz, T, self.nh, self.hs).transpose(1, 2) for t in (q, k, v))
+        att = ((q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.hs))).softmax(dim=-1)
+        y = (att @ v).transpose(1, 2).reshape(Bsz, T, C)
+        x = self.ln1(x + self.o(y))
+        return self.ln2(x + self.down(F.gelu(self.fc(x))))
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg, lora):
+        super().__init__()
+        C = cfg["dim"]
+        self.wte, self.wpe, self.wtt = nn.Embedding(cfg["vocab"], C), nn.Embedding(cfg["positions"], C), nn.Embedding(2, C)
+        self.ln = nn.LayerNorm(C, eps=1e-12)
+        self.blocks = nn.ModuleList(EncoderBlock(cfg, lora) for _ in range(cfg["layers"]))
+        self.pooler, self.classifier = nn.Linear(C, C), nn.Linear(C, 2)
+
+    def forward(self, idx, labels):
+        Bsz, T = idx.shape
+        x = self.ln(self.wte(idx) + self.wpe(torch.arange(T)) + self.wtt(torch.zeros_like(idx)))
+        for b in self.blocks:
+            x = b(x)
+        logits = self.classifier(torch.tanh(self.pooler(x[:, 0])))
+        return F.cross_entropy(logits, labels)
+
+
 def run_job(job, steps, torch_threads):
     torch.set_num_threads(torch_threads)
     torch.manual_seed(1234)
     lora = job["mode"] == "lora"
-    model = Model(job, lora)
+    encoder = job["family"] == "bert"
+    model = Encoder(job, lora) if encoder else Model(job, lora)
     if lora:
         for name, p in model.named_parameters():
-            p.requires_grad = ".loras." in name
+            p.requires_grad = ".loras." in name or name.startswith("classifier.")
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-5, weight_decay=0.01)
     B, T, V = job["B"], job["T"], job["vocab"]
     g = torch.Generator().manual_seed(42)
     idx = torch.randint(0, V, (B, T), generator=g)
-    targets = torch.roll(idx, -1, dims=1)
+    targets = torch.randint(0, 2, (B,), generator=g) if encoder else torch.roll(idx, -1, dims=1)
     times = []
     for k in range(steps + 1):
         t0 = time.perf_counter()

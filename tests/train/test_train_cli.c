@@ -556,9 +556,23 @@ static void test_bench_prints_lora_and_full_rows(void) {
     CHECK_STR_CONTAINS(out_text, "| stories260K | 8 x 256 | lora | 8960 | 1 |");
     CHECK_STR_CONTAINS(out_text, "| stories260K | 8 x 256 | full | 260032 | 1 |");
     CHECK_STR_CONTAINS(out_text, "sgemm peak probe");
-    expect_error("bench --shape gpt5", 2, "--shape: expected one of stories260K, llama512, gpt2-768, smollm2-135m",
-                 NULL);
+    expect_error("bench --shape gpt5", 2,
+                 "--shape: expected one of stories260K, llama512, gpt2-768, smollm2-135m, minilm-l6", NULL);
     CHECK_STR_CONTAINS(err_text, "found 'gpt5'");
+}
+
+// The encoder row trains what `train --task sst2` trains: LoRA q,v r 8 over 6
+// layers (6 x 2 x 8 x (384 + 384) = 73,728) and the new classifier (384 x 2 + 2,
+// PEFT's modules_to_save): 74,498, PEFT's count. Its FLOPs per token, by hand
+// (bench.h): N = 6 (1152 384 + 384^2 + 2 x 1536 x 384) = 10,616,832; 4N - 2 x
+// 384 x 1152 + 12 x 6 x 384 x 128 (bidirectional) + 6 x 2 x 36,864 (sites) =
+// 45,563,904 = 0.046 GFLOP.
+static void test_bench_encoder_row_trains_the_classifier_beside_lora(void) {
+    if (!ls_test_asset("models/all-MiniLM-L6-v2/model.safetensors")) SKIP("all-MiniLM-L6-v2 not in the assets");
+    CHECK_MSG(run("bench --shape minilm-l6 --threads 1 --steps 1 --mode lora --no-torch") == 0, "%s", err_text);
+    const char *row = strstr(out_text, "| minilm-l6 | 16 x 128 | lora | 74498 | 1 |");
+    CHECK_MSG(row, "no minilm-l6 lora row with 74498 trainable in:\n%s", out_text);
+    if (row) CHECK_STR_CONTAINS(row, "| 0.046 |");
 }
 
 // The PyTorch side through a stand-in interpreter (LORASCOPE_PYTHON) that
@@ -779,6 +793,7 @@ static const ls_test tests[] = {
     LS_TEST(test_train_refuses_an_out_dir_locked_by_another_process),
     LS_TEST(test_stale_temp_files_are_removed_when_a_run_resumes_or_restarts),
     LS_TEST(test_bench_prints_lora_and_full_rows),
+    LS_TEST(test_bench_encoder_row_trains_the_classifier_beside_lora),
     LS_TEST(test_bench_table_shows_peer_median_layout_and_ratio),
     LS_TEST(test_encoder_sst2_lora_trains_resumes_and_evaluates),
     LS_TEST(test_encoder_sst2_full_finetune_trains_and_resumes),
