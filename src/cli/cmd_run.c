@@ -6,7 +6,8 @@
 // `--list` prints one self-contained `lorascope train ...` command per run
 // still to do, so a sweep can be spread over machines (GNU parallel, a Slurm
 // array); a later `lorascope run` on the same results directory finds them
-// complete and only collects.
+// complete and only collects. `--slurm FILE` writes those commands as an
+// sbatch job-array script instead (runner.h).
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ typedef struct {
     char assets[PATH_MAX];
     char results[PATH_MAX];
     int list;
+    char slurm[PATH_MAX];
     int threads;
     int no_plot;
 } run_opts;
@@ -33,6 +35,8 @@ typedef struct {
 #define S run_opts
 static const opt_spec RUN_OPTIONS[] = {
     OPT_BOOL_(S, "run", "list", "list", list, "print one `lorascope train` command per run still to do, and exit"),
+    OPT_STR_(S, "run", "slurm", "slurm", slurm, 0,
+             "write an sbatch job-array script, one task per run still to do, to this file, and exit"),
     OPT_STR_(S, "run", "assets", "assets", assets, 0,
              "assets directory for $ASSETS/ paths (default: $LORASCOPE_ASSETS, else ./../shared/assets, else "
              "../shared/assets beside the source tree)"),
@@ -108,6 +112,12 @@ int cmd_run(int argc, char **argv) {
         exp_list_commands(&s, &eo, self_exe(), stdout);
         exp_set_free(&s);
         return 0;
+    }
+    if (o.slurm[0]) {
+        int rc = exp_write_slurm(&s, &eo, self_exe(), o.slurm);
+        if (rc) fprintf(stderr, "lorascope run: %s\n", ls_error());
+        exp_set_free(&s);
+        return rc ? 1 : 0;
     }
     // One `lorascope run` per results directory: two would train the same run
     // directories at once. The kernel drops the lock if this process dies.

@@ -86,31 +86,109 @@ static void print_arg(FILE *out, const char *arg, int make_absolute) {
     free(a);
 }
 
+// The `lorascope train` command of run r, with --resume when `resume`.
+static void print_train_command(FILE *out, const exp_run *r, const exp_options *o, const char *exe, int resume) {
+    print_quoted(out, exe);
+    fputs(" train", out);
+    for (int i = 0; i + 1 < r->n_args; i += 2) {
+        const char *flag = r->args[i], *value = r->args[i + 1];
+        const opt_spec *spec = opt_find_flag(tc_table(), flag + 2);
+        if (spec && spec->type == OPT_BOOL) {
+            // booleans: "full = true" in the file becomes a bare --full (read from the typed config)
+            if (*(const int *)((const char *)&r->cfg + spec->offset)) print_arg(out, flag, 0);
+            continue;
+        }
+        print_arg(out, flag, 0);
+        print_arg(out, value, 1);
+    }
+    char *dir = absolute(r->dir);
+    fputs(" --out ", out);
+    print_quoted(out, dir);
+    free(dir);
+    if (resume) fputs(" --resume", out);
+    if (o->threads) fprintf(out, " --threads %d", o->threads);
+}
+
 void exp_list_commands(const exp_set *s, const exp_options *o, const char *exe, FILE *out) {
     for (int u = 0; u < s->n_unique; u++) {
         const exp_run *r = s->unique[u];
         if (exp_run_is_complete(r->dir)) continue;
-        print_quoted(out, exe);
-        fputs(" train", out);
-        for (int i = 0; i + 1 < r->n_args; i += 2) {
-            const char *flag = r->args[i], *value = r->args[i + 1];
-            const opt_spec *spec = opt_find_flag(tc_table(), flag + 2);
-            if (spec && spec->type == OPT_BOOL) {
-                // booleans: "full = true" in the file becomes a bare --full (read from the typed config)
-                if (*(const int *)((const char *)&r->cfg + spec->offset)) print_arg(out, flag, 0);
-                continue;
-            }
-            print_arg(out, flag, 0);
-            print_arg(out, value, 1);
-        }
-        char *dir = absolute(r->dir);
-        fputs(" --out ", out);
-        print_quoted(out, dir);
-        free(dir);
-        if (has_checkpoint(r->dir)) fputs(" --resume", out);
-        if (o->threads) fprintf(out, " --threads %d", o->threads);
+        print_train_command(out, r, o, exe, has_checkpoint(r->dir));
         fputc('\n', out);
     }
+}
+
+// The array script's preamble: its directives, then `task DIR CMD...`, which
+// skips a complete run, resumes one that has started (a requeued or
+// preempted task) and otherwise trains it from scratch.
+static void slurm_preamble(FILE *out, const exp_options *o, int n, const char *logs) {
+    fprintf(out,
+            "#!/bin/bash\n"
+            "# Written by `lorascope run --slurm`: one Slurm array task per training run\n"
+            "# still to do (task i runs the i-th command of `lorascope run --list`).\n"
+            "# Submit with `sbatch THIS_FILE` (add your partition, time and account\n"
+            "# options there or on the command line); once every task has finished,\n"
+            "# `lorascope run` with the same experiments and --results evaluates the\n"
+            "# runs and writes the tables and figures. Each task locks only its own run\n"
+            "# directory; a task run again resumes its run or, if complete, does nothing.\n"
+            "#SBATCH --job-name=lorascope\n"
+            "#SBATCH --array=0-%d\n",
+            n - 1);
+    if (o->threads) fprintf(out, "#SBATCH --cpus-per-task=%d\n", o->threads);
+    fputs("#SBATCH --output=", out);
+    print_quoted(out, logs);
+    fputs("/slurm-%A_%a.out\n"
+          "set -eu\n"
+          "task() {\n"
+          "    dir=$1\n"
+          "    shift\n"
+          "    if { [ -f \"$dir/adapter/adapter_model.safetensors\" ] || [ -f \"$dir/full/model.safetensors\" ]; } &&\n"
+          "        grep -Eq '\"status\":[[:space:]]*\"completed\"' \"$dir/manifest.json\" 2>/dev/null; then\n"
+          "        echo \"complete: $dir\"\n"
+          "        return 0\n"
+          "    fi\n"
+          "    if [ -f \"$dir/config.ini\" ]; then exec \"$@\" --resume; else exec \"$@\"; fi\n"
+          "}\n"
+          "case \"${SLURM_ARRAY_TASK_ID:?set by Slurm: the task index}\" in\n",
+          out);
+}
+
+int exp_write_slurm(const exp_set *s, const exp_options *o, const char *exe, const char *path) {
+    int n = 0;
+    for (int u = 0; u < s->n_unique; u++) n += !exp_run_is_complete(s->unique[u]->dir);
+    if (n == 0) {
+        fprintf(stderr, "lorascope run: every run is complete: no array script written; run again without "
+                        "--slurm to collect\n");
+        return 0;
+    }
+    // Slurm opens the tasks' log files in the results directory: it must exist
+    if (ls_mkdir_p(o->results)) return ls_fail_prefix("--slurm");
+    char *text = NULL, *logs = absolute(o->results);
+    size_t size = 0;
+    FILE *out = open_memstream(&text, &size);
+    if (!out) return ls_fail("--slurm: out of memory");
+    slurm_preamble(out, o, n, logs);
+    free(logs);
+    int k = 0;
+    for (int u = 0; u < s->n_unique; u++) {
+        const exp_run *r = s->unique[u];
+        if (exp_run_is_complete(r->dir)) continue;
+        char *dir = absolute(r->dir);
+        fprintf(out, "%d) task ", k++);
+        print_quoted(out, dir);
+        free(dir);
+        fputc(' ', out);
+        print_train_command(out, r, o, exe, 0);
+        fputs(" ;;\n", out);
+    }
+    fputs("*) echo \"no task $SLURM_ARRAY_TASK_ID: this script has tasks 0 to ", out);
+    fprintf(out, "%d\" >&2; exit 2 ;;\nesac\n", n - 1);
+    fclose(out);
+    int rc = ls_write_file_atomic(path, text, size);
+    free(text);
+    if (rc) return ls_fail_prefix("--slurm");
+    fprintf(stderr, "lorascope run: %s: a Slurm array of %d task%s (sbatch %s)\n", path, n, n > 1 ? "s" : "", path);
+    return 0;
 }
 
 // ----------------------------------------------------------------------------

@@ -26,6 +26,13 @@ int exp_run_is_complete(const char *dir);
 // shell-quoted) per run not yet complete: for spreading a sweep over machines.
 void exp_list_commands(const exp_set *s, const exp_options *o, const char *exe, FILE *out);
 
+// Writes to `path` (atomically) an sbatch job-array script: one array task
+// per run not yet complete, each the run's `lorascope train` command, which
+// skips a complete run and resumes a started one; the Slurm logs go to the
+// results directory. With nothing to train it writes nothing and says so.
+// Returns 0, or -1 with ls_error().
+int exp_write_slurm(const exp_set *s, const exp_options *o, const char *exe, const char *path);
+
 // Trains every run not yet complete, in plan order, with a progress line per
 // run (k/n, elapsed, ETA). Returns 0, or -1 with ls_error() naming the run.
 int exp_train_all(exp_set *s, const exp_options *o);

@@ -72,6 +72,48 @@ static void test_list_commands_run_as_printed_and_resume_skips_finished_runs(voi
     free(list);
 }
 
+// `--slurm` writes an array script whose tasks are --list's commands; run
+// here as Slurm would (bash, SLURM_ARRAY_TASK_ID = 0..3), each trains its run;
+// a task run again finds its run complete; an index past the array is an
+// error; `lorascope run` afterwards trains nothing and collects.
+static void test_slurm_array_tasks_run_locally_then_run_collects(void) {
+    if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not present");
+    const char *res = ls_test_tmpdir("run_slurm");
+    char cmd[20000], script[4300];
+    snprintf(script, sizeof script, "%s/array.sh", res);
+    snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s/results' --threads 1 --slurm '%s'",
+             exe(), res, script);
+    CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+    CHECK_STR_CONTAINS(err_text, "a Slurm array of 4 tasks");
+    char *text = ls_read_file(script, NULL);
+    CHECK_MSG(text != NULL, "%s not written", script);
+    if (!text) return;
+    CHECK_STR_CONTAINS(text, "#SBATCH --array=0-3\n");
+    CHECK_STR_CONTAINS(text, "#SBATCH --cpus-per-task=1\n");
+    free(text);
+    for (int i = 0; i < 4; i++) {
+        snprintf(cmd, sizeof cmd, "cd / && SLURM_ARRAY_TASK_ID=%d bash '%s'", i, script);
+        CHECK_MSG(run_cmd(cmd) == 0, "task %d failed: %s", i, err_text);
+    }
+    snprintf(cmd, sizeof cmd, "SLURM_ARRAY_TASK_ID=0 bash '%s' 2>&1 | grep -q '^complete: '", script);
+    CHECK_MSG(run_cmd(cmd) == 0, "task 0 run again did not find its run complete");
+    snprintf(cmd, sizeof cmd, "SLURM_ARRAY_TASK_ID=4 bash '%s'", script);
+    CHECK_INT(run_cmd(cmd), 2);
+    CHECK_STR_CONTAINS(err_text, "no task 4: this script has tasks 0 to 3");
+    snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s/results' --no-plot", exe(), res);
+    CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+    CHECK_STR_CONTAINS(err_text, "4 runs, 4 complete, 0 to train");
+    char table[4400];
+    snprintf(table, sizeof table, "%s/results/tiny/table.md", res);
+    CHECK_MSG(ls_exists(table), "%s missing", table);
+    // nothing left: no script
+    snprintf(cmd, sizeof cmd, "rm -f '%s' && '%s' run data/experiments/tiny.ini --results '%s/results' --slurm '%s'",
+             script, exe(), res, script);
+    CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+    CHECK_STR_CONTAINS(err_text, "every run is complete");
+    CHECK_MSG(!ls_exists(script), "%s written with nothing to train", script);
+}
+
 // Writes a variant of tiny.ini with one line replaced, runs it, expects exit 2,
 // the message, and no results directory.
 static void expect_bad(const char *from, const char *to, const char *needle) {
@@ -220,6 +262,7 @@ static void test_experiment_file_that_is_not_a_regular_file_is_refused(void) {
 int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_list_commands_run_as_printed_and_resume_skips_finished_runs),
+        LS_TEST(test_slurm_array_tasks_run_locally_then_run_collects),
         LS_TEST(test_malformed_experiment_is_reported_before_training),
         LS_TEST(test_two_runs_on_one_results_dir_one_trains_the_other_is_refused),
         LS_TEST(test_zip_of_an_axis_twice_or_in_a_cycle_is_an_error),
