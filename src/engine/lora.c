@@ -276,6 +276,13 @@ static int build_sites(ls_lora *lo, ls_model *m, site_spec *specs, int n) {
     return 0;
 }
 
+uint64_t lora_site_seed(uint64_t seed, int rank, int layer, lora_module_id mod) {
+    uint64_t h = ls_seed_mix(seed, 0x5EED1417ull); // a domain of its own: not the dropout's or the data's
+    h = ls_seed_mix(h, (uint64_t)rank);
+    h = ls_seed_mix(h, (uint64_t)layer);
+    return ls_seed_mix(h, (uint64_t)mod);
+}
+
 int lora_build(ls_lora *lo, ls_model *m, const ls_lora_config *cfg) {
     memset(lo, 0, sizeof *lo);
     if (check_config(m, cfg) != 0) return -1;
@@ -307,12 +314,13 @@ int lora_build(ls_lora *lo, ls_model *m, const ls_lora_config *cfg) {
         lora_free(lo, NULL);
         return -1;
     }
-    // one initialisation stream, sites in order: the same seed gives the same adapter
-    ls_rng rng;
-    ls_rng_seed(&rng, cfg->seed);
+    // one stream per site, keyed by (seed, rank, layer, module): ranks of one
+    // seed draw independent A's, and a site's A does not depend on the others
     float *host = ls_malloc((lo->n_params ? lo->n_params : 1) * sizeof(float));
     for (int i = 0; i < lo->n_sites; i++) {
         ls_lora_site *s = &lo->sites[i];
+        ls_rng rng;
+        ls_rng_seed(&rng, lora_site_seed(cfg->seed, s->rank, s->layer, s->module));
         init_site(lo, m, s, &rng, host + s->offset_A, host + s->offset_B);
     }
     lo->be->upload(lo->params, host, lo->n_params);

@@ -29,6 +29,13 @@
 //             the frozen weight becomes the residual W0 <- W - s B A (the base
 //             model is modified in place).
 //
+// Random streams: each site draws its A from a stream of its own, seeded by
+// lora_site_seed(seed, r, layer, module). Two ranks of one seed therefore
+// start from independent A's (a shared stream made A_{r=2}'s rows the first
+// rows of A_{r=16}: φ(A_2, A_16, 1, 16) = 1 at initialisation, issue 12),
+// and a site's initial A is the same whichever other sites are adapted. The
+// same config and seed give the same bits.
+//
 // Memory: the A and B of every site live in one parameter buffer (gradients in
 // one gradient buffer of the same layout), site after site, A before B, in
 // order (layer, q k v o gate up down / c_attn c_proj c_fc mlp_proj).
@@ -129,6 +136,10 @@ float lora_scale(float alpha, int rank, int rslora);
 
 // ----------------------------------------------------------------------------
 // build / attach / free
+
+// The seed of the initialisation stream of the site (layer, mod) of rank r
+// (see "Random streams" above): a hash of the four values.
+uint64_t lora_site_seed(uint64_t seed, int rank, int layer, lora_module_id mod);
 
 // Creates the adapter sites of `cfg` on model `m`, initialises A and B (for
 // pissa also rewrites m's frozen weights) and attaches the adapter to m (m->lora).

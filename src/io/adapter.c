@@ -513,3 +513,84 @@ int adapter_save(const lora_adapter *a, const char *dir) {
     free(json);
     return rc;
 }
+
+// ----------------------------------------------------------------------------
+// initial factors (A₀, B₀)
+
+static int all_zero(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != 0.0f) return 0;
+    return 1;
+}
+
+int adapter_init_save(const lora_adapter *a, const char *path) {
+    st_entry *e = ls_calloc((size_t)2 * a->n_modules + 1, sizeof *e);
+    char (*names)[200] = ls_calloc((size_t)2 * a->n_modules + 1, sizeof *names);
+    const char *prefix = adapter_key_prefix(a->family);
+    int n = 0;
+    for (int i = 0; i < a->n_modules; i++) {
+        const adapter_site *m = &a->modules[i];
+        for (int s = 0; s < 2; s++) {
+            if (s && all_zero(m->B, (size_t)m->d_out * m->r)) continue; // B₀ = 0: not stored
+            st_entry *x = &e[n];
+            snprintf(names[n], sizeof names[0], "%s.%d.%s.lora_%c.weight", prefix, m->layer, m->path, s ? 'B' : 'A');
+            x->name = names[n++];
+            x->dtype = ST_F32;
+            x->ndim = 2;
+            x->shape[0] = s ? m->d_out : m->r;
+            x->shape[1] = s ? m->r : m->d_in;
+            x->data = s ? m->B : m->A;
+        }
+    }
+    const char *meta[] = {"format", "pt", "lorascope", "initial LoRA factors A0 (B0 where nonzero)"};
+    int rc = st_write(path, e, n, meta, 2);
+    free(e);
+    free(names);
+    return rc;
+}
+
+// Copies the tensor `name` of shape (rows, cols) into dst; a missing tensor is
+// an error when `required`, else zeros.
+static int init_tensor(const st_file *f, const char *name, int rows, int cols, int required, float *dst) {
+    const st_tensor *t = st_find(f, name);
+    if (!t) {
+        if (required) return ls_fail("%s: %s: expected the tensor, found none", f->path, name);
+        memset(dst, 0, (size_t)rows * cols * sizeof(float));
+        return 0;
+    }
+    if (!st_dtype_is_float(t->dtype) || t->ndim != 2 || t->shape[0] != rows || t->shape[1] != cols)
+        return ls_fail("%s: %s: expected a float (%d, %d) tensor, found %s of %d dims (%lld, %lld)", f->path, name,
+                       rows, cols, st_dtype_name(t->dtype), t->ndim, (long long)t->shape[0],
+                       (long long)(t->ndim > 1 ? t->shape[1] : 0));
+    st_to_float(f, t, dst);
+    return 0;
+}
+
+int adapter_init_load(const lora_adapter *like, const char *path, lora_adapter *init) {
+    memset(init, 0, sizeof *init);
+    st_file f;
+    if (st_open(&f, path)) return -1;
+    init->family = like->family;
+    init->r = like->r;
+    init->alpha = like->alpha;
+    init->use_rslora = like->use_rslora;
+    init->n_modules = like->n_modules;
+    init->modules = ls_calloc((size_t)like->n_modules + 1, sizeof(adapter_site));
+    const char *prefix = adapter_key_prefix(like->family);
+    int rc = 0;
+    for (int i = 0; i < like->n_modules && !rc; i++) {
+        adapter_site *m = &init->modules[i];
+        *m = like->modules[i];
+        m->A = ls_malloc((size_t)m->r * m->d_in * sizeof(float));
+        m->B = ls_malloc((size_t)m->d_out * m->r * sizeof(float));
+        char name[200];
+        snprintf(name, sizeof name, "%s.%d.%s.lora_A.weight", prefix, m->layer, m->path);
+        rc = init_tensor(&f, name, m->r, m->d_in, 1, m->A);
+        snprintf(name, sizeof name, "%s.%d.%s.lora_B.weight", prefix, m->layer, m->path);
+        if (!rc) rc = init_tensor(&f, name, m->d_out, m->r, 0, m->B);
+    }
+    st_close(&f);
+    if (rc) adapter_free(init);
+    else init->dir = ls_strdup(path);
+    return rc;
+}

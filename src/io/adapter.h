@@ -72,6 +72,22 @@ int adapter_check_base(const lora_adapter *a, const ls_checkpoint *base);
 // ["classifier"]. Returns 0 or -1.
 int adapter_save(const lora_adapter *a, const char *dir);
 
+// The initial factors of a trained adapter, A₀ and B₀ (issue 12: φ of A − A₀,
+// the at-initialisation baseline): one safetensors file, conventionally
+// <run>/adapter_init.safetensors beside <run>/adapter/, with the adapter's
+// PEFT keys (…lora_A.weight, …lora_B.weight). B₀ is written only for modules
+// where it is nonzero (PiSSA); a missing lora_B key reads as B₀ = 0.
+#define ADAPTER_INIT_FILE "adapter_init.safetensors"
+
+// Writes a's A's (and the nonzero B's) to path, atomically. Returns 0 or -1.
+int adapter_init_save(const lora_adapter *a, const char *path);
+
+// Reads the initial factors of `like` (a loaded adapter) from path into
+// *init: the same modules, ranks and shapes, A and B from the file (B zero
+// where absent). Every module of like needs its lora_A key with its shape.
+// Returns 0, or -1 with ls_error() naming the file and the key.
+int adapter_init_load(const lora_adapter *like, const char *path, lora_adapter *init);
+
 // Appends a copy of a tensor saved whole (name without "base_model.model.").
 void adapter_add_saved(lora_adapter *a, const char *name, int ndim, const int64_t *shape, const float *data);
 

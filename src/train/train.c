@@ -64,6 +64,7 @@ typedef struct {
     ls_lora lo;
     int have_lora;
     float *init_params;          // PiSSA: A0, B0 (export needs them)
+    float *init_factors;         // A0, B0 of every init, as lora_build drew them (adapter_init.safetensors)
     task_data data, vdata;
     int have_data, have_vdata;
     const task_data *val;        // &data or &vdata, NULL without validation
@@ -97,6 +98,7 @@ static void trainer_free(trainer *t) {
     if (t->tok) tok_free(t->tok);
     free(t->tok_path);
     free(t->init_params);
+    free(t->init_factors);
     free(t->train_items);
     free(t->val_items);
     free(t->ckpt_dir);
@@ -173,11 +175,35 @@ static int setup_lora(trainer *t) {
     t->params = t->lo.params;
     t->grads = t->lo.grads;
     t->n_trainable = t->lo.n_params;
+    // drawn again identically when a run resumes, so A0 needs no checkpoint of its own
+    t->init_factors = ls_malloc((t->n_trainable ? t->n_trainable : 1) * sizeof(float));
+    m->be->download(t->init_factors, t->params, t->n_trainable);
     if (lc.init == LORA_INIT_PISSA) {
         t->init_params = ls_malloc(t->n_trainable * sizeof(float));
-        m->be->download(t->init_params, t->params, t->n_trainable);
+        memcpy(t->init_params, t->init_factors, t->n_trainable * sizeof(float));
     }
     return 0;
+}
+
+// <out>/adapter_init.safetensors: A0 (and B0 where nonzero) in the adapter's
+// PEFT keys, for φ of A − A0 and the at-initialisation baseline (issue 12).
+static int write_initial_factors(const trainer *t) {
+    lora_adapter a;
+    if (lora_to_adapter(&t->lo, &a)) return -1;
+    for (int i = 0; i < a.n_modules; i++) {
+        adapter_site *md = &a.modules[i];
+        for (int k = 0; k < t->lo.n_sites; k++) {
+            const ls_lora_site *s = &t->lo.sites[k];
+            if (s->layer != md->layer || strcmp(lora_module_path(t->lo.family, s->module), md->path)) continue;
+            memcpy(md->A, t->init_factors + s->offset_A, (size_t)s->rank * s->d_in * sizeof(float));
+            memcpy(md->B, t->init_factors + s->offset_B, (size_t)s->d_out * s->rank * sizeof(float));
+        }
+    }
+    char *path = ls_path_join(t->cfg.out, ADAPTER_INIT_FILE);
+    int rc = adapter_init_save(&a, path);
+    free(path);
+    adapter_free(&a);
+    return rc;
 }
 
 // Encoder + LoRA: the classification head trains in full beside the adapter
@@ -540,6 +566,7 @@ static int write_outputs(trainer *t) {
             free(dir);
             adapter_free(&a);
         }
+        if (!rc) rc = write_initial_factors(t);
     } else {
         char *dir = ls_path_join(c->out, "full");
         char *path = ls_path_join(dir, "model.safetensors");

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis.h"
 #include "base/util.h"
 #include "engine/lora.h"
 #include "engine/model.h"
@@ -629,6 +630,63 @@ static void test_kaiming_and_gaussian_init_statistics(void) {
     model_free(&m);
 }
 
+// A_{r=2} and A_{r=16} of one seed (issue 12): each site draws from a stream
+// of (seed, rank, layer, module), so the two ranks start from independent
+// A's, at the chance level of φ(A_2⁰, A_16⁰, 1, 16) for random subspaces of
+// R^64 (mean 0.25, p99 about 0.44), not at 1 as one shared stream gave. A
+// site's A does not depend on which other sites exist, and the same seed
+// gives the same bits.
+static void test_ranks_of_one_seed_start_from_independent_A(void) {
+    ls_model m;
+    ls_model_config c = tiny_config(LS_FAMILY_LLAMA);
+    c.dim = 64;
+    c.n_layers = 5;
+    c.hidden_dim = 128;
+    CHECK(model_build_random(&m, &c, 1, be) == 0);
+    static const int ranks[3] = {2, 16, 16};
+    static const char *const mods[3] = {"q,v", "q,v", "q"};
+    ls_lora lo[3];
+    for (int k = 0; k < 3; k++) {
+        ls_lora_config lc;
+        lora_config_default(&lc);
+        lc.rank = ranks[k];
+        lc.seed = 7;
+        CHECK(lora_parse_modules(LS_FAMILY_LLAMA, mods[k], &lc.modules) == 0);
+        CHECK(lora_build(&lo[k], &m, &lc) == 0);
+        m.lora = NULL; // three adapters side by side; none attached
+    }
+    an_phi_chance band;
+    CHECK(an_phi_chance_compute(2, 16, 64, 2000, 11, &band) == 0);
+    const an_band *b = an_phi_chance_at(&band, 1, 16);
+    double sum = 0, worst = 0;
+    for (int i = 0; i < lo[0].n_sites; i++) {
+        ls_lora_site *s2 = &lo[0].sites[i], *s16 = &lo[1].sites[i];
+        an_mat A2 = an_mat_from_float(s2->A, 2, s2->d_in), A16 = an_mat_from_float(s16->A, 16, s16->d_in);
+        double g[2 * 16];
+        CHECK(an_subspace_similarity_grid(&A2, &A16, AN_SIDE_RIGHT, 2, 16, g) == 0);
+        printf("layer %d %s: phi(A_2, A_16, 1, 16) at init = %.4f (chance mean %.3f, p99 %.3f)\n", s2->layer,
+               lora_module_name(LS_FAMILY_LLAMA, s2->module), g[15], b->mean, b->p99);
+        sum += g[15];
+        worst = fmax(worst, g[15]);
+        an_mat_free(&A2);
+        an_mat_free(&A16);
+    }
+    double mean = sum / lo[0].n_sites;
+    CHECK_INT(lo[0].n_sites, 10);
+    CHECK_MSG(worst < 0.7, "φ(A_2⁰, A_16⁰, 1, 16) reaches %.4f: the ranks share their initial A", worst);
+    CHECK_MSG(mean < b->p99, "mean φ(A_2⁰, A_16⁰, 1, 16) over sites %.4f above the chance p99 %.4f", mean, b->p99);
+    // q alone draws the same A for q as q and v together, and the same seed the same bits
+    for (int l = 0; l < 5; l++) {
+        ls_lora_site *a = lora_find_site(&lo[1], l, LORA_Q), *q = lora_find_site(&lo[2], l, LORA_Q);
+        CHECK(a && q && memcmp(a->A, q->A, (size_t)16 * a->d_in * sizeof(float)) == 0);
+    }
+    CHECK(lora_site_seed(7, 16, 2, LORA_Q) == lora_site_seed(7, 16, 2, LORA_Q));
+    CHECK(lora_site_seed(7, 16, 2, LORA_Q) != lora_site_seed(7, 2, 2, LORA_Q));
+    an_phi_chance_free(&band);
+    for (int k = 0; k < 3; k++) lora_free(&lo[k], NULL);
+    model_free(&m);
+}
+
 static void test_pissa_init_splits_weight_into_principal_and_residual(void) {
     ls_model *m = tiny_model(LS_FAMILY_LLAMA, 1100);
     const ls_param_view *vq = model_find_view(m, "model.layers.1.self_attn.q_proj.weight");
@@ -900,6 +958,7 @@ static const ls_test tests[] = {
     LS_TEST(test_gradient_accumulation_matches_full_batch),
     LS_TEST(test_training_steps_reduce_loss_full_and_lora),
     LS_TEST(test_kaiming_and_gaussian_init_statistics),
+    LS_TEST(test_ranks_of_one_seed_start_from_independent_A),
     LS_TEST(test_pissa_init_splits_weight_into_principal_and_residual),
     LS_TEST(test_lora_module_names_and_errors),
     LS_TEST(test_trainable_params_print_matches_peft_format),

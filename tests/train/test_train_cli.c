@@ -209,6 +209,14 @@ static void test_same_seed_same_threads_gives_identical_adapter(void) {
     CHECK_MSG(!same_bytes(f1, f3), "seeds 1 and 2 gave the same adapter");
     double s = abs_sum(f1, "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight");
     CHECK_MSG(s > 0, "lora_B of layer 0 q is %g after training (expected non-zero)", s);
+    // A0 beside the adapter (issue 12): the same keys, A only (B0 = 0), not the trained A
+    const char *i1 = S("%s/adapter_init.safetensors", o1), *i2 = S("%s/adapter_init.safetensors", o2);
+    const char *qa = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight";
+    CHECK_MSG(same_bytes(i1, i2), "two runs with the same seed saved different A0: %s vs %s", i1, i2);
+    double a0 = abs_sum(i1, qa), a1 = abs_sum(f1, qa);
+    CHECK_MSG(a0 > 0 && a1 > 0 && a0 != a1, "layer 0 q: sum |A0| = %g, sum |A| = %g (expected both, different)", a0, a1);
+    CHECK_MSG(isnan(abs_sum(i1, "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight")),
+              "%s stores a zero B0", i1);
 }
 
 // A run killed (SIGKILL) after step 5 with checkpoints every 3 steps, resumed,
@@ -235,6 +243,8 @@ static void test_resume_after_kill_gives_identical_adapter(void) {
     CHECK_MSG(same_bytes(S("%s/adapter/adapter_model.safetensors", full), S("%s/adapter/adapter_model.safetensors", killed)),
               "resumed adapter differs from the uninterrupted run's");
     CHECK(same_bytes(S("%s/adapter/adapter_config.json", full), S("%s/adapter/adapter_config.json", killed)));
+    CHECK_MSG(same_bytes(S("%s/adapter_init.safetensors", full), S("%s/adapter_init.safetensors", killed)),
+              "resumed run's initial factors (A0) differ from the uninterrupted run's");
     for (long s = 1; s <= 8; s++) {
         double l1 = metric(full, s, "loss", NULL), l2 = metric(killed, s, "loss", &n);
         CHECK_MSG(n == 1, "resumed metrics.jsonl has step %ld %d times", s, n);
