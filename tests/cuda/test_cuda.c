@@ -37,6 +37,7 @@
 #include "io/safetensors.h"
 #include "lowrank.h"
 #include "text/tokenizer.h"
+#include "train/step.h"
 
 static const ls_backend *cpu, *gpu;
 
@@ -1531,6 +1532,112 @@ static void test_bert_tiny_full_finetune_step_matches_cpu(void) {
     enc_full_step_case("bert_tiny", LS_POOL_MEAN);
 }
 
+// ----------------------------------------------------------------------------
+// the training loop's own step (train/step.h) on an encoder: LoRA with the
+// head trained beside it (its own AdamW state, weights decayed and biases
+// not), the joint gradient norm clipped, dropout seeded per batch
+
+// train_step's batch source: the same classification batch every step.
+static int enc_batch_next(void *user, long batch_index, train_microbatch *mb) {
+    (void)batch_index;
+    const enc_batch *e = user;
+    *mb = (train_microbatch){e->ids, NULL, NULL, e->B, e->T, (double)e->B * e->T, e->mask, e->labels};
+    return 0;
+}
+
+typedef struct {
+    ls_adamw opt, hopt;
+    train_step_spec s; // points at opt and hopt: the struct stays where it is
+} enc_trainer;
+
+// As the trainer sets up an encoder with LoRA (train.c, setup_head): the
+// head's tensors are one span of the parameter buffer with its own optimiser.
+static void enc_trainer_init(enc_trainer *t, ls_model *m, ls_lora *lo) {
+    model_enable_head_grads(m);
+    ls_param_segment seg[4];
+    int n = model_head_segments(m, seg);
+    size_t start = seg[0].offset, end = start;
+    for (int i = 0; i < n; i++) {
+        end += seg[i].n;
+        seg[i].offset -= start;
+    }
+    adamw_init(&t->opt, m->be, lo->n_params, 0.9f, 0.999f, 1e-8f, 0.01f);
+    adamw_init(&t->hopt, m->be, end - start, 0.9f, 0.999f, 1e-8f, 0.01f);
+    adamw_set_segments(&t->hopt, seg, n);
+    train_step_spec_init(&t->s, m, lo, &t->opt);
+    t->s.clip = 0.5; // below the norms of this batch: the clipping runs
+    t->s.dropout_seed = 99;
+    t->s.head_opt = &t->hopt;
+    t->s.head_params = m->params_memory + start;
+    t->s.head_grads = m->grads_memory + start;
+    t->s.n_head = end - start;
+}
+
+// The change of n trainable floats since `before` (host): GPU against CPU, normwise.
+static void check_update(const char *what, const float *gpu_now, const float *cpu_now, const float *before,
+                         size_t n, double tol) {
+    float *g = download(gpu_now, n), *c = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        g[i] -= before[i];
+        c[i] = cpu_now[i] - before[i];
+    }
+    double e = normwise_error(g, c, n);
+    CHECK_MSG(e <= tol, "%s: normwise error of the update %.3g > %.3g", what, e, tol);
+    free(g);
+    free(c);
+}
+
+// Three steps of tiny BERT, LoRA on every module: each step's loss and
+// gradient norm (before clipping) to 1e-5 relative (1e-4 after the first
+// update), then the three steps' updates of the adapter and of the head
+// normwise to 1e-3.
+static void test_bert_tiny_lora_train_steps_match_cpu(void) {
+    NEED_GPU();
+    const int T = 37;
+    ls_model mc, mg;
+    if (enc_pair_load("bert_tiny", &mc, &mg, T) != 0) return;
+    ls_lora lc, lg;
+    if (lora_pair_build(&mc, &mg, "all", &lc, &lg) != 0) {
+        model_free(&mc);
+        model_free(&mg);
+        return;
+    }
+    enc_trainer tc, tg;
+    enc_trainer_init(&tc, &mc, &lc);
+    enc_trainer_init(&tg, &mg, &lg);
+    enc_batch e = enc_batch_make(&mc, T, 23);
+    size_t na = lc.n_params, nh = tc.s.n_head;
+    float *a0 = malloc(na * sizeof(float)), *h0 = malloc(nh * sizeof(float));
+    memcpy(a0, lc.params, na * sizeof(float));
+    memcpy(h0, tc.s.head_params, nh * sizeof(float));
+    char msg[160];
+    for (long step = 1; step <= 3; step++) {
+        train_step_stats sc, sg;
+        int rc1 = train_step(&tc.s, step, 1e-3, enc_batch_next, &e, &sc, msg, sizeof msg);
+        int rc2 = train_step(&tg.s, step, 1e-3, enc_batch_next, &e, &sg, msg, sizeof msg);
+        CHECK_MSG(rc1 == 0 && rc2 == 0, "train_step %ld: cpu %d gpu %d (%s)", step, rc1, rc2, ls_error());
+        double tol = step == 1 ? 1e-5 : 1e-4;
+        CHECK_MSG(fabs(sg.loss - sc.loss) <= tol * fabs(sc.loss), "step %ld: loss gpu %.9g cpu %.9g", step,
+                  sg.loss, sc.loss);
+        CHECK_MSG(fabs(sg.grad_norm - sc.grad_norm) <= tol * sc.grad_norm, "step %ld: gradient norm gpu %.9g "
+                  "cpu %.9g", step, sg.grad_norm, sc.grad_norm);
+        CHECK_MSG(sc.grad_norm > tc.s.clip, "step %ld: norm %.3g does not reach the clip", step, sc.grad_norm);
+    }
+    check_update("adapter after 3 steps", lg.params, lc.params, a0, na, 1e-3);
+    check_update("head after 3 steps", tg.s.head_params, tc.s.head_params, h0, nh, 1e-3);
+    free(a0);
+    free(h0);
+    enc_batch_free(&e);
+    adamw_free(&tc.opt);
+    adamw_free(&tc.hopt);
+    adamw_free(&tg.opt);
+    adamw_free(&tg.hopt);
+    lora_free(&lc, &mc);
+    lora_free(&lg, &mg);
+    model_free(&mc);
+    model_free(&mg);
+}
+
 // An integer tensor of a reference file stored as float32: (B, T).
 static int *ref_ints(const st_file *f, const char *name, int *B, int *T) {
     const st_tensor *t = st_find(f, name);
@@ -1704,6 +1811,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_no_device_gives_clear_error),
         LS_TEST(test_bert_tiny_lora_training_step_matches_cpu),
         LS_TEST(test_bert_tiny_full_finetune_step_matches_cpu),
+        LS_TEST(test_bert_tiny_lora_train_steps_match_cpu),
         LS_TEST(test_minilm_logits_match_cpu),
         LS_TEST(test_smollm2_gguf_logits_and_lora_step_match_cpu),
     };
