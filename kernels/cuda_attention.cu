@@ -1,6 +1,9 @@
 // cuda_attention: causal self-attention with grouped-query heads (Ainslie et
-// al. 2023), flash style (Dao et al. 2022): tiled over queries and keys with an
-// online softmax, so no T x T matrix ever reaches global memory.
+// al. 2023), and the encoder family's bidirectional self-attention under a key
+// padding mask (Devlin et al. 2019), flash style (Dao et al. 2022): tiled over
+// queries and keys with an online softmax, so no T x T matrix ever reaches
+// global memory. Both run the same three kernels; only which keys a query
+// sees differs (see key_visible).
 //
 // Storage contract with the model (see cuda_backend.h, and the att buffer
 // contract in engine/backend.h; lsc_attention_sizes states the sizes):
@@ -10,6 +13,12 @@
 // and attention_backward recomputes P = exp(S - lse) tile by tile. It needs
 // D_i = sum_j P_ij dP_ij = dO_i . O_i: from the copy of O when there is one,
 // else by one more pass over the keys. D goes to datt[0 .. B*NH*T).
+//
+// Bidirectional attention (attention_bidir_*, NKV = NH): every query row,
+// padding rows too, sees every key the mask keeps, as the CPU backend
+// (ops_cpu_encoder.c). Keys after a sequence's last kept key are never
+// loaded; a sequence with no kept key gets out = 0 and zero gradients (its
+// rows keep l = 0, lse = -inf, and no key is ever visible to them).
 //
 // Parallel layout. Forward and dQ: a block owns BR query rows of one (b, h),
 // a warp RW of them; keys come in tiles of 32 through shared memory, lane j
@@ -32,14 +41,33 @@ template <int HSP> struct att_rows {
     static const int dkv = HSP <= 64 ? 8 : 2;
 };
 
+// One past the last key a query of this sequence may see: causal, the tile's
+// last row (the triangle does the rest); bidirectional, one past the last
+// key the mask keeps (km NULL: every key).
+__device__ __forceinline__ int keys_end(const int *km, int T, int causal, int q_last) {
+    if (causal) return q_last + 1;
+    int n = T;
+    if (km)
+        while (n > 0 && !km[n - 1]) n--;
+    return n;
+}
+
+// Whether query t sees key t2 (both < T; t2 < keys_end): causal, t2 <= t;
+// bidirectional, the mask keeps t2.
+__device__ __forceinline__ int key_visible(const int *km, int causal, int t, int t2) {
+    return causal ? t2 <= t : !km || km[t2];
+}
+
 // ----------------------------------------------------------------------------
 // forward
 
 // qkv (B,T,NH+2NKV,HS) -> out (B,T,NH,HS), lse (B,NH,T), ostash (B,NH,T,HS) or NULL.
 // grid (query tiles, NH, B), ATT_THREADS threads.
+// keymask (B,T) or NULL and causal = 0 for the bidirectional attention.
 template <int HSP>
 __global__ void attention_forward_kernel(float *out, float *lse, float *ostash, const float *qkv,
-                                         int T, int NH, int NKV, int HS, float scale) {
+                                         const int *keymask, int causal, int T, int NH, int NKV,
+                                         int HS, float scale) {
     const int D = HSP / LSC_WARP, RW = att_rows<HSP>::fwd, BR = ATT_WARPS * RW;
     __shared__ float Qs[BR][HSP];
     __shared__ float Ks[ATT_KT][HSP + 1]; // +1: lane j reads row j without bank conflicts
@@ -64,8 +92,9 @@ __global__ void attention_forward_kernel(float *out, float *lse, float *ostash, 
         LSC_UNROLL
         for (int dd = 0; dd < D; dd++) acc[i][dd] = 0.0f;
     }
-    int q_last = lsc_imin(q0 + BR, T) - 1;
-    for (int k0 = 0; k0 <= q_last; k0 += ATT_KT) {
+    const int *km = keymask ? keymask + (size_t)b * T : NULL;
+    int k_end = keys_end(km, T, causal, lsc_imin(q0 + BR, T) - 1);
+    for (int k0 = 0; k0 < k_end; k0 += ATT_KT) {
         __syncthreads(); // the previous tile is consumed (and Qs is loaded)
         for (int i = tid; i < ATT_KT * HSP; i += ATT_THREADS) {
             int j = i / HSP, d = i % HSP, t2 = k0 + j;
@@ -74,18 +103,19 @@ __global__ void attention_forward_kernel(float *out, float *lse, float *ostash, 
             Vs[j][d] = ok ? base[(size_t)t2 * row + (size_t)(NH + NKV + kh) * HS + d] : 0.0f;
         }
         __syncthreads();
-        int t2 = k0 + lane;
+        int t2 = k0 + lane, key_in = t2 < k_end;
         LSC_UNROLL
         for (int i = 0; i < RW; i++) {
             int r = warp * RW + i, t = q0 + r;
             float s = 0.0f;
             for (int d = 0; d < HS; d++) s += Qs[r][d] * Ks[lane][d];
             s *= scale;
-            int valid = t < T && t2 <= t;
+            int valid = t < T && key_in && key_visible(km, causal, t, t2);
             s = valid ? s : -INFINITY;
             float m_new = fmaxf(m[i], lsc_warp_max(s));
             float p = valid ? expf(s - m_new) : 0.0f;
-            // rows past T see no valid key: m stays -inf, and nothing becomes NaN
+            // rows past T (and rows of a sequence without kept keys) see no
+            // valid key: m stays -inf, and nothing becomes NaN
             float corr = m[i] == -INFINITY ? 0.0f : expf(m[i] - m_new);
             l[i] = l[i] * corr + lsc_warp_sum(p);
             m[i] = m_new;
@@ -102,7 +132,7 @@ __global__ void attention_forward_kernel(float *out, float *lse, float *ostash, 
     for (int i = 0; i < RW; i++) {
         int t = q0 + warp * RW + i;
         if (t >= T) continue;
-        float inv = 1.0f / l[i];
+        float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f; // no kept key: out = 0
         LSC_UNROLL
         for (int dd = 0; dd < D; dd++) {
             int d = lane + LSC_WARP * dd;
@@ -111,7 +141,7 @@ __global__ void attention_forward_kernel(float *out, float *lse, float *ostash, 
             out[((size_t)b * T + t) * NH * HS + (size_t)h * HS + d] = o;
             if (ostash) ostash[(((size_t)b * NH + h) * T + t) * HS + d] = o;
         }
-        if (lane == 0) lse[((size_t)b * NH + h) * T + t] = m[i] + logf(l[i]);
+        if (lane == 0) lse[((size_t)b * NH + h) * T + t] = l[i] > 0.0f ? m[i] + logf(l[i]) : -INFINITY;
     }
 }
 
@@ -140,7 +170,8 @@ __global__ void attention_delta_kernel(float *Dvec, const float *dout, const flo
 // to Dvec for the dK/dV kernel). grid (query tiles, NH, B).
 template <int HSP>
 __global__ void attention_backward_dq_kernel(float *dqkv, float *Dvec, const float *lse,
-                                             const float *dout, const float *qkv, int T, int NH,
+                                             const float *dout, const float *qkv,
+                                             const int *keymask, int causal, int T, int NH,
                                              int NKV, int HS, float scale, int compute_d) {
     const int D = HSP / LSC_WARP, RW = att_rows<HSP>::dq, BR = ATT_WARPS * RW;
     __shared__ float Qs[BR][HSP];
@@ -171,12 +202,13 @@ __global__ void attention_backward_dq_kernel(float *dqkv, float *Dvec, const flo
         LSC_UNROLL
         for (int dd = 0; dd < D; dd++) acc[i][dd] = 0.0f;
     }
-    int q_last = lsc_imin(q0 + BR, T) - 1;
+    const int *km = keymask ? keymask + (size_t)b * T : NULL;
+    int k_end = keys_end(km, T, causal, lsc_imin(q0 + BR, T) - 1);
     for (int pass = compute_d ? 0 : 1; pass < 2; pass++) {
         float part[RW];
         LSC_UNROLL
         for (int i = 0; i < RW; i++) part[i] = 0.0f;
-        for (int k0 = 0; k0 <= q_last; k0 += ATT_KT) {
+        for (int k0 = 0; k0 < k_end; k0 += ATT_KT) {
             __syncthreads();
             for (int i = tid; i < ATT_KT * HSP; i += ATT_THREADS) {
                 int j = i / HSP, d = i % HSP, t2 = k0 + j;
@@ -185,7 +217,7 @@ __global__ void attention_backward_dq_kernel(float *dqkv, float *Dvec, const flo
                 Vs[j][d] = ok ? base[(size_t)t2 * row + (size_t)(NH + NKV + kh) * HS + d] : 0.0f;
             }
             __syncthreads();
-            int t2 = k0 + lane;
+            int t2 = k0 + lane, key_in = t2 < k_end;
             LSC_UNROLL
             for (int i = 0; i < RW; i++) {
                 int r = warp * RW + i, t = q0 + r;
@@ -195,7 +227,7 @@ __global__ void attention_backward_dq_kernel(float *dqkv, float *Dvec, const flo
                     dp += dOs[r][d] * Vs[lane][d];
                 }
                 s *= scale;
-                int valid = t < T && t2 <= t;
+                int valid = t < T && key_in && key_visible(km, causal, t, t2);
                 float p = valid ? expf(s - L[i]) : 0.0f;
                 if (pass == 0) {
                     part[i] += p * dp;
@@ -233,10 +265,13 @@ __global__ void attention_backward_dq_kernel(float *dqkv, float *Dvec, const flo
 // dK, dV of BR keys of (b, kv head kh), summed over the query heads of its
 // group in head order and over query tiles in order:
 //   dV_j = sum_i P_ij dO_i,  dK_j = sum_i P_ij (dP_ij - D_i) scale Q_i.
+// Causal: only the query tiles from the block's first key on; bidirectional:
+// all of them, and none for a block past the last kept key (zeros).
 // grid (key tiles, NKV, B).
 template <int HSP>
 __global__ void attention_backward_dkv_kernel(float *dqkv, const float *Dvec, const float *lse,
-                                              const float *dout, const float *qkv, int T, int NH,
+                                              const float *dout, const float *qkv,
+                                              const int *keymask, int causal, int T, int NH,
                                               int NKV, int HS, float scale) {
     const int D = HSP / LSC_WARP, RW = att_rows<HSP>::dkv, BR = ATT_WARPS * RW;
     __shared__ float Ks[BR][HSP];
@@ -250,6 +285,9 @@ __global__ void attention_backward_dkv_kernel(float *dqkv, const float *Dvec, co
     size_t row = (size_t)(NH + 2 * NKV) * HS;
     const float *base = qkv + (size_t)b * T * row;
     int k0 = (int)blockIdx.x * BR; // the first keys have the most queries: they start first
+    const int *km = keymask ? keymask + (size_t)b * T : NULL;
+    int k_end = keys_end(km, T, causal, T - 1);
+    int q_first = causal ? k0 / ATT_KT * ATT_KT : k0 < k_end ? 0 : T;
 
     for (int i = tid; i < BR * HSP; i += ATT_THREADS) {
         int r = i / HSP, d = i % HSP, t = k0 + r;
@@ -264,7 +302,7 @@ __global__ void attention_backward_dkv_kernel(float *dqkv, const float *Dvec, co
         for (int dd = 0; dd < D; dd++) dk[i][dd] = dv[i][dd] = 0.0f;
 
     for (int h = kh * group; h < (kh + 1) * group; h++) {
-        for (int q0 = k0 / ATT_KT * ATT_KT; q0 < T; q0 += ATT_KT) {
+        for (int q0 = q_first; q0 < T; q0 += ATT_KT) {
             __syncthreads();
             for (int i = tid; i < ATT_KT * HSP; i += ATT_THREADS) {
                 int r = i / HSP, d = i % HSP, t = q0 + r;
@@ -289,7 +327,7 @@ __global__ void attention_backward_dkv_kernel(float *dqkv, const float *Dvec, co
                     dp += dOs[lane][d] * Vs[r][d];
                 }
                 s *= scale;
-                int valid = tq < T && tk <= tq;
+                int valid = tq < T && tk < k_end && key_visible(km, causal, tq, tk);
                 float p = valid ? expf(s - Ls[lane]) : 0.0f;
                 float ds = p * (dp - Ds[lane]) * scale;
                 for (int qi = 0; qi < ATT_KT; qi++) {
@@ -372,26 +410,32 @@ static int head_bucket(int HS) {
     return 0;
 }
 
+// Which keys a query sees: keymask (B,T) or NULL, causal 1 for the decoder.
+typedef struct {
+    const int *keymask;
+    int causal;
+} att_keys;
+
 template <int HSP>
-static void launch_forward(float *out, float *lse, float *ostash, const float *qkv, int B, int T,
-                           int NH, int NKV, int HS, float scale) {
+static void launch_forward(float *out, float *lse, float *ostash, const float *qkv, att_keys k,
+                           int B, int T, int NH, int NKV, int HS, float scale) {
     const int BR = ATT_WARPS * att_rows<HSP>::fwd;
     dim3 grid(lsc_cdiv((size_t)T, BR), (unsigned)NH, (unsigned)B);
-    LSC_LAUNCH(attention_forward_kernel<HSP>, grid, ATT_THREADS, out, lse, ostash, qkv, T, NH,
-               NKV, HS, scale);
+    LSC_LAUNCH(attention_forward_kernel<HSP>, grid, ATT_THREADS, out, lse, ostash, qkv, k.keymask,
+               k.causal, T, NH, NKV, HS, scale);
 }
 
 template <int HSP>
 static void launch_backward(float *dqkv, float *Dvec, const float *lse, const float *dout,
-                            const float *qkv, int B, int T, int NH, int NKV, int HS, float scale,
-                            int compute_d) {
+                            const float *qkv, att_keys k, int B, int T, int NH, int NKV, int HS,
+                            float scale, int compute_d) {
     const int BQ = ATT_WARPS * att_rows<HSP>::dq, BK = ATT_WARPS * att_rows<HSP>::dkv;
     dim3 gq(lsc_cdiv((size_t)T, BQ), (unsigned)NH, (unsigned)B);
-    LSC_LAUNCH(attention_backward_dq_kernel<HSP>, gq, ATT_THREADS, dqkv, Dvec, lse, dout, qkv, T,
-               NH, NKV, HS, scale, compute_d);
+    LSC_LAUNCH(attention_backward_dq_kernel<HSP>, gq, ATT_THREADS, dqkv, Dvec, lse, dout, qkv,
+               k.keymask, k.causal, T, NH, NKV, HS, scale, compute_d);
     dim3 gk(lsc_cdiv((size_t)T, BK), (unsigned)NKV, (unsigned)B);
-    LSC_LAUNCH(attention_backward_dkv_kernel<HSP>, gk, ATT_THREADS, dqkv, Dvec, lse, dout, qkv, T,
-               NH, NKV, HS, scale);
+    LSC_LAUNCH(attention_backward_dkv_kernel<HSP>, gk, ATT_THREADS, dqkv, Dvec, lse, dout, qkv,
+               k.keymask, k.causal, T, NH, NKV, HS, scale);
 }
 
 // The output copy is kept when T > HS: where, with att sized (B,NH,T,T) as
@@ -407,23 +451,24 @@ void lsc_attention_sizes(int B, int T, int NH, int HS, size_t *att, size_t *datt
     *datt = rows;
 }
 
-// qkv (B,T,NH+2NKV,HS) -> out (B,T,NH,HS); att (B,NH,T,T) receives lse (+ a copy of out)
-void lsc_attention_forward(float *out, float *att, const float *qkv, int B, int T, int NH,
-                           int NKV, int HS) {
+// qkv (B,T,NH+2NKV,HS) -> out (B,T,NH,HS); att receives lse (+ a copy of out)
+static void attention_forward(float *out, float *att, const float *qkv, att_keys k, int B, int T,
+                              int NH, int NKV, int HS) {
     if (B <= 0 || T <= 0) return;
     size_t rows = (size_t)B * NH * T;
     float *lse = att, *ostash = has_output_copy(T, HS) ? att + rows : NULL;
     float scale = 1.0f / sqrtf((float)HS);
     switch (head_bucket(HS)) {
-    case 32: launch_forward<32>(out, lse, ostash, qkv, B, T, NH, NKV, HS, scale); break;
-    case 64: launch_forward<64>(out, lse, ostash, qkv, B, T, NH, NKV, HS, scale); break;
-    default: launch_forward<128>(out, lse, ostash, qkv, B, T, NH, NKV, HS, scale); break;
+    case 32: launch_forward<32>(out, lse, ostash, qkv, k, B, T, NH, NKV, HS, scale); break;
+    case 64: launch_forward<64>(out, lse, ostash, qkv, k, B, T, NH, NKV, HS, scale); break;
+    default: launch_forward<128>(out, lse, ostash, qkv, k, B, T, NH, NKV, HS, scale); break;
     }
 }
 
 // dout (B,T,NH,HS) -> dqkv (B,T,NH+2NKV,HS) overwritten; datt scratch holds D
-void lsc_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
-                            const float *att, int B, int T, int NH, int NKV, int HS) {
+static void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
+                               const float *att, att_keys k, int B, int T, int NH, int NKV,
+                               int HS) {
     if (B <= 0 || T <= 0) return;
     size_t rows = (size_t)B * NH * T;
     const float *lse = att;
@@ -434,10 +479,39 @@ void lsc_attention_backward(float *dqkv, float *datt, const float *dout, const f
         LSC_LAUNCH(attention_delta_kernel, lsc_cdiv(rows, 8), 256, Dvec, dout, att + rows, B, T,
                    NH, HS);
     switch (head_bucket(HS)) {
-    case 32: launch_backward<32>(dqkv, Dvec, lse, dout, qkv, B, T, NH, NKV, HS, scale, compute_d); break;
-    case 64: launch_backward<64>(dqkv, Dvec, lse, dout, qkv, B, T, NH, NKV, HS, scale, compute_d); break;
-    default: launch_backward<128>(dqkv, Dvec, lse, dout, qkv, B, T, NH, NKV, HS, scale, compute_d); break;
+    case 32: launch_backward<32>(dqkv, Dvec, lse, dout, qkv, k, B, T, NH, NKV, HS, scale, compute_d); break;
+    case 64: launch_backward<64>(dqkv, Dvec, lse, dout, qkv, k, B, T, NH, NKV, HS, scale, compute_d); break;
+    default: launch_backward<128>(dqkv, Dvec, lse, dout, qkv, k, B, T, NH, NKV, HS, scale, compute_d); break;
     }
+}
+
+void lsc_attention_forward(float *out, float *att, const float *qkv, int B, int T, int NH,
+                           int NKV, int HS) {
+    att_keys k = {NULL, 1};
+    attention_forward(out, att, qkv, k, B, T, NH, NKV, HS);
+}
+
+void lsc_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
+                            const float *att, int B, int T, int NH, int NKV, int HS) {
+    att_keys k = {NULL, 1};
+    attention_backward(dqkv, datt, dout, qkv, att, k, B, T, NH, NKV, HS);
+}
+
+// qkv (B,T,3NH,HS), keymask (B,T) or NULL -> out (B,T,NH,HS); att as the causal
+// forward's (lse and the output copy: the same attention_sizes), not the CPU's
+// probabilities
+void lsc_attention_bidir_forward(float *out, float *att, const float *qkv, const int *keymask,
+                                 int B, int T, int NH, int HS) {
+    att_keys k = {keymask, 0};
+    attention_forward(out, att, qkv, k, B, T, NH, NH, HS);
+}
+
+// dout (B,T,NH,HS) -> dqkv (B,T,3NH,HS) overwritten; datt scratch holds D
+void lsc_attention_bidir_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
+                                  const float *att, const int *keymask, int B, int T, int NH,
+                                  int HS) {
+    att_keys k = {keymask, 0};
+    attention_backward(dqkv, datt, dout, qkv, att, k, B, T, NH, NH, HS);
 }
 
 void lsc_attention_decode(float *out, float *att, const float *q, const float *k_cache,

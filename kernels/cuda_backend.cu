@@ -1,5 +1,6 @@
 // cuda_backend: device setup, memory, the matrix products (cuBLAS), and the
-// ls_backend table that gathers the ops of cuda_ops.cu and cuda_attention.cu.
+// ls_backend table that gathers the ops of cuda_ops.cu, cuda_ops_encoder.cu
+// and cuda_attention.cu.
 #include "cuda_common.cuh"
 
 lsc_state lsc;
@@ -293,6 +294,14 @@ static void fill_table(ls_backend *b) {
     b->crossentropy_forward = lsc_crossentropy_forward;
     b->crossentropy_backward = lsc_crossentropy_backward;
     b->adamw = lsc_adamw;
+    b->attention_bidir_forward = lsc_attention_bidir_forward;
+    b->attention_bidir_backward = lsc_attention_bidir_backward;
+    b->gelu_erf_forward = lsc_gelu_erf_forward;
+    b->gelu_erf_backward = lsc_gelu_erf_backward;
+    b->tanh_forward = lsc_tanh_forward;
+    b->tanh_backward = lsc_tanh_backward;
+    b->mean_pool_forward = lsc_mean_pool_forward;
+    b->mean_pool_backward = lsc_mean_pool_backward;
 }
 
 extern "C" const ls_backend *ls_backend_cuda(void) {

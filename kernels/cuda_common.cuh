@@ -221,5 +221,18 @@ void lsc_attention_backward(float *dqkv, float *datt, const float *dout, const f
                             const float *att, int B, int T, int NH, int NKV, int HS);
 void lsc_attention_decode(float *out, float *att, const float *q, const float *k_cache,
                           const float *v_cache, int n_ctx, int NH, int NKV, int HS);
+void lsc_attention_bidir_forward(float *out, float *att, const float *qkv, const int *keymask,
+                                 int B, int T, int NH, int HS);
+void lsc_attention_bidir_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
+                                  const float *att, const int *keymask, int B, int T, int NH,
+                                  int HS);
+
+// cuda_ops_encoder.cu
+void lsc_gelu_erf_forward(float *out, const float *inp, size_t n);
+void lsc_gelu_erf_backward(float *dinp, const float *inp, const float *dout, size_t n);
+void lsc_tanh_forward(float *out, const float *inp, size_t n);
+void lsc_tanh_backward(float *dinp, const float *out, const float *dout, size_t n);
+void lsc_mean_pool_forward(float *out, const float *inp, const int *mask, int B, int T, int C);
+void lsc_mean_pool_backward(float *dinp, const float *dout, const int *mask, int B, int T, int C);
 
 #endif

@@ -27,6 +27,7 @@ namespace lsc_emu {
 #include "../cuda_common.cuh"
 #include "../cuda_backend.cu"
 #include "../cuda_ops.cu"
+#include "../cuda_ops_encoder.cu"
 #include "../cuda_attention.cu"
 #include "../cuda_analysis.cu"
 } // namespace lsc_emu

@@ -168,16 +168,19 @@ typedef struct ls_backend {
                   float bc1, float bc2);
 
     // ---- encoder family (BERT, RoBERTa) ------------------------------------------
-    // A backend without these (NULL) cannot run the encoder family; model
-    // building refuses it with a message naming the backend.
+    // Every backend has these (the CPU and the CUDA backend).
     // qkv (B,T,3NH,HS): heads [0,NH) queries, then NH keys, then NH values;
     // keymask (B,T) backend ints, 1 = a token, 0 = padding (NULL: all tokens)
-    // -> att (B,NH,T,T) softmax probabilities over the kept keys (0 on masked
-    // ones), out (B,T,NH,HS). Bidirectional: every query row (padding rows
-    // too) attends to every kept key. Needs the att size attention_sizes gives.
+    // -> att, out (B,T,NH,HS). Bidirectional: every query row (padding rows
+    // too) attends to every kept key; a sequence with no kept key gets out = 0
+    // (and zero gradients). `att` follows the att buffer contract above, in
+    // the same sizes (attention_sizes): the CPU backend the softmax
+    // probabilities (B,NH,T,T) over the kept keys (0 on masked ones), the
+    // CUDA backend its logsumexps and output copy.
     void (*attention_bidir_forward)(float *out, float *att, const float *qkv, const int *keymask,
                                     int B, int T, int NH, int HS);
-    // dout (B,T,NH,HS) -> dqkv (B,T,3NH,HS) overwritten; datt scratch (B,NH,T,T).
+    // dout (B,T,NH,HS) -> dqkv (B,T,3NH,HS) overwritten; att from the
+    // forward, datt scratch (both as attention_backward's).
     void (*attention_bidir_backward)(float *dqkv, float *datt, const float *dout, const float *qkv,
                                      const float *att, const int *keymask, int B, int T, int NH,
                                      int HS);

@@ -215,12 +215,6 @@ static int model_alloc(ls_model *m, const ls_model_config *cfg, const ls_backend
     m->HS = cfg->dim / cfg->n_heads;
     m->H = cfg->hidden_dim;
     m->F = cfg->family == LS_FAMILY_LLAMA ? 2 * m->H : m->H;
-    if (arch_is_encoder(cfg->family) && (!be->attention_bidir_forward || !be->gelu_erf_forward)) {
-        memset(m, 0, sizeof *m);
-        return ls_fail("backend %s: the %s family needs bidirectional attention with a padding mask, "
-                       "which this backend does not have yet (expected --backend cpu)",
-                       be->name, arch_family_name(cfg->family));
-    }
     m->QKV = (m->NH + 2 * m->NKV) * m->HS;
     m->V = cfg->vocab_size;
     m->P = cfg->max_seq_len;
