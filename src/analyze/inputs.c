@@ -28,7 +28,14 @@ struct analyze_inputs {
 // The initial factors of adapter i, when its run saved them: <dir>/../adapter_init.safetensors
 // (lorascope's run layout), else <dir>/adapter_init.safetensors. Absent: 0, nothing loaded.
 static int load_init(analyze_inputs *in, int i, const char *dir) {
-    char *parent = ls_path_join(dir, "..");
+    // the parent by name, not "..": an adapter/ that is a link still means its run's directory
+    char *parent = ls_strdup(dir);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/') parent[--n] = 0;
+    char *slash = strrchr(parent, '/');
+    if (!slash) strcpy(parent, ".");
+    else if (slash == parent) slash[1] = 0;
+    else *slash = 0;
     char *paths[2] = {ls_path_join(parent, ADAPTER_INIT_FILE), ls_path_join(dir, ADAPTER_INIT_FILE)};
     int rc = 0;
     for (int k = 0; k < 2 && !in->have_init[i] && !rc; k++)
