@@ -2,7 +2,7 @@
 // adapters, full fine-tuning checkpoints and a base checkpoint — what
 // `lorascope analyze` and `lorascope run`'s [analysis] sections run.
 //
-//   subspace   φ(A1, A2, i, j) between two adapters (Eq. 4; Fig. 3, 4, 6, 7; H.2 for B)
+//   subspace   φ(A1, A2, i, j) between two adapters (Eq. 4; Fig. 3, 4, 6, 7; and for B)
 //   amplify    ‖UᵀWV‖_F for ΔW, W, random and the amplification factor (Table 7, H.4)
 //   w-vs-dw    φ between the top-i directions of W and the top-j of ΔW (Fig. 8)
 //   spectrum   singular spectrum, effective rank, 90%-energy rank of ΔW (or of W)
@@ -33,7 +33,7 @@ typedef struct {
     char modules[ANALYZE_MAX_MODULES][ANALYZE_MODULE_NAME];
     int n_modules;
     int layer;            // -1: all layers
-    int side_b;           // subspace on B (left singular vectors, App. H.2)
+    int side_b;           // subspace on B (left singular vectors; our extension of Fig. 3, 4)
     const char *out;      // output directory (created)
     const char *name;     // output stem: <out>/<name>.tsv, .md, .png, data in <out>/data/<name>/;
                           // NULL: the kind's own names (subspace, table7 + amplification, w_vs_dw, ...)

@@ -125,7 +125,7 @@ int subspace_render(const analyze_request *req, const subspace_result *res, cons
                   "%c2's span. Random: two Gaussian matrices of the same shapes (seed %llu); E[φ] = max(i, j)/n.\n\n"
                   "| layer | module | φ(1,1) | φ(1,r2) | φ(r1,r2) | mean φ | mean φ, random |\n"
                   "|---:|:---|---:|---:|---:|---:|---:|\n",
-              side, side, req->side_b ? "; App. H.2" : "; Fig. 3, 4", side, a1->dir, a1->r, side, a2->dir, a2->r, side,
+              side, side, req->side_b ? "; Fig. 3, 4 for B" : "; Fig. 3, 4", side, a1->dir, a1->r, side, a2->dir, a2->r, side,
               side, req->seed);
     sb_printf(&bands, "\n## Chance bands\n\nφ of random subspaces of R^n (n = %s): "
                       "exact mean max(i, j)/n, and the 95th and 99th percentiles of %d Monte Carlo draws "
@@ -175,7 +175,7 @@ int subspace_render(const analyze_request *req, const subspace_result *res, cons
     int ncols = fig.n_files < req->n_modules + 1 ? fig.n_files : req->n_modules + 1;
     strbuf extra = {0};
     sb_printf(&extra, "ncols=%d; xlabel='j (%c2, r = %d)'; ylabel='i (%c1, r = %d)'", ncols, side, a2->r, side, a1->r);
-    sb_gp_assign(&extra, "suptitle", req->side_b ? "φ(B1, B2, i, j): left singular vectors (App. H.2)"
+    sb_gp_assign(&extra, "suptitle", req->side_b ? "φ(B1, B2, i, j): left singular vectors (Fig. 3, 4 for B)"
                                                  : "φ(A1, A2, i, j): right singular vectors (Eq. 4)");
     static const char *const names[] = {"subspace.tsv", "subspace.md"};
     rc = finish(rc, req, t, names, 2, "subspace", "heatmap.gp", &fig, extra.s);

@@ -16,7 +16,7 @@ static void usage(FILE *fp) {
         "usage: lorascope analyze KIND --out DIR [options]\n"
         "\n"
         "kinds:\n"
-        "  subspace   --adapter DIR --adapter2 DIR   φ(A1, A2, i, j) grids (Eq. 4; Fig. 3, 4; --side B: App. H.2)\n"
+        "  subspace   --adapter DIR --adapter2 DIR   φ(A1, A2, i, j) grids (Eq. 4; Fig. 3, 4; --side B: the same for B)\n"
         "  amplify    --base PATH --adapter DIR...   Table 7: ‖UᵀWV‖_F for ΔW, W, random; amplification factor\n"
         "  w-vs-dw    --base PATH [--adapter DIR...] Fig. 8: φ(top-i of W, top-j of ΔW); W vs random if no adapter\n"
         "  spectrum   --adapter DIR... | --base PATH singular values, effective rank, 90%%-energy rank (of ΔW, or of W)\n"
