@@ -35,7 +35,7 @@ int an_phi(const an_mat *U1, const an_mat *U2, int i, int j, double *phi);
 // φ between the singular subspaces of two matrices of the paper's kind:
 // side AN_SIDE_RIGHT for A matrices (r x k, shared k, right singular vectors,
 // Sec. 7.2), AN_SIDE_LEFT for B matrices (d x r, shared d, left singular
-// vectors, App. H.2). imax <= min(shape of X1), jmax <= min(shape of X2).
+// vectors; the paper tests A only). imax <= min(shape of X1), jmax <= min(shape of X2).
 // If X1 has rank below imax, its trailing singular vectors are an arbitrary
 // basis of part of the null space, and so are the grid's values for those i.
 // Returns 0, or -1 on mismatched shapes, out-of-range imax/jmax, or an SVD failure.

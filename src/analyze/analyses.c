@@ -52,9 +52,14 @@ int analyze_phi_chance(an_phi_chance *cache, int *n_cache, int imax, int jmax, i
 // subspace (Fig. 3, 4, 6, 7; App. H.2)
 
 int subspace_compute(const analyze_request *req, const analyze_inputs *in, subspace_result *res) {
+    return subspace_compute_pair(req, in, 0, 1, res);
+}
+
+int subspace_compute_pair(const analyze_request *req, const analyze_inputs *in, int s1, int s2,
+                          subspace_result *res) {
     memset(res, 0, sizeof *res);
-    analyze_inputs_series(in, 0, &res->a1);
-    analyze_inputs_series(in, 1, &res->a2);
+    analyze_inputs_series(in, s1, &res->a1);
+    analyze_inputs_series(in, s2, &res->a2);
     res->layers = analyze_layer_range(req, in);
     res->cells = ls_calloc((size_t)n_layers_of(res->layers) * req->n_modules + 1, sizeof *res->cells);
     res->chance = ls_calloc((size_t)n_layers_of(res->layers) * req->n_modules + 1, sizeof *res->chance);
@@ -64,8 +69,8 @@ int subspace_compute(const analyze_request *req, const analyze_inputs *in, subsp
         for (int mi = 0; mi < req->n_modules && !rc; mi++) {
             const char *mod = req->modules[mi];
             analyze_factors f1 = {0}, f2 = {0};
-            rc = analyze_inputs_factors(in, 0, l, mod, &f1);
-            if (!rc) rc = analyze_inputs_factors(in, 1, l, mod, &f2);
+            rc = analyze_inputs_factors(in, s1, l, mod, &f1);
+            if (!rc) rc = analyze_inputs_factors(in, s2, l, mod, &f2);
             const an_mat *x1 = req->side_b ? &f1.B : &f1.A, *x2 = req->side_b ? &f2.B : &f2.A;
             int shared = req->side_b ? x1->rows : x1->cols;
             int imax = f1.r < shared ? f1.r : shared, jmax = f2.r < shared ? f2.r : shared;
@@ -84,7 +89,8 @@ int subspace_compute(const analyze_request *req, const analyze_inputs *in, subsp
             if (chance < 0) rc = -1;
             if (!rc) {
                 res->cells[res->n_cells++] = (subspace_cell){
-                    l, mi, imax, jmax, g, rg, grid_mean(g, imax * jmax), grid_mean(rg, imax * jmax), shared, chance};
+                    l, mi, imax, jmax, g, rg, grid_mean(g, imax * jmax), grid_mean(rg, imax * jmax), shared, chance, NULL, NULL};
+                rc = subspace_init_cell(req, in, s1, s2, mod, &res->cells[res->n_cells - 1]);
             } else {
                 free(g);
                 free(rg);
@@ -99,6 +105,8 @@ void subspace_result_free(subspace_result *res) {
     for (int i = 0; i < res->n_cells; i++) {
         free(res->cells[i].phi);
         free(res->cells[i].phi_random);
+        free(res->cells[i].phi_delta);
+        free(res->cells[i].phi_init);
     }
     for (int c = 0; c < res->n_chance; c++) an_phi_chance_free(&res->chance[c]);
     free(res->chance);

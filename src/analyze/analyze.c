@@ -9,11 +9,27 @@
 #include "base/util.h"
 #include "report/report.h"
 
+// Subspace over req's pairs: the first pair's tables and figure, then every
+// pair's statistics and their summary (seeds.c).
+static int subspace_pairs(const analyze_request *req, const analyze_inputs *in, const char *data_dir) {
+    subspace_result *res = ls_calloc((size_t)req->n_pairs, sizeof *res);
+    int rc = 0, done = 0;
+    for (; done < req->n_pairs && !rc; done++)
+        rc = subspace_compute_pair(req, in, req->pairs[done][0], req->pairs[done][1], &res[done]);
+    if (!rc) rc = subspace_render(req, &res[0], data_dir);
+    if (!rc) rc = subspace_pairs_render(req, res, req->n_pairs);
+    for (int p = 0; p < done; p++) subspace_result_free(&res[p]);
+    free(res);
+    return rc;
+}
+
 // Computes and renders req->kind over the loaded inputs.
 static int run_kind(const analyze_request *req, const analyze_inputs *in, const char *data_dir) {
     const char *k = req->kind;
     int rc;
-    if (!strcmp(k, "subspace")) {
+    if (!strcmp(k, "subspace") && req->n_pairs) {
+        rc = subspace_pairs(req, in, data_dir);
+    } else if (!strcmp(k, "subspace")) {
         subspace_result res;
         rc = subspace_compute(req, in, &res);
         if (!rc) rc = subspace_render(req, &res, data_dir);

@@ -2,7 +2,7 @@
 // adapters, full fine-tuning checkpoints and a base checkpoint — what
 // `lorascope analyze` and `lorascope run`'s [analysis] sections run.
 //
-//   subspace   φ(A1, A2, i, j) between two adapters (Eq. 4; Fig. 3, 4, 6, 7; H.2 for B)
+//   subspace   φ(A1, A2, i, j) between two adapters (Eq. 4; Fig. 3, 4, 6, 7; and for B)
 //   amplify    ‖UᵀWV‖_F for ΔW, W, random and the amplification factor (Table 7, H.4)
 //   w-vs-dw    φ between the top-i directions of W and the top-j of ΔW (Fig. 8)
 //   spectrum   singular spectrum, effective rank, 90%-energy rank of ΔW (or of W)
@@ -19,6 +19,7 @@
 #define ANALYZE_MAX_ADAPTERS 16
 #define ANALYZE_MAX_MODULES 8
 #define ANALYZE_MODULE_NAME 16   // bytes of a module name, its 0 included
+#define ANALYZE_MAX_PAIRS 32
 
 // One analysis to run. Strings are borrowed: they must outlive analyze_run.
 typedef struct {
@@ -32,7 +33,7 @@ typedef struct {
     char modules[ANALYZE_MAX_MODULES][ANALYZE_MODULE_NAME];
     int n_modules;
     int layer;            // -1: all layers
-    int side_b;           // subspace on B (left singular vectors, App. H.2)
+    int side_b;           // subspace on B (left singular vectors; our extension of Fig. 3, 4)
     const char *out;      // output directory (created)
     const char *name;     // output stem: <out>/<name>.tsv, .md, .png, data in <out>/data/<name>/;
                           // NULL: the kind's own names (subspace, table7 + amplification, w_vs_dw, ...)
@@ -43,6 +44,8 @@ typedef struct {
     double eps;           // intruders: cosine threshold
     double energy;        // spectrum: energy fraction for the energy rank
     int no_plot;          // tables only
+    int pairs[ANALYZE_MAX_PAIRS][2]; // subspace over several pairs: 0-based indices into adapters
+    int n_pairs;          // 0: the one pair (adapter, adapter2)
 } analyze_request;
 
 // The defaults: all layers, modules q and v, side A, seed 0, top-k 10,
@@ -52,7 +55,8 @@ void analyze_request_defaults(analyze_request *req);
 // Sets one option from its text, as `lorascope analyze --<option> <text>`
 // takes it: base, adapter and finetuned (each appends), adapter2, out, name,
 // module (a comma list; replaces the list), layer (N or all), side (A or B),
-// seed, rank, imax, top-k, eps, energy. `text` is borrowed. Returns 0, or -1
+// seed, rank, imax, top-k, eps, energy, and pair ("I,J": 1-based indices of
+// two --adapter's, appended; subspace then runs every pair, see below). `text` is borrowed. Returns 0, or -1
 // with ls_error() naming the flag ("--rank: expected an integer in [1, 1048576],
 // found 'x'").
 int analyze_request_set(analyze_request *req, const char *option, const char *text);
@@ -61,6 +65,15 @@ int analyze_request_set(analyze_request *req, const char *option, const char *te
 // kind needs. Returns 0, or -1 with ls_error() set.
 int analyze_request_check(const analyze_request *req);
 
+// Subspace over pairs (n_pairs > 0, adapter2 NULL): φ for every pair; the
+// main tables and figure are the first pair's, <name>_pairs.tsv has every
+// pair's statistics and <name>_summary.tsv / .md their mean and 95%
+// t-interval over pairs per layer and module, beside the chance band.
+//
+// Subspace and A₀: when both adapters' runs saved their initial factors
+// (adapter_init.safetensors), the tables add φ of A − A₀ (what training
+// moved) and φ(A₀¹, A₀², ...) (the at-initialisation baseline).
+//
 // Runs req: checks it, loads the inputs, writes the tables, data files and
 // figures under req->out. Returns 0, with the files written recorded for
 // report_list() (report/report.h; the caller prints them); or -1 with

@@ -13,6 +13,8 @@ struct analyze_inputs {
     ls_checkpoint base;
     int have_base;
     lora_adapter adapters[ANALYZE_MAX_ADAPTERS + 1];
+    lora_adapter inits[ANALYZE_MAX_ADAPTERS + 1]; // A₀, B₀ where the run saved them
+    int have_init[ANALYZE_MAX_ADAPTERS + 1];
     int n_adapters;
     const char *finetuned_paths[ANALYZE_MAX_ADAPTERS];
     ls_checkpoint finetuned[ANALYZE_MAX_ADAPTERS];
@@ -22,6 +24,30 @@ struct analyze_inputs {
 
 // ----------------------------------------------------------------------------
 // loading
+
+// The initial factors of adapter i, when its run saved them: <dir>/../adapter_init.safetensors
+// (lorascope's run layout), else <dir>/adapter_init.safetensors. Absent: 0, nothing loaded.
+static int load_init(analyze_inputs *in, int i, const char *dir) {
+    // the parent by name, not "..": an adapter/ that is a link still means its run's directory
+    char *parent = ls_strdup(dir);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/') parent[--n] = 0;
+    char *slash = strrchr(parent, '/');
+    if (!slash) strcpy(parent, ".");
+    else if (slash == parent) slash[1] = 0;
+    else *slash = 0;
+    char *paths[2] = {ls_path_join(parent, ADAPTER_INIT_FILE), ls_path_join(dir, ADAPTER_INIT_FILE)};
+    int rc = 0;
+    for (int k = 0; k < 2 && !in->have_init[i] && !rc; k++)
+        if (ls_exists(paths[k])) {
+            rc = adapter_init_load(&in->adapters[i], paths[k], &in->inits[i]);
+            in->have_init[i] = rc == 0;
+        }
+    free(paths[0]);
+    free(paths[1]);
+    free(parent);
+    return rc;
+}
 
 int analyze_inputs_load(const analyze_request *req, analyze_inputs **out) {
     analyze_inputs *in = ls_calloc(1, sizeof *in);
@@ -37,6 +63,7 @@ int analyze_inputs_load(const analyze_request *req, analyze_inputs **out) {
         if (adapter_load(a, dir)) return -1;
         in->n_adapters++;
         if (in->have_base && adapter_check_base(a, &in->base)) return -1;
+        if (load_init(in, i, dir)) return -1;
         int top = 0;
         for (int m = 0; m < a->n_modules; m++)
             if (a->modules[m].layer + 1 > top) top = a->modules[m].layer + 1;
@@ -56,7 +83,10 @@ int analyze_inputs_load(const analyze_request *req, analyze_inputs **out) {
 void analyze_inputs_free(analyze_inputs *in) {
     if (!in) return;
     if (in->have_base) ckpt_free(&in->base);
-    for (int i = 0; i < in->n_adapters; i++) adapter_free(&in->adapters[i]);
+    for (int i = 0; i < in->n_adapters; i++) {
+        adapter_free(&in->adapters[i]);
+        if (in->have_init[i]) adapter_free(&in->inits[i]);
+    }
     for (int i = 0; i < in->n_finetuned; i++) ckpt_free(&in->finetuned[i]);
     free(in);
 }
@@ -93,15 +123,30 @@ int analyze_check(int rc, const char *what) {
     return 0;
 }
 
-int analyze_inputs_factors(const analyze_inputs *in, int adapter, int layer, const char *module, analyze_factors *f) {
+static int factors_of(const lora_adapter *a, int layer, const char *module, analyze_factors *f) {
     int row0, rows;
-    const adapter_site *m = adapter_resolve(&in->adapters[adapter], layer, module, &row0, &rows);
+    const adapter_site *m = adapter_resolve(a, layer, module, &row0, &rows);
     if (!m) return -1;
     f->A = an_mat_from_float(m->A, m->r, m->d_in);
     f->B = an_mat_from_float(m->B + (size_t)row0 * m->r, rows, m->r);
     f->scale = m->scale;
     f->r = m->r;
     return 0;
+}
+
+int analyze_inputs_factors(const analyze_inputs *in, int adapter, int layer, const char *module, analyze_factors *f) {
+    return factors_of(&in->adapters[adapter], layer, module, f);
+}
+
+int analyze_inputs_has_init(const analyze_inputs *in, int adapter) {
+    return adapter >= 0 && adapter < in->n_adapters && in->have_init[adapter];
+}
+
+int analyze_inputs_init_factors(const analyze_inputs *in, int adapter, int layer, const char *module,
+                                analyze_factors *f) {
+    if (!analyze_inputs_has_init(in, adapter))
+        return ls_fail("%s: no %s beside the adapter", in->adapters[adapter].dir, ADAPTER_INIT_FILE);
+    return factors_of(&in->inits[adapter], layer, module, f);
 }
 
 void analyze_factors_free(analyze_factors *f) {

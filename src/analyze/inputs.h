@@ -47,6 +47,14 @@ typedef struct {
 int analyze_inputs_factors(const analyze_inputs *in, int adapter, int layer, const char *module, analyze_factors *f);
 void analyze_factors_free(analyze_factors *f);
 
+// 1 when adapter i came with its initial factors A₀, B₀ (train's
+// <run>/adapter_init.safetensors beside <run>/adapter/, io/adapter.h), else 0.
+int analyze_inputs_has_init(const analyze_inputs *in, int adapter);
+// A₀ and B₀ of adapter i at (layer, module), laid out as analyze_inputs_factors
+// lays out A and B. Returns 0, or -1 with ls_error() (no initial factors).
+int analyze_inputs_init_factors(const analyze_inputs *in, int adapter, int layer, const char *module,
+                                analyze_factors *f);
+
 // The base weight W (d x k) of (layer, module).
 int analyze_inputs_weight(const analyze_inputs *in, int layer, const char *module, an_mat *W);
 

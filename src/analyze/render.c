@@ -102,6 +102,7 @@ static void subspace_row(const analyze_request *req, const subspace_result *res,
     sb_printf(tsv, "%d\t%s\t%c\t%d\t%d\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%d", l, mod, side, imax, jmax, v[0], v[1],
               v[2], v[3], x->mean_random, x->n);
     for (int k = 0; k < 4; k++) tsv_band(tsv, v[k], b[k]);
+    subspace_extra_tsv_row(res, x, tsv); // seeds.c: φ(2,2), X − X₀, X₀
     sb_printf(tsv, "\n");
     sb_printf(md, "| %d | %s | %.4f | %.4f | %.4f | %.4f | %.4f |\n", l, mod, v[0], v[1], v[2], v[3], x->mean_random);
     sb_printf(bands, "| %d | %s | %d |", l, mod, x->n);
@@ -117,13 +118,14 @@ int subspace_render(const analyze_request *req, const subspace_result *res, cons
     sb_printf(tsv, "layer\tmodule\tside\tr1\tr2\tphi_1_1\tphi_1_r2\tphi_r1_r2\tmean_phi\tmean_phi_random\tn");
     static const char *const stat[4] = {"phi_1_1", "phi_1_r2", "phi_r1_r2", "mean_phi"};
     for (int k = 0; k < 4; k++) sb_printf(tsv, "\t%s_chance\t%s_p95\t%s_p99\t%s_ratio", stat[k], stat[k], stat[k], stat[k]);
+    subspace_extra_tsv_header(tsv);
     sb_printf(tsv, "\n");
     sb_printf(md, "# Subspace similarity φ(%c1, %c2, i, j) (Hu et al. 2021, Eq. 4%s)\n\n"
                   "%c1: `%s` (r = %d), %c2: `%s` (r = %d). φ(1, r2): how much of %c1's top direction lies in "
                   "%c2's span. Random: two Gaussian matrices of the same shapes (seed %llu); E[φ] = max(i, j)/n.\n\n"
                   "| layer | module | φ(1,1) | φ(1,r2) | φ(r1,r2) | mean φ | mean φ, random |\n"
                   "|---:|:---|---:|---:|---:|---:|---:|\n",
-              side, side, req->side_b ? "; App. H.2" : "; Fig. 3, 4", side, a1->dir, a1->r, side, a2->dir, a2->r, side,
+              side, side, req->side_b ? "; Fig. 3, 4 for B" : "; Fig. 3, 4", side, a1->dir, a1->r, side, a2->dir, a2->r, side,
               side, req->seed);
     sb_printf(&bands, "\n## Chance bands\n\nφ of random subspaces of R^n (n = %s): "
                       "exact mean max(i, j)/n, and the 95th and 99th percentiles of %d Monte Carlo draws "
@@ -161,6 +163,7 @@ int subspace_render(const analyze_request *req, const subspace_result *res, cons
     }
     sb_printf(md, "%s", bands.s ? bands.s : "");
     sb_free(&bands);
+    subspace_extra_md(res, req, md);
     if (!rc) {
         // The random panel of Fig. 4: one grid is representative (all have the same law).
         char last[160];
@@ -172,7 +175,7 @@ int subspace_render(const analyze_request *req, const subspace_result *res, cons
     int ncols = fig.n_files < req->n_modules + 1 ? fig.n_files : req->n_modules + 1;
     strbuf extra = {0};
     sb_printf(&extra, "ncols=%d; xlabel='j (%c2, r = %d)'; ylabel='i (%c1, r = %d)'", ncols, side, a2->r, side, a1->r);
-    sb_gp_assign(&extra, "suptitle", req->side_b ? "φ(B1, B2, i, j): left singular vectors (App. H.2)"
+    sb_gp_assign(&extra, "suptitle", req->side_b ? "φ(B1, B2, i, j): left singular vectors (Fig. 3, 4 for B)"
                                                  : "φ(A1, A2, i, j): right singular vectors (Eq. 4)");
     static const char *const names[] = {"subspace.tsv", "subspace.md"};
     rc = finish(rc, req, t, names, 2, "subspace", "heatmap.gp", &fig, extra.s);

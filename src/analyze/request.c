@@ -1,6 +1,7 @@
 // The request of one analysis: defaults, options from text, checks.
 #include "analyze/analyze.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "analysis.h"
@@ -56,6 +57,15 @@ int analyze_request_set(analyze_request *req, const char *option, const char *te
         req->name = *text ? text : NULL;
     }
     else if (!strcmp(o, "module")) return set_modules(req, text);
+    else if (!strcmp(o, "pair")) {
+        int i, j, used = 0;
+        if (sscanf(text, "%d,%d%n", &i, &j, &used) != 2 || text[used] || i < 1 || j < 1 || i == j ||
+            i > ANALYZE_MAX_ADAPTERS || j > ANALYZE_MAX_ADAPTERS)
+            return ls_fail("--pair: expected I,J (two different 1-based --adapter indices), found '%s'", text);
+        if (req->n_pairs == ANALYZE_MAX_PAIRS) return ls_fail("--pair: at most %d pairs", ANALYZE_MAX_PAIRS);
+        req->pairs[req->n_pairs][0] = i - 1;
+        req->pairs[req->n_pairs++][1] = j - 1;
+    }
     else if (!strcmp(o, "layer")) {
         if (!strcmp(text, "all")) req->layer = -1;
         else return ls_parse_int(text, "--layer", 0, 100000, &req->layer);
@@ -80,7 +90,14 @@ int analyze_request_check(const analyze_request *req) {
     if (!req->out) return ls_fail("--out: required (the directory for tables and figures)");
     const char *k = req->kind ? req->kind : "";
     if (!strcmp(k, "subspace")) {
-        if (req->n_adapters != 1 || !req->adapter2) return ls_fail("subspace: expected one --adapter and one --adapter2");
+        if (req->n_pairs) {
+            if (req->adapter2) return ls_fail("subspace: --pair takes its adapters from --adapter, not --adapter2");
+            for (int p = 0; p < req->n_pairs; p++)
+                if (req->pairs[p][0] >= req->n_adapters || req->pairs[p][1] >= req->n_adapters)
+                    return ls_fail("--pair %d,%d: expected indices of the %d --adapter's", req->pairs[p][0] + 1,
+                                   req->pairs[p][1] + 1, req->n_adapters);
+        } else if (req->n_adapters != 1 || !req->adapter2)
+            return ls_fail("subspace: expected one --adapter and one --adapter2 (or --pair I,J)");
         if (req->n_finetuned) return ls_fail("subspace: compares LoRA factors; --finetuned has none");
     } else if (!strcmp(k, "amplify") || !strcmp(k, "intruders")) {
         if (!req->base) return ls_fail("%s: --base is required (the pretrained W)", k);

@@ -7,6 +7,7 @@
 #include "analysis.h"
 #include "analyze/analyze.h"
 #include "analyze/inputs.h"
+#include "report/report.h"
 
 // The layers an analysis covers: [layer0, layer1).
 typedef struct {
@@ -26,6 +27,8 @@ typedef struct {
     double mean, mean_random;
     int n;                  // the dimension the subspaces live in (k for A, d_out for B)
     int chance;             // index into subspace_result.chance: the bands of this grid
+    double *phi_delta;      // φ(X1 − X1⁰, X2 − X2⁰, i, j) when both runs saved X⁰ (else NULL)
+    double *phi_init;       // φ(X1⁰, X2⁰, i, j): the at-initialisation baseline (NaN where an X⁰ is 0: B₀)
 } subspace_cell;
 
 typedef struct {
@@ -46,6 +49,20 @@ int analyze_phi_chance(an_phi_chance *cache, int *n_cache, int imax, int jmax, i
 uint64_t analyze_chance_seed(unsigned long long seed, int a, int b, int c);
 
 int subspace_compute(const analyze_request *req, const analyze_inputs *in, subspace_result *res);
+// The same for series s1 against s2 (subspace_compute is the pair 0, 1).
+int subspace_compute_pair(const analyze_request *req, const analyze_inputs *in, int s1, int s2,
+                          subspace_result *res);
+
+// seeds.c: A − A₀, the at-initialisation baseline, φ(2, 2), and pairs of runs (issue 12).
+// Fills x->phi_delta and x->phi_init when both series saved their initial factors.
+int subspace_init_cell(const analyze_request *req, const analyze_inputs *in, int s1, int s2, const char *mod,
+                       subspace_cell *x);
+// Columns appended to subspace.tsv (header, then one row's), and the Markdown section.
+void subspace_extra_tsv_header(strbuf *tsv);
+void subspace_extra_tsv_row(const subspace_result *res, const subspace_cell *x, strbuf *tsv);
+void subspace_extra_md(const subspace_result *res, const analyze_request *req, strbuf *md);
+// <stem>_pairs.tsv (every pair) and <stem>_summary.tsv / .md (mean and 95% t-interval over the n pairs).
+int subspace_pairs_render(const analyze_request *req, const subspace_result *res, int n);
 int subspace_render(const analyze_request *req, const subspace_result *res, const char *data_dir);
 void subspace_result_free(subspace_result *res);
 

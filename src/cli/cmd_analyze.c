@@ -16,7 +16,7 @@ static void usage(FILE *fp) {
         "usage: lorascope analyze KIND --out DIR [options]\n"
         "\n"
         "kinds:\n"
-        "  subspace   --adapter DIR --adapter2 DIR   φ(A1, A2, i, j) grids (Eq. 4; Fig. 3, 4; --side B: App. H.2)\n"
+        "  subspace   --adapter DIR --adapter2 DIR   φ(A1, A2, i, j) grids (Eq. 4; Fig. 3, 4; --side B: the same for B)\n"
         "  amplify    --base PATH --adapter DIR...   Table 7: ‖UᵀWV‖_F for ΔW, W, random; amplification factor\n"
         "  w-vs-dw    --base PATH [--adapter DIR...] Fig. 8: φ(top-i of W, top-j of ΔW); W vs random if no adapter\n"
         "  spectrum   --adapter DIR... | --base PATH singular values, effective rank, 90%%-energy rank (of ΔW, or of W)\n"
@@ -27,6 +27,10 @@ static void usage(FILE *fp) {
         "                    llama GGUF (W is its dequantized weight)\n"
         "  --adapter DIR     PEFT adapter dir (adapter_config.json + adapter_model.safetensors); repeatable\n"
         "  --adapter2 DIR    second adapter (subspace)\n"
+        "  --pair I,J        subspace over pairs of --adapter's (1-based; repeatable): every pair's\n"
+        "                    φ, their mean and 95%% t-interval (STEM_pairs.tsv, STEM_summary.tsv/.md)\n"
+        "                    φ of A - A0 and of A0 (at initialisation) are added wherever the runs\n"
+        "                    saved adapter_init.safetensors beside adapter/\n"
         "  --finetuned PATH  a fully fine-tuned copy of the base (checkpoint, or lorascope's\n"
         "                    full/model.safetensors): ΔW = W_ft - W0 (amplify, w-vs-dw,\n"
         "                    spectrum, intruders); repeatable, after the adapters in tables\n"
@@ -56,7 +60,7 @@ static int parse_opts(int argc, char **argv, analyze_request *req) {
         {"adapter2", required_argument, 0, 1}, {"module", required_argument, 0, 1},
         {"finetuned", required_argument, 0, 1}, {"layer", required_argument, 0, 1},
         {"side", required_argument, 0, 1},     {"out", required_argument, 0, 1},
-        {"name", required_argument, 0, 1},
+        {"name", required_argument, 0, 1},     {"pair", required_argument, 0, 1},
         {"seed", required_argument, 0, 1},     {"rank", required_argument, 0, 1},
         {"imax", required_argument, 0, 1},     {"top-k", required_argument, 0, 1},
         {"eps", required_argument, 0, 1},      {"energy", required_argument, 0, 1},

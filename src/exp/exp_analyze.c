@@ -59,17 +59,73 @@ static void select_input(selection *s, const exp_run *r, const char *adapter_opt
         selection_add(s, adapter_option, ls_path_join(r->dir, "adapter"));
 }
 
+// Subspace with `pairs = seeds`: `a` and `b` may each select several runs;
+// the pairs are every (run of a, run of b) with different seeds, each
+// unordered pair once, in the order a's runs then b's were selected. Adds
+// the runs as --adapter (each once) and the pairs as --pair I,J.
+static int select_seed_pairs(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, const char *sa,
+                             const char *sb, selection *s) {
+    int *ia = ls_calloc((size_t)n + 1, sizeof(int)), *ib = ls_calloc((size_t)n + 1, sizeof(int));
+    int *used = ls_calloc((size_t)n + 1, sizeof(int)); // run -> 1-based --adapter index, 0: not added
+    int na = exp_select(e, runs, n, sa, ia), nb = na < 0 ? -1 : exp_select(e, runs, n, sb, ib), np = 0, rc = 0;
+    if (na < 0 || nb < 0) rc = ls_fail_prefix("%s:%d: [analysis %s] %s", e->path, an->line, an->name, na < 0 ? "a" : "b");
+    int (*pairs)[2] = ls_calloc((size_t)(na > 0 ? na : 1) * (nb > 0 ? nb : 1), sizeof *pairs);
+    for (int x = 0; x < na && !rc; x++)
+        for (int y = 0; y < nb; y++) {
+            int p = ia[x], q = ib[y], seen = 0;
+            if (runs[p].cfg.seed == runs[q].cfg.seed) continue;
+            for (int k = 0; k < np; k++) seen |= pairs[k][0] == q && pairs[k][1] == p;
+            if (!seen) pairs[np][0] = p, pairs[np++][1] = q;
+        }
+    if (!rc && np == 0)
+        rc = ls_fail("%s:%d: [analysis %s] pairs = seeds: a = '%s' and b = '%s' select no two runs of different seeds",
+                     e->path, an->line, an->name, sa, sb);
+    if (!rc && np > ANALYZE_MAX_PAIRS)
+        rc = ls_fail("%s:%d: [analysis %s] pairs = seeds: at most %d pairs, found %d", e->path, an->line, an->name,
+                     ANALYZE_MAX_PAIRS, np);
+    int n_adapters = 0;
+    for (int k = 0; k < np && !rc; k++)
+        for (int side = 0; side < 2; side++) {
+            int r = pairs[k][side];
+            if (used[r]) continue;
+            if (n_adapters == ANALYZE_MAX_ADAPTERS) {
+                rc = ls_fail("%s:%d: [analysis %s] pairs = seeds: at most %d runs", e->path, an->line, an->name,
+                             ANALYZE_MAX_ADAPTERS);
+                break;
+            }
+            used[r] = ++n_adapters;
+            selection_add(s, "adapter", ls_path_join(runs[r].dir, "adapter"));
+        }
+    for (int k = 0; k < np && !rc; k++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%d,%d", used[pairs[k][0]], used[pairs[k][1]]);
+        selection_add(s, "pair", ls_strdup(buf));
+    }
+    free(pairs);
+    free(ia);
+    free(ib);
+    free(used);
+    return rc;
+}
+
 // Resolves the selectors (`a`, `b` or `adapters`) and the base; checks the keys.
 static int select_inputs(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, selection *s) {
     const exp_run *first = NULL;
     if (!strcmp(an->kind, "subspace")) {
         const char *sa = exp_analysis_get(an, "a"), *sb = exp_analysis_get(an, "b");
         if (!sa || !sb) return ls_fail("%s:%d: [analysis %s] needs selectors 'a' and 'b'", e->path, an->line, an->name);
-        int ia = select_one(e, an, runs, n, sa, "a");
-        int ib = ia < 0 ? -1 : select_one(e, an, runs, n, sb, "b");
+        const char *pairs = exp_analysis_get(an, "pairs");
+        if (pairs && strcmp(pairs, "seeds"))
+            return ls_fail("%s:%d: [analysis %s] pairs: expected 'seeds', found '%s'", e->path, an->line, an->name,
+                           pairs);
+        if (pairs && select_seed_pairs(e, an, runs, n, sa, sb, s)) return -1;
+        int ia = pairs ? 0 : select_one(e, an, runs, n, sa, "a");
+        int ib = ia < 0 || pairs ? 0 : select_one(e, an, runs, n, sb, "b");
         if (ia < 0 || ib < 0) return -1;
-        selection_add(s, "adapter", ls_path_join(runs[ia].dir, "adapter"));
-        selection_add(s, "adapter2", ls_path_join(runs[ib].dir, "adapter"));
+        if (!pairs) {
+            selection_add(s, "adapter", ls_path_join(runs[ia].dir, "adapter"));
+            selection_add(s, "adapter2", ls_path_join(runs[ib].dir, "adapter"));
+        }
     } else {
         const char *list = exp_analysis_get(an, "adapters");
         if (!list)
@@ -101,7 +157,8 @@ static int select_inputs(const experiment *e, const exp_analysis *an, const exp_
     }
     for (int k = 0; k < an->n_kv; k++) {
         const char *key = an->kv[k].key;
-        int known = !strcmp(key, "kind") || !strcmp(key, "a") || !strcmp(key, "b") || !strcmp(key, "adapters");
+        int known = !strcmp(key, "kind") || !strcmp(key, "a") || !strcmp(key, "b") || !strcmp(key, "adapters") ||
+                    (!strcmp(key, "pairs") && !strcmp(an->kind, "subspace"));
         for (int j = 0; j < N_OPTIONS; j++) known |= !strcmp(key, options[j]);
         if (!known)
             return ls_fail("%s:%d: [analysis %s] unknown key '%s' for kind %s", e->path, an->kv[k].line, an->name, key,

@@ -2,7 +2,9 @@
 // w-vs-dw, spectrum or intruders, run over an experiment's finished runs
 // through analyze_run (src/analyze/analyze.h).
 //
-// Keys: `a` and `b` (subspace: one selector each), `adapters` (the others:
+// Keys: `a` and `b` (subspace: one selector each; with `pairs = seeds`, each
+// may select several runs and every pair of runs of different seeds is
+// compared: analyze.h on pairs), `adapters` (the others:
 // selectors separated by '|'; a run trained with --full true gives its full
 // fine-tuning checkpoint, the others their adapter), and the options of
 // `lorascope analyze`: module, layer, side, rank, imax, top-k, eps, energy,

@@ -186,17 +186,32 @@ static int setup_lora(trainer *t) {
 }
 
 // <out>/adapter_init.safetensors: A0 (and B0 where nonzero) in the adapter's
-// PEFT keys, for φ of A − A0 and the at-initialisation baseline (issue 12).
+// PEFT keys and shapes, for φ of A − A0 and the at-initialisation baseline
+// (issue 12). PiSSA's adapter is exported at rank 2r as A' = [A; A0],
+// B' = [B, -B0] (train/export.h); its initial factors take the same layout,
+// [A0; A0] and [B0, -B0], so that A' − A0' = [A − A0; 0].
 static int write_initial_factors(const trainer *t) {
     lora_adapter a;
-    if (lora_to_adapter(&t->lo, &a)) return -1;
+    if (export_lora_to_adapter(&t->lo, t->init_params, NULL, &a)) return -1;
+    int widen = t->init_params != NULL;
     for (int i = 0; i < a.n_modules; i++) {
         adapter_site *md = &a.modules[i];
         for (int k = 0; k < t->lo.n_sites; k++) {
             const ls_lora_site *s = &t->lo.sites[k];
             if (s->layer != md->layer || strcmp(lora_module_path(t->lo.family, s->module), md->path)) continue;
-            memcpy(md->A, t->init_factors + s->offset_A, (size_t)s->rank * s->d_in * sizeof(float));
-            memcpy(md->B, t->init_factors + s->offset_B, (size_t)s->d_out * s->rank * sizeof(float));
+            size_t na = (size_t)s->rank * s->d_in;
+            const float *A0 = t->init_factors + s->offset_A, *B0 = t->init_factors + s->offset_B;
+            memcpy(md->A, A0, na * sizeof(float));
+            if (widen) memcpy(md->A + na, A0, na * sizeof(float));
+            for (int r = 0; r < s->d_out; r++)
+                for (int c = 0; c < s->rank; c++) {
+                    float b = B0[(size_t)r * s->rank + c];
+                    if (!widen) md->B[(size_t)r * s->rank + c] = b;
+                    else {
+                        md->B[(size_t)r * 2 * s->rank + c] = b;
+                        md->B[(size_t)r * 2 * s->rank + s->rank + c] = -b;
+                    }
+                }
         }
     }
     char *path = ls_path_join(t->cfg.out, ADAPTER_INIT_FILE);

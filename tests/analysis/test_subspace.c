@@ -122,7 +122,7 @@ static void test_phi_in_unit_interval_and_symmetric(void) {
 }
 
 static void test_phi_of_b_matrices_uses_left_singular_vectors(void) {
-    // B (d x r) and B·M (M invertible) share their column space (App. H.2),
+    // B (d x r) and B·M (M invertible) share their column space (the B side of Fig. 3),
     // so φ(r, r) = 1 on the left side; a random B2 does not come near 1; and
     // the right side of two B's with different ranks is refused (their row
     // spaces live in R^5 and R^3).

@@ -8,6 +8,7 @@
 #include "exp/aggregate.h"
 #include "exp/exp_analyze.h"
 #include "harness.h"
+#include "io/adapter.h"
 #include "report/report.h"
 
 // Two runs on a `seed` axis: seed=1 the llama_tiny adapter (r = 4), seed=2 its
@@ -121,6 +122,78 @@ static void test_subspace_section_compares_a_with_b(void) {
     free(text);
 }
 
+// Writes <run>/adapter_init.safetensors with A₀ = k·A (and B₀ = 0) for the run's adapter.
+static void write_scaled_init(const char *run_dir, float k) {
+    char dir[4400], path[4500];
+    snprintf(dir, sizeof dir, "%s/adapter", run_dir);
+    snprintf(path, sizeof path, "%s/" ADAPTER_INIT_FILE, run_dir);
+    lora_adapter a;
+    CHECK_MSG(adapter_load(&a, dir) == 0, "%s", ls_error());
+    for (int m = 0; m < a.n_modules; m++) {
+        for (int i = 0; i < a.modules[m].r * a.modules[m].d_in; i++) a.modules[m].A[i] *= k;
+        memset(a.modules[m].B, 0, sizeof(float) * a.modules[m].d_out * a.modules[m].r);
+    }
+    CHECK_MSG(adapter_init_save(&a, path) == 0, "%s", ls_error());
+    adapter_free(&a);
+}
+
+// pairs = seeds: every pair of runs of different seeds (here one), its
+// statistics in <name>_pairs.tsv and their summary; with A₀ = 2A and 3A the
+// runs' A − A₀ and A₀ span A's subspaces, so φ of A − A₀ and of A₀ equal φ of A.
+static void test_subspace_pairs_of_seeds_with_initial_factors(void) {
+    const char *tmp = ls_test_tmpdir("exp_analyze_pairs");
+    fixture f;
+    fixture_build(&f, tmp);
+    for (int i = 0; i < 2; i++) CHECK(tc_set_flag(&f.runs[i].cfg, "seed", f.values[i]) == 0);
+    write_scaled_init(f.dir[0], 2.0f);
+    write_scaled_init(f.dir[1], 3.0f);
+    exp_kv kv[] = {{"kind", "subspace", NULL, 2}, {"a", "seed=*", NULL, 3}, {"b", "seed=*", NULL, 4},
+                   {"pairs", "seeds", NULL, 5}, {"module", "q", NULL, 6}};
+    exp_analysis an = section("subspace", kv, LS_COUNT(kv));
+    char out[4400], path[4500];
+    snprintf(out, sizeof out, "%s/section", tmp);
+    CHECK_MSG(exp_analyze(&f.e, &an, f.runs, 2, out, 1) == 0, "%s", ls_error());
+    snprintf(path, sizeof path, "%s/s_pairs.tsv", out);
+    char *text = ls_read_file(path, NULL);
+    CHECK_STR_CONTAINS(text ? text : "", "pair\tadapter1\tadapter2\tr1\tr2\tlayer\tmodule\tphi_1_1\tphi_2_2\tphi_1_r2\t"
+                                         "mean_phi\tdphi_1_1");
+    int rows = 0;
+    for (char *line = text ? strchr(text, '\n') : NULL; line && line[1]; line = strchr(line + 1, '\n')) {
+        // pair a1 a2 r1 r2 layer module phi_1_1 phi_2_2 phi_1_r2 mean_phi dphi(4) init_phi_1_1 init_phi_1_r2
+        double v[17];
+        char *p = line + 1;
+        for (int k = 0; k < 17; k++) {
+            v[k] = k < 7 && (k == 1 || k == 2 || k == 6) ? 0 : strtod(p, NULL);
+            p = strchr(p, '\t');
+            if (!p) break;
+            p++;
+        }
+        CHECK_CLOSE(v[0], 1, 0, 0);  // one pair: seed 1 with seed 2
+        for (int k = 0; k < 4; k++) CHECK_CLOSE(v[11 + k], v[7 + k], 1e-6, 1e-6); // φ of A − A₀ = φ of A
+        CHECK_CLOSE(v[15], v[7], 1e-6, 1e-6);  // φ(1,1) of A₀
+        CHECK_CLOSE(v[16], v[9], 1e-6, 1e-6);  // φ(1,r2) of A₀
+        rows++;
+    }
+    CHECK_INT(rows, 2);  // llama_tiny: 2 layers, module q
+    free(text);
+    snprintf(path, sizeof path, "%s/s_summary.md", out);
+    text = ls_read_file(path, NULL);
+    CHECK_STR_CONTAINS(text ? text : "", "over 1 pairs of runs");
+    free(text);
+    snprintf(path, sizeof path, "%s/s.tsv", out);
+    text = ls_read_file(path, NULL);
+    CHECK_STR_CONTAINS(text ? text : "", "\tphi_2_2\tphi_2_2_chance\tphi_2_2_p99\tdphi_1_1");
+    free(text);
+    // pairs = seeds needs two runs of different seeds
+    exp_kv one[] = {{"kind", "subspace", NULL, 2}, {"a", "seed=1", NULL, 3}, {"b", "seed=1", NULL, 4},
+                    {"pairs", "seeds", NULL, 5}};
+    an = section("subspace", one, LS_COUNT(one));
+    snprintf(out, sizeof out, "%s/none", tmp);
+    CHECK(exp_analyze(&f.e, &an, f.runs, 2, out, 1) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "t.ini:1: [analysis s] pairs = seeds: a = 'seed=1' and b = 'seed=1' select no two "
+                                   "runs of different seeds");
+}
+
 static void test_section_errors_name_file_and_section(void) {
     const char *tmp = ls_test_tmpdir("exp_analyze_errors");
     fixture f;
@@ -187,6 +260,7 @@ int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_amplify_section_matches_direct_request),
         LS_TEST(test_subspace_section_compares_a_with_b),
+        LS_TEST(test_subspace_pairs_of_seeds_with_initial_factors),
         LS_TEST(test_section_errors_name_file_and_section),
         LS_TEST(test_table_refuses_a_damaged_run_record),
     };

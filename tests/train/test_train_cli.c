@@ -219,6 +219,42 @@ static void test_same_seed_same_threads_gives_identical_adapter(void) {
               "%s stores a zero B0", i1);
 }
 
+// The (rows, cols) of tensor `key` of a safetensors file; -1, -1 if absent.
+static void tensor_shape(const char *file, const char *key, int64_t *rows, int64_t *cols) {
+    st_file f;
+    *rows = *cols = -1;
+    if (st_open(&f, file)) return;
+    const st_tensor *t = st_find(&f, key);
+    if (t && t->ndim == 2) *rows = t->shape[0], *cols = t->shape[1];
+    st_close(&f);
+}
+
+// PiSSA's adapter is exported at rank 2r (A' = [A; A0]); its initial factors
+// take the same layout, B0 included (nonzero), and `analyze subspace` between
+// two PiSSA runs reports φ of A − A0 and of A0.
+static void test_pissa_run_saves_initial_factors_in_the_adapters_layout(void) {
+    const char *d = ls_test_tmpdir("train_pissa_init");
+    const char *o1 = S("%s/s1", d), *o2 = S("%s/s2", d), *an = S("%s/an", d);
+    const char *a = e2e_args(S("--steps 2 --lr 2e-3 --init pissa --rank 2 --lora q --out '%s'", o1));
+    if (!a) SKIP("stories260K or E2E data not in the assets");
+    CHECK_MSG(run(a) == 0, "%s", err_text);
+    CHECK_MSG(run(e2e_args(S("--steps 2 --lr 2e-3 --init pissa --rank 2 --lora q --seed 2 --out '%s'", o2))) == 0, "%s",
+              err_text);
+    const char *init = S("%s/adapter_init.safetensors", o1), *pre = "base_model.model.model.layers.1.self_attn.q_proj";
+    int64_t ar, ac, br, bc;
+    tensor_shape(init, S("%s.lora_A.weight", pre), &ar, &ac);
+    tensor_shape(init, S("%s.lora_B.weight", pre), &br, &bc);
+    CHECK_MSG(ar == 4 && ac == 64 && br == 64 && bc == 4, "A0 (%lld, %lld), B0 (%lld, %lld): expected (4, 64) and "
+              "(64, 4), the adapter's rank-2r layout", (long long)ar, (long long)ac, (long long)br, (long long)bc);
+    CHECK_MSG(run(S("analyze subspace --adapter '%s/adapter' --adapter2 '%s/adapter' --module q --out '%s' --no-plot",
+                    o1, o2, an)) == 0, "%s", err_text);
+    char *tsv = ls_read_file(S("%s/subspace.tsv", an), NULL);
+    CHECK_STR_CONTAINS(tsv ? tsv : "", "\tdphi_1_1\t");
+    CHECK_MSG(tsv && !strstr(strchr(tsv, '\n'), "\tnan\tnan\tnan\tnan\tnan\tnan\tnan\tnan"),
+              "φ of A − A0 and of A0 missing in %s/subspace.tsv", an);
+    free(tsv);
+}
+
 // A run killed (SIGKILL) after step 5 with checkpoints every 3 steps, resumed,
 // ends with the adapter of an uninterrupted run, byte for byte; its
 // metrics.jsonl holds each step once with the same losses. Dropout, gradient
@@ -786,6 +822,7 @@ static void test_encoder_with_a_decoder_task_is_refused(void) {
 }
 
 static const ls_test tests[] = {
+    LS_TEST(test_pissa_run_saves_initial_factors_in_the_adapters_layout),
     LS_TEST(test_help_of_train_generate_eval_bench),
     LS_TEST(test_greedy_generation_matches_llama2c_reference),
     LS_TEST(test_same_seed_same_threads_gives_identical_adapter),
