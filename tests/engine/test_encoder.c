@@ -447,9 +447,10 @@ static void test_bert_tiny_lora_gradients_match_peft(void) {
 }
 
 // Logits of the tiny BERT with a PEFT adapter applied (LoRA sites and saved head).
-static int adapter_logits(const char *adapter_dir, const ref_batch *r, float *logits, lora_adapter *keep) {
+static int adapter_logits_on(const char *model_dir, const char *adapter_dir, const ref_batch *r, float *logits,
+                             lora_adapter *keep) {
     ls_model m;
-    if (load_model(&m, ls_test_source("data/encoder/bert_tiny")) != 0) return -1;
+    if (load_model(&m, model_dir) != 0) return -1;
     lora_adapter a;
     int rc = adapter_load(&a, adapter_dir);
     CHECK_MSG(rc == 0, "adapter_load: %s", ls_error());
@@ -480,6 +481,38 @@ static int adapter_logits(const char *adapter_dir, const ref_batch *r, float *lo
     adapter_free(&a);
     model_free(&m);
     return rc;
+}
+
+static int adapter_logits(const char *adapter_dir, const ref_batch *r, float *logits, lora_adapter *keep) {
+    return adapter_logits_on(ls_test_source("data/encoder/bert_tiny"), adapter_dir, r, logits, keep);
+}
+
+// An adapter lorascope trained on all-MiniLM-L6-v2 (q, v at r 4 and the new
+// classifier, written by `train --task sst2` and committed as written), which
+// PEFT loaded onto transformers' BertForSequenceClassification: lorascope's
+// logits with it equal PEFT's on the reference sentences
+// (tests/reference/make_minilm_adapter_reference.py).
+static void test_lorascope_minilm_adapter_gives_pefts_logits(void) {
+    const char *asset = ls_test_asset("models/all-MiniLM-L6-v2/model.safetensors");
+    if (!asset) SKIP("../shared/assets/models/all-MiniLM-L6-v2 is absent");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", asset);
+    *strrchr(dir, '/') = '\0';
+    ref_batch r;
+    if (open_batch(&r, ls_test_source("data/encoder/minilm_ref.safetensors"), 0)) { close_batch(&r); return; }
+    float *lg = calloc((size_t)r.B * 2, sizeof(float));
+    if (adapter_logits_on(dir, ls_test_source("data/encoder/lorascope_minilm_adapter"), &r, lg, NULL) == 0) {
+        st_file f;
+        CHECK(st_open(&f, ls_test_source("data/encoder/lorascope_minilm_adapter_logits.safetensors")) == 0);
+        size_t n = 0;
+        float *ref = load_ref(&f, "logits", &n);
+        CHECK_INT((long)n, (long)r.B * 2);
+        if (ref && n == (size_t)r.B * 2) check_array("logits with lorascope's adapter, PEFT's", lg, ref, n, 1e-4, 0);
+        free(ref);
+        st_close(&f);
+    }
+    free(lg);
+    close_batch(&r);
 }
 
 // An adapter PEFT saved (q, v + the classifier in modules_to_save) gives
@@ -636,6 +669,7 @@ static const ls_test tests[] = {
     LS_TEST(test_roberta_tiny_full_gradients_match_pytorch),
     LS_TEST(test_bert_tiny_lora_gradients_match_peft),
     LS_TEST(test_peft_bert_adapter_round_trips_through_lorascope),
+    LS_TEST(test_lorascope_minilm_adapter_gives_pefts_logits),
     LS_TEST(test_mean_pool_lora_all_modules_gradients_match_finite_differences),
     LS_TEST(test_safetensors_reads_i64_buffers_and_adapters_refuse_them),
 };
