@@ -8,4 +8,14 @@
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec build/lorascope run experiments/*.ini --threads "${LORASCOPE_THREADS:-$(nproc)}" "$@"
+# Each run trains on LORASCOPE_THREADS threads (default 1: the committed runs'
+# setting, so that a rerun gives their bits), LORASCOPE_JOBS runs at a time
+# (default: the cores / threads). The runs still to do go out as their own
+# `lorascope train` commands (`run --list`: resumable, each locking its run
+# directory); `lorascope run` then finds them complete, evaluates, analyses.
+threads=${LORASCOPE_THREADS:-1}
+jobs=${LORASCOPE_JOBS:-$(($(nproc) / threads))}
+[ "$jobs" -ge 1 ] || jobs=1
+build/lorascope run experiments/*.ini --threads "$threads" "$@" --list |
+    xargs -r -d '\n' -P "$jobs" -I{} sh -c '{}'
+exec build/lorascope run experiments/*.ini --threads "$threads" "$@"
