@@ -142,6 +142,14 @@ def save_adapter(pm, path):
     card = os.path.join(path, "README.md")
     if os.path.exists(card):
         os.remove(card)
+    # PEFT keeps target_modules as a set: sort it so that re-runs write the same file
+    cp = os.path.join(path, "adapter_config.json")
+    with open(cp) as f:
+        c = json.load(f)
+    if isinstance(c.get("target_modules"), list):
+        c["target_modules"] = sorted(c["target_modules"])
+    with open(cp, "w") as f:
+        json.dump(c, f, indent=2, sort_keys=True)
 
 
 def save_base(model, path, bf16=False, shard=None):
@@ -157,7 +165,7 @@ def save_base(model, path, bf16=False, shard=None):
             os.remove(p)
 
 
-def make_case(name, model_fn, lora_kw, seed, cases, bf16=False, shard=None):
+def make_case(name, model_fn, lora_kw, seed, cases, bf16=False, shard=None, module_names=False):
     d = os.path.join(OUT, name)
     os.makedirs(d, exist_ok=True)
     torch.manual_seed(seed)
@@ -165,6 +173,13 @@ def make_case(name, model_fn, lora_kw, seed, cases, bf16=False, shard=None):
     redraw(model, seed + 1, bf16=bf16)
     model.eval()
     save_base(model, os.path.join(d, "base"), bf16=bf16, shard=shard)
+    if module_names:
+        # transformers 5 renames ViT's modules on load (vit.layers.N.attention.q_proj)
+        # and saves the older layout (vit.encoder.layer.N.attention.attention.query);
+        # PEFT names adapter keys after the loaded modules. This base is saved under
+        # the loaded names so that the adapter's modules are found in it.
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                  os.path.join(d, "base", "model.safetensors"), metadata={"format": "pt"})
     lcfg = LoraConfig(lora_dropout=0.0, **lora_kw)
     pm = get_peft_model(model, lcfg)
     redraw_lora(pm, seed + 2)
@@ -242,7 +257,7 @@ def main():
                                                               num_attention_heads=4, intermediate_size=64,
                                                               image_size=16, patch_size=8, num_labels=3)),
               dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "fc1", "fc2"], modules_to_save=["classifier"]),
-              1000, cases)
+              1000, cases, module_names=True)
     meta = {"peft": peft.__version__, "transformers": transformers.__version__,
             "torch": torch.__version__, "cases": cases}
     with open(os.path.join(OUT, "cases.json"), "w") as f:
