@@ -5,13 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "base/util.h"
 #include "io/adapter.h"
 #include "io/checkpoint.h"
+#include "io/hf_weights.h"
 
+// Two kinds of base: a checkpoint of a lorascope family (io/checkpoint.h: the
+// registry's names, GGUF, llama2.c) for adapters of those families, and any
+// HF safetensors checkpoint (io/hf_weights.h: W found by the adapter's module
+// names) for generic adapters or a model type the registry does not know.
 struct analyze_inputs {
     ls_checkpoint base;
     int have_base;
+    hf_weights hf;
+    int use_hf;        // the base is read through hf_weights (have_base is then 0)
+    int dora_note;     // the "DoRA without --base" note was printed
     lora_adapter adapters[ANALYZE_MAX_ADAPTERS + 1];
     int n_adapters;
     const char *finetuned_paths[ANALYZE_MAX_ADAPTERS];
@@ -23,25 +33,71 @@ struct analyze_inputs {
 // ----------------------------------------------------------------------------
 // loading
 
+// 1 if path is an HF directory whose config.json names a model_type that no
+// lorascope family reads (qwen2, phi3, t5, ...): its weights go through hf_weights.
+static int base_is_foreign(const char *path) {
+    if (!ls_is_dir(path)) return 0;
+    char *cfg = ls_path_join(path, "config.json");
+    char *text = ls_exists(cfg) ? ls_read_file_max(cfg, NULL, 1u << 24) : NULL;
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    int foreign = cJSON_IsString(mt);
+    for (int f = 0; f < LS_N_FAMILIES && foreign; f++)
+        if (!strcmp(mt->valuestring, arch_family_name((ls_family)f))) foreign = 0;
+    cJSON_Delete(root);
+    free(text);
+    free(cfg);
+    return foreign;
+}
+
+// The hf_weights base: opened, its heads given to every adapter, and every
+// adapted module's W checked against ΔW's shape before anything is written.
+static int open_hf_base(analyze_inputs *in, const char *path) {
+    if (hf_weights_open(&in->hf, path)) return -1;
+    in->use_hf = 1;
+    for (int i = 0; i < in->n_adapters; i++) {
+        lora_adapter *a = &in->adapters[i];
+        adapter_set_heads(a, in->hf.n_heads, in->hf.n_kv_heads);
+        for (int m = 0; m < a->n_modules; m++) {
+            float *w = hf_weights_site(&in->hf, a, &a->modules[m]);
+            if (!w) return -1;
+            free(w);
+        }
+    }
+    return 0;
+}
+
 int analyze_inputs_load(const analyze_request *req, analyze_inputs **out) {
     analyze_inputs *in = ls_calloc(1, sizeof *in);
     *out = in;
-    if (req->base) {
+    int foreign = req->base && base_is_foreign(req->base);
+    if (req->base && !foreign) {
         if (ckpt_load(&in->base, req->base)) return -1;
         in->have_base = 1;
-        in->n_layers = in->base.config.n_layers;
     }
+    int generic = 0;
     for (int i = 0; i < req->n_adapters + (req->adapter2 != NULL); i++) {
         const char *dir = i < req->n_adapters ? req->adapters[i] : req->adapter2;
         lora_adapter *a = &in->adapters[i];
         if (adapter_load(a, dir)) return -1;
         in->n_adapters++;
-        if (in->have_base && adapter_check_base(a, &in->base)) return -1;
-        int top = 0;
+        generic |= a->generic;
+        if (in->have_base && !generic && adapter_check_base(a, &in->base)) return -1;
         for (int m = 0; m < a->n_modules; m++)
-            if (a->modules[m].layer + 1 > top) top = a->modules[m].layer + 1;
-        if (!in->have_base && top > in->n_layers) in->n_layers = top;
+            if (a->modules[m].layer + 1 > in->n_layers) in->n_layers = a->modules[m].layer + 1;
     }
+    if (req->base && (foreign || generic)) {
+        if (in->have_base) ckpt_free(&in->base);
+        in->have_base = 0;
+        if (req->n_finetuned)
+            return ls_fail("--finetuned: needs a base of a lorascope family (%s is read by module name only)",
+                           req->base);
+        if (in->n_adapters == 0)
+            return ls_fail("%s: a %s base is read through an adapter's module names (expected --adapter)",
+                           req->base, "Hugging Face");
+        if (open_hf_base(in, req->base)) return -1;
+    }
+    if (in->have_base) in->n_layers = in->base.config.n_layers;
     for (int i = 0; i < req->n_finetuned; i++) {
         if (ckpt_load_like(&in->finetuned[i], req->finetuned[i], &in->base)) return -1;
         in->finetuned_paths[i] = req->finetuned[i];
@@ -56,6 +112,7 @@ int analyze_inputs_load(const analyze_request *req, analyze_inputs **out) {
 void analyze_inputs_free(analyze_inputs *in) {
     if (!in) return;
     if (in->have_base) ckpt_free(&in->base);
+    if (in->use_hf) hf_weights_close(&in->hf);
     for (int i = 0; i < in->n_adapters; i++) adapter_free(&in->adapters[i]);
     for (int i = 0; i < in->n_finetuned; i++) ckpt_free(&in->finetuned[i]);
     free(in);
@@ -95,7 +152,7 @@ int analyze_check(int rc, const char *what) {
 
 int analyze_inputs_factors(const analyze_inputs *in, int adapter, int layer, const char *module, analyze_factors *f) {
     int row0, rows;
-    const adapter_site *m = adapter_resolve(&in->adapters[adapter], layer, module, &row0, &rows);
+    const adapter_site *m = adapter_resolve_any(&in->adapters[adapter], layer, module, &row0, &rows);
     if (!m) return -1;
     f->A = an_mat_from_float(m->A, m->r, m->d_in);
     f->B = an_mat_from_float(m->B + (size_t)row0 * m->r, rows, m->r);
@@ -104,12 +161,34 @@ int analyze_inputs_factors(const analyze_inputs *in, int adapter, int layer, con
     return 0;
 }
 
+int analyze_inputs_site_rank(const analyze_inputs *in, int adapter, int layer, const char *module) {
+    int row0, rows;
+    const adapter_site *m = adapter_resolve_any(&in->adapters[adapter], layer, module, &row0, &rows);
+    return m ? m->r : 0;
+}
+
 void analyze_factors_free(analyze_factors *f) {
     an_mat_free(&f->A);
     an_mat_free(&f->B);
 }
 
+// W of the site that `module` names in adapter ai (the whole site, all rows).
+static float *hf_site_weight(const analyze_inputs *in, int ai, int layer, const char *module,
+                             const adapter_site **site, int *row0, int *rows) {
+    *site = adapter_resolve_any(&in->adapters[ai], layer, module, row0, rows);
+    return *site ? hf_weights_site(&in->hf, &in->adapters[ai], *site) : NULL;
+}
+
 int analyze_inputs_weight(const analyze_inputs *in, int layer, const char *module, an_mat *W) {
+    if (in->use_hf) {
+        const adapter_site *m;
+        int row0, rows;
+        float *w = hf_site_weight(in, 0, layer, module, &m, &row0, &rows);
+        if (!w) return -1;
+        *W = an_mat_from_float(w + (size_t)row0 * m->d_in, rows, m->d_in);
+        free(w);
+        return 0;
+    }
     int d_out, d_in;
     float *w = ckpt_module_weight(&in->base, layer, module, &d_out, &d_in);
     if (!w) return -1;
@@ -118,8 +197,37 @@ int analyze_inputs_weight(const analyze_inputs *in, int layer, const char *modul
     return 0;
 }
 
+// 1 if adapter si's site for `module` is DoRA and a base gives its ΔW = W' - W;
+// without a base it is analysed as s·B·A, said once on stderr.
+static int dora_with_base(const analyze_inputs *in, int si, int layer, const char *module) {
+    int row0, rows;
+    const adapter_site *m = adapter_resolve_any(&in->adapters[si], layer, module, &row0, &rows);
+    if (!m || !m->magnitude) return 0;
+    if (in->use_hf) return 1;
+    if (!in->dora_note) {
+        fprintf(stderr, "note: %s: DoRA adapter without --base: ΔW is taken as s·B·A (the direction update); "
+                        "the DoRA ΔW = m·(W + s·B·A)/‖W + s·B·A‖ - W needs W\n", in->adapters[si].dir);
+        ((analyze_inputs *)in)->dora_note = 1;
+    }
+    return 0;
+}
+
+static int dora_dense(const analyze_inputs *in, int si, int layer, const char *module, an_mat *dW) {
+    const adapter_site *m;
+    int row0, rows;
+    float *w = hf_site_weight(in, si, layer, module, &m, &row0, &rows);
+    if (!w) return -1;
+    double *d = adapter_dora_delta(m, w, row0, rows);
+    *dW = an_mat_alloc(rows, m->d_in);
+    memcpy(dW->data, d, sizeof(double) * (size_t)rows * m->d_in);
+    free(d);
+    free(w);
+    return 0;
+}
+
 int analyze_inputs_delta_dense(const analyze_inputs *in, int si, int layer, const char *module, an_mat *dW) {
     if (si < in->n_adapters) {
+        if (dora_with_base(in, si, layer, module)) return dora_dense(in, si, layer, module, dW);
         analyze_factors f = {0};
         int rc = analyze_inputs_factors(in, si, layer, module, &f);
         if (!rc) rc = analyze_check(an_delta_dense(&f.B, &f.A, f.scale, dW), "ΔW = s·B·A");
@@ -142,7 +250,7 @@ int analyze_inputs_delta_dense(const analyze_inputs *in, int si, int layer, cons
 }
 
 int analyze_inputs_delta_svd(const analyze_inputs *in, int si, int layer, const char *module, an_svd *out, int *r) {
-    if (si < in->n_adapters) {
+    if (si < in->n_adapters && !dora_with_base(in, si, layer, module)) {
         analyze_factors f = {0};
         int rc = analyze_inputs_factors(in, si, layer, module, &f);
         if (!rc) rc = analyze_check(an_delta_svd(&f.B, &f.A, f.scale, out), "SVD of ΔW");
@@ -154,6 +262,10 @@ int analyze_inputs_delta_svd(const analyze_inputs *in, int si, int layer, const 
     int rc = analyze_inputs_delta_dense(in, si, layer, module, &dW);
     if (!rc) rc = analyze_check(an_svd_thin(&dW, out), "SVD of ΔW");
     an_mat_free(&dW);
-    if (r) *r = 0;
+    if (r) {
+        int row0, rows;
+        const adapter_site *m = si < in->n_adapters ? adapter_resolve_any(&in->adapters[si], layer, module, &row0, &rows) : NULL;
+        *r = m ? m->r : 0;
+    }
     return rc;
 }
