@@ -70,7 +70,8 @@ static int open_hf_base(analyze_inputs *in, const char *path) {
 int analyze_inputs_load(const analyze_request *req, analyze_inputs **out) {
     analyze_inputs *in = ls_calloc(1, sizeof *in);
     *out = in;
-    int foreign = req->base && base_is_foreign(req->base);
+    // Without adapters no module names find W: a foreign base gets checkpoint.h's message.
+    int foreign = req->base && req->n_adapters + (req->adapter2 != NULL) > 0 && base_is_foreign(req->base);
     if (req->base && !foreign) {
         if (ckpt_load(&in->base, req->base)) return -1;
         in->have_base = 1;
@@ -92,9 +93,6 @@ int analyze_inputs_load(const analyze_request *req, analyze_inputs **out) {
         if (req->n_finetuned)
             return ls_fail("--finetuned: needs a base of a lorascope family (%s is read by module name only)",
                            req->base);
-        if (in->n_adapters == 0)
-            return ls_fail("%s: a %s base is read through an adapter's module names (expected --adapter)",
-                           req->base, "Hugging Face");
         if (open_hf_base(in, req->base)) return -1;
     }
     if (in->have_base) in->n_layers = in->base.config.n_layers;

@@ -832,7 +832,9 @@ static const adapter_site *resolve_generic(const lora_adapter *a, int layer, con
 
 const adapter_site *adapter_resolve_any(const lora_adapter *a, int layer, const char *name, int *row0, int *rows) {
     if (!a->generic && arch_module_by_name(a->family, name)) return adapter_resolve(a, layer, name, row0, rows);
-    return resolve_generic(a, layer, name, row0, rows);
+    const adapter_site *m = resolve_generic(a, layer, name, row0, rows);
+    // A family's adapter: a name neither the family nor the file knows gets the family's message.
+    return m || a->generic ? m : adapter_resolve(a, layer, name, row0, rows);
 }
 
 // ----------------------------------------------------------------------------
