@@ -7,7 +7,7 @@
 #include "base/util.h"
 
 analyze_layers analyze_layer_range(const analyze_request *req, const analyze_inputs *in) {
-    analyze_layers r = {req->layer < 0 ? 0 : req->layer,
+    analyze_layers r = {req->layer < 0 ? analyze_inputs_first_layer(in) : req->layer,
                         req->layer < 0 ? analyze_inputs_n_layers(in) : req->layer + 1};
     return r;
 }

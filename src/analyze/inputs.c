@@ -117,6 +117,16 @@ void analyze_inputs_free(analyze_inputs *in) {
 }
 
 int analyze_inputs_n_layers(const analyze_inputs *in) { return in->n_layers; }
+int analyze_inputs_first_layer(const analyze_inputs *in) {
+    int first = -1;
+    for (int i = 0; i < in->n_adapters; i++)
+        for (int m = 0; m < in->adapters[i].n_modules; m++) {
+            int l = in->adapters[i].modules[m].layer;
+            if (l >= 0 && (first < 0 || l < first)) first = l;
+        }
+    return first < 0 || in->n_finetuned ? 0 : first;
+}
+
 int analyze_inputs_n_adapters(const analyze_inputs *in) { return in->n_adapters; }
 int analyze_inputs_n_series(const analyze_inputs *in) { return in->n_adapters + in->n_finetuned; }
 

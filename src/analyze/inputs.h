@@ -23,6 +23,9 @@ int analyze_inputs_load(const analyze_request *req, analyze_inputs **out);
 void analyze_inputs_free(analyze_inputs *in);
 
 int analyze_inputs_n_layers(const analyze_inputs *in);
+// The first layer any adapter adapts (layers_to_transform may skip the first
+// ones), 0 without adapters: where "all layers" starts.
+int analyze_inputs_first_layer(const analyze_inputs *in);
 int analyze_inputs_n_adapters(const analyze_inputs *in);
 int analyze_inputs_n_series(const analyze_inputs *in);
 

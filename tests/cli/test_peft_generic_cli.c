@@ -108,7 +108,7 @@ static const generic_case CASES[] = {
     {"mistral_dora", "q,v,gate", NULL, ""},
     {"qwen2", "q,v,down", NULL, ""},
     {"phi3", "q,k,v,up", "qkv_proj,o,gate", ""},
-    {"opt", "q,v,fc2", NULL, "--layer 1"},
+    {"opt", "q,v,fc2", NULL, ""}, // layers_to_transform [1]: "all layers" starts at 1
     {"t5", "encoder.q,decoder.EncDecAttention.v,decoder.wo", NULL, ""},
     {"vit", "q,v,fc1", NULL, ""},
 };
