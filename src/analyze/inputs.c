@@ -50,6 +50,23 @@ static int base_is_foreign(const char *path) {
     return foreign;
 }
 
+// Says (stdout, one line) what of a generic adapter the per-layer analyses do
+// not see: tensors saved whole (modules_to_save, a saved embedding) and
+// modules outside the indexed layers (embed_tokens, lm_head).
+static void note_unanalysed(const lora_adapter *a) {
+    char list[512] = {0};
+    int n = 0;
+    for (int i = 0; i < a->n_saved + a->n_modules; i++) {
+        const char *name = i < a->n_saved ? a->saved[i].name : a->modules[i - a->n_saved].name;
+        if (i >= a->n_saved && a->modules[i - a->n_saved].layer >= 0) continue;
+        size_t used = strlen(list);
+        if (used + strlen(name) + 8 < sizeof list) snprintf(list + used, sizeof list - used, "%s%s", n ? ", " : "", name);
+        n++;
+    }
+    if (n) printf("note: %s: %d tensor%s or module%s outside the layers, listed and not analysed: %s\n", a->dir, n,
+                  n > 1 ? "s" : "", n > 1 ? "s" : "", list);
+}
+
 // The hf_weights base: opened, its heads given to every adapter, and every
 // adapted module's W checked against ΔW's shape before anything is written.
 static int open_hf_base(analyze_inputs *in, const char *path) {
@@ -83,6 +100,7 @@ int analyze_inputs_load(const analyze_request *req, analyze_inputs **out) {
         if (adapter_load(a, dir)) return -1;
         in->n_adapters++;
         generic |= a->generic;
+        if (a->generic) note_unanalysed(a);
         if (in->have_base && !generic && adapter_check_base(a, &in->base)) return -1;
         for (int m = 0; m < a->n_modules; m++)
             if (a->modules[m].layer + 1 > in->n_layers) in->n_layers = a->modules[m].layer + 1;
@@ -213,8 +231,8 @@ static int dora_with_base(const analyze_inputs *in, int si, int layer, const cha
     if (!m || !m->magnitude) return 0;
     if (in->use_hf) return 1;
     if (!in->dora_note) {
-        fprintf(stderr, "note: %s: DoRA adapter without --base: ΔW is taken as s·B·A (the direction update); "
-                        "the DoRA ΔW = m·(W + s·B·A)/‖W + s·B·A‖ - W needs W\n", in->adapters[si].dir);
+        printf("note: %s: DoRA adapter without --base: ΔW is taken as s·B·A (the direction update); "
+               "the DoRA ΔW = m·(W + s·B·A)/‖W + s·B·A‖ - W needs W\n", in->adapters[si].dir);
         ((analyze_inputs *)in)->dora_note = 1;
     }
     return 0;

@@ -42,7 +42,7 @@ void analyze_inputs_series(const analyze_inputs *in, int i, analyze_series *out)
 // Modules are named as adapter_resolve_any takes them (io/adapter.h): lorascope's
 // short names or the adapter file's own. A generic adapter's base is read by
 // module name (io/hf_weights.h); a DoRA module's ΔW is W' - W with that base,
-// and s·B·A without one (said once on stderr).
+// and s·B·A without one (said once in a "note:" line on stdout).
 //
 // ΔW = s·B·A for one module of adapter i: B the rows of the chosen module
 // (d x r; GPT-2's q/k/v are row blocks of c_attn), A the whole input side (r x k).
