@@ -74,7 +74,7 @@ static int open_hf_base(analyze_inputs *in, const char *path) {
     in->use_hf = 1;
     for (int i = 0; i < in->n_adapters; i++) {
         lora_adapter *a = &in->adapters[i];
-        adapter_set_heads(a, in->hf.n_heads, in->hf.n_kv_heads);
+        adapter_set_heads(a, in->hf.n_heads, in->hf.n_kv_heads, in->hf.qkv_per_head);
         for (int m = 0; m < a->n_modules; m++) {
             float *w = hf_weights_site(&in->hf, a, &a->modules[m]);
             if (!w) return -1;
@@ -176,20 +176,29 @@ int analyze_check(int rc, const char *what) {
     return 0;
 }
 
+// The selected rows of a row-major (d_out x cols) matrix, as an an_mat.
+static an_mat rows_of(const float *x, int cols, const adapter_rows *sel) {
+    an_mat out = an_mat_alloc(sel->rows * sel->n_groups, cols);
+    for (int i = 0; i < out.rows; i++)
+        for (int k = 0; k < cols; k++)
+            out.data[(size_t)i * cols + k] = (double)x[(size_t)adapter_row_at(sel, i) * cols + k];
+    return out;
+}
+
 int analyze_inputs_factors(const analyze_inputs *in, int adapter, int layer, const char *module, analyze_factors *f) {
-    int row0, rows;
-    const adapter_site *m = adapter_resolve_any(&in->adapters[adapter], layer, module, &row0, &rows);
+    adapter_rows sel;
+    const adapter_site *m = adapter_resolve_any(&in->adapters[adapter], layer, module, &sel);
     if (!m) return -1;
     f->A = an_mat_from_float(m->A, m->r, m->d_in);
-    f->B = an_mat_from_float(m->B + (size_t)row0 * m->r, rows, m->r);
+    f->B = rows_of(m->B, m->r, &sel);
     f->scale = m->scale;
     f->r = m->r;
     return 0;
 }
 
 int analyze_inputs_site_rank(const analyze_inputs *in, int adapter, int layer, const char *module) {
-    int row0, rows;
-    const adapter_site *m = adapter_resolve_any(&in->adapters[adapter], layer, module, &row0, &rows);
+    adapter_rows sel;
+    const adapter_site *m = adapter_resolve_any(&in->adapters[adapter], layer, module, &sel);
     return m ? m->r : 0;
 }
 
@@ -200,18 +209,18 @@ void analyze_factors_free(analyze_factors *f) {
 
 // W of the site that `module` names in adapter ai (the whole site, all rows).
 static float *hf_site_weight(const analyze_inputs *in, int ai, int layer, const char *module,
-                             const adapter_site **site, int *row0, int *rows) {
-    *site = adapter_resolve_any(&in->adapters[ai], layer, module, row0, rows);
+                             const adapter_site **site, adapter_rows *sel) {
+    *site = adapter_resolve_any(&in->adapters[ai], layer, module, sel);
     return *site ? hf_weights_site(&in->hf, &in->adapters[ai], *site) : NULL;
 }
 
 int analyze_inputs_weight(const analyze_inputs *in, int layer, const char *module, an_mat *W) {
     if (in->use_hf) {
         const adapter_site *m;
-        int row0, rows;
-        float *w = hf_site_weight(in, 0, layer, module, &m, &row0, &rows);
+        adapter_rows sel;
+        float *w = hf_site_weight(in, 0, layer, module, &m, &sel);
         if (!w) return -1;
-        *W = an_mat_from_float(w + (size_t)row0 * m->d_in, rows, m->d_in);
+        *W = rows_of(w, m->d_in, &sel);
         free(w);
         return 0;
     }
@@ -224,10 +233,10 @@ int analyze_inputs_weight(const analyze_inputs *in, int layer, const char *modul
 }
 
 // 1 if adapter si's site for `module` is DoRA and a base gives its ΔW = W' - W;
-// without a base it is analysed as s·B·A, said once on stderr.
+// without a base it is analysed as s·B·A, said once in a note.
 static int dora_with_base(const analyze_inputs *in, int si, int layer, const char *module) {
-    int row0, rows;
-    const adapter_site *m = adapter_resolve_any(&in->adapters[si], layer, module, &row0, &rows);
+    adapter_rows sel;
+    const adapter_site *m = adapter_resolve_any(&in->adapters[si], layer, module, &sel);
     if (!m || !m->magnitude) return 0;
     if (in->use_hf) return 1;
     if (!in->dora_note) {
@@ -240,12 +249,14 @@ static int dora_with_base(const analyze_inputs *in, int si, int layer, const cha
 
 static int dora_dense(const analyze_inputs *in, int si, int layer, const char *module, an_mat *dW) {
     const adapter_site *m;
-    int row0, rows;
-    float *w = hf_site_weight(in, si, layer, module, &m, &row0, &rows);
+    adapter_rows sel;
+    float *w = hf_site_weight(in, si, layer, module, &m, &sel);
     if (!w) return -1;
-    double *d = adapter_dora_delta(m, w, row0, rows);
-    *dW = an_mat_alloc(rows, m->d_in);
-    memcpy(dW->data, d, sizeof(double) * (size_t)rows * m->d_in);
+    double *d = adapter_dora_delta(m, w, 0, m->d_out);
+    *dW = an_mat_alloc(sel.rows * sel.n_groups, m->d_in);
+    for (int i = 0; i < dW->rows; i++)
+        memcpy(dW->data + (size_t)i * m->d_in, d + (size_t)adapter_row_at(&sel, i) * m->d_in,
+               sizeof(double) * (size_t)m->d_in);
     free(d);
     free(w);
     return 0;
@@ -289,9 +300,7 @@ int analyze_inputs_delta_svd(const analyze_inputs *in, int si, int layer, const 
     if (!rc) rc = analyze_check(an_svd_thin(&dW, out), "SVD of ΔW");
     an_mat_free(&dW);
     if (r) {
-        int row0, rows;
-        const adapter_site *m = si < in->n_adapters ? adapter_resolve_any(&in->adapters[si], layer, module, &row0, &rows) : NULL;
-        *r = m ? m->r : 0;
+        *r = si < in->n_adapters ? analyze_inputs_site_rank(in, si, layer, module) : 0;
     }
     return rc;
 }

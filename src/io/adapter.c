@@ -688,7 +688,8 @@ int adapter_save(const lora_adapter *a, const char *dir) {
 // ----------------------------------------------------------------------------
 // sites by name, for any layout
 
-void adapter_set_heads(lora_adapter *a, int n_heads, int n_kv_heads) {
+void adapter_set_heads(lora_adapter *a, int n_heads, int n_kv_heads, int qkv_per_head) {
+    a->qkv_per_head = qkv_per_head;
     a->n_heads = n_heads;
     a->n_kv_heads = n_kv_heads > 0 ? n_kv_heads : n_heads;
 }
@@ -769,11 +770,18 @@ static const struct {
 };
 
 // Rows of block `block` of fused site m: q, k, v by heads, or halves.
-static int fused_rows(const lora_adapter *a, const adapter_site *m, int fused, int block, int *row0, int *rows) {
+static int fused_rows(const lora_adapter *a, const adapter_site *m, int fused, int block, adapter_rows *sel) {
     const char *dir = a->dir ? a->dir : "adapter";
+    int *row0 = &sel->row0, *rows = &sel->rows;
+    if (fused == FUSED_INTERLEAVED && a->qkv_per_head && a->n_heads > 0 && m->d_out % (3 * a->n_heads) == 0) {
+        int hd = m->d_out / (3 * a->n_heads); // GPT-NeoX: view(..., heads, 3 * hd), then q, k, v = chunks of hd
+        *sel = (adapter_rows){block * hd, hd, a->n_heads, 3 * hd};
+        return 0;
+    }
     if (fused == FUSED_INTERLEAVED)
-        return ls_fail("%s: %s at layer %d interleaves q, k and v per head (GPT-NeoX, Falcon): expected --module %s "
-                       "(the fused map whole)", dir, m->path, m->layer, strrchr(m->name, '.') + 1);
+        return ls_fail("%s: %s at layer %d interleaves q, k and v per head: expected --base of a GPT-NeoX model "
+                       "(model_type gpt_neox, num_attention_heads) or --module %s (the fused map whole)", dir,
+                       m->path, m->layer, strrchr(m->name, '.') + 1);
     if (fused == FUSED_HALVES) {
         if (m->d_out % 2) return ls_fail("%s: fused %s has %d rows, not even", dir, m->name, m->d_out);
         *rows = m->d_out / 2;
@@ -795,7 +803,7 @@ static int fused_rows(const lora_adapter *a, const adapter_site *m, int fused, i
     return 0;
 }
 
-static const adapter_site *resolve_generic(const lora_adapter *a, int layer, const char *name, int *row0, int *rows) {
+static const adapter_site *resolve_generic(const lora_adapter *a, int layer, const char *name, adapter_rows *sel) {
     const char *dir = a->dir ? a->dir : "adapter";
     int n;
     char list[400] = {0};
@@ -824,17 +832,18 @@ static const adapter_site *resolve_generic(const lora_adapter *a, int layer, con
                 *list ? list : "none at this layer");
         return NULL;
     }
-    *row0 = 0;
-    *rows = m->d_out;
-    if (fused && fused_rows(a, m, fused, block, row0, rows)) return NULL;
+    *sel = (adapter_rows){0, m->d_out, 1, 0};
+    if (fused && fused_rows(a, m, fused, block, sel)) return NULL;
     return m;
 }
 
-const adapter_site *adapter_resolve_any(const lora_adapter *a, int layer, const char *name, int *row0, int *rows) {
-    if (!a->generic && arch_module_by_name(a->family, name)) return adapter_resolve(a, layer, name, row0, rows);
-    const adapter_site *m = resolve_generic(a, layer, name, row0, rows);
+const adapter_site *adapter_resolve_any(const lora_adapter *a, int layer, const char *name, adapter_rows *sel) {
+    *sel = (adapter_rows){0, 0, 1, 0};
+    if (!a->generic && arch_module_by_name(a->family, name))
+        return adapter_resolve(a, layer, name, &sel->row0, &sel->rows);
+    const adapter_site *m = resolve_generic(a, layer, name, sel);
     // A family's adapter: a name neither the family nor the file knows gets the family's message.
-    return m || a->generic ? m : adapter_resolve(a, layer, name, row0, rows);
+    return m || a->generic ? m : adapter_resolve(a, layer, name, &sel->row0, &sel->rows);
 }
 
 // ----------------------------------------------------------------------------

@@ -86,6 +86,7 @@ typedef struct {
     int fan_in_fan_out;    // "fan_in_fan_out": the base stores W as (in, out) (Conv1D)
     int n_heads, n_kv_heads; // from the base's config.json (adapter_set_heads), 0: unknown;
                            //    what splits a generic fused q,k,v module into row blocks
+    int qkv_per_head;      // 1: query_key_value holds [q_h; k_h; v_h] per head h (GPT-NeoX)
 } lora_adapter;
 
 // Loads and validates <dir>/adapter_config.json and <dir>/adapter_model.safetensors:
@@ -130,12 +131,25 @@ const adapter_site *adapter_resolve(const lora_adapter *a, int layer, const char
 // ("decoder.EncDecAttention.q", "attention.output.dense"). q, k, v of a fused
 // q,k,v module (c_attn, qkv_proj, Wqkv) are its row blocks [q | k | v] sized by
 // n_heads / n_kv_heads (adapter_set_heads; equal thirds for gpt2); gate, up of
-// gate_up_proj its halves. Returns the site and its rows, or NULL with
-// ls_error() naming the candidates when none or several match.
-const adapter_site *adapter_resolve_any(const lora_adapter *a, int layer, const char *name, int *row0, int *rows);
+// gate_up_proj its halves; q, k, v of GPT-NeoX's query_key_value the rows
+// [h·3·hd + b·hd, + hd) of every head h (b = 0, 1, 2), as its forward reshapes
+// them. Returns the site and its rows, or NULL with ls_error() naming the
+// candidates when none or several match.
+typedef struct {
+    int row0, rows;    // the first group: rows [row0, row0 + rows)
+    int n_groups;      // groups of `rows` rows, group g from row0 + g * stride (1: one block)
+    int stride;
+} adapter_rows;
+const adapter_site *adapter_resolve_any(const lora_adapter *a, int layer, const char *name, adapter_rows *sel);
 
-// Heads and key/value heads of the base (config.json), for fused row blocks.
-void adapter_set_heads(lora_adapter *a, int n_heads, int n_kv_heads);
+// Row i (0 <= i < n_groups * rows) of a selection: its row in the site.
+static inline int adapter_row_at(const adapter_rows *s, int i) {
+    return s->row0 + (i / s->rows) * s->stride + i % s->rows;
+}
+
+// Heads and key/value heads of the base (config.json), for fused row blocks;
+// qkv_per_head: the base is GPT-NeoX (model_type gpt_neox).
+void adapter_set_heads(lora_adapter *a, int n_heads, int n_kv_heads, int qkv_per_head);
 
 // The DoRA ΔW = W' - W of site m (see the top of this file) for the rows
 // [row0, row0 + rows) given W (d_out x d_in, row-major, all rows: the norm is

@@ -35,6 +35,8 @@ static int read_heads(hf_weights *w, const char *dir) {
             w->n_heads = json_int(root, heads, 4);
             w->n_kv_heads = json_int(root, kv, 3);
             if (!w->n_kv_heads) w->n_kv_heads = w->n_heads;
+            const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+            w->qkv_per_head = cJSON_IsString(mt) && !strcmp(mt->valuestring, "gpt_neox");
         }
         cJSON_Delete(root);
         free(text);

@@ -23,6 +23,7 @@ typedef struct {
     int n_files;
     st_file *files;    // model.safetensors, or the shards in weight_map order of first use
     int n_heads, n_kv_heads; // 0 when config.json does not say
+    int qkv_per_head;  // model_type gpt_neox: query_key_value is [q_h; k_h; v_h] per head
 } hf_weights;
 
 // Opens every file (shards listed by the index must all exist and hold the

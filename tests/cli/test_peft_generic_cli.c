@@ -72,8 +72,9 @@ static double tsv_value(const char *path, const char *key, int col) {
     return v;
 }
 
-// ‖rows [row0, row0+rows) of PEFT's ΔW‖_F (delta.safetensors is (out, in)).
-static double peft_delta_norm(const char *name, const char *key, int row0, int rows) {
+// ‖rows of PEFT's ΔW‖_F (delta.safetensors is (out, in)): `groups` groups of
+// `rows` rows, group g from row0 + g * stride.
+static double peft_delta_norm_strided(const char *name, const char *key, int row0, int rows, int groups, int stride) {
     char rel[256];
     snprintf(rel, sizeof rel, "data/peft_generic/%s/delta.safetensors", name);
     st_file f;
@@ -82,12 +83,17 @@ static double peft_delta_norm(const char *name, const char *key, int row0, int r
     double s = 0;
     if (t) {
         float *x = st_load_float(&f, t);
-        for (int64_t r = row0; r < row0 + rows; r++)
-            for (int64_t c = 0; c < t->shape[1]; c++) s += (double)x[r * t->shape[1] + c] * x[r * t->shape[1] + c];
+        for (int g = 0; g < groups; g++)
+            for (int64_t r = row0 + (int64_t)g * stride; r < row0 + (int64_t)g * stride + rows; r++)
+                for (int64_t c = 0; c < t->shape[1]; c++) s += (double)x[r * t->shape[1] + c] * x[r * t->shape[1] + c];
         free(x);
     }
     st_close(&f);
     return t ? sqrt(s) : NAN;
+}
+
+static double peft_delta_norm(const char *name, const char *key, int row0, int rows) {
+    return peft_delta_norm_strided(name, key, row0, rows, 1, 0);
 }
 
 // ----------------------------------------------------------------------------
@@ -104,7 +110,7 @@ static const generic_case CASES[] = {
     {"bert", "q,v,o,down", NULL, ""},
     {"roberta", "q,v", NULL, ""},
     {"gpt2", "q,v,c_fc", NULL, ""},
-    {"gpt_neox", "query_key_value,dense", NULL, ""},
+    {"gpt_neox", "q,v,dense", "query_key_value,dense", ""},
     {"mistral_dora", "q,v,gate", NULL, ""},
     {"qwen2", "q,v,down", NULL, ""},
     {"phi3", "q,k,v,up", "qkv_proj,o,gate", ""},
@@ -176,6 +182,18 @@ static void test_fused_blocks_dora_and_t5_stacks_give_peft_delta_norms(void) {
     CHECK_MSG(run(args) == 0, "%s", err_text);
     check_norm(tsv, "mistral_dora", 1, "q", "model.layers.1.self_attn.q_proj", 0, 32);
     check_norm(tsv, "mistral_dora", 0, "down", "model.layers.0.mlp.down_proj", 0, 32);
+    // GPT-NeoX: 4 heads of 8, query_key_value rows [q_h; k_h; v_h] per head h.
+    snprintf(args, sizeof args, "analyze spectrum --adapter data/peft_generic/gpt_neox/adapter --base "
+             "data/peft_generic/gpt_neox/base --module q,k,v --out '%s' --no-plot", out);
+    CHECK_MSG(run(args) == 0, "%s", err_text);
+    for (int b = 0; b < 3; b++) {
+        const char *mod = b == 0 ? "q" : b == 1 ? "k" : "v";
+        char k[256];
+        snprintf(k, sizeof k, "data/peft_generic/gpt_neox/adapter\t1\t%s\t", mod);
+        double got = tsv_value(tsv, k, 5);
+        double want = peft_delta_norm_strided("gpt_neox", "gpt_neox.layers.1.attention.query_key_value", 8 * b, 8, 4, 24);
+        CHECK_MSG(fabs(got - want) <= 1e-5 * want, "gpt_neox %s: ‖ΔW‖_F %.8g, PEFT %.8g", mod, got, want);
+    }
     // T5: encoder and decoder stacks told apart by name.
     snprintf(args, sizeof args, "analyze spectrum --adapter data/peft_generic/t5/adapter --module "
              "encoder.q,decoder.EncDecAttention.q --out '%s' --no-plot", out);
@@ -280,6 +298,9 @@ static void test_generic_bad_input_gives_one_line_error_naming_file_and_key(void
     expect_error(args, "module 'q' is ambiguous at layer 0", "decoder.block.layer.1.EncDecAttention.q", o);
     snprintf(args, sizeof args, "analyze spectrum --adapter data/peft_generic/gpt_neox/adapter --module q --out '%s'", o);
     expect_error(args, "interleaves q, k and v per head", "--module query_key_value", o);
+    snprintf(args, sizeof args, "analyze spectrum --adapter data/peft_generic/gpt_neox/adapter --base "
+             "data/peft_generic/phi3/base --module q --out '%s'", o);
+    expect_error(args, "phi3/base: no tensor", "gpt_neox.layers.0.attention.", o); // not its base
     snprintf(args, sizeof args, "analyze spectrum --adapter data/peft_generic/phi3/adapter --module q --out '%s'", o);
     expect_error(args, "splitting the fused model.layers.0.self_attn.qkv_proj", "expected --base", o);
     // PEFT's pickle is never read
