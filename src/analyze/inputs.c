@@ -33,10 +33,16 @@ struct analyze_inputs {
 // ----------------------------------------------------------------------------
 // loading
 
-// 1 if path is an HF directory whose config.json names a model_type that no
-// lorascope family reads (qwen2, phi3, t5, ...): its weights go through hf_weights.
+// 1 if path is an HF directory that checkpoint.h does not read — sharded
+// (model.safetensors.index.json only), or a config.json model_type that no
+// lorascope family has (qwen2, phi3, t5, ...): its weights go through hf_weights.
 static int base_is_foreign(const char *path) {
     if (!ls_is_dir(path)) return 0;
+    char *single = ls_path_join(path, "model.safetensors"), *index = ls_path_join(path, "model.safetensors.index.json");
+    int sharded = !ls_exists(single) && ls_exists(index);
+    free(single);
+    free(index);
+    if (sharded) return 1;
     char *cfg = ls_path_join(path, "config.json");
     char *text = ls_exists(cfg) ? ls_read_file_max(cfg, NULL, 1u << 24) : NULL;
     cJSON *root = text ? cJSON_Parse(text) : NULL;

@@ -202,6 +202,65 @@ static void test_fused_blocks_dora_and_t5_stacks_give_peft_delta_norms(void) {
     check_norm(tsv, "t5", 0, "decoder.EncDecAttention.q", "decoder.block.0.layer.1.EncDecAttention.q", 0, 32);
 }
 
+// Writes <dir>/config.json (a copy of src's) and the tensors of
+// <src>/model.safetensors as two F32 shards with model.safetensors.index.json.
+static void write_sharded(const char *src, const char *dir) {
+    char cmd[20000];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp '%s/config.json' '%s/'", dir, dir, src, dir);
+    CHECK(system(cmd) == 0);
+    char *path = ls_path_join(src, "model.safetensors");
+    st_file f;
+    CHECK(st_open(&f, path) == 0);
+    st_entry *e = ls_calloc((size_t)f.n_tensors, sizeof *e);
+    float **data = ls_calloc((size_t)f.n_tensors, sizeof *data);
+    cJSON *index = cJSON_CreateObject(), *map = cJSON_AddObjectToObject(index, "weight_map");
+    for (int i = 0; i < f.n_tensors; i++) {
+        const st_tensor *t = &f.tensors[i];
+        data[i] = st_load_float(&f, t);
+        e[i] = (st_entry){.name = t->name, .dtype = ST_F32, .ndim = t->ndim, .data = data[i]};
+        memcpy(e[i].shape, t->shape, sizeof e[i].shape);
+        cJSON_AddStringToObject(map, t->name, i < f.n_tensors / 2 ? "model-00001-of-00002.safetensors"
+                                                                  : "model-00002-of-00002.safetensors");
+    }
+    char shard[4400];
+    snprintf(shard, sizeof shard, "%s/model-00001-of-00002.safetensors", dir);
+    CHECK(st_write(shard, e, f.n_tensors / 2, NULL, 0) == 0);
+    snprintf(shard, sizeof shard, "%s/model-00002-of-00002.safetensors", dir);
+    CHECK(st_write(shard, e + f.n_tensors / 2, f.n_tensors - f.n_tensors / 2, NULL, 0) == 0);
+    char *json = cJSON_Print(index);
+    snprintf(shard, sizeof shard, "%s/model.safetensors.index.json", dir);
+    CHECK(ls_write_file_atomic(shard, json, strlen(json)) == 0);
+    free(json);
+    cJSON_Delete(index);
+    for (int i = 0; i < f.n_tensors; i++) free(data[i]);
+    free(data);
+    free(e);
+    st_close(&f);
+    free(path);
+}
+
+// checkpoint.h reads no sharded base; a lorascope family's adapter on one is
+// analysed through the HF reader and gives the unsharded base's table.
+static void test_family_adapter_on_a_sharded_base_gives_the_unsharded_table(void) {
+    const char *tmp = ls_test_tmpdir("generic_sharded");
+    char sharded[4200], args[16384], a[4400], b[4400];
+    snprintf(sharded, sizeof sharded, "%s/base", tmp);
+    write_sharded(ls_test_source("data/peft/llama_tiny/base"), sharded);
+    snprintf(args, sizeof args, "analyze amplify --adapter data/peft/llama_tiny/adapter --base data/peft/llama_tiny/base "
+             "--module q,v --out '%s/one' --no-plot", tmp);
+    CHECK_MSG(run(args) == 0, "%s", err_text);
+    snprintf(args, sizeof args, "analyze amplify --adapter data/peft/llama_tiny/adapter --base '%s' --module q,v "
+             "--out '%s/two' --no-plot", sharded, tmp);
+    CHECK_MSG(run(args) == 0, "%s", err_text);
+    snprintf(a, sizeof a, "%s/one/table7.tsv", tmp);
+    snprintf(b, sizeof b, "%s/two/table7.tsv", tmp);
+    char *x = ls_read_file(a, NULL), *y = ls_read_file(b, NULL);
+    CHECK_MSG(x && y && !strcmp(x, y), "table7.tsv differs between the single-file and the sharded base:\n%s\n%s",
+              x ? x : "", y ? y : "");
+    free(x);
+    free(y);
+}
+
 // ----------------------------------------------------------------------------
 // bad input
 
@@ -318,6 +377,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_every_reference_adapter_runs_subspace_and_spectrum_without_base),
         LS_TEST(test_every_reference_adapter_runs_amplify_w_vs_dw_intruders_with_its_base),
         LS_TEST(test_fused_blocks_dora_and_t5_stacks_give_peft_delta_norms),
+        LS_TEST(test_family_adapter_on_a_sharded_base_gives_the_unsharded_table),
         LS_TEST(test_generic_bad_input_gives_one_line_error_naming_file_and_key),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
