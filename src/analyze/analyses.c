@@ -7,7 +7,7 @@
 #include "base/util.h"
 
 analyze_layers analyze_layer_range(const analyze_request *req, const analyze_inputs *in) {
-    analyze_layers r = {req->layer < 0 ? 0 : req->layer,
+    analyze_layers r = {req->layer < 0 ? analyze_inputs_first_layer(in) : req->layer,
                         req->layer < 0 ? analyze_inputs_n_layers(in) : req->layer + 1};
     return r;
 }
@@ -240,7 +240,9 @@ int w_vs_dw_compute(const analyze_request *req, const analyze_inputs *in, w_vs_d
             for (int ai = -1; ai < ns && !rc; ai++) {
                 // ai = -1: the random baseline; its j range follows the first adapter's r.
                 const analyze_series *s = &res->series[ai < 0 ? 0 : ai];
-                int r = req->rank ? req->rank : ns > 0 && s->is_lora ? s->r : 8;
+                // The module's own rank (rank_pattern), not the adapter's default r.
+                int site_r = ns > 0 && s->is_lora ? analyze_inputs_site_rank(in, ai < 0 ? 0 : ai, l, mod) : 0;
+                int r = req->rank ? req->rank : site_r > 0 ? site_r : 8;
                 w_vs_dw_cell *cell = &res->cells[res->n_cells];
                 rc = w_vs_dw_cell_compute(req, in, &ws, l, mi, ai, imax, r, cell);
                 if (!rc) {

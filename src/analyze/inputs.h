@@ -23,6 +23,9 @@ int analyze_inputs_load(const analyze_request *req, analyze_inputs **out);
 void analyze_inputs_free(analyze_inputs *in);
 
 int analyze_inputs_n_layers(const analyze_inputs *in);
+// The first layer any adapter adapts (layers_to_transform may skip the first
+// ones), 0 without adapters: where "all layers" starts.
+int analyze_inputs_first_layer(const analyze_inputs *in);
 int analyze_inputs_n_adapters(const analyze_inputs *in);
 int analyze_inputs_n_series(const analyze_inputs *in);
 
@@ -36,6 +39,11 @@ typedef struct {
 
 void analyze_inputs_series(const analyze_inputs *in, int i, analyze_series *out);
 
+// Modules are named as adapter_resolve_any takes them (io/adapter.h): lorascope's
+// short names or the adapter file's own. A generic adapter's base is read by
+// module name (io/hf_weights.h); a DoRA module's ΔW is W' - W with that base,
+// and s·B·A without one (said once in a "note:" line on stdout).
+//
 // ΔW = s·B·A for one module of adapter i: B the rows of the chosen module
 // (d x r; GPT-2's q/k/v are row blocks of c_attn), A the whole input side (r x k).
 typedef struct {
@@ -54,6 +62,10 @@ int analyze_inputs_has_init(const analyze_inputs *in, int adapter);
 // lays out A and B. Returns 0, or -1 with ls_error() (no initial factors).
 int analyze_inputs_init_factors(const analyze_inputs *in, int adapter, int layer, const char *module,
                                 analyze_factors *f);
+
+// The rank of adapter i's module at (layer, module) (rank_pattern resolved), or
+// 0 when it has none there.
+int analyze_inputs_site_rank(const analyze_inputs *in, int adapter, int layer, const char *module);
 
 // The base weight W (d x k) of (layer, module).
 int analyze_inputs_weight(const analyze_inputs *in, int layer, const char *module, an_mat *W);

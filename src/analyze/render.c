@@ -365,7 +365,9 @@ int spectrum_render(const analyze_request *req, const spectrum_result *res, cons
                   "the smallest rank holding %.0f%% of ‖·‖²_F.\n\n"
                   "| %s | layer | module | σ_1 | ‖·‖_F | effective rank | stable rank | %.0f%%-energy rank | n |\n"
                   "|:---|---:|:---|---:|---:|---:|---:|---:|---:|\n",
-              of_w ? "the pretrained W" : "ΔW = s·B·A", 100 * req->energy, of_w ? "W" : "adapter", 100 * req->energy);
+              of_w ? "the pretrained W"
+                   : "ΔW (LoRA: s·B·A; DoRA with its base: W' - W; full fine-tuning: W_ft - W0)",
+              100 * req->energy, of_w ? "W" : "adapter", 100 * req->energy);
     int rc = 0;
     for (int c = 0; c < res->n_cells && !rc; c++) {
         const spectrum_cell *x = &res->cells[c];

@@ -334,6 +334,9 @@ int lora_build_from_adapter(ls_lora *lo, ls_model *m, const lora_adapter *a) {
     memset(lo, 0, sizeof *lo);
     const char *dir = a->dir ? a->dir : "adapter";
     if (m->lora) return ls_fail("%s: the model already has an adapter attached", dir);
+    if (a->generic)
+        return ls_fail("%s: module %s: not a layout of a lorascope model family (expected %s keys); such adapters "
+                       "are read by `lorascope analyze` only", dir, a->modules[0].name, arch_family_name(m->cfg.family));
     if (a->family != m->cfg.family)
         return ls_fail("%s: family: expected %s (the base model), found %s", dir,
                        arch_family_name(m->cfg.family), arch_family_name(a->family));

@@ -158,7 +158,7 @@ int lora_build_from_adapter(ls_lora *lo, ls_model *m, const lora_adapter *a);
 // Fills a lora_adapter (io/adapter.h) with copies of every site's A and B, ranks,
 // alphas and scales, modules sorted by (layer, path) and PEFT target names, for
 // adapter_save(). The caller frees it with adapter_free(). Sets no dir or
-// base_model. Returns -1 if a site has no PEFT module (GPT-2 q/k/v row blocks).
+// base_model.
 int lora_to_adapter(const ls_lora *lo, lora_adapter *a);
 
 // Detaches from m (if attached) and frees everything the adapter owns.

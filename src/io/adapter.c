@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,18 +15,56 @@ const char *adapter_key_prefix(ls_family f) { return arch_family_of(f)->peft_pre
 // ----------------------------------------------------------------------------
 // adapter_config.json
 
-// PEFT resolves rank_pattern / alpha_pattern keys by matching the end of the
-// module's full name ("model.layers.3.self_attn.q_proj" matches "q_proj",
-// "layers.3.self_attn.q_proj", ...). Keys are taken literally here.
+// Python regular expressions as PEFT uses them (target_modules given as a
+// string: re.fullmatch; rank_pattern / alpha_pattern keys: re.match of
+// "(.*\.)?(KEY)$") run through POSIX extended regexes. The escapes \d \w \s
+// and "(?:" translate; lazy quantifiers match the same strings greedily for a
+// whole-string match; other Python-only syntax (lookarounds, named groups) is
+// refused. Returns 1 (match), 0 (no match) or -1 (not translatable).
+static int py_regex_match(const char *pattern, const char *prefix, const char *text) {
+    size_t n = strlen(pattern);
+    char *ere = ls_malloc(strlen(prefix) + 16 * n + 8);
+    char *o = ere + sprintf(ere, "^%s(", prefix);
+    for (size_t i = 0; i < n; i++) {
+        char c = pattern[i];
+        if (c == '\\' && i + 1 < n) {
+            char e = pattern[++i];
+            if (e == 'd') o += sprintf(o, "[0-9]");
+            else if (e == 'w') o += sprintf(o, "[A-Za-z0-9_]");
+            else if (e == 's') o += sprintf(o, "[[:space:]]");
+            else o += sprintf(o, "\\%c", e);
+        } else if (c == '(' && i + 1 < n && pattern[i + 1] == '?') {
+            if (i + 2 < n && pattern[i + 2] == ':') {
+                *o++ = '(';
+                i += 2;
+            } else {
+                free(ere);
+                return -1;
+            }
+        } else if ((c == '?' ) && i > 0 && strchr("*+?}", pattern[i - 1]) && pattern[i - 1] != '\\') {
+            continue; // a lazy quantifier: the same whole-string matches
+        } else {
+            *o++ = c;
+        }
+    }
+    strcpy(o, ")$");
+    regex_t re;
+    if (regcomp(&re, ere, REG_EXTENDED | REG_NOSUB)) {
+        free(ere);
+        return -1;
+    }
+    int m = regexec(&re, text, 0, NULL, 0) == 0;
+    regfree(&re);
+    free(ere);
+    return m;
+}
+
+// PEFT's get_pattern_key: the first key of a rank_pattern / alpha_pattern
+// object with re.match(rf"(.*\.)?({key})$", module name), or NULL.
 static const cJSON *pattern_lookup(const cJSON *pattern, const char *full_name) {
     if (!cJSON_IsObject(pattern)) return NULL;
     const cJSON *it;
-    size_t n = strlen(full_name);
-    cJSON_ArrayForEach(it, pattern) {
-        size_t k = strlen(it->string);
-        if (k > n || strcmp(full_name + n - k, it->string)) continue;
-        if (k == n || full_name[n - k - 1] == '.') return it;
-    }
+    cJSON_ArrayForEach(it, pattern) if (py_regex_match(it->string, "(.*\\.)?", full_name) == 1) return it;
     return NULL;
 }
 
@@ -54,6 +93,10 @@ typedef struct {
     int r;
     float alpha;
     int use_rslora;
+    int use_dora;
+    int fan_in_fan_out;
+    const char *target_regex;      // target_modules given as a string, or NULL
+    const cJSON *layers;           // layers_to_transform: an int or a list, or NULL
     cJSON *root; // kept for the patterns
 } adapter_config;
 
@@ -72,8 +115,9 @@ static int read_config(adapter_config *cfg, lora_adapter *a, const char *path) {
         return ls_fail("%s: field 'peft_type': expected \"LORA\", found %s", path,
                        cJSON_IsString(pt) ? pt->valuestring : "a non-string");
     const cJSON *dora = cJSON_GetObjectItemCaseSensitive(root, "use_dora");
-    if (cJSON_IsTrue(dora))
-        return ls_fail("%s: field 'use_dora': DoRA adapters are not supported (expected false)", path);
+    if (dora && !cJSON_IsBool(dora) && !cJSON_IsNull(dora))
+        return ls_fail("%s: field 'use_dora': expected true or false", path);
+    cfg->use_dora = cJSON_IsTrue(dora);
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "r");
     if (!is_rank(r)) return ls_fail("%s: field 'r': expected a positive integer rank in [1, %d]", path, ADAPTER_MAX_RANK);
     cfg->r = (int)r->valuedouble;
@@ -88,8 +132,18 @@ static int read_config(adapter_config *cfg, lora_adapter *a, const char *path) {
     const cJSON *fifo = cJSON_GetObjectItemCaseSensitive(root, "fan_in_fan_out");
     if (fifo && !cJSON_IsBool(fifo) && !cJSON_IsNull(fifo))
         return ls_fail("%s: field 'fan_in_fan_out': expected true or false", path);
+    cfg->fan_in_fan_out = cJSON_IsTrue(fifo);
+    const cJSON *ltt = cJSON_GetObjectItemCaseSensitive(root, "layers_to_transform");
+    if (ltt && !cJSON_IsNull(ltt)) {
+        int ok = cJSON_IsNumber(ltt) || cJSON_IsArray(ltt);
+        const cJSON *it;
+        if (cJSON_IsArray(ltt)) cJSON_ArrayForEach(it, ltt) ok &= cJSON_IsNumber(it);
+        if (!ok) return ls_fail("%s: field 'layers_to_transform': expected a layer index or a list of them", path);
+        cfg->layers = ltt;
+    }
     const cJSON *tm = cJSON_GetObjectItemCaseSensitive(root, "target_modules");
     if (cJSON_IsString(tm)) {
+        cfg->target_regex = tm->valuestring;
         a->n_targets = 1;
         a->target_modules = ls_malloc(sizeof(char *));
         a->target_modules[0] = ls_strdup(tm->valuestring);
@@ -118,8 +172,14 @@ static int read_config(adapter_config *cfg, lora_adapter *a, const char *path) {
             if (p == 1 && !is_alpha(it))
                 return ls_fail("%s: field 'alpha_pattern' key '%s': expected a finite number in (0, %g], found %s",
                                path, it->string, ADAPTER_MAX_ALPHA, number_text(it, found, sizeof found));
+            if (py_regex_match(it->string, "(.*\\.)?", "") < 0)
+                return ls_fail("%s: field '%s' key '%s': expected a regular expression without lookarounds or "
+                               "named groups", path, pats[p], it->string);
         }
     }
+    if (cfg->target_regex && py_regex_match(cfg->target_regex, "", "") < 0)
+        return ls_fail("%s: field 'target_modules': expected a regular expression without lookarounds or named "
+                       "groups, found '%s'", path, cfg->target_regex);
     const cJSON *base = cJSON_GetObjectItemCaseSensitive(root, "base_model_name_or_path");
     if (cJSON_IsString(base)) a->base_model = ls_strdup(base->valuestring);
     a->r = cfg->r;
@@ -131,28 +191,90 @@ static int read_config(adapter_config *cfg, lora_adapter *a, const char *path) {
 // ----------------------------------------------------------------------------
 // adapter_model.safetensors
 
-typedef enum { SIDE_A = 0, SIDE_B = 1 } lora_side;
+typedef enum { SIDE_A = 0, SIDE_B = 1, SIDE_MAG = 2 } lora_side;
 
-// Splits "base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight".
-static int parse_key(const char *key, ls_family *family, int *layer, char *path, size_t path_size, lora_side *side) {
-    const char *rest;
-    const arch_family *fam = arch_family_by_peft_key(key, &rest);
-    if (!fam) return -1;
-    *family = fam->family;
-    char *end;
-    long l = strtol(rest, &end, 10);
-    if (end == rest || *end != '.' || l < 0 || l > 100000) return -1;
-    *layer = (int)l;
-    rest = end + 1;
-    const char *tail = NULL;
-    if ((tail = strstr(rest, ".lora_A.weight")) && !strcmp(tail, ".lora_A.weight")) *side = SIDE_A;
-    else if ((tail = strstr(rest, ".lora_B.weight")) && !strcmp(tail, ".lora_B.weight")) *side = SIDE_B;
-    else return -1;
-    size_t n = (size_t)(tail - rest);
-    if (n == 0 || n >= path_size) return -1;
-    memcpy(path, rest, n);
-    path[n] = 0;
-    return arch_module_by_path(*family, path) ? 0 : -1;
+// What a key of adapter_model.safetensors holds.
+typedef struct {
+    char module[200];   // the module's name inside the model: "model.layers.0.self_attn.q_proj"
+    lora_side side;
+    int embedding;      // lora_embedding_{A,B}
+    char name[64];      // the adapter name between lora_X and weight ("" when PEFT removed it)
+} peft_key;
+
+// Splits "base_model.model.<module>.lora_A[.<adapter name>].weight" (and
+// lora_embedding_{A,B}[.<name>], lora_magnitude_vector[.<name>][.weight]).
+// Returns 1 for a LoRA tensor, 0 for any other tensor (saved whole), -1 for a
+// key that names a LoRA part but cannot be split (ls_error() set).
+static int split_key(const char *key, peft_key *k, const char *path) {
+    static const char *parts[] = {"lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B", "lora_magnitude_vector"};
+    memset(k, 0, sizeof *k);
+    const char *pre = "base_model.model.";
+    for (const char *p = strchr(key, '.'); p; p = strchr(p + 1, '.')) {
+        int which = -1;
+        size_t len = 0;
+        for (int i = 0; i < 5; i++) {
+            size_t n = strlen(parts[i]);
+            if (!strncmp(p + 1, parts[i], n) && (p[1 + n] == '.' || p[1 + n] == 0)) which = i, len = n;
+        }
+        if (which < 0) continue;
+        if (strncmp(key, pre, strlen(pre)) || p <= key + strlen(pre))
+            return ls_fail("%s: key '%s': expected base_model.model.<module>.%s...", path, key, parts[which]), -1;
+        size_t mlen = (size_t)(p - key) - strlen(pre);
+        const char *tail = p + 1 + len; // "", ".weight", ".<name>", ".<name>.weight"
+        const char *w = strstr(tail, ".weight");
+        size_t nlen = strlen(tail);
+        if (w && !strcmp(w, ".weight")) nlen = (size_t)(w - tail);
+        if (mlen >= sizeof k->module || nlen >= sizeof k->name ||
+            (nlen > 0 && (tail[0] != '.' || memchr(tail + 1, '.', nlen - 1))))
+            return ls_fail("%s: key '%s': cannot be grouped (expected <module>.%s[.<adapter name>][.weight])", path,
+                           key, parts[which]), -1;
+        memcpy(k->module, key + strlen(pre), mlen);
+        if (nlen) memcpy(k->name, tail + 1, nlen - 1);
+        k->side = which == 4 ? SIDE_MAG : (lora_side)(which % 2);
+        k->embedding = which == 2 || which == 3;
+        return 1;
+    }
+    return 0;
+}
+
+// PEFT's layer index of a module name: the first all-digit component with a
+// component before it and one after it (tuners_utils.py). Fills the site's
+// stack, layer and path; layer -1 (path = the whole name) when there is none.
+static void split_module(adapter_site *m, const char *module) {
+    snprintf(m->name, sizeof m->name, "%s", module);
+    m->layer = -1;
+    snprintf(m->path, sizeof m->path, "%s", module);
+    const char *first_dot = strchr(module, '.');
+    for (const char *p = first_dot; p; p = strchr(p + 1, '.')) {
+        const char *d = p + 1;
+        size_t n = strspn(d, "0123456789");
+        if (n == 0 || n > 6 || d[n] != '.') continue;
+        m->layer = atoi(d);
+        snprintf(m->stack, sizeof m->stack, "%.*s", (int)(p - module), module);
+        snprintf(m->path, sizeof m->path, "%s", d + n + 1);
+        return;
+    }
+}
+
+// The layout of a lorascope family: every site "<family peft prefix>.<i>.<module path>",
+// a linear LoRA without DoRA. Sets a->family; 0 if no family fits.
+static int detect_family(lora_adapter *a) {
+    if (a->use_dora) return 0;
+    for (int f = 0; f < LS_N_FAMILIES; f++) {
+        const arch_family *af = arch_family_of((ls_family)f);
+        const char *stack = af->peft_prefix + strlen("base_model.model.");
+        int ok = a->n_modules > 0;
+        for (int i = 0; i < a->n_modules && ok; i++) {
+            const adapter_site *m = &a->modules[i];
+            ok = !m->embedding && m->layer >= 0 && !strcmp(m->stack, stack) &&
+                 arch_module_by_path((ls_family)f, m->path) != NULL;
+        }
+        if (ok) {
+            a->family = (ls_family)f;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 // 1 if `name` is a tensor of family f's PEFT modules_to_save (its classifier).
@@ -163,19 +285,6 @@ static int is_saved_name(ls_family f, const char *name) {
     for (int k = 0; k < (a->dense_in_modules_to_save ? 4 : 2); k++)
         if (!strcmp(name, head[k])) return 1;
     return 0;
-}
-
-// A modules_to_save key of an encoder head: "base_model.model.classifier.weight"
-// -> *name "classifier.weight" (its family is checked once the LoRA keys are read).
-static int parse_saved_key(const char *key, const char **name) {
-    const char *pre = "base_model.model.";
-    if (strncmp(key, pre, strlen(pre))) return -1;
-    for (int f = 0; f < LS_N_FAMILIES; f++)
-        if (is_saved_name((ls_family)f, key + strlen(pre))) {
-            *name = key + strlen(pre);
-            return 0;
-        }
-    return -1;
 }
 
 void adapter_add_saved(lora_adapter *a, const char *name, int ndim, const int64_t *shape, const float *data) {
@@ -199,121 +308,179 @@ const adapter_tensor *adapter_find_saved(const lora_adapter *a, const char *name
     return NULL;
 }
 
-// A modules_to_save tensor: float, 1 or 2 dims, finite.
+// A tensor saved whole (modules_to_save, a saved embedding): float, 1 to 4
+// dims (kept as (shape[0], the rest)), finite.
 static int read_saved(lora_adapter *a, const st_file *f, const st_tensor *t, const char *name, const char *path) {
-    if (!st_dtype_is_float(t->dtype) || t->ndim < 1 || t->ndim > 2)
-        return ls_fail("%s: tensor '%s': expected a float tensor of 1 or 2 dimensions", path, t->name);
+    if (!st_dtype_is_float(t->dtype) || t->ndim < 1 || t->ndim > 4)
+        return ls_fail("%s: tensor '%s': expected a float tensor of 1 to 4 dimensions", path, t->name);
     if (adapter_find_saved(a, name)) return ls_fail("%s: tensor '%s' given twice", path, t->name);
     float *x = st_load_float(f, t);
+    int64_t shape[2] = {t->shape[0], t->numel / (t->shape[0] ? t->shape[0] : 1)};
     int rc = ckpt_check_finite(path, t->name, x, t->numel);
-    if (!rc) adapter_add_saved(a, name, t->ndim, t->shape, x);
+    if (!rc) adapter_add_saved(a, name, t->ndim > 1 ? 2 : 1, shape, x);
     free(x);
     return rc;
+}
+
+// The site of module `name`, created when new.
+static adapter_site *site_of(lora_adapter *a, const peft_key *k) {
+    for (int i = 0; i < a->n_modules; i++)
+        if (!strcmp(a->modules[i].name, k->module)) return &a->modules[i];
+    adapter_site *m = &a->modules[a->n_modules++];
+    split_module(m, k->module);
+    m->embedding = k->embedding;
+    m->r = -1;
+    return m;
+}
+
+// One lora_A / lora_B / magnitude tensor into its site.
+static int read_part(lora_adapter *a, const st_file *f, const st_tensor *t, const peft_key *k, const char *path) {
+    if (!st_dtype_is_float(t->dtype))
+        return ls_fail("%s: tensor '%s': expected dtype F32, F16 or BF16, found %s", path, t->name,
+                       st_dtype_name(t->dtype));
+    adapter_site *m = site_of(a, k);
+    if (m->embedding != k->embedding)
+        return ls_fail("%s: tensor '%s': module %s mixes lora_embedding and lora_A/B tensors", path, t->name, m->name);
+    if (k->side == SIDE_MAG) {
+        if (t->ndim != 1 && !(t->ndim == 2 && t->shape[1] == 1))
+            return ls_fail("%s: tensor '%s': expected a vector (d_out), found %d dimensions", path, t->name, t->ndim);
+        if (m->magnitude) return ls_fail("%s: tensor '%s' given twice", path, t->name);
+        if (m->d_out && m->d_out != t->shape[0])
+            return ls_fail("%s: tensor '%s': %lld entries but lora_B has %d rows", path, t->name,
+                           (long long)t->shape[0], m->d_out);
+        m->d_out = (int)t->shape[0];
+        m->magnitude = st_load_float(f, t);
+        return ckpt_check_finite(path, t->name, m->magnitude, t->numel);
+    }
+    if (t->ndim != 2) return ls_fail("%s: tensor '%s': expected 2 dimensions, found %d", path, t->name, t->ndim);
+    float **slot = k->side == SIDE_A ? &m->A : &m->B;
+    if (*slot) return ls_fail("%s: tensor '%s' given twice", path, t->name);
+    int r = (int)(k->side == SIDE_A ? t->shape[0] : t->shape[1]);
+    if (m->r >= 0 && m->r != r)
+        return ls_fail("%s: tensor '%s': rank %d disagrees with its lora_%c's rank %d", path, t->name, r,
+                       k->side == SIDE_A ? 'B' : 'A', m->r);
+    if (r < 1)
+        return ls_fail("%s: tensor '%s': expected rank >= 1, found shape (%lld, %lld)", path, t->name,
+                       (long long)t->shape[0], (long long)t->shape[1]);
+    if (k->side == SIDE_B && m->magnitude && m->d_out != t->shape[0])
+        return ls_fail("%s: tensor '%s': %lld rows but lora_magnitude_vector has %d entries", path, t->name,
+                       (long long)t->shape[0], m->d_out);
+    m->r = r;
+    if (k->side == SIDE_A) m->d_in = (int)t->shape[1];
+    else m->d_out = (int)t->shape[0];
+    *slot = st_load_float(f, t);
+    return ckpt_check_finite(path, t->name, *slot, t->numel);
+}
+
+// Every key: LoRA parts into sites, the rest saved whole. One adapter name only.
+static int read_keys(lora_adapter *a, const st_file *f, const char *path) {
+    char adapter_name[64] = {0};
+    int have_name = 0;
+    for (int i = 0; i < f->n_tensors; i++) {
+        const st_tensor *t = &f->tensors[i];
+        peft_key k;
+        int kind = split_key(t->name, &k, path);
+        if (kind < 0) return -1;
+        if (kind == 0) {
+            const char *pre = "base_model.model.";
+            const char *name = strncmp(t->name, pre, strlen(pre)) ? t->name : t->name + strlen(pre);
+            if (read_saved(a, f, t, name, path)) return -1;
+            continue;
+        }
+        if (have_name && strcmp(adapter_name, k.name))
+            return ls_fail("%s: key '%s': a second adapter name ('%s' and '%s'); expected one adapter per file", path,
+                           t->name, adapter_name, k.name);
+        snprintf(adapter_name, sizeof adapter_name, "%s", k.name);
+        have_name = 1;
+        if (read_part(a, f, t, &k, path)) return -1;
+    }
+    return 0;
+}
+
+// 1 if site m is one that target_modules and layers_to_transform select (PEFT's
+// check_target_module_exists).
+static int is_targeted(const lora_adapter *a, const adapter_config *cfg, const adapter_site *m) {
+    if (cfg->target_regex) {
+        if (!strcmp(cfg->target_regex, "all-linear")) return 1;
+        return py_regex_match(cfg->target_regex, "", m->name) == 1;
+    }
+    int found = 0;
+    size_t n = strlen(m->name);
+    for (int i = 0; i < a->n_targets && !found; i++) {
+        const char *t = a->target_modules[i];
+        size_t k = strlen(t);
+        found = !strcmp(t, "all-linear") || !strcmp(m->name, t) || (k < n && m->name[n - k - 1] == '.' && !strcmp(m->name + n - k, t));
+    }
+    if (!found || !cfg->layers) return found;
+    if (cJSON_IsNumber(cfg->layers)) return m->layer == (int)cfg->layers->valuedouble;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cfg->layers) if (m->layer == (int)it->valuedouble) return 1;
+    return 0;
+}
+
+// Each site complete, targeted, of the rank and alpha the config gives it.
+static int check_sites(lora_adapter *a, const adapter_config *cfg, const char *path, const char *cfg_path) {
+    int matched = 0;
+    for (int k = 0; k < a->n_modules; k++) {
+        adapter_site *m = &a->modules[k];
+        if (!m->A || !m->B)
+            return ls_fail("%s: module %s has lora_%s but no lora_%s", path, m->name,
+                           m->A ? "A" : m->B ? "B" : "magnitude_vector", m->A ? "B" : "A");
+        if (cfg->use_dora != (m->magnitude != NULL))
+            return ls_fail("%s: module %s: %s", path, m->name,
+                           m->magnitude ? "has lora_magnitude_vector but use_dora is not true"
+                                        : "use_dora is true but lora_magnitude_vector is missing");
+        if (m->magnitude && m->embedding)
+            return ls_fail("%s: module %s: DoRA on an embedding is not supported", path, m->name);
+        if (!is_targeted(a, cfg, m)) {
+            if (cfg->target_regex) continue; // counted below: a regex that matches nothing is the error
+            return ls_fail("%s: module %s: not selected by target_modules%s", path, m->name,
+                           cfg->layers ? " and layers_to_transform" : "");
+        }
+        matched++;
+        // Rank and alpha as PEFT resolves them for this module.
+        const cJSON *rp = pattern_lookup(cJSON_GetObjectItemCaseSensitive(cfg->root, "rank_pattern"), m->name);
+        const cJSON *ap = pattern_lookup(cJSON_GetObjectItemCaseSensitive(cfg->root, "alpha_pattern"), m->name);
+        int want_r = rp ? (int)rp->valuedouble : cfg->r;
+        if (m->r != want_r)
+            return ls_fail("%s: module %s: tensors have rank %d but the config says r = %d%s", path, m->name, m->r,
+                           want_r, rp ? " (rank_pattern)" : "");
+        m->alpha = ap ? (float)ap->valuedouble : cfg->alpha;
+        m->scale = cfg->use_rslora ? m->alpha / sqrtf((float)m->r) : m->alpha / (float)m->r;
+    }
+    if (cfg->target_regex && matched < a->n_modules) {
+        for (int k = 0; k < a->n_modules; k++)
+            if (!is_targeted(a, cfg, &a->modules[k]))
+                return ls_fail("%s: field 'target_modules': the regex '%s' matches %s of the adapter's modules "
+                               "(not '%s')", cfg_path, cfg->target_regex, matched ? "not all" : "none",
+                               a->modules[k].name);
+    }
+    return 0;
 }
 
 static int cmp_module(const void *x, const void *y) {
     const adapter_site *a = x, *b = y;
     if (a->layer != b->layer) return a->layer < b->layer ? -1 : 1;
-    return strcmp(a->path, b->path);
+    int c = strcmp(a->stack, b->stack);
+    return c ? c : strcmp(a->path, b->path);
 }
 
-static int read_tensors(lora_adapter *a, const adapter_config *cfg, const char *path) {
+static int read_tensors(lora_adapter *a, const adapter_config *cfg, const char *st_path, const char *cfg_path) {
     st_file f;
-    if (st_open(&f, path)) return -1;
-    int rc = 0;
+    if (st_open(&f, st_path)) return -1;
     a->modules = ls_calloc((size_t)f.n_tensors + 1, sizeof(adapter_site));
-    int have_family = 0;
-    for (int i = 0; i < f.n_tensors && !rc; i++) {
-        const st_tensor *t = &f.tensors[i];
-        ls_family fam;
-        int layer;
-        char mpath[64];
-        lora_side side;
-        const char *saved_name;
-        if (parse_key(t->name, &fam, &layer, mpath, sizeof mpath, &side)) {
-            if (!parse_saved_key(t->name, &saved_name)) { // its family is checked below
-                rc = read_saved(a, &f, t, saved_name, path);
-                continue;
-            }
-            rc = ls_fail("%s: unknown key '%s' (expected base_model.model.{model.layers|transformer.h|bert.encoder.layer|"
-                         "roberta.encoder.layer}.<i>.<module>.lora_{A,B}.weight or an encoder's classifier)",
-                         path, t->name);
-            break;
-        }
-        if (have_family && fam != a->family) {
-            rc = ls_fail("%s: key '%s' mixes model families (%s and %s module names)", path, t->name,
-                         arch_family_name(a->family), arch_family_name(fam));
-            break;
-        }
-        a->family = fam;
-        have_family = 1;
-        if (t->ndim != 2) {
-            rc = ls_fail("%s: tensor '%s': expected 2 dimensions, found %d", path, t->name, t->ndim);
-            break;
-        }
-        adapter_site *m = NULL;
-        for (int k = 0; k < a->n_modules; k++)
-            if (a->modules[k].layer == layer && !strcmp(a->modules[k].path, mpath)) m = &a->modules[k];
-        if (!m) {
-            m = &a->modules[a->n_modules++];
-            m->layer = layer;
-            snprintf(m->path, sizeof m->path, "%s", mpath);
-            m->r = -1;
-        }
-        float **slot = side == SIDE_A ? &m->A : &m->B;
-        if (*slot) {
-            rc = ls_fail("%s: tensor '%s' given twice", path, t->name);
-            break;
-        }
-        int r = (int)(side == SIDE_A ? t->shape[0] : t->shape[1]);
-        if (m->r >= 0 && m->r != r) {
-            rc = ls_fail("%s: tensor '%s': rank %d disagrees with its lora_%c's rank %d", path, t->name, r,
-                         side == SIDE_A ? 'B' : 'A', m->r);
-            break;
-        }
-        if (!st_dtype_is_float(t->dtype)) {
-            rc = ls_fail("%s: tensor '%s': expected dtype F32, F16 or BF16, found %s", path, t->name,
-                         st_dtype_name(t->dtype));
-            break;
-        }
-        if (r < 1) {
-            rc = ls_fail("%s: tensor '%s': expected rank >= 1, found shape (%lld, %lld)", path, t->name,
-                         (long long)t->shape[0], (long long)t->shape[1]);
-            break;
-        }
-        m->r = r;
-        if (side == SIDE_A) m->d_in = (int)t->shape[1];
-        else m->d_out = (int)t->shape[0];
-        *slot = st_load_float(&f, t);
-        rc = ckpt_check_finite(path, t->name, *slot, t->numel);
-    }
+    a->use_dora = cfg->use_dora;
+    a->fan_in_fan_out = cfg->fan_in_fan_out;
+    int rc = read_keys(a, &f, st_path);
     st_close(&f);
     if (rc) return -1;
-    for (int i = 0; i < a->n_saved; i++) // modules_to_save of the adapter's own family
-        if (!have_family || !is_saved_name(a->family, a->saved[i].name))
-            return ls_fail("%s: key 'base_model.model.%s': expected a classifier tensor only beside the LoRA "
-                           "tensors of a %s adapter", path, a->saved[i].name,
-                           have_family ? arch_family_name(a->family) : "bert or roberta");
-    if (a->n_modules == 0) return ls_fail("%s: no LoRA tensors found", path);
-
-    const char *prefix = adapter_key_prefix(a->family) + strlen("base_model.model.");
-    for (int k = 0; k < a->n_modules; k++) {
-        adapter_site *m = &a->modules[k];
-        if (!m->A || !m->B)
-            return ls_fail("%s: module %s.%d.%s has lora_%c but no lora_%c", path, adapter_key_prefix(a->family),
-                           m->layer, m->path, m->A ? 'A' : 'B', m->A ? 'B' : 'A');
-        // Rank and alpha as PEFT resolves them for this module.
-        char full[160];
-        snprintf(full, sizeof full, "%s.%d.%s", prefix, m->layer, m->path);
-        const cJSON *rp = pattern_lookup(cJSON_GetObjectItemCaseSensitive(cfg->root, "rank_pattern"), full);
-        const cJSON *ap = pattern_lookup(cJSON_GetObjectItemCaseSensitive(cfg->root, "alpha_pattern"), full);
-        int want_r = rp ? (int)rp->valuedouble : cfg->r;
-        if (m->r != want_r)
-            return ls_fail("%s: module %s: tensors have rank %d but the config says r = %d%s", path, full, m->r,
-                           want_r, rp ? " (rank_pattern)" : "");
-        m->alpha = ap ? (float)ap->valuedouble : cfg->alpha;
-        m->scale = cfg->use_rslora ? m->alpha / sqrtf((float)m->r) : m->alpha / (float)m->r;
-    }
+    if (a->n_modules == 0) return ls_fail("%s: no LoRA tensors found", st_path);
+    if (check_sites(a, cfg, st_path, cfg_path)) return -1;
+    a->generic = !detect_family(a);
+    // A family's modules_to_save are its classifier; anything else makes the layout generic.
+    for (int i = 0; i < a->n_saved && !a->generic; i++)
+        if (!is_saved_name(a->family, a->saved[i].name)) a->generic = 1;
+    if (a->generic) a->family = LS_FAMILY_LLAMA; // meaningless: a->generic says so
     qsort(a->modules, a->n_modules, sizeof *a->modules, cmp_module);
     return 0;
 }
@@ -337,7 +504,7 @@ int adapter_load(lora_adapter *a, const char *dir) {
         free(bin);
     } else {
         rc = read_config(&cfg, a, cfg_path);
-        if (!rc) rc = read_tensors(a, &cfg, st_path);
+        if (!rc) rc = read_tensors(a, &cfg, st_path, cfg_path);
     }
     cJSON_Delete(cfg.root);
     free(cfg_path);
@@ -354,6 +521,7 @@ void adapter_free(lora_adapter *a) {
     for (int i = 0; i < a->n_modules; i++) {
         free(a->modules[i].A);
         free(a->modules[i].B);
+        free(a->modules[i].magnitude);
     }
     free(a->modules);
     for (int i = 0; i < a->n_saved; i++) free(a->saved[i].data);
@@ -367,6 +535,9 @@ void adapter_free(lora_adapter *a) {
 
 int adapter_check_base(const lora_adapter *a, const ls_checkpoint *base) {
     const ls_model_config *c = &base->config;
+    if (a->generic)
+        return ls_fail("%s: module %s: not a layout of the %s base %s", a->dir, a->modules[0].name,
+                       ckpt_family_name(c->family), base->path);
     if (a->family != c->family)
         return ls_fail("%s: adapter is for a %s model but the base %s is %s", a->dir, ckpt_family_name(a->family),
                        base->path, ckpt_family_name(c->family));
@@ -375,7 +546,7 @@ int adapter_check_base(const lora_adapter *a, const ls_checkpoint *base) {
         if (m->layer >= c->n_layers)
             return ls_fail("%s: module layer %d out of range: base %s has %d layers", a->dir, m->layer, base->path,
                            c->n_layers);
-        char name[200];
+        char name[320];
         snprintf(name, sizeof name, "%s.%d.%s.weight", arch_family_of(c->family)->layer_prefix, m->layer, m->path);
         const ls_tensor *w = ckpt_find(base, name);
         if (!w) return ls_fail("%s: base %s has no weight '%s'", a->dir, base->path, name);
@@ -441,7 +612,7 @@ int adapter_save(const lora_adapter *a, const char *dir) {
     if (ls_mkdir_p(dir)) return -1;
     int n = 2 * a->n_modules + a->n_saved;
     st_entry *e = ls_calloc((size_t)n + 1, sizeof *e);
-    char (*names)[200] = ls_calloc((size_t)n + 1, sizeof *names);
+    char (*names)[320] = ls_calloc((size_t)n + 1, sizeof *names);
     cJSON *rank_pattern = cJSON_CreateObject(), *alpha_pattern = cJSON_CreateObject();
     const char *prefix = adapter_key_prefix(a->family);
     for (int i = 0; i < a->n_modules; i++) {
@@ -459,7 +630,7 @@ int adapter_save(const lora_adapter *a, const char *dir) {
         }
         // Modules whose rank or alpha differ from the defaults go in the patterns,
         // keyed by their full name so that PEFT matches exactly one module.
-        char full[160];
+        char full[320];
         snprintf(full, sizeof full, "%s.%d.%s", prefix + strlen("base_model.model."), m->layer, m->path);
         if (m->r != a->r) cJSON_AddNumberToObject(rank_pattern, full, m->r);
         if (m->alpha != a->alpha) cJSON_AddNumberToObject(alpha_pattern, full, m->alpha);
@@ -525,7 +696,7 @@ static int all_zero(const float *x, size_t n) {
 
 int adapter_init_save(const lora_adapter *a, const char *path) {
     st_entry *e = ls_calloc((size_t)2 * a->n_modules + 1, sizeof *e);
-    char (*names)[200] = ls_calloc((size_t)2 * a->n_modules + 1, sizeof *names);
+    char (*names)[512] = ls_calloc((size_t)2 * a->n_modules + 1, sizeof *names);
     const char *prefix = adapter_key_prefix(a->family);
     int n = 0;
     for (int i = 0; i < a->n_modules; i++) {
@@ -574,6 +745,11 @@ int adapter_init_load(const lora_adapter *like, const char *path, lora_adapter *
     init->r = like->r;
     init->alpha = like->alpha;
     init->use_rslora = like->use_rslora;
+    init->generic = like->generic;
+    init->fan_in_fan_out = like->fan_in_fan_out;
+    init->n_heads = like->n_heads;
+    init->n_kv_heads = like->n_kv_heads;
+    init->qkv_per_head = like->qkv_per_head;
     init->n_modules = like->n_modules;
     init->modules = ls_calloc((size_t)like->n_modules + 1, sizeof(adapter_site));
     const char *prefix = adapter_key_prefix(like->family);
@@ -581,9 +757,10 @@ int adapter_init_load(const lora_adapter *like, const char *path, lora_adapter *
     for (int i = 0; i < like->n_modules && !rc; i++) {
         adapter_site *m = &init->modules[i];
         *m = like->modules[i];
+        m->magnitude = NULL; // like's (DoRA), not this copy's
         m->A = ls_malloc((size_t)m->r * m->d_in * sizeof(float));
         m->B = ls_malloc((size_t)m->d_out * m->r * sizeof(float));
-        char name[200];
+        char name[512];
         snprintf(name, sizeof name, "%s.%d.%s.lora_A.weight", prefix, m->layer, m->path);
         rc = init_tensor(&f, name, m->r, m->d_in, 1, m->A);
         snprintf(name, sizeof name, "%s.%d.%s.lora_B.weight", prefix, m->layer, m->path);

@@ -59,16 +59,6 @@ int export_replace_dir(const char *tmp, const char *dir) {
 // ----------------------------------------------------------------------------
 // PEFT adapters
 
-int export_check_peft_modules(ls_family family, uint32_t modules) {
-    for (int i = 0; i < LORA_N_MODULES; i++) {
-        if (!(modules >> i & 1)) continue;
-        if (!lora_module_path(family, (lora_module_id)i))
-            return ls_fail("module '%s': GPT-2's q/k/v row blocks of c_attn have no PEFT form (PEFT adapts c_attn "
-                           "as a whole); use c_attn", lora_module_name(family, (lora_module_id)i));
-    }
-    return 0;
-}
-
 // PEFT's target_modules entry of a module: llama "q_proj"; gpt2 the path,
 // because "c_proj" alone would also match the MLP's c_proj.
 static const char *target_name(ls_family f, const char *path) {
@@ -83,9 +73,72 @@ static float alpha_for(float scale, int r, int rslora) {
     return rslora ? scale * sqrtf((float)r) : scale * (float)r;
 }
 
+// A site's factors as PEFT will hold them: A (r x d_in), B (d_out x r). PiSSA
+// (init_params != NULL): rank 2r, A' = [A; A0], B' = [B, -B0].
+static void site_factors(const ls_lora *lo, const ls_lora_site *s, const float *init_params, float **Aout,
+                         float **Bout, int *rout) {
+    size_t na = (size_t)s->rank * s->d_in, nb = (size_t)s->d_out * s->rank;
+    float *A = ls_malloc(na * sizeof(float)), *B = ls_malloc(nb * sizeof(float));
+    lora_get_site(lo, s, A, B);
+    if (!init_params) {
+        *Aout = A;
+        *Bout = B;
+        *rout = s->rank;
+        return;
+    }
+    const float *A0 = init_params + s->offset_A, *B0 = init_params + s->offset_B;
+    *Aout = ls_malloc(2 * na * sizeof(float));
+    memcpy(*Aout, A, na * sizeof(float));
+    memcpy(*Aout + na, A0, na * sizeof(float));
+    *Bout = ls_malloc(2 * nb * sizeof(float));
+    for (int r = 0; r < s->d_out; r++)
+        for (int k = 0; k < s->rank; k++) {
+            (*Bout)[(size_t)r * 2 * s->rank + k] = B[(size_t)r * s->rank + k];
+            (*Bout)[(size_t)r * 2 * s->rank + s->rank + k] = -B0[(size_t)r * s->rank + k];
+        }
+    *rout = 2 * s->rank;
+    free(A);
+    free(B);
+}
+
+// GPT-2's q, k, v row blocks of one layer's c_attn (sites[0..n), loralib's
+// MergedLinear) as one PEFT c_attn module of rank R = the sum of their ranks:
+// A' = [A_q; A_k; A_v] stacked, B' (3d x R) block-diagonal — block b's rows
+// [row0_b, row0_b + d) hold B_b in block b's columns, zeros elsewhere — so that
+// s'·B'·A' has s_b·B_b·A_b in block b's rows and 0 in an absent block's. s' is
+// the first block's scale; another block's B is multiplied by s_b / s' (1 when
+// the scales agree, as when trained with one rank and alpha: then exact).
+static void fold_row_blocks(const ls_lora *lo, const ls_lora_site *sites, int n, const float *init_params,
+                            adapter_site *m) {
+    float *A[3], *B[3];
+    int r[3], R = 0;
+    for (int b = 0; b < n; b++) {
+        site_factors(lo, &sites[b], init_params, &A[b], &B[b], &r[b]);
+        R += r[b];
+    }
+    const ls_lora_site *s0 = &sites[0];
+    m->layer = s0->layer;
+    snprintf(m->path, sizeof m->path, "%s", lora_module_path(lo->family, LORA_QKV));
+    m->r = R;
+    m->scale = s0->scale;
+    m->alpha = alpha_for(m->scale, R, lo->cfg.rslora);
+    m->d_out = s0->lin_out;
+    m->d_in = s0->d_in;
+    m->A = ls_malloc(sizeof(float) * (size_t)R * m->d_in);
+    m->B = ls_calloc((size_t)m->d_out * R, sizeof(float));
+    for (int b = 0, col = 0; b < n; col += r[b], b++) {
+        memcpy(m->A + (size_t)col * m->d_in, A[b], sizeof(float) * (size_t)r[b] * m->d_in);
+        float ratio = sites[b].scale == m->scale ? 1.0f : sites[b].scale / m->scale;
+        for (int i = 0; i < sites[b].d_out; i++)
+            for (int k = 0; k < r[b]; k++)
+                m->B[(size_t)(sites[b].row0 + i) * R + col + k] = ratio * B[b][(size_t)i * r[b] + k];
+        free(A[b]);
+        free(B[b]);
+    }
+}
+
 int export_lora_to_adapter(const ls_lora *lo, const float *init_params, const char *base_model, lora_adapter *a) {
     memset(a, 0, sizeof *a);
-    if (export_check_peft_modules(lo->family, lo->cfg.modules)) return -1;
     int widen = init_params != NULL; // PiSSA -> LoRA of rank 2r
     a->family = lo->family;
     a->r = widen ? 2 * lo->cfg.rank : lo->cfg.rank;
@@ -93,44 +146,41 @@ int export_lora_to_adapter(const ls_lora *lo, const float *init_params, const ch
                      : lo->cfg.alpha;
     a->use_rslora = lo->cfg.rslora;
     a->base_model = base_model ? ls_strdup(base_model) : NULL;
-    a->n_modules = lo->n_sites;
     a->modules = ls_calloc((size_t)(lo->n_sites ? lo->n_sites : 1), sizeof(adapter_site));
     a->target_modules = ls_calloc(LORA_N_MODULES, sizeof(char *));
-    for (int i = 0; i < lo->n_sites; i++) {
+    for (int i = 0; i < lo->n_sites;) {
         const ls_lora_site *s = &lo->sites[i];
-        adapter_site *m = &a->modules[i];
+        adapter_site *m = &a->modules[a->n_modules++];
         const char *path = lora_module_path(lo->family, s->module);
-        m->layer = s->layer;
-        snprintf(m->path, sizeof m->path, "%s", path);
-        m->r = widen ? 2 * s->rank : s->rank;
-        m->alpha = widen ? alpha_for(s->scale, m->r, lo->cfg.rslora) : lo->cfg.alpha;
-        m->scale = s->scale;
-        m->d_out = s->d_out;
-        m->d_in = s->d_in;
-        size_t na = (size_t)s->rank * s->d_in, nb = (size_t)s->d_out * s->rank;
-        float *A = ls_malloc(na * sizeof(float)), *B = ls_malloc(nb * sizeof(float));
-        lora_get_site(lo, s, A, B);
-        if (!widen) {
-            m->A = A;
-            m->B = B;
+        if (!path) { // q/k/v row blocks: sites are sorted by (layer, linear, row0)
+            int n = 1;
+            while (i + n < lo->n_sites && n < 3 && lo->sites[i + n].layer == s->layer &&
+                   !lora_module_path(lo->family, lo->sites[i + n].module))
+                n++;
+            fold_row_blocks(lo, s, n, init_params, m);
+            i += n;
         } else {
-            const float *A0 = init_params + s->offset_A, *B0 = init_params + s->offset_B;
-            m->A = ls_malloc(2 * na * sizeof(float));
-            memcpy(m->A, A, na * sizeof(float));
-            memcpy(m->A + na, A0, na * sizeof(float));
-            m->B = ls_malloc(2 * nb * sizeof(float));
-            for (int r = 0; r < s->d_out; r++)
-                for (int k = 0; k < s->rank; k++) {
-                    m->B[(size_t)r * 2 * s->rank + k] = B[(size_t)r * s->rank + k];
-                    m->B[(size_t)r * 2 * s->rank + s->rank + k] = -B0[(size_t)r * s->rank + k];
-                }
-            free(A);
-            free(B);
+            m->layer = s->layer;
+            snprintf(m->path, sizeof m->path, "%s", path);
+            site_factors(lo, s, init_params, &m->A, &m->B, &m->r);
+            m->alpha = widen ? alpha_for(s->scale, m->r, lo->cfg.rslora) : lo->cfg.alpha;
+            m->scale = s->scale;
+            m->d_out = s->d_out;
+            m->d_in = s->d_in;
+            i++;
         }
-        const char *t = target_name(lo->family, path);
+        const char *t = target_name(lo->family, m->path);
         int seen = 0;
         for (int k = 0; k < a->n_targets; k++) seen |= !strcmp(a->target_modules[k], t);
         if (!seen) a->target_modules[a->n_targets++] = ls_strdup(t);
+    }
+    // One rank and alpha for every module (folded c_attn included): the config's r and lora_alpha.
+    int same = a->n_modules > 0;
+    for (int i = 1; i < a->n_modules; i++)
+        same &= a->modules[i].r == a->modules[0].r && a->modules[i].alpha == a->modules[0].alpha;
+    if (same) {
+        a->r = a->modules[0].r;
+        a->alpha = a->modules[0].alpha;
     }
     return 0;
 }

@@ -4,7 +4,10 @@
 //              llama q k v o gate up down -> self_attn.{q,k,v,o}_proj,
 //              mlp.{gate,up,down}_proj; gpt2 c_attn c_proj c_fc mlp_proj ->
 //              attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj. GPT-2's q/k/v row
-//              blocks (loralib's MergedLinear) have no PEFT form and are refused.
+//              blocks (loralib's MergedLinear) of one layer fold into one
+//              attn.c_attn module of rank r_q + r_k + r_v: A stacked, B
+//              block-diagonal in the blocks' rows, the scale kept (export.c,
+//              fold_row_blocks), so that PEFT loads every adapter lorascope trains.
 //              Rows follow the base checkpoint's layout: an adapter trained on a
 //              llama2.c .bin keeps q/k rows in consecutive-pair RoPE order, so
 //              that `lorascope analyze --base <the .bin>` sees W and ΔW alike.
@@ -27,18 +30,14 @@
 #include "engine/model.h"
 #include "io/adapter.h"
 
-// 0 if every module in the bitmask has a PEFT module path for the family;
-// else -1 with ls_error() naming the module.
-int export_check_peft_modules(ls_family family, uint32_t modules);
-
 // The adapter's sites as a lora_adapter (A, B copied to host memory; free with
 // adapter_free). base_model (may be NULL) goes to base_model_name_or_path.
 // PiSSA (init_params = the host copy of lo->params at initialisation, else
 // NULL): the base was replaced by the residual W - s B0 A0, so the adapter
 // relative to the original W is s (B A - B0 A0), written as PEFT's
 // convert-PiSSA-to-LoRA does: rank 2r with A' = [A; A0], B' = [B, -B0] and
-// alpha' chosen so that the scale stays s. Returns 0, or -1 if a site has no
-// PEFT form.
+// alpha' chosen so that the scale stays s. When every module ends with one
+// rank and alpha, those are the adapter's r and lora_alpha. Returns 0.
 int export_lora_to_adapter(const ls_lora *lo, const float *init_params, const char *base_model,
                            lora_adapter *out);
 

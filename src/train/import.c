@@ -12,12 +12,15 @@ static void view_name(const ls_model *m, int layer, const char *path, char *out,
 }
 
 int import_adapter(ls_model *m, const lora_adapter *a) {
+    if (a->generic)
+        return ls_fail("%s: module %s: not a layout of a lorascope model family; such adapters are read by "
+                       "`lorascope analyze` only", a->dir ? a->dir : "adapter", a->modules[0].name);
     if (a->family != m->cfg.family)
         return ls_fail("%s: adapter is for a %s model, the base is %s", a->dir ? a->dir : "adapter",
                        ckpt_family_name(a->family), ckpt_family_name(m->cfg.family));
     for (int i = 0; i < a->n_modules; i++) {
         const adapter_site *mod = &a->modules[i];
-        char name[128];
+        char name[320];
         view_name(m, mod->layer, mod->path, name, sizeof name);
         const ls_param_view *v = model_find_view(m, name);
         if (!v)
@@ -32,7 +35,7 @@ int import_adapter(ls_model *m, const lora_adapter *a) {
     if (a->n_saved && model_head_from_adapter(m, a)) return -1;
     for (int i = 0; i < a->n_modules; i++) {
         const adapter_site *mod = &a->modules[i];
-        char name[128];
+        char name[320];
         view_name(m, mod->layer, mod->path, name, sizeof name);
         const ls_param_view *v = model_find_view(m, name);
         float *w = ls_malloc(v->numel * sizeof(float));

@@ -149,8 +149,6 @@ static int setup_lora(trainer *t) {
     lora_config_default(&lc);
     if (lora_parse_modules(m->cfg.family, c->modules, &lc.modules))
         return ls_fail_prefix("[lora] modules (--lora)");
-    if (export_check_peft_modules(m->cfg.family, lc.modules))
-        return ls_fail_prefix("[lora] modules (--lora)");
     for (int i = 0; i < LORA_N_MODULES; i++) {
         if (!(lc.modules >> i & 1)) continue;
         int d_out, d_in;

@@ -412,6 +412,101 @@ def adapter_cases():
 
 
 # ----------------------------------------------------------------------------
+# cases: PEFT adapters of any architecture and their Hugging Face bases
+
+GENERIC = os.path.join(TESTS, "data/peft_generic")
+
+
+def rename_key(old, new):
+    def fn(h, data):
+        h[new] = h.pop(old)
+        return h, data
+    return fn
+
+
+def generic_cases():
+    cat = "PEFT adapters, any architecture"
+    spec = ["analyze", "spectrum", "--adapter", "{D}/a", "--out", "{D}/out"]
+    q0 = "base_model.model.encoder.layer.0.attention.self.query.lora_A.weight"
+
+    def adapter(name):
+        return lambda d: copy_dir(os.path.join(GENERIC, name, "adapter"), d + "/a")
+
+    def cfg(name, **kv):
+        def setup(d):
+            copy_dir(os.path.join(GENERIC, name, "adapter"), d + "/a")
+            c = json.load(open(d + "/a/adapter_config.json"))
+            c.update(kv)
+            write(d + "/a/adapter_config.json", json.dumps(c))
+        return setup
+
+    def st(name, fn):
+        def setup(d):
+            copy_dir(os.path.join(GENERIC, name, "adapter"), d + "/a")
+            h, data = read_st(d + "/a/adapter_model.safetensors")
+            h, data = fn(h, bytearray(data))
+            write_st(d + "/a/adapter_model.safetensors", h, bytes(data))
+        return setup
+
+    case(cat, "LoRA key that cannot be grouped", spec, ["adapter_model.safetensors", "lora_A.x.y.weight", "grouped"],
+         st("bert", rename_key(q0, q0.replace("lora_A.weight", "lora_A.x.y.weight"))), out="out")
+    case(cat, "two adapter names in one file", spec, ["adapter_model.safetensors", "second adapter name"],
+         st("bert", rename_key(q0, q0.replace("lora_A.weight", "lora_A.other.weight"))), out="out")
+    case(cat, "target_modules regex matching nothing", spec, ["adapter_config.json", "target_modules", "matches none"],
+         cfg("roberta", target_modules=r".*\.nothing"), out="out")
+    case(cat, "target_modules regex with a lookahead", spec, ["adapter_config.json", "target_modules"],
+         cfg("roberta", target_modules=r".*(?=query)query"), out="out")
+    case(cat, "target_modules list missing a module", spec, ["adapter_model.safetensors", "not selected by target_modules"],
+         cfg("bert", target_modules=["query"]), out="out")
+    case(cat, "layers_to_transform excluding a layer", spec, ["adapter_model.safetensors", "layers_to_transform"],
+         cfg("opt", layers_to_transform=[0]), out="out")
+    case(cat, "rank_pattern contradicting the tensors", spec, ["adapter_model.safetensors", "rank_pattern", "down_proj"],
+         cfg("qwen2", rank_pattern={"down_proj": 5}), out="out")
+    case(cat, "use_dora without magnitudes", spec, ["adapter_model.safetensors", "lora_magnitude_vector is missing"],
+         cfg("bert", use_dora=True), out="out")
+    case(cat, "magnitudes without use_dora", spec, ["adapter_model.safetensors", "use_dora is not true"],
+         cfg("mistral_dora", use_dora=False), out="out")
+    case(cat, "ambiguous module name", spec[:4] + ["--module", "q"] + spec[4:], ["{D}/a", "'q' is ambiguous"],
+         adapter("t5"), out="out")
+    case(cat, "fused q without the base's heads", spec[:4] + ["--module", "q"] + spec[4:], ["{D}/a", "qkv_proj"],
+         adapter("phi3"), out="out")
+    amp = ["analyze", "amplify", "--adapter", os.path.join(GENERIC, "mistral_dora", "adapter"), "--base", "{D}/b",
+           "--out", "{D}/out"]
+
+    def base(name, fn=None, rm=None, index_fn=None):
+        def setup(d):
+            copy_dir(os.path.join(GENERIC, name, "base"), d + "/b")
+            if rm:
+                os.remove(d + "/b/" + rm)
+            if fn:
+                h, data = read_st(d + "/b/model.safetensors")
+                h, data = fn(h, bytearray(data))
+                write_st(d + "/b/model.safetensors", h, bytes(data))
+            if index_fn:
+                f = d + "/b/model.safetensors.index.json"
+                write(f, json.dumps(index_fn(json.load(open(f)))))
+        return setup
+
+    def remap(ix):
+        k = "model.layers.1.self_attn.q_proj.weight"
+        ix["weight_map"][k] = "model-00001-of-00003.safetensors" if ix["weight_map"][k] != "model-00001-of-00003.safetensors" else "model-00003-of-00003.safetensors"
+        return ix
+
+    case(cat, "shard missing from the index", amp, ["model.safetensors.index.json", "weight_map.", "is missing"],
+         base("mistral_dora", rm="model-00002-of-00003.safetensors"), out="out")
+    case(cat, "index maps a tensor to the wrong shard", amp, ["model.safetensors.index.json", "model.layers.1.self_attn.q_proj.weight"],
+         base("mistral_dora", index_fn=remap), out="out")
+    case(cat, "index weight_map not an object", amp, ["model.safetensors.index.json", "weight_map"],
+         base("mistral_dora", index_fn=lambda ix: dict(ix, weight_map=[])), out="out")
+    qamp = ["analyze", "amplify", "--adapter", os.path.join(GENERIC, "qwen2", "adapter"), "--base", "{D}/b",
+            "--out", "{D}/out"]
+    case(cat, "base tensor shape not ΔW's", qamp, ["model.safetensors", "model.layers.0.self_attn.q_proj.weight", "(32, 32)"],
+         base("qwen2", fn=set_field("model.layers.0.self_attn.q_proj.weight", "shape", [16, 64])), out="out")
+    case(cat, "base tensor missing", qamp, ["{D}/b", "model.layers.1.mlp.down_proj.weight"],
+         base("qwen2", fn=drop_key("model.layers.1.mlp.down_proj.weight")), out="out")
+
+
+# ----------------------------------------------------------------------------
 # cases: data files
 
 def data_cases():
@@ -799,6 +894,7 @@ def main():
     else:
         print("audit: assets not found at %s: the llama2.c and tokenizer cases are skipped" % a.assets)
     adapter_cases()
+    generic_cases()
     data_cases()
     train_option_cases()
     experiment_cases()

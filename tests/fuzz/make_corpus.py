@@ -60,6 +60,25 @@ def main():
                       pre + "lora_B.weight": ("F32", [3 * d, r], [0.2] * (3 * r * d))})
     cfg = json.dumps({"r": r, "lora_alpha": 8, "target_modules": ["c_attn"], "fan_in_fan_out": True}).encode()
     write("fuzz_adapter", "gpt2_adapter", cfg + b"\xff" + st)
+    # generic layouts: T5's two stacks with an adapter name, DoRA, an embedding, regex patterns
+    pre = "base_model.model."
+    st = safetensors({pre + "encoder.block.0.layer.0.SelfAttention.q.lora_A.default.weight": ("F32", [r, d], [0.1] * (r * d)),
+                      pre + "encoder.block.0.layer.0.SelfAttention.q.lora_B.default.weight": ("F32", [d, r], [0.2] * (r * d)),
+                      pre + "decoder.block.0.layer.1.EncDecAttention.q.lora_A.default.weight": ("F32", [r, d], [0.1] * (r * d)),
+                      pre + "decoder.block.0.layer.1.EncDecAttention.q.lora_B.default.weight": ("F32", [d, r], [0.2] * (r * d)),
+                      pre + "model.embed_tokens.lora_embedding_A.default": ("F32", [r, 8], [0.3] * (r * 8)),
+                      pre + "model.embed_tokens.lora_embedding_B.default": ("F32", [d, r], [0.4] * (r * d)),
+                      pre + "lm_head.weight": ("F32", [8, d], [0.5] * (8 * d))})
+    cfg = json.dumps({"r": r, "lora_alpha": 4, "target_modules": r".*(q|embed_tokens)",
+                      "rank_pattern": {r"block\.0\..*\.q": 2}, "alpha_pattern": {"EncDecAttention.q": 3}}).encode()
+    write("fuzz_adapter", "t5_generic_adapter", cfg + b"\xff" + st)
+    pre = "base_model.model.model.layers.0.self_attn.qkv_proj."
+    st = safetensors({pre + "lora_A.weight": ("F32", [r, d], [0.1] * (r * d)),
+                      pre + "lora_B.weight": ("F32", [3 * d, r], [0.2] * (3 * r * d)),
+                      pre + "lora_magnitude_vector": ("F32", [3 * d], [1.0] * (3 * d))})
+    cfg = json.dumps({"r": r, "lora_alpha": 8, "target_modules": ["qkv_proj"], "use_dora": True,
+                      "layers_to_transform": [0]}).encode()
+    write("fuzz_adapter", "phi3_dora_adapter", cfg + b"\xff" + st)
     write("fuzz_adapter", "llama2c.bin", llama2c())
 
 

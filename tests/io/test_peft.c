@@ -28,7 +28,7 @@ static void check_deltas(const char *name, int conv1d, int expect_modules) {
     CHECK_MSG(adapter_check_base(&a, &base) == 0, "%s", ls_error());
     for (int i = 0; i < a.n_modules; i++) {
         const adapter_site *m = &a.modules[i];
-        char key[200];
+        char key[320];
         snprintf(key, sizeof key, "%s.%d.%s", a.family == LS_FAMILY_GPT2 ? "transformer.h" : "model.layers", m->layer,
                  m->path);
         const st_tensor *t = st_find(&deltas, key);
@@ -76,7 +76,7 @@ static void test_peft_rslora_patterns_resolve_as_peft_does(void) {
     int checked = 0;
     for (int i = 0; i < a.n_modules; i++) {
         const adapter_site *m = &a.modules[i];
-        char key[200];
+        char key[320];
         snprintf(key, sizeof key, "model.layers.%d.%s", m->layer, m->path);
         const cJSON *want = cJSON_GetObjectItem(resolved, key);
         CHECK_MSG(want != NULL, "PEFT's resolution of %s missing", key);

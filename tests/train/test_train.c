@@ -14,6 +14,7 @@
 #include "harness.h"
 #include "io/adapter.h"
 #include "io/checkpoint.h"
+#include "io/safetensors.h"
 #include "train/export.h"
 #include "train/import.h"
 #include "train/task.h"
@@ -288,7 +289,9 @@ static void test_merged_export_of_stories260k_still_decodes_reference_text(void)
 // ----------------------------------------------------------------------------
 // PEFT adapters
 
-static void check_adapter_roundtrip(const char *base, const char *modules, lora_init init) {
+// expect_r: the adapter's r as reloaded; expect_modules: its modules (-1: one per site).
+static void check_adapter_roundtrip(const char *base, const char *modules, lora_init init, int expect_r,
+                                    int expect_modules) {
     ls_model m, r;
     if (load_model(&m, base) || load_model(&r, base)) {
         CHECK(0);
@@ -313,8 +316,8 @@ static void check_adapter_roundtrip(const char *base, const char *modules, lora_
     char *dir = ls_path_join(ls_test_tmpdir("train_adapter"), "adapter");
     CHECK_MSG(export_save_adapter(&ad, dir) == 0, "%s", ls_error());
     CHECK_MSG(adapter_load(&back, dir) == 0, "%s", ls_error());
-    CHECK_INT(back.r, init == LORA_INIT_PISSA ? 8 : 4);
-    CHECK_INT(back.n_modules, lo.n_sites);
+    CHECK_INT(back.r, expect_r);
+    CHECK_INT(back.n_modules, expect_modules < 0 ? lo.n_sites : expect_modules);
     CHECK_MSG(import_adapter(&r, &back) == 0, "%s", ls_error());
     float *b = logits_of(&r, tokens, B, T);
     double amax, d = max_diff(a, b, (size_t)B * T * m.V, &amax);
@@ -332,21 +335,100 @@ static void check_adapter_roundtrip(const char *base, const char *modules, lora_
 }
 
 static void test_peft_adapter_on_base_equals_unmerged_lora(void) {
-    check_adapter_roundtrip(ls_test_source("data/peft/llama_tiny/base"), "q,v,o,up", LORA_INIT_KAIMING);
-    check_adapter_roundtrip(ls_test_source("data/peft/gpt2_tiny/base"), "c_attn,mlp_proj", LORA_INIT_GAUSSIAN);
+    check_adapter_roundtrip(ls_test_source("data/peft/llama_tiny/base"), "q,v,o,up", LORA_INIT_KAIMING, 4, -1);
+    check_adapter_roundtrip(ls_test_source("data/peft/gpt2_tiny/base"), "c_attn,mlp_proj", LORA_INIT_GAUSSIAN, 4, -1);
 }
 
 // PiSSA trains on the residual W - s B0 A0; its PEFT form (rank 2r) applied to
 // the original W must give the same model.
 static void test_pissa_adapter_exports_as_rank_2r_on_the_original_base(void) {
-    check_adapter_roundtrip(ls_test_source("data/peft/llama_tiny/base"), "q,v", LORA_INIT_PISSA);
+    check_adapter_roundtrip(ls_test_source("data/peft/llama_tiny/base"), "q,v", LORA_INIT_PISSA, 8, -1);
 }
 
-static void test_gpt2_q_row_blocks_are_refused_for_peft(void) {
-    CHECK_INT(export_check_peft_modules(LS_FAMILY_GPT2, 1u << LORA_Q | 1u << LORA_V), -1);
-    CHECK_STR_CONTAINS(ls_error(), "no PEFT form");
-    CHECK_INT(export_check_peft_modules(LS_FAMILY_GPT2, 1u << LORA_QKV | 1u << LORA_FC), 0);
-    CHECK_INT(export_check_peft_modules(LS_FAMILY_LLAMA, 1u << LORA_Q | 1u << LORA_V), 0);
+// GPT-2's q/k/v row blocks fold into one PEFT c_attn module of rank 2r or 3r
+// (export.c, fold_row_blocks); reloaded, it is the unmerged model.
+static void test_gpt2_row_block_adapters_export_as_c_attn(void) {
+    check_adapter_roundtrip(ls_test_source("data/peft/gpt2_tiny/base"), "q,v", LORA_INIT_GAUSSIAN, 8, 2);
+    // c_attn of rank 12 beside mlp_proj of rank 4: r stays 4, rank_pattern gives 12
+    check_adapter_roundtrip(ls_test_source("data/peft/gpt2_tiny/base"), "q,k,v,mlp_proj", LORA_INIT_GAUSSIAN, 4, 4);
+    check_adapter_roundtrip(ls_test_source("data/peft/gpt2_tiny/base"), "q,v", LORA_INIT_PISSA, 16, 2);
+}
+
+// The closed form of tests/reference/make_gpt2_qv_export_reference.py's site_value.
+static float qv_site_value(int is_b, int layer, int block, int i, int k) {
+    return is_b ? (float)(0.1 * cos(0.23 * (i + 1) + 0.71 * k + 0.9 * layer + 0.5 * block))
+                : (float)(0.1 * sin(0.37 * (i + 1) + 0.11 * k + 1.3 * layer + 0.5 * block));
+}
+
+// A GPT-2 q,v adapter exported by lorascope is the c_attn adapter that HF +
+// PEFT ran in tests/data/peft/gpt2_qv_export/expected.safetensors, and
+// lorascope's logits equal PEFT's within 1e-5 of max |logit|.
+static void test_gpt2_q_v_export_gives_hf_peft_logits(void) {
+    ls_model m;
+    if (load_model(&m, ls_test_source("data/peft/gpt2_tiny/base"))) {
+        CHECK(0);
+        return;
+    }
+    ls_lora lo;
+    ls_lora_config c;
+    lora_config_default(&c);
+    c.rank = 4;
+    c.alpha = 8.0f;
+    c.init = LORA_INIT_GAUSSIAN;
+    CHECK_MSG(lora_parse_modules(m.cfg.family, "q,v", &c.modules) == 0 && lora_build(&lo, &m, &c) == 0, "%s",
+              ls_error());
+    for (int i = 0; i < lo.n_sites; i++) {
+        ls_lora_site *s = &lo.sites[i];
+        int block = s->row0 / s->d_out;
+        float *A = ls_malloc(sizeof(float) * (size_t)s->rank * s->d_in), *B = ls_malloc(sizeof(float) * (size_t)s->d_out * s->rank);
+        for (int r = 0; r < s->rank; r++)
+            for (int k = 0; k < s->d_in; k++) A[(size_t)r * s->d_in + k] = qv_site_value(0, s->layer, block, r, k);
+        for (int j = 0; j < s->d_out; j++)
+            for (int r = 0; r < s->rank; r++) B[(size_t)j * s->rank + r] = qv_site_value(1, s->layer, block, j, r);
+        lora_set_site(&lo, s, A, B);
+        free(A);
+        free(B);
+    }
+    st_file ref;
+    CHECK_MSG(st_open(&ref, ls_test_source("data/peft/gpt2_qv_export/expected.safetensors")) == 0, "%s", ls_error());
+    const st_tensor *tt = st_find(&ref, "tokens"), *lt = st_find(&ref, "logits");
+    CHECK(tt && lt && tt->numel == 16 && lt->numel == 16 * m.V);
+    float *tokf = st_load_float(&ref, tt), *want = st_load_float(&ref, lt);
+    int tokens[16];
+    for (int t = 0; t < 16; t++) tokens[t] = (int)tokf[t];
+    float *got = logits_of(&m, tokens, 1, 16);
+    double amax, d = max_diff(want, got, (size_t)16 * m.V, &amax);
+    printf("gpt2 q,v: max |lorascope - HF+PEFT| = %.3g (max |logit| %.3g)\n", d, amax);
+    CHECK_MSG(d <= 1e-5 * amax, "lorascope logits differ from HF + PEFT's by %g (max |logit| %g)", d, amax);
+    lora_adapter a;
+    CHECK_MSG(export_lora_to_adapter(&lo, NULL, NULL, &a) == 0, "%s", ls_error());
+    CHECK_INT(a.n_modules, 2);
+    CHECK_INT(a.r, 8);
+    CHECK_NEAR(a.alpha, 16.0, 0);
+    for (int i = 0; i < a.n_modules; i++) {
+        const adapter_site *s = &a.modules[i];
+        CHECK_STR_CONTAINS(s->path, "attn.c_attn");
+        for (int side = 0; side < 2; side++) {
+            char key[96];
+            snprintf(key, sizeof key, "transformer.h.%d.attn.c_attn.lora_%c", s->layer, side ? 'B' : 'A');
+            const st_tensor *t = st_find(&ref, key);
+            CHECK_MSG(t && t->numel == (int64_t)(side ? s->d_out : s->d_in) * s->r, "%s", key);
+            if (!t) continue;
+            float *x = st_load_float(&ref, t);
+            const float *y = side ? s->B : s->A;
+            double e = 0;
+            for (int64_t k = 0; k < t->numel; k++) e = fmax(e, fabs((double)x[k] - y[k]));
+            CHECK_MSG(e <= 1e-7, "%s: exported factor differs from PEFT's c_attn form by %g", key, e);
+            free(x);
+        }
+    }
+    adapter_free(&a);
+    free(tokf);
+    free(want);
+    free(got);
+    st_close(&ref);
+    lora_free(&lo, &m);
+    model_free(&m);
 }
 
 // ----------------------------------------------------------------------------
@@ -412,7 +494,8 @@ static const ls_test tests[] = {
     LS_TEST(test_merged_export_of_stories260k_still_decodes_reference_text),
     LS_TEST(test_peft_adapter_on_base_equals_unmerged_lora),
     LS_TEST(test_pissa_adapter_exports_as_rank_2r_on_the_original_base),
-    LS_TEST(test_gpt2_q_row_blocks_are_refused_for_peft),
+    LS_TEST(test_gpt2_row_block_adapters_export_as_c_attn),
+        LS_TEST(test_gpt2_q_v_export_gives_hf_peft_logits),
     LS_TEST(test_sst2_label_scores_match_kv_cache_decoding),
 };
 

@@ -391,7 +391,7 @@ static void test_eval_cli_reproduces_training_validation_loss(void) {
 // GPT-2 through the command line: a tiny HF GPT-2 with the byte tokenizer
 // trains c_attn and the MLP's c_proj (PEFT's forms), writes a merged HF
 // checkpoint that `lorascope eval` reads; loralib's q/v row blocks are refused.
-static void test_gpt2_trains_c_attn_and_refuses_q_row_blocks(void) {
+static void test_gpt2_trains_c_attn_and_q_v_row_blocks(void) {
     const char *d = ls_test_tmpdir("train_gpt2");
     const char *data = S("%s/data.jsonl", d), *out = S("%s/run", d), *merged = S("%s/merged", d),
                *bad = S("%s/bad", d);
@@ -411,9 +411,13 @@ static void test_gpt2_trains_c_attn_and_refuses_q_row_blocks(void) {
     CHECK(ls_exists(S("%s/config.json", merged)));
     CHECK_MSG(run(S("eval --model '%s' --tokenizer bytes --data '%s' --task jsonl --seq-len 48", merged, data)) == 0,
               "%s", err_text);
-    expect_error(S("train --model %s --tokenizer bytes --task jsonl --data '%s' --steps 2 --lora q,v --out '%s'", base,
-                   data, bad),
-                 1, "GPT-2's q/k/v row blocks of c_attn have no PEFT form", bad);
+    // q and v row blocks train and export as one PEFT c_attn module of rank 2r
+    CHECK_MSG(run(S("train --model %s --tokenizer bytes --task jsonl --data '%s' --val-frac 0.2 --seq-len 48 --steps 2 "
+                    "--batch-size 4 --lora q,v --rank 4 --threads 2 --out '%s'", base, data, bad)) == 0, "%s", err_text);
+    text = ls_read_file(S("%s/adapter/adapter_config.json", bad), NULL);
+    CHECK_STR_CONTAINS(text, "\"attn.c_attn\"");
+    CHECK_STR_CONTAINS(text, "\"r\":\t8");
+    free(text);
 }
 
 static void test_bad_input_gives_one_line_error_and_no_output(void) {
@@ -831,7 +835,7 @@ static const ls_test tests[] = {
     LS_TEST(test_nan_loss_stops_naming_step_and_keeps_checkpoint),
     LS_TEST(test_e2e_lora_lowers_validation_loss),
     LS_TEST(test_eval_cli_reproduces_training_validation_loss),
-    LS_TEST(test_gpt2_trains_c_attn_and_refuses_q_row_blocks),
+    LS_TEST(test_gpt2_trains_c_attn_and_q_v_row_blocks),
     LS_TEST(test_bad_input_gives_one_line_error_and_no_output),
     LS_TEST(test_non_finite_weights_losses_and_logits_are_errors),
     LS_TEST(test_batch_beyond_physical_memory_is_refused_before_allocating),
