@@ -75,11 +75,17 @@ static float alpha_for(float scale, int r, int rslora) {
 
 // A site's factors as PEFT will hold them: A (r x d_in), B (d_out x r). PiSSA
 // (init_params != NULL): rank 2r, A' = [A; A0], B' = [B, -B0].
-static void site_factors(const ls_lora *lo, const ls_lora_site *s, const float *init_params, float **Aout,
-                         float **Bout, int *rout) {
+// factors: a host copy of lo's parameter buffer to read A and B from, or NULL: lo's own.
+static void site_factors(const ls_lora *lo, const float *factors, const ls_lora_site *s, const float *init_params,
+                         float **Aout, float **Bout, int *rout) {
     size_t na = (size_t)s->rank * s->d_in, nb = (size_t)s->d_out * s->rank;
     float *A = ls_malloc(na * sizeof(float)), *B = ls_malloc(nb * sizeof(float));
-    lora_get_site(lo, s, A, B);
+    if (factors) {
+        memcpy(A, factors + s->offset_A, na * sizeof(float));
+        memcpy(B, factors + s->offset_B, nb * sizeof(float));
+    } else {
+        lora_get_site(lo, s, A, B);
+    }
     if (!init_params) {
         *Aout = A;
         *Bout = B;
@@ -108,12 +114,12 @@ static void site_factors(const ls_lora *lo, const ls_lora_site *s, const float *
 // s'·B'·A' has s_b·B_b·A_b in block b's rows and 0 in an absent block's. s' is
 // the first block's scale; another block's B is multiplied by s_b / s' (1 when
 // the scales agree, as when trained with one rank and alpha: then exact).
-static void fold_row_blocks(const ls_lora *lo, const ls_lora_site *sites, int n, const float *init_params,
-                            adapter_site *m) {
+static void fold_row_blocks(const ls_lora *lo, const float *factors, const ls_lora_site *sites, int n,
+                            const float *init_params, adapter_site *m) {
     float *A[3], *B[3];
     int r[3], R = 0;
     for (int b = 0; b < n; b++) {
-        site_factors(lo, &sites[b], init_params, &A[b], &B[b], &r[b]);
+        site_factors(lo, factors, &sites[b], init_params, &A[b], &B[b], &r[b]);
         R += r[b];
     }
     const ls_lora_site *s0 = &sites[0];
@@ -138,6 +144,11 @@ static void fold_row_blocks(const ls_lora *lo, const ls_lora_site *sites, int n,
 }
 
 int export_lora_to_adapter(const ls_lora *lo, const float *init_params, const char *base_model, lora_adapter *a) {
+    return export_lora_factors_to_adapter(lo, NULL, init_params, base_model, a);
+}
+
+int export_lora_factors_to_adapter(const ls_lora *lo, const float *factors, const float *init_params,
+                                   const char *base_model, lora_adapter *a) {
     memset(a, 0, sizeof *a);
     int widen = init_params != NULL; // PiSSA -> LoRA of rank 2r
     a->family = lo->family;
@@ -157,12 +168,12 @@ int export_lora_to_adapter(const ls_lora *lo, const float *init_params, const ch
             while (i + n < lo->n_sites && n < 3 && lo->sites[i + n].layer == s->layer &&
                    !lora_module_path(lo->family, lo->sites[i + n].module))
                 n++;
-            fold_row_blocks(lo, s, n, init_params, m);
+            fold_row_blocks(lo, factors, s, n, init_params, m);
             i += n;
         } else {
             m->layer = s->layer;
             snprintf(m->path, sizeof m->path, "%s", path);
-            site_factors(lo, s, init_params, &m->A, &m->B, &m->r);
+            site_factors(lo, factors, s, init_params, &m->A, &m->B, &m->r);
             m->alpha = widen ? alpha_for(s->scale, m->r, lo->cfg.rslora) : lo->cfg.alpha;
             m->scale = s->scale;
             m->d_out = s->d_out;

@@ -41,6 +41,13 @@
 int export_lora_to_adapter(const ls_lora *lo, const float *init_params, const char *base_model,
                            lora_adapter *out);
 
+// The same with the factors read from `factors`, a host copy of lo's
+// parameter buffer (its layout: offset_A, offset_B of each site), instead of
+// lo's live parameters: training's initial factors A₀, B₀ in the adapter's
+// own layout (q/k/v row blocks folded, PiSSA's [A₀; A₀], [B₀, −B₀]).
+int export_lora_factors_to_adapter(const ls_lora *lo, const float *factors, const float *init_params,
+                                   const char *base_model, lora_adapter *a);
+
 // Writes the adapter to dir as a whole: into "<dir>.tmp.<pid>", then renamed
 // over dir, so that dir is either absent, the old adapter or the new one.
 int export_save_adapter(const lora_adapter *a, const char *dir);

@@ -190,28 +190,9 @@ static int setup_lora(trainer *t) {
 // [A0; A0] and [B0, -B0], so that A' − A0' = [A − A0; 0].
 static int write_initial_factors(const trainer *t) {
     lora_adapter a;
-    if (export_lora_to_adapter(&t->lo, t->init_params, NULL, &a)) return -1;
-    int widen = t->init_params != NULL;
-    for (int i = 0; i < a.n_modules; i++) {
-        adapter_site *md = &a.modules[i];
-        for (int k = 0; k < t->lo.n_sites; k++) {
-            const ls_lora_site *s = &t->lo.sites[k];
-            if (s->layer != md->layer || strcmp(lora_module_path(t->lo.family, s->module), md->path)) continue;
-            size_t na = (size_t)s->rank * s->d_in;
-            const float *A0 = t->init_factors + s->offset_A, *B0 = t->init_factors + s->offset_B;
-            memcpy(md->A, A0, na * sizeof(float));
-            if (widen) memcpy(md->A + na, A0, na * sizeof(float));
-            for (int r = 0; r < s->d_out; r++)
-                for (int c = 0; c < s->rank; c++) {
-                    float b = B0[(size_t)r * s->rank + c];
-                    if (!widen) md->B[(size_t)r * s->rank + c] = b;
-                    else {
-                        md->B[(size_t)r * 2 * s->rank + c] = b;
-                        md->B[(size_t)r * 2 * s->rank + s->rank + c] = -b;
-                    }
-                }
-        }
-    }
+    // PiSSA: factors and init_params both A₀, B₀ give its exported layout [A₀; A₀], [B₀, −B₀]
+    if (export_lora_factors_to_adapter(&t->lo, t->init_factors, t->init_params ? t->init_factors : NULL, NULL, &a))
+        return -1;
     char *path = ls_path_join(t->cfg.out, ADAPTER_INIT_FILE);
     int rc = adapter_init_save(&a, path);
     free(path);

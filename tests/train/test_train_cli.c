@@ -418,6 +418,8 @@ static void test_gpt2_trains_c_attn_and_q_v_row_blocks(void) {
     CHECK_STR_CONTAINS(text, "\"attn.c_attn\"");
     CHECK_STR_CONTAINS(text, "\"r\":\t8");
     free(text);
+    // and their initial factors take the same folded layout (A0 beside the adapter)
+    CHECK(ls_exists(S("%s/adapter_init.safetensors", bad)));
 }
 
 static void test_bad_input_gives_one_line_error_and_no_output(void) {
