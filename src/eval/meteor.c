@@ -41,7 +41,7 @@ static int is_function_word(const char *w) {
 
 typedef struct {
     char *word;        // points into a file buffer; NULL = empty slot
-    int *synsets;      // (n_synsets), offsets as Meteor's integers
+    int *synsets;      // (n_synsets): 4 * byte offset + part of speech (0 noun .. 3 adverb)
     int n_synsets;
     char **bases;      // (n_bases) from the *.exc lists
     int n_bases;
@@ -114,7 +114,7 @@ static int split_fields(char *line, char **f, int max) {
 
 // index.<pos>: "lemma pos synset_cnt p_cnt [ptr...] sense_cnt tagsense_cnt offset...";
 // lines starting with a space are the licence.
-static int wn_read_index(mt_wordnet *wn, char *text, const char *path) {
+static int wn_read_index(mt_wordnet *wn, char *text, const char *path, int pos) {
     char *f[4096];
     int line_no = 0;
     for (char *line = text, *next; line && *line; line = next) {
@@ -130,7 +130,8 @@ static int wn_read_index(mt_wordnet *wn, char *text, const char *path) {
                            "offset...' with synset_cnt offsets", path, line_no);
         wn_entry *e = wn_get(wn, f[0]);
         e->synsets = RESIZE(e->synsets, (size_t)(e->n_synsets + cnt) * sizeof(int));
-        for (int k = 0; k < cnt; k++) e->synsets[e->n_synsets++] = atoi(f[first + k]);
+        // keyed by part of speech: a byte offset of data.noun may equal one of data.adj
+        for (int k = 0; k < cnt; k++) e->synsets[e->n_synsets++] = 4 * atoi(f[first + k]) + pos;
     }
     return 0;
 }
@@ -171,7 +172,7 @@ mt_wordnet *mt_wordnet_load(const char *dir) {
             mt_wordnet_free(wn);
             return NULL;
         }
-        int rc = k < 4 ? wn_read_index(wn, wn->buf[k], path) : wn_read_exceptions(wn, wn->buf[k], path);
+        int rc = k < 4 ? wn_read_index(wn, wn->buf[k], path, k) : wn_read_exceptions(wn, wn->buf[k], path);
         if (rc) {
             mt_wordnet_free(wn);
             return NULL;
