@@ -164,11 +164,19 @@ static void test_meteor_segments_match_meteor_jar(void) {
     char *text = ls_read_file(ls_test_source("data/eval/meteor_segments.txt"), NULL);
     char *expect = ls_read_file(ls_test_source("data/eval/meteor_expected.json"), NULL);
     CHECK(text != NULL && expect != NULL);
-    const char *hyps[128];
-    char **refs[128];
-    int n_refs[128], n = 0;
-    double want[128], got[128];
-    for (char *line = text, *next; line && *line && n < 128; line = next) {
+    if (!text || !expect) {
+        free(text);
+        free(expect);
+        mt_wordnet_free(wn);
+        return;
+    }
+    int cap = 1, n = 0;
+    for (const char *p = text; p && *p; p++) cap += *p == '\n';
+    const char **hyps = calloc((size_t)cap, sizeof(char *));
+    char ***refs = calloc((size_t)cap, sizeof(char **));
+    int *n_refs = calloc((size_t)cap, sizeof(int));
+    double *want = calloc((size_t)cap, sizeof(double)), *got = calloc((size_t)cap, sizeof(double));
+    for (char *line = text, *next; line && *line && n < cap; line = next) {
         next = strchr(line, '\n');
         if (next) *next++ = 0;
         if (line[0] == '#') continue;
@@ -199,6 +207,11 @@ static void test_meteor_segments_match_meteor_jar(void) {
     CHECK(worst <= 1e-9);
     CHECK_NEAR(corpus, json_number(expect, "score_files_and_hand_ess"), 1e-9);
     for (int i = 0; i < n; i++) free(refs[i]);
+    free(hyps);
+    free(refs);
+    free(n_refs);
+    free(want);
+    free(got);
     free(text);
     free(expect);
     mt_wordnet_free(wn);
