@@ -41,7 +41,7 @@ static int is_function_word(const char *w) {
 
 typedef struct {
     char *word;        // points into a file buffer; NULL = empty slot
-    int *synsets;      // (n_synsets): 4 * byte offset + part of speech (0 noun .. 3 adverb)
+    int *synsets;      // (n_synsets): Meteor's synset numbers (meteor_offset)
     int n_synsets;
     char **bases;      // (n_bases) from the *.exc lists
     int n_bases;
@@ -112,6 +112,20 @@ static int split_fields(char *line, char **f, int max) {
     return n;
 }
 
+// Meteor's synset number for a Debian byte offset of data.<pos> (0 noun, 1
+// verb, 2 adj, 3 adv). Meteor's table was built from Princeton's WordNet 3.0
+// files; Debian's data.verb has one line 18 bytes longer and a later one 18
+// bytes shorter, data.adj one line a byte longer, which shifts the offsets
+// between them. Mapped back, every lemma's synsets equal Meteor's
+// synonym/english.synsets (checked for all 147,306 lemmas). Meteor does not
+// tell parts of speech apart, so two synsets of different parts of speech at
+// the same offset count as one, as in Meteor.
+static int meteor_offset(int pos, int offset) {
+    if (pos == 1 && offset >= 613036 && offset <= 2422681) return offset - 18;
+    if (pos == 2 && offset >= 1681478) return offset - 1;
+    return offset;
+}
+
 // index.<pos>: "lemma pos synset_cnt p_cnt [ptr...] sense_cnt tagsense_cnt offset...";
 // lines starting with a space are the licence.
 static int wn_read_index(mt_wordnet *wn, char *text, const char *path, int pos) {
@@ -130,8 +144,7 @@ static int wn_read_index(mt_wordnet *wn, char *text, const char *path, int pos) 
                            "offset...' with synset_cnt offsets", path, line_no);
         wn_entry *e = wn_get(wn, f[0]);
         e->synsets = RESIZE(e->synsets, (size_t)(e->n_synsets + cnt) * sizeof(int));
-        // keyed by part of speech: a byte offset of data.noun may equal one of data.adj
-        for (int k = 0; k < cnt; k++) e->synsets[e->n_synsets++] = 4 * atoi(f[first + k]) + pos;
+        for (int k = 0; k < cnt; k++) e->synsets[e->n_synsets++] = meteor_offset(pos, atoi(f[first + k]));
     }
     return 0;
 }

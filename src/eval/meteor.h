@@ -12,11 +12,10 @@
 //             synsets are those of its index.* entry plus those of its base
 //             forms: its *.exc bases if it has any, else the first of WordNet's
 //             detachment rules (noun, verb, adjective suffixes, in that order)
-//             that yields a lemma. Read from Debian's wordnet-base files;
-//             synsets are told apart by part of speech as well as offset (Meteor's
-//             own synonym file merges synsets of two parts of speech whose
-//             offsets coincide: about 450 of its 117,000 synset groups differ
-//             from Debian's files for that reason, all rare words).
+//             that yields a lemma. Read from Debian's wordnet-base files,
+//             their byte offsets mapped to the numbers of Meteor's own table
+//             (which, like Meteor, merges synsets of two parts of speech at one
+//             offset: "get" and "low" are synonyms there, and here).
 // Alignment: Meteor's beam search (beam 40) over the candidate matches, left
 // to right over the reference: a word with one candidate whose test word has
 // one candidate is fixed first; partial alignments are ranked by exact matches
