@@ -5,6 +5,10 @@
 // "METEOR (exact+stem+synonym, no paraphrase)"; it is not the official METEOR
 // (tests/eval measures the gap on the E2E test set).
 //
+// Words: each text goes through Meteor's -norm (its Normalizer for English:
+// symbols split off, quotes and dashes normalized, word-internal dashes
+// removed, contractions split as "n 't", "' re"; not done: its escaping of
+// runs of dots and its nonbreaking-prefix list), lowercased, split on spaces.
 // Matching (stages in this order; a word pair may be proposed by several):
 //   exact   : equal words, weight 1.0;
 //   stem    : different words, equal Snowball English stems (porter2.h), 0.6;
