@@ -1,11 +1,11 @@
 #!/bin/sh
 # Installs lorascope's build and run dependencies from Debian 12 packages
 # (skips apt entirely when they are already there), then configures and
-# builds into ./build. Idempotent.
+# builds into ./build. Idempotent. (wordnet-base: the synonym stage of METEOR.)
 set -eu
 cd "$(dirname "$0")/.."
 
-packages="meson ninja-build pkg-config gcc g++ libopenblas-dev liblapacke-dev libcjson-dev libinih-dev gnuplot-nox"
+packages="meson ninja-build pkg-config gcc g++ libopenblas-dev liblapacke-dev libcjson-dev libinih-dev gnuplot-nox wordnet-base"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

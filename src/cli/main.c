@@ -15,7 +15,7 @@ static const ls_command commands[] = {
     {"analyze", "subspace similarity, amplification, W-vs-dW, spectra, intruders", cmd_analyze},
     {"tokenize", "the token ids a model sees for a text (WordPiece, GPT-2 BPE, llama2.c)", cmd_tokenize},
     {"run", "an experiment end to end: its training runs (resumable), analyses, tables, figures", cmd_run},
-    {"score", "E2E challenge metrics (BLEU, NIST, ROUGE-L, CIDEr) of any system's outputs", cmd_score},
+    {"score", "E2E challenge metrics (BLEU, NIST, METEOR w/o paraphrase, ROUGE-L, CIDEr) of any system's outputs", cmd_score},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

@@ -1,5 +1,6 @@
 // metrics: E2E BLEU (pymteval) and ROUGE-L (pycocoevalcap); definitions in metrics.h.
 #include "eval/metrics.h"
+#include "eval/meteor.h"
 #include "eval/scores.h"
 
 #include <math.h>
@@ -472,5 +473,8 @@ void mt_score_corpus(const char *const *hyps, char **const *refs, const int *n_r
     out->rouge_l = n > 0 ? rouge_sum / n : 0;
     out->nist = mt_nist(hyps, refs, n_refs, n);
     out->cider = mt_cider(hyps, refs, n_refs, n);
+    mt_wordnet *wn = mt_wordnet_load(mt_wordnet_default_dir());
+    out->meteor = wn ? mt_meteor(wn, hyps, refs, n_refs, n) : NAN;
+    mt_wordnet_free(wn);
     out->n_segments = n;
 }

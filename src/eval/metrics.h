@@ -122,10 +122,14 @@ typedef struct {
     double rouge_l;            // mean segment ROUGE-L F
     double nist;               // eval/scores.h
     double cider;              // CIDEr-D, eval/scores.h
+    double meteor;             // METEOR (exact+stem+synonym, no paraphrase), eval/meteor.h;
+                               // NAN when WordNet's files are absent (ls_error() says which)
     int n_segments;
 } mt_scores;
 
-// BLEU, NIST, ROUGE-L and CIDEr of n segments: hyps[i] against refs[i][0 .. n_refs[i]).
+// BLEU, NIST, METEOR (exact+stem+synonym), ROUGE-L and CIDEr of n segments:
+// hyps[i] against refs[i][0 .. n_refs[i]). METEOR reads WordNet from
+// mt_wordnet_default_dir() on each call.
 void mt_score_corpus(const char *const *hyps, char **const *refs, const int *n_refs, int n,
                      mt_scores *out);
 

@@ -126,6 +126,7 @@ static const char *metric_title(const char *m) {
     if (!strcmp(m, "rouge_l")) return "ROUGE-L";
     if (!strcmp(m, "nist")) return "NIST";
     if (!strcmp(m, "cider")) return "CIDEr";
+    if (!strcmp(m, "meteor_exact_stem_synonym")) return "METEOR (exact+stem+synonym, no paraphrase)";
     if (!strcmp(m, "accuracy")) return "accuracy";
     if (!strcmp(m, "trainable_params")) return "trainable params";
     return m;

@@ -178,11 +178,14 @@ static int generate_e2e(evaluation *ev, const evaluate_request *req, FILE *echo,
     rep->rouge_l = ev->gen.scores.rouge_l;
     rep->nist = ev->gen.scores.nist;
     rep->cider = ev->gen.scores.cider;
+    rep->meteor = ev->gen.scores.meteor;
     rep->generated_tokens_per_s = eval_e2e_tokens_per_s(&ev->gen);
     if (echo)
-        fprintf(echo, "E2E generation (%s, %d MRs): BLEU %.4f | NIST %.4f | ROUGE-L %.4f | CIDEr %.4f | %.0f tokens/s\n",
-                greedy ? "greedy" : "beam", rep->generated_mrs, rep->bleu, rep->nist, rep->rouge_l, rep->cider,
-                rep->generated_tokens_per_s);
+        fprintf(echo,
+                "E2E generation (%s, %d MRs): BLEU %.4f | NIST %.4f | METEOR (exact+stem+synonym, no paraphrase) "
+                "%.4f | ROUGE-L %.4f | CIDEr %.4f | %.0f tokens/s\n",
+                greedy ? "greedy" : "beam", rep->generated_mrs, rep->bleu, rep->nist, rep->meteor, rep->rouge_l,
+                rep->cider, rep->generated_tokens_per_s);
     return 0;
 }
 
@@ -229,6 +232,7 @@ static int write_json(const evaluation *ev, const evaluate_request *req, const e
         add_measure(root, "rouge_l", rep->rouge_l);
         add_measure(root, "nist", rep->nist);
         add_measure(root, "cider", rep->cider);
+        add_measure(root, "meteor_exact_stem_synonym", rep->meteor); // null without WordNet
         cJSON_AddNumberToObject(root, "generated_mrs", rep->generated_mrs);
         cJSON_AddStringToObject(root, "decoding", req->beam == 1 ? "greedy" : "beam");
         cJSON_AddNumberToObject(root, "beam", req->beam);

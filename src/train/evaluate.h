@@ -49,6 +49,7 @@ typedef struct {
     int generated;               // 1 when generation ran (generate >= 0); the fields below are set
     int generated_mrs;           // MRs generated for
     double bleu, bleu_brevity_penalty, rouge_l, nist, cider; // E2E metrics (eval/metrics.h, scores.h)
+    double meteor;             // METEOR (exact+stem+synonym, no paraphrase), eval/meteor.h; NAN without WordNet
     double generated_tokens_per_s;
 } evaluate_report;
 

@@ -303,6 +303,42 @@ static void test_finetuned_checkpoint_delta_matches_adapter(void) {
     CHECK_CLOSE(tsv_value(tsv_ft, kb, 5), tsv_value(tsv_ad, "data/peft/llama_tiny/adapter\t1\tq\t", 5), 1e-4, 1e-6);
 }
 
+// `score` prints METEOR under its full name (exact+stem+synonym, no
+// paraphrase) in measure_scores.py's order; without WordNet it prints the
+// other four, exits 0 and says so in one stderr line.
+static void test_score_names_meteor_or_notes_missing_wordnet(void) {
+    const char *exe = getenv("LORASCOPE_BIN");
+    const char *dir = ls_test_tmpdir("cli_score");
+    char cmd[16384], *out_path = ls_path_join(dir, "out.txt"), *err_path = ls_path_join(dir, "err.txt");
+    for (int missing = 0; missing < 2; missing++) {
+        snprintf(cmd, sizeof cmd, "cd '%s' && %s '%s' score --hyp data/eval/score_hyp.txt --refs data/eval/score_refs.txt "
+                 ">'%s' 2>'%s'", ls_test_source(""), missing ? "LORASCOPE_WORDNET=/nonexistent" : "", exe, out_path,
+                 err_path);
+        int status = system(cmd);
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "`%s` failed", cmd);
+        char *out = ls_read_file(out_path, NULL), *err = ls_read_file(err_path, NULL);
+        CHECK(out != NULL && err != NULL);
+        if (!out || !err) break;
+        CHECK_STR_CONTAINS(out, "BLEU: 0.6195\nNIST: 8.0990\n");
+        CHECK_STR_CONTAINS(out, "ROUGE_L: 0.6394\nCIDEr: ");
+        if (missing) {
+            CHECK_MSG(!strstr(out, "METEOR"), "METEOR printed without WordNet: %s", out);
+            CHECK_STR_CONTAINS(err, "lorascope score: METEOR not computed: /nonexistent/index.noun");
+            CHECK_STR_CONTAINS(err, "wordnet-base");
+            int lines = 0;
+            for (const char *c = err; *c; c++) lines += *c == '\n';
+            CHECK_MSG(lines == 2, "expected the note and the instance count, got: %s", err);
+        } else if (system("test -r /usr/share/wordnet/index.noun") == 0) {
+            CHECK_STR_CONTAINS(out, "NIST: 8.0990\nMETEOR (exact+stem+synonym, no paraphrase): 0.4");
+            CHECK_MSG(!strstr(out, "\nMETEOR:"), "a bare METEOR line: %s", out);
+        }
+        free(out);
+        free(err);
+    }
+    free(out_path);
+    free(err_path);
+}
+
 int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_help_lists_every_command),
@@ -312,6 +348,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_stories260k_weights_analyses_run),
         LS_TEST(test_bad_input_gives_one_line_error_and_no_output),
         LS_TEST(test_finetuned_checkpoint_delta_matches_adapter),
+        LS_TEST(test_score_names_meteor_or_notes_missing_wordnet),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
 }

@@ -523,10 +523,13 @@ static double json_number_in(const char *text, const char *section, const char *
     return p ? strtod(p + strlen(pat), NULL) : NAN;
 }
 
-// lorascope's four metrics against the official script's printout (4 decimals)
+// lorascope's metrics against the official script's printout (4 decimals)
 // on one file pair: BLEU and NIST to the printed rounding, ROUGE-L within
 // 1e-3, CIDEr within 5e-3 (the PTB tokenizer is an approximation of CoreNLP's:
-// metrics.h lists the lexer rules it leaves out).
+// metrics.h lists the lexer rules it leaves out). METEOR without paraphrases
+// is not the official METEOR: measured 1.4e-3 (60 instances) and 2.1e-3 (616
+// MRs) below it; checked within 3e-3 when WordNet is installed
+// (tests/eval/test_meteor.c checks it against Meteor 1.5 with the same modules).
 static void check_against_e2e_metrics(const char *hyp, const char *refs, const char *expect, const char *section) {
     mt_corpus c;
     int rc = mt_corpus_read(&c, hyp, refs);
@@ -540,6 +543,10 @@ static void check_against_e2e_metrics(const char *hyp, const char *refs, const c
     CHECK_NEAR(nist, json_number_in(expect, section, "NIST"), 5.1e-5);
     CHECK_NEAR(s.rouge_l, json_number_in(expect, section, "ROUGE_L"), 1e-3);
     CHECK_NEAR(cider, json_number_in(expect, section, "CIDEr"), 5e-3);
+    if (!isnan(s.meteor)) {
+        CHECK_NEAR(s.meteor, json_number_in(expect, section, "METEOR"), 3e-3);
+        CHECK(s.meteor < json_number_in(expect, section, "METEOR"));
+    }
     mt_corpus_free(&c);
 }
 

@@ -93,6 +93,8 @@ static void check_e2e_result(const fixture *f, const eval_e2e_result *r, int n_m
     CHECK_INT(s->n_segments, n_mrs);
     CHECK_MSG(isfinite(s->bleu.bleu) && s->bleu.bleu >= 0 && s->bleu.bleu <= 1, "BLEU %g", s->bleu.bleu);
     CHECK_MSG(isfinite(s->rouge_l) && s->rouge_l >= 0 && s->rouge_l <= 1, "ROUGE-L %g", s->rouge_l);
+    // METEOR (exact+stem+synonym): NAN only when WordNet is not installed
+    CHECK_MSG(isnan(s->meteor) || (s->meteor >= 0 && s->meteor <= 1), "METEOR %g", s->meteor);
     // the story model writes English words: some unigrams match the references
     CHECK_MSG(s->bleu.precision[0] > 0.05, "unigram precision %g", s->bleu.precision[0]);
     CHECK(r->n_generated > 0 && r->n_decoded > r->n_generated);
