@@ -58,8 +58,23 @@ static int run_kind(const analyze_request *req, const analyze_inputs *in, const 
     return rc;
 }
 
-int analyze_run(const analyze_request *req) {
-    if (analyze_request_check(req)) return -1;
+// Subspace over several --adapter without --pair: every pair (i < j).
+static void all_pairs(analyze_request *req) {
+    for (int i = 0; i < req->n_adapters; i++)
+        for (int j = i + 1; j < req->n_adapters && req->n_pairs < ANALYZE_MAX_PAIRS; j++) {
+            req->pairs[req->n_pairs][0] = i;
+            req->pairs[req->n_pairs++][1] = j;
+        }
+}
+
+int analyze_run(const analyze_request *request) {
+    if (analyze_request_check(request)) return -1;
+    analyze_request pairs_req = *request;
+    const analyze_request *req = request;
+    if (!strcmp(req->kind, "subspace") && !req->adapter2 && !req->n_pairs) {
+        all_pairs(&pairs_req);
+        req = &pairs_req;
+    }
     analyze_inputs *in = NULL;
     int rc = analyze_inputs_load(req, &in);
     char *data_root = ls_path_join(req->out, "data");

@@ -19,7 +19,7 @@
 #define ANALYZE_MAX_ADAPTERS 16
 #define ANALYZE_MAX_MODULES 8
 #define ANALYZE_MODULE_NAME 64   // bytes of a module name, its 0 included
-#define ANALYZE_MAX_PAIRS 32
+#define ANALYZE_MAX_PAIRS 120  // every pair of ANALYZE_MAX_ADAPTERS adapters
 
 // One analysis to run. Strings are borrowed: they must outlive analyze_run.
 typedef struct {

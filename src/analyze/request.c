@@ -96,8 +96,9 @@ int analyze_request_check(const analyze_request *req) {
                 if (req->pairs[p][0] >= req->n_adapters || req->pairs[p][1] >= req->n_adapters)
                     return ls_fail("--pair %d,%d: expected indices of the %d --adapter's", req->pairs[p][0] + 1,
                                    req->pairs[p][1] + 1, req->n_adapters);
-        } else if (req->n_adapters != 1 || !req->adapter2)
-            return ls_fail("subspace: expected one --adapter and one --adapter2 (or --pair I,J)");
+        } else if (req->adapter2 ? req->n_adapters != 1 : req->n_adapters < 2)
+            return ls_fail("subspace: expected one --adapter and one --adapter2, or several --adapter (every pair, "
+                           "or those --pair I,J names)");
         if (req->n_finetuned) return ls_fail("subspace: compares LoRA factors; --finetuned has none");
     } else if (!strcmp(k, "amplify") || !strcmp(k, "intruders")) {
         if (!req->base) return ls_fail("%s: --base is required (the pretrained W)", k);

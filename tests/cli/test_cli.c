@@ -165,6 +165,35 @@ static void test_subspace_between_peft_adapters_writes_grids_and_figure(void) {
     }
 }
 
+// Several --adapter without --adapter2: every pair (i < j), each pair's rows
+// in subspace_pairs.tsv and a summary; an adapter against itself has φ = 1.
+static void test_subspace_of_several_adapters_compares_every_pair(void) {
+    const char *out = ls_test_tmpdir("cli_subspace_pairs");
+    char args[4200], path[4300];
+    snprintf(args, sizeof args,
+             "analyze subspace --adapter data/peft_generic/bert/adapter --adapter data/peft_generic/bert/adapter2 "
+             "--adapter data/peft_generic/bert/adapter --module query --out '%s' --no-plot", out);
+    CHECK_MSG(run(args) == 0, "%s", err_text);
+    snprintf(path, sizeof path, "%s/subspace_pairs.tsv", out);
+    char *text = ls_read_file(path, NULL);
+    CHECK_MSG(text != NULL, "%s missing", path);
+    int pairs[4] = {0};
+    for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        int p = atoi(line);
+        if (p >= 1 && p <= 3) pairs[p]++;
+    }
+    CHECK_MSG(pairs[1] > 0 && pairs[2] > 0 && pairs[3] > 0, "pairs 1..3 expected, rows %d %d %d", pairs[1], pairs[2],
+              pairs[3]);
+    free(text);
+    // pair 2 is adapter 1 against itself
+    double same = tsv_value(path, "2\tdata/peft_generic/bert/adapter\tdata/peft_generic/bert/adapter\t", 7);
+    CHECK_MSG(fabs(same - 1.0) < 1e-9, "phi(1,1) of an adapter with itself = %.12g", same);
+    snprintf(path, sizeof path, "%s/subspace_summary.md", out);
+    CHECK_MSG(ls_exists(path), "%s missing", path);
+    CHECK_INT(run("analyze subspace --adapter data/peft_generic/bert/adapter --module query --out /tmp/never"), 2);
+    CHECK_STR_CONTAINS(err_text, "several --adapter");
+}
+
 static void test_stories260k_weights_analyses_run(void) {
     const char *base = ls_test_asset("models/stories260K/stories260K.bin");
     if (!base) SKIP("stories260K.bin not present");
@@ -345,6 +374,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_spectrum_of_gpt2_q_block_matches_peft_delta),
         LS_TEST(test_amplify_reports_peft_delta_norm_and_factor),
         LS_TEST(test_subspace_between_peft_adapters_writes_grids_and_figure),
+        LS_TEST(test_subspace_of_several_adapters_compares_every_pair),
         LS_TEST(test_stories260k_weights_analyses_run),
         LS_TEST(test_bad_input_gives_one_line_error_and_no_output),
         LS_TEST(test_finetuned_checkpoint_delta_matches_adapter),
