@@ -769,32 +769,13 @@ double mt_meteor_tokenized(const mt_wordnet *wn, const char *const *hyps, char *
     return n > 0 ? mt_meteor_score(&sum) : 0.0;
 }
 
-// Lowercased PTB tokens, punctuation dropped, joined by spaces.
-static char *coco_tokens(const char *raw) {
-    mt_tokens t;
-    mt_tokenize_ptb(raw, &t);
-    size_t len = 1;
-    for (int i = 0; i < t.n; i++) len += strlen(t.tok[i]) + 1;
-    char *s = ls_malloc(len), *p = s;
-    for (int i = 0; i < t.n; i++) {
-        if (!t.tok[i][0]) continue;
-        size_t k = strlen(t.tok[i]);
-        memcpy(p, t.tok[i], k);
-        p += k;
-        *p++ = ' ';
-    }
-    *p = 0;
-    mt_tokens_free(&t);
-    return s;
-}
-
 double mt_meteor(const mt_wordnet *wn, const char *const *hyps, char **const *refs, const int *n_refs, int n) {
     char **h = ls_malloc((size_t)(n > 0 ? n : 1) * sizeof(char *));
     char ***r = ls_malloc((size_t)(n > 0 ? n : 1) * sizeof(char **));
     for (int i = 0; i < n; i++) {
-        h[i] = coco_tokens(hyps[i]);
+        h[i] = mt_ptb_text(hyps[i]);
         r[i] = ls_malloc((size_t)(n_refs[i] > 0 ? n_refs[i] : 1) * sizeof(char *));
-        for (int k = 0; k < n_refs[i]; k++) r[i][k] = coco_tokens(refs[i][k]);
+        for (int k = 0; k < n_refs[i]; k++) r[i][k] = mt_ptb_text(refs[i][k]);
     }
     double score = mt_meteor_tokenized(wn, (const char *const *)h, r, n_refs, n, NULL);
     for (int i = 0; i < n; i++) {

@@ -47,6 +47,24 @@ void mt_tokens_free(mt_tokens *t) {
     memset(t, 0, sizeof *t);
 }
 
+char *mt_ptb_text(const char *raw) {
+    mt_tokens t;
+    mt_tokenize_ptb(raw, &t);
+    size_t len = 1;
+    for (int i = 0; i < t.n; i++) len += strlen(t.tok[i]) + 1;
+    char *s = ls_malloc(len), *p = s;
+    for (int i = 0; i < t.n; i++) {
+        if (!t.tok[i][0]) continue;
+        size_t k = strlen(t.tok[i]);
+        memcpy(p, t.tok[i], k);
+        p += k;
+        *p++ = ' ';
+    }
+    *p = 0;
+    mt_tokens_free(&t);
+    return s;
+}
+
 // ----------------------------------------------------------------------------
 // characters
 

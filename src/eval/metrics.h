@@ -79,6 +79,11 @@ void mt_tokenize_ptb(const char *text, mt_tokens *out);
 
 void mt_tokens_free(mt_tokens *t);
 
+// mt_tokenize_ptb's non-empty tokens joined by single spaces (each followed
+// by one), as the scorers that tokenize before they split take their text
+// (METEOR's -norm input, CIDEr, NIST). Free with free().
+char *mt_ptb_text(const char *raw);
+
 // ----------------------------------------------------------------------------
 // BLEU (corpus level, multi-reference)
 

@@ -217,25 +217,6 @@ static void split_words(const char *text, mt_tokens *out) {
     }
 }
 
-// PTB tokens with empty ones dropped, as whitespace-separated text.
-static char *ptb_text(const char *raw) {
-    mt_tokens t;
-    mt_tokenize_ptb(raw, &t);
-    size_t len = 1;
-    for (int i = 0; i < t.n; i++) len += strlen(t.tok[i]) + 1;
-    char *s = ls_malloc(len), *p = s;
-    for (int i = 0; i < t.n; i++) {
-        if (!t.tok[i][0]) continue;
-        size_t k = strlen(t.tok[i]);
-        memcpy(p, t.tok[i], k);
-        p += k;
-        *p++ = ' ';
-    }
-    *p = 0;
-    mt_tokens_free(&t);
-    return s;
-}
-
 typedef struct {
     ng_map tf;                 // the sentence's n-gram counts, then their tf-idf weights
     double norm[MT_CIDER_N];
@@ -323,9 +304,9 @@ double mt_cider(const char *const *hyps, char **const *refs, const int *n_refs, 
     char **h = ls_malloc((size_t)(n > 0 ? n : 1) * sizeof(char *));
     char ***r = ls_malloc((size_t)(n > 0 ? n : 1) * sizeof(char **));
     for (int i = 0; i < n; i++) {
-        h[i] = ptb_text(hyps[i]);
+        h[i] = mt_ptb_text(hyps[i]);
         r[i] = ls_malloc((size_t)(n_refs[i] > 0 ? n_refs[i] : 1) * sizeof(char *));
-        for (int k = 0; k < n_refs[i]; k++) r[i][k] = ptb_text(refs[i][k]);
+        for (int k = 0; k < n_refs[i]; k++) r[i][k] = mt_ptb_text(refs[i][k]);
     }
     double score = mt_cider_tokenized((const char *const *)h, r, n_refs, n);
     for (int i = 0; i < n; i++) {
