@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int ls_test_failures = 0;
@@ -89,4 +90,44 @@ const char *ls_test_tmpdir(const char *name) {
         exit(1);
     }
     return buf;
+}
+
+// Reads at most size - 1 bytes of path into buf, NUL-terminated (empty if unreadable).
+static void read_capped(const char *path, char *buf, size_t size) {
+    FILE *fp = fopen(path, "rb");
+    size_t n = fp ? fread(buf, 1, size - 1, fp) : 0;
+    buf[n] = 0;
+    if (fp) fclose(fp);
+}
+
+int ls_test_lorascope(const char *args, char *out, size_t out_size, char *err, size_t err_size) {
+    const char *exe = getenv("LORASCOPE_BIN");
+    if (!exe) {
+        fprintf(stderr, "LORASCOPE_BIN not set\n");
+        exit(1);
+    }
+    static const char *dir = NULL;
+    if (!dir) dir = ls_test_tmpdir("lorascope_io");
+    size_t len = strlen(args) + strlen(exe) + 3 * strlen(dir) + 4096;
+    char *cmd = malloc(len), outf[4200], errf[4200];
+    snprintf(outf, sizeof outf, "%s/stdout.txt", dir);
+    snprintf(errf, sizeof errf, "%s/stderr.txt", dir);
+    snprintf(cmd, len, "cd '%s' && exec '%s' %s >'%s' 2>'%s'", ls_test_source(""), exe, args,
+             out ? outf : "/dev/null", errf);
+    int status = system(cmd);
+    free(cmd);
+    if (out) read_capped(outf, out, out_size);
+    if (err) read_capped(errf, err, err_size);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int ls_test_count_files(const char *dir) {
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "find '%s' -type f 2>/dev/null | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    if (p && fscanf(p, "%d", &n) != 1) n = -1;
+    if (p) pclose(p);
+    return n;
 }

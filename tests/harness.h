@@ -80,4 +80,13 @@ const char *ls_test_source(const char *rel);
 // each call returns its own string, owned by the harness and freed at exit.
 const char *ls_test_tmpdir(const char *name);
 
+// Runs the lorascope binary ($LORASCOPE_BIN; exits the test if unset) with
+// `args`, a shell fragment, from tests/ in the source tree: its stdout into
+// out and its stderr into err (each NUL-terminated and cut to its size; NULL
+// discards it). Returns the exit code, or 128 + the signal that ended it.
+int ls_test_lorascope(const char *args, char *out, size_t out_size, char *err, size_t err_size);
+
+// Regular files under dir (recursively); -1 if it cannot be listed.
+int ls_test_count_files(const char *dir);
+
 #endif

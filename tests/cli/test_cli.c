@@ -9,35 +9,9 @@
 
 static char err_text[8192];
 
-// Runs the lorascope binary with `args` (a shell fragment); captures stderr.
-static int run(const char *args) {
-    const char *exe = getenv("LORASCOPE_BIN");
-    if (!exe) {
-        fprintf(stderr, "LORASCOPE_BIN not set\n");
-        exit(1);
-    }
-    char errfile[4200], cmd[16384];
-    snprintf(errfile, sizeof errfile, "%s/stderr.txt", ls_test_tmpdir("cli_stderr"));
-    char tests_dir[4200];
-    snprintf(tests_dir, sizeof tests_dir, "%s", ls_test_source(""));
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >/dev/null 2>'%s'", tests_dir, exe, args, errfile);
-    int status = system(cmd);
-    FILE *fp = fopen(errfile, "r");
-    size_t n = fp ? fread(err_text, 1, sizeof err_text - 1, fp) : 0;
-    err_text[n] = 0;
-    if (fp) fclose(fp);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+// lorascope with `args` (a shell fragment) from tests/ (harness.h).
+static int run(const char *args) { return ls_test_lorascope(args, NULL, 0, err_text, sizeof err_text); }
 
-static int count_files(const char *dir) {
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "find '%s' -type f 2>/dev/null | wc -l", dir);
-    FILE *p = popen(cmd, "r");
-    int n = -1;
-    if (p && fscanf(p, "%d", &n) != 1) n = -1;
-    if (p) pclose(p);
-    return n;
-}
 
 // Expects failure with exit code `code`, a message containing `needle`, one
 // line, and nothing written under `out`.
@@ -49,7 +23,7 @@ static void expect_error(const char *args, int code, const char *needle, const c
     int lines = 0;
     for (size_t i = 0; i < len; i++) lines += err_text[i] == '\n';
     CHECK_MSG(lines == 1, "expected a one-line error, got %d lines: %s", lines, err_text);
-    if (out) CHECK_MSG(count_files(out) == 0, "files left behind in %s after a failed run", out);
+    if (out) CHECK_MSG(ls_test_count_files(out) == 0, "files left behind in %s after a failed run", out);
 }
 
 // Reads the value of column `col` in the first TSV row whose first

@@ -12,22 +12,8 @@
 
 static char err_text[65536];
 
-static int run(const char *args) {
-    const char *exe = getenv("LORASCOPE_BIN");
-    if (!exe) {
-        fprintf(stderr, "LORASCOPE_BIN not set\n");
-        exit(1);
-    }
-    char errfile[4200], cmd[16384];
-    snprintf(errfile, sizeof errfile, "%s/stderr.txt", ls_test_tmpdir("encoder_cli_stderr"));
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >/dev/null 2>'%s'", ls_test_source(""), exe, args, errfile);
-    int status = system(cmd);
-    FILE *fp = fopen(errfile, "r");
-    size_t n = fp ? fread(err_text, 1, sizeof err_text - 1, fp) : 0;
-    err_text[n] = 0;
-    if (fp) fclose(fp);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+// lorascope with `args` (a shell fragment) from tests/ (harness.h).
+static int run(const char *args) { return ls_test_lorascope(args, NULL, 0, err_text, sizeof err_text); }
 
 // The tiny BERT of tests/data/encoder is a base model: the spectrum of its W_q,
 // and the amplification of a PEFT adapter of it.

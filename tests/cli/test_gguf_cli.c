@@ -14,31 +14,8 @@
 
 static char out_text[65536], err_text[8192];
 
-static void slurp(const char *path, char *buf, size_t size) {
-    FILE *fp = fopen(path, "r");
-    size_t n = fp ? fread(buf, 1, size - 1, fp) : 0;
-    buf[n] = 0;
-    if (fp) fclose(fp);
-}
-
-// Runs lorascope with `args` (a shell fragment); captures stdout and stderr.
-static int run(const char *args) {
-    const char *exe = getenv("LORASCOPE_BIN");
-    if (!exe) {
-        fprintf(stderr, "LORASCOPE_BIN not set\n");
-        exit(1);
-    }
-    char dir[4200], cmd[16384];
-    snprintf(dir, sizeof dir, "%s", ls_test_tmpdir("gguf_cli"));
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/out.txt' 2>'%s/err.txt'", exe, args, dir, dir);
-    int status = system(cmd);
-    char path[4300];
-    snprintf(path, sizeof path, "%s/out.txt", dir);
-    slurp(path, out_text, sizeof out_text);
-    snprintf(path, sizeof path, "%s/err.txt", dir);
-    slurp(path, err_text, sizeof err_text);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+// lorascope with `args` (a shell fragment) from tests/ (harness.h).
+static int run(const char *args) { return ls_test_lorascope(args, out_text, sizeof out_text, err_text, sizeof err_text); }
 
 static void test_generate_smollm2_gguf_prints_transformers_greedy_continuation(void) {
     const char *p = ls_test_asset(SMOLLM2);

@@ -13,33 +13,9 @@
 
 static char err_text[8192];
 
-// Runs the lorascope binary with `args` (a shell fragment) from tests/; captures stderr.
-static int run(const char *args) {
-    const char *exe = getenv("LORASCOPE_BIN");
-    if (!exe) {
-        fprintf(stderr, "LORASCOPE_BIN not set\n");
-        exit(1);
-    }
-    char errfile[4400], cmd[16384];
-    snprintf(errfile, sizeof errfile, "%s/stderr.txt", ls_test_tmpdir("generic_cli_stderr"));
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >/dev/null 2>'%s'", ls_test_source(""), exe, args, errfile);
-    int status = system(cmd);
-    FILE *fp = fopen(errfile, "r");
-    size_t n = fp ? fread(err_text, 1, sizeof err_text - 1, fp) : 0;
-    err_text[n] = 0;
-    if (fp) fclose(fp);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+// lorascope with `args` (a shell fragment) from tests/ (harness.h).
+static int run(const char *args) { return ls_test_lorascope(args, NULL, 0, err_text, sizeof err_text); }
 
-static int count_files(const char *dir) {
-    char cmd[4400];
-    snprintf(cmd, sizeof cmd, "find '%s' -type f 2>/dev/null | wc -l", dir);
-    FILE *p = popen(cmd, "r");
-    int n = -1;
-    if (p && fscanf(p, "%d", &n) != 1) n = -1;
-    if (p) pclose(p);
-    return n;
-}
 
 // Expects exit 1, a message containing both needles, one line, nothing under out.
 static void expect_error(const char *args, const char *needle, const char *needle2, const char *out) {
@@ -50,7 +26,7 @@ static void expect_error(const char *args, const char *needle, const char *needl
     int lines = 0;
     for (const char *c = err_text; *c; c++) lines += *c == '\n';
     CHECK_MSG(lines == 1, "expected a one-line error, got %d lines: %s", lines, err_text);
-    CHECK_MSG(count_files(out) == 0, "files left behind in %s after a failed run", out);
+    CHECK_MSG(ls_test_count_files(out) == 0, "files left behind in %s after a failed run", out);
 }
 
 // The value of column `col` in the first TSV row that starts with `key`.
@@ -130,7 +106,7 @@ static void run_analysis(const generic_case *c, const char *kind, int with_base)
     if (!strcmp(kind, "subspace")) snprintf(args + n, sizeof args - n, " --adapter2 %s/adapter2", d);
     else if (with_base) snprintf(args + n, sizeof args - n, " --base %s/base", d);
     CHECK_MSG(run(args) == 0, "%s %s: %s", c->name, kind, err_text);
-    CHECK_MSG(count_files(out) > 0, "%s %s wrote nothing", c->name, kind);
+    CHECK_MSG(ls_test_count_files(out) > 0, "%s %s wrote nothing", c->name, kind);
 }
 
 static void test_every_reference_adapter_runs_subspace_and_spectrum_without_base(void) {

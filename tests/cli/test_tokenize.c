@@ -11,29 +11,13 @@
 
 static char out_text[65536], err_text[8192];
 
-static void read_into(const char *path, char *buf, size_t size) {
-    FILE *fp = fopen(path, "r");
-    size_t n = fp ? fread(buf, 1, size - 1, fp) : 0;
-    buf[n] = 0;
-    if (fp) fclose(fp);
-}
-
-// Runs `lorascope tokenize <args>` (a shell fragment); captures stdout and stderr.
+// `lorascope tokenize <args>` (a shell fragment) from tests/ (harness.h).
 static int run(const char *args) {
-    const char *exe = getenv("LORASCOPE_BIN");
-    if (!exe) {
-        fprintf(stderr, "LORASCOPE_BIN not set\n");
-        exit(1);
-    }
-    const char *dir = ls_test_tmpdir("tokenize_out");
-    char outf[4200], errf[4200], cmd[16384];
-    snprintf(outf, sizeof outf, "%s/stdout.txt", dir);
-    snprintf(errf, sizeof errf, "%s/stderr.txt", dir);
-    snprintf(cmd, sizeof cmd, "'%s' tokenize %s >'%s' 2>'%s'", exe, args, outf, errf);
-    int status = system(cmd);
-    read_into(outf, out_text, sizeof out_text);
-    read_into(errf, err_text, sizeof err_text);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    char *cmd = malloc(strlen(args) + 16);
+    sprintf(cmd, "tokenize %s", args);
+    int rc = ls_test_lorascope(cmd, out_text, sizeof out_text, err_text, sizeof err_text);
+    free(cmd);
+    return rc;
 }
 
 static void expect_ids(const char *args, const char *want) {

@@ -40,38 +40,8 @@ static const char *S(const char *fmt, ...) {
     return s;
 }
 
-static void slurp(const char *path, char *buf, size_t size) {
-    FILE *fp = fopen(path, "r");
-    size_t n = fp ? fread(buf, 1, size - 1, fp) : 0;
-    buf[n] = 0;
-    if (fp) fclose(fp);
-}
-
-// Runs `lorascope <args>` (a shell fragment) from tests/; captures stdout and
-// stderr. Returns the exit code, or 128 + signal if a signal ended it.
-static int run(const char *args) {
-    const char *exe = getenv("LORASCOPE_BIN");
-    if (!exe) {
-        fprintf(stderr, "LORASCOPE_BIN not set\n");
-        exit(1);
-    }
-    static const char *tmp = NULL;
-    if (!tmp) tmp = ls_test_tmpdir("train_cli_io");
-    const char *o = S("%s/stdout.txt", tmp), *e = S("%s/stderr.txt", tmp);
-    int status = system(S("cd '%s' && exec '%s' %s >'%s' 2>'%s'", ls_test_source(""), exe, args, o, e));
-    slurp(o, out_text, sizeof out_text);
-    slurp(e, err_text, sizeof err_text);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static int count_files(const char *dir) {
-    FILE *p = popen(S("find '%s' -type f 2>/dev/null | wc -l", dir), "r");
-    int n = -1;
-    if (p && fscanf(p, "%d", &n) != 1) n = -1;
-    if (p) pclose(p);
-    return n;
-}
+// lorascope with `args` (a shell fragment) from tests/ (harness.h).
+static int run(const char *args) { return ls_test_lorascope(args, out_text, sizeof out_text, err_text, sizeof err_text); }
 
 static int n_lines(const char *text) {
     int n = 0;
@@ -86,7 +56,7 @@ static void expect_error(const char *args, int code, const char *needle, const c
     CHECK_MSG(rc == code, "`lorascope %s` exited %d, expected %d; stderr: %s", args, rc, code, err_text);
     CHECK_STR_CONTAINS(err_text, needle);
     CHECK_MSG(n_lines(err_text) == 1, "expected a one-line error, got: %s", err_text);
-    if (out) CHECK_MSG(count_files(out) <= 0, "files left behind in %s after `lorascope %s`", out, args);
+    if (out) CHECK_MSG(ls_test_count_files(out) <= 0, "files left behind in %s after `lorascope %s`", out, args);
 }
 
 static int same_bytes(const char *a, const char *b) {
@@ -477,14 +447,13 @@ static void test_bad_input_gives_one_line_error_and_no_output(void) {
     ls_write_file_atomic(S("%s/note.txt", keep), "x", 1);
     expect_error(S("train --model '%s' --task e2e --data '%s' --out '%s'", model, valid, keep), 1,
                  "exists and is not empty; pass --resume", NULL);
-    CHECK_INT(count_files(keep), 1);
+    CHECK_INT(ls_test_count_files(keep), 1);
     // generate / eval
     expect_error(S("generate --model '%s'", model), 2, "--prompt: required", NULL);
     expect_error(S("generate --model '%s' --prompt hi --adapter /nonexistent", model), 1, "/nonexistent", NULL);
     expect_error(S("eval --model '%s' --data '%s' --task summarize", model, valid), 2,
                  "--task: task: expected lm, e2e, sst2 or jsonl, found 'summarize'", NULL);
 }
-
 
 // A copy of stories260K.bin in a temp dir with `n` floats from float offset
 // `at` set to `value`; NULL if the asset is missing.
@@ -546,8 +515,8 @@ static void test_train_refuses_an_out_dir_locked_by_another_process(void) {
     CHECK_MSG(ls_lock_acquire(out, "lorascope test", &lock, NULL) == 0, "%s", ls_error());
     expect_error(a, 1, S("%s: locked by lorascope test (pid %ld); wait for it or choose another --out", out, (long)getpid()),
                  NULL);
-    CHECK_MSG(count_files(out) == 1, "the refused run wrote into %s (%d files, only .lock expected)", out,
-              count_files(out));
+    CHECK_MSG(ls_test_count_files(out) == 1, "the refused run wrote into %s (%d files, only .lock expected)", out,
+              ls_test_count_files(out));
     ls_lock_release(&lock);
     CHECK_MSG(run(a) == 0, "after release: %s", err_text);
     CHECK_MSG(!ls_exists(S("%s/.lock", out)), "a finished run left its .lock");
