@@ -47,6 +47,9 @@ int an_amplification_from_svd(const an_mat *W, const an_svd *W_svd, const an_svd
     if (W_svd && (W_svd->rows != d || W_svd->cols != k))
         return an_fail("an_amplification_from_svd: W is %d x %d but the SVD given for it is of a "
                        "%d x %d matrix", d, k, W_svd->rows, W_svd->cols);
+    if (W_svd && W_svd->nsv < r)
+        return an_fail("an_amplification_from_svd: r is %d but the SVD given for W keeps %d directions", r,
+                       W_svd->nsv);
     if (r < 1 || r > dW_svd->nsv)
         return an_fail("an_amplification_from_svd: r is %d, expected 1..%d (singular directions "
                        "of ΔW available)", r, dW_svd->nsv);

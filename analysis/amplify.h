@@ -38,8 +38,8 @@ int an_projected_norm(const an_mat *W, const an_mat *U, const an_mat *V, double 
 // Table 7 for W (d x k, the pretrained weight) and the SVD of ΔW (d x k) the
 // caller computed (an_delta_svd for a LoRA adapter, an_svd_thin for a dense
 // full fine-tuning ΔW, which must keep all its singular values for dw_norm).
-// W_svd may be NULL (computed here) or W's SVD from an_svd_thin, to reuse it
-// across r. The random baseline draws its frames (U then V) from an an_rng
+// W_svd may be NULL (computed here) or W's SVD from an_svd_thin, or its top
+// directions from an_svd_top (at least r of them), to reuse it across r. The random baseline draws its frames (U then V) from an an_rng
 // seeded with `seed`.
 // Returns 0, or -1 if shapes differ or r is not in [1, dW_svd->nsv].
 int an_amplification_from_svd(const an_mat *W, const an_svd *W_svd, const an_svd *dW_svd,
