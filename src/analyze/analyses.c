@@ -199,8 +199,7 @@ typedef struct {
     w_factor *w;  // per (layer, module): kept for the chance bands
 } amplify_ctx;
 
-// Table 7 for every series at one (layer, module), sharing W's factorisation
-// (its top max-r directions: the largest r projected on).
+// Table 7 for every series at one (layer, module), sharing W's singular values.
 static int amplify_task(void *vctx, int t) {
     amplify_ctx *c = vctx;
     const analyze_request *req = c->req;
@@ -208,7 +207,7 @@ static int amplify_task(void *vctx, int t) {
     int l = res->layers.layer0 + t / req->n_modules, mi = t % req->n_modules;
     const char *mod = req->modules[mi];
     an_svd *ds = ls_calloc((size_t)res->n_series + 1, sizeof *ds);
-    int *rs = ls_calloc((size_t)res->n_series + 1, sizeof *rs), rmax = 1, rc = 0;
+    int *rs = ls_calloc((size_t)res->n_series + 1, sizeof *rs), rc = 0;
     for (int ai = 0; ai < res->n_series && !rc; ai++) {
         int lora_r = 0;
         rc = analyze_inputs_delta_svd(c->in, ai, l, mod, &ds[ai], &lora_r);
@@ -217,13 +216,18 @@ static int amplify_task(void *vctx, int t) {
         int have = lora_r ? lora_r : ds[ai].nsv;
         if (!rc && rs[ai] > have)
             rc = ls_fail("--rank %d exceeds the rank %d of %s at layer %d", rs[ai], have, res->series[ai].dir, l);
-        rmax = rs[ai] > rmax ? rs[ai] : rmax;
     }
-    if (!rc) rc = w_factor_compute(c->in, l, mod, rmax, &c->w[t]);
-    for (int ai = 0; ai < res->n_series && !rc; ai++)
-        rc = analyze_check(an_amplification_from_svd(&c->w[t].W, &c->w[t].top, &ds[ai], rs[ai], req->seed + l,
-                                                     amplify_at(res, ai, l, mi)),
-                           "amplification");
+    // W's own top-r projection needs only its singular values (amplify.h).
+    if (!rc) rc = w_factor_compute(c->in, l, mod, 1, &c->w[t]);
+    const w_factor *w = &c->w[t];
+    int p = w->W.rows < w->W.cols ? w->W.rows : w->W.cols;
+    for (int ai = 0; ai < res->n_series && !rc; ai++) {
+        if (rs[ai] > p) rc = ls_fail("--rank %d exceeds the rank %d of W%s", rs[ai], p, mod);
+        if (!rc)
+            rc = analyze_check(an_amplification_from_sigma(&w->W, w->sigma, p, &ds[ai], rs[ai], req->seed + l,
+                                                           amplify_at(res, ai, l, mi)),
+                               "amplification");
+    }
     for (int ai = 0; ai < res->n_series; ai++) an_svd_free(&ds[ai]);
     free(ds);
     free(rs);
