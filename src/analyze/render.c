@@ -187,6 +187,48 @@ static int subspace_figure(const analyze_request *req, const subspace_result *re
     return rc;
 }
 
+// The summary of Fig. 6 / 7 across layers: φ(1, 1), φ(1, r2) and the grid's
+// mean per layer, a line per module, each over its chance band (random
+// subspaces of the same n: chance mean to p99, shaded). <stem>_layers.png.
+static int subspace_layers_figure(const analyze_request *req, const subspace_result *res, const char *data_dir,
+                                  char side) {
+    static const char *const stat[3] = {"φ(1, 1)", "φ(1, r_2)", "mean φ over the grid"};
+    static const char *const tag[3] = {"phi_1_1", "phi_1_r2", "mean_phi"};
+    report_figure fig = {0};
+    int rc = 0;
+    for (int k = 0; k < 3 && !rc; k++) {
+        fig_panel(&fig, "%s", stat[k]);
+        for (int mi = 0; mi < req->n_modules && !rc; mi++) {
+            strbuf d = {0};
+            sb_printf(&d, "# layer\t%s\tchance_mean\tchance_p99 (%c side, module %s)\n", tag[k], side, req->modules[mi]);
+            for (int c = 0; c < res->n_cells; c++) {
+                const subspace_cell *x = &res->cells[c];
+                if (x->module != mi) continue;
+                const an_phi_chance *ch = &res->chance[x->chance];
+                const an_band *b = k == 0 ? an_phi_chance_at(ch, 1, 1) : k == 1 ? an_phi_chance_at(ch, 1, x->jmax)
+                                                                                  : &ch->grid_mean;
+                double v = k == 0 ? x->phi[0] : k == 1 ? x->phi[x->jmax - 1] : x->mean;
+                sb_printf(&d, "%d\t%.6f\t%.6f\t%.6f\n", x->layer, v, b->mean, b->p99);
+            }
+            char name[128];
+            snprintf(name, sizeof name, "subspace_%c_%s_%s_layers.tsv", side, tag[k], req->modules[mi]);
+            rc = report_write(data_dir, name, &d);
+            sb_free(&d);
+            char *path = ls_path_join(data_dir, name);
+            fig_add(&fig, path, k + 1, "ΔW_{%s}", req->modules[mi]);
+            free(path);
+        }
+    }
+    char stem[160];
+    snprintf(stem, sizeof stem, "%s_layers", req->name ? req->name : "subspace");
+    if (!rc)
+        rc = report_plot_figure(req->out, stem, "lines.gp", &fig,
+                                "xlabel='layer'; xstep=1; ylabel='φ'; ymin=0; ymax=1; ncols=3; bandlo=3; bandhi=4; "
+                                "band_title='random subspaces: chance mean to p99'");
+    fig_free(&fig);
+    return rc;
+}
+
 int subspace_render(const analyze_request *req, const subspace_result *res, const char *data_dir) {
     const analyze_series *a1 = &res->a1, *a2 = &res->a2;
     char side = req->side_b ? 'B' : 'A';
@@ -256,6 +298,8 @@ int subspace_render(const analyze_request *req, const subspace_result *res, cons
     static const char *const names[] = {"subspace.tsv", "subspace.md"};
     rc = finish(rc, req, t, names, 2, "subspace", "heatmap.gp", &fig, extra.s);
     sb_free(&extra);
+    if (!rc && !req->no_plot && res->layers.layer1 - res->layers.layer0 > 1)
+        rc = subspace_layers_figure(req, res, data_dir, side);
     return rc;
 }
 
