@@ -66,7 +66,10 @@ do for [p = 1:np] {
         if (STATS_max - STATS_min < 1) { set xrange [STATS_min - 0.5 : STATS_max + 0.5] } else { set xrange [*:*] }
     }
     if (errorbars) {
-        plot for [k = 1:words(pf)] word(pf, k) using 1:2:3 with yerrorlines pt 7 ps 0.6 \
+        # Ticks at the x values measured (a rank sweep 1, 4, 16 has no 2 or 8),
+        # none on the frame (error bars there would be hidden).
+        set offsets graph 0.06, graph 0.06, 0, 0
+        plot for [k = 1:words(pf)] word(pf, k) using 1:2:3:xtic(1) with yerrorlines pt 7 ps 0.6 \
              lc word(pc, k) + 0 title word(pt, k)
     } else { if (exists("bandlo") && exists("hline")) {
         plot for [k = 1:words(pf)] word(pf, k) using 1:bandlo:bandhi with filledcurves lc word(pc, k) + 0 \
