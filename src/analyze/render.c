@@ -189,7 +189,7 @@ static int subspace_figure(const analyze_request *req, const subspace_result *re
 
 // The summary of Fig. 6 / 7 across layers: φ(1, 1), φ(1, r2) and the grid's
 // mean per layer, a line per module, each over its chance band (random
-// subspaces of the same n: chance mean to p99, shaded). <stem>_layers.png.
+// subspaces of the same n: chance mean to p99, shaded). <stem>_per_layer.png.
 static int subspace_layers_figure(const analyze_request *req, const subspace_result *res, const char *data_dir,
                                   char side) {
     static const char *const stat[3] = {"φ(1, 1)", "φ(1, r_2)", "mean φ over the grid"};
@@ -220,7 +220,7 @@ static int subspace_layers_figure(const analyze_request *req, const subspace_res
         }
     }
     char stem[160];
-    snprintf(stem, sizeof stem, "%s_layers", req->name ? req->name : "subspace");
+    snprintf(stem, sizeof stem, "%s_per_layer", req->name ? req->name : "subspace");
     if (!rc)
         rc = report_plot_figure(req->out, stem, "lines.gp", &fig,
                                 "xlabel='layer'; xstep=1; ylabel='φ'; ymin=0; ymax=1; ncols=3; bandlo=3; bandhi=4; "
