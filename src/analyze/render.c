@@ -170,7 +170,8 @@ static int subspace_figure(const analyze_request *req, const subspace_result *re
                 const char *mod = req->modules[mi];
                 char name[128], panel[160];
                 snprintf(name, sizeof name, "subspace_%c_%s_L%d%s.tsv", side, mod, l, random ? "_random" : "");
-                if (random) snprintf(panel, sizeof panel, "random, n = %d", x->n);
+                if (random && n_rnd > 1) snprintf(panel, sizeof panel, "random, n = %d (as W_{%s})", x->n, mod);
+                else if (random) snprintf(panel, sizeof panel, "random, n = %d", x->n);
                 else snprintf(panel, sizeof panel, "ΔW_{%s}, layer %d", mod, l);
                 if (pass == 1) {  // the zoomed copy of this panel
                     int zi = x->imax < 8 ? x->imax : 8, zj = x->jmax < 8 ? x->jmax : 8;
