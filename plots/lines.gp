@@ -20,6 +20,9 @@
 #   colors         one colour index per file (default: its place in the panel);
 #                  files of one colour are one series (e.g. one per layer)
 #   errorbars = 1  columns x, mean, std: points with error bars (rank sweeps)
+#   hlines         with errorbars: reference values drawn across the panel
+#                  (e.g. the base model's and full fine-tuning's, Table 6), one
+#                  legend entry each from hline_titles
 #   logx = 1       logarithmic x axis (ranks 1, 2, 4, ...)
 #   xstep          x tic spacing (1 for layers: integer ticks only)
 #   xfix = 1       x range exactly the data's (no padding to the next tic)
@@ -32,6 +35,7 @@ if (!exists("xlabel")) xlabel = ''
 if (!exists("ylabel")) ylabel = ''
 if (!exists("band_title")) band_title = 'chance band'
 if (!exists("xfix")) xfix = 0
+nh = exists("hlines") ? words(hlines) : 0
 np = words(panel_titles)
 if (!exists("ncols")) ncols = np
 nrows = int(ceil(np * 1.0 / ncols))
@@ -69,8 +73,14 @@ do for [p = 1:np] {
         # Ticks at the x values measured (a rank sweep 1, 4, 16 has no 2 or 8),
         # none on the frame (error bars there would be hidden).
         set offsets graph 0.06, graph 0.06, 0, 0
-        plot for [k = 1:words(pf)] word(pf, k) using 1:2:3:xtic(1) with yerrorlines pt 7 ps 0.6 \
-             lc word(pc, k) + 0 title word(pt, k)
+        if (nh > 0) {
+            plot for [k = 1:words(pf)] word(pf, k) using 1:2:3:xtic(1) with yerrorlines pt 7 ps 0.6 \
+                     lc word(pc, k) + 0 title word(pt, k), \
+                 for [h = 1:nh] word(hlines, h) + 0 with lines dt h + 1 lc rgb '#444444' title word(hline_titles, h)
+        } else {
+            plot for [k = 1:words(pf)] word(pf, k) using 1:2:3:xtic(1) with yerrorlines pt 7 ps 0.6 \
+                 lc word(pc, k) + 0 title word(pt, k)
+        }
     } else { if (exists("bandlo") && exists("hline")) {
         plot for [k = 1:words(pf)] word(pf, k) using 1:bandlo:bandhi with filledcurves lc word(pc, k) + 0 \
                  title (k == 1 ? band_title : ''), \

@@ -341,14 +341,11 @@ static int w_vs_dw_task(void *vctx, int t) {
     w_vs_dw_ctx *c = vctx;
     const analyze_request *req = c->req;
     int l = c->layer0 + t / c->n_modules, mi = t % c->n_modules, ns = c->res->n_series;
-    an_mat W = {0};
-    if (analyze_inputs_weight(c->in, l, req->modules[mi], &W)) return -1;
-    int p = W.rows < W.cols ? W.rows : W.cols;
-    an_mat_free(&W);
-    int imax = req->imax ? req->imax : (p < 64 ? p : 64);
-    if (imax > p) return ls_fail("--imax %d exceeds the rank %d of W%s", imax, p, req->modules[mi]);
+    // imax defaults to min(64, rank bound of W); w_factor_compute clips k to that bound.
     w_factor w;
-    int rc = w_factor_compute(c->in, l, req->modules[mi], imax, &w);
+    int rc = w_factor_compute(c->in, l, req->modules[mi], req->imax ? req->imax : 64, &w);
+    int p = w.W.rows < w.W.cols ? w.W.rows : w.W.cols, imax = w.top.nsv;
+    if (!rc && req->imax > p) rc = ls_fail("--imax %d exceeds the rank %d of W%s", req->imax, p, req->modules[mi]);
     for (int ai = -1; ai < ns && !rc; ai++) {
         const analyze_series *s = &c->res->series[ai < 0 ? 0 : ai];
         int r = ai < 0 ? c->r_random : req->rank ? req->rank : s->is_lora ? s->r : 8;
