@@ -38,12 +38,20 @@ int an_projected_norm(const an_mat *W, const an_mat *U, const an_mat *V, double 
 // Table 7 for W (d x k, the pretrained weight) and the SVD of ΔW (d x k) the
 // caller computed (an_delta_svd for a LoRA adapter, an_svd_thin for a dense
 // full fine-tuning ΔW, which must keep all its singular values for dw_norm).
-// W_svd may be NULL (computed here) or W's SVD from an_svd_thin, to reuse it
-// across r. The random baseline draws its frames (U then V) from an an_rng
-// seeded with `seed`.
+// W_svd may be NULL (computed here) or W's SVD from an_svd_thin, or its top
+// directions from an_svd_top (at least r of them), to reuse it across r.
+// The random baseline draws its frames (U then V) from an an_rng seeded
+// with `seed`.
 // Returns 0, or -1 if shapes differ or r is not in [1, dW_svd->nsv].
 int an_amplification_from_svd(const an_mat *W, const an_svd *W_svd, const an_svd *dW_svd,
                               int r, uint64_t seed, an_amplification *out);
+
+// The same from W's singular values alone (W_sigma: its p = min(d, k)
+// values, descending, e.g. an_svd_top's sigma_all): ‖U_Wᵀ W V_W‖_F with W's
+// own top-r directions is ‖diag(σ_1..σ_r)‖_F, so W's singular vectors are
+// not needed (Table 7's middle column).
+int an_amplification_from_sigma(const an_mat *W, const double *W_sigma, int p, const an_svd *dW_svd, int r,
+                                uint64_t seed, an_amplification *out);
 
 // The same for a LoRA update ΔW = s·B·A (B d x r_lora, A r_lora x k), via
 // an_delta_svd (ΔW never formed). r <= min(d, k, r_lora).

@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -226,6 +227,41 @@ static int phi_draw(int imax, int jmax, int n, an_mat *H, uint64_t seed, double 
 // Samples held at once by an_phi_chance_compute (2^25 doubles, 256 MiB).
 #define PHI_CHANCE_MAX_SAMPLES ((size_t)1 << 25)
 
+// Draws t of one block of grid rows [i0, i1) into samples ([cell in block][trial])
+// and, for the first block, each draw's grid mean into means. Draws run in
+// parallel (OpenMP); each has its own generator, so the bits do not depend on
+// the thread count. Returns 0, or -1 with the first failure's message.
+static int phi_draws(int imax, int jmax, int n, int trials, uint64_t seed, int i0, int i1, double *samples,
+                     double *means) {
+    size_t cells = (size_t)imax * jmax, T = (size_t)trials;
+    size_t first = (size_t)i0 * jmax, count = (size_t)(i1 - i0) * jmax;
+    int failed = 0;
+    char why[512] = "";
+#pragma omp parallel reduction(| : failed)
+    {
+        double *M = an_malloc(cells * sizeof(double)), *grid = an_malloc(cells * sizeof(double));
+        an_mat H = an_mat_alloc(imax > jmax ? imax : jmax, imax < jmax ? imax : jmax);
+#pragma omp for schedule(static)
+        for (int t = 0; t < trials; t++) {
+            if (failed) continue;
+            if (phi_draw(imax, jmax, n, &H, an_chance_trial_seed(seed, t), M, grid) != 0) {
+#pragma omp critical(an_phi_chance_error)
+                snprintf(why, sizeof why, "%s", an_error());
+                failed = 1;
+                continue;
+            }
+            for (size_t c = 0; c < count; c++) samples[c * T + (size_t)t] = grid[first + c];
+            if (i0 > 0) continue;
+            double sum = 0.0;
+            for (size_t c = 0; c < cells; c++) sum += grid[c];
+            means[t] = sum / (double)cells;
+        }
+        an_mat_free(&H);
+        free(M), free(grid);
+    }
+    return failed ? an_fail("%s", why) : 0;
+}
+
 int an_phi_chance_compute(int imax, int jmax, int n, int trials, uint64_t seed, an_phi_chance *out) {
     memset(out, 0, sizeof *out);
     if (n < 1 || imax < 1 || jmax < 1 || imax > n || jmax > n)
@@ -239,22 +275,15 @@ int an_phi_chance_compute(int imax, int jmax, int n, int trials, uint64_t seed, 
     int rows = block < 1 ? 1 : block > (size_t)imax ? imax : (int)block;
     double *samples = an_malloc((size_t)rows * jmax * T * sizeof(double));  // [cell in block][trial]
     double *means = an_malloc(T * sizeof(double));
-    double *M = an_malloc(cells * sizeof(double)), *grid = an_malloc(cells * sizeof(double));
-    an_mat H = an_mat_alloc(imax > jmax ? imax : jmax, imax < jmax ? imax : jmax);
     *out = (an_phi_chance){imax, jmax, n, trials, seed, an_calloc(cells, sizeof(an_band)), {0, 0, 0, 0, 0, 0, 0, 0}};
     int rc = 0;
     for (int i0 = 0; i0 < imax && rc == 0; i0 += rows) {
         int i1 = i0 + rows < imax ? i0 + rows : imax;
         size_t first = (size_t)i0 * jmax, count = (size_t)(i1 - i0) * jmax;
-        for (int t = 0; t < trials && rc == 0; t++) {
-            rc = phi_draw(imax, jmax, n, &H, an_chance_trial_seed(seed, t), M, grid);
-            for (size_t c = 0; c < count; c++) samples[c * T + (size_t)t] = grid[first + c];
-            if (i0 > 0) continue;
-            double sum = 0.0;
-            for (size_t c = 0; c < cells; c++) sum += grid[c];
-            means[t] = sum / (double)cells;
-        }
-        for (size_t c = 0; c < count && rc == 0; c++) {
+        rc = phi_draws(imax, jmax, n, trials, seed, i0, i1, samples, means);
+        if (rc != 0) break;
+#pragma omp parallel for schedule(static)
+        for (size_t c = 0; c < count; c++) {
             an_band *b = &out->cells[first + c];
             an_band_from_samples(&samples[c * T], trials, b);
             b->mean = an_phi_chance_mean((int)((first + c) / jmax) + 1, (int)((first + c) % jmax) + 1, n);
@@ -268,8 +297,7 @@ int an_phi_chance_compute(int imax, int jmax, int n, int trials, uint64_t seed, 
     } else {
         an_phi_chance_free(out);
     }
-    an_mat_free(&H);
-    free(samples), free(means), free(M), free(grid);
+    free(samples), free(means);
     return rc;
 }
 
@@ -309,73 +337,112 @@ int an_projected_norm_chance_moments(const double *sigma, int m, int d, int k, i
     return 0;
 }
 
-// Workspace of the draws of ‖UᵀWV‖_F.
+// Workspace of one thread's draws of ‖UᵀWV‖_F.
 typedef struct {
-    int d, k, r, m;  // W's shape, the frames' width, singular values given
-    int mv;          // rows of V drawn: min(m, r) ... m (see projection_draw)
+    int d, k, r;
+    int mv;          // rows of V drawn: max(r, the most singular values given)
     an_mat V;        // mv x r: the first mv rows of a Haar k x r frame
     an_mat X;        // mv x r: diag(σ) V
-    an_mat U;        // q x r: the first q rows of a Haar d x r frame, q = min(mv, r)
-    double *S;       // r x r
+    an_mat U;        // r x r: the first r rows of a Haar d x r frame
+    double *S, *C;   // r x r each
 } projection_work;
 
-// One draw of ‖UᵀWV‖_F = ‖U[:m]ᵀ X‖_F, X = diag(σ) V[:m] (W = its SVD's
-// diag(σ) in rotated coordinates). U is Haar, so its law is unchanged by a
-// rotation of R^d taking X's column space to the first coordinates: with
-// X = Q X̃ (X̃ r x r, X̃ᵀX̃ = XᵀX), ‖UᵀX‖_F has the law of ‖U[:r]ᵀ X̃‖_F, and
-// only r rows of U are drawn (an_haar_frame_rows). X̃ = the Cholesky factor of
-// XᵀX; if that fails (W of rank < r), X itself with U[:m] is used.
-static int projection_draw(const double *sigma, projection_work *w, uint64_t seed, double *out) {
+static projection_work projection_work_alloc(int d, int k, int r, int mv) {
+    return (projection_work){d, k, r, mv, an_mat_alloc(mv, r), an_mat_alloc(mv, r), an_mat_alloc(r, r),
+                             an_malloc((size_t)r * r * sizeof(double)), an_malloc((size_t)r * r * sizeof(double))};
+}
+
+static void projection_work_free(projection_work *w) {
+    an_mat_free(&w->V), an_mat_free(&w->X), an_mat_free(&w->U);
+    free(w->S), free(w->C);
+}
+
+// One draw's frames: V's first mv rows, then U's first r rows, from one generator.
+static int projection_frames(projection_work *w, uint64_t seed) {
     an_rng rng;
     an_rng_seed(&rng, seed);
+    if (an_haar_frame_rows(w->k, w->mv, &w->V, &rng) != 0) return -1;
+    return an_haar_frame_rows(w->d, w->r, &w->U, &rng);
+}
+
+// ‖UᵀWV‖_F for this draw's frames and one W's singular values sigma (mv,
+// zero-padded) = ‖U[:mv]ᵀ X‖_F, X = diag(σ) V[:mv] (W = its SVD's diag(σ) in
+// rotated coordinates). U is Haar, so its law is unchanged by a rotation of
+// R^d taking X's column space to the first r coordinates: with X = Q X̃ (X̃
+// r x r upper triangular, X̃ᵀX̃ = XᵀX: the Cholesky factor, or R of X's QR
+// when W has rank < r), ‖UᵀX‖_F has the law of ‖U[:r]ᵀ X̃‖_F.
+static int projection_value(const double *sigma, projection_work *w, double *out) {
     int r = w->r, mv = w->mv;
-    if (an_haar_frame_rows(w->k, mv, &w->V, &rng) != 0) return -1;
     for (int a = 0; a < mv; a++)
         for (int b = 0; b < r; b++) AN_AT(&w->X, a, b) = sigma[a] * AN_AT(&w->V, a, b);
-    const double *Xt = w->X.data;
-    int q = mv;
-    if (mv > r) {
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, r, mv, 1.0, w->X.data, r, w->X.data, r, 0.0, w->S, r);
-        if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', r, w->S, r) == 0) {
-            for (int i = 1; i < r; i++)
-                for (int j = 0; j < i; j++) w->S[(size_t)i * r + j] = 0.0;
-            Xt = w->S;
-            q = r;
-        }
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, r, mv, 1.0, w->X.data, r, 0.0, w->S, r);
+    if (LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', r, w->S, r) != 0) {
+        double *tau = an_malloc((size_t)r * sizeof(double));
+        lapack_int info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, mv, r, w->X.data, r, tau);
+        free(tau);
+        if (info != 0) return an_fail("an_projected_norm_chance: QR failed (info %d)", (int)info);
+        memcpy(w->S, w->X.data, (size_t)r * r * sizeof(double));
     }
-    an_mat Uq = {q, r, w->U.data};
-    if (an_haar_frame_rows(w->d, q, &Uq, &rng) != 0) return -1;
-    // C = U[:q]ᵀ X̃ (r x r), in V's buffer (V is no longer needed).
-    double *C = w->V.data;
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, r, q, 1.0, Uq.data, r, Xt, r, 0.0, C, r);
+    for (int i = 1; i < r; i++)
+        for (int j = 0; j < i; j++) w->S[(size_t)i * r + j] = 0.0;
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, r, r, 1.0, w->U.data, r, w->S, r, 0.0, w->C, r);
     double sq = 0.0;
-    for (int c = 0; c < r * r; c++) sq += C[c] * C[c];
+    for (int c = 0; c < r * r; c++) sq += w->C[c] * w->C[c];
     *out = sqrt(sq);
     return 0;
 }
 
+int an_projected_norm_chance_batch(const double *const *sigma, const int *m, int n_mat, int d, int k, int r,
+                                   int trials, uint64_t seed, an_band *out) {
+    if (n_mat < 1) return an_fail("an_projected_norm_chance_batch: %d matrices, expected at least 1", n_mat);
+    int mv = r;
+    for (int i = 0; i < n_mat; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        if (check_projection_shapes("an_projected_norm_chance", m[i], d, k, r) != 0) return -1;
+        mv = m[i] > mv ? m[i] : mv;
+    }
+    if (trials < 2) return an_fail("an_projected_norm_chance: %d trials, expected at least 2", trials);
+    // V's rows past a matrix's m meet σ = 0; at least r rows are drawn so that X̃ is r x r.
+    double *sig = an_calloc((size_t)n_mat * mv, sizeof(double));
+    double *x = an_malloc((size_t)n_mat * trials * sizeof(double));  // [matrix][draw]
+    for (int i = 0; i < n_mat; i++) memcpy(&sig[(size_t)i * mv], sigma[i], (size_t)m[i] * sizeof(double));
+    int failed = 0;
+    char why[512] = "";
+    // Every matrix meets the same draws (common random numbers); each draw has
+    // its own generator, so the bits do not depend on the number of threads.
+#pragma omp parallel reduction(| : failed)
+    {
+        projection_work w = projection_work_alloc(d, k, r, mv);
+#pragma omp for schedule(static)
+        for (int t = 0; t < trials; t++) {
+            int rc = failed ? -1 : projection_frames(&w, an_chance_trial_seed(seed, t));
+            for (int i = 0; i < n_mat && rc == 0; i++)
+                rc = projection_value(&sig[(size_t)i * mv], &w, &x[(size_t)i * trials + t]);
+            if (rc != 0 && !failed) {
+#pragma omp critical(an_projection_error)
+                snprintf(why, sizeof why, "%s", an_error());
+                failed = 1;
+            }
+        }
+        projection_work_free(&w);
+    }
+    for (int i = 0; i < n_mat && !failed; i++) {
+        double mean_sq = 0.0, var_sq = 0.0;
+        if (an_projected_norm_chance_moments(sigma[i], m[i], d, k, r, &mean_sq, &var_sq) != 0) {
+            failed = 1;
+            snprintf(why, sizeof why, "%s", an_error());
+            break;
+        }
+        an_band_from_samples(&x[(size_t)i * trials], trials, &out[i]);
+        out[i].mean = sqrt(mean_sq);
+    }
+    free(sig), free(x);
+    return failed ? an_fail("%s", why) : 0;
+}
+
 int an_projected_norm_chance(const double *sigma, int m, int d, int k, int r, int trials,
                              uint64_t seed, an_band *out) {
-    memset(out, 0, sizeof *out);
-    if (check_projection_shapes("an_projected_norm_chance", m, d, k, r) != 0) return -1;
-    if (trials < 2) return an_fail("an_projected_norm_chance: %d trials, expected at least 2", trials);
-    // V's rows past m meet σ = 0; at least r rows are drawn so that C below has room.
-    int mv = m > r ? m : r;
-    projection_work w = {d, k, r, m, mv, an_mat_alloc(mv, r), an_mat_alloc(mv, r), an_mat_alloc(mv, r),
-                         an_malloc((size_t)r * r * sizeof(double))};
-    double *sig = an_calloc((size_t)mv, sizeof(double)), *x = an_malloc((size_t)trials * sizeof(double));
-    memcpy(sig, sigma, (size_t)m * sizeof(double));
-    int rc = 0;
-    for (int t = 0; t < trials && rc == 0; t++) rc = projection_draw(sig, &w, an_chance_trial_seed(seed, t), &x[t]);
-    double mean_sq = 0.0, var_sq = 0.0;
-    if (rc == 0) rc = an_projected_norm_chance_moments(sigma, m, d, k, r, &mean_sq, &var_sq);
-    if (rc == 0) {
-        an_band_from_samples(x, trials, out);
-        out->mean = sqrt(mean_sq);
-    }
-    an_mat_free(&w.V), an_mat_free(&w.X), an_mat_free(&w.U);
-    free(w.S), free(sig), free(x);
-    return rc;
+    return an_projected_norm_chance_batch(&sigma, &m, 1, d, k, r, trials, seed, out);
 }
 
 int an_projected_norm_chance_trials(int d, int k, int r) {

@@ -164,6 +164,18 @@ int an_projected_norm_chance_moments(const double *sigma, int m, int d, int k, i
 int an_projected_norm_chance(const double *sigma, int m, int d, int k, int r, int trials,
                              uint64_t seed, an_band *out);
 
+// The bands of n_mat matrices of one shape at once (sigma[i], m[i] as above,
+// out[i] for each), every matrix meeting the same draws: an analysis's
+// layers and modules share the draws of their shape, so a draw's frames are
+// made once (the expensive part at d = 768) and bands of different layers
+// differ only through W (common random numbers, as the φ bands share theirs
+// by n). out[i] equals an_projected_norm_chance(sigma[i], m[i], ...) when
+// every m[i] is the same (else V's rows drawn follow the largest m).
+// Draws run in parallel (OpenMP); the bits do not depend on the thread
+// count. Returns 0, or -1.
+int an_projected_norm_chance_batch(const double *const *sigma, const int *m, int n_mat, int d, int k, int r,
+                                   int trials, uint64_t seed, an_band *out);
+
 // How many draws an analysis spends on one band of ‖UᵀWV‖_F: AN_CHANCE_TRIALS
 // while a band costs at most AN_CHANCE_FLOP_BUDGET flops (about 6 k r² + 20 k r
 // per draw), fewer for wide matrices and ranks, never below

@@ -252,3 +252,100 @@ int an_right_singular_vectors(const an_mat *A, int i, an_mat *V) {
 int an_left_singular_vectors(const an_mat *B, int j, an_mat *U) {
     return singular_vectors(B, AN_SIDE_LEFT, j, U);
 }
+
+// ----------------------------------------------------------------------------
+// Top-k SVD through the Gram matrix (W in Table 7 and Fig. 8)
+
+// The dense SVD's first k triplets, and all its singular values.
+static int svd_top_dense(const an_mat *X, int k, an_svd *out, double *sigma_all) {
+    an_svd full;
+    if (an_svd_thin(X, &full) != 0) return -1;
+    if (sigma_all) memcpy(sigma_all, full.S, (size_t)full.nsv * sizeof(double));
+    out->rows = full.rows;
+    out->cols = full.cols;
+    out->nsv = k;
+    out->U = an_mat_first_cols(&full.U, k);
+    out->V = an_mat_first_cols(&full.V, k);
+    out->S = an_malloc((size_t)k * sizeof(double));
+    memcpy(out->S, full.S, (size_t)k * sizeof(double));
+    an_svd_free(&full);
+    return 0;
+}
+
+// G (p x p, column-major, lower triangle set) -> lam (p, ascending), Z (p x k,
+// column-major: the eigenvectors of the k largest eigenvalues, ascending). G is overwritten.
+static int gram_top_eigen(double *G, int p, int k, double *lam, double *Z) {
+    double *d = an_malloc((size_t)p * sizeof(double)), *e = an_calloc((size_t)p, sizeof(double));
+    double *tau = an_calloc((size_t)p, sizeof(double)), *e2 = an_calloc((size_t)p, sizeof(double));
+    double *w = an_malloc((size_t)p * sizeof(double));
+    lapack_int *isuppz = an_malloc((size_t)2 * k * sizeof(lapack_int)), found = 0;
+    lapack_logical tryrac = 1;
+    lapack_int info = LAPACKE_dsytrd(LAPACK_COL_MAJOR, 'L', p, G, p, d, e, tau);
+    if (info == 0) {
+        memcpy(lam, d, (size_t)p * sizeof(double));
+        memcpy(e2, e, (size_t)p * sizeof(double));
+        info = LAPACKE_dsterf(p, lam, e2);
+    }
+    if (info == 0)
+        info = LAPACKE_dstemr(LAPACK_COL_MAJOR, 'V', 'I', p, d, e, 0.0, 0.0, p - k + 1, p, &found, w, Z, p, k,
+                              isuppz, &tryrac);
+    if (info == 0 && found != k) info = -1000;
+    if (info == 0) info = LAPACKE_dormtr(LAPACK_COL_MAJOR, 'L', 'L', 'N', p, k, G, p, tau, Z, p);
+    free(d), free(e), free(tau), free(e2), free(w), free(isuppz);
+    if (info != 0) return an_fail("an_svd_top: LAPACK eigensolver failed (info %d) on a %d x %d Gram matrix", (int)info, p, p);
+    return 0;
+}
+
+// X (m x n) -> U (m x k), S (k), V (n x k); sigma_all (p) if not NULL
+int an_svd_top(const an_mat *X, int k, an_svd *out, double *sigma_all) {
+    int m = X->rows, n = X->cols, p = m < n ? m : n;
+    memset(out, 0, sizeof *out);
+    if (m <= 0 || n <= 0) return an_fail("an_svd_top: empty matrix %d x %d", m, n);
+    if (k < 1 || k > p) return an_fail("an_svd_top: k is %d, expected 1..%d (min of %d x %d)", k, p, m, n);
+    size_t total = (size_t)m * (size_t)n;
+    for (size_t i = 0; i < total; i++)
+        if (!isfinite(X->data[i]))
+            return an_fail("an_svd_top: entry (%zu, %zu) of the %d x %d matrix is %g", i / (size_t)n, i % (size_t)n, m,
+                           n, X->data[i]);
+    // Row-major X is column-major Xᵀ (n x m, leading dimension n): the Gram
+    // matrix of the short side is XᵀX = Xᵀ(Xᵀ)ᵀ when n <= m, else XXᵀ.
+    int right = n <= m;
+    double *G = an_malloc((size_t)p * p * sizeof(double)), *lam = an_malloc((size_t)p * sizeof(double));
+    double *Z = an_malloc((size_t)p * k * sizeof(double));
+    cblas_dsyrk(CblasColMajor, CblasLower, right ? CblasNoTrans : CblasTrans, p, right ? m : n, 1.0, X->data, n, 0.0,
+                G, p);
+    int rc = gram_top_eigen(G, p, k, lam, Z);
+    if (rc == 0) {
+        an_mat known = an_mat_alloc(p, k), other;  // V (right) or U, descending
+        for (int c = 0; c < k; c++)
+            for (int i = 0; i < p; i++) AN_AT(&known, i, c) = Z[(size_t)(k - 1 - c) * p + i];
+        rc = an_matmul(X, !right, &known, 0, 1.0, &other);  // X V (m x k) or Xᵀ U (n x k)
+        out->S = an_malloc((size_t)k * sizeof(double));
+        for (int c = 0; c < k && rc == 0; c++) {
+            double ss = 0.0;
+            for (int i = 0; i < other.rows; i++) ss += AN_AT(&other, i, c) * AN_AT(&other, i, c);
+            out->S[c] = sqrt(ss);
+        }
+        if (rc == 0 && out->S[k - 1] >= 1e-6 * out->S[0] && out->S[0] > 0.0) {
+            for (int i = 0; i < other.rows; i++)
+                for (int c = 0; c < k; c++) AN_AT(&other, i, c) /= out->S[c];
+            *out = (an_svd){m, n, k, right ? other : known, out->S, right ? known : other};
+            if (sigma_all)
+                for (int i = 0; i < p; i++)
+                    sigma_all[i] = i < k ? out->S[i] : sqrt(lam[p - 1 - i] > 0.0 ? lam[p - 1 - i] : 0.0);
+            an_svd_fix_signs(out);
+        } else if (rc != 0) {
+            free(out->S);
+            an_mat_free(&known);
+            memset(out, 0, sizeof *out);
+        } else {
+            // k reaches the numerical rank: the Gram route cannot resolve those directions.
+            free(out->S);
+            an_mat_free(&known);
+            an_mat_free(&other);
+            rc = svd_top_dense(X, k, out, sigma_all);
+        }
+    }
+    free(G), free(lam), free(Z);
+    return rc;
+}

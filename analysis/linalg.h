@@ -94,6 +94,24 @@ typedef struct {
 int an_svd_thin(const an_mat *X, an_svd *out);
 void an_svd_free(an_svd *s);
 
+// The top-k singular triplets of X (m x n) and, if sigma_all is not NULL,
+// all p = min(m, n) singular values (sigma_all[p], descending): what the
+// analyses of W need (Table 7 and Fig. 8 use W's top r or top imax <= 64
+// directions; the chance bands use every singular value). Computed from the
+// p x p Gram matrix (XᵀX or XXᵀ, BLAS 3): its tridiagonal form gives every
+// eigenvalue (dsterf) and the top k eigenvectors (dstemr, MRRR, then dormtr),
+// the other side is X v / ‖X v‖, and the top σ are those norms; about 4-6x
+// less work than a dense SVD at k <= 64 of 768. Accuracy: a top direction's
+// angle to the dense SVD's is about ε σ₁² / (σ_i² - σ_{i+1}²) (1e-12 on
+// GPT-2-like spectra; tests/analysis/test_linalg.c checks 1e-10), and
+// sigma_all[i] has absolute error about ε σ₁² / σ_i (relative error grows for
+// σ_i far below σ₁; the bands use σ only through sums of σ² and σ⁴). Falls
+// back to the dense SVD (an_svd_thin, truncated) when σ_k < 1e-6 σ₁ (k at or
+// beyond the numerical rank). Signs fixed as an_svd_thin's. Fills *out with
+// nsv = k. Returns 0, or -1 on k outside [1, p], a non-finite entry or a
+// LAPACK failure.
+int an_svd_top(const an_mat *X, int k, an_svd *out, double *sigma_all);
+
 // Makes the largest-magnitude entry of each column of U positive, flipping the
 // matching column of V (the sign convention of every SVD in this library).
 void an_svd_fix_signs(an_svd *s);

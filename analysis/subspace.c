@@ -105,15 +105,23 @@ int an_subspace_similarity_random_grid(int rows1, int cols1, int rows2, int cols
     if (rows1 < 1 || cols1 < 1 || rows2 < 1 || cols2 < 1)
         return an_fail("an_subspace_similarity_random_grid: shapes %d x %d and %d x %d, "
                        "expected positive sizes", rows1, cols1, rows2, cols2);
+    int n1 = side == AN_SIDE_LEFT ? rows1 : cols1, n2 = side == AN_SIDE_LEFT ? rows2 : cols2;
+    int p1 = rows1 < cols1 ? rows1 : cols1, p2 = rows2 < cols2 ? rows2 : cols2;
+    if (n1 != n2)
+        return an_fail("an_subspace_similarity_random_grid: %s singular vectors need the same %s: %d x %d and %d x %d",
+                       side_name(side), side == AN_SIDE_LEFT ? "row count" : "column count", rows1, cols1, rows2,
+                       cols2);
+    if (imax < 1 || imax > p1 || jmax < 1 || jmax > p2)
+        return an_fail("an_subspace_similarity_random_grid: grid %d x %d, expected 1..%d x 1..%d (min of the shapes "
+                       "%d x %d and %d x %d)", imax, jmax, p1, p2, rows1, cols1, rows2, cols2);
     an_rng rng;
     an_rng_seed(&rng, seed);
-    an_mat G1 = an_mat_alloc(rows1, cols1), G2 = an_mat_alloc(rows2, cols2);
-    an_mat_fill_gaussian(&G1, &rng);
-    an_mat_fill_gaussian(&G2, &rng);
-    int rc = grid_from_matrices(&G1, &G2, side, imax, jmax, grid,
-                                "an_subspace_similarity_random_grid");
-    an_mat_free(&G1);
-    an_mat_free(&G2);
+    an_mat F1 = an_mat_alloc(n1, imax), F2 = an_mat_alloc(n2, jmax);
+    int rc = an_haar_frame(&F1, &rng);
+    if (rc == 0) rc = an_haar_frame(&F2, &rng);
+    if (rc == 0) rc = an_phi_grid(&F1, &F2, imax, jmax, grid);
+    an_mat_free(&F1);
+    an_mat_free(&F2);
     return rc;
 }
 

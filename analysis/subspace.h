@@ -43,9 +43,12 @@ int an_subspace_similarity_grid(const an_mat *X1, const an_mat *X2, an_side side
                                 int imax, int jmax, double *grid);
 
 // The random baseline: the same grid for two i.i.d. N(0, 1) matrices of
-// shapes rows1 x cols1 and rows2 x cols2, drawn in that order from one
-// an_rng seeded with `seed` (same seed, same bits). side and imax/jmax as in
-// an_subspace_similarity_grid. E[φ(i, j)] = max(i, j)/n, n the shared dimension.
+// shapes rows1 x cols1 and rows2 x cols2. Their singular vectors on `side`
+// are Haar frames, so they are drawn as such (an_haar_frame: imax then jmax
+// columns in R^n, n the shared dimension, from one an_rng seeded with `seed`;
+// same seed, same bits) instead of factorising the matrices. side and
+// imax/jmax as in an_subspace_similarity_grid (imax <= min(rows1, cols1),
+// jmax <= min(rows2, cols2)). E[φ(i, j)] = max(i, j)/n.
 int an_subspace_similarity_random_grid(int rows1, int cols1, int rows2, int cols2,
                                        an_side side, uint64_t seed,
                                        int imax, int jmax, double *grid);

@@ -1,6 +1,7 @@
 // analyze_run: one analysis from request to files.
 #include "analyze/analyze.h"
 
+#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,6 +76,11 @@ int analyze_run(const analyze_request *request) {
         all_pairs(&pairs_req);
         req = &pairs_req;
     }
+    // The analyses run layers (and Monte Carlo draws) on OpenMP's threads, each
+    // with sequential BLAS: OpenBLAS's own pool beside them would oversubscribe
+    // the cores, and one thread per product keeps the bits independent of the
+    // thread count (as the CPU backend does, engine/ops_cpu.c).
+    openblas_set_num_threads(1);
     analyze_inputs *in = NULL;
     int rc = analyze_inputs_load(req, &in);
     char *data_root = ls_path_join(req->out, "data");

@@ -31,6 +31,43 @@ static int write_grid(const char *dir, const char *name, const double *grid, int
     return rc;
 }
 
+// The seed of the run that trained an adapter when lorascope trained it (the
+// run directory's config.ini beside adapter/: "seed = N"); -1 when unknown
+// (a PEFT adapter from elsewhere).
+static long adapter_seed(const char *dir) {
+    char *parent = ls_path_join(dir, "../config.ini");
+    FILE *f = fopen(parent, "r");
+    free(parent);
+    if (!f) return -1;
+    char line[256];
+    long seed = -1;
+    while (seed < 0 && fgets(line, sizeof line, f)) {
+        long v;
+        if (sscanf(line, " seed = %ld", &v) == 1) seed = v;
+    }
+    fclose(f);
+    return seed;
+}
+
+// "r = 16, seed 2" (the seed when known), for figure titles.
+static void series_caption(const analyze_series *s, char *buf, size_t n) {
+    long seed = s->is_lora ? adapter_seed(s->dir) : -1;
+    if (!s->is_lora) snprintf(buf, n, "%s", s->label);
+    else if (seed >= 0) snprintf(buf, n, "r = %d, seed %ld", s->r, seed);
+    else snprintf(buf, n, "r = %d", s->r);
+}
+
+// The top-left rows x cols corner of an imax x jmax grid, as write_grid writes it.
+static int write_corner(const char *dir, const char *name, const double *grid, int jmax, int rows, int cols,
+                        const char *what) {
+    double *c = ls_malloc(sizeof(double) * rows * cols);
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) c[i * cols + j] = grid[i * jmax + j];
+    int rc = write_grid(dir, name, c, rows, cols, what);
+    free(c);
+    return rc;
+}
+
 // Unless rc, writes the tables and draws the figure (unless no_plot). Frees
 // them either way; returns rc or the first failure.
 // A request that names its output renames every file: names[0]'s stem
@@ -110,6 +147,90 @@ static void subspace_row(const analyze_request *req, const subspace_result *res,
     sb_printf(bands, "\n");
 }
 
+// Fig. 3, 4 (one layer) and 6, 7 (every layer) as the paper lays them out:
+// a row per layer with a column per module and a random baseline per space
+// (A: d_in, shared; B: each module's own d_out, so Wq and Wv may need one
+// each), titled by module, layer and space. One layer with r > 16 gets a
+// second row zoomed on the top-left 8 x 8 corner (Fig. 3's right panels).
+static int subspace_figure(const analyze_request *req, const subspace_result *res, const char *data_dir, char side,
+                           report_figure *fig, int *ncols) {
+    int nm = req->n_modules, nl = res->layers.layer1 - res->layers.layer0, rc = 0;
+    int rnd[ANALYZE_MAX_MODULES], n_rnd = 0;  // for each random column, the first module of its space
+    for (int mi = 0; mi < nm; mi++) {
+        int seen = 0;
+        for (int k = 0; k < n_rnd; k++) seen |= res->cells[rnd[k]].n == res->cells[mi].n;
+        if (!seen) rnd[n_rnd++] = mi;
+    }
+    int zoom = nl == 1 && (res->cells[0].imax > 16 || res->cells[0].jmax > 16);
+    *ncols = nm + n_rnd;
+    for (int pass = 0; pass < 1 + zoom && !rc; pass++)
+        for (int l = res->layers.layer0; l < res->layers.layer1 && !rc; l++)
+            for (int col = 0; col < nm + n_rnd && !rc; col++) {
+                int mi = col < nm ? col : rnd[col - nm], random = col >= nm;
+                const subspace_cell *x = &res->cells[(l - res->layers.layer0) * nm + mi];
+                const char *mod = req->modules[mi];
+                char name[128], panel[160];
+                snprintf(name, sizeof name, "subspace_%c_%s_L%d%s.tsv", side, mod, l, random ? "_random" : "");
+                if (random && n_rnd > 1) snprintf(panel, sizeof panel, "random, n = %d (as W_{%s})", x->n, mod);
+                else if (random) snprintf(panel, sizeof panel, "random, n = %d", x->n);
+                else snprintf(panel, sizeof panel, "ΔW_{%s}, layer %d", mod, l);
+                if (pass == 1) {  // the zoomed copy of this panel
+                    int zi = x->imax < 8 ? x->imax : 8, zj = x->jmax < 8 ? x->jmax : 8;
+                    snprintf(name, sizeof name, "subspace_%c_%s_L%d%s_zoom.tsv", side, mod, l, random ? "_random" : "");
+                    rc = write_corner(data_dir, name, random ? x->phi_random : x->phi, x->jmax, zi, zj,
+                                      "top-left corner of the grid of the same name without _zoom");
+                    size_t len = strlen(panel);
+                    snprintf(panel + len, sizeof panel - len, " (i, j <= 8)");
+                }
+                char *path = ls_path_join(data_dir, name);
+                fig_add(fig, path, 0, "%s", panel);
+                free(path);
+            }
+    return rc;
+}
+
+// The summary of Fig. 6 / 7 across layers: φ(1, 1), φ(1, r2) and the grid's
+// mean per layer, a line per module, each over its chance band (random
+// subspaces of the same n: chance mean to p99, shaded). <stem>_per_layer.png.
+static int subspace_layers_figure(const analyze_request *req, const subspace_result *res, const char *data_dir,
+                                  char side) {
+    static const char *const stat[3] = {"φ(1, 1)", "φ(1, r_2)", "mean φ over the grid"};
+    static const char *const tag[3] = {"phi_1_1", "phi_1_r2", "mean_phi"};
+    report_figure fig = {0};
+    int rc = 0;
+    for (int k = 0; k < 3 && !rc; k++) {
+        fig_panel(&fig, "%s", stat[k]);
+        for (int mi = 0; mi < req->n_modules && !rc; mi++) {
+            strbuf d = {0};
+            sb_printf(&d, "# layer\t%s\tchance_mean\tchance_p99 (%c side, module %s)\n", tag[k], side, req->modules[mi]);
+            for (int c = 0; c < res->n_cells; c++) {
+                const subspace_cell *x = &res->cells[c];
+                if (x->module != mi) continue;
+                const an_phi_chance *ch = &res->chance[x->chance];
+                const an_band *b = k == 0 ? an_phi_chance_at(ch, 1, 1) : k == 1 ? an_phi_chance_at(ch, 1, x->jmax)
+                                                                                  : &ch->grid_mean;
+                double v = k == 0 ? x->phi[0] : k == 1 ? x->phi[x->jmax - 1] : x->mean;
+                sb_printf(&d, "%d\t%.6f\t%.6f\t%.6f\n", x->layer, v, b->mean, b->p99);
+            }
+            char name[128];
+            snprintf(name, sizeof name, "subspace_%c_%s_%s_layers.tsv", side, tag[k], req->modules[mi]);
+            rc = report_write(data_dir, name, &d);
+            sb_free(&d);
+            char *path = ls_path_join(data_dir, name);
+            fig_add(&fig, path, k + 1, "ΔW_{%s}", req->modules[mi]);
+            free(path);
+        }
+    }
+    char stem[160];
+    snprintf(stem, sizeof stem, "%s_per_layer", req->name ? req->name : "subspace");
+    if (!rc)
+        rc = report_plot_figure(req->out, stem, "lines.gp", &fig,
+                                "xlabel='layer'; xstep=1; ylabel='φ'; ymin=0; ymax=1; ncols=3; bandlo=3; bandhi=4; "
+                                "band_title='random subspaces: chance mean to p99'");
+    fig_free(&fig);
+    return rc;
+}
+
 int subspace_render(const analyze_request *req, const subspace_result *res, const char *data_dir) {
     const analyze_series *a1 = &res->a1, *a2 = &res->a2;
     char side = req->side_b ? 'B' : 'A';
@@ -144,9 +265,6 @@ int subspace_render(const analyze_request *req, const subspace_result *res, cons
         snprintf(name, sizeof name, "subspace_%c_%s_L%d.tsv", side, mod, l);
         snprintf(what, sizeof what, "phi(%c1, %c2, i, j), module %s, layer %d", side, side, mod, l);
         rc = write_grid(data_dir, name, x->phi, imax, jmax, what);
-        char *path = ls_path_join(data_dir, name);
-        fig_add(&fig, path, 0, "ΔW_{%s} layer %d", mod, l);
-        free(path);
         if (!rc) {
             snprintf(name, sizeof name, "subspace_%c_%s_L%d_random.tsv", side, mod, l);
             snprintf(what, sizeof what, "random baseline for phi(%c1, %c2, i, j), module %s, layer %d", side, side,
@@ -164,22 +282,28 @@ int subspace_render(const analyze_request *req, const subspace_result *res, cons
     sb_printf(md, "%s", bands.s ? bands.s : "");
     sb_free(&bands);
     subspace_extra_md(res, req, md);
-    if (!rc) {
-        // The random panel of Fig. 4: one grid is representative (all have the same law).
-        char last[160];
-        snprintf(last, sizeof last, "subspace_%c_%s_L%d_random.tsv", side, req->modules[0], res->layers.layer1 - 1);
-        char *path = ls_path_join(data_dir, last);
-        fig_add(&fig, path, 0, "Random Gaussian");
-        free(path);
-    }
-    int ncols = fig.n_files < req->n_modules + 1 ? fig.n_files : req->n_modules + 1;
-    strbuf extra = {0};
-    sb_printf(&extra, "ncols=%d; xlabel='j (%c2, r = %d)'; ylabel='i (%c1, r = %d)'", ncols, side, a2->r, side, a1->r);
-    sb_gp_assign(&extra, "suptitle", req->side_b ? "φ(B1, B2, i, j): left singular vectors (Fig. 3, 4 for B)"
-                                                 : "φ(A1, A2, i, j): right singular vectors (Eq. 4)");
+    int ncols = 0;
+    if (!rc) rc = subspace_figure(req, res, data_dir, side, &fig, &ncols);
+    char c1[64], c2[64];
+    series_caption(a1, c1, sizeof c1);
+    series_caption(a2, c2, sizeof c2);
+    strbuf extra = {0}, title = {0};
+    sb_printf(&extra, "ncols=%d", ncols);
+    sb_printf(&title, "j (%c2: %s)", side, c2);
+    sb_gp_assign(&extra, "xlabel", title.s);
+    title.len = 0;
+    sb_printf(&title, "i (%c1: %s)", side, c1);
+    sb_gp_assign(&extra, "ylabel", title.s);
+    title.len = 0;
+    sb_printf(&title, "φ(%c1, %c2, i, j), %s singular vectors (%s): %c1 %s vs %c2 %s", side, side,
+              req->side_b ? "left" : "right", req->side_b ? "App. H.2" : "Eq. 4", side, c1, side, c2);
+    sb_gp_assign(&extra, "suptitle", title.s);
+    sb_free(&title);
     static const char *const names[] = {"subspace.tsv", "subspace.md"};
     rc = finish(rc, req, t, names, 2, "subspace", "heatmap.gp", &fig, extra.s);
     sb_free(&extra);
+    if (!rc && !req->no_plot && res->layers.layer1 - res->layers.layer0 > 1)
+        rc = subspace_layers_figure(req, res, data_dir, side);
     return rc;
 }
 
@@ -256,31 +380,49 @@ int amplify_render(const analyze_request *req, const amplify_result *res, const 
               req->seed, req->base, base_note(req->base), AN_CHANCE_TRIALS);
     for (int l = res->layers.layer0; l < res->layers.layer1; l++)
         for (int mi = 0; mi < req->n_modules; mi++) amplify_md_table(req, res, l, mi, md, tsv);
-    // Amplification factor per layer: one panel per module, one line per adapter.
+    // Amplification factor per layer: one panel per module, one line per adapter,
+    // each with the band a random ΔW of its norm gives (p05-p95), factor = 1
+    // marked, every panel on one y range.
     int rc = 0;
+    double lo = INFINITY, hi = 0;
     for (int mi = 0; mi < req->n_modules && !rc; mi++) {
         fig_panel(&fig, "ΔW_{%s}", req->modules[mi]);
         for (int ai = 0; ai < res->n_series && !rc; ai++) {
             const analyze_series *s = &res->series[ai];
             strbuf d = {0};
-            sb_printf(&d, "# layer\tamplification\tproj_dW\tnorm_dW (%s, module %s)\n", s->dir, req->modules[mi]);
+            sb_printf(&d, "# layer\tamplification\tproj_dW\tnorm_dW\trandom_dW_factor_p05\trandom_dW_factor_p95"
+                          "\trandom_dW_factor_chance (%s, module %s)\n", s->dir, req->modules[mi]);
             for (int l = res->layers.layer0; l < res->layers.layer1; l++) {
                 const an_amplification *x = amplify_at(res, ai, l, mi);
-                sb_printf(&d, "%d\t%.6f\t%.6f\t%.6f\n", l, x->factor, x->proj_dw, x->dw_norm);
+                an_band fb = an_factor_chance(x->dw_norm, amplify_chance_at(res, ai, l, mi));
+                sb_printf(&d, "%d\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\n", l, x->factor, x->proj_dw, x->dw_norm, fb.p05,
+                          fb.p95, fb.mean);
+                double v[3] = {x->factor, fb.p05, fb.p95};
+                for (int k = 0; k < 3; k++)
+                    if (isfinite(v[k]) && v[k] > 0) lo = fmin(lo, v[k]), hi = fmax(hi, v[k]);
             }
             char name[128];
             snprintf(name, sizeof name, "amplify_%s_%s.tsv", s->label, req->modules[mi]);
             rc = report_write(data_dir, name, &d);
             sb_free(&d);
             char *path = ls_path_join(data_dir, name);
-            if (s->is_lora) fig_add(&fig, path, mi + 1, "LoRA r = %d", s->r);
+            char caption[64];
+            series_caption(s, caption, sizeof caption);
+            if (s->is_lora) fig_add(&fig, path, mi + 1, "LoRA %s", caption);
             else fig_add(&fig, path, mi + 1, "full FT (%s)", s->label);
             free(path);
         }
     }
+    if (!(hi > 0)) lo = 0.5, hi = 2;
+    lo = fmin(lo, 1.0), hi = fmax(hi, 1.0);
+    strbuf extra = {0};
+    sb_printf(&extra, "xlabel='layer'; xstep=1; ylabel='‖ΔW‖_F / ‖U_{ΔW}^T W V_{ΔW}‖_F'; logy=1; ymin=%g; ymax=%g; "
+                      "bandlo=5; bandhi=6; hline=1; hline_title='factor = 1'; "
+                      "band_title='random ΔW, same norm (p05-p95)'", lo / 1.25, hi * 1.25);
     static const char *const names[] = {"table7.tsv", "table7.md"};
-    return finish(rc, req, t, names, 2, "amplification", "lines.gp", &fig,
-                  "xlabel='layer'; xstep=1; ylabel='‖ΔW‖_F / ‖U_{ΔW}^T W V_{ΔW}‖_F'; logy=1");
+    rc = finish(rc, req, t, names, 2, "amplification", "lines.gp", &fig, extra.s);
+    sb_free(&extra);
+    return rc;
 }
 
 // ----------------------------------------------------------------------------
@@ -311,10 +453,6 @@ int w_vs_dw_render(const analyze_request *req, const w_vs_dw_result *res, const 
         snprintf(what, sizeof what, "phi(top-i of W, top-j of %s), module %s, layer %d", random ? "random" : "dW",
                  mod, l);
         rc = write_grid(data_dir, name, x->phi, x->imax, r, what);
-        char *path = ls_path_join(data_dir, name);
-        if (random) fig_add(&fig, path, 0, "W_{%s} vs random, layer %d", mod, l);
-        else fig_add(&fig, path, 0, "W_{%s} vs ΔW_{%s} (r = %d), layer %d", mod, mod, r, l);
-        free(path);
         const an_phi_chance *ch = &res->chance[x->chance];
         const an_band *brr = an_phi_chance_at(ch, r < x->imax ? r : x->imax, r);
         sb_printf(tsv, "%s\t%d\t%d\t%s\t%d\t%d\t%.6f\t%.6f\t%.6f\t%d", random ? "random" : res->series[x->series].dir, r,
@@ -327,9 +465,24 @@ int w_vs_dw_render(const analyze_request *req, const w_vs_dw_result *res, const 
         md_band(md, x->mean, &ch->grid_mean);
         sb_printf(md, "\n");
     }
+    // A row per layer: W_q vs each ΔW, then random, then the same for W_v (as Fig. 8).
+    int per = res->n_series + 1;
+    for (int c = 0; c < res->n_cells && !rc; c++) {
+        const w_vs_dw_cell *x = &res->cells[c - c % per + (c % per + 1) % per];
+        const char *mod = req->modules[x->module];
+        int random = x->series < 0;
+        char name[128], caption[64];
+        snprintf(name, sizeof name, "w_vs_dw_%s_%s_L%d.tsv", random ? "random" : res->series[x->series].label, mod,
+                 x->layer);
+        char *path = ls_path_join(data_dir, name);
+        if (!random) series_caption(&res->series[x->series], caption, sizeof caption);
+        if (random) fig_add(&fig, path, 0, "W_{%s} vs random (r = %d), layer %d", mod, x->r, x->layer);
+        else fig_add(&fig, path, 0, "W_{%s} vs ΔW_{%s} (%s), layer %d", mod, mod, caption, x->layer);
+        free(path);
+    }
     strbuf extra = {0};
-    sb_printf(&extra, "ncols=%d; xlabel='j (ΔW or random)'; ylabel='i (W)'", res->ncols);
-    sb_gp_assign(&extra, "suptitle", "φ(W, ΔW, i, j): left singular vectors (Fig. 8)");
+    sb_printf(&extra, "ncols=%d; xlabel='j (top-j of ΔW, or random)'; ylabel='i (top-i of W)'", res->ncols);
+    sb_gp_assign(&extra, "suptitle", "φ(W, ΔW, i, j): left singular vectors, a row per layer (Fig. 8, App. H.3)");
     static const char *const names[] = {"w_vs_dw.tsv", "w_vs_dw.md"};
     rc = finish(rc, req, t, names, 2, "w_vs_dw", "heatmap.gp", &fig, extra.s);
     sb_free(&extra);
@@ -346,10 +499,13 @@ static int write_spectrum(const char *data_dir, const char *name, const spectrum
     double total = 0, cum = 0;
     const double *S = x->sigma;
     for (int k = 0; k < x->n; k++) total += S[k] * S[k];
-    sb_printf(&d, "# i\tsigma_i\tsigma_i/sigma_1\tcumulative energy (%s, module %s, layer %d)\n", what, mod, x->layer);
+    double fro = sqrt(total);
+    sb_printf(&d, "# i\tsigma_i\tsigma_i/sigma_1\tcumulative energy\tsigma_i/frobenius (%s, module %s, layer %d)\n",
+              what, mod, x->layer);
     for (int k = 0; k < x->n; k++) {
         cum += S[k] * S[k];
-        sb_printf(&d, "%d\t%.8g\t%.8g\t%.8g\n", k + 1, S[k], S[0] > 0 ? S[k] / S[0] : 0, total > 0 ? cum / total : 0);
+        sb_printf(&d, "%d\t%.8g\t%.8g\t%.8g\t%.8g\n", k + 1, S[k], S[0] > 0 ? S[k] / S[0] : 0,
+                  total > 0 ? cum / total : 0, fro > 0 ? S[k] / fro : 0);
     }
     int rc = report_write(data_dir, name, &d);
     sb_free(&d);
@@ -357,9 +513,9 @@ static int write_spectrum(const char *data_dir, const char *name, const spectrum
 }
 
 int spectrum_render(const analyze_request *req, const spectrum_result *res, const char *data_dir) {
-    strbuf t[2] = {{0}}, *tsv = &t[0], *md = &t[1];
+    strbuf t[2] = {{0}}, *tsv = &t[0], *md = &t[1], colors = {0};
     report_figure fig = {0};
-    int of_w = res->of_w;
+    int of_w = res->of_w, nmax = 1;
     sb_printf(tsv, "what\tlayer\tmodule\tn\tsigma_1\tfrobenius\tnuclear\tstable_rank\teffective_rank\tenergy_rank\n");
     sb_printf(md, "# Singular spectrum of %s\n\nEffective rank (Roy & Vetterli 2007), stable rank ‖·‖²_F/‖·‖²_2, and "
                   "the smallest rank holding %.0f%% of ‖·‖²_F.\n\n"
@@ -368,32 +524,42 @@ int spectrum_render(const analyze_request *req, const spectrum_result *res, cons
               of_w ? "the pretrained W"
                    : "ΔW (LoRA: s·B·A; DoRA with its base: W' - W; full fine-tuning: W_ft - W0)",
               100 * req->energy, of_w ? "W" : "adapter", 100 * req->energy);
+    // One panel per module; every (series, layer) spectrum overlaid, normalised
+    // by its Frobenius norm so that ranks and full fine-tuning compare; one
+    // colour (and one legend entry) per series.
+    for (int mi = 0; mi < req->n_modules; mi++) fig_panel(&fig, of_w ? "W_{%s}" : "ΔW_{%s}", req->modules[mi]);
     int rc = 0;
     for (int c = 0; c < res->n_cells && !rc; c++) {
         const spectrum_cell *x = &res->cells[c];
         const char *mod = req->modules[x->module];
         const analyze_series *s = &res->series[x->series];
-        if (x->layer == res->layers.layer0) {
-            if (of_w) fig_panel(&fig, "W_{%s}", mod);
-            else fig_panel(&fig, "ΔW_{%s} (%s)", mod, s->label);
-        }
         const an_spectrum_summary *sum = &x->sum;
         const char *what = of_w ? "W" : s->label;
         sb_printf(tsv, "%s\t%d\t%s\t%d\t%.6g\t%.6g\t%.6g\t%.4f\t%.4f\t%d\n", of_w ? "W" : s->dir, x->layer, mod, sum->n,
                   sum->spectral, sum->frobenius, sum->nuclear, sum->stable_rank, sum->effective_rank, sum->energy_rank);
         sb_printf(md, "| %s | %d | %s | %.4g | %.4g | %.2f | %.2f | %d | %d |\n", what, x->layer, mod, sum->spectral,
                   sum->frobenius, sum->effective_rank, sum->stable_rank, sum->energy_rank, sum->n);
-        char name[128];
+        char name[128], caption[64];
         snprintf(name, sizeof name, "spectrum_%s_%s_L%d.tsv", what, mod, x->layer);
         rc = write_spectrum(data_dir, name, x, what, mod);
         char *path = ls_path_join(data_dir, name);
-        fig_add(&fig, path, x->series * req->n_modules + x->module + 1, "layer %d", x->layer);
+        if (of_w) snprintf(caption, sizeof caption, "W");
+        else series_caption(s, caption, sizeof caption);
+        if (x->layer == res->layers.layer0) fig_add(&fig, path, x->module + 1, "%s", caption);
+        else fig_add(&fig, path, x->module + 1, "%s", "");
+        sb_printf(&colors, "%s%d", colors.len ? " " : "", x->series + 1);
+        nmax = x->n > nmax ? x->n : nmax;
         free(path);
     }
-    char extra[128];
-    snprintf(extra, sizeof extra, "xlabel='i'; ylabel='σ_i'; logy=1; ncols=%d", req->n_modules);
+    strbuf extra = {0};
+    sb_printf(&extra, "xlabel='i'; ylabel='σ_i / ‖%s‖_F'; logy=1; xfix=1; ycol=5; ncols=%d%s", of_w ? "W" : "ΔW",
+              req->n_modules, nmax <= 16 ? "; xstep=1" : "");
+    sb_gp_assign(&extra, "colors", colors.s ? colors.s : "");
+    sb_free(&colors);
     static const char *const names[] = {"spectrum.tsv", "spectrum.md"};
-    return finish(rc, req, t, names, 2, "spectrum", "lines.gp", &fig, extra);
+    rc = finish(rc, req, t, names, 2, "spectrum", "lines.gp", &fig, extra.s);
+    sb_free(&extra);
+    return rc;
 }
 
 // ----------------------------------------------------------------------------

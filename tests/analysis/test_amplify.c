@@ -137,6 +137,29 @@ static void test_amplification_zero_update_has_zero_factor(void) {
     an_mat_free(&W), an_mat_free(&B), an_mat_free(&A);
 }
 
+
+// Table 7 from W's singular values alone (an_svd_top's) is Table 7 from W's full SVD.
+static void test_amplification_from_sigma_matches_full_svd_route(void) {
+    an_mat W = an_mat_gaussian(60, 40, 11), dW = an_mat_gaussian(60, 40, 12);
+    an_svd ws, ds, top;
+    double sigma[40];
+    CHECK_INT(an_svd_thin(&W, &ws), 0);
+    CHECK_INT(an_svd_thin(&dW, &ds), 0);
+    CHECK_INT(an_svd_top(&W, 1, &top, sigma), 0);
+    for (int r = 1; r <= 8; r += 7) {
+        an_amplification a, b;
+        CHECK_INT(an_amplification_from_svd(&W, &ws, &ds, r, 3, &a), 0);
+        CHECK_INT(an_amplification_from_sigma(&W, sigma, 40, &ds, r, 3, &b), 0);
+        CHECK_CLOSE(b.proj_w, a.proj_w, 1e-12, 0.0);
+        CHECK_CLOSE(b.factor, a.factor, 1e-14, 0.0);
+        CHECK(a.proj_dw == b.proj_dw && a.proj_random == b.proj_random && a.dw_norm == b.dw_norm);
+    }
+    an_amplification c;
+    CHECK_INT(an_amplification_from_sigma(&W, sigma, 39, &ds, 2, 3, &c), -1);
+    CHECK_STR_CONTAINS(an_error(), "39 singular values");
+    an_mat_free(&W), an_mat_free(&dW), an_svd_free(&ws), an_svd_free(&ds), an_svd_free(&top);
+}
+
 static const ls_test tests[] = {
     LS_TEST(test_projection_on_own_directions_is_top_r_energy),
     LS_TEST(test_amplification_factor_of_update_along_weak_direction),
@@ -144,6 +167,7 @@ static const ls_test tests[] = {
     LS_TEST(test_amplification_random_baseline_matches_expected_energy),
     LS_TEST(test_amplification_rejects_bad_r_and_shapes),
     LS_TEST(test_amplification_zero_update_has_zero_factor),
+    LS_TEST(test_amplification_from_sigma_matches_full_svd_route),
 };
 
 int main(int argc, char **argv) { return ls_test_main(argc, argv, tests, LS_COUNT(tests)); }

@@ -6,6 +6,7 @@
 // chance.h, the library's Monte Carlo (Haar frames by QR), and brute force
 // (Gaussian matrices -> full SVD, as the random baselines of subspace.h and
 // amplify.h draw them), plus exact Beta quantiles by numerical integration.
+#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -466,6 +467,27 @@ static void test_projected_norm_chance_trials_follow_the_flop_budget(void) {
     CHECK_INT(b.trials, 321);
 }
 
+
+// Layers share the draws of their shape: one batch gives each matrix the band
+// its own call gives, with the same bits at 1 and 2 threads.
+static void test_projected_norm_chance_batch_equals_single_at_any_thread_count(void) {
+    double s1[16], s2[16], s3[16];
+    for (int a = 0; a < 16; a++) s1[a] = 8.0 / (a + 1), s2[a] = 1.0, s3[a] = 16.0 - a;
+    const double *sig[3] = {s1, s2, s3};
+    int m[3] = {16, 16, 16};
+    an_band one[3], batch1[3], batch2[3];
+    for (int i = 0; i < 3; i++) CHECK_INT(an_projected_norm_chance(sig[i], 16, 20, 16, 4, 400, 9, &one[i]), 0);
+    omp_set_num_threads(1);
+    CHECK_INT(an_projected_norm_chance_batch(sig, m, 3, 20, 16, 4, 400, 9, batch1), 0);
+    omp_set_num_threads(2);
+    CHECK_INT(an_projected_norm_chance_batch(sig, m, 3, 20, 16, 4, 400, 9, batch2), 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK(memcmp(&one[i], &batch1[i], sizeof one[i]) == 0);
+        CHECK(memcmp(&batch1[i], &batch2[i], sizeof one[i]) == 0);
+    }
+    CHECK(one[0].p95 != one[1].p95);
+}
+
 static const ls_test tests[] = {
     LS_TEST(test_quantile_interpolates_like_numpy),
     LS_TEST(test_haar_frame_is_orthonormal_and_sign_unbiased),
@@ -480,6 +502,7 @@ static const ls_test tests[] = {
     LS_TEST(test_projected_norm_chance_moments_match_monte_carlo),
     LS_TEST(test_projected_norm_band_matches_brute_force_and_random_dw),
     LS_TEST(test_projected_norm_chance_same_seed_same_bits),
+    LS_TEST(test_projected_norm_chance_batch_equals_single_at_any_thread_count),
     LS_TEST(test_projected_norm_chance_trials_follow_the_flop_budget),
 };
 

@@ -1,7 +1,10 @@
 // Tests for analysis/linalg, random and lowrank: the SVDs everything else
 // stands on, the seeded generator of the random baselines, and the QR route
 // to the SVD of ΔW = s·B·A against the dense route.
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "an_testutil.h"
 #include "analysis.h"
@@ -253,6 +256,69 @@ static void test_delta_svd_of_zero_update_is_zero(void) {
     an_mat_free(&B), an_mat_free(&A), an_svd_free(&s);
 }
 
+
+// A W like a pretrained one: a Gaussian bulk plus a decaying low-rank part.
+static an_mat weight_like(int d, int k, uint64_t seed) {
+    an_mat W = an_mat_gaussian(d, k, seed), L = an_mat_gaussian(d, 24, seed + 1), R = an_mat_gaussian(k, 24, seed + 2);
+    for (int a = 0; a < 24; a++)
+        for (int i = 0; i < d; i++) AN_AT(&L, i, a) *= 4.0 * exp(-a / 6.0) / sqrt((double)k);
+    an_mat LR;
+    if (an_matmul(&L, 0, &R, 1, 1.0, &LR) != 0) abort();
+    for (size_t i = 0; i < (size_t)d * k; i++) W.data[i] = 0.05 * W.data[i] + LR.data[i];
+    an_mat_free(&L), an_mat_free(&R), an_mat_free(&LR);
+    return W;
+}
+
+// Largest distance between matching columns of X and Y, each up to sign.
+static double column_distance_up_to_sign(const an_mat *X, const an_mat *Y, int cols) {
+    double worst = 0.0;
+    for (int c = 0; c < cols; c++) {
+        double dot = 0.0, dd = 0.0;
+        for (int i = 0; i < X->rows; i++) dot += AN_AT(X, i, c) * AN_AT(Y, i, c);
+        for (int i = 0; i < X->rows; i++) {
+            double x = AN_AT(X, i, c) - (dot < 0 ? -1.0 : 1.0) * AN_AT(Y, i, c);
+            dd += x * x;
+        }
+        worst = fmax(worst, sqrt(dd));
+    }
+    return worst;
+}
+
+static void check_top_matches_dense(const an_mat *X, int k) {
+    an_svd full, top;
+    int p = X->rows < X->cols ? X->rows : X->cols;
+    double *all = malloc(sizeof(double) * p);
+    CHECK_INT(an_svd_thin(X, &full), 0);
+    CHECK_INT(an_svd_top(X, k, &top, all), 0);
+    CHECK_INT(top.nsv, k);
+    CHECK_INT(top.U.rows, X->rows);
+    CHECK_INT(top.V.rows, X->cols);
+    for (int i = 0; i < k; i++) CHECK_NEAR(top.S[i] / full.S[0], full.S[i] / full.S[0], 1e-12);
+    for (int i = 0; i < p; i++) CHECK_NEAR(all[i] / full.S[0], full.S[i] / full.S[0], 1e-10);
+    CHECK_MSG(column_distance_up_to_sign(&top.U, &full.U, k) < 1e-10, "U: %g", column_distance_up_to_sign(&top.U, &full.U, k));
+    CHECK_MSG(column_distance_up_to_sign(&top.V, &full.V, k) < 1e-10, "V: %g", column_distance_up_to_sign(&top.V, &full.V, k));
+    printf("  %d x %d, k = %d: top directions within %.1e (U), %.1e (V) of the dense SVD's\n", X->rows, X->cols, k,
+           column_distance_up_to_sign(&top.U, &full.U, k), column_distance_up_to_sign(&top.V, &full.V, k));
+    an_svd_free(&full), an_svd_free(&top), free(all);
+}
+
+static void test_svd_top_matches_dense_svd_on_the_directions_used(void) {
+    an_mat W = weight_like(768, 768, 5), T = weight_like(300, 180, 6), Wd = weight_like(180, 300, 7);
+    check_top_matches_dense(&W, 64);
+    check_top_matches_dense(&W, 8);
+    check_top_matches_dense(&T, 40);
+    check_top_matches_dense(&Wd, 40);
+    // Rank 3: k = 5 reaches the numerical rank and falls back to the dense SVD.
+    double sigma[3] = {4.0, 2.0, 1.0};
+    an_mat Qd = tu_random_orthogonal(20, 8), Qk = tu_random_orthogonal(12, 9);
+    an_mat X = tu_from_svd(&Qd, sigma, 3, &Qk);
+    check_top_matches_dense(&X, 5);
+    an_svd top;
+    CHECK_INT(an_svd_top(&X, 13, &top, NULL), -1);
+    CHECK_STR_CONTAINS(an_error(), "1..12");
+    an_mat_free(&W), an_mat_free(&T), an_mat_free(&Wd), an_mat_free(&Qd), an_mat_free(&Qk), an_mat_free(&X);
+}
+
 static const ls_test tests[] = {
     LS_TEST(test_rng_matches_reference_xoshiro256starstar),
     LS_TEST(test_gaussian_matrix_same_seed_same_bits),
@@ -265,6 +331,7 @@ static const ls_test tests[] = {
     LS_TEST(test_delta_svd_repeated_singular_values_agree_on_projectors),
     LS_TEST(test_delta_svd_rejects_mismatched_lora_rank),
     LS_TEST(test_delta_svd_of_zero_update_is_zero),
+    LS_TEST(test_svd_top_matches_dense_svd_on_the_directions_used),
 };
 
 int main(int argc, char **argv) { return ls_test_main(argc, argv, tests, LS_COUNT(tests)); }

@@ -168,6 +168,34 @@ static void test_subspace_of_several_adapters_compares_every_pair(void) {
     CHECK_STR_CONTAINS(err_text, "several --adapter");
 }
 
+// Cells and Monte Carlo draws run on OpenMP's threads: the tables are the same
+// bytes at 1 and 2 threads (amplify and its bands, w-vs-dw, subspace on B,
+// whose Wq and Wv live in different d_out).
+static void test_analyses_same_bytes_at_one_and_two_threads(void) {
+    static const char *const kinds[3][2] = {
+        {"amplify --base data/peft/llama_tiny/base --adapter data/peft/llama_tiny/adapter", "table7.tsv"},
+        {"w-vs-dw --base data/peft/llama_tiny/base --adapter data/peft/llama_tiny/adapter", "w_vs_dw.tsv"},
+        {"subspace --side B --adapter data/peft/llama_tiny_rslora/adapter --adapter2 data/peft/llama_tiny/adapter",
+         "subspace.tsv"}};
+    for (int k = 0; k < 3; k++) {
+        char *text[2] = {NULL, NULL};
+        for (int t = 0; t < 2; t++) {
+            char dir[64], args[4400], path[4300];
+            snprintf(dir, sizeof dir, "cli_threads_%d_%d", k, t + 1);
+            const char *out = ls_test_tmpdir(dir);
+            setenv("OMP_NUM_THREADS", t ? "2" : "1", 1);
+            snprintf(args, sizeof args, "analyze %s --module q,v --no-plot --out '%s'", kinds[k][0], out);
+            CHECK_MSG(run(args) == 0, "%s", err_text);
+            snprintf(path, sizeof path, "%s/%s", out, kinds[k][1]);
+            text[t] = ls_read_file(path, NULL);
+        }
+        CHECK_MSG(text[0] && text[1] && !strcmp(text[0], text[1]), "%s differs between 1 and 2 threads", kinds[k][1]);
+        free(text[0]);
+        free(text[1]);
+    }
+    setenv("OMP_NUM_THREADS", "2", 1);
+}
+
 static void test_stories260k_weights_analyses_run(void) {
     const char *base = ls_test_asset("models/stories260K/stories260K.bin");
     if (!base) SKIP("stories260K.bin not present");
@@ -349,6 +377,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_amplify_reports_peft_delta_norm_and_factor),
         LS_TEST(test_subspace_between_peft_adapters_writes_grids_and_figure),
         LS_TEST(test_subspace_of_several_adapters_compares_every_pair),
+        LS_TEST(test_analyses_same_bytes_at_one_and_two_threads),
         LS_TEST(test_stories260k_weights_analyses_run),
         LS_TEST(test_bad_input_gives_one_line_error_and_no_output),
         LS_TEST(test_finetuned_checkpoint_delta_matches_adapter),
