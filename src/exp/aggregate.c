@@ -128,6 +128,7 @@ static const char *metric_title(const char *m) {
     if (!strcmp(m, "cider")) return "CIDEr";
     if (!strcmp(m, "meteor_exact_stem_synonym")) return "METEOR (exact+stem+synonym, no paraphrase)";
     if (!strcmp(m, "accuracy")) return "accuracy";
+    if (!strcmp(m, "val_accuracy")) return "val. accuracy";
     if (!strcmp(m, "trainable_params")) return "trainable params";
     return m;
 }
@@ -296,6 +297,19 @@ static int table_plot(const experiment *e, const exp_analysis *an, const table_s
         sb_gp_assign(&extra, "xlabel", px);
         sb_gp_assign(&extra, "ylabel", metric_title(t->metrics[0]));
         sb_printf(&extra, "; errorbars=1; logx=%d; ncols=1", !strcmp(px, "rank"));
+        // `plot_reference = METRIC`: that metric's mean over the runs as a line
+        // across the panel (Table 6: the base model's validation loss)
+        const char *ref = exp_analysis_get(an, "plot_reference");
+        for (int k = 0; ref && k < t->nm; k++) {
+            if (strcmp(t->metrics[k], ref)) continue;
+            double sum = 0;
+            for (int g = 0; g < n_groups; g++) sum += means[g * t->nm + k];
+            char v[64], title[128];
+            snprintf(v, sizeof v, "%.6g", n_groups ? sum / n_groups : NAN);
+            snprintf(title, sizeof title, "\"%s\"", metric_title(ref));
+            sb_gp_assign(&extra, "hlines", v);
+            sb_gp_assign(&extra, "hline_titles", title);
+        }
         rc = report_plot_figure(out_dir, t->stem, "lines.gp", &fig, extra.s);
         sb_free(&extra);
     }
@@ -334,8 +348,8 @@ static int known_keys(const experiment *e, const exp_analysis *an, const char *c
 
 int exp_table_check(const experiment *e, const exp_analysis *an) {
     static const char *const keys[] = {"kind", "rows", "over", "metrics", "title", "output", "plot_x", "plot_series",
-                                       NULL};
-    if (known_keys(e, an, keys, "rows, over, metrics, title, output, plot_x, plot_series")) return -1;
+                                       "plot_reference", NULL};
+    if (known_keys(e, an, keys, "rows, over, metrics, title, output, plot_x, plot_series, plot_reference")) return -1;
     table_spec t;
     if (table_spec_read(e, an, &t)) return -1;
     const char *lists[2] = {"rows", "metrics"};
@@ -351,6 +365,12 @@ int exp_table_check(const experiment *e, const exp_analysis *an) {
     }
     if ((px && xi < 0) || (ps && si < 0))
         return ls_fail("%s:%d: [analysis %s] plot_x/plot_series must be among the rows", e->path, an->line, an->name);
+    const char *ref = exp_analysis_get(an, "plot_reference");
+    int found = 0;
+    for (int i = 0; ref && i < t.nm; i++) found |= !strcmp(t.metrics[i], ref);
+    if (ref && (!px || !found))
+        return ls_fail("%s:%d: [analysis %s] plot_reference: expected one of the metrics, with plot_x, found '%s'",
+                       e->path, an->line, an->name, ref);
     return 0;
 }
 
