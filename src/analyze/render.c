@@ -189,16 +189,16 @@ static int subspace_figure(const analyze_request *req, const subspace_result *re
     return rc;
 }
 
-// The summary of Fig. 6 / 7 across layers: φ(1, 1), φ(1, r2) and the grid's
-// mean per layer, a line per module, each over its chance band (random
-// subspaces of the same n: chance mean to p99, shaded). <stem>_per_layer.png.
+// The summary of Fig. 6 / 7 across layers: φ(1, 1), φ(1, r2), φ(r1, r2) and
+// the grid's mean per layer, a line per module, each over its chance band
+// (random subspaces of the same n: chance mean to p99, shaded). <stem>_per_layer.png.
 static int subspace_layers_figure(const analyze_request *req, const subspace_result *res, const char *data_dir,
                                   char side) {
-    static const char *const stat[3] = {"φ(1, 1)", "φ(1, r_2)", "mean φ over the grid"};
-    static const char *const tag[3] = {"phi_1_1", "phi_1_r2", "mean_phi"};
+    static const char *const stat[4] = {"φ(1, 1)", "φ(1, r_2)", "φ(r_1, r_2)", "mean φ over the grid"};
+    static const char *const tag[4] = {"phi_1_1", "phi_1_r2", "phi_r1_r2", "mean_phi"};
     report_figure fig = {0};
     int rc = 0;
-    for (int k = 0; k < 3 && !rc; k++) {
+    for (int k = 0; k < 4 && !rc; k++) {
         fig_panel(&fig, "%s", stat[k]);
         for (int mi = 0; mi < req->n_modules && !rc; mi++) {
             strbuf d = {0};
@@ -207,9 +207,14 @@ static int subspace_layers_figure(const analyze_request *req, const subspace_res
                 const subspace_cell *x = &res->cells[c];
                 if (x->module != mi) continue;
                 const an_phi_chance *ch = &res->chance[x->chance];
-                const an_band *b = k == 0 ? an_phi_chance_at(ch, 1, 1) : k == 1 ? an_phi_chance_at(ch, 1, x->jmax)
-                                                                                  : &ch->grid_mean;
-                double v = k == 0 ? x->phi[0] : k == 1 ? x->phi[x->jmax - 1] : x->mean;
+                const an_band *b = k == 0   ? an_phi_chance_at(ch, 1, 1)
+                                   : k == 1 ? an_phi_chance_at(ch, 1, x->jmax)
+                                   : k == 2 ? an_phi_chance_at(ch, x->imax, x->jmax)
+                                            : &ch->grid_mean;
+                double v = k == 0   ? x->phi[0]
+                           : k == 1 ? x->phi[x->jmax - 1]
+                           : k == 2 ? x->phi[(size_t)(x->imax - 1) * x->jmax + x->jmax - 1]
+                                    : x->mean;
                 sb_printf(&d, "%d\t%.6f\t%.6f\t%.6f\n", x->layer, v, b->mean, b->p99);
             }
             char name[128];
@@ -225,7 +230,7 @@ static int subspace_layers_figure(const analyze_request *req, const subspace_res
     snprintf(stem, sizeof stem, "%s_per_layer", req->name ? req->name : "subspace");
     if (!rc)
         rc = report_plot_figure(req->out, stem, "lines.gp", &fig,
-                                "xlabel='layer'; xstep=1; ylabel='φ'; ymin=0; ymax=1; ncols=3; bandlo=3; bandhi=4; "
+                                "xlabel='layer'; xstep=1; ylabel='φ'; ymin=0; ymax=1; ncols=2; bandlo=3; bandhi=4; "
                                 "band_title='random subspaces: chance mean to p99'");
     fig_free(&fig);
     return rc;
