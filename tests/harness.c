@@ -131,3 +131,29 @@ int ls_test_count_files(const char *dir) {
     if (p) pclose(p);
     return n;
 }
+
+double ls_test_tsv_value(const char *path, const char *key, int col) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NAN;
+    size_t cap = 1 << 16, len = 0;
+    char *text = malloc(cap);
+    for (size_t n; (n = fread(text + len, 1, cap - len - 1, fp)) > 0;) {
+        len += n;
+        if (len + 1 == cap) text = realloc(text, cap *= 2);
+    }
+    fclose(fp);
+    text[len] = 0;
+    double v = NAN;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, key, strlen(key))) continue;
+        char *p = line;
+        for (int c = 0; c < col && p; c++) {
+            p = strchr(p, '\t');
+            if (p) p++;
+        }
+        if (p) v = strtod(p, NULL);
+        break;
+    }
+    free(text);
+    return v;
+}

@@ -89,4 +89,8 @@ int ls_test_lorascope(const char *args, char *out, size_t out_size, char *err, s
 // Regular files under dir (recursively); -1 if it cannot be listed.
 int ls_test_count_files(const char *dir);
 
+// The number in column `col` (0-based, tab-separated) of the first row of the
+// TSV file that starts with `key`; NAN if there is none.
+double ls_test_tsv_value(const char *path, const char *key, int col);
+
 #endif

@@ -12,7 +12,6 @@ static char err_text[8192];
 // lorascope with `args` (a shell fragment) from tests/ (harness.h).
 static int run(const char *args) { return ls_test_lorascope(args, NULL, 0, err_text, sizeof err_text); }
 
-
 // Expects failure with exit code `code`, a message containing `needle`, one
 // line, and nothing written under `out`.
 static void expect_error(const char *args, int code, const char *needle, const char *out) {
@@ -24,26 +23,6 @@ static void expect_error(const char *args, int code, const char *needle, const c
     for (size_t i = 0; i < len; i++) lines += err_text[i] == '\n';
     CHECK_MSG(lines == 1, "expected a one-line error, got %d lines: %s", lines, err_text);
     if (out) CHECK_MSG(ls_test_count_files(out) == 0, "files left behind in %s after a failed run", out);
-}
-
-// Reads the value of column `col` in the first TSV row whose first
-// columns match `key` (tab-separated prefix of the row).
-static double tsv_value(const char *path, const char *key, int col) {
-    char *text = ls_read_file(path, NULL);
-    if (!text) return NAN;
-    double v = NAN;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        if (strncmp(line, key, strlen(key))) continue;
-        char *p = line;
-        for (int c = 0; c < col && p; c++) {
-            p = strchr(p, '\t');
-            if (p) p++;
-        }
-        if (p) v = strtod(p, NULL);
-        break;
-    }
-    free(text);
-    return v;
 }
 
 // ‖rows [row0, row0+rows) of ΔW‖_F from PEFT's delta file (GPT-2: stored (in, out)).
@@ -84,13 +63,13 @@ static void test_spectrum_of_gpt2_q_block_matches_peft_delta(void) {
     for (int layer = 0; layer < 2; layer++) {
         char key[300];
         snprintf(key, sizeof key, "data/peft/gpt2_tiny/adapter\t%d\tq\t", layer);
-        double got = tsv_value(tsv, key, 5);
+        double got = ls_test_tsv_value(tsv, key, 5);
         char dkey[64];
         snprintf(dkey, sizeof dkey, "transformer.h.%d.attn.c_attn", layer);
         double want = peft_delta_norm("data/peft/gpt2_tiny/delta.safetensors", dkey, 0, 64, 1);
         CHECK_CLOSE(got, want, 1e-5, 0);
         snprintf(key, sizeof key, "data/peft/gpt2_tiny/adapter\t%d\tc_attn\t", layer);
-        CHECK_CLOSE(tsv_value(tsv, key, 5), peft_delta_norm("data/peft/gpt2_tiny/delta.safetensors", dkey, 0, 192, 1),
+        CHECK_CLOSE(ls_test_tsv_value(tsv, key, 5), peft_delta_norm("data/peft/gpt2_tiny/delta.safetensors", dkey, 0, 192, 1),
                     1e-5, 0);
     }
 }
@@ -105,12 +84,12 @@ static void test_amplify_reports_peft_delta_norm_and_factor(void) {
     snprintf(tsv, sizeof tsv, "%s/table7.tsv", out);
     // columns: adapter r layer module proj_dW proj_W proj_random norm_W norm_dW amplification
     const char *key = "data/peft/llama_tiny/adapter\t4\t1\tq\t";
-    double norm_dw = tsv_value(tsv, key, 8), proj_dw = tsv_value(tsv, key, 4), factor = tsv_value(tsv, key, 9);
+    double norm_dw = ls_test_tsv_value(tsv, key, 8), proj_dw = ls_test_tsv_value(tsv, key, 4), factor = ls_test_tsv_value(tsv, key, 9);
     double want = peft_delta_norm("data/peft/llama_tiny/delta.safetensors", "model.layers.1.self_attn.q_proj", 0, 64, 0);
     CHECK_CLOSE(norm_dw, want, 1e-5, 0);
     CHECK_CLOSE(factor, norm_dw / proj_dw, 1e-4, 0);
     // ‖U_Wᵀ W V_W‖ >= any other rank-r projection (Eckart-Young).
-    CHECK(tsv_value(tsv, key, 5) >= proj_dw && tsv_value(tsv, key, 5) >= tsv_value(tsv, key, 6));
+    CHECK(ls_test_tsv_value(tsv, key, 5) >= proj_dw && ls_test_tsv_value(tsv, key, 5) >= ls_test_tsv_value(tsv, key, 6));
     char fig[4300];
     snprintf(fig, sizeof fig, "%s/amplification.png", out);
     if (system("command -v gnuplot >/dev/null") == 0) CHECK_MSG(ls_exists(fig), "%s missing", fig);
@@ -131,7 +110,7 @@ static void test_subspace_between_peft_adapters_writes_grids_and_figure(void) {
     CHECK_MSG(ls_exists(path), "%s missing", path);
     snprintf(path, sizeof path, "%s/subspace.tsv", out);
     // rsLoRA q has r = 2 (rank_pattern), the other adapter r = 4: a 2 x 4 grid; values in [0, 1].
-    double phi11 = tsv_value(path, "0\tq\tA\t2\t4\t", 5);
+    double phi11 = ls_test_tsv_value(path, "0\tq\tA\t2\t4\t", 5);
     CHECK_MSG(phi11 >= 0 && phi11 <= 1, "phi(1,1) = %g", phi11);
     if (system("command -v gnuplot >/dev/null") == 0) {
         snprintf(path, sizeof path, "%s/subspace.svg", out);
@@ -160,7 +139,7 @@ static void test_subspace_of_several_adapters_compares_every_pair(void) {
               pairs[3]);
     free(text);
     // pair 2 is adapter 1 against itself
-    double same = tsv_value(path, "2\tdata/peft_generic/bert/adapter\tdata/peft_generic/bert/adapter\t", 7);
+    double same = ls_test_tsv_value(path, "2\tdata/peft_generic/bert/adapter\tdata/peft_generic/bert/adapter\t", 7);
     CHECK_MSG(fabs(same - 1.0) < 1e-9, "phi(1,1) of an adapter with itself = %.12g", same);
     snprintf(path, sizeof path, "%s/subspace_summary.md", out);
     CHECK_MSG(ls_exists(path), "%s missing", path);
@@ -207,11 +186,11 @@ static void test_stories260k_weights_analyses_run(void) {
     CHECK_MSG(run(args) == 0, "%s", err_text);
     snprintf(path, sizeof path, "%s/spectrum.tsv", out);
     // Wq of layer 0 is 64 x 64: 64 singular values, effective rank in [1, 64].
-    double n = tsv_value(path, "W\t0\tq\t", 3), er = tsv_value(path, "W\t0\tq\t", 8);
+    double n = ls_test_tsv_value(path, "W\t0\tq\t", 3), er = ls_test_tsv_value(path, "W\t0\tq\t", 8);
     CHECK_NEAR(n, 64, 0);
     CHECK_MSG(er >= 1 && er <= 64, "effective rank %g", er);
     snprintf(path, sizeof path, "%s/w_vs_dw.tsv", out);
-    double mean = tsv_value(path, "random\t8\t2\tq\t", 6);
+    double mean = ls_test_tsv_value(path, "random\t8\t2\tq\t", 6);
     CHECK_MSG(mean > 0 && mean < 1, "mean phi W vs random = %g", mean);
 }
 
@@ -318,8 +297,8 @@ static void test_finetuned_checkpoint_delta_matches_adapter(void) {
             snprintf(k1, sizeof k1, "%s/ft\t%d\t%s\t", dir, layer, m ? "v" : "q");
             snprintf(k2, sizeof k2, "data/peft/llama_tiny/adapter\t%d\t%s\t", layer, m ? "v" : "q");
             // sigma_1 and ‖ΔW‖_F: W_ft - W0 carries float32 rounding of W0 + ΔW (|W0| ~ 0.02-1).
-            CHECK_CLOSE(tsv_value(tsv_ft, k1, 4), tsv_value(tsv_ad, k2, 4), 1e-4, 1e-6);
-            CHECK_CLOSE(tsv_value(tsv_ft, k1, 5), tsv_value(tsv_ad, k2, 5), 1e-4, 1e-6);
+            CHECK_CLOSE(ls_test_tsv_value(tsv_ft, k1, 4), ls_test_tsv_value(tsv_ad, k2, 4), 1e-4, 1e-6);
+            CHECK_CLOSE(ls_test_tsv_value(tsv_ft, k1, 5), ls_test_tsv_value(tsv_ad, k2, 5), 1e-4, 1e-6);
         }
     // The same weights as a bare safetensors file of canonical names (lorascope's full/model.safetensors).
     snprintf(cmd, sizeof cmd, "mkdir -p '%s/bare' && cp '%s/ft/model.safetensors' '%s/bare/params.safetensors'", dir,
@@ -331,7 +310,7 @@ static void test_finetuned_checkpoint_delta_matches_adapter(void) {
     snprintf(tsv_ft, sizeof tsv_ft, "%s/c/spectrum.tsv", dir);
     char kb[4400];
     snprintf(kb, sizeof kb, "%s/bare/params.safetensors\t1\tq\t", dir);
-    CHECK_CLOSE(tsv_value(tsv_ft, kb, 5), tsv_value(tsv_ad, "data/peft/llama_tiny/adapter\t1\tq\t", 5), 1e-4, 1e-6);
+    CHECK_CLOSE(ls_test_tsv_value(tsv_ft, kb, 5), ls_test_tsv_value(tsv_ad, "data/peft/llama_tiny/adapter\t1\tq\t", 5), 1e-4, 1e-6);
 }
 
 // `score` prints METEOR under its full name (exact+stem+synonym, no

@@ -16,7 +16,6 @@ static char err_text[8192];
 // lorascope with `args` (a shell fragment) from tests/ (harness.h).
 static int run(const char *args) { return ls_test_lorascope(args, NULL, 0, err_text, sizeof err_text); }
 
-
 // Expects exit 1, a message containing both needles, one line, nothing under out.
 static void expect_error(const char *args, const char *needle, const char *needle2, const char *out) {
     int rc = run(args);
@@ -27,25 +26,6 @@ static void expect_error(const char *args, const char *needle, const char *needl
     for (const char *c = err_text; *c; c++) lines += *c == '\n';
     CHECK_MSG(lines == 1, "expected a one-line error, got %d lines: %s", lines, err_text);
     CHECK_MSG(ls_test_count_files(out) == 0, "files left behind in %s after a failed run", out);
-}
-
-// The value of column `col` in the first TSV row that starts with `key`.
-static double tsv_value(const char *path, const char *key, int col) {
-    char *text = ls_read_file(path, NULL);
-    if (!text) return NAN;
-    double v = NAN;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        if (strncmp(line, key, strlen(key))) continue;
-        char *p = line;
-        for (int c = 0; c < col && p; c++) {
-            p = strchr(p, '\t');
-            if (p) p++;
-        }
-        if (p) v = strtod(p, NULL);
-        break;
-    }
-    free(text);
-    return v;
 }
 
 // ‖rows of PEFT's ΔW‖_F (delta.safetensors is (out, in)): `groups` groups of
@@ -129,7 +109,7 @@ static void check_norm(const char *tsv, const char *name, int layer, const char 
                        int rows) {
     char k[512];
     snprintf(k, sizeof k, "data/peft_generic/%s/adapter\t%d\t%s\t", name, layer, module);
-    double got = tsv_value(tsv, k, 5), want = peft_delta_norm(name, key, row0, rows);
+    double got = ls_test_tsv_value(tsv, k, 5), want = peft_delta_norm(name, key, row0, rows);
     CHECK_MSG(fabs(got - want) <= 1e-5 * want, "%s layer %d %s: ‖ΔW‖_F %.8g, PEFT %.8g", name, layer, module, got,
               want);
 }
@@ -166,7 +146,7 @@ static void test_fused_blocks_dora_and_t5_stacks_give_peft_delta_norms(void) {
         const char *mod = b == 0 ? "q" : b == 1 ? "k" : "v";
         char k[256];
         snprintf(k, sizeof k, "data/peft_generic/gpt_neox/adapter\t1\t%s\t", mod);
-        double got = tsv_value(tsv, k, 5);
+        double got = ls_test_tsv_value(tsv, k, 5);
         double want = peft_delta_norm_strided("gpt_neox", "gpt_neox.layers.1.attention.query_key_value", 8 * b, 8, 4, 24);
         CHECK_MSG(fabs(got - want) <= 1e-5 * want, "gpt_neox %s: ‖ΔW‖_F %.8g, PEFT %.8g", mod, got, want);
     }
