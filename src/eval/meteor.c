@@ -770,20 +770,9 @@ double mt_meteor_tokenized(const mt_wordnet *wn, const char *const *hyps, char *
 }
 
 double mt_meteor(const mt_wordnet *wn, const char *const *hyps, char **const *refs, const int *n_refs, int n) {
-    char **h = ls_malloc((size_t)(n > 0 ? n : 1) * sizeof(char *));
-    char ***r = ls_malloc((size_t)(n > 0 ? n : 1) * sizeof(char **));
-    for (int i = 0; i < n; i++) {
-        h[i] = mt_ptb_text(hyps[i]);
-        r[i] = ls_malloc((size_t)(n_refs[i] > 0 ? n_refs[i] : 1) * sizeof(char *));
-        for (int k = 0; k < n_refs[i]; k++) r[i][k] = mt_ptb_text(refs[i][k]);
-    }
-    double score = mt_meteor_tokenized(wn, (const char *const *)h, r, n_refs, n, NULL);
-    for (int i = 0; i < n; i++) {
-        for (int k = 0; k < n_refs[i]; k++) free(r[i][k]);
-        free(r[i]);
-        free(h[i]);
-    }
-    free(h);
-    free(r);
+    mt_ptb_corpus c;
+    mt_ptb_corpus_make(&c, hyps, refs, n_refs, n);
+    double score = mt_meteor_tokenized(wn, (const char *const *)c.hyps, c.refs, n_refs, n, NULL);
+    mt_ptb_corpus_free(&c);
     return score;
 }

@@ -65,6 +65,29 @@ char *mt_ptb_text(const char *raw) {
     return s;
 }
 
+void mt_ptb_corpus_make(mt_ptb_corpus *c, const char *const *hyps, char **const *refs, const int *n_refs, int n) {
+    c->n = n;
+    c->n_refs = n_refs;
+    c->hyps = ls_malloc((size_t)(n > 0 ? n : 1) * sizeof(char *));
+    c->refs = ls_malloc((size_t)(n > 0 ? n : 1) * sizeof(char **));
+    for (int i = 0; i < n; i++) {
+        c->hyps[i] = mt_ptb_text(hyps[i]);
+        c->refs[i] = ls_malloc((size_t)(n_refs[i] > 0 ? n_refs[i] : 1) * sizeof(char *));
+        for (int k = 0; k < n_refs[i]; k++) c->refs[i][k] = mt_ptb_text(refs[i][k]);
+    }
+}
+
+void mt_ptb_corpus_free(mt_ptb_corpus *c) {
+    for (int i = 0; i < c->n; i++) {
+        for (int k = 0; k < c->n_refs[i]; k++) free(c->refs[i][k]);
+        free(c->refs[i]);
+        free(c->hyps[i]);
+    }
+    free(c->hyps);
+    free(c->refs);
+    memset(c, 0, sizeof *c);
+}
+
 // ----------------------------------------------------------------------------
 // characters
 

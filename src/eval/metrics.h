@@ -84,6 +84,17 @@ void mt_tokens_free(mt_tokens *t);
 // (METEOR's -norm input, CIDEr, NIST). Free with free().
 char *mt_ptb_text(const char *raw);
 
+// A corpus of hypotheses and their references as mt_ptb_text gives them, for
+// the scorers that take tokenized text (CIDEr, METEOR). Free with mt_ptb_corpus_free.
+typedef struct {
+    char **hyps;   // (n)
+    char ***refs;  // (n) x n_refs[i]
+    const int *n_refs;
+    int n;
+} mt_ptb_corpus;
+void mt_ptb_corpus_make(mt_ptb_corpus *c, const char *const *hyps, char **const *refs, const int *n_refs, int n);
+void mt_ptb_corpus_free(mt_ptb_corpus *c);
+
 // ----------------------------------------------------------------------------
 // BLEU (corpus level, multi-reference)
 
