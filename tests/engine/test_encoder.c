@@ -22,49 +22,13 @@
 #include "engine/lora.h"
 #include "engine/model.h"
 #include "engine/rng.h"
+#include "engine_testutil.h"
 #include "harness.h"
 #include "io/adapter.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 
 static const ls_backend *be;
-
-static float *randn(int n, uint64_t seed, float scale) {
-    ls_rng r;
-    ls_rng_seed(&r, seed);
-    float *x = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    for (int i = 0; i < n; i++) x[i] = scale * (float)ls_rng_normal(&r);
-    return x;
-}
-
-static double dot(const float *w, const float *x, size_t n) {
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) s += (double)w[i] * x[i];
-    return s;
-}
-
-typedef double (*objective)(void *ctx);
-
-// Central differences of f against g over x (n), as tests/engine/test_ops_grad.c.
-static int fd_check(const char *what, objective f, void *ctx, float *x, const float *g, int n, float h,
-                    double rtol, double atol) {
-    int bad = 0;
-    for (int j = 0; j < n; j++) {
-        float x0 = x[j];
-        x[j] = x0 + h;
-        double xp = x[j], lp = f(ctx);
-        x[j] = x0 - h;
-        double xm = x[j], lm = f(ctx);
-        x[j] = x0;
-        double fd = (lp - lm) / (xp - xm), err = fabs(fd - g[j]);
-        if (!(err <= rtol * fmax(fabs(fd), fabs(g[j])) + atol)) {
-            if (bad < 5)
-                fprintf(stderr, "  %s[%d]: analytic %.8g, finite difference %.8g\n", what, j, g[j], fd);
-            bad++;
-        }
-    }
-    return bad;
-}
 
 #define FD_H 5e-3f
 #define FD_RTOL 2e-3
@@ -82,19 +46,19 @@ typedef struct {
 static double att_obj(void *p) {
     att_ctx *c = p;
     be->attention_bidir_forward(c->out, c->att, c->qkv, c->mask, c->B, c->T, c->NH, c->HS);
-    return dot(c->wout, c->out, (size_t)c->B * c->T * c->NH * c->HS);
+    return et_dot(c->wout, c->out, (size_t)c->B * c->T * c->NH * c->HS);
 }
 
 static void test_bidir_attention_backward_matches_finite_differences(void) {
     int B = 2, T = 5, NH = 2, HS = 3;
     int mask[10] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0}; // sequence 1 has 3 tokens
     int n_qkv = B * T * 3 * NH * HS, n_out = B * T * NH * HS;
-    att_ctx c = {B, T, NH, HS, mask, randn(n_qkv, 61, 1), malloc(sizeof(float) * B * NH * T * T),
-                 malloc(sizeof(float) * n_out), randn(n_out, 62, 1)};
+    att_ctx c = {B, T, NH, HS, mask, et_randn(n_qkv, 61, 1), malloc(sizeof(float) * B * NH * T * T),
+                 malloc(sizeof(float) * n_out), et_randn(n_out, 62, 1)};
     float *g = malloc(sizeof(float) * n_qkv), *datt = malloc(sizeof(float) * B * NH * T * T);
     att_obj(&c);
     be->attention_bidir_backward(g, datt, c.wout, c.qkv, c.att, mask, B, T, NH, HS);
-    CHECK(fd_check("dqkv", att_obj, &c, c.qkv, g, n_qkv, FD_H, FD_RTOL, FD_ATOL) == 0);
+    CHECK(et_fd_check("dqkv", att_obj, &c, c.qkv, g, n_qkv, FD_H, FD_RTOL, FD_ATOL) == 0);
     // masked keys: probability 0, no gradient, and no influence on any output
     for (int h = 0; h < NH; h++)
         for (int t = 0; t < T; t++)
@@ -116,7 +80,7 @@ static void test_bidir_attention_backward_matches_finite_differences(void) {
 // softmax(q0 K^T / sqrt(HS)) V over all T keys, in double.
 static void test_bidir_attention_row_zero_sees_all_keys(void) {
     int T = 4, HS = 2;
-    float *qkv = randn(T * 3 * HS, 63, 1), att[16], out[8];
+    float *qkv = et_randn(T * 3 * HS, 63, 1), att[16], out[8];
     be->attention_bidir_forward(out, att, qkv, NULL, 1, T, 1, HS);
     double s[4], z = 0, mx = -1e300;
     for (int u = 0; u < T; u++) {
@@ -141,11 +105,11 @@ static double pw_obj(void *p) {
     pw_ctx *c = p;
     if (c->which == 0) be->gelu_erf_forward(c->out, c->inp, (size_t)c->n);
     else be->tanh_forward(c->out, c->inp, (size_t)c->n);
-    return dot(c->wout, c->out, (size_t)c->n);
+    return et_dot(c->wout, c->out, (size_t)c->n);
 }
 
 static void test_gelu_erf_matches_definition_and_finite_differences(void) {
-    pw_ctx c = {0, 40, randn(40, 64, 2), malloc(sizeof(float) * 40), randn(40, 65, 1)};
+    pw_ctx c = {0, 40, et_randn(40, 64, 2), malloc(sizeof(float) * 40), et_randn(40, 65, 1)};
     pw_obj(&c);
     for (int i = 0; i < c.n; i++) {
         double x = c.inp[i];
@@ -153,17 +117,17 @@ static void test_gelu_erf_matches_definition_and_finite_differences(void) {
     }
     float *g = malloc(sizeof(float) * c.n);
     be->gelu_erf_backward(g, c.inp, c.wout, (size_t)c.n);
-    CHECK(fd_check("gelu_erf dinp", pw_obj, &c, c.inp, g, c.n, FD_H, FD_RTOL, FD_ATOL) == 0);
+    CHECK(et_fd_check("gelu_erf dinp", pw_obj, &c, c.inp, g, c.n, FD_H, FD_RTOL, FD_ATOL) == 0);
     free(c.inp); free(c.out); free(c.wout); free(g);
 }
 
 static void test_tanh_backward_matches_finite_differences(void) {
-    pw_ctx c = {1, 40, randn(40, 66, 1.5f), malloc(sizeof(float) * 40), randn(40, 67, 1)};
+    pw_ctx c = {1, 40, et_randn(40, 66, 1.5f), malloc(sizeof(float) * 40), et_randn(40, 67, 1)};
     pw_obj(&c);
     for (int i = 0; i < c.n; i++) CHECK_NEAR(c.out[i], tanh((double)c.inp[i]), 1e-6);
     float *g = malloc(sizeof(float) * c.n);
     be->tanh_backward(g, c.out, c.wout, (size_t)c.n);
-    CHECK(fd_check("tanh dinp", pw_obj, &c, c.inp, g, c.n, FD_H, FD_RTOL, FD_ATOL) == 0);
+    CHECK(et_fd_check("tanh dinp", pw_obj, &c, c.inp, g, c.n, FD_H, FD_RTOL, FD_ATOL) == 0);
     free(c.inp); free(c.out); free(c.wout); free(g);
 }
 
@@ -176,12 +140,12 @@ typedef struct {
 static double pool_obj(void *p) {
     pool_ctx *c = p;
     be->mean_pool_forward(c->out, c->inp, c->mask, c->B, c->T, c->C);
-    return dot(c->wout, c->out, (size_t)c->B * c->C);
+    return et_dot(c->wout, c->out, (size_t)c->B * c->C);
 }
 
 static void test_mean_pool_averages_kept_tokens_and_backward_matches_finite_differences(void) {
     int B = 2, T = 3, C = 4, mask[6] = {1, 1, 1, 1, 0, 0};
-    pool_ctx c = {B, T, C, mask, randn(B * T * C, 68, 1), malloc(sizeof(float) * B * C), randn(B * C, 69, 1)};
+    pool_ctx c = {B, T, C, mask, et_randn(B * T * C, 68, 1), malloc(sizeof(float) * B * C), et_randn(B * C, 69, 1)};
     pool_obj(&c);
     for (int k = 0; k < C; k++) {
         CHECK_NEAR(c.out[k], (c.inp[k] + c.inp[C + k] + c.inp[2 * C + k]) / 3.0, 1e-6);
@@ -189,7 +153,7 @@ static void test_mean_pool_averages_kept_tokens_and_backward_matches_finite_diff
     }
     float *g = malloc(sizeof(float) * B * T * C);
     be->mean_pool_backward(g, c.wout, mask, B, T, C);
-    CHECK(fd_check("mean_pool dinp", pool_obj, &c, c.inp, g, B * T * C, 1e-2f, 1e-4, 2e-4) == 0);
+    CHECK(et_fd_check("mean_pool dinp", pool_obj, &c, c.inp, g, B * T * C, 1e-2f, 1e-4, 2e-4) == 0);
     for (int k = 0; k < 2 * C; k++) CHECK(g[4 * C + k] == 0.0f);
     free(c.inp); free(c.out); free(c.wout); free(g);
 }
@@ -220,32 +184,6 @@ static float *load_ref(const st_file *f, const char *name, size_t *n) {
     return st_load_float(f, t);
 }
 
-// An integer tensor stored as float32: (B, T) or (B).
-static int *load_ints(const st_file *f, const char *name, int *B, int *T) {
-    const st_tensor *t = st_find(f, name);
-    CHECK_MSG(t != NULL, "reference tensor %s missing", name);
-    if (!t) return NULL;
-    *B = (int)t->shape[0];
-    if (T) *T = t->ndim > 1 ? (int)t->shape[1] : 1;
-    float *x = st_load_float(f, t);
-    int *ids = malloc(sizeof(int) * t->numel);
-    for (int64_t i = 0; i < t->numel; i++) ids[i] = (int)x[i];
-    free(x);
-    return ids;
-}
-
-static int load_model(ls_model *m, const char *path) {
-    ls_checkpoint ck;
-    if (ckpt_load(&ck, path) != 0) {
-        CHECK_MSG(0, "ckpt_load %s: %s", path, ls_error());
-        return -1;
-    }
-    int rc = model_build_from_checkpoint(m, &ck, be);
-    CHECK_MSG(rc == 0, "model_build_from_checkpoint: %s", ls_error());
-    ckpt_free(&ck);
-    return rc;
-}
-
 typedef struct {
     st_file f;
     int B, T;
@@ -259,10 +197,10 @@ static int open_batch(ref_batch *r, const char *path, int with_labels) {
         return -1;
     }
     int B2, T2;
-    r->ids = load_ints(&r->f, "input_ids", &r->B, &r->T);
-    r->types = load_ints(&r->f, "token_type_ids", &B2, &T2);
-    r->mask = load_ints(&r->f, "attention_mask", &B2, &T2);
-    if (with_labels) r->labels = load_ints(&r->f, "labels", &B2, NULL);
+    r->ids = et_load_ints(&r->f, "input_ids", &r->B, &r->T);
+    r->types = et_load_ints(&r->f, "token_type_ids", &B2, &T2);
+    r->mask = et_load_ints(&r->f, "attention_mask", &B2, &T2);
+    if (with_labels) r->labels = et_load_ints(&r->f, "labels", &B2, NULL);
     return r->ids && r->types && r->mask && (!with_labels || r->labels) ? 0 : -1;
 }
 
@@ -284,7 +222,7 @@ static void test_minilm_hidden_states_and_logits_match_transformers(void) {
     ref_batch r;
     if (open_batch(&r, ls_test_source("data/encoder/minilm_ref.safetensors"), 0)) { close_batch(&r); return; }
     ls_model m;
-    if (load_model(&m, dir) != 0) { close_batch(&r); return; }
+    if (et_load_model(&m, dir, be) != 0) { close_batch(&r); return; }
     CHECK_INT(m.cfg.family, LS_FAMILY_BERT);
     CHECK_INT(m.C, 384);
     CHECK_INT(m.L, 6);
@@ -332,7 +270,7 @@ static void full_gradients_match(const char *ref, const char *model_dir, ls_fami
     ref_batch r;
     if (open_batch(&r, ls_test_source(ref), 1)) { close_batch(&r); return; }
     ls_model m;
-    if (load_model(&m, ls_test_source(model_dir)) != 0) { close_batch(&r); return; }
+    if (et_load_model(&m, ls_test_source(model_dir), be) != 0) { close_batch(&r); return; }
     CHECK_INT(m.cfg.family, family);
     CHECK_INT(m.head_initialised, 0);
     CHECK_INT(m.cfg.num_labels, num_labels);
@@ -384,7 +322,7 @@ static void test_bert_tiny_lora_gradients_match_peft(void) {
     ref_batch r;
     if (open_batch(&r, ls_test_source("data/encoder/bert_tiny_grads.safetensors"), 1)) { close_batch(&r); return; }
     ls_model m;
-    if (load_model(&m, ls_test_source("data/encoder/bert_tiny")) != 0) { close_batch(&r); return; }
+    if (et_load_model(&m, ls_test_source("data/encoder/bert_tiny"), be) != 0) { close_batch(&r); return; }
     CHECK(model_reserve(&m, r.B, r.T) == 0);
     ls_lora lo;
     ls_lora_config lc;
@@ -450,7 +388,7 @@ static void test_bert_tiny_lora_gradients_match_peft(void) {
 static int adapter_logits_on(const char *model_dir, const char *adapter_dir, const ref_batch *r, float *logits,
                              lora_adapter *keep) {
     ls_model m;
-    if (load_model(&m, model_dir) != 0) return -1;
+    if (et_load_model(&m, model_dir, be) != 0) return -1;
     lora_adapter a;
     int rc = adapter_load(&a, adapter_dir);
     CHECK_MSG(rc == 0, "adapter_load: %s", ls_error());
@@ -607,8 +545,8 @@ static void test_mean_pool_lora_all_modules_gradients_match_finite_differences(v
     cls_loss(&ctx);
     model_classify_backward(&m, 1.0f);
     const ls_param_view *w = model_find_view(&m, "classifier.weight");
-    int bad = fd_check("lora A/B", cls_loss, &ctx, lo.params, lo.grads, (int)lo.n_params, 1e-2f, 2e-2, 2e-4);
-    bad += fd_check("classifier.weight", cls_loss, &ctx, m.params_memory + w->offset, m.grads_memory + w->offset,
+    int bad = et_fd_check("lora A/B", cls_loss, &ctx, lo.params, lo.grads, (int)lo.n_params, 1e-2f, 2e-2, 2e-4);
+    bad += et_fd_check("classifier.weight", cls_loss, &ctx, m.params_memory + w->offset, m.grads_memory + w->offset,
                     (int)w->numel, 1e-2f, 2e-2, 2e-4);
     CHECK_MSG(bad == 0, "%d gradient entries off", bad);
     lora_free(&lo, &m);

@@ -27,55 +27,10 @@
 #include "engine/backend.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
+#include "engine_testutil.h"
 #include "harness.h"
 
 static const ls_backend *be;
-
-static float *randn(int n, uint64_t seed, float scale) {
-    ls_rng r;
-    ls_rng_seed(&r, seed);
-    float *x = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    for (int i = 0; i < n; i++) x[i] = scale * (float)ls_rng_normal(&r);
-    return x;
-}
-
-static double dot(const float *w, const float *x, size_t n) {
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) s += (double)w[i] * x[i];
-    return s;
-}
-
-// The scalar objective of one op: runs the forward with the current inputs.
-typedef double (*objective)(void *ctx);
-
-// Compares g (analytic gradient of the objective w.r.t. x, n values) with
-// central differences; x is perturbed in place and restored. Returns the
-// number of mismatches (printed, at most 5).
-static int fd_check(const char *what, objective f, void *ctx, float *x, const float *g, int n,
-                    float h, double rtol, double atol) {
-    int bad = 0;
-    double worst = 0.0;
-    for (int j = 0; j < n; j++) {
-        float x0 = x[j];
-        x[j] = x0 + h;
-        double xp = x[j], lp = f(ctx);
-        x[j] = x0 - h;
-        double xm = x[j], lm = f(ctx);
-        x[j] = x0;
-        double fd = (lp - lm) / (xp - xm);
-        double err = fabs(fd - g[j]), tol = rtol * fmax(fabs(fd), fabs(g[j])) + atol;
-        if (err / tol > worst) worst = err / tol;
-        if (!(err <= tol)) {
-            if (bad < 5)
-                fprintf(stderr, "  %s[%d]: analytic %.8g, finite difference %.8g, |diff| %.3g > %.3g\n",
-                        what, j, g[j], fd, err, tol);
-            bad++;
-        }
-    }
-    if (bad || getenv("LS_FD_VERBOSE"))
-        fprintf(stderr, "  %s: %d of %d elements off (worst error/tolerance %.3g)\n", what, bad, n, worst);
-    return bad;
-}
 
 #define FD_LINEAR_H 1e-2f
 #define FD_LINEAR_RTOL 1e-4
@@ -95,12 +50,12 @@ typedef struct {
 static double mm_obj(void *p) {
     mm_ctx *c = p;
     be->matmul_forward(c->out, c->inp, c->w, c->b, c->N, c->C, c->OC);
-    return dot(c->wout, c->out, (size_t)c->N * c->OC);
+    return et_dot(c->wout, c->out, (size_t)c->N * c->OC);
 }
 
 static void test_matmul_forward_matches_naive_product(void) {
     int N = 5, C = 7, OC = 6;
-    float *inp = randn(N * C, 1, 1), *w = randn(OC * C, 2, 1), *b = randn(OC, 3, 1),
+    float *inp = et_randn(N * C, 1, 1), *w = et_randn(OC * C, 2, 1), *b = et_randn(OC, 3, 1),
           *out = malloc(sizeof(float) * N * OC);
     be->matmul_forward(out, inp, w, b, N, C, OC);
     for (int n = 0; n < N; n++)
@@ -114,23 +69,23 @@ static void test_matmul_forward_matches_naive_product(void) {
 
 static void test_matmul_backward_matches_finite_differences(void) {
     mm_ctx c = {.N = 5, .C = 7, .OC = 6};
-    c.inp = randn(c.N * c.C, 11, 1);
-    c.w = randn(c.OC * c.C, 12, 1);
-    c.b = randn(c.OC, 13, 1);
+    c.inp = et_randn(c.N * c.C, 11, 1);
+    c.w = et_randn(c.OC * c.C, 12, 1);
+    c.b = et_randn(c.OC, 13, 1);
     c.out = malloc(sizeof(float) * c.N * c.OC);
-    c.wout = randn(c.N * c.OC, 14, 1);
+    c.wout = et_randn(c.N * c.OC, 14, 1);
     float *dinp = malloc(sizeof(float) * c.N * c.C);
     // weight and bias gradients accumulate: start from nonzero and subtract
-    float *dw0 = randn(c.OC * c.C, 15, 1), *db0 = randn(c.OC, 16, 1);
+    float *dw0 = et_randn(c.OC * c.C, 15, 1), *db0 = et_randn(c.OC, 16, 1);
     float *dw = malloc(sizeof(float) * c.OC * c.C), *db = malloc(sizeof(float) * c.OC);
     memcpy(dw, dw0, sizeof(float) * c.OC * c.C);
     memcpy(db, db0, sizeof(float) * c.OC);
     be->matmul_backward(dinp, dw, db, c.wout, c.inp, c.w, c.N, c.C, c.OC);
     for (int i = 0; i < c.OC * c.C; i++) dw[i] -= dw0[i];
     for (int i = 0; i < c.OC; i++) db[i] -= db0[i];
-    CHECK(fd_check("dinp", mm_obj, &c, c.inp, dinp, c.N * c.C, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
-    CHECK(fd_check("dweight", mm_obj, &c, c.w, dw, c.OC * c.C, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
-    CHECK(fd_check("dbias", mm_obj, &c, c.b, db, c.OC, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    CHECK(et_fd_check("dinp", mm_obj, &c, c.inp, dinp, c.N * c.C, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    CHECK(et_fd_check("dweight", mm_obj, &c, c.w, dw, c.OC * c.C, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    CHECK(et_fd_check("dbias", mm_obj, &c, c.b, db, c.OC, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
     // NULL gradients are skipped and leave the others unchanged
     float *dinp2 = malloc(sizeof(float) * c.N * c.C);
     be->matmul_backward(dinp2, NULL, NULL, c.wout, c.inp, c.w, c.N, c.C, c.OC);
@@ -152,18 +107,18 @@ static double norm_obj(void *p) {
     norm_ctx *c = p;
     if (c->rms) be->rmsnorm_forward(c->out, c->rstd, c->inp, c->w, c->N, c->C, c->eps);
     else be->layernorm_forward(c->out, c->mean, c->rstd, c->inp, c->w, c->b, c->N, c->C, c->eps);
-    return dot(c->wout, c->out, (size_t)c->N * c->C);
+    return et_dot(c->wout, c->out, (size_t)c->N * c->C);
 }
 
 static void norm_check(int rms) {
     norm_ctx c = {.N = 4, .C = 8, .rms = rms, .eps = 1e-5f};
-    c.inp = randn(c.N * c.C, 21, 1);
-    c.w = randn(c.C, 22, 1);
-    c.b = randn(c.C, 23, 1);
+    c.inp = et_randn(c.N * c.C, 21, 1);
+    c.w = et_randn(c.C, 22, 1);
+    c.b = et_randn(c.C, 23, 1);
     c.out = malloc(sizeof(float) * c.N * c.C);
     c.mean = malloc(sizeof(float) * c.N);
     c.rstd = malloc(sizeof(float) * c.N);
-    c.wout = randn(c.N * c.C, 24, 1);
+    c.wout = et_randn(c.N * c.C, 24, 1);
     norm_obj(&c);
     // forward against the definition
     for (int n = 0; n < c.N; n++) {
@@ -180,15 +135,15 @@ static void norm_check(int rms) {
         }
     }
     // dinp accumulates: start from a nonzero buffer
-    float *d0 = randn(c.N * c.C, 25, 1), *dinp = malloc(sizeof(float) * c.N * c.C),
+    float *d0 = et_randn(c.N * c.C, 25, 1), *dinp = malloc(sizeof(float) * c.N * c.C),
           *dw = calloc(c.C, sizeof(float)), *db = calloc(c.C, sizeof(float));
     memcpy(dinp, d0, sizeof(float) * c.N * c.C);
     if (rms) be->rmsnorm_backward(dinp, dw, c.wout, c.inp, c.w, c.rstd, c.N, c.C);
     else be->layernorm_backward(dinp, dw, db, c.wout, c.inp, c.w, c.mean, c.rstd, c.N, c.C);
     for (int i = 0; i < c.N * c.C; i++) dinp[i] -= d0[i];
-    CHECK(fd_check("dinp", norm_obj, &c, c.inp, dinp, c.N * c.C, FD_H, FD_RTOL, FD_ATOL) == 0);
-    CHECK(fd_check("dweight", norm_obj, &c, c.w, dw, c.C, FD_H, FD_RTOL, FD_ATOL) == 0);
-    if (!rms) CHECK(fd_check("dbias", norm_obj, &c, c.b, db, c.C, FD_H, FD_RTOL, FD_ATOL) == 0);
+    CHECK(et_fd_check("dinp", norm_obj, &c, c.inp, dinp, c.N * c.C, FD_H, FD_RTOL, FD_ATOL) == 0);
+    CHECK(et_fd_check("dweight", norm_obj, &c, c.w, dw, c.C, FD_H, FD_RTOL, FD_ATOL) == 0);
+    if (!rms) CHECK(et_fd_check("dbias", norm_obj, &c, c.b, db, c.C, FD_H, FD_RTOL, FD_ATOL) == 0);
     free(c.inp); free(c.w); free(c.b); free(c.out); free(c.mean); free(c.rstd); free(c.wout);
     free(d0); free(dinp); free(dw); free(db);
 }
@@ -209,7 +164,7 @@ static double rope_obj(void *p) {
     size_t n = (size_t)c->B * c->T * c->RH * c->HS;
     memcpy(c->y, c->x, n * sizeof(float));
     be->rope_forward(c->y, c->cos, c->sin, c->B, c->T, c->RH, c->NR, c->HS, c->pos0, c->inter);
-    return dot(c->wout, c->y, n);
+    return et_dot(c->wout, c->y, n);
 }
 
 static void make_rope_tables(int P, int HS, float **cs, float **sn) {
@@ -228,9 +183,9 @@ static void rope_check(int inter) {
     rope_ctx c = {.B = 2, .T = 3, .RH = 4, .NR = 3, .HS = 6, .pos0 = 2, .inter = inter};
     int n = c.B * c.T * c.RH * c.HS;
     make_rope_tables(8, c.HS, &c.cos, &c.sin);
-    c.x = randn(n, 31, 1);
+    c.x = et_randn(n, 31, 1);
     c.y = malloc(sizeof(float) * n);
-    c.wout = randn(n, 32, 1);
+    c.wout = et_randn(n, 32, 1);
     rope_obj(&c);
     // forward against the definition: rotate pair (i0, i1) of position p by p*theta_i
     int half = c.HS / 2;
@@ -250,7 +205,7 @@ static void rope_check(int inter) {
     float *g = malloc(sizeof(float) * n);
     memcpy(g, c.wout, sizeof(float) * n);
     be->rope_backward(g, c.cos, c.sin, c.B, c.T, c.RH, c.NR, c.HS, c.pos0, c.inter);
-    CHECK(fd_check("dx", rope_obj, &c, c.x, g, n, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    CHECK(et_fd_check("dx", rope_obj, &c, c.x, g, n, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
     free(c.cos); free(c.sin); free(c.x); free(c.y); free(c.wout); free(g);
 }
 
@@ -268,7 +223,7 @@ typedef struct {
 static double att_obj(void *p) {
     att_ctx *c = p;
     be->attention_forward(c->out, c->att, c->qkv, c->B, c->T, c->NH, c->NKV, c->HS);
-    return dot(c->wout, c->out, (size_t)c->B * c->T * c->NH * c->HS);
+    return et_dot(c->wout, c->out, (size_t)c->B * c->T * c->NH * c->HS);
 }
 
 // Naive causal attention in double, written from the definition.
@@ -302,10 +257,10 @@ static void attention_reference(double *out, const float *qkv, int B, int T, int
 static void attention_check(int NH, int NKV) {
     att_ctx c = {.B = 2, .T = 5, .NH = NH, .NKV = NKV, .HS = 4};
     int n_qkv = c.B * c.T * (NH + 2 * NKV) * c.HS, n_out = c.B * c.T * NH * c.HS;
-    c.qkv = randn(n_qkv, 41 + NKV, 1);
+    c.qkv = et_randn(n_qkv, 41 + NKV, 1);
     c.att = malloc(sizeof(float) * c.B * NH * c.T * c.T);
     c.out = malloc(sizeof(float) * n_out);
-    c.wout = randn(n_out, 42, 1);
+    c.wout = et_randn(n_out, 42, 1);
     att_obj(&c);
     double *ref = malloc(sizeof(double) * n_out);
     attention_reference(ref, c.qkv, c.B, c.T, NH, NKV, c.HS);
@@ -323,7 +278,7 @@ static void attention_check(int NH, int NKV) {
             }
     float *dqkv = malloc(sizeof(float) * n_qkv), *datt = malloc(sizeof(float) * c.B * NH * c.T * c.T);
     be->attention_backward(dqkv, datt, c.wout, c.qkv, c.att, c.B, c.T, NH, NKV, c.HS);
-    CHECK(fd_check("dqkv", att_obj, &c, c.qkv, dqkv, n_qkv, FD_H, FD_RTOL, FD_ATOL) == 0);
+    CHECK(et_fd_check("dqkv", att_obj, &c, c.qkv, dqkv, n_qkv, FD_H, FD_RTOL, FD_ATOL) == 0);
     free(c.qkv); free(c.att); free(c.out); free(c.wout); free(ref); free(dqkv); free(datt);
 }
 
@@ -386,7 +341,7 @@ static void attention_backward_reference(double *dqkv, const float *qkv, const f
 static void test_attention_multi_block_gqa_matches_reference(void) {
     int B = 2, T = 150, NH = 4, NKV = 2, HS = 32, RH = NH + 2 * NKV;
     int n_qkv = B * T * RH * HS, n_out = B * T * NH * HS, n_att = B * NH * T * T;
-    float *qkv = randn(n_qkv, 47, 1), *dout = randn(n_out, 48, 1);
+    float *qkv = et_randn(n_qkv, 47, 1), *dout = et_randn(n_out, 48, 1);
     float *out = malloc(sizeof(float) * n_out), *att = malloc(sizeof(float) * n_att),
           *datt = malloc(sizeof(float) * n_att), *dqkv = malloc(sizeof(float) * n_qkv);
     double *ref = malloc(sizeof(double) * n_out), *dref = malloc(sizeof(double) * n_qkv);
@@ -418,7 +373,7 @@ static void test_attention_multi_block_gqa_matches_reference(void) {
 static void test_attention_bits_do_not_depend_on_thread_count(void) {
     int B = 3, T = 100, NH = 4, NKV = 2, HS = 16, RH = NH + 2 * NKV;
     int n_qkv = B * T * RH * HS, n_out = B * T * NH * HS, n_att = B * NH * T * T;
-    float *qkv = randn(n_qkv, 51, 1), *dout = randn(n_out, 52, 1);
+    float *qkv = et_randn(n_qkv, 51, 1), *dout = et_randn(n_out, 52, 1);
     float *out[2], *att[2], *dqkv[2], *datt = malloc(sizeof(float) * n_att);
     int nt0 = omp_get_max_threads();
     for (int k = 0; k < 2; k++) {
@@ -439,7 +394,7 @@ static void test_attention_bits_do_not_depend_on_thread_count(void) {
 
 static void test_attention_decode_matches_last_row_of_forward(void) {
     int B = 1, T = 6, NH = 4, NKV = 2, HS = 8, RH = NH + 2 * NKV;
-    float *qkv = randn(T * RH * HS, 45, 1), *att = malloc(sizeof(float) * NH * T * T),
+    float *qkv = et_randn(T * RH * HS, 45, 1), *att = malloc(sizeof(float) * NH * T * T),
           *out = malloc(sizeof(float) * T * NH * HS);
     be->attention_forward(out, att, qkv, B, T, NH, NKV, HS);
     // caches (T, NKV, HS) from the key and value heads of every row
@@ -468,14 +423,14 @@ static double pw_obj(void *p) {
     pw_ctx *c = p;
     if (c->which == 0) be->gelu_forward(c->out, c->inp, (size_t)c->N * c->H);
     else be->swiglu_forward(c->out, c->inp, c->N, c->H);
-    return dot(c->wout, c->out, (size_t)c->N * c->H);
+    return et_dot(c->wout, c->out, (size_t)c->N * c->H);
 }
 
 static void test_gelu_backward_matches_finite_differences(void) {
     pw_ctx c = {.N = 4, .H = 10, .which = 0};
-    c.inp = randn(c.N * c.H, 51, 2); // spread over the curved part of GELU
+    c.inp = et_randn(c.N * c.H, 51, 2); // spread over the curved part of GELU
     c.out = malloc(sizeof(float) * c.N * c.H);
-    c.wout = randn(c.N * c.H, 52, 1);
+    c.wout = et_randn(c.N * c.H, 52, 1);
     pw_obj(&c);
     for (int i = 0; i < c.N * c.H; i++) {
         double x = c.inp[i];
@@ -483,7 +438,7 @@ static void test_gelu_backward_matches_finite_differences(void) {
     }
     float *g = malloc(sizeof(float) * c.N * c.H);
     be->gelu_backward(g, c.inp, c.wout, (size_t)c.N * c.H);
-    CHECK(fd_check("dinp", pw_obj, &c, c.inp, g, c.N * c.H, FD_H, FD_RTOL, FD_ATOL) == 0);
+    CHECK(et_fd_check("dinp", pw_obj, &c, c.inp, g, c.N * c.H, FD_H, FD_RTOL, FD_ATOL) == 0);
     free(c.inp); free(c.out); free(c.wout); free(g);
 }
 
@@ -510,9 +465,9 @@ static void test_gelu_matches_definition_in_the_tails(void) {
 
 static void test_swiglu_backward_matches_finite_differences(void) {
     pw_ctx c = {.N = 4, .H = 6, .which = 1};
-    c.inp = randn(c.N * 2 * c.H, 53, 2);
+    c.inp = et_randn(c.N * 2 * c.H, 53, 2);
     c.out = malloc(sizeof(float) * c.N * c.H);
-    c.wout = randn(c.N * c.H, 54, 1);
+    c.wout = et_randn(c.N * c.H, 54, 1);
     pw_obj(&c);
     for (int n = 0; n < c.N; n++)
         for (int i = 0; i < c.H; i++) {
@@ -521,7 +476,7 @@ static void test_swiglu_backward_matches_finite_differences(void) {
         }
     float *g = malloc(sizeof(float) * c.N * 2 * c.H);
     be->swiglu_backward(g, c.inp, c.wout, c.N, c.H);
-    CHECK(fd_check("dinp", pw_obj, &c, c.inp, g, c.N * 2 * c.H, FD_H, FD_RTOL, FD_ATOL) == 0);
+    CHECK(et_fd_check("dinp", pw_obj, &c, c.inp, g, c.N * 2 * c.H, FD_H, FD_RTOL, FD_ATOL) == 0);
     free(c.inp); free(c.out); free(c.wout); free(g);
 }
 
@@ -533,23 +488,23 @@ typedef struct {
 static double res_obj(void *p) {
     res_ctx *c = p;
     be->residual_forward(c->out, c->a, c->b, c->n);
-    return dot(c->wout, c->out, c->n);
+    return et_dot(c->wout, c->out, c->n);
 }
 
 static void test_residual_backward_matches_finite_differences(void) {
     res_ctx c = {.n = 20};
-    c.a = randn(c.n, 61, 1);
-    c.b = randn(c.n, 62, 1);
+    c.a = et_randn(c.n, 61, 1);
+    c.b = et_randn(c.n, 62, 1);
     c.out = malloc(sizeof(float) * c.n);
-    c.wout = randn(c.n, 63, 1);
-    float *da = randn(c.n, 64, 1), *db = randn(c.n, 65, 1), *da0 = malloc(sizeof(float) * c.n),
+    c.wout = et_randn(c.n, 63, 1);
+    float *da = et_randn(c.n, 64, 1), *db = et_randn(c.n, 65, 1), *da0 = malloc(sizeof(float) * c.n),
           *db0 = malloc(sizeof(float) * c.n);
     memcpy(da0, da, sizeof(float) * c.n);
     memcpy(db0, db, sizeof(float) * c.n);
     be->residual_backward(da, db, c.wout, c.n); // accumulates
     for (int i = 0; i < c.n; i++) { da[i] -= da0[i]; db[i] -= db0[i]; }
-    CHECK(fd_check("da", res_obj, &c, c.a, da, c.n, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
-    CHECK(fd_check("db", res_obj, &c, c.b, db, c.n, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    CHECK(et_fd_check("da", res_obj, &c, c.a, da, c.n, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    CHECK(et_fd_check("db", res_obj, &c, c.b, db, c.n, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
     free(c.a); free(c.b); free(c.out); free(c.wout); free(da); free(db); free(da0); free(db0);
 }
 
@@ -563,17 +518,17 @@ typedef struct {
 static double drop_obj(void *p) {
     drop_ctx *c = p;
     be->dropout(c->out, c->inp, c->n, c->p, c->seed);
-    return dot(c->wout, c->out, c->n);
+    return et_dot(c->wout, c->out, c->n);
 }
 
 static void test_dropout_backward_matches_finite_differences_and_keeps_rate(void) {
     drop_ctx c = {.n = 64, .p = 0.3f, .seed = 77};
-    c.inp = randn((int)c.n, 71, 1);
+    c.inp = et_randn((int)c.n, 71, 1);
     c.out = malloc(sizeof(float) * c.n);
-    c.wout = randn((int)c.n, 72, 1);
+    c.wout = et_randn((int)c.n, 72, 1);
     float *g = malloc(sizeof(float) * c.n);
     be->dropout(g, c.wout, c.n, c.p, c.seed); // backward = same mask on dout
-    CHECK(fd_check("dinp", drop_obj, &c, c.inp, g, (int)c.n, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    CHECK(et_fd_check("dinp", drop_obj, &c, c.inp, g, (int)c.n, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
     // the kept fraction over many elements is 1 - p (binomial sd ~ 0.0015 for n = 1e5)
     size_t big = 100000;
     float *ones = malloc(sizeof(float) * big), *o = malloc(sizeof(float) * big);
@@ -599,24 +554,24 @@ typedef struct {
 static double emb_obj(void *p) {
     emb_ctx *c = p;
     be->embedding_forward(c->out, c->tok, c->wte, c->wpe, c->B, c->T, c->C, 0);
-    return dot(c->wout, c->out, (size_t)c->B * c->T * c->C);
+    return et_dot(c->wout, c->out, (size_t)c->B * c->T * c->C);
 }
 
 static void test_embedding_backward_matches_finite_differences(void) {
     int tok[8] = {3, 1, 3, 0, 2, 3, 1, 4}; // repeated ids: their gradients must add up
     emb_ctx c = {.B = 2, .T = 4, .C = 5, .V = 6, .P = 4, .tok = tok};
-    c.wte = randn(c.V * c.C, 81, 1);
-    c.wpe = randn(c.P * c.C, 82, 1);
+    c.wte = et_randn(c.V * c.C, 81, 1);
+    c.wpe = et_randn(c.P * c.C, 82, 1);
     c.out = malloc(sizeof(float) * c.B * c.T * c.C);
-    c.wout = randn(c.B * c.T * c.C, 83, 1);
+    c.wout = et_randn(c.B * c.T * c.C, 83, 1);
     emb_obj(&c);
     for (int bt = 0; bt < 8; bt++)
         for (int i = 0; i < c.C; i++)
             CHECK(c.out[bt * c.C + i] == c.wte[tok[bt] * c.C + i] + c.wpe[(bt % c.T) * c.C + i]);
     float *dwte = calloc(c.V * c.C, sizeof(float)), *dwpe = calloc(c.P * c.C, sizeof(float));
     be->embedding_backward(dwte, dwpe, c.wout, tok, c.B, c.T, c.C);
-    CHECK(fd_check("dwte", emb_obj, &c, c.wte, dwte, c.V * c.C, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
-    CHECK(fd_check("dwpe", emb_obj, &c, c.wpe, dwpe, c.P * c.C, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    CHECK(et_fd_check("dwte", emb_obj, &c, c.wte, dwte, c.V * c.C, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
+    CHECK(et_fd_check("dwpe", emb_obj, &c, c.wpe, dwpe, c.P * c.C, FD_LINEAR_H, FD_LINEAR_RTOL, FD_LINEAR_ATOL) == 0);
     // token 5 never occurs: its row stays exactly zero
     for (int i = 0; i < c.C; i++) CHECK(dwte[5 * c.C + i] == 0.0f);
     free(c.wte); free(c.wpe); free(c.out); free(c.wout); free(dwte); free(dwpe);
@@ -635,15 +590,15 @@ typedef struct {
 static double ce_obj(void *p) {
     ce_ctx *c = p;
     be->crossentropy_forward(c->losses, c->logits, c->targets, c->N, c->V, c->smoothing);
-    return dot(c->wloss, c->losses, c->N);
+    return et_dot(c->wloss, c->losses, c->N);
 }
 
 static void test_crossentropy_matches_definition_with_smoothing_and_ignore(void) {
     int targets[4] = {2, -1, 0, 6};
     ce_ctx c = {.N = 4, .V = 7, .smoothing = 0.1f, .targets = targets};
-    c.logits = randn(c.N * c.V, 91, 2);
+    c.logits = et_randn(c.N * c.V, 91, 2);
     c.losses = malloc(sizeof(float) * c.N);
-    c.wloss = randn(c.N, 92, 1);
+    c.wloss = et_randn(c.N, 92, 1);
     ce_obj(&c);
     for (int n = 0; n < c.N; n++) {
         if (targets[n] < 0) { CHECK(c.losses[n] == 0.0f); continue; }
@@ -686,7 +641,7 @@ static void test_crossentropy_matches_definition_with_smoothing_and_ignore(void)
 static void test_crossentropy_gpt2_vocab_matches_double_reference(void) {
     int N = 3, V = 50257, targets[3] = {5, 50256, -1};
     float smoothing = 0.1f, dl[3] = {1.0f, 0.5f, 1.0f};
-    float *logits = randn(N * V, 95, 4), *losses = malloc(sizeof(float) * N),
+    float *logits = et_randn(N * V, 95, 4), *losses = malloc(sizeof(float) * N),
           *d = malloc(sizeof(float) * N * V);
     be->crossentropy_forward(losses, logits, targets, N, V, smoothing);
     be->crossentropy_backward(d, logits, targets, dl, N, V, smoothing);
@@ -725,7 +680,7 @@ static void test_crossentropy_gpt2_vocab_matches_double_reference(void) {
 // the max or flushed to 0 by the exp.
 static void test_crossentropy_nan_logit_gives_nan_loss_and_gradient(void) {
     int V = 1000, target = 3;
-    float *logits = randn(V, 96, 1), loss, dl = 1.0f, *d = malloc(sizeof(float) * V);
+    float *logits = et_randn(V, 96, 1), loss, dl = 1.0f, *d = malloc(sizeof(float) * V);
     logits[517] = NAN;
     be->crossentropy_forward(&loss, logits, &target, 1, V, 0.0f);
     CHECK(isnan(loss));
@@ -738,12 +693,12 @@ static void test_crossentropy_backward_matches_finite_differences(void) {
     int targets[5] = {2, -1, 0, 6, 3};
     for (int k = 0; k < 2; k++) {
         ce_ctx c = {.N = 5, .V = 7, .smoothing = k ? 0.1f : 0.0f, .targets = targets};
-        c.logits = randn(c.N * c.V, 93, 2);
+        c.logits = et_randn(c.N * c.V, 93, 2);
         c.losses = malloc(sizeof(float) * c.N);
-        c.wloss = randn(c.N, 94, 1);
+        c.wloss = et_randn(c.N, 94, 1);
         float *d = malloc(sizeof(float) * c.N * c.V);
         be->crossentropy_backward(d, c.logits, targets, c.wloss, c.N, c.V, c.smoothing);
-        CHECK(fd_check("dlogits", ce_obj, &c, c.logits, d, c.N * c.V, FD_H, FD_RTOL, FD_ATOL) == 0);
+        CHECK(et_fd_check("dlogits", ce_obj, &c, c.logits, d, c.N * c.V, FD_H, FD_RTOL, FD_ATOL) == 0);
         // in place (dlogits aliasing logits) gives the same bits
         float *alias = malloc(sizeof(float) * c.N * c.V);
         memcpy(alias, c.logits, sizeof(float) * c.N * c.V);
@@ -787,7 +742,7 @@ static void test_adamw_segments_skip_decay(void) {
 
 static void test_grad_clipping_scales_to_max_norm(void) {
     size_t n = 10000;
-    float *g = randn((int)n, 99, 1);
+    float *g = et_randn((int)n, 99, 1);
     double ref = 0;
     for (size_t i = 0; i < n; i++) ref += (double)g[i] * g[i];
     ref = sqrt(ref);

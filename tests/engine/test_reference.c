@@ -25,6 +25,7 @@
 #include "base/util.h"
 #include "engine/lora.h"
 #include "engine/model.h"
+#include "engine_testutil.h"
 #include "harness.h"
 #include "io/adapter.h"
 #include "io/checkpoint.h"
@@ -59,31 +60,6 @@ static float *load_ref(const st_file *f, const char *name, size_t *n) {
     return st_load_float(f, t);
 }
 
-static int *load_ids(const st_file *f, const char *name, int *B, int *T) {
-    const st_tensor *t = st_find(f, name);
-    CHECK_MSG(t != NULL && t->ndim == 2, "reference tensor %s missing", name);
-    if (!t) return NULL;
-    *B = (int)t->shape[0];
-    *T = (int)t->shape[1];
-    float *x = st_load_float(f, t);
-    int *ids = malloc(sizeof(int) * t->numel);
-    for (int64_t i = 0; i < t->numel; i++) ids[i] = (int)x[i];
-    free(x);
-    return ids;
-}
-
-static int load_model(ls_model *m, const char *path) {
-    ls_checkpoint ck;
-    if (ckpt_load(&ck, path) != 0) {
-        CHECK_MSG(0, "ckpt_load %s: %s", path, ls_error());
-        return -1;
-    }
-    int rc = model_build_from_checkpoint(m, &ck, be);
-    CHECK_MSG(rc == 0, "model_build_from_checkpoint: %s", ls_error());
-    ckpt_free(&ck);
-    return rc;
-}
-
 // ----------------------------------------------------------------------------
 // stories260K greedy generation
 
@@ -101,7 +77,7 @@ static void test_stories260k_greedy_generation_matches_llama2c(void) {
     char *text = ls_read_file(tsv, NULL);
     CHECK(text != NULL);
     ls_model m;
-    if (load_model(&m, mp) != 0) { free(text); return; }
+    if (et_load_model(&m, mp, be) != 0) { free(text); return; }
     tokenizer *tk = tok_load_llama2c(tp, m.V);
     CHECK_MSG(tk != NULL, "%s", ls_error());
     if (!tk) { model_free(&m); free(text); return; }
@@ -153,9 +129,9 @@ static void lora_parity(const ref_case *rc, int full) {
     st_file f;
     CHECK_MSG(st_open(&f, rp) == 0, "%s", ls_error());
     ls_model m;
-    if (load_model(&m, rc->model) != 0) { st_close(&f); return; }
+    if (et_load_model(&m, rc->model, be) != 0) { st_close(&f); return; }
     int B, T;
-    int *tok = load_ids(&f, "tokens", &B, &T), *tgt = load_ids(&f, "targets", &B, &T);
+    int *tok = et_load_ints(&f, "tokens", &B, &T), *tgt = et_load_ints(&f, "targets", &B, &T);
     CHECK(model_reserve(&m, B, T) == 0);
     size_t n = 0;
     float *loss_ref = load_ref(&f, full ? "loss_base" : "loss", NULL);
@@ -281,11 +257,11 @@ static void peft_logits(const char *fixture, const char *base, int check_base) {
     snprintf(adir, sizeof adir, "%s/adapter", dir);
     snprintf(lpath, sizeof lpath, "%s/logits.safetensors", dir);
     ls_model m;
-    if (load_model(&m, basedir) != 0) return;
+    if (et_load_model(&m, basedir, be) != 0) return;
     st_file f;
     CHECK_MSG(st_open(&f, lpath) == 0, "%s", ls_error());
     int B, T;
-    int *tok = load_ids(&f, "tokens", &B, &T);
+    int *tok = et_load_ints(&f, "tokens", &B, &T);
     CHECK(model_reserve(&m, B, T) == 0);
     size_t n = 0;
     if (check_base) {
@@ -344,7 +320,7 @@ static void test_trainable_and_total_counts_match_peft(void) {
         snprintf(basedir, sizeof basedir, "%s", ls_test_source(bases[k]));
         snprintf(adir, sizeof adir, "%.3000s/data/peft/%s/adapter", ls_test_source(""), names[k]);
         ls_model m;
-        if (load_model(&m, basedir) != 0) continue;
+        if (et_load_model(&m, basedir, be) != 0) continue;
         lora_adapter a;
         ls_lora lo;
         CHECK_MSG(adapter_load(&a, adir) == 0, "%s", ls_error());
@@ -379,7 +355,7 @@ static void test_lora_saved_as_peft_adapter_reloads_to_same_logits(void) {
     snprintf(basedir, sizeof basedir, "%s", ls_test_source("data/peft/llama_tiny/base"));
     if (!ls_exists(basedir)) SKIP("tests/data/peft/llama_tiny/base is absent");
     ls_model m;
-    if (load_model(&m, basedir) != 0) return;
+    if (et_load_model(&m, basedir, be) != 0) return;
     CHECK(model_reserve(&m, 1, 8) == 0);
     ls_lora lo;
     ls_lora_config lc;
