@@ -329,48 +329,6 @@ static void zero_rows(float *C, int rows, int cols, int ld) {
     for (int i = 0; i < rows; i++) memset(C + (size_t)i * ld, 0, (size_t)cols * sizeof(float));
 }
 
-// max of x (n), NaNs skipped (as the softmaxes always did: a NaN row still
-// gives NaN through its exps). clang (14) cannot vectorise this reduction and
-// warns about the pragma, so only gcc gets it.
-LS_VECTOR_CLONES
-static float row_max(const float *x, int n) {
-    float mx = -INFINITY;
-#ifndef __clang__
-    #pragma omp simd reduction(max : mx)
-#endif
-    for (int j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
-    return mx;
-}
-
-// One row of the causal softmax: a (T) holds scores in [0, n); -> probabilities
-// in [0, n) and zeros in [n, T).
-LS_VECTOR_CLONES
-static void softmax_row(float *a, int n, int T) {
-    float mx = row_max(a, n);
-    float sum = 0.0f;
-    #pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < n; j++) {
-        float e = ls_expf(a[j] - mx);
-        a[j] = e;
-        sum += e;
-    }
-    float inv = 1.0f / sum;
-    #pragma omp simd
-    for (int j = 0; j < n; j++) a[j] *= inv;
-    for (int j = n; j < T; j++) a[j] = 0.0f;
-}
-
-// One row of the softmax backward: d (m) holds dP in [0, n), p (n) the
-// probabilities -> d = scale p (dP - p.dP) in [0, n), zeros in [n, m).
-LS_VECTOR_CLONES
-static void softmax_backward_row(float *d, const float *p, int n, int m, float scale) {
-    float dot = 0.0f;
-    #pragma omp simd reduction(+ : dot)
-    for (int j = 0; j < n; j++) dot += p[j] * d[j];
-    #pragma omp simd
-    for (int j = 0; j < n; j++) d[j] = p[j] * (d[j] - dot) * scale;
-    for (int j = n; j < m; j++) d[j] = 0.0f;
-}
 
 // att: the probabilities (B,NH,T,T); datt: dS (B,NH,T,T).
 static void cpu_attention_sizes(int B, int T, int NH, int HS, size_t *att, size_t *datt) {

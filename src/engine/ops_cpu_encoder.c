@@ -43,23 +43,9 @@ static void key_bias(float *bias, const int *keymask, int n) {
 
 // a (n) scores, bias (n) from key_bias -> probabilities over the kept keys, 0
 // on masked ones (ls_expf(-inf) is 0); at least one key is kept
-LS_VECTOR_CLONES
 static void masked_softmax_row(float *a, const float *bias, int n) {
-    float mx = -INFINITY;
-    for (int j = 0; j < n; j++) {
-        a[j] += bias[j];
-        mx = a[j] > mx ? a[j] : mx;
-    }
-    float sum = 0.0f;
-    #pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < n; j++) {
-        float e = ls_expf(a[j] - mx);
-        a[j] = e;
-        sum += e;
-    }
-    float inv = 1.0f / sum;
-    #pragma omp simd
-    for (int j = 0; j < n; j++) a[j] *= inv;
+    for (int j = 0; j < n; j++) a[j] += bias[j];
+    softmax_row(a, n, n);
 }
 
 // qkv (B,T,3NH,HS), keymask (B,T) or NULL -> att (B,NH,T,T) probabilities, out (B,T,NH,HS)
@@ -94,15 +80,6 @@ void cpu_attention_bidir_forward(float *out, float *att, const float *qkv, const
     }
 }
 
-// d (n) dP, p (n) P -> d = scale p o (dP - p.dP)
-LS_VECTOR_CLONES
-static void softmax_backward_row(float *d, const float *p, int n, float scale) {
-    float dot = 0.0f;
-    #pragma omp simd reduction(+ : dot)
-    for (int j = 0; j < n; j++) dot += p[j] * d[j];
-    #pragma omp simd
-    for (int j = 0; j < n; j++) d[j] = p[j] * (d[j] - dot) * scale;
-}
 
 // dout (B,T,NH,HS) -> dqkv (B,T,3NH,HS) overwritten; datt (B,NH,T,T) scratch (dS)
 void cpu_attention_bidir_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
@@ -133,7 +110,7 @@ void cpu_attention_bidir_backward(float *dqkv, float *datt, const float *dout, c
             // dP = dO V^T, then dS = scale P o (dP - rowsum(P o dP)) row by row
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n, HS, 1.0f, dO, ldo, V, ldq,
                         0.0f, dS, T);
-            for (int t = 0; t < T; t++) softmax_backward_row(dS + (size_t)t * T, P + (size_t)t * T, n, scale);
+            for (int t = 0; t < T; t++) softmax_backward_row(dS + (size_t)t * T, P + (size_t)t * T, n, n, scale);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, n, 1.0f, dS, T, K, ldq,
                         0.0f, dQ, ldq);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, HS, T, 1.0f, dS, T, Q, ldq,

@@ -56,6 +56,51 @@ static inline float ls_expf(float x) {
 #define LS_VECTOR_CLONES
 #endif
 
+// Softmax rows (attention, both families): vectorised, exp by ls_expf.
+
+// max of x (n), NaNs skipped (as the softmaxes always did: a NaN row still
+// gives NaN through its exps). clang (14) cannot vectorise this reduction and
+// warns about the pragma, so only gcc gets it.
+LS_VECTOR_CLONES
+__attribute__((unused)) static float row_max(const float *x, int n) {
+    float mx = -INFINITY;
+#ifndef __clang__
+    #pragma omp simd reduction(max : mx)
+#endif
+    for (int j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    return mx;
+}
+
+// One row of the causal softmax: a (T) holds scores in [0, n); -> probabilities
+// in [0, n) and zeros in [n, T).
+LS_VECTOR_CLONES
+__attribute__((unused)) static void softmax_row(float *a, int n, int T) {
+    float mx = row_max(a, n);
+    float sum = 0.0f;
+    #pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < n; j++) {
+        float e = ls_expf(a[j] - mx);
+        a[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+    #pragma omp simd
+    for (int j = 0; j < n; j++) a[j] *= inv;
+    for (int j = n; j < T; j++) a[j] = 0.0f;
+}
+
+// One row of the softmax backward: d (m) holds dP in [0, n), p (n) the
+// probabilities -> d = scale p (dP - p.dP) in [0, n), zeros in [n, m).
+LS_VECTOR_CLONES
+__attribute__((unused)) static void softmax_backward_row(float *d, const float *p, int n, int m, float scale) {
+    float dot = 0.0f;
+    #pragma omp simd reduction(+ : dot)
+    for (int j = 0; j < n; j++) dot += p[j] * d[j];
+    #pragma omp simd
+    for (int j = 0; j < n; j++) d[j] = p[j] * (d[j] - dot) * scale;
+    for (int j = n; j < m; j++) d[j] = 0.0f;
+}
+
 // erff in `omp simd` loops: glibc's libmvec has vector erff variants (at most
 // 2 ulp from the scalar erff over [-5, 5], measured), which gcc calls only
 // when the prototype says so (math.h declares them under -ffast-math alone).
