@@ -44,10 +44,22 @@ void model_enable_head_grads(ls_model *m) {
     m->head_only = 1;
 }
 
-// PEFT's modules_to_save of the head: the classifier (roberta: with its dense).
-static int head_dense_trained(const ls_model *m) {
-    return !m->head_only || arch_family_of(m->cfg.family)->dense_in_modules_to_save;
+int model_head_train_pooler(ls_model *m) {
+    if (m->cfg.family != LS_FAMILY_BERT)
+        return ls_fail("modules_to_save: 'pooler' expected a bert model (its pooler dense), found a %s model%s",
+                       arch_family_name(m->cfg.family),
+                       arch_is_encoder(m->cfg.family) ? " (its head dense is in 'classifier' already)" : "");
+    m->head_pooler = 1;
+    return 0;
 }
+
+// PEFT's modules_to_save of the head: the classifier (roberta: with its dense;
+// bert: with the pooler under model_head_train_pooler).
+static int head_dense_saved(const ls_model *m) {
+    return arch_family_of(m->cfg.family)->dense_in_modules_to_save || m->head_pooler;
+}
+
+static int head_dense_trained(const ls_model *m) { return !m->head_only || head_dense_saved(m); }
 
 int model_head_segments(const ls_model *m, ls_param_segment *segs) {
     if (!arch_is_encoder(m->cfg.family)) return 0;
@@ -67,7 +79,7 @@ int model_head_segments(const ls_model *m, ls_param_segment *segs) {
 static int saved_names(const ls_model *m, const char **names) {
     const arch_family *a = arch_family_of(m->cfg.family);
     int n = 0;
-    if (a->dense_in_modules_to_save) {
+    if (head_dense_saved(m)) {
         names[n++] = a->head_dense_b;
         names[n++] = a->head_dense_w;
     }

@@ -192,6 +192,7 @@ typedef struct ls_model {
     int *types, *keymask;       // (Bcap*Tcap) backend buffers (encoder family)
     int head_only;              // encoder: grads_memory holds only the head's gradients
                                 // (LoRA with PEFT's modules_to_save; model_enable_head_grads)
+    int head_pooler;            // bert: the pooler dense is in the head's modules_to_save too
     int head_initialised;       // encoder: the head was not in the checkpoint (model_init_head)
 
     int training;               // 1: LoRA dropout active (model_set_training)
@@ -314,13 +315,20 @@ void model_class_logits(const ls_model *m, float *host_out);
 // afterwards switches to full fine-tuning.
 void model_enable_head_grads(ls_model *m);
 
+// Bert: puts the pooler dense into the head's modules_to_save beside the
+// classifier (PEFT's modules_to_save = ["classifier", "pooler"]), so that
+// model_enable_head_grads trains it and model_head_to_adapter saves it. Call
+// before model_enable_head_grads. Returns 0, or -1 with ls_error() for a
+// model without a pooler (decoders; roberta's head dense is trained already).
+int model_head_train_pooler(ls_model *m);
+
 // The head's trainable tensors under model_enable_head_grads as segments
 // (offsets into params_memory / grads_memory) with decay flags, into segs
 // (capacity 4). Returns the count (0 for a decoder).
 int model_head_segments(const ls_model *m, ls_param_segment *segs);
 
 // Appends the head's PEFT modules_to_save tensors (bert: classifier.weight,
-// classifier.bias; roberta: classifier.dense.* and classifier.out_proj.*) to
+// classifier.bias, with bert.pooler.dense.* under model_head_train_pooler; roberta: classifier.dense.* and classifier.out_proj.*) to
 // an adapter (io/adapter.h) as PEFT saves them. Returns 0, or -1 for a decoder.
 int model_head_to_adapter(const ls_model *m, lora_adapter *a);
 

@@ -277,12 +277,13 @@ static int detect_family(lora_adapter *a) {
     return 0;
 }
 
-// 1 if `name` is a tensor of family f's PEFT modules_to_save (its classifier).
+// 1 if `name` is a tensor of family f's PEFT modules_to_save (its classifier;
+// bert: its pooler too, as modules_to_save = ["classifier", "pooler"] saves it).
 static int is_saved_name(ls_family f, const char *name) {
     const arch_family *a = arch_family_of(f);
     if (!a || !a->encoder) return 0;
     const char *head[4] = {a->head_out_w, a->head_out_b, a->head_dense_w, a->head_dense_b};
-    for (int k = 0; k < (a->dense_in_modules_to_save ? 4 : 2); k++)
+    for (int k = 0; k < 4; k++)
         if (!strcmp(name, head[k])) return 1;
     return 0;
 }
@@ -671,6 +672,9 @@ int adapter_save(const lora_adapter *a, const char *dir) {
     if (a->n_saved) {
         cJSON *ms = cJSON_AddArrayToObject(root, "modules_to_save");
         cJSON_AddItemToArray(ms, cJSON_CreateString(arch_family_of(a->family)->modules_to_save));
+        const arch_family *af = arch_family_of(a->family);
+        if (!af->dense_in_modules_to_save && adapter_find_saved(a, af->head_dense_w))
+            cJSON_AddItemToArray(ms, cJSON_CreateString("pooler")); // bert's pooler (BertPooler)
     } else {
         cJSON_AddNullToObject(root, "modules_to_save");
     }

@@ -207,6 +207,7 @@ static int setup_head(trainer *t) {
     const ls_train_config *c = &t->cfg;
     train_step_spec s;
     train_step_spec_init(&s, &t->m, NULL, NULL);
+    if (strstr(c->modules_to_save, "pooler") && model_head_train_pooler(&t->m)) return -1;
     if (train_step_spec_add_head(&s, &t->hopt, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
                                  (float)c->weight_decay))
         return -1;

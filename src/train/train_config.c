@@ -37,6 +37,8 @@ static const opt_spec OPTIONS[] = {
     CHOICE("lora", "init", "init", init, "gaussian|kaiming|pissa", "A initialisation (B = 0, except pissa)"),
     FLT("lora", "init_std", "init-std", init_std, 0, 10, 0, "gaussian: std of A (0 = 1/r)"),
     STR("lora", "layers", "layers", layers, 0, "adapted layers: all or a comma list"),
+    CHOICE("lora", "modules_to_save", "modules-to-save", modules_to_save, "classifier|classifier,pooler",
+           "encoder + LoRA: the head trained in full (PEFT's modules_to_save); bert: classifier,pooler adds the pooler"),
     INT("optim", "steps", "steps", steps, 1, 100000000, 0, "optimizer steps"),
     INT("optim", "batch_size", "batch-size", batch_size, 1, 65536, 0, "sequences per micro-batch"),
     INT("optim", "grad_accum", "grad-accum", grad_accum, 1, 65536, 0, "micro-batches per step (each micro-batch's mean loss weighs 1/grad_accum)"),
@@ -83,6 +85,7 @@ void tc_defaults(ls_train_config *c) {
     c->alpha = 16;
     snprintf(c->init, sizeof c->init, "kaiming");
     snprintf(c->layers, sizeof c->layers, "all");
+    snprintf(c->modules_to_save, sizeof c->modules_to_save, "classifier");
     c->steps = 100;
     c->batch_size = 8;
     c->grad_accum = 1;

@@ -41,6 +41,7 @@ typedef struct {
     char init[TC_SHORT];       // gaussian | kaiming | pissa
     double init_std;           // gaussian σ (0 = 1/r)
     char layers[TC_PATH];      // "all" or "0,1,5"
+    char modules_to_save[TC_SHORT]; // encoder + LoRA: classifier | classifier,pooler (bert)
     // [optim]
     int steps;                 // optimizer steps
     int batch_size;            // sequences per micro-batch

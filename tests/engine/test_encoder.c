@@ -429,19 +429,22 @@ static int adapter_logits(const char *adapter_dir, const ref_batch *r, float *lo
 // classifier, written by `train --task sst2` and committed as written), which
 // PEFT loaded onto transformers' BertForSequenceClassification: lorascope's
 // logits with it equal PEFT's on the reference sentences
-// (tests/reference/make_minilm_adapter_reference.py).
-static void test_lorascope_minilm_adapter_gives_pefts_logits(void) {
+// (tests/reference/make_minilm_adapter_reference.py). `name` is the adapter's
+// directory under tests/data/encoder; its logits are in <name>_logits.safetensors.
+static void check_minilm_adapter_against_peft(const char *name) {
     const char *asset = ls_test_asset("models/all-MiniLM-L6-v2/model.safetensors");
     if (!asset) SKIP("../shared/assets/models/all-MiniLM-L6-v2 is absent");
-    char dir[4096];
+    char dir[4096], adapter[256], logits[256];
     snprintf(dir, sizeof dir, "%s", asset);
     *strrchr(dir, '/') = '\0';
+    snprintf(adapter, sizeof adapter, "data/encoder/%s", name);
+    snprintf(logits, sizeof logits, "data/encoder/%s_logits.safetensors", name);
     ref_batch r;
     if (open_batch(&r, ls_test_source("data/encoder/minilm_ref.safetensors"), 0)) { close_batch(&r); return; }
     float *lg = calloc((size_t)r.B * 2, sizeof(float));
-    if (adapter_logits_on(dir, ls_test_source("data/encoder/lorascope_minilm_adapter"), &r, lg, NULL) == 0) {
+    if (adapter_logits_on(dir, ls_test_source(adapter), &r, lg, NULL) == 0) {
         st_file f;
-        CHECK(st_open(&f, ls_test_source("data/encoder/lorascope_minilm_adapter_logits.safetensors")) == 0);
+        CHECK(st_open(&f, ls_test_source(logits)) == 0);
         size_t n = 0;
         float *ref = load_ref(&f, "logits", &n);
         CHECK_INT((long)n, (long)r.B * 2);
@@ -451,6 +454,17 @@ static void test_lorascope_minilm_adapter_gives_pefts_logits(void) {
     }
     free(lg);
     close_batch(&r);
+}
+
+static void test_lorascope_minilm_adapter_gives_pefts_logits(void) {
+    check_minilm_adapter_against_peft("lorascope_minilm_adapter");
+}
+
+// The same with the pooler trained as well (`--modules-to-save
+// classifier,pooler`; PEFT's modules_to_save = ["classifier", "pooler"]): the
+// pooler is saved under PEFT's key and PEFT loads it.
+static void test_lorascope_minilm_pooler_adapter_gives_pefts_logits(void) {
+    check_minilm_adapter_against_peft("lorascope_minilm_adapter_pooler");
 }
 
 // An adapter PEFT saved (q, v + the classifier in modules_to_save) gives
@@ -608,6 +622,7 @@ static const ls_test tests[] = {
     LS_TEST(test_bert_tiny_lora_gradients_match_peft),
     LS_TEST(test_peft_bert_adapter_round_trips_through_lorascope),
     LS_TEST(test_lorascope_minilm_adapter_gives_pefts_logits),
+    LS_TEST(test_lorascope_minilm_pooler_adapter_gives_pefts_logits),
     LS_TEST(test_mean_pool_lora_all_modules_gradients_match_finite_differences),
     LS_TEST(test_safetensors_reads_i64_buffers_and_adapters_refuse_them),
 };
