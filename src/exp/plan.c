@@ -152,7 +152,9 @@ int exp_select(const experiment *e, const exp_run *runs, int n, const char *sele
     for (int r = 0; r < n; r++) {
         int ok = 1;
         for (int c = 0; c < nconds; c++)
-            if (value_of[c] >= 0 && runs[r].value_index[axis_of[c]] != value_of[c]) ok = 0;
+            if (value_of[c] >= 0 && strcmp(e->axes[axis_of[c]].values[runs[r].value_index[axis_of[c]]],
+                                           e->axes[axis_of[c]].values[value_of[c]]))
+                ok = 0; // by text: a zipped axis may repeat a value (rank = 8 | 8 | 64)
         if (ok) out[k++] = r;
     }
     return k;

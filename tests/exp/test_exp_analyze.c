@@ -220,6 +220,27 @@ static void test_section_errors_name_file_and_section(void) {
 
 // A table reads the runs' records: a damaged one is an error naming the file,
 // not a value that is silently missing.
+// A zipped axis may repeat a value (rank = 8 | 8 | 64 beside seed = 1 | 2 | 1):
+// a selector picks every run whose value reads so, not only the last column.
+static void test_selector_matches_every_run_of_a_repeated_zipped_value(void) {
+    char *ranks[3] = {"8", "8", "64"}, *seeds[3] = {"1", "2", "1"};
+    exp_axis axes[2] = {{.name = "rank", .n_values = 3, .values = ranks, .leader = -1},
+                        {.name = "seed", .n_values = 3, .values = seeds, .leader = 0}};
+    experiment e = {.path = "t.ini", .name = "t", .n_axes = 2, .axes = axes};
+    int vi[3][2] = {{0, 0}, {1, 1}, {2, 2}};
+    exp_run runs[3];
+    for (int i = 0; i < 3; i++) runs[i] = (exp_run){.value_index = vi[i]};
+    int out[3];
+    CHECK_INT(exp_select(&e, runs, 3, "rank=8", out), 2);
+    CHECK_INT(out[0], 0);
+    CHECK_INT(out[1], 1);
+    CHECK_INT(exp_select(&e, runs, 3, "rank=8 seed=2", out), 1);
+    CHECK_INT(out[0], 1);
+    CHECK_INT(exp_select(&e, runs, 3, "rank=64", out), 1);
+    CHECK_INT(out[0], 2);
+    CHECK_INT(exp_select(&e, runs, 3, "seed=1", out), 2);
+}
+
 static void test_table_refuses_a_damaged_run_record(void) {
     const char *tmp = ls_test_tmpdir("exp_table_records");
     fixture f;
@@ -263,6 +284,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_subspace_pairs_of_seeds_with_initial_factors),
         LS_TEST(test_section_errors_name_file_and_section),
         LS_TEST(test_table_refuses_a_damaged_run_record),
+        LS_TEST(test_selector_matches_every_run_of_a_repeated_zipped_value),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
 }
