@@ -130,12 +130,48 @@ double an_max_abs_diff(const an_mat *X, const an_mat *Y) {
 }
 
 // ----------------------------------------------------------------------------
+// Another implementation of the factorisations (linalg.h; lowrank.c routes ΔW's)
+
+static const an_linalg_backend *linalg_backend;
+
+const an_linalg_backend *an_set_linalg_backend(const an_linalg_backend *be) {
+    const an_linalg_backend *old = linalg_backend;
+    linalg_backend = be;
+    return old;
+}
+
+const an_linalg_backend *an_linalg_backend_current(void) { return linalg_backend; }
+
+// The backend's QR and SVD, one caller at a time; a failure's message becomes
+// this library's an_error().
+static int routed_qr_thin(const an_linalg_backend *be, const an_mat *X, an_mat *Q, an_mat *R) {
+    int rc;
+#pragma omp critical(an_linalg_backend)
+    {
+        rc = be->qr_thin(X, Q, R);
+        if (rc != 0 && be->error) an_fail("%s", be->error());
+    }
+    return rc;
+}
+
+static int routed_svd_thin(const an_linalg_backend *be, const an_mat *X, an_svd *out) {
+    int rc;
+#pragma omp critical(an_linalg_backend)
+    {
+        rc = be->svd_thin(X, out);
+        if (rc != 0 && be->error) an_fail("%s", be->error());
+    }
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
 // QR
 
 // X (m x n) -> Q (m x p), R (p x n), p = min(m, n)
 int an_qr_thin(const an_mat *X, an_mat *Q, an_mat *R) {
     int m = X->rows, n = X->cols, p = m < n ? m : n;
     if (m <= 0 || n <= 0) return an_fail("an_qr_thin: empty matrix %d x %d", m, n);
+    if (linalg_backend) return routed_qr_thin(linalg_backend, X, Q, R);
     an_mat a = an_mat_copy(X);
     double *tau = an_malloc((size_t)p * sizeof(double));
     lapack_int info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, m, n, a.data, n, tau);
@@ -195,6 +231,7 @@ int an_svd_thin(const an_mat *X, an_svd *out) {
         if (!isfinite(X->data[i]))
             return an_fail("an_svd_thin: entry (%zu, %zu) of the %d x %d matrix is %g",
                            i / (size_t)n, i % (size_t)n, m, n, X->data[i]);
+    if (linalg_backend) return routed_svd_thin(linalg_backend, X, out);
     an_mat a = an_mat_copy(X);
     an_mat U = an_mat_alloc(m, p), Vt = an_mat_alloc(p, n);
     double *S = an_malloc((size_t)p * sizeof(double));
@@ -307,6 +344,7 @@ int an_svd_top(const an_mat *X, int k, an_svd *out, double *sigma_all) {
         if (!isfinite(X->data[i]))
             return an_fail("an_svd_top: entry (%zu, %zu) of the %d x %d matrix is %g", i / (size_t)n, i % (size_t)n, m,
                            n, X->data[i]);
+    if (linalg_backend) return svd_top_dense(X, k, out, sigma_all); // its SVD, truncated
     // Row-major X is column-major Xᵀ (n x m, leading dimension n): the Gram
     // matrix of the short side is XᵀX = Xᵀ(Xᵀ)ᵀ when n <= m, else XXᵀ.
     int right = n <= m;

@@ -116,6 +116,33 @@ int an_svd_top(const an_mat *X, int k, an_svd *out, double *sigma_all);
 // matching column of V (the sign convention of every SVD in this library).
 void an_svd_fix_signs(an_svd *s);
 
+// ----------------------------------------------------------------------------
+// Another implementation of the factorisations (the GPU's)
+
+// QR, SVD and ΔW's SVD with the same contracts as an_qr_thin, an_svd_thin and
+// an_delta_svd (kernels/cuda_analysis.h has cuSOLVER's). `error` returns the
+// message of its last failure where the implementation keeps its own (a
+// separately loaded module: kernels/cuda_module.h), NULL where it shares
+// this library's an_error().
+typedef struct {
+    const char *name;  // "cuda"
+    int (*qr_thin)(const an_mat *X, an_mat *Q, an_mat *R);
+    int (*svd_thin)(const an_mat *X, an_svd *out);
+    int (*delta_svd)(const an_mat *B, const an_mat *A, double s, an_svd *out);
+    const char *(*error)(void);
+} an_linalg_backend;
+
+// Routes an_qr_thin, an_svd_thin, an_delta_svd and an_svd_top (the dense SVD,
+// truncated: a GPU has no Gram route) through `be` from now on, in every
+// thread; NULL restores LAPACKE. Inputs are checked here first, so bad input
+// gives the same messages either way. Calls into `be` are serialised (one
+// OpenMP critical section: the GPU's handle and scratch are shared), so
+// analyses may keep running their cells on many threads. Set it between
+// parallel regions, not inside one. Returns the previous one (NULL: LAPACKE).
+const an_linalg_backend *an_set_linalg_backend(const an_linalg_backend *be);
+// The one set (NULL: LAPACKE).
+const an_linalg_backend *an_linalg_backend_current(void);
+
 // Which side's singular vectors: right (columns of V, row space; the paper's
 // choice for A, Sec. 7.2) or left (columns of U, column space; for B, H.2,
 // and for W vs ΔW, Fig. 8).

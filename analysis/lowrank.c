@@ -14,6 +14,17 @@ int an_delta_svd(const an_mat *B, const an_mat *A, double s, an_svd *out) {
         return an_fail("an_delta_svd: B is %d x %d but A is %d x %d: B's columns must equal "
                        "A's rows (the LoRA rank r)", B->rows, B->cols, A->rows, A->cols);
     if (!isfinite(s)) return an_fail("an_delta_svd: scale s is %g, expected a finite number", s);
+    const an_linalg_backend *be = an_linalg_backend_current();
+    if (be) {
+        // the backend's own route (QRs and the core on the GPU), one caller at a time (linalg.h)
+        int rc;
+#pragma omp critical(an_linalg_backend)
+        {
+            rc = be->delta_svd(B, A, s, out);
+            if (rc != 0 && be->error) an_fail("%s", be->error());
+        }
+        return rc;
+    }
     int d = B->rows, k = A->cols;
     an_mat Qb = {0}, Rb = {0}, Qa = {0}, Ra = {0}, core = {0};
     an_mat At = an_mat_transpose(A);

@@ -8,6 +8,7 @@
 
 #include "analyze/results.h"
 #include "base/util.h"
+#include "engine/backend_registry.h"
 #include "report/report.h"
 
 // Subspace over req's pairs: the first pair's tables and figure, then every
@@ -81,6 +82,9 @@ int analyze_run(const analyze_request *request) {
     // the cores, and one thread per product keeps the bits independent of the
     // thread count (as the CPU backend does, engine/ops_cpu.c).
     openblas_set_num_threads(1);
+    const an_linalg_backend *linalg = NULL;  // NULL: LAPACKE
+    if (ls_linalg_by_name(req->backend ? req->backend : "cpu", &linalg)) return -1;
+    const an_linalg_backend *before = an_set_linalg_backend(linalg);
     analyze_inputs *in = NULL;
     int rc = analyze_inputs_load(req, &in);
     char *data_root = ls_path_join(req->out, "data");
@@ -88,6 +92,7 @@ int analyze_run(const analyze_request *request) {
     if (!rc) rc = ls_mkdir_p(data_dir);
     if (!rc) rc = run_kind(req, in, data_dir);
     analyze_inputs_free(in);
+    an_set_linalg_backend(before);
     if (rc) {
         report_rollback();
         rmdir(data_dir); // only if empty: never leave a half-made output tree behind

@@ -46,16 +46,18 @@ typedef struct {
     int no_plot;          // tables only
     int pairs[ANALYZE_MAX_PAIRS][2]; // subspace over several pairs: 0-based indices into adapters
     int n_pairs;          // 0: the one pair (adapter, adapter2)
+    const char *backend;  // the SVDs and QRs: cpu (LAPACKE), cuda (cuSOLVER), auto (cuda if usable)
 } analyze_request;
 
 // The defaults: all layers, modules q and v, side A, seed 0, top-k 10,
-// eps 0.5, energy 0.9; no kind, inputs or output.
+// eps 0.5, energy 0.9, backend cpu; no kind, inputs or output.
 void analyze_request_defaults(analyze_request *req);
 
 // Sets one option from its text, as `lorascope analyze --<option> <text>`
 // takes it: base, adapter and finetuned (each appends), adapter2, out, name,
 // module (a comma list; replaces the list), layer (N or all), side (A or B),
-// seed, rank, imax, top-k, eps, energy, and pair ("I,J": 1-based indices of
+// seed, rank, imax, top-k, eps, energy, backend (cpu, cuda or auto; checked
+// here, loaded by analyze_run), and pair ("I,J": 1-based indices of
 // two --adapter's, appended; subspace then runs every pair, see below). `text` is borrowed. Returns 0, or -1
 // with ls_error() naming the flag ("--rank: expected an integer in [1, 1048576],
 // found 'x'").
@@ -73,6 +75,13 @@ int analyze_request_check(const analyze_request *req);
 // Subspace and A₀: when both adapters' runs saved their initial factors
 // (adapter_init.safetensors), the tables add φ of A − A₀ (what training
 // moved) and φ(A₀¹, A₀², ...) (the at-initialisation baseline).
+//
+// Backends: with cuda (or auto on a machine with a GPU) every SVD and QR of
+// the analyses (an_svd_thin, an_delta_svd, W's an_svd_top as a dense SVD, the
+// φ grids', amplification's, spectra's and intruders') runs on cuSOLVER in
+// fp64 through the CUDA module (engine/backend_registry.h), one call at a
+// time; the rest, chance bands included, stays on the CPU's threads. Results
+// equal the CPU's to rounding (tests/cuda, test_analyses_through_cusolver_*).
 //
 // Runs req: checks it, loads the inputs, writes the tables, data files and
 // figures under req->out. Returns 0, with the files written recorded for

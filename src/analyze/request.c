@@ -17,6 +17,7 @@ void analyze_request_defaults(analyze_request *req) {
     strcpy(req->modules[0], "q");
     strcpy(req->modules[1], "v");
     req->n_modules = 2;
+    req->backend = "cpu";
 }
 
 // "q,v" -> modules; replaces the list.
@@ -81,6 +82,11 @@ int analyze_request_set(analyze_request *req, const char *option, const char *te
     else if (!strcmp(o, "top-k")) return ls_parse_int(text, "--top-k", 1, 1 << 20, &req->top_k);
     else if (!strcmp(o, "eps")) return ls_parse_double(text, "--eps", 0, 1, LS_OPEN_LO, &req->eps);
     else if (!strcmp(o, "energy")) return ls_parse_double(text, "--energy", 0, 1, LS_OPEN_LO, &req->energy);
+    else if (!strcmp(o, "backend")) {
+        if (strcmp(text, "cpu") && strcmp(text, "cuda") && strcmp(text, "auto"))
+            return ls_fail("--backend: expected cpu, cuda or auto, found '%s'", text);
+        req->backend = text;
+    }
     else return ls_fail("unknown option '--%s'", option);
     return 0;
 }

@@ -48,6 +48,8 @@ static void usage(FILE *fp) {
         "  --top-k K --eps E intruders: vectors examined (10) and cosine threshold (0.5)\n"
         "  --energy F        spectrum: energy fraction of the energy rank (0.9)\n"
         "  --seed N          seed of the Gaussian random baselines (0)\n"
+        "  --backend B       cpu (LAPACKE, default), cuda (every SVD and QR on cuSOLVER; loads the CUDA\n"
+        "                    module, error without a GPU) or auto (cuda if a GPU is usable, else cpu)\n"
         "  --out DIR         output directory (created)\n"
         "  --name STEM       output file names STEM.tsv, STEM.md, STEM.png, data in DIR/data/STEM/\n"
         "                    (default: the kind's own: subspace, table7 + amplification, w_vs_dw, ...)\n"
@@ -69,7 +71,8 @@ static int parse_opts(int argc, char **argv, analyze_request *req) {
         {"seed", required_argument, 0, 1},     {"rank", required_argument, 0, 1},
         {"imax", required_argument, 0, 1},     {"top-k", required_argument, 0, 1},
         {"eps", required_argument, 0, 1},      {"energy", required_argument, 0, 1},
-        {"no-plot", no_argument, 0, 2},        {0, 0, 0, 0}};
+        {"backend", required_argument, 0, 1},  {"no-plot", no_argument, 0, 2},
+        {0, 0, 0, 0}};
     if (argc < 2 || argv[1][0] == '-') return ls_fail("expected an analysis kind (subspace, amplify, w-vs-dw, "
                                                       "spectrum, intruders) after 'analyze'");
     req->kind = argv[1];

@@ -24,7 +24,8 @@ static int select_one(const experiment *e, const exp_analysis *an, const exp_run
 }
 
 // The section's keys passed on as options of the request, in this order.
-static const char *const options[] = {"module", "layer", "side", "rank", "imax", "top-k", "eps", "energy", "seed"};
+static const char *const options[] = {"module", "layer", "side", "rank", "imax", "top-k", "eps", "energy", "seed",
+                                      "backend"};
 #define N_OPTIONS (int)(sizeof options / sizeof *options)
 
 // The inputs chosen by the selectors: per run, the option it fills

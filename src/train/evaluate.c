@@ -86,7 +86,7 @@ int evaluate_check(const evaluate_request *req) {
     if (task_parse_kind(req->task, &kind)) return ls_fail_prefix("--task");
     if (req->generate >= 0 && kind != TASK_E2E) return ls_fail("--generate: expected --task e2e, found %s", req->task);
     if (check_ranges(req)) return -1;
-    return ls_backend_by_name(req->backend) ? 0 : -1;
+    return ls_backend_check_name(req->backend);
 }
 
 // ----------------------------------------------------------------------------

@@ -62,7 +62,8 @@ const opt_table *evaluate_table(void);
 void evaluate_defaults(evaluate_request *req);
 
 // The checks that need no file: model, data and task given, task a known kind,
-// generate only for e2e, numbers in the table's ranges, the backend usable.
+// generate only for e2e, numbers in the table's ranges, the backend usable
+// (--backend cuda: a GPU now; auto is resolved when the evaluation starts).
 // Returns 0, or -1 with ls_error() naming the flag ("--task: ...").
 int evaluate_check(const evaluate_request *req);
 

@@ -53,7 +53,7 @@ int generate_check(const generate_request *req) {
     if (!req->model[0]) return ls_fail("--model: required");
     if (!req->prompt) return ls_fail("--prompt: required (may be \"\")");
     if (req->steps < 1) return ls_fail("--steps: expected an integer in [1, %d], found '%d'", 1 << 24, req->steps);
-    return ls_backend_by_name(req->backend) ? 0 : -1;
+    return ls_backend_check_name(req->backend);
 }
 
 // ----------------------------------------------------------------------------

@@ -44,7 +44,8 @@ const opt_table *generate_table(void);
 // threads 0, every path "", prompt NULL.
 void generate_defaults(generate_request *req);
 
-// The checks that need no file: model and prompt given, the backend usable.
+// The checks that need no file: model and prompt given, the backend usable
+// (--backend cuda: a GPU now; auto is resolved when generation starts).
 // Returns 0, or -1 with ls_error() naming the flag.
 int generate_check(const generate_request *req);
 

@@ -1,0 +1,20 @@
+// cuda_module: the entry point of liblorascope_cuda.so (cuda_module.h).
+#include "cuda_module.h"
+
+#include "base/util.h"
+#include "cuda_analysis.h"
+#include "cuda_backend.h"
+
+static const ls_cuda_module module = {
+    .abi = LS_CUDA_MODULE_ABI,
+    .sizeof_backend = sizeof(ls_backend),
+    .sizeof_mat = sizeof(an_mat),
+    .sizeof_svd = sizeof(an_svd),
+    .error = ls_error,
+    .available = ls_cuda_available,
+    .backend = ls_backend_cuda,
+    .device_name = ls_cuda_device_name,
+    .linalg = {"cuda", an_cuda_qr_thin, an_cuda_svd_thin, an_cuda_delta_svd, an_error},
+};
+
+const ls_cuda_module *ls_cuda_module_v1(void) { return &module; }
