@@ -3,7 +3,12 @@
 # suite (tests/cuda/test_cuda.c) on a real GPU — the ops against the CPU
 # backend, the decoder models (stories260K, the GPT-2 small shape, SmolLM2
 # GGUF) and the encoder models (tiny BERT / RoBERTa training steps,
-# all-MiniLM-L6-v2). kernels/README.md, "Running the GPU check", says how.
+# all-MiniLM-L6-v2) — and of `analyze --backend cuda` (tests/cuda/
+# test_cuda_analyze.c, through the CUDA module liblorascope_cuda.so as the
+# command loads it); then `lorascope` itself with --backend cuda (a short
+# LoRA run of stories260K), and the timing of the largest experiment's
+# analyses on cuSOLVER against LAPACKE (kernels/bench/bench_analysis.py).
+# kernels/README.md, "Running the GPU check", says how.
 #
 #   scripts/gpu-check.sh pack   here, on a machine without a GPU: builds with
 #                               CUDA and packs the binaries with stories260K,
@@ -16,24 +21,40 @@
 #                               its own process, prints one line per test and
 #                               a summary; exit 0 when all pass, 1 when one
 #                               fails, 77 when there is no GPU (all skip)
-#   scripts/gpu-check.sh list   the test names it runs
+#   scripts/gpu-check.sh list   the test names it runs (binary and name)
 #
 # With $OUT set (the device tool's result folder) the per-test table is also
-# written to $OUT/gpu-check.tsv and each test's output to $OUT/logs/.
+# written to $OUT/gpu-check.tsv, each test's output to $OUT/logs/ and the
+# analysis timing to $OUT/bench-analysis.tsv.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 assets="models/all-MiniLM-L6-v2 models/smollm2-135m-instruct"
 
-# Test names in registration order, from tests/cuda/meson.build (the one list).
+# "binary name" pairs in registration order, from tests/cuda/meson.build (the
+# one list): test_cuda's tests, then test_cuda_analyze's.
 test_names() {
     sed -n "/^cuda_test_names = \[/,/^\]/p; /^cuda_model_test_names = \[/,/^\]/p" \
-        "$here/tests/cuda/meson.build" | grep -o "'test_[a-zA-Z0-9_]*'" | tr -d "'"
+        "$here/tests/cuda/meson.build" | grep -o "'test_[a-zA-Z0-9_]*'" | tr -d "'" | sed 's/^/test_cuda /'
+    sed -n "/^cuda_analyze_test_names = \[/,/^\]/p" \
+        "$here/tests/cuda/meson.build" | grep -o "'test_[a-zA-Z0-9_]*'" | tr -d "'" | sed 's/^/test_cuda_analyze /'
+}
+
+# The CUDA module beside the binaries gpu-pack.sh packs (it packs executables,
+# not shared objects): added to the payload, in the build tree where
+# lorascope looks for it (src/engine/cuda_loader.h).
+pack_module() {
+    local stage=/tmp/lsgpu/stage/lsgpu/repo mod=build-cuda/kernels/liblorascope_cuda.so
+    [ -f "/tmp/lsgpu/repo/$mod" ] || { echo "gpu-check: the CUDA build made no $mod" >&2; exit 1; }
+    (cd /tmp/lsgpu/repo && cp --parents "$mod" "$stage/")
+    (cd /tmp/lsgpu/stage && tar -cJf "$here/.gpu/c1/payload.tar.xz" lsgpu) || exit 1
+    echo "gpu-check: added $mod to .gpu/c1/payload.tar.xz"
 }
 
 pack() {
     cd "$here" || exit 1
     # shellcheck disable=SC2086
     "$here/../shared/tools/gpu-pack.sh" $assets || exit 1
+    pack_module
     local last
     last=$(ls -d "$here"/.gpu/c* | sort -V | tail -1 | xargs basename)
     echo
@@ -56,6 +77,9 @@ run() {
         done
     fi
     [ -n "$exe" ] && [ -x "$exe" ] || { echo "gpu-check: no test_cuda binary (build with -Dcuda=enabled)" >&2; exit 1; }
+    local bindir build
+    bindir=$(dirname "$exe")
+    build=$(cd "$bindir/../.." && pwd)
     local logs=${OUT:+$OUT/logs} tsv=${OUT:+$OUT/gpu-check.tsv}
     [ -n "$logs" ] && mkdir -p "$logs"
     [ -n "$tsv" ] && printf 'test\tresult\tseconds\n' > "$tsv"
@@ -63,10 +87,11 @@ run() {
     echo "gpu-check: $exe"
     local n=0 ok=0 skip=0 fail=0 nodev=0 t0 t1 rc secs result out
     out=$(mktemp)
-    for name in $(test_names); do
+    local bin name
+    while read -r bin name; do
         n=$((n + 1))
         t0=$(date +%s.%N)
-        timeout 300 "$exe" "$name" > "$out" 2>&1
+        timeout 300 "$bindir/$bin" "$name" > "$out" 2>&1 < /dev/null
         rc=$?
         t1=$(date +%s.%N)
         secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
@@ -81,8 +106,9 @@ run() {
         [ "$rc" != 0 ] && [ "$rc" != 77 ] && tail -n 15 "$out" | sed 's/^/    /'
         [ -n "$logs" ] && cp "$out" "$logs/$name.log"
         [ -n "$tsv" ] && printf '%s\t%s\t%s\n' "$name" "$result" "$secs" >> "$tsv"
-    done
+    done < <(test_names)
     rm -f "$out"
+    [ "$nodev" = 1 ] || cli_checks "$build" || fail=$((fail + 1))
     echo "gpu-check: $n tests: $ok passed, $skip skipped, $fail failed"
     [ "$fail" -gt 0 ] && exit 1
     # test_no_device_gives_clear_error passes only where no GPU is usable
@@ -90,9 +116,37 @@ run() {
     exit 0
 }
 
+# `lorascope` with --backend cuda (the module as a user's command loads it):
+# a short LoRA run of stories260K that must report the cuda backend, and the
+# timing of the largest experiment's analyses, cuSOLVER against LAPACKE.
+cli_checks() {
+    local build=$1 exe=$1/src/cli/lorascope run=/tmp/lsgpu-run rc=0
+    local stories=${LORASCOPE_ASSETS:-$here/../shared/assets}/models/stories260K/stories260K.bin
+    [ -x "$exe" ] || { echo "gpu-check: no $exe" >&2; return 1; }
+    rm -rf "$run"
+    if [ -f "$stories" ]; then # the packed assets have no data set: README.md as plain text
+        if timeout 120 "$exe" train --backend cuda --model "$stories" --task lm --data "$here/README.md" --lora q,v \
+            --rank 4 --steps 20 --seq-len 64 --batch-size 4 --out "$run" > "${OUT:-/tmp}/cli-train.log" 2>&1 &&
+            grep -q '"backend":[[:space:]]*"cuda"' "$run/manifest.json"
+        then echo "gpu-check: lorascope train --backend cuda: ok ($(tail -n 1 "${OUT:-/tmp}/cli-train.log"))"
+        else echo "gpu-check: lorascope train --backend cuda: FAIL"; tail -n 5 "${OUT:-/tmp}/cli-train.log" | sed 's/^/    /'; rc=1
+        fi
+    fi
+    local py=${LORASCOPE_PYTHON:-python3}
+    if "$py" -c 'import numpy' 2>/dev/null; then
+        echo "gpu-check: analyses, --backend cpu against cuda (kernels/bench/bench_analysis.py):"
+        timeout 300 "$py" "$here/kernels/bench/bench_analysis.py" --lorascope "$exe" \
+            ${OUT:+--tsv "$OUT/bench-analysis.tsv"} 2>&1 | sed 's/^/    /'
+        [ "${PIPESTATUS[0]}" = 0 ] || { echo "gpu-check: bench_analysis: FAIL"; rc=1; }
+    else
+        echo "gpu-check: bench_analysis skipped: $py has no numpy"
+    fi
+    return $rc
+}
+
 case ${1:-} in
     pack) pack ;;
     run) shift; run "$@" ;;
     list) test_names ;;
-    *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
