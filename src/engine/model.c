@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
+#include "engine/adapters.h"
 #include "engine/lora.h"
 #include "engine/model_internal.h"
 #include "engine/rng.h"
@@ -539,6 +540,7 @@ int model_reserve(ls_model *m, int B, int T) {
     m->host_weights = ls_calloc(N, sizeof(float));
     m->host_losses = ls_calloc(N, sizeof(float));
     if (m->lora) lora_reserve(m->lora, (int)N);
+    if (m->adapters) adapters_reserve(m->adapters, (int)N);
     return 0;
 }
 
@@ -594,20 +596,29 @@ static void linear_weights(const ls_model *m, const ls_params *p, int l, ls_line
     }
 }
 
-// out (N, OC) = inp W^T + b, plus the LoRA update of this (layer, linear).
+// The adapter on the output of (layer, linear), or -1: O and DOWN carry them.
+static int adapter_site_of(const ls_model *m, int l, ls_linear lin) {
+    if (!m->adapters || (lin != LS_LIN_O && lin != LS_LIN_DOWN)) return -1;
+    return adapters_site(m->adapters, l, lin == LS_LIN_DOWN);
+}
+
+// out (N, OC) = inp W^T + b, plus the LoRA update of this (layer, linear) and its adapter.
 static void linear_forward(ls_model *m, int l, ls_linear lin, float *out, const float *inp, int N) {
     float *w, *b;
     int IC, OC;
     linear_weights(m, &m->params, l, lin, &w, &b, &IC, &OC);
     m->be->matmul_forward(out, inp, w, b, N, IC, OC);
     if (m->lora) lora_linear_forward(m->lora, l, lin, out, inp, N, m->training);
+    int site = adapter_site_of(m, l, lin);
+    if (site >= 0) adapters_site_forward(m->adapters, site, out, N); // on the sublayer's output (adapters.h)
 }
 
 // dinp (N, IC) = dout W (+ LoRA's part); base weight grads if enabled.
 static void linear_backward(ls_model *m, int l, ls_linear lin, float *dinp, const float *dout,
                             const float *inp, int N) {
     float *w, *b, *dw = NULL, *db = NULL;
-    int IC, OC;
+    int IC, OC, site = adapter_site_of(m, l, lin);
+    if (site >= 0) dout = adapters_site_backward(m->adapters, site, dout, N); // d of the projection's output
     linear_weights(m, &m->params, l, lin, &w, &b, &IC, &OC);
     if (model_trains_weights(m, l) || model_trains_biases(m, l)) {
         linear_weights(m, &m->grads, l, lin, &dw, &db, &IC, &OC);
@@ -831,6 +842,7 @@ const float *model_decode(ls_model *m, int token, int pos) {
     }
     decoder_reserve(m, pos + 1);
     if (m->lora && m->lora->Ncap < 1) lora_reserve(m->lora, 1);
+    if (m->adapters && m->adapters->Ncap < 1) adapters_reserve(m->adapters, 1);
     ls_decoder *d = &m->dec;
     ls_params *p = &m->params;
     size_t C = m->C, kv = (size_t)m->NKV * m->HS, qd = (size_t)m->NH * m->HS;

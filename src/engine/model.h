@@ -48,6 +48,7 @@
 #include "io/checkpoint.h"
 
 struct ls_lora;
+struct ls_adapters;
 
 // Which base tensors train when the gradient buffer is on (the paper's
 // baselines, Tables 2 and 3):
@@ -209,6 +210,7 @@ typedef struct ls_model {
 
     int training;               // 1: LoRA dropout active (model_set_training)
     struct ls_lora *lora;       // attached adapter or NULL (not owned)
+    struct ls_adapters *adapters; // attached Adapter^H / Adapter^L layers or NULL (not owned; adapters.h)
     ls_decoder dec;
 } ls_model;
 
