@@ -114,6 +114,8 @@ int cmd_train(int argc, char **argv) {
     tc_method_kind method = tc_method(&c);
     if (method == TC_FULL || method == TC_FTTOP2) printf("  parameters: %s/full/model.safetensors\n", c.out);
     else if (method == TC_BITFIT) printf("  parameters: %s/bitfit/model.safetensors (trained tensors)\n", c.out);
+    else if (method == TC_ADAPTER_H || method == TC_ADAPTER_L)
+        printf("  adapters:   %s/adapters/model.safetensors\n", c.out);
     else printf("  adapter:    %s/adapter (PEFT)\n", c.out);
     if (c.merged_out[0]) printf("  merged:     %s (HF checkpoint)\n", c.merged_out);
     printf("  manifest:   %s/manifest.json\n", c.out);

@@ -47,6 +47,7 @@ typedef struct {
     // opt from adamw_init_packed); n_segs 0: all n_trainable floats train
     const ls_param_segment *segs;
     int n_segs;
+    struct ls_adapters *ad;  // Adapter^H / ^L: params, grads are its buffers (zeroed each step)
 } train_step_spec;
 
 // Sets s to train lo (or, lo NULL, every weight of m: model_enable_grads must

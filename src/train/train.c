@@ -16,6 +16,7 @@
 #include "base/lock.h"
 #include "base/util.h"
 #include "engine/backend_registry.h"
+#include "engine/adapters.h"
 #include "engine/lora.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
@@ -63,6 +64,8 @@ typedef struct {
     int have_model;
     ls_lora lo;
     int have_lora;
+    ls_adapters ad;              // Adapter^H / Adapter^L
+    int have_ad;
     float *init_params;          // PiSSA: A0, B0 (export needs them)
     float *init_factors;         // A0, B0 of every init, as lora_build drew them (adapter_init.safetensors)
     task_data data, vdata;
@@ -94,6 +97,7 @@ static void trainer_free(trainer *t) {
     if (t->have_hopt) adamw_free(&t->hopt);
     if (t->have_sampler) ds_sampler_free(&t->sampler);
     if (t->have_lora) lora_free(&t->lo, &t->m);
+    if (t->have_ad) adapters_free(&t->ad, &t->m);
     if (t->have_model) model_free(&t->m);
     if (t->have_data) task_data_free(&t->data);
     if (t->have_vdata) task_data_free(&t->vdata);
@@ -354,6 +358,21 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
         setup_full(t);
     } else if (method == TC_BITFIT || method == TC_FTTOP2) {
         if (setup_scope(t, method)) return -1;
+    } else if (method == TC_ADAPTER_H || method == TC_ADAPTER_L) {
+        if (c->merged_out[0])
+            return ls_fail("[run] merged_out (--merged-out): expected none with --method %s (adapter layers do not merge "
+                           "into W)", c->method);
+        if (adapters_build(&t->ad, &t->m, method == TC_ADAPTER_H ? LS_ADAPTERS_HOULSBY : LS_ADAPTERS_LIN,
+                           c->adapter_size, (uint64_t)c->seed))
+            return ls_fail_prefix("[lora] %s", c->model);
+        t->have_ad = 1;
+        t->params = t->ad.params;
+        t->grads = t->ad.grads;
+        t->n_trainable = t->ad.n_params;
+        adamw_init(&t->opt, be, t->n_trainable, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
+                   (float)c->weight_decay);
+        t->have_opt = 1;
+        if (encoder && setup_head(t)) return -1;
     } else {
         if (setup_lora(t)) return -1;
         adamw_init(&t->opt, be, t->n_trainable, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
@@ -572,7 +591,8 @@ static int write_manifest(const trainer *t, const char *status, const char *mess
     cJSON_AddNumberToObject(root, "tokens_seen", t->tokens_seen);
     cJSON_AddStringToObject(root, "mode", tc_method_name(tc_method(c)));
     char line[256];
-    size_t all = model_num_params(&t->m) + (t->have_lora ? t->lo.n_params : 0);
+    size_t all = model_num_params(&t->m) + (t->have_lora ? t->lo.n_params : 0) +
+                 (t->have_ad ? t->ad.n_params : 0);
     lora_format_trainable(line, sizeof line, t->n_trainable + t->n_head, all);
     cJSON_AddStringToObject(root, "trainable", line);
     cJSON_AddNumberToObject(root, "trainable_params", (double)(t->n_trainable + t->n_head));
@@ -611,6 +631,13 @@ static int write_outputs(trainer *t) {
             adapter_free(&a);
         }
         if (!rc) rc = write_initial_factors(t);
+    } else if (t->have_ad) { // not mergeable: lorascope's own file
+        char *dir = ls_path_join(c->out, "adapters");
+        char *path = ls_path_join(dir, "model.safetensors");
+        rc = ls_mkdir_p(dir);
+        if (!rc) rc = adapters_save(&t->ad, arch_family_of(t->m.cfg.family)->layer_prefix, path);
+        free(path);
+        free(dir);
     } else { // full fine-tuning and FT^Top2: every tensor; BitFit: the trained ones
         int bitfit = tc_method(c) == TC_BITFIT;
         char *dir = ls_path_join(c->out, bitfit ? "bitfit" : "full");
@@ -655,7 +682,7 @@ static int is_temp_file(const char *name) {
 // lock, before this process writes anything there, so every one is stale,
 // whatever its pid. A checkpoint directory left empty goes too.
 static void remove_stale_temp_files(const char *out) {
-    static const char *const subdirs[] = {"", "checkpoint", "adapter", "full", "bitfit"};
+    static const char *const subdirs[] = {"", "checkpoint", "adapter", "full", "bitfit", "adapters"};
     for (size_t i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
         char *dir = ls_path_join(out, subdirs[i]);
         DIR *d = opendir(dir);
@@ -775,6 +802,11 @@ static int trainer_step(trainer *t, long step, double lr, int *items, task_batch
     s.clip = c->clip;
     s.label_smoothing = (float)c->label_smoothing;
     s.dropout_seed = t->dropout_seed;
+    if (t->have_ad) {
+        s.params = t->params;
+        s.grads = t->grads;
+        s.ad = &t->ad;
+    }
     s.segs = t->tsegs;
     s.n_segs = t->n_tsegs;
     s.n_trainable = t->n_trainable;
@@ -799,9 +831,9 @@ static void print_banner(const trainer *t, long start) {
     const ls_train_config *c = &t->cfg;
     const ls_model *m = &t->m;
     char line[256];
-    size_t all = model_num_params(m) + (t->have_lora ? t->lo.n_params : 0);
+    size_t all = model_num_params(m) + (t->have_lora ? t->lo.n_params : 0) + (t->have_ad ? t->ad.n_params : 0);
     printf("%s\n", lora_format_trainable(line, sizeof line, t->n_trainable + t->n_head, all));
-    static const char *const what[] = {"LoRA", "full fine-tuning", "BitFit", "FT^Top2"};
+    static const char *const what[] = {"LoRA", "full fine-tuning", "BitFit", "FT^Top2", "Adapter^H", "Adapter^L"};
     printf("%s: %s %s, %d train / %d validation items, %d threads%s\n", c->out, what[tc_method(c)],
            ckpt_family_name(m->cfg.family), t->n_train, t->n_val, omp_get_max_threads(),
            start ? " (resumed)" : "");

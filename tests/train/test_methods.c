@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "engine/adapters.h"
 #include "engine/backend_registry.h"
 #include "engine/model.h"
 #include "harness.h"
@@ -151,12 +152,92 @@ static void test_bitfit_refuses_a_family_without_biases(void) {
     model_free(&m);
 }
 
+// Adapter^H / Adapter^L inside the whole model (decoder and encoder): at
+// initialisation the logits are the base's bit for bit; with W_up, b_up made
+// nonzero, the adapters' gradients of the model's loss match central finite
+// differences of that loss (float32 forward, h = 1e-2: 2% or 2e-4).
+typedef struct {
+    ls_model *m;
+    const int *tokens, *second, *labels;
+    int B, T;
+} loss_ctx;
+
+static double model_loss(const loss_ctx *c) {
+    if (c->labels) return model_classify_forward(c->m, c->tokens, NULL, c->second, c->labels, c->B, c->T);
+    return model_forward(c->m, c->tokens, c->second, NULL, c->B, c->T, 0.0f);
+}
+
+static void check_adapters(const char *tag, const char *dir, ls_adapter_kind kind) {
+    st_file f;
+    CHECK_MSG(st_open(&f, ls_test_source("data/methods/methods_ref.safetensors")) == 0, "%s", ls_error());
+    ls_model m;
+    if (load_model(&m, dir)) { st_close(&f); return; }
+    int enc = arch_is_encoder(m.cfg.family), n = 0, nl = 0;
+    char key[256];
+    snprintf(key, sizeof key, "%s.%s", tag, enc ? "input_ids" : "tokens");
+    int *tokens = load_ints(&f, key, &n);
+    snprintf(key, sizeof key, "%s.%s", tag, enc ? "attention_mask" : "targets");
+    int *second = load_ints(&f, key, &n);
+    int *labels = enc ? load_ints(&f, "bert.labels", &nl) : NULL;
+    int B = enc ? nl : 3, T = n / B;
+    CHECK(model_reserve(&m, B, T) == 0);
+    loss_ctx c = {&m, tokens, second, labels, B, T};
+    double base = model_loss(&c);
+    ls_adapters ad;
+    CHECK_MSG(adapters_build(&ad, &m, kind, 4, 7) == 0, "%s", ls_error());
+    CHECK_MSG(model_loss(&c) == base, "%s: the loss with fresh adapters differs from the base's", tag);
+    float *p = ls_malloc(ad.n_params * sizeof(float)), *g = ls_malloc(ad.n_params * sizeof(float));
+    be->download(p, ad.params, ad.n_params);
+    for (size_t i = 0; i < ad.n_params; i++) p[i] += 0.05f * (float)((i * 7919) % 13) / 13.0f - 0.02f;
+    be->upload(ad.params, p, ad.n_params);
+    adapters_zero_grad(&ad);
+    model_loss(&c);
+    if (enc) model_classify_backward(&m, 1.0f);
+    else model_backward(&m, 1.0f, 0.0f);
+    be->download(g, ad.grads, ad.n_params);
+    int bad = 0;
+    for (size_t i = 0; i < ad.n_params; i += ad.n_params / 41) {
+        float old = p[i];
+        p[i] = old + 1e-2f;
+        be->upload(ad.params, p, ad.n_params);
+        double lp = model_loss(&c);
+        p[i] = old - 1e-2f;
+        be->upload(ad.params, p, ad.n_params);
+        double lm = model_loss(&c);
+        p[i] = old;
+        be->upload(ad.params, p, ad.n_params);
+        double fd = (lp - lm) / 2e-2;
+        if (fabs(fd - g[i]) > 2e-2 * fmax(fabs(fd), fabs(g[i])) + 2e-4) {
+            if (bad++ < 5) printf("  %s: param %zu: fd %.6g analytic %.6g\n", tag, i, fd, g[i]);
+        }
+    }
+    CHECK_MSG(bad == 0, "%s: %d adapter gradients off their finite differences", tag, bad);
+    adapters_free(&ad, &m);
+    free(p);
+    free(g);
+    free(tokens);
+    free(second);
+    free(labels);
+    model_free(&m);
+    st_close(&f);
+}
+
+static void test_gpt2_adapter_h_gradients_match_finite_differences(void) {
+    check_adapters("gpt2", "data/methods/gpt2_tiny3", LS_ADAPTERS_HOULSBY);
+}
+static void test_bert_adapter_h_and_l_gradients_match_finite_differences(void) {
+    check_adapters("bert", "data/methods/bert_tiny3", LS_ADAPTERS_HOULSBY);
+    check_adapters("bert", "data/methods/bert_tiny3", LS_ADAPTERS_LIN);
+}
+
 static const ls_test tests[] = {
     LS_TEST(test_gpt2_bitfit_step_matches_pytorch),
     LS_TEST(test_gpt2_fttop2_step_matches_pytorch),
     LS_TEST(test_bert_bitfit_step_matches_pytorch),
     LS_TEST(test_bert_fttop2_step_matches_pytorch),
     LS_TEST(test_bitfit_refuses_a_family_without_biases),
+    LS_TEST(test_gpt2_adapter_h_gradients_match_finite_differences),
+    LS_TEST(test_bert_adapter_h_and_l_gradients_match_finite_differences),
 };
 
 int main(int argc, char **argv) {
