@@ -27,7 +27,8 @@ static void usage(FILE *fp) {
             "\n"
             "Boolean flags (--full, --rslora) take an optional true/false. The same config, seed and --threads\n"
             "give the same bits. Outputs: DIR/config.ini, metrics.jsonl, checkpoint/, adapter/ (PEFT) or\n"
-            "full/model.safetensors, manifest.json; --merged-out DIR2: merged HF checkpoint.\n");
+            "full/model.safetensors (--full, fttop2) or bitfit/model.safetensors (the trained biases and head),\n"
+            "manifest.json; --merged-out DIR2: merged HF checkpoint. eval --adapter DIR loads any of them.\n");
 }
 
 // --config FILE and --resume sit outside the option table; --out is read
@@ -110,7 +111,11 @@ int cmd_train(int argc, char **argv) {
     printf("  config:     %s/config.ini\n", c.out);
     printf("  metrics:    %s/metrics.jsonl\n", c.out);
     printf("  checkpoint: %s/checkpoint/state.safetensors\n", c.out);
-    if (c.full) printf("  parameters: %s/full/model.safetensors\n", c.out);
+    tc_method_kind method = tc_method(&c);
+    if (method == TC_FULL || method == TC_FTTOP2) printf("  parameters: %s/full/model.safetensors\n", c.out);
+    else if (method == TC_BITFIT) printf("  parameters: %s/bitfit/model.safetensors (trained tensors)\n", c.out);
+    else if (method == TC_ADAPTER_H || method == TC_ADAPTER_L)
+        printf("  adapters:   %s/adapters/model.safetensors\n", c.out);
     else printf("  adapter:    %s/adapter (PEFT)\n", c.out);
     if (c.merged_out[0]) printf("  merged:     %s (HF checkpoint)\n", c.merged_out);
     printf("  manifest:   %s/manifest.json\n", c.out);

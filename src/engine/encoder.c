@@ -41,7 +41,7 @@ int model_init_head(ls_model *m, uint64_t seed, int pooler_too) {
 void model_enable_head_grads(ls_model *m) {
     if (m->grads_memory) return; // full fine-tuning already trains the head
     model_enable_grads(m);
-    m->head_only = 1;
+    m->grad_scope = LS_GRADS_HEAD;
 }
 
 int model_head_train_pooler(ls_model *m) {
@@ -59,7 +59,8 @@ static int head_dense_saved(const ls_model *m) {
     return arch_family_of(m->cfg.family)->dense_in_modules_to_save || m->head_pooler;
 }
 
-static int head_dense_trained(const ls_model *m) { return !m->head_only || head_dense_saved(m); }
+// Full fine-tuning trains the whole head (bert: the pooler too).
+static int head_dense_trained(const ls_model *m) { return m->grad_scope == LS_GRADS_ALL || head_dense_saved(m); }
 
 int model_head_segments(const ls_model *m, ls_param_segment *segs) {
     if (!arch_is_encoder(m->cfg.family)) return 0;
@@ -265,6 +266,7 @@ static void head_backward(ls_model *m, float *dh, int B, int T) {
     ls_acts *a = &m->acts;
     ls_params *p = &m->params, *g = &m->grads;
     int train = m->grads_memory != NULL, dense = train && head_dense_trained(m);
+    int dense_b = dense || (train && m->grad_scope == LS_GRADS_BIASES); // BitFit: the pooler's bias
     size_t C = m->C;
     int NL = m->cfg.num_labels;
     if (m->cfg.pooling == LS_POOL_MEAN) {
@@ -276,7 +278,7 @@ static void head_backward(ls_model *m, float *dh, int B, int T) {
     be->matmul_backward(a->dpool, train ? g->clsw : NULL, train ? g->clsb : NULL, a->clogits, a->pooled,
                         p->clsw, B, m->C, NL);
     be->tanh_backward(a->dpool2, a->pooled, a->dpool, (size_t)B * C);
-    be->matmul_backward(a->dpool, dense ? g->headw : NULL, dense ? g->headb : NULL, a->dpool2, a->pool_in,
+    be->matmul_backward(a->dpool, dense ? g->headw : NULL, dense_b ? g->headb : NULL, a->dpool2, a->pool_in,
                         p->headw, B, m->C, m->C);
     be->zero(dh, (size_t)B * T * C);
     for (int b = 0; b < B; b++) be->copy(dh + (size_t)b * T * C, a->dpool + b * C, C);
@@ -288,7 +290,7 @@ static void layer_backward(ls_model *m, int l, float **dx, float **spare, int ne
     const ls_backend *be = m->be;
     ls_acts *a = &m->acts;
     ls_params *p = &m->params, *g = &m->grads;
-    int B = m->B, T = m->T, N = B * T, base = m->grads_memory && !m->head_only;
+    int B = m->B, T = m->T, N = B * T, tw = model_trains_weights(m, l), tb = model_trains_biases(m, l);
     size_t C = m->C, NC = (size_t)N * C, att_l = model_att_floats(m, B, T);
     const float *x = l == 0 ? a->encoded : a->ln2 + (size_t)(l - 1) * NC;
     float *qkv = a->qkv + (size_t)l * N * m->QKV, *att = a->att + l * att_l, *atty = a->atty + l * NC,
@@ -297,7 +299,7 @@ static void layer_backward(ls_model *m, int l, float **dx, float **spare, int ne
     float *dy = *dx, *d = *spare;
     // through LN2: d = d res3 (= d of the MLP output and, by the skip, part of d ln1)
     be->zero(d, NC);
-    be->layernorm_backward(d, base ? g->ln2w + l * C : NULL, base ? g->ln2b + l * C : NULL, dy, res3,
+    be->layernorm_backward(d, tw ? g->ln2w + l * C : NULL, tb ? g->ln2b + l * C : NULL, dy, res3,
                            p->ln2w + l * C, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, N, m->C);
     model_linear_backward(m, l, LS_LIN_DOWN, a->dact, d, act, N);
     be->gelu_erf_backward(a->dfc, fc, a->dact, (size_t)N * m->H);
@@ -305,7 +307,7 @@ static void layer_backward(ls_model *m, int l, float **dx, float **spare, int ne
     be->axpy(a->tmp, d, NC, 1.0f); // tmp = d ln1
     // through LN1: dy = d res2 (= d of the attention output and, by the skip, part of d x)
     be->zero(dy, NC);
-    be->layernorm_backward(dy, base ? g->ln1w + l * C : NULL, base ? g->ln1b + l * C : NULL, a->tmp, res2,
+    be->layernorm_backward(dy, tw ? g->ln1w + l * C : NULL, tb ? g->ln1b + l * C : NULL, a->tmp, res2,
                            p->ln1w + l * C, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, N, m->C);
     model_linear_backward(m, l, LS_LIN_O, a->datty, dy, atty, N);
     be->attention_bidir_backward(a->dqkv, a->datt, a->datty, qkv, att, m->keymask, B, T, m->NH, m->HS);
@@ -321,7 +323,6 @@ void model_classify_backward(ls_model *m, float loss_scale) {
     ls_assert(m->has_targets && arch_is_encoder(m->cfg.family));
     int B = m->B, T = m->T, N = B * T, NL = m->cfg.num_labels;
     ls_acts *a = &m->acts;
-    int base = m->grads_memory && !m->head_only;
     size_t NC = (size_t)N * m->C;
     for (int b = 0; b < B; b++)
         m->host_losses[b] =
@@ -330,12 +331,16 @@ void model_classify_backward(ls_model *m, float loss_scale) {
     be->crossentropy_backward(a->clogits, a->clogits, m->targets, a->dlosses, B, NL, 0.0f);
     float *dx = a->dres, *spare = a->dln;
     head_backward(m, dx, B, T);
-    for (int l = m->L - 1; l >= 0; l--) layer_backward(m, l, &dx, &spare, base || l > 0);
-    if (base) {
+    for (int l = m->L - 1; l >= model_backward_floor(m); l--) layer_backward(m, l, &dx, &spare, model_needs_dx(m, l));
+    int tw = model_trains_weights(m, -1), tb = model_trains_biases(m, -1);
+    if (tw || tb) { // full fine-tuning, or BitFit's embedding LayerNorm bias
         ls_params *p = &m->params, *g = &m->grads;
         be->zero(spare, NC);
-        be->layernorm_backward(spare, g->embw, g->embb, dx, a->emb, p->embw, a->emb_mean, a->emb_rstd, N,
-                               m->C);
+        be->layernorm_backward(spare, tw ? g->embw : NULL, g->embb, dx, a->emb, p->embw, a->emb_mean,
+                               a->emb_rstd, N, m->C);
+    }
+    if (tw) {
+        ls_params *g = &m->grads;
         // word and position rows (positions start at position_offset), then the type rows
         be->embedding_backward(g->wte, g->wpe + (size_t)m->cfg.position_offset * m->C, spare, m->tokens, B,
                                T, m->C);

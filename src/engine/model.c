@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
+#include "engine/adapters.h"
 #include "engine/lora.h"
 #include "engine/model_internal.h"
 #include "engine/rng.h"
@@ -314,20 +315,57 @@ void model_free(ls_model *m) {
 }
 
 void model_enable_grads(ls_model *m) {
-    m->head_only = 0;
+    m->grad_scope = LS_GRADS_ALL;
+    m->grad_top = 0;
     if (m->grads_memory) return;
     m->grads_memory = m->be->alloc(m->n_params);
     point_params(m, &m->grads, m->grads_memory);
 }
 
+int model_enable_grads_scope(ls_model *m, ls_grad_scope scope, int top_layers) {
+    if (scope == LS_GRADS_BIASES && !HAS_LN(m))
+        return ls_fail("bitfit: a %s model has no bias terms (expected a family with biases: gpt2, bert or roberta)",
+                       arch_family_name(m->cfg.family));
+    if (scope == LS_GRADS_TOP && (top_layers < 1 || top_layers > m->L))
+        return ls_fail("fttop: layers: expected 1..%d (the model's layers), found %d", m->L, top_layers);
+    model_enable_grads(m);
+    m->grad_scope = scope;
+    m->grad_top = scope == LS_GRADS_TOP ? top_layers : 0;
+    return 0;
+}
+
+// Which gradients the backward passes compute (model_internal.h); layer -1:
+// the tensors outside the layers (embeddings, final norm, untied LM head).
+int model_trains_weights(const ls_model *m, int l) {
+    if (!m->grads_memory) return 0;
+    if (m->grad_scope == LS_GRADS_ALL) return 1;
+    return m->grad_scope == LS_GRADS_TOP && l >= m->L - m->grad_top;
+}
+
+int model_trains_biases(const ls_model *m, int l) {
+    return (m->grads_memory && m->grad_scope == LS_GRADS_BIASES) || model_trains_weights(m, l);
+}
+
+int model_backward_floor(const ls_model *m) {
+    if (m->lora || !m->grads_memory || m->grad_scope != LS_GRADS_TOP) return 0;
+    return m->L - m->grad_top;
+}
+
+int model_needs_dx(const ls_model *m, int l) {
+    if (l > model_backward_floor(m)) return 1;
+    // below layer 0: the embeddings (and an encoder's embedding LayerNorm bias)
+    return l == 0 && m->grads_memory &&
+           (m->grad_scope == LS_GRADS_ALL || (m->grad_scope == LS_GRADS_BIASES && IS_ENC(m)));
+}
+
 void model_zero_grad(ls_model *m) {
     if (!m->grads_memory) return;
-    if (!m->head_only) {
+    if (m->grad_scope == LS_GRADS_ALL) {
         m->be->zero(m->grads_memory, m->n_params);
         return;
     }
-    ls_param_segment segs[4]; // LoRA + modules_to_save: only the head has gradients
-    int n = model_head_segments(m, segs);
+    ls_param_segment segs[LS_N_PARAM_TENSORS]; // only the trained tensors have gradients
+    int n = model_trainable_segments(m, segs);
     for (int i = 0; i < n; i++) m->be->zero(m->grads_memory + segs[i].offset, segs[i].n);
 }
 
@@ -335,21 +373,52 @@ void model_set_training(ls_model *m, int training) { m->training = training ? 1 
 
 size_t model_num_params(const ls_model *m) { return m->n_params; }
 
+static int is_no_decay(const ls_params *p, const float *t) {
+    return t == p->ln1w || t == p->ln1b || t == p->ln2w || t == p->ln2b || t == p->lnfw || t == p->lnfb ||
+           t == p->qkvb || t == p->attprojb || t == p->fcb || t == p->fcprojb || t == p->embw || t == p->embb ||
+           t == p->headb || t == p->clsb;
+}
+
+static int is_bias(const ls_params *p, const float *t) {
+    return t == p->ln1b || t == p->ln2b || t == p->lnfb || t == p->qkvb || t == p->attprojb || t == p->fcb ||
+           t == p->fcprojb || t == p->embb || t == p->headb || t == p->clsb;
+}
+
 int model_decay_segments(const ls_model *m, ls_param_segment *segs) {
     const ls_params *p = &m->params;
     float *const *ptr = (float *const *)p;
     int n = 0;
     size_t off = 0;
     for (int i = 0; i < LS_N_PARAM_TENSORS; i++) {
-        const float *t = ptr[i];
-        if (m->param_sizes[i]) {
-            int no_decay = t == p->ln1w || t == p->ln1b || t == p->ln2w || t == p->ln2b ||
-                           t == p->lnfw || t == p->lnfb || t == p->qkvb || t == p->attprojb ||
-                           t == p->fcb || t == p->fcprojb || t == p->embw || t == p->embb ||
-                           t == p->headb || t == p->clsb;
-            segs[n++] = (ls_param_segment){off, m->param_sizes[i], !no_decay};
-        }
+        if (m->param_sizes[i]) segs[n++] = (ls_param_segment){off, m->param_sizes[i], !is_no_decay(p, ptr[i])};
         off += m->param_sizes[i];
+    }
+    return n;
+}
+
+int model_trainable_segments(const ls_model *m, ls_param_segment *segs) {
+    if (!m->grads_memory) return 0;
+    if (m->grad_scope == LS_GRADS_ALL) return model_decay_segments(m, segs);
+    const ls_params *p = &m->params;
+    float *const *ptr = (float *const *)p;
+    ls_param_segment head[4];
+    int nh = model_head_segments(m, head), n = 0;
+    size_t off = 0;
+    for (int i = 0; i < LS_N_PARAM_TENSORS; i++) {
+        size_t sz = m->param_sizes[i];
+        const float *t = ptr[i];
+        int in_head = 0;
+        for (int k = 0; k < nh; k++) in_head |= head[k].offset == off;
+        int layer = i >= 2 && i <= 13; // ln1w .. fcprojb: (L, ...) per-layer tensors
+        if (!sz) continue;
+        if (in_head || (m->grad_scope == LS_GRADS_BIASES && is_bias(p, t)))
+            segs[n++] = (ls_param_segment){off, sz, !is_no_decay(p, t)};
+        else if (m->grad_scope == LS_GRADS_TOP && layer) {
+            size_t per = sz / (size_t)m->L; // (L, ...) tensors: the last k layers are their tail
+            segs[n++] = (ls_param_segment){off + per * (size_t)(m->L - m->grad_top), per * (size_t)m->grad_top,
+                                           !is_no_decay(p, t)};
+        }
+        off += sz;
     }
     return n;
 }
@@ -471,6 +540,7 @@ int model_reserve(ls_model *m, int B, int T) {
     m->host_weights = ls_calloc(N, sizeof(float));
     m->host_losses = ls_calloc(N, sizeof(float));
     if (m->lora) lora_reserve(m->lora, (int)N);
+    if (m->adapters) adapters_reserve(m->adapters, (int)N);
     return 0;
 }
 
@@ -526,22 +596,35 @@ static void linear_weights(const ls_model *m, const ls_params *p, int l, ls_line
     }
 }
 
-// out (N, OC) = inp W^T + b, plus the LoRA update of this (layer, linear).
+// The adapter on the output of (layer, linear), or -1: O and DOWN carry them.
+static int adapter_site_of(const ls_model *m, int l, ls_linear lin) {
+    if (!m->adapters || (lin != LS_LIN_O && lin != LS_LIN_DOWN)) return -1;
+    return adapters_site(m->adapters, l, lin == LS_LIN_DOWN);
+}
+
+// out (N, OC) = inp W^T + b, plus the LoRA update of this (layer, linear) and its adapter.
 static void linear_forward(ls_model *m, int l, ls_linear lin, float *out, const float *inp, int N) {
     float *w, *b;
     int IC, OC;
     linear_weights(m, &m->params, l, lin, &w, &b, &IC, &OC);
     m->be->matmul_forward(out, inp, w, b, N, IC, OC);
     if (m->lora) lora_linear_forward(m->lora, l, lin, out, inp, N, m->training);
+    int site = adapter_site_of(m, l, lin);
+    if (site >= 0) adapters_site_forward(m->adapters, site, out, N); // on the sublayer's output (adapters.h)
 }
 
 // dinp (N, IC) = dout W (+ LoRA's part); base weight grads if enabled.
 static void linear_backward(ls_model *m, int l, ls_linear lin, float *dinp, const float *dout,
                             const float *inp, int N) {
     float *w, *b, *dw = NULL, *db = NULL;
-    int IC, OC;
+    int IC, OC, site = adapter_site_of(m, l, lin);
+    if (site >= 0) dout = adapters_site_backward(m->adapters, site, dout, N); // d of the projection's output
     linear_weights(m, &m->params, l, lin, &w, &b, &IC, &OC);
-    if (m->grads_memory && !m->head_only) linear_weights(m, &m->grads, l, lin, &dw, &db, &IC, &OC);
+    if (model_trains_weights(m, l) || model_trains_biases(m, l)) {
+        linear_weights(m, &m->grads, l, lin, &dw, &db, &IC, &OC);
+        if (!model_trains_weights(m, l)) dw = NULL;
+        if (!model_trains_biases(m, l)) db = NULL;
+    }
     m->be->matmul_backward(dinp, dw, db, dout, inp, w, N, IC, OC);
     if (m->lora) lora_linear_backward(m->lora, l, lin, dinp, dout, inp, N, m->training);
 }
@@ -648,7 +731,7 @@ void model_backward(ls_model *m, float loss_scale, float smoothing) {
     int B = m->B, T = m->T, N = B * T;
     ls_acts *a = &m->acts;
     ls_params *p = &m->params, *g = &m->grads;
-    int train_base = m->grads_memory != NULL;
+    int tw = model_trains_weights(m, -1), tb = model_trains_biases(m, -1), floor = model_backward_floor(m);
     size_t C = m->C, NC = (size_t)N * C, att_l = att_per_layer(m, B, T, NULL);
 
     // d loss / d loss_i = w_i / sum w  (times the caller's scale)
@@ -660,14 +743,16 @@ void model_backward(ls_model *m, float loss_scale, float smoothing) {
     float *dlogits = a->logits;
     be->crossentropy_backward(dlogits, a->logits, m->targets, a->dlosses, N, m->V, smoothing);
     float *dhead = NULL;
-    if (train_base) dhead = g->lm_head ? g->lm_head : g->wte;
+    if (tw) dhead = g->lm_head ? g->lm_head : g->wte;
     be->matmul_backward(a->dln, dhead, NULL, dlogits, a->lnf, lm_head(m), N, m->C, m->V);
     be->zero(a->dres, NC);
     const float *xL = a->res3 + (size_t)(m->L - 1) * NC;
-    norm_backward(m, a->dres, train_base ? g->lnfw : NULL, train_base ? g->lnfb : NULL, a->dln,
+    norm_backward(m, a->dres, tw ? g->lnfw : NULL, tb ? g->lnfb : NULL, a->dln,
                   xL, p->lnfw, a->lnf_mean, a->lnf_rstd, N);
 
-    for (int l = m->L - 1; l >= 0; l--) {
+    for (int l = m->L - 1; l >= floor; l--) { // FT^Top-k: nothing below the floor trains
+        float *gw = model_trains_weights(m, l) ? g->ln2w + l * C : NULL,
+              *gb = model_trains_biases(m, l) && g->ln2b ? g->ln2b + l * C : NULL;
         const float *x = l == 0 ? a->encoded : a->res3 + (size_t)(l - 1) * NC;
         float *ln1 = a->ln1 + l * NC, *ln1m = a->ln1_mean ? a->ln1_mean + (size_t)l * N : NULL,
               *ln1r = a->ln1_rstd + (size_t)l * N, *qkv = a->qkv + (size_t)l * N * m->QKV,
@@ -681,8 +766,7 @@ void model_backward(ls_model *m, float loss_scale, float smoothing) {
         if (IS_GPT2(m)) be->gelu_backward(a->dfc, fc, a->dact, (size_t)N * m->H);
         else be->swiglu_backward(a->dfc, fc, a->dact, N, m->H);
         linear_backward(m, l, LS_LIN_FC, a->dln, a->dfc, ln2, N);
-        norm_backward(m, a->dres, train_base ? g->ln2w + l * C : NULL,
-                      train_base && g->ln2b ? g->ln2b + l * C : NULL, a->dln, res2,
+        norm_backward(m, a->dres, gw, gb, a->dln, res2,
                       p->ln2w + l * C, ln2m, ln2r, N);
         // now dres = d loss / d res2, which is also d loss / d (o projection output)
         linear_backward(m, l, LS_LIN_O, a->datty, a->dres, atty, N);
@@ -690,15 +774,15 @@ void model_backward(ls_model *m, float loss_scale, float smoothing) {
         if (!IS_GPT2(m))
             be->rope_backward(a->dqkv, m->rope_cos, m->rope_sin, B, T, m->NH + 2 * m->NKV,
                               m->NH + m->NKV, m->HS, 0, m->cfg.rope_interleaved);
-        // below layer 0 only the embedding needs the gradient, and only when trained
-        int need_dx = train_base || l > 0;
-        linear_backward(m, l, LS_LIN_QKV, need_dx ? a->dln : NULL, a->dqkv, ln1, N);
-        if (need_dx)
-            norm_backward(m, a->dres, train_base ? g->ln1w + l * C : NULL,
-                          train_base && g->ln1b ? g->ln1b + l * C : NULL, a->dln, x,
+        // below the floor only the embeddings may need the gradient, and only when
+        // trained; LN1's own weights need d ln1 all the same
+        int need_dln = model_needs_dx(m, l) || gw || gb;
+        linear_backward(m, l, LS_LIN_QKV, need_dln ? a->dln : NULL, a->dqkv, ln1, N);
+        if (need_dln)
+            norm_backward(m, a->dres, gw ? g->ln1w + l * C : NULL, gb ? g->ln1b + l * C : NULL, a->dln, x,
                           p->ln1w + l * C, ln1m, ln1r, N);
     }
-    if (train_base) be->embedding_backward(g->wte, g->wpe, a->dres, m->tokens, B, T, m->C);
+    if (tw) be->embedding_backward(g->wte, g->wpe, a->dres, m->tokens, B, T, m->C);
     m->has_targets = 0; // the logits are gone; a second backward needs a new forward
 }
 
@@ -758,6 +842,7 @@ const float *model_decode(ls_model *m, int token, int pos) {
     }
     decoder_reserve(m, pos + 1);
     if (m->lora && m->lora->Ncap < 1) lora_reserve(m->lora, 1);
+    if (m->adapters && m->adapters->Ncap < 1) adapters_reserve(m->adapters, 1);
     ls_decoder *d = &m->dec;
     ls_params *p = &m->params;
     size_t C = m->C, kv = (size_t)m->NKV * m->HS, qd = (size_t)m->NH * m->HS;

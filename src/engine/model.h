@@ -48,6 +48,19 @@
 #include "io/checkpoint.h"
 
 struct ls_lora;
+struct ls_adapters;
+
+// Which base tensors train when the gradient buffer is on (the paper's
+// baselines, Tables 2 and 3):
+//   ALL     full fine-tuning: every tensor;
+//   HEAD    encoder + LoRA: only the head's PEFT modules_to_save;
+//   BIASES  BitFit (Ben Zaken et al. 2021): every bias (linear and LayerNorm
+//           biases) and, for an encoder, the head's modules_to_save;
+//   TOP     FT^Top-k (Li & Liang 2021): every tensor of the last k layers and,
+//           for an encoder, the head's modules_to_save.
+// Frozen tensors get no gradient computed, and the backward pass stops below
+// the lowest layer that has anything to train (TOP).
+typedef enum { LS_GRADS_ALL = 0, LS_GRADS_HEAD = 1, LS_GRADS_BIASES = 2, LS_GRADS_TOP = 3 } ls_grad_scope;
 
 // The four linear maps of a layer that LoRA can attach to.
 typedef enum { LS_LIN_QKV = 0, LS_LIN_O = 1, LS_LIN_FC = 2, LS_LIN_DOWN = 3 } ls_linear;
@@ -190,13 +203,15 @@ typedef struct ls_model {
     double loss;                // mean loss of the last forward (0 without targets)
 
     int *types, *keymask;       // (Bcap*Tcap) backend buffers (encoder family)
-    int head_only;              // encoder: grads_memory holds only the head's gradients
-                                // (LoRA with PEFT's modules_to_save; model_enable_head_grads)
+    int grad_scope;             // ls_grad_scope: which base tensors get gradients when
+                                // grads_memory is set (model_enable_grads_scope)
+    int grad_top;               // LS_GRADS_TOP: the last grad_top layers train
     int head_pooler;            // bert: the pooler dense is in the head's modules_to_save too
     int head_initialised;       // encoder: the head was not in the checkpoint (model_init_head)
 
     int training;               // 1: LoRA dropout active (model_set_training)
     struct ls_lora *lora;       // attached adapter or NULL (not owned)
+    struct ls_adapters *adapters; // attached Adapter^H / Adapter^L layers or NULL (not owned; adapters.h)
     ls_decoder dec;
 } ls_model;
 
@@ -223,8 +238,20 @@ int model_build_from_checkpoint(ls_model *m, const ls_checkpoint *ck, const ls_b
 void model_free(ls_model *m);
 
 // Allocates (zeroed) the gradient buffer of the base parameters: full
-// fine-tuning. Idempotent.
+// fine-tuning (scope LS_GRADS_ALL). Idempotent.
 void model_enable_grads(ls_model *m);
+
+// Allocates the gradient buffer (the whole layout, zeroed) and trains only
+// the tensors of `scope` (top_layers: LS_GRADS_TOP's k, 1..L). Returns 0, or
+// -1 with ls_error() for BitFit on a family without biases (llama) or k out
+// of range.
+int model_enable_grads_scope(ls_model *m, ls_grad_scope scope, int top_layers);
+
+// The trainable tensors of the current scope as segments of params_memory /
+// grads_memory in buffer order, decay flags as model_decay_segments (biases
+// and norm weights undecayed), into segs (capacity LS_N_PARAM_TENSORS).
+// Returns the count (0 while the base is frozen).
+int model_trainable_segments(const ls_model *m, ls_param_segment *segs);
 
 // Sizes the activations for batches of up to B sequences of up to T tokens
 // (T <= max_seq_len). Reallocates only when the capacity grows; also sizes

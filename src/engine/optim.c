@@ -39,6 +39,15 @@ void adamw_set_segments(ls_adamw *opt, const ls_param_segment *segs, int n) {
     }
 }
 
+void adamw_init_packed(ls_adamw *opt, const ls_backend *be, const ls_param_segment *segs, int n, float beta1,
+                       float beta2, float eps, float weight_decay) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += segs[i].n;
+    adamw_init(opt, be, total, beta1, beta2, eps, weight_decay);
+    adamw_set_segments(opt, segs, n);
+    opt->packed = 1;
+}
+
 void adamw_step(ls_adamw *opt, float *params, const float *grads, float lr) {
     opt->step++;
     // torch computes the corrections in double (Python floats) from the step count
@@ -49,12 +58,14 @@ void adamw_step(ls_adamw *opt, float *params, const float *grads, float lr) {
                        opt->eps, opt->weight_decay, bc1, bc2);
         return;
     }
+    size_t mo = 0; // the segment's moments: at its offset, or packed one after another
     for (int i = 0; i < opt->n_segments; i++) {
         const ls_param_segment *s = &opt->segments[i];
-        ls_assert(s->offset + s->n <= opt->n);
-        opt->be->adamw(params + s->offset, grads + s->offset, opt->m + s->offset,
-                       opt->v + s->offset, s->n, lr, opt->beta1, opt->beta2, opt->eps,
-                       s->decay ? opt->weight_decay : 0.0f, bc1, bc2);
+        if (!opt->packed) mo = s->offset;
+        ls_assert(mo + s->n <= opt->n);
+        opt->be->adamw(params + s->offset, grads + s->offset, opt->m + mo, opt->v + mo, s->n, lr, opt->beta1,
+                       opt->beta2, opt->eps, s->decay ? opt->weight_decay : 0.0f, bc1, bc2);
+        mo += s->n;
     }
 }
 

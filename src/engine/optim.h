@@ -25,6 +25,7 @@ typedef struct {
     float beta1, beta2, eps, weight_decay;
     int n_segments;     // 0: one segment over everything, decayed
     ls_param_segment *segments;
+    int packed;         // 1: m, v hold only the segments' elements, back to back (adamw_init_packed)
 } ls_adamw;
 
 // Allocates zeroed moments for n parameters. torch's defaults are
@@ -36,6 +37,13 @@ void adamw_free(ls_adamw *opt);
 // Replaces the decay segments (copied). Elements outside every segment are
 // not updated at all, so the segments should cover [0, n).
 void adamw_set_segments(ls_adamw *opt, const ls_param_segment *segs, int n);
+
+// AdamW over a few segments of a large buffer (BitFit, FT^Top-k: the
+// trainable tensors of the model's one parameter buffer): the segments are
+// copied and the moments hold only their elements, in segment order
+// (opt->n = their total). Segments must not overlap.
+void adamw_init_packed(ls_adamw *opt, const ls_backend *be, const ls_param_segment *segs, int n, float beta1,
+                       float beta2, float eps, float weight_decay);
 
 // One step at learning rate lr: step += 1, then for each segment the update
 // of backend.h's adamw op with bias corrections 1 - beta^step.

@@ -54,7 +54,8 @@ static void selection_free(selection *s) {
 
 // One run's input: its full fine-tuning checkpoint if trained with --full, else its adapter.
 static void select_input(selection *s, const exp_run *r, const char *adapter_option) {
-    if (r->cfg.full)
+    tc_method_kind k = tc_method(&r->cfg);
+    if (k == TC_FULL || k == TC_FTTOP2)
         selection_add(s, "finetuned", ls_path_join(r->dir, "full/model.safetensors"));
     else
         selection_add(s, adapter_option, ls_path_join(r->dir, "adapter"));

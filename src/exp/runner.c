@@ -24,9 +24,11 @@
 int exp_run_is_complete(const char *dir) {
     char *adapter = ls_path_join(dir, "adapter/adapter_model.safetensors");
     char *full = ls_path_join(dir, "full/model.safetensors");
-    int weights = ls_exists(adapter) || ls_exists(full);
+    char *bitfit = ls_path_join(dir, "bitfit/model.safetensors");
+    int weights = ls_exists(adapter) || ls_exists(full) || ls_exists(bitfit);
     free(adapter);
     free(full);
+    free(bitfit);
     if (!weights) return 0;
     char *path = ls_path_join(dir, "manifest.json");
     char *text = ls_exists(path) ? ls_read_file(path, NULL) : NULL;
@@ -278,7 +280,7 @@ int exp_evaluate_all(exp_set *s, const exp_options *o) {
         for (int k = 0; k < s->n_runs[i]; k++) {
             const exp_run *r = &s->runs[i][k];
             char *out = ls_path_join(r->dir, "eval.json");
-            int skip = ls_exists(out) || r->cfg.full; // evaluated already, or no adapter to evaluate
+            int skip = ls_exists(out) || tc_method(&r->cfg) == TC_FULL; // evaluated already, or full (as before)
             evaluate_request *req = skip ? NULL : ls_calloc(1, sizeof *req);
             int rc = 0;
             if (!skip) {

@@ -385,25 +385,33 @@ int export_merged_hf(const ls_model *m, const ls_lora *lo, const char *dir) {
 // ----------------------------------------------------------------------------
 // full fine-tuning parameters
 
-int export_full_params(const ls_model *m, const char *path) {
+// The views inside one of segs (NULL: every view) as one safetensors file.
+static int write_views(const ls_model *m, const ls_param_segment *segs, int n_segs, const char *path) {
     float *host = ls_malloc(m->n_params * sizeof(float));
     m->be->download(host, m->params_memory, m->n_params);
     st_entry *e = ls_calloc((size_t)m->n_views, sizeof *e);
+    int n = 0;
     for (int i = 0; i < m->n_views; i++) {
         const ls_param_view *v = &m->views[i];
-        e[i].name = v->name;
-        e[i].dtype = ST_F32;
-        e[i].ndim = v->ndim;
-        e[i].shape[0] = v->shape[0];
-        e[i].shape[1] = v->shape[1];
-        e[i].data = host + v->offset;
+        int inside = !segs;
+        for (int k = 0; k < n_segs && !inside; k++)
+            inside = v->offset >= segs[k].offset && v->offset + v->numel <= segs[k].offset + segs[k].n;
+        if (!inside) continue;
+        e[n] = (st_entry){v->name, ST_F32, v->ndim, {v->shape[0], v->shape[1]}, host + v->offset};
+        n++;
     }
     char ri[8];
     snprintf(ri, sizeof ri, "%d", m->cfg.rope_interleaved);
     const char *meta[] = {"format", "lorascope-canonical", "family", ckpt_family_name(m->cfg.family),
                           "rope_interleaved", ri, "layout", "(out, in) as io/checkpoint.h"};
-    int rc = st_write(path, e, m->n_views, meta, 4);
+    int rc = st_write(path, e, n, meta, 4);
     free(e);
     free(host);
     return rc;
+}
+
+int export_full_params(const ls_model *m, const char *path) { return write_views(m, NULL, 0, path); }
+
+int export_trained_params(const ls_model *m, const ls_param_segment *segs, int n_segs, const char *path) {
+    return write_views(m, segs, n_segs, path);
 }

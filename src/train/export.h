@@ -21,7 +21,8 @@
 //              so the model's function unchanged.
 //   full       the parameters of full fine-tuning under their canonical names
 //              in the engine's layout ((out, in), the base's RoPE order), so
-//              that ΔW = W_ft - W0 compares like with like.
+//              that ΔW = W_ft - W0 compares like with like (FT^Top2 too);
+//              BitFit's trained tensors alone in the same format.
 // The way back in, a PEFT adapter folded into a model, is train/import.h.
 #ifndef LS_TRAIN_EXPORT_H
 #define LS_TRAIN_EXPORT_H
@@ -60,6 +61,10 @@ int export_merged_hf(const ls_model *m, const ls_lora *lo, const char *dir);
 // Writes every canonical tensor of the model to one safetensors file
 // (atomically), metadata family / rope_interleaved / format. Returns 0 or -1.
 int export_full_params(const ls_model *m, const char *path);
+
+// The same for the tensors inside the trainable segments only (BitFit: the
+// biases and an encoder's classifier), canonical names, lorascope's format.
+int export_trained_params(const ls_model *m, const ls_param_segment *segs, int n_segs, const char *path);
 
 // Replaces dir by the directory tmp (removing an old dir first). Returns 0 or -1.
 int export_replace_dir(const char *tmp, const char *dir);

@@ -3,9 +3,11 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/util.h"
 #include "engine/lora.h"
+#include "io/safetensors.h"
 
 static void view_name(const ls_model *m, int layer, const char *path, char *out, size_t size) {
     snprintf(out, size, "%s.%d.%s.weight", arch_family_of(m->cfg.family)->layer_prefix, layer, path);
@@ -47,7 +49,59 @@ int import_adapter(ls_model *m, const lora_adapter *a) {
     return 0;
 }
 
+// Checks every tensor of an open lorascope-canonical file against the model.
+static int check_params(const ls_model *m, const st_file *f) {
+    const char *fam = st_metadata(f, "family");
+    if (!fam || strcmp(fam, ckpt_family_name(m->cfg.family)))
+        return ls_fail("%s: metadata 'family': expected '%s' (the base model's), found '%s'", f->path,
+                       ckpt_family_name(m->cfg.family), fam ? fam : "none");
+    for (int i = 0; i < f->n_tensors; i++) {
+        const st_tensor *t = &f->tensors[i];
+        const ls_param_view *v = model_find_view(m, t->name);
+        if (!v) return ls_fail("%s: tensor '%s': expected a tensor of the %s base model, found none", f->path, t->name,
+                               ckpt_family_name(m->cfg.family));
+        if (t->ndim != v->ndim || t->numel != (int64_t)v->numel || t->shape[0] != v->shape[0] || !st_dtype_is_float(t->dtype))
+            return ls_fail("%s: tensor '%s': expected float shape (%lld, %lld) as the base model's, found %d dims, "
+                           "%lld values", f->path, t->name, (long long)v->shape[0], (long long)v->shape[1], t->ndim,
+                           (long long)t->numel);
+    }
+    return 0;
+}
+
+int import_params(ls_model *m, const char *path) {
+    st_file f;
+    if (st_open(&f, path)) return -1;
+    const char *fmt = st_metadata(&f, "format");
+    int rc = fmt && !strcmp(fmt, "lorascope-canonical")
+                 ? check_params(m, &f)
+                 : ls_fail("%s: metadata 'format': expected 'lorascope-canonical', found '%s'", path, fmt ? fmt : "none");
+    for (int i = 0; i < f.n_tensors && !rc; i++) {
+        float *x = st_load_float(&f, &f.tensors[i]);
+        rc = ckpt_check_finite(path, f.tensors[i].name, x, f.tensors[i].numel);
+        if (!rc) model_set_tensor(m, f.tensors[i].name, x);
+        free(x);
+    }
+    if (!rc && arch_is_encoder(m->cfg.family)) m->head_initialised = 0; // the run's trained head
+    st_close(&f);
+    return rc;
+}
+
 int import_adapter_dir(ls_model *m, const char *dir) {
+    // a run of full fine-tuning, FT^Top2 or BitFit: its tensors in lorascope's format
+    static const char *const params[] = {"full/model.safetensors", "bitfit/model.safetensors"};
+    char *adapter_dir = ls_path_join(dir, "adapter");
+    for (int i = 0; i < 2 && !ls_is_dir(adapter_dir); i++) {
+        char *p = ls_path_join(dir, params[i]);
+        if (ls_exists(p)) {
+            free(adapter_dir);
+            int rc = import_params(m, p);
+            free(p);
+            return rc;
+        }
+        free(p);
+    }
+    free(adapter_dir);
+    if (ls_is_dir(dir) == 0 && ls_exists(dir)) return import_params(m, dir);
     char *cfg = ls_path_join(dir, "adapter_config.json");
     char *use = ls_exists(cfg) ? ls_strdup(dir) : ls_path_join(dir, "adapter");
     free(cfg);

@@ -16,7 +16,15 @@
 int import_adapter(ls_model *m, const lora_adapter *a);
 
 // Loads the PEFT adapter in dir (or in dir/adapter, a run directory), applies
-// it with import_adapter and frees it. Returns 0 or -1.
+// it with import_adapter and frees it. A run directory without adapter/ but
+// with full/model.safetensors (full fine-tuning, FT^Top2) or
+// bitfit/model.safetensors (BitFit), or such a file itself, is read with
+// import_params. Returns 0 or -1.
 int import_adapter_dir(ls_model *m, const char *dir);
+
+// Copies the tensors of a lorascope-canonical safetensors file (train/export.h:
+// every tensor, or BitFit's trained ones) over the model's by name, after
+// checking the family, every name and shape. Returns 0, or -1 with ls_error().
+int import_params(ls_model *m, const char *path);
 
 #endif

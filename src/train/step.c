@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "engine/adapters.h"
 #include "engine/rng.h"
 
 void train_step_spec_init(train_step_spec *s, ls_model *m, ls_lora *lo, ls_adamw *opt) {
@@ -19,14 +20,20 @@ void train_step_spec_init(train_step_spec *s, ls_model *m, ls_lora *lo, ls_adamw
     s->grad_accum = 1;
 }
 
-// The adapter's and the head's gradients as one vector: its norm, and both
-// scaled by clip / (norm + 1e-6) when the norm exceeds clip (clip_grad_norm_).
+// The trainable gradients (adapter or segments, and the head) as one vector:
+// its norm, and all of them scaled by clip / (norm + 1e-6) when the norm
+// exceeds clip (clip_grad_norm_).
 static double clip_joint(const train_step_spec *s) {
     const ls_backend *be = s->m->be;
-    double norm = sqrt(be->sumsq(s->grads, s->n_trainable) + be->sumsq(s->head_grads, s->n_head));
-    double coef = s->clip / (norm + 1e-6);
+    double ss = be->sumsq(s->head_grads, s->n_head);
+    if (s->n_segs)
+        for (int i = 0; i < s->n_segs; i++) ss += be->sumsq(s->grads + s->segs[i].offset, s->segs[i].n);
+    else ss += be->sumsq(s->grads, s->n_trainable);
+    double norm = sqrt(ss), coef = s->clip / (norm + 1e-6);
     if (s->clip > 0 && coef < 1.0) {
-        be->scale(s->grads, s->n_trainable, (float)coef);
+        if (s->n_segs)
+            for (int i = 0; i < s->n_segs; i++) be->scale(s->grads + s->segs[i].offset, s->segs[i].n, (float)coef);
+        else be->scale(s->grads, s->n_trainable, (float)coef);
         be->scale(s->head_grads, s->n_head, (float)coef);
     }
     return norm;
@@ -37,6 +44,7 @@ int train_step(const train_step_spec *s, long step, double lr, train_batch_fn ne
     ls_model *m = s->m;
     int accum = s->grad_accum;
     if (s->lo) lora_zero_grad(s->lo);
+    if (s->ad) adapters_zero_grad(s->ad);
     if (!s->lo || s->n_head) model_zero_grad(m);
     st->loss = st->tokens = 0.0;
     for (int k = 0; k < accum; k++) {
@@ -57,7 +65,7 @@ int train_step(const train_step_spec *s, long step, double lr, train_batch_fn ne
         st->loss += (double)l / accum;
         st->tokens += mb.tokens;
     }
-    if (s->n_head) st->grad_norm = clip_joint(s);
+    if (s->n_head || s->n_segs) st->grad_norm = clip_joint(s);
     else
         st->grad_norm = s->clip > 0 ? clip_grad_norm(m->be, s->grads, s->n_trainable, s->clip)
                                     : grad_norm(m->be, s->grads, s->n_trainable);
@@ -97,4 +105,18 @@ int train_step_spec_add_head(train_step_spec *s, ls_adamw *hopt, float beta1, fl
     adamw_init(hopt, m->be, s->n_head, beta1, beta2, eps, weight_decay);
     adamw_set_segments(hopt, seg, n);
     return 0;
+}
+
+size_t train_step_spec_set_scope(train_step_spec *s, ls_param_segment *segs, float beta1, float beta2, float eps,
+                                 float weight_decay) {
+    ls_model *m = s->m;
+    int n = model_trainable_segments(m, segs);
+    s->lo = NULL;
+    s->params = m->params_memory;
+    s->grads = m->grads_memory;
+    s->segs = segs;
+    s->n_segs = n;
+    adamw_init_packed(s->opt, m->be, segs, n, beta1, beta2, eps, weight_decay);
+    s->n_trainable = s->opt->n;
+    return s->n_trainable;
 }

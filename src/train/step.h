@@ -43,6 +43,11 @@ typedef struct {
     ls_adamw *head_opt;
     float *head_params, *head_grads;
     size_t n_head;
+    // BitFit / FT^Top-k: the trainable segments of params / grads (m's buffers;
+    // opt from adamw_init_packed); n_segs 0: all n_trainable floats train
+    const ls_param_segment *segs;
+    int n_segs;
+    struct ls_adapters *ad;  // Adapter^H / ^L: params, grads are its buffers (zeroed each step)
 } train_step_spec;
 
 // Sets s to train lo (or, lo NULL, every weight of m: model_enable_grads must
@@ -80,6 +85,13 @@ int train_fixed_batch_next(void *user, long batch_index, train_microbatch *mb);
 // or -1 with ls_error() for a model without a head. Free hopt with adamw_free.
 int train_step_spec_add_head(train_step_spec *s, ls_adamw *hopt, float beta1, float beta2, float eps,
                              float weight_decay);
+
+// BitFit / FT^Top-k: the model's own trainable segments under its grad scope
+// (model_enable_grads_scope first): s trains m's buffers through segs
+// (capacity LS_N_PARAM_TENSORS, owned by the caller, filled here) and opt is
+// initialised packed over them. Returns the trainable count.
+size_t train_step_spec_set_scope(train_step_spec *s, ls_param_segment *segs, float beta1, float beta2, float eps,
+                                 float weight_decay);
 
 typedef struct {
     double loss;       // mean of the micro-batches' losses

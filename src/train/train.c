@@ -16,6 +16,7 @@
 #include "base/lock.h"
 #include "base/util.h"
 #include "engine/backend_registry.h"
+#include "engine/adapters.h"
 #include "engine/lora.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
@@ -63,6 +64,8 @@ typedef struct {
     int have_model;
     ls_lora lo;
     int have_lora;
+    ls_adapters ad;              // Adapter^H / Adapter^L
+    int have_ad;
     float *init_params;          // PiSSA: A0, B0 (export needs them)
     float *init_factors;         // A0, B0 of every init, as lora_build drew them (adapter_init.safetensors)
     task_data data, vdata;
@@ -80,6 +83,8 @@ typedef struct {
     int have_hopt;
     float *hparams, *hgrads;     // its span of the model's parameters / gradients
     size_t n_head;               // 0: no head trained beside the adapter
+    ls_param_segment tsegs[LS_N_PARAM_TENSORS]; // BitFit / FT^Top2: the trained segments of the model's
+    int n_tsegs;                 // buffer (params, grads), packed in the optimiser and the checkpoint
     uint64_t data_seed, dropout_seed;
     char *ckpt_dir, *ckpt_path;
     // counters carried across resumption
@@ -92,6 +97,7 @@ static void trainer_free(trainer *t) {
     if (t->have_hopt) adamw_free(&t->hopt);
     if (t->have_sampler) ds_sampler_free(&t->sampler);
     if (t->have_lora) lora_free(&t->lo, &t->m);
+    if (t->have_ad) adapters_free(&t->ad, &t->m);
     if (t->have_model) model_free(&t->m);
     if (t->have_data) task_data_free(&t->data);
     if (t->have_vdata) task_data_free(&t->vdata);
@@ -248,6 +254,50 @@ static void setup_full(trainer *t) {
     free(seg);
 }
 
+// BitFit / FT^Top2: the model's own buffer, only its biases (and an encoder's
+// head) or its last two layers (and head) trainable, AdamW packed over them.
+static int setup_scope(trainer *t, tc_method_kind k) {
+    const ls_train_config *c = &t->cfg;
+    ls_model *m = &t->m;
+    if (model_enable_grads_scope(m, k == TC_BITFIT ? LS_GRADS_BIASES : LS_GRADS_TOP, 2))
+        return ls_fail_prefix("[lora] method (--method): %s", c->model);
+    train_step_spec s;
+    train_step_spec_init(&s, m, NULL, &t->opt);
+    t->n_trainable = train_step_spec_set_scope(&s, t->tsegs, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
+                                               (float)c->weight_decay);
+    t->have_opt = 1;
+    t->n_tsegs = s.n_segs;
+    t->params = m->params_memory;
+    t->grads = m->grads_memory;
+    return 0;
+}
+
+// The trainable values to / from host (n_trainable floats): the buffer, or
+// the segments one after another.
+static void trainable_download(const trainer *t, float *host) {
+    if (!t->n_tsegs) t->m.be->download(host, t->params, t->n_trainable);
+    for (int i = 0; i < t->n_tsegs; i++) {
+        t->m.be->download(host, t->params + t->tsegs[i].offset, t->tsegs[i].n);
+        host += t->tsegs[i].n;
+    }
+}
+
+static void trainable_upload(trainer *t, const float *host) {
+    if (!t->n_tsegs) t->m.be->upload(t->params, host, t->n_trainable);
+    for (int i = 0; i < t->n_tsegs; i++) {
+        t->m.be->upload(t->params + t->tsegs[i].offset, host, t->tsegs[i].n);
+        host += t->tsegs[i].n;
+    }
+}
+
+static double trainable_sumsq(const trainer *t) {
+    const ls_backend *be = t->m.be;
+    double ss = t->n_head ? be->sumsq(t->hparams, t->n_head) : 0.0;
+    if (!t->n_tsegs) return ss + be->sumsq(t->params, t->n_trainable);
+    for (int i = 0; i < t->n_tsegs; i++) ss += be->sumsq(t->params + t->tsegs[i].offset, t->tsegs[i].n);
+    return ss;
+}
+
 // Loads and checks everything; touches no file.
 static int trainer_setup(trainer *t, const ls_train_config *cfg) {
     memset(t, 0, sizeof *t);
@@ -301,11 +351,29 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
     if (t->val && task_max_T(t->val) > t->Tmax) t->Tmax = task_max_T(t->val);
     if (model_reserve(&t->m, c->batch_size, t->Tmax)) return -1;
 
-    if (c->full) {
+    tc_method_kind method = tc_method(c);
+    if (method == TC_FULL) {
         adamw_init(&t->opt, be, t->m.n_params, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
                    (float)c->weight_decay);
         t->have_opt = 1;
         setup_full(t);
+    } else if (method == TC_BITFIT || method == TC_FTTOP2) {
+        if (setup_scope(t, method)) return -1;
+    } else if (method == TC_ADAPTER_H || method == TC_ADAPTER_L) {
+        if (c->merged_out[0])
+            return ls_fail("[run] merged_out (--merged-out): expected none with --method %s (adapter layers do not merge "
+                           "into W)", c->method);
+        if (adapters_build(&t->ad, &t->m, method == TC_ADAPTER_H ? LS_ADAPTERS_HOULSBY : LS_ADAPTERS_LIN,
+                           c->adapter_size, (uint64_t)c->seed))
+            return ls_fail_prefix("[lora] %s", c->model);
+        t->have_ad = 1;
+        t->params = t->ad.params;
+        t->grads = t->ad.grads;
+        t->n_trainable = t->ad.n_params;
+        adamw_init(&t->opt, be, t->n_trainable, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
+                   (float)c->weight_decay);
+        t->have_opt = 1;
+        if (encoder && setup_head(t)) return -1;
     } else {
         if (setup_lora(t)) return -1;
         adamw_init(&t->opt, be, t->n_trainable, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
@@ -332,7 +400,7 @@ static int save_checkpoint(trainer *t, long step) {
     const ls_backend *be = t->m.be;
     size_t n = t->n_trainable, nh = t->n_head;
     float *host = ls_malloc(3 * (n + nh) * sizeof(float)), *hh = host + 3 * n;
-    be->download(host, t->params, n);
+    trainable_download(t, host);
     be->download(host + n, t->opt.m, n);
     be->download(host + 2 * n, t->opt.v, n);
     if (nh) {
@@ -361,7 +429,7 @@ static int save_checkpoint(trainer *t, long step) {
     snprintf(v[9], 64, "%zu", nh);
     const char *meta[] = {"step", v[0], "adam_step", v[1], "n_params", v[2], "rng.data_seed", v[3],
                           "rng.dropout_seed", v[4], "tokens_seen", v[5], "train_time_s", v[6],
-                          "base_val_loss", v[7], "last_val_loss", v[8], "mode", t->cfg.full ? "full" : "lora",
+                          "base_val_loss", v[7], "last_val_loss", v[8], "mode", tc_method_name(tc_method(&t->cfg)),
                           "lorascope_version", record_version(), "n_head_params", v[9]};
     int rc = ls_mkdir_p(t->ckpt_dir);
     if (!rc) rc = st_write(t->ckpt_path, e, nh ? 6 : 3, meta, nh ? 12 : 11);
@@ -390,7 +458,8 @@ static int load_state_tensor(const trainer *t, const st_file *f, const char *nam
         return ls_fail("%s: tensor '%s': expected %zu float32 values", t->ckpt_path, name, n);
     float *host = st_load_float(f, x);
     int rc = ckpt_check_finite(t->ckpt_path, name, host, (int64_t)n);
-    if (!rc) t->m.be->upload(dst, host, n);
+    if (!rc && dst == t->params) trainable_upload((trainer *)t, host); // BitFit / FT^Top2: packed segments
+    else if (!rc) t->m.be->upload(dst, host, n);
     free(host);
     return rc;
 }
@@ -409,8 +478,8 @@ static long load_checkpoint(trainer *t) {
     snprintf(s1, sizeof s1, "%llu", (unsigned long long)t->dropout_seed);
     if (meta_long(&f, "step", &step) || meta_long(&f, "adam_step", &adam_step) || meta_long(&f, "n_params", &n)) {
         step = -1;
-    } else if (!mode || strcmp(mode, t->cfg.full ? "full" : "lora")) {
-        ls_fail("%s: metadata 'mode': expected '%s', found '%s'", t->ckpt_path, t->cfg.full ? "full" : "lora",
+    } else if (!mode || strcmp(mode, tc_method_name(tc_method(&t->cfg)))) {
+        ls_fail("%s: metadata 'mode': expected '%s', found '%s'", t->ckpt_path, tc_method_name(tc_method(&t->cfg)),
                 mode ? mode : "none");
         step = -1;
     } else if ((size_t)n != want) {
@@ -521,9 +590,10 @@ static int write_manifest(const trainer *t, const char *status, const char *mess
     cJSON_AddNumberToObject(root, "resumed_from_step", (double)start_step);
     cJSON_AddNumberToObject(root, "steps_done", (double)steps_done);
     cJSON_AddNumberToObject(root, "tokens_seen", t->tokens_seen);
-    cJSON_AddStringToObject(root, "mode", c->full ? "full" : "lora");
+    cJSON_AddStringToObject(root, "mode", tc_method_name(tc_method(c)));
     char line[256];
-    size_t all = model_num_params(&t->m) + (t->have_lora ? t->lo.n_params : 0);
+    size_t all = model_num_params(&t->m) + (t->have_lora ? t->lo.n_params : 0) +
+                 (t->have_ad ? t->ad.n_params : 0);
     lora_format_trainable(line, sizeof line, t->n_trainable + t->n_head, all);
     cJSON_AddStringToObject(root, "trainable", line);
     cJSON_AddNumberToObject(root, "trainable_params", (double)(t->n_trainable + t->n_head));
@@ -562,11 +632,19 @@ static int write_outputs(trainer *t) {
             adapter_free(&a);
         }
         if (!rc) rc = write_initial_factors(t);
-    } else {
-        char *dir = ls_path_join(c->out, "full");
+    } else if (t->have_ad) { // not mergeable: lorascope's own file
+        char *dir = ls_path_join(c->out, "adapters");
         char *path = ls_path_join(dir, "model.safetensors");
         rc = ls_mkdir_p(dir);
-        if (!rc) rc = export_full_params(&t->m, path);
+        if (!rc) rc = adapters_save(&t->ad, arch_family_of(t->m.cfg.family)->layer_prefix, path);
+        free(path);
+        free(dir);
+    } else { // full fine-tuning and FT^Top2: every tensor; BitFit: the trained ones
+        int bitfit = tc_method(c) == TC_BITFIT;
+        char *dir = ls_path_join(c->out, bitfit ? "bitfit" : "full");
+        char *path = ls_path_join(dir, "model.safetensors");
+        rc = ls_mkdir_p(dir);
+        if (!rc) rc = bitfit ? export_trained_params(&t->m, t->tsegs, t->n_tsegs, path) : export_full_params(&t->m, path);
         free(path);
         free(dir);
     }
@@ -605,7 +683,7 @@ static int is_temp_file(const char *name) {
 // lock, before this process writes anything there, so every one is stale,
 // whatever its pid. A checkpoint directory left empty goes too.
 static void remove_stale_temp_files(const char *out) {
-    static const char *const subdirs[] = {"", "checkpoint", "adapter", "full"};
+    static const char *const subdirs[] = {"", "checkpoint", "adapter", "full", "bitfit", "adapters"};
     for (size_t i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
         char *dir = ls_path_join(out, subdirs[i]);
         DIR *d = opendir(dir);
@@ -725,6 +803,14 @@ static int trainer_step(trainer *t, long step, double lr, int *items, task_batch
     s.clip = c->clip;
     s.label_smoothing = (float)c->label_smoothing;
     s.dropout_seed = t->dropout_seed;
+    if (t->have_ad) {
+        s.params = t->params;
+        s.grads = t->grads;
+        s.ad = &t->ad;
+    }
+    s.segs = t->tsegs;
+    s.n_segs = t->n_tsegs;
+    s.n_trainable = t->n_trainable;
     if (t->n_head) {
         s.head_opt = &t->hopt;
         s.head_params = t->hparams;
@@ -746,9 +832,10 @@ static void print_banner(const trainer *t, long start) {
     const ls_train_config *c = &t->cfg;
     const ls_model *m = &t->m;
     char line[256];
-    size_t all = model_num_params(m) + (t->have_lora ? t->lo.n_params : 0);
+    size_t all = model_num_params(m) + (t->have_lora ? t->lo.n_params : 0) + (t->have_ad ? t->ad.n_params : 0);
     printf("%s\n", lora_format_trainable(line, sizeof line, t->n_trainable + t->n_head, all));
-    printf("%s: %s %s, %d train / %d validation items, %d threads%s\n", c->out, c->full ? "full fine-tuning" : "LoRA",
+    static const char *const what[] = {"LoRA", "full fine-tuning", "BitFit", "FT^Top2", "Adapter^H", "Adapter^L"};
+    printf("%s: %s %s, %d train / %d validation items, %d threads%s\n", c->out, what[tc_method(c)],
            ckpt_family_name(m->cfg.family), t->n_train, t->n_val, omp_get_max_threads(),
            start ? " (resumed)" : "");
     if (start) printf("resuming from step %ld\n", start);
@@ -839,8 +926,7 @@ int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, tra
         }
         int save_now = (c->save_every > 0 && step % c->save_every == 0) || step == c->steps;
         if (!rc && save_now) {
-            double ss = m->be->sumsq(t->params, t->n_trainable);
-            if (t->n_head) ss += m->be->sumsq(t->hparams, t->n_head);
+            double ss = trainable_sumsq(t);
             if (!isfinite(ss)) {
                 snprintf(message, sizeof message, "step %ld: parameters are not finite after the update", step);
                 rc = 1;

@@ -28,7 +28,11 @@ static const opt_spec OPTIONS[] = {
     INT("data", "seq_len", "seq-len", seq_len, 2, 1 << 20, 0, "positions per row T: examples cut to T+1 tokens, lm windows of T+1"),
     STR("data", "doc_sep", "doc-sep", doc_sep, 0, "lm: document separator, \\n and \\t as escapes (e.g. <|endoftext|>, \\n\\n)"),
     INT("data", "eval_max", "eval-max", eval_max, 0, 1 << 30, 1, "validation examples per evaluation (0 = all)"),
-    BOOL("lora", "full", "full", full, "full fine-tuning: every base weight trainable, no adapter"),
+    BOOL("lora", "full", "full", full, "full fine-tuning: every base weight trainable, no adapter (= --method full)"),
+    CHOICE("lora", "method", "method", method, "lora|full|bitfit|fttop2|adapter-h|adapter-l",
+           "what trains: LoRA; full fine-tuning; BitFit (biases); FT^Top2 (last two layers); Adapter^H / ^L "
+           "(bottleneck adapters, engine/adapters.h); encoders: + head"),
+    INT("lora", "adapter_size", "adapter-size", adapter_size, 1, 65536, 0, "adapter-h / adapter-l: bottleneck size r"),
     STR("lora", "modules", "lora", modules, 0, "adapted modules: llama q k v o gate up down; gpt2 c_attn c_proj c_fc mlp_proj; all"),
     INT("lora", "rank", "rank", rank, 1, 65536, 0, "rank r (1 <= r <= min(d_in, d_out))"),
     FLT("lora", "alpha", "alpha", alpha, 0, 1e6, 1, "scaling s = alpha / r"),
@@ -80,6 +84,8 @@ void tc_defaults(ls_train_config *c) {
     c->val_frac = 0.1;
     c->seq_len = 128;
     c->eval_max = 0;
+    snprintf(c->method, sizeof c->method, "lora");
+    c->adapter_size = 8;
     snprintf(c->modules, sizeof c->modules, "q,v");
     c->rank = 8;
     c->alpha = 16;
@@ -128,10 +134,24 @@ int tc_set_flag(ls_train_config *c, const char *flag, const char *value) {
 // ----------------------------------------------------------------------------
 // checks, output
 
+static const char *const METHOD_NAMES[] = {"lora", "full", "bitfit", "fttop2", "adapter-h", "adapter-l"};
+
+tc_method_kind tc_method(const ls_train_config *c) {
+    if (c->full) return TC_FULL;
+    for (int k = 0; k < (int)(sizeof METHOD_NAMES / sizeof *METHOD_NAMES); k++)
+        if (!strcmp(c->method, METHOD_NAMES[k])) return (tc_method_kind)k;
+    return TC_LORA;
+}
+
+const char *tc_method_name(tc_method_kind k) { return METHOD_NAMES[k]; }
+
 int tc_validate(const ls_train_config *c) {
     if (!c->model[0]) return ls_fail("[model] path (--model): required");
     if (!c->data[0]) return ls_fail("[data] train (--data): required");
     if (!c->out[0]) return ls_fail("[run] out (--out): required (the run directory)");
+    if (c->full && strcmp(c->method, "lora") && strcmp(c->method, "full"))
+        return ls_fail("[lora] full (--full): expected no other method with it (--full is --method full), found "
+                       "method %s", c->method);
     if (c->warmup > c->steps)
         return ls_fail("[optim] warmup (--warmup): expected at most steps = %d, found %d", c->steps, c->warmup);
     if (c->stop_after < 0 || c->stop_after > c->steps)

@@ -32,7 +32,9 @@ typedef struct {
     char doc_sep[TC_SHORT];    // lm: document separator ("" = one document)
     int eval_max;              // validation examples used per evaluation (0 = all)
     // [lora]
-    int full;                  // 1: full fine-tuning (every base weight trainable), no adapter
+    int full;                  // 1: full fine-tuning (every base weight trainable), no adapter (= method full)
+    char method[TC_SHORT];     // lora | full | bitfit | fttop2 | adapter-h | adapter-l (tc_method)
+    int adapter_size;          // adapter-h / adapter-l: the bottleneck r
     char modules[TC_SHORT * 2]; // "q,v", "all", ...
     int rank;
     double alpha;
@@ -64,6 +66,14 @@ typedef struct {
     char merged_out[TC_PATH];  // "" or a directory for merged HF weights
     int stop_after;            // hidden: die (SIGKILL) after this step, as a killed run (tests)
 } ls_train_config;
+
+// The training methods of the paper's Tables 2 and 3 (--method).
+typedef enum { TC_LORA = 0, TC_FULL = 1, TC_BITFIT = 2, TC_FTTOP2 = 3, TC_ADAPTER_H = 4, TC_ADAPTER_L = 5 } tc_method_kind;
+
+// The method of a config: --full is an alias of --method full.
+tc_method_kind tc_method(const ls_train_config *c);
+// "lora", "full", "bitfit", "fttop2", "adapter-h", "adapter-l": the run record's "mode".
+const char *tc_method_name(tc_method_kind k);
 
 // The option table (base/options.h) behind every function below.
 const opt_table *tc_table(void);

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/adapters.h"
 #include "engine/backend.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
@@ -752,9 +753,51 @@ static void test_grad_clipping_scales_to_max_norm(void) {
     free(g);
 }
 
+// ----------------------------------------------------------------------------
+// bottleneck adapter (engine/adapters.h): inp + Wup gelu(Wdown inp + bdown) + bup
+
+typedef struct {
+    int N, C, r, erf;
+    float *inp, *w, *out, *pre, *act, *wout;
+} ad_ctx;
+
+static double ad_obj(void *p) {
+    ad_ctx *c = p;
+    bottleneck_forward(be, c->out, c->pre, c->act, c->inp, c->w, c->N, c->C, c->r, c->erf);
+    return et_dot(c->wout, c->out, (size_t)c->N * c->C);
+}
+
+static void test_adapter_backward_matches_finite_differences(void) {
+    for (int erf = 0; erf < 2; erf++) {
+        ad_ctx c = {.N = 5, .C = 8, .r = 3, .erf = erf};
+        size_t nw = 2 * (size_t)c.r * c.C + c.r + c.C;
+        c.inp = et_randn(c.N * c.C, 31, 1);
+        c.w = et_randn((int)nw, 32, 0.5f); // W_up, b_up nonzero: every path counts
+        c.out = malloc(sizeof(float) * c.N * c.C);
+        c.pre = malloc(sizeof(float) * c.N * c.r);
+        c.act = malloc(sizeof(float) * c.N * c.r);
+        c.wout = et_randn(c.N * c.C, 33, 1);
+        float *dinp = malloc(sizeof(float) * c.N * c.C), *dw = calloc(nw, sizeof(float)),
+              *dpre = malloc(sizeof(float) * c.N * c.r), *dact = malloc(sizeof(float) * c.N * c.r);
+        ad_obj(&c);
+        bottleneck_backward(be, dinp, dw, dpre, dact, c.wout, c.inp, c.pre, c.act, c.w, c.N, c.C, c.r, c.erf);
+        CHECK(et_fd_check(erf ? "adapter dinp (erf)" : "adapter dinp", ad_obj, &c, c.inp, dinp, c.N * c.C, 1e-2f,
+                          2e-2, 1e-4) == 0);
+        CHECK(et_fd_check(erf ? "adapter dw (erf)" : "adapter dw", ad_obj, &c, c.w, dw, (int)nw, 1e-2f, 2e-2, 1e-4) ==
+              0);
+        // W_up = 0, b_up = 0: the identity, bit for bit (the model starts as the base)
+        memset(c.w + (size_t)c.r * c.C + c.r, 0, sizeof(float) * ((size_t)c.r * c.C + c.C));
+        ad_obj(&c);
+        CHECK(memcmp(c.out, c.inp, sizeof(float) * c.N * c.C) == 0);
+        free(c.inp); free(c.w); free(c.out); free(c.pre); free(c.act); free(c.wout);
+        free(dinp); free(dw); free(dpre); free(dact);
+    }
+}
+
 static const ls_test tests[] = {
     LS_TEST(test_matmul_forward_matches_naive_product),
     LS_TEST(test_matmul_backward_matches_finite_differences),
+    LS_TEST(test_adapter_backward_matches_finite_differences),
     LS_TEST(test_layernorm_backward_matches_finite_differences),
     LS_TEST(test_rmsnorm_backward_matches_finite_differences),
     LS_TEST(test_rope_interleaved_backward_matches_finite_differences),

@@ -778,6 +778,81 @@ static void test_encoder_sst2_full_finetune_trains_and_resumes(void) {
               "resumed full fine-tuning differs from the uninterrupted run's");
 }
 
+// The val_loss of eval --adapter RUN (the run's saved tensors loaded into the base).
+static double eval_loss(const char *args, const char *json) {
+    CHECK_MSG(run(S("%s --out '%s'", args, json)) == 0, "%s", err_text);
+    char *text = ls_read_file(json, NULL);
+    cJSON *o = cJSON_Parse(text);
+    const cJSON *l = cJSON_GetObjectItem(o, "loss");
+    double v = cJSON_IsNumber(l) ? l->valuedouble : NAN;
+    cJSON_Delete(o);
+    free(text);
+    return v;
+}
+
+// BitFit and FT^Top2 on a decoder (tiny GPT-2): PEFT's count line, the saved
+// tensors (bitfit/: only biases; full/: every tensor), `eval --adapter RUN`
+// gives the run's own validation loss; a llama model refuses BitFit in one line.
+static void test_gpt2_bitfit_and_fttop2_train_save_and_evaluate(void) {
+    const char *d = ls_test_tmpdir("train_methods");
+    const char *data = S("%s/data.jsonl", d);
+    FILE *fp = fopen(data, "w");
+    for (int i = 0; i < 40; i++)
+        fprintf(fp, "{\"context\": \"name %d |\", \"completion\": \" the number is %d.\"}\n", i, i * 7 % 13);
+    fclose(fp);
+    const char *methods[2] = {"bitfit", "fttop2"}, *files[2] = {"bitfit", "full"};
+    const char *counts[2] = {"trainable params: 1,472 || all params: 124,672 || trainable%: 1.1807",
+                             "trainable params: 99,968 || all params: 124,672 || trainable%: 80.1848"};
+    for (int k = 0; k < 2; k++) {
+        const char *out = S("%s/%s", d, methods[k]);
+        CHECK_MSG(run(S("train --model data/peft/gpt2_tiny/base --tokenizer bytes --task jsonl --data '%s' --val-frac 0.2 "
+                        "--seq-len 48 --steps 4 --batch-size 4 --lr 1e-2 --method %s --threads 2 --out '%s'",
+                        data, methods[k], out)) == 0, "%s", err_text);
+        CHECK_STR_CONTAINS(out_text, counts[k]);
+        const char *saved = S("%s/%s/model.safetensors", out, files[k]);
+        st_file f;
+        CHECK_MSG(st_open(&f, saved) == 0, "%s", ls_error());
+        if (!f.n_tensors) continue;
+        CHECK(st_find(&f, "transformer.h.1.attn.c_attn.bias") != NULL);
+        CHECK((st_find(&f, "transformer.h.1.attn.c_attn.weight") != NULL) == (k == 1));
+        st_close(&f);
+        double l = eval_loss(S("eval --model data/peft/gpt2_tiny/base --tokenizer bytes --adapter '%s' --data '%s' "
+                               "--task jsonl --seq-len 48 --batch-size 4", out, data), S("%s/%s.json", d, methods[k]));
+        double base = eval_loss(S("eval --model data/peft/gpt2_tiny/base --tokenizer bytes --data '%s' --task jsonl "
+                                  "--seq-len 48 --batch-size 4", data), S("%s/base.json", d));
+        CHECK_MSG(l < base, "%s: eval loss %.5f with the run's tensors, %.5f without", methods[k], l, base);
+    }
+    const char *out = S("%s/llama", d);
+    expect_error(S("train --model data/peft/llama_tiny/base --tokenizer bytes --task jsonl --data '%s' --steps 1 "
+                   "--method bitfit --out '%s'", data, out), 1,
+                 "data/peft/llama_tiny/base: bitfit: a llama model has no bias terms", out);
+    expect_error(S("train --model data/peft/gpt2_tiny/base --data '%s' --full --method bitfit --out '%s'", data, out), 2,
+                 "--full is --method full", out);
+}
+
+// BitFit and FT^Top2 on an encoder: validation loss falls, a killed run
+// resumes to the same bits (the packed segments in the checkpoint), and
+// `eval --adapter RUN` reproduces the run's validation loss.
+static void test_encoder_bitfit_and_fttop2_train_resume_and_evaluate(void) {
+    const char *d = tiny_encoder_fixture("train_encoder_methods");
+    const char *methods[2] = {"bitfit", "fttop2"}, *files[2] = {"bitfit", "full"};
+    for (int k = 0; k < 2; k++) {
+        const char *full = S("%s/%s", d, methods[k]), *killed = S("%s/%s-killed", d, methods[k]);
+        const char *common = S("--method %s --steps 20 --lr 3e-2 --eval-every 20", methods[k]);
+        CHECK_MSG(run(enc_args(d, S("%s --out '%s'", common, full))) == 0, "%s", err_text);
+        double before = metric(full, 0, "val_loss", NULL), after = metric(full, 20, "val_loss", NULL);
+        CHECK_MSG(after < before, "%s: validation loss %.4f before, %.4f after 20 steps", methods[k], before, after);
+        CHECK_INT(run(enc_args(d, S("%s --save-every 7 --stop-after 10 --out '%s'", common, killed))), 128 + SIGKILL);
+        CHECK_MSG(run(S("train --resume --out '%s'", killed)) == 0, "%s", err_text);
+        const char *saved = S("%s/%s/model.safetensors", full, files[k]);
+        CHECK_MSG(same_bytes(saved, S("%s/%s/model.safetensors", killed, files[k])),
+                  "%s: resumed run differs from the uninterrupted run's", methods[k]);
+        double l = eval_loss(S("eval --task sst2 --model '%s/model' --adapter '%s' --data '%s/dev.tsv' --seq-len 16 "
+                               "--batch-size 16", d, full, d), S("%s/%s.json", d, methods[k]));
+        CHECK_CLOSE(l, after, 1e-5, 0);
+    }
+}
+
 // An encoder with a decoder's task: train and eval refuse it in one line that
 // names the task and the model type, before any output; generate refuses it.
 static void test_encoder_with_a_decoder_task_is_refused(void) {
@@ -797,6 +872,8 @@ static void test_encoder_with_a_decoder_task_is_refused(void) {
 }
 
 static const ls_test tests[] = {
+    LS_TEST(test_gpt2_bitfit_and_fttop2_train_save_and_evaluate),
+    LS_TEST(test_encoder_bitfit_and_fttop2_train_resume_and_evaluate),
     LS_TEST(test_pissa_run_saves_initial_factors_in_the_adapters_layout),
     LS_TEST(test_help_of_train_generate_eval_bench),
     LS_TEST(test_greedy_generation_matches_llama2c_reference),

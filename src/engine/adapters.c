@@ -1,0 +1,167 @@
+// adapters: Houlsby / Lin bottleneck adapters on the backend's ops (adapters.h).
+#include "engine/adapters.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "engine/model.h"
+#include "engine/rng.h"
+#include "io/safetensors.h"
+
+// ----------------------------------------------------------------------------
+// the op pair
+
+// The site's block w: W_down (r,C), b_down (r), W_up (C,r), b_up (C).
+#define WDOWN(w) (w)
+#define BDOWN(w, C, r) ((w) + (size_t)(r) * (C))
+#define WUP(w, C, r) ((w) + (size_t)(r) * (C) + (r))
+#define BUP(w, C, r) ((w) + 2 * (size_t)(r) * (C) + (r))
+
+void bottleneck_forward(const ls_backend *be, float *out, float *pre, float *act, const float *inp, const float *w,
+                     int N, int C, int r, int erf) {
+    be->matmul_forward(pre, inp, WDOWN(w), BDOWN(w, C, r), N, C, r);
+    if (erf) be->gelu_erf_forward(act, pre, (size_t)N * r);
+    else be->gelu_forward(act, pre, (size_t)N * r);
+    be->matmul_forward(out, act, WUP(w, C, r), BUP(w, C, r), N, r, C);
+    be->axpy(out, inp, (size_t)N * C, 1.0f); // the skip (out may not alias inp)
+}
+
+void bottleneck_backward(const ls_backend *be, float *dinp, float *dw, float *dpre, float *dact, const float *dout,
+                      const float *inp, const float *pre, const float *act, const float *w, int N, int C, int r,
+                      int erf) {
+    be->matmul_backward(dact, WUP(dw, C, r), BUP(dw, C, r), dout, act, WUP(w, C, r), N, r, C);
+    if (erf) be->gelu_erf_backward(dpre, pre, dact, (size_t)N * r);
+    else be->gelu_backward(dpre, pre, dact, (size_t)N * r);
+    be->matmul_backward(dinp, WDOWN(dw), BDOWN(dw, C, r), dpre, inp, WDOWN(w), N, C, r);
+    be->axpy(dinp, dout, (size_t)N * C, 1.0f);
+}
+
+// ----------------------------------------------------------------------------
+// build / free
+
+int adapters_build(ls_adapters *ad, ls_model *m, ls_adapter_kind kind, int r, uint64_t seed) {
+    memset(ad, 0, sizeof *ad);
+    if (r < 1 || r > m->C)
+        return ls_fail("adapter size (--adapter-size): expected 1..%d (the model's dim), found %d", m->C, r);
+    if (m->cfg.family == LS_FAMILY_LLAMA)
+        return ls_fail("adapters: a llama model: expected a GELU family (gpt2, bert or roberta)");
+    ad->be = m->be;
+    ad->kind = kind;
+    ad->C = m->C;
+    ad->L = m->L;
+    ad->r = r;
+    ad->erf = arch_is_encoder(m->cfg.family);
+    ad->n_sites = m->L * (kind == LS_ADAPTERS_HOULSBY ? 2 : 1);
+    ad->per_site = 2 * (size_t)r * m->C + (size_t)r + (size_t)m->C;
+    ad->n_params = ad->per_site * (size_t)ad->n_sites;
+    float *host = ls_calloc(ad->n_params, sizeof(float));
+    float std = m->cfg.init_range > 0 ? m->cfg.init_range : 0.02f;
+    for (int s = 0; s < ad->n_sites; s++) { // W_down ~ N(0, std^2) from the site's own stream; the rest 0
+        ls_rng rng;
+        ls_rng_seed(&rng, ls_seed_mix(seed ^ 0x616461707465ull, (uint64_t)s)); // "adapte"
+        float *w = host + (size_t)s * ad->per_site;
+        for (size_t i = 0; i < (size_t)r * m->C; i++) w[i] = (float)ls_rng_normal(&rng) * std;
+    }
+    ad->params = m->be->alloc(ad->n_params);
+    ad->grads = m->be->alloc(ad->n_params);
+    m->be->upload(ad->params, host, ad->n_params);
+    free(host);
+    m->adapters = ad;
+    if (m->Bcap > 0) adapters_reserve(ad, m->Bcap * m->Tcap);
+    return 0;
+}
+
+void adapters_free(ls_adapters *ad, ls_model *m) {
+    if (!ad->be) return;
+    if (m && m->adapters == ad) m->adapters = NULL;
+    ad->be->free(ad->params);
+    ad->be->free(ad->grads);
+    if (ad->acts) ad->be->free(ad->acts);
+    memset(ad, 0, sizeof *ad);
+}
+
+static size_t site_acts(const ls_adapters *ad, int N) { return (size_t)N * (ad->C + 2 * (size_t)ad->r); }
+
+void adapters_reserve(ls_adapters *ad, int N) {
+    if (N <= ad->Ncap) return;
+    if (ad->acts) ad->be->free(ad->acts);
+    ad->acts = ad->be->alloc(site_acts(ad, N) * (size_t)(ad->n_sites + 1));
+    ad->Ncap = N;
+}
+
+void adapters_zero_grad(ls_adapters *ad) { ad->be->zero(ad->grads, ad->n_params); }
+
+// ----------------------------------------------------------------------------
+// sites
+
+int adapters_site(const ls_adapters *ad, int l, int slot) {
+    if (ad->kind == LS_ADAPTERS_LIN) return slot == 1 ? l : -1;
+    return 2 * l + slot;
+}
+
+// Site s's saved slots for rows of width N (capacity Ncap): in, pre, act.
+static void slots(const ls_adapters *ad, int s, float **in, float **pre, float **act) {
+    float *base = ad->acts + site_acts(ad, ad->Ncap) * (size_t)s;
+    *in = base;
+    *pre = base + (size_t)ad->Ncap * ad->C;
+    *act = *pre + (size_t)ad->Ncap * ad->r;
+}
+
+void adapters_site_forward(ls_adapters *ad, int site, float *x, int N) {
+    float *in, *pre, *act;
+    ls_assert(N <= ad->Ncap && site >= 0 && site < ad->n_sites);
+    slots(ad, site, &in, &pre, &act);
+    ad->be->copy(in, x, (size_t)N * ad->C);
+    bottleneck_forward(ad->be, x, pre, act, in, ad->params + (size_t)site * ad->per_site, N, ad->C, ad->r, ad->erf);
+}
+
+const float *adapters_site_backward(ls_adapters *ad, int site, const float *dout, int N) {
+    float *in, *pre, *act, *dpre, *dact, *dx;
+    slots(ad, site, &in, &pre, &act);
+    slots(ad, ad->n_sites, &dpre, &dact, &dx); // the scratch slot: (N,C) then (N,r) (N,r)
+    dx = dpre;
+    dpre = dx + (size_t)ad->Ncap * ad->C;
+    dact = dpre + (size_t)ad->Ncap * ad->r;
+    size_t o = (size_t)site * ad->per_site;
+    bottleneck_backward(ad->be, dx, ad->grads + o, dpre, dact, dout, in, pre, act, ad->params + o, N, ad->C, ad->r,
+                     ad->erf);
+    return dx;
+}
+
+// ----------------------------------------------------------------------------
+// file
+
+void adapters_tensor_name(const ls_adapters *ad, const char *layer_prefix, int site, int k, char *out, size_t size) {
+    static const char *const part[4] = {"down.weight", "down.bias", "up.weight", "up.bias"};
+    int l = ad->kind == LS_ADAPTERS_HOULSBY ? site / 2 : site, slot = ad->kind == LS_ADAPTERS_HOULSBY ? site % 2 : 1;
+    snprintf(out, size, "%s.%d.adapter_%s.%s", layer_prefix, l, slot ? "mlp" : "attn", part[k]);
+}
+
+int adapters_save(const ls_adapters *ad, const char *layer_prefix, const char *path) {
+    float *host = ls_malloc(ad->n_params * sizeof(float));
+    ad->be->download(host, ad->params, ad->n_params);
+    st_entry *e = ls_calloc((size_t)ad->n_sites * 4, sizeof *e);
+    char (*names)[160] = ls_calloc((size_t)ad->n_sites * 4, sizeof *names);
+    size_t C = ad->C, r = ad->r;
+    for (int s = 0; s < ad->n_sites; s++) {
+        float *w = host + (size_t)s * ad->per_site;
+        const float *at[4] = {WDOWN(w), BDOWN(w, C, r), WUP(w, C, r), BUP(w, C, r)};
+        int64_t d0[4] = {(int64_t)r, (int64_t)r, (int64_t)C, (int64_t)C}, d1[4] = {(int64_t)C, 0, (int64_t)r, 0};
+        for (int k = 0; k < 4; k++) {
+            int i = 4 * s + k;
+            adapters_tensor_name(ad, layer_prefix, s, k, names[i], sizeof names[i]);
+            e[i] = (st_entry){names[i], ST_F32, d1[k] ? 2 : 1, {d0[k], d1[k]}, at[k]};
+        }
+    }
+    char rs[16];
+    snprintf(rs, sizeof rs, "%d", ad->r);
+    const char *meta[] = {"format", "lorascope-adapters", "kind", ad->kind == LS_ADAPTERS_HOULSBY ? "adapter-h" : "adapter-l",
+                          "adapter_size", rs};
+    int rc = st_write(path, e, ad->n_sites * 4, meta, 3);
+    free(names);
+    free(e);
+    free(host);
+    return rc;
+}

@@ -1,0 +1,158 @@
+"""One training step of the paper's baselines (Tables 2, 3), from transformers.
+
+What it writes (under tests/data/methods/; keys in tests/reference/README.md):
+
+  gpt2_tiny3/{config.json, model.safetensors}
+      a tiny random GPT2LMHeadModel (d 32, 3 layers, 4 heads, vocab 256,
+      64 positions): three layers, so that FT^Top2 leaves layer 0 frozen.
+  bert_tiny3/{config.json, model.safetensors}
+      a tiny random BertForSequenceClassification (d 32, 3 layers, 4 heads,
+      intermediate 64, vocab 100, 40 positions, 3 labels).
+  methods_ref.safetensors
+      gpt2.tokens, gpt2.targets (B, T); bert.input_ids, bert.attention_mask
+      (B, T, right padding), bert.labels (B); for each model and method
+      (bitfit, fttop2):
+        <model>.<method>.loss             the mean cross-entropy
+        <model>.<method>.grad.<name>      d loss / d every trainable tensor
+        <model>.<method>.after.<name>     that tensor after one AdamW step
+      names are the checkpoints' (= lorascope's canonical names); GPT-2's
+      Conv1D weights are stored transposed, (out, in), as lorascope holds them.
+
+The methods, as PyTorch users set requires_grad:
+  bitfit  every parameter whose name ends in "bias" (linear and LayerNorm
+          biases; Ben Zaken et al. 2021) and, for the classifier, the
+          classifier (PEFT's modules_to_save);
+  fttop2  every parameter of the last two layers (transformer.h.{1,2},
+          bert.encoder.layer.{1,2}) and the classifier.
+The step: torch.optim.AdamW (lr 1e-3, betas 0.9/0.999, eps 1e-3, weight decay
+0.01 on matrices, 0 on biases and LayerNorm weights as HF Trainer groups
+them), no clipping.  eps 1e-3 keeps the update smooth in the gradient, so
+that float32 rounding of a near-zero gradient cannot flip its sign's effect.
+
+Run from the repository root:  /opt/refenv/bin/python tests/reference/make_methods_reference.py
+Deterministic: fixed seeds, CPU, float64 compute, float32 storage.
+"""
+
+import os
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from transformers import BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+OUT = os.path.join(ROOT, "tests", "data", "methods")
+DT = torch.float64
+B, T = 3, 12
+LR, BETAS, EPS, WD = 1e-3, (0.9, 0.999), 1e-3, 0.01
+CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+def trainable(name, method, top_prefixes):
+    if name.startswith("classifier."):
+        return True
+    if method == "bitfit":
+        return name.endswith("bias")
+    return any(name.startswith(p) for p in top_prefixes)
+
+
+def no_decay(name):
+    return name.endswith("bias") or "LayerNorm" in name or ".ln_" in name
+
+
+def engine_layout(name, t):
+    return t.t() if name.endswith(CONV1D) else t
+
+
+def step(model, method, top_prefixes, loss_fn, tag, out):
+    """Gradients of the trainable tensors, then one AdamW step; records both."""
+    params = dict(model.named_parameters())
+    train = [n for n in params if trainable(n, method, top_prefixes)]
+    for n, p in params.items():
+        p.requires_grad_(n in train)
+    before = {n: p.detach().clone() for n, p in params.items()}
+    loss = loss_fn()
+    loss.backward()
+    out[f"{tag}.{method}.loss"] = loss.detach().reshape(1).float()
+    for n in train:
+        out[f"{tag}.{method}.grad.{n}"] = engine_layout(n, params[n].grad).float().contiguous()
+    groups = [{"params": [params[n] for n in train if not no_decay(n)], "weight_decay": WD},
+              {"params": [params[n] for n in train if no_decay(n)], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=LR, betas=BETAS, eps=EPS, foreach=False)
+    opt.step()
+    for n in train:
+        out[f"{tag}.{method}.after.{n}"] = engine_layout(n, params[n].detach()).float().contiguous()
+    with torch.no_grad():  # restore for the next method
+        for n, p in params.items():
+            p.copy_(before[n])
+            p.grad = None
+    return train
+
+
+def gpt2_case(out):
+    torch.manual_seed(11)
+    cfg = GPT2Config(vocab_size=256, n_positions=64, n_embd=32, n_layer=3, n_head=4,
+                     activation_function="gelu_new", bos_token_id=255, eos_token_id=255, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    model = GPT2LMHeadModel(cfg).eval()
+    with torch.no_grad():  # non-zero biases and LayerNorm parameters, so that every path counts
+        for n, p in model.named_parameters():
+            if n.endswith("bias") or ".ln_" in n:
+                p.add_(torch.randn_like(p) * 0.1)
+    model.save_pretrained(os.path.join(OUT, "gpt2_tiny3"))
+    model = model.to(DT)
+    g = torch.Generator().manual_seed(5)
+    seq = torch.randint(0, 256, (B, T + 1), generator=g)
+    tokens, targets = seq[:, :T].contiguous(), seq[:, 1:].contiguous()
+    out["gpt2.tokens"] = tokens.float()
+    out["gpt2.targets"] = targets.float()
+
+    def loss_fn():
+        logits = model(input_ids=tokens).logits
+        return F.cross_entropy(logits.reshape(-1, 256), targets.reshape(-1))
+
+    for method in ("bitfit", "fttop2"):
+        step(model, method, ("transformer.h.1.", "transformer.h.2."), loss_fn, "gpt2", out)
+
+
+def bert_case(out):
+    torch.manual_seed(12)
+    cfg = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                     intermediate_size=64, max_position_embeddings=40, type_vocab_size=2, num_labels=3,
+                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, hidden_act="gelu")
+    model = BertForSequenceClassification(cfg).eval()
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n.endswith("bias") or "LayerNorm" in n:
+                p.add_(torch.randn_like(p) * 0.1)
+    model.save_pretrained(os.path.join(OUT, "bert_tiny3"))
+    model = model.to(DT)
+    g = torch.Generator().manual_seed(6)
+    ids = torch.randint(1, 100, (B, T), generator=g)
+    mask = torch.ones(B, T, dtype=torch.long)
+    for b, keep in enumerate((T, T - 3, 5)):
+        mask[b, keep:] = 0
+        ids[b, keep:] = 0
+    labels = torch.tensor([0, 2, 1])
+    out["bert.input_ids"] = ids.float()
+    out["bert.attention_mask"] = mask.float()
+    out["bert.labels"] = labels.float()
+
+    def loss_fn():
+        logits = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).logits
+        return F.cross_entropy(logits, labels)
+
+    for method in ("bitfit", "fttop2"):
+        step(model, method, ("bert.encoder.layer.1.", "bert.encoder.layer.2."), loss_fn, "bert", out)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    out = {}
+    gpt2_case(out)
+    bert_case(out)
+    save_file(out, os.path.join(OUT, "methods_ref.safetensors"))
+    print(f"wrote {len(out)} tensors to {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+// The paper's baselines (Tables 2, 3) as training methods of the one engine:
+// BitFit and FT^Top2 on a tiny GPT-2 and a tiny BERT classifier (3 layers, so
+// that FT^Top2 leaves layer 0 frozen), one training step (train_step) against
+// transformers + torch.optim.AdamW (tests/reference/make_methods_reference.py,
+// tests/data/methods/):
+// - the set of trained tensors is the one torch users get from requires_grad;
+// - d loss / d every trained tensor within 1e-5 of PyTorch's (float64);
+// - the tensors after one AdamW step within 1e-5 of PyTorch's;
+// - every frozen tensor has the same bits after the step, and no gradient.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "engine/adapters.h"
+#include "engine/backend_registry.h"
+#include "engine/model.h"
+#include "harness.h"
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
+#include "train/step.h"
+
+#define ABS_TOL 1e-5
+
+static const ls_backend *be;
+
+static int load_model(ls_model *m, const char *dir) {
+    ls_checkpoint ck;
+    CHECK_MSG(ckpt_load(&ck, ls_test_source(dir)) == 0, "%s", ls_error());
+    int rc = model_build_from_checkpoint(m, &ck, be);
+    CHECK_MSG(rc == 0, "%s", ls_error());
+    ckpt_free(&ck);
+    return rc;
+}
+
+static int *load_ints(const st_file *f, const char *name, int *n) {
+    const st_tensor *t = st_find(f, name);
+    CHECK_MSG(t != NULL, "reference tensor %s missing", name);
+    float *x = st_load_float(f, t);
+    int *v = ls_malloc((size_t)t->numel * sizeof(int));
+    for (int64_t i = 0; i < t->numel; i++) v[i] = (int)x[i];
+    *n = (int)t->numel;
+    free(x);
+    return v;
+}
+
+// max |a - ref| <= ABS_TOL, printed.
+static double max_diff(const float *a, const float *ref, size_t n) {
+    double d = 0;
+    for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - ref[i]));
+    return d;
+}
+
+static void check_method(const char *tag, const char *dir, const char *method) {
+    st_file f;
+    CHECK_MSG(st_open(&f, ls_test_source("data/methods/methods_ref.safetensors")) == 0, "%s", ls_error());
+    ls_model m;
+    if (load_model(&m, dir)) { st_close(&f); return; }
+    int enc = arch_is_encoder(m.cfg.family), n = 0, nl = 0;
+    char key[256];
+    snprintf(key, sizeof key, "%s.%s", tag, enc ? "input_ids" : "tokens");
+    int *tokens = load_ints(&f, key, &n);
+    snprintf(key, sizeof key, "%s.%s", tag, enc ? "attention_mask" : "targets");
+    int *second = load_ints(&f, key, &n);
+    int *labels = enc ? load_ints(&f, "bert.labels", &nl) : NULL;
+    int B = enc ? nl : 3, T = n / B;
+    CHECK(model_reserve(&m, B, T) == 0);
+    ls_grad_scope scope = !strcmp(method, "bitfit") ? LS_GRADS_BIASES : LS_GRADS_TOP;
+    CHECK_MSG(model_enable_grads_scope(&m, scope, 2) == 0, "%s", ls_error());
+    float *before = ls_malloc(m.n_params * sizeof(float));
+    be->download(before, m.params_memory, m.n_params);
+
+    ls_adamw opt;
+    train_step_spec s;
+    train_step_spec_init(&s, &m, NULL, &opt);
+    ls_param_segment segs[LS_N_PARAM_TENSORS];
+    size_t n_train = train_step_spec_set_scope(&s, segs, 0.9f, 0.999f, 1e-3f, 0.01f);
+    train_fixed_batch fb = {tokens, enc ? NULL : second, B, T, enc ? second : NULL, labels};
+    train_step_stats st;
+    char msg[256];
+    CHECK_MSG(train_step(&s, 1, 1e-3, train_fixed_batch_next, &fb, &st, msg, sizeof msg) == 0, "%s", ls_error());
+    snprintf(key, sizeof key, "%s.%s.loss", tag, method);
+    const st_tensor *lt = st_find(&f, key);
+    float *lref = st_load_float(&f, lt);
+    printf("  %s %s: loss %.9g, reference %.9g; %zu trainable\n", tag, method, st.loss, lref[0], n_train);
+    CHECK_CLOSE(st.loss, lref[0], 1e-6, 0);
+    free(lref);
+
+    float *after = ls_malloc(m.n_params * sizeof(float)), *grads = ls_malloc(m.n_params * sizeof(float));
+    be->download(after, m.params_memory, m.n_params);
+    be->download(grads, m.grads_memory, m.n_params);
+    size_t n_ref = 0;
+    double worst_g = 0, worst_p = 0;
+    for (int i = 0; i < m.n_views; i++) {
+        const ls_param_view *v = &m.views[i];
+        int inside = 0;
+        for (int k = 0; k < s.n_segs; k++)
+            inside |= v->offset >= segs[k].offset && v->offset + v->numel <= segs[k].offset + segs[k].n;
+        snprintf(key, sizeof key, "%s.%s.grad.%s", tag, method, v->name);
+        const st_tensor *g = st_find(&f, key);
+        CHECK_MSG((g != NULL) == inside, "%s %s: %s: PyTorch %s it, lorascope %s", tag, method, v->name,
+                  g ? "trains" : "freezes", inside ? "trains" : "freezes");
+        if (!g) { // frozen: the same bits, no gradient
+            CHECK_MSG(!memcmp(before + v->offset, after + v->offset, v->numel * sizeof(float)),
+                      "%s %s: frozen %s changed", tag, method, v->name);
+            for (size_t j = 0; j < v->numel; j++)
+                if (grads[v->offset + j] != 0.0f) {
+                    CHECK_MSG(0, "%s %s: frozen %s has a gradient", tag, method, v->name);
+                    break;
+                }
+            continue;
+        }
+        n_ref += v->numel;
+        float *gr = st_load_float(&f, g);
+        snprintf(key, sizeof key, "%s.%s.after.%s", tag, method, v->name);
+        float *pr = st_load_float(&f, st_find(&f, key));
+        double dg = max_diff(grads + v->offset, gr, v->numel), dp = max_diff(after + v->offset, pr, v->numel);
+        worst_g = fmax(worst_g, dg);
+        worst_p = fmax(worst_p, dp);
+        CHECK_MSG(dg <= ABS_TOL, "%s %s: grad %s: max |diff| %.3g", tag, method, v->name, dg);
+        CHECK_MSG(dp <= ABS_TOL, "%s %s: %s after the step: max |diff| %.3g", tag, method, v->name, dp);
+        free(gr);
+        free(pr);
+    }
+    printf("  max |diff|: gradients %.3g, parameters after the step %.3g\n", worst_g, worst_p);
+    CHECK_INT((long long)n_train, (long long)n_ref);
+    adamw_free(&opt);
+    free(before);
+    free(after);
+    free(grads);
+    free(tokens);
+    free(second);
+    free(labels);
+    model_free(&m);
+    st_close(&f);
+}
+
+static void test_gpt2_bitfit_step_matches_pytorch(void) { check_method("gpt2", "data/methods/gpt2_tiny3", "bitfit"); }
+static void test_gpt2_fttop2_step_matches_pytorch(void) { check_method("gpt2", "data/methods/gpt2_tiny3", "fttop2"); }
+static void test_bert_bitfit_step_matches_pytorch(void) { check_method("bert", "data/methods/bert_tiny3", "bitfit"); }
+static void test_bert_fttop2_step_matches_pytorch(void) { check_method("bert", "data/methods/bert_tiny3", "fttop2"); }
+
+// BitFit needs biases: a llama model has none, and the error says so.
+static void test_bitfit_refuses_a_family_without_biases(void) {
+    ls_model m;
+    if (load_model(&m, "data/peft/llama_tiny/base")) return;
+    CHECK(model_enable_grads_scope(&m, LS_GRADS_BIASES, 0) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "llama model has no bias terms (expected a family with biases");
+    CHECK(model_enable_grads_scope(&m, LS_GRADS_TOP, m.L + 1) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "expected 1..");
+    model_free(&m);
+}
+
+// Adapter^H / Adapter^L inside the whole model (decoder and encoder): at
+// initialisation the logits are the base's bit for bit; with W_up, b_up made
+// nonzero, the adapters' gradients of the model's loss match central finite
+// differences of that loss (float32 forward, h = 1e-2: 2% or 2e-4).
+typedef struct {
+    ls_model *m;
+    const int *tokens, *second, *labels;
+    int B, T;
+} loss_ctx;
+
+static double model_loss(const loss_ctx *c) {
+    if (c->labels) return model_classify_forward(c->m, c->tokens, NULL, c->second, c->labels, c->B, c->T);
+    return model_forward(c->m, c->tokens, c->second, NULL, c->B, c->T, 0.0f);
+}
+
+static void check_adapters(const char *tag, const char *dir, ls_adapter_kind kind) {
+    st_file f;
+    CHECK_MSG(st_open(&f, ls_test_source("data/methods/methods_ref.safetensors")) == 0, "%s", ls_error());
+    ls_model m;
+    if (load_model(&m, dir)) { st_close(&f); return; }
+    int enc = arch_is_encoder(m.cfg.family), n = 0, nl = 0;
+    char key[256];
+    snprintf(key, sizeof key, "%s.%s", tag, enc ? "input_ids" : "tokens");
+    int *tokens = load_ints(&f, key, &n);
+    snprintf(key, sizeof key, "%s.%s", tag, enc ? "attention_mask" : "targets");
+    int *second = load_ints(&f, key, &n);
+    int *labels = enc ? load_ints(&f, "bert.labels", &nl) : NULL;
+    int B = enc ? nl : 3, T = n / B;
+    CHECK(model_reserve(&m, B, T) == 0);
+    loss_ctx c = {&m, tokens, second, labels, B, T};
+    double base = model_loss(&c);
+    ls_adapters ad;
+    CHECK_MSG(adapters_build(&ad, &m, kind, 4, 7) == 0, "%s", ls_error());
+    CHECK_MSG(model_loss(&c) == base, "%s: the loss with fresh adapters differs from the base's", tag);
+    float *p = ls_malloc(ad.n_params * sizeof(float)), *g = ls_malloc(ad.n_params * sizeof(float));
+    be->download(p, ad.params, ad.n_params);
+    for (size_t i = 0; i < ad.n_params; i++) p[i] += 0.05f * (float)((i * 7919) % 13) / 13.0f - 0.02f;
+    be->upload(ad.params, p, ad.n_params);
+    adapters_zero_grad(&ad);
+    model_loss(&c);
+    if (enc) model_classify_backward(&m, 1.0f);
+    else model_backward(&m, 1.0f, 0.0f);
+    be->download(g, ad.grads, ad.n_params);
+    int bad = 0;
+    for (size_t i = 0; i < ad.n_params; i += ad.n_params / 41) {
+        float old = p[i];
+        p[i] = old + 1e-2f;
+        be->upload(ad.params, p, ad.n_params);
+        double lp = model_loss(&c);
+        p[i] = old - 1e-2f;
+        be->upload(ad.params, p, ad.n_params);
+        double lm = model_loss(&c);
+        p[i] = old;
+        be->upload(ad.params, p, ad.n_params);
+        double fd = (lp - lm) / 2e-2;
+        if (fabs(fd - g[i]) > 2e-2 * fmax(fabs(fd), fabs(g[i])) + 2e-4) {
+            if (bad++ < 5) printf("  %s: param %zu: fd %.6g analytic %.6g\n", tag, i, fd, g[i]);
+        }
+    }
+    CHECK_MSG(bad == 0, "%s: %d adapter gradients off their finite differences", tag, bad);
+    adapters_free(&ad, &m);
+    free(p);
+    free(g);
+    free(tokens);
+    free(second);
+    free(labels);
+    model_free(&m);
+    st_close(&f);
+}
+
+static void test_gpt2_adapter_h_gradients_match_finite_differences(void) {
+    check_adapters("gpt2", "data/methods/gpt2_tiny3", LS_ADAPTERS_HOULSBY);
+}
+static void test_bert_adapter_h_and_l_gradients_match_finite_differences(void) {
+    check_adapters("bert", "data/methods/bert_tiny3", LS_ADAPTERS_HOULSBY);
+    check_adapters("bert", "data/methods/bert_tiny3", LS_ADAPTERS_LIN);
+}
+
+static const ls_test tests[] = {
+    LS_TEST(test_gpt2_bitfit_step_matches_pytorch),
+    LS_TEST(test_gpt2_fttop2_step_matches_pytorch),
+    LS_TEST(test_bert_bitfit_step_matches_pytorch),
+    LS_TEST(test_bert_fttop2_step_matches_pytorch),
+    LS_TEST(test_bitfit_refuses_a_family_without_biases),
+    LS_TEST(test_gpt2_adapter_h_gradients_match_finite_differences),
+    LS_TEST(test_bert_adapter_h_and_l_gradients_match_finite_differences),
+};
+
+int main(int argc, char **argv) {
+    be = ls_backend_cpu();
+    return ls_test_main(argc, argv, tests, LS_COUNT(tests));
+}
