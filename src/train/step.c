@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/util.h"
@@ -119,4 +120,18 @@ size_t train_step_spec_set_scope(train_step_spec *s, ls_param_segment *segs, flo
     adamw_init_packed(s->opt, m->be, segs, n, beta1, beta2, eps, weight_decay);
     s->n_trainable = s->opt->n;
     return s->n_trainable;
+}
+
+void train_step_spec_set_adapters(train_step_spec *s, ls_adapters *ad, float beta1, float beta2, float eps,
+                                  float weight_decay) {
+    ls_param_segment *segs = ls_malloc((size_t)ad->n_sites * 4 * sizeof *segs);
+    int n = adapters_decay_segments(ad, segs);
+    s->lo = NULL;
+    s->ad = ad;
+    s->params = ad->params;
+    s->grads = ad->grads;
+    s->n_trainable = ad->n_params;
+    adamw_init(s->opt, s->m->be, ad->n_params, beta1, beta2, eps, weight_decay);
+    adamw_set_segments(s->opt, segs, n);
+    free(segs);
 }

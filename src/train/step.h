@@ -93,6 +93,11 @@ int train_step_spec_add_head(train_step_spec *s, ls_adamw *hopt, float beta1, fl
 size_t train_step_spec_set_scope(train_step_spec *s, ls_param_segment *segs, float beta1, float beta2, float eps,
                                  float weight_decay);
 
+// Adapter^H / ^L: s trains ad's buffer (zeroed each step) and opt is
+// initialised over it with adapters_decay_segments (weights decayed, biases not).
+void train_step_spec_set_adapters(train_step_spec *s, struct ls_adapters *ad, float beta1, float beta2, float eps,
+                                  float weight_decay);
+
 typedef struct {
     double loss;       // mean of the micro-batches' losses
     double tokens;     // sum of their tokens

@@ -367,11 +367,13 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
                            c->adapter_size, (uint64_t)c->seed))
             return ls_fail_prefix("[lora] %s", c->model);
         t->have_ad = 1;
-        t->params = t->ad.params;
-        t->grads = t->ad.grads;
-        t->n_trainable = t->ad.n_params;
-        adamw_init(&t->opt, be, t->n_trainable, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
-                   (float)c->weight_decay);
+        train_step_spec s;
+        train_step_spec_init(&s, &t->m, NULL, &t->opt);
+        train_step_spec_set_adapters(&s, &t->ad, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
+                                     (float)c->weight_decay);
+        t->params = s.params;
+        t->grads = s.grads;
+        t->n_trainable = s.n_trainable;
         t->have_opt = 1;
         if (encoder && setup_head(t)) return -1;
     } else {
@@ -636,8 +638,16 @@ static int write_outputs(trainer *t) {
         char *dir = ls_path_join(c->out, "adapters");
         char *path = ls_path_join(dir, "model.safetensors");
         rc = ls_mkdir_p(dir);
-        if (!rc) rc = adapters_save(&t->ad, arch_family_of(t->m.cfg.family)->layer_prefix, path);
+        if (!rc) rc = adapters_save(&t->ad, arch_family_of(t->m.cfg.family)->layer_prefix,
+                                    ckpt_family_name(t->m.cfg.family), path);
         free(path);
+        if (!rc && t->n_head) { // an encoder's trained classifier, as BitFit saves it
+            ls_param_segment hs[4];
+            int nh = model_head_segments(&t->m, hs);
+            path = ls_path_join(dir, "head.safetensors");
+            rc = export_trained_params(&t->m, hs, nh, path);
+            free(path);
+        }
         free(dir);
     } else { // full fine-tuning and FT^Top2: every tensor; BitFit: the trained ones
         int bitfit = tc_method(c) == TC_BITFIT;
