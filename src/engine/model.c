@@ -296,6 +296,11 @@ void model_free(ls_model *m) {
     const ls_backend *be = m->be;
     if (!be) return;
     if (m->lora) m->lora = NULL;
+    if (m->adapters && m->owns_adapters) {
+        ls_adapters *ad = m->adapters;
+        adapters_free(ad, m);
+        free(ad);
+    }
     be->free(m->params_memory);
     if (m->grads_memory) be->free(m->grads_memory);
     if (m->acts_memory) be->free(m->acts_memory);

@@ -1,4 +1,5 @@
-// import: PEFT adapters folded into a model's weights.
+// import: PEFT adapters folded into a model's weights; trained tensors and
+// bottleneck adapters of lorascope's own runs.
 #include "train/import.h"
 
 #include <stdio.h>
@@ -6,7 +7,9 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "engine/adapters.h"
 #include "engine/lora.h"
+#include "io/checkpoint.h"
 #include "io/safetensors.h"
 
 static void view_name(const ls_model *m, int layer, const char *path, char *out, size_t size) {
@@ -86,10 +89,48 @@ int import_params(ls_model *m, const char *path) {
     return rc;
 }
 
+int import_adapters(ls_model *m, const char *path) {
+    if (m->adapters) return ls_fail("%s: expected a model without adapters attached, found some", path);
+    ls_adapters *ad = ls_malloc(sizeof *ad);
+    if (adapters_load(ad, m, arch_family_of(m->cfg.family)->layer_prefix, ckpt_family_name(m->cfg.family), path)) {
+        free(ad);
+        return -1;
+    }
+    m->owns_adapters = 1;
+    // an encoder's classifier, trained beside them, is in head.safetensors next to the file
+    const char *slash = strrchr(path, '/');
+    int n = slash ? (slash == path ? 1 : (int)(slash - path)) : 1;
+    char *dir = ls_strdup(slash ? path : ".");
+    dir[n] = '\0';
+    char *head = ls_path_join(dir, "head.safetensors");
+    int rc = ls_exists(head) ? import_params(m, head) : 0;
+    free(head);
+    free(dir);
+    return rc;
+}
+
+// A file: lorascope's adapters, or tensors in lorascope's canonical format.
+static int import_file(ls_model *m, const char *path) {
+    st_file f;
+    if (st_open(&f, path)) return -1;
+    const char *fmt = st_metadata(&f, "format");
+    int adapters = fmt && !strcmp(fmt, "lorascope-adapters");
+    st_close(&f);
+    return adapters ? import_adapters(m, path) : import_params(m, path);
+}
+
 int import_adapter_dir(ls_model *m, const char *dir) {
     // a run of full fine-tuning, FT^Top2 or BitFit: its tensors in lorascope's format
     static const char *const params[] = {"full/model.safetensors", "bitfit/model.safetensors"};
     char *adapter_dir = ls_path_join(dir, "adapter");
+    char *ad_path = ls_path_join(dir, "adapters/model.safetensors");
+    if (!ls_is_dir(adapter_dir) && ls_exists(ad_path)) { // Adapter^H / ^L: attached, not merged
+        free(adapter_dir);
+        int rc = import_adapters(m, ad_path);
+        free(ad_path);
+        return rc;
+    }
+    free(ad_path);
     for (int i = 0; i < 2 && !ls_is_dir(adapter_dir); i++) {
         char *p = ls_path_join(dir, params[i]);
         if (ls_exists(p)) {
@@ -101,7 +142,7 @@ int import_adapter_dir(ls_model *m, const char *dir) {
         free(p);
     }
     free(adapter_dir);
-    if (ls_is_dir(dir) == 0 && ls_exists(dir)) return import_params(m, dir);
+    if (ls_is_dir(dir) == 0 && ls_exists(dir)) return import_file(m, dir);
     char *cfg = ls_path_join(dir, "adapter_config.json");
     char *use = ls_exists(cfg) ? ls_strdup(dir) : ls_path_join(dir, "adapter");
     free(cfg);

@@ -853,6 +853,52 @@ static void test_encoder_bitfit_and_fttop2_train_resume_and_evaluate(void) {
     }
 }
 
+// Adapter^H on the tiny GPT-2 and Adapter^L on the tiny BERT: the saved
+// adapters (and the encoder's classifier, adapters/head.safetensors), and
+// `eval --adapter RUN` (the adapters attached, not merged) gives the run's
+// final validation loss on the same items; the file itself loads too; a
+// decoder's adapters on an encoder are refused in one line.
+static void test_adapter_runs_train_save_and_evaluate_to_their_validation_loss(void) {
+    const char *d = ls_test_tmpdir("train_adapters");
+    const char *data = S("%s/train.jsonl", d), *val = S("%s/val.jsonl", d), *out = S("%s/h", d);
+    for (int f = 0; f < 2; f++) {
+        FILE *fp = fopen(f ? val : data, "w");
+        for (int i = 0; i < (f ? 8 : 32); i++)
+            fprintf(fp, "{\"context\": \"name %d |\", \"completion\": \" the number is %d.\"}\n", i + 40 * f, i * 7 % 13);
+        fclose(fp);
+    }
+    CHECK_MSG(run(S("train --model data/peft/gpt2_tiny/base --tokenizer bytes --task jsonl --data '%s' --val-data '%s' "
+                    "--seq-len 48 --steps 4 --eval-every 4 --batch-size 4 --lr 1e-2 --method adapter-h --adapter-size 4 "
+                    "--threads 2 --out '%s'", data, val, out)) == 0, "%s", err_text);
+    const char *saved = S("%s/adapters/model.safetensors", out);
+    st_file f;
+    CHECK_MSG(st_open(&f, saved) == 0, "%s", ls_error());
+    CHECK(st_find(&f, "transformer.h.1.adapter_attn.up.weight") != NULL);
+    CHECK(st_find(&f, "transformer.h.1.adapter_mlp.down.bias") != NULL);
+    CHECK_STR_CONTAINS(st_metadata(&f, "kind") ? st_metadata(&f, "kind") : "none", "adapter-h");
+    st_close(&f);
+    double trained = metric(out, 4, "val_loss", NULL), base = metric(out, 0, "val_loss", NULL);
+    const char *ev = S("eval --model data/peft/gpt2_tiny/base --tokenizer bytes --data '%s' --task jsonl --seq-len 48 "
+                       "--batch-size 4", val);
+    double l = eval_loss(S("%s --adapter '%s'", ev, out), S("%s/h.json", d));
+    printf("  gpt2 adapter-h: val loss %.6f at step 0, %.6f at step 4; eval --adapter %.6f\n", base, trained, l);
+    CHECK_CLOSE(l, trained, 1e-5, 0);
+    CHECK_MSG(fabs(l - base) > 1e-4, "eval --adapter gave the base's loss %.6f: the adapters were not attached", base);
+    CHECK_CLOSE(eval_loss(S("%s --adapter '%s'", ev, saved), S("%s/h2.json", d)), trained, 1e-5, 0);
+
+    const char *e = tiny_encoder_fixture("train_encoder_adapters"), *eo = S("%s/l", e);
+    CHECK_MSG(run(enc_args(e, S("--method adapter-l --adapter-size 4 --steps 10 --lr 1e-2 --eval-every 10 --out '%s'",
+                                eo))) == 0, "%s", err_text);
+    CHECK_MSG(ls_exists(S("%s/adapters/head.safetensors", eo)), "the encoder's trained classifier was not saved");
+    double after = metric(eo, 10, "val_loss", NULL);
+    double le = eval_loss(S("eval --task sst2 --model '%s/model' --adapter '%s' --data '%s/dev.tsv' --seq-len 16 "
+                            "--batch-size 16", e, eo, e), S("%s/l.json", e));
+    printf("  bert adapter-l: val loss %.6f at step 10; eval --adapter %.6f\n", after, le);
+    CHECK_CLOSE(le, after, 1e-5, 0);
+    expect_error(S("eval --task sst2 --model '%s/model' --adapter '%s' --data '%s/dev.tsv' --seq-len 16", e, out, e), 1,
+                 "model.safetensors: metadata 'family': expected 'bert' (the base model's), found 'gpt2'", NULL);
+}
+
 // An encoder with a decoder's task: train and eval refuse it in one line that
 // names the task and the model type, before any output; generate refuses it.
 static void test_encoder_with_a_decoder_task_is_refused(void) {
@@ -874,6 +920,7 @@ static void test_encoder_with_a_decoder_task_is_refused(void) {
 static const ls_test tests[] = {
     LS_TEST(test_gpt2_bitfit_and_fttop2_train_save_and_evaluate),
     LS_TEST(test_encoder_bitfit_and_fttop2_train_resume_and_evaluate),
+    LS_TEST(test_adapter_runs_train_save_and_evaluate_to_their_validation_loss),
     LS_TEST(test_pissa_run_saves_initial_factors_in_the_adapters_layout),
     LS_TEST(test_help_of_train_generate_eval_bench),
     LS_TEST(test_greedy_generation_matches_llama2c_reference),
