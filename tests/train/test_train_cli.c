@@ -899,6 +899,55 @@ static void test_adapter_runs_train_save_and_evaluate_to_their_validation_loss(v
                  "model.safetensors: metadata 'family': expected 'bert' (the base model's), found 'gpt2'", NULL);
 }
 
+// bench --latency (Table 1) on the smallest shape with adapters (minilm-l6)
+// at tiny sizes: the table has a row per variant in the paper's order with
+// the adapters' trainable counts, a column per batch size, and every latency
+// and overhead is a finite number, the latencies positive (no timing
+// assertions: the machine may be busy); bad sizes are one-line errors.
+static void test_bench_latency_table_has_every_variant_and_batch(void) {
+    const char *d = ls_test_tmpdir("bench_latency"), *md = S("%s/table1.md", d);
+    CHECK_MSG(run(S("bench --latency --shape minilm-l6 --batches 1,3 --seq-len 8 --repeats 2 --threads 1 --out '%s'",
+                    md)) == 0, "%s", err_text);
+    char *text = ls_read_file(md, NULL);
+    CHECK_MSG(text != NULL, "no table in %s", md);
+    if (!text) return;
+    const char *t = strstr(text, "| method | trainable | batch 1 | batch 3 |\n|---|---|---|---|\n");
+    CHECK_MSG(t != NULL, "no Table 1 header in:\n%s", text);
+    // minilm-l6: d 384, 6 layers; LoRA r 8 on q, v: 6 x 2 x 8 x (384 + 384); adapters 2 r d + r + d per site
+    const char *names[5] = {"base", "merged LoRA", "unmerged LoRA", "Adapter^H", "Adapter^L"};
+    const long counts[5] = {0, 73728, 73728, 78432, 39216};
+    const char *line = t ? strchr(strchr(t, '\n') + 1, '\n') + 1 : NULL;
+    for (int v = 0; v < 5 && line; v++) {
+        char name[64];
+        long count = -1;
+        int at = 0;
+        CHECK_MSG(sscanf(line, "| %63[^|]| %ld |%n", name, &count, &at) == 2, "row %d: %.80s", v, line);
+        for (size_t n = strlen(name); n > 0 && name[n - 1] == ' '; n--) name[n - 1] = '\0';
+        CHECK_MSG(!strcmp(name, names[v]), "row %d is '%s', expected '%s'", v, name, names[v]);
+        CHECK_INT(count, counts[v]);
+        const char *cell = line + at;
+        for (int j = 0; j < 2; j++) {
+            char *end;
+            double ms = strtod(cell, &end), pct = 0;
+            CHECK_MSG(end != cell && isfinite(ms) && ms > 0, "%s, batch column %d: latency '%.20s'", names[v], j, cell);
+            if (v) {
+                CHECK_MSG(sscanf(end, " (%lf%%)", &pct) == 1 && isfinite(pct), "%s: overhead '%.20s'", names[v], end);
+            }
+            cell = strchr(end, '|');
+            if (!cell) break;
+            cell++;
+        }
+        CHECK_MSG(cell && *cell == '\n', "%s: expected 2 batch columns: %.100s", names[v], line);
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    free(text);
+    expect_error("bench --latency --shape minilm-l6 --batches 1 --seq-len 4000", 1,
+                 "--seq-len: expected 1..512 (the minilm-l6 shape's positions), found 4000", NULL);
+    expect_error("bench --latency --batches 0", 2, "--batches", NULL);
+    expect_error("bench --latency --shape gpt9", 2, "--shape: expected a shape", NULL);
+}
+
 // An encoder with a decoder's task: train and eval refuse it in one line that
 // names the task and the model type, before any output; generate refuses it.
 static void test_encoder_with_a_decoder_task_is_refused(void) {
@@ -921,6 +970,7 @@ static const ls_test tests[] = {
     LS_TEST(test_gpt2_bitfit_and_fttop2_train_save_and_evaluate),
     LS_TEST(test_encoder_bitfit_and_fttop2_train_resume_and_evaluate),
     LS_TEST(test_adapter_runs_train_save_and_evaluate_to_their_validation_loss),
+    LS_TEST(test_bench_latency_table_has_every_variant_and_batch),
     LS_TEST(test_pissa_run_saves_initial_factors_in_the_adapters_layout),
     LS_TEST(test_help_of_train_generate_eval_bench),
     LS_TEST(test_greedy_generation_matches_llama2c_reference),
