@@ -49,6 +49,7 @@
 
 struct ls_lora;
 struct ls_adapters;
+struct ls_prefix;
 
 // Which base tensors train when the gradient buffer is on (the paper's
 // baselines, Tables 2 and 3):
@@ -213,6 +214,7 @@ typedef struct ls_model {
     struct ls_lora *lora;       // attached adapter or NULL (not owned)
     struct ls_adapters *adapters; // attached Adapter^H / Adapter^L layers or NULL (adapters.h)
     int owns_adapters;          // 1: model_free frees them (a run's adapters loaded for eval, train/import.h)
+    struct ls_prefix *prefix;   // attached prefix-layer vectors or NULL (not owned; prefix.h)
     ls_decoder dec;
 } ls_model;
 

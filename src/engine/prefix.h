@@ -11,12 +11,52 @@
 // transformers the real tokens then sit at positions l_p .. l_p+T-1 (the
 // cache's length offsets the position ids).
 //
-// This file is the first step: the attention op pair with a prefix, on host
-// memory (the CPU backend's), finite-difference checked
-// (tests/engine/test_ops_grad.c). The model, the training method and PEFT
-// export are to follow (ARCHITECTURE.md, "Training methods").
+// Here: the attention op pair with a prefix, on host memory (the CPU
+// backend's), finite-difference checked (tests/engine/test_ops_grad.c), and
+// the prefix attached to a decoder (model.c: m->prefix; positions offset by
+// l_p as with transformers; gpt2 only for now, and not in KV-cache decoding),
+// checked against PEFT (tests/train/test_methods.c).
+//
+// Memory: parameters and gradients in one buffer each, (L, 2, l_p, NKV, HS):
+// layer l's keys, then its values; the forward saves each layer's attention
+// probabilities (B, NH, T, l_p + T).
 #ifndef LS_ENGINE_PREFIX_H
 #define LS_ENGINE_PREFIX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ls_model;
+
+typedef struct ls_prefix {
+    int P, L, NH, NKV, HS;  // P = l_p
+    size_t per_layer;       // 2 P NKV HS
+    size_t n_params;
+    float *params, *grads;  // host memory (the CPU backend's)
+    size_t att_cap;         // floats of one layer's saved probabilities
+    float *att;             // (L, att_cap)
+    float *dp;              // (P + Tcap) scratch
+    int Tcap;
+} ls_prefix;
+
+// Allocates l_p = P prefix vectors per layer on m, drawn N(0, 1) from seed (as
+// PEFT's nn.Embedding), and attaches them (m->prefix). Returns 0, or -1 with
+// ls_error() for P < 1, an encoder or llama model, or a backend other than the CPU.
+int prefix_build(ls_prefix *pf, struct ls_model *m, int P, uint64_t seed);
+// Detaches from m and frees.
+void prefix_free(ls_prefix *pf, struct ls_model *m);
+// Sizes the saved probabilities for (B, T) (model_reserve calls it).
+void prefix_reserve(ls_prefix *pf, int B, int T);
+void prefix_zero_grad(ls_prefix *pf);
+// Layer l's keys and values (P, NKV, HS), and their gradients.
+float *prefix_keys(const ls_prefix *pf, int l);
+float *prefix_values(const ls_prefix *pf, int l);
+float *prefix_dkeys(const ls_prefix *pf, int l);
+float *prefix_dvalues(const ls_prefix *pf, int l);
+
+// PEFT's prompt_embeddings (P, 2 L NKV HS) <-> buf, a buffer in this file's
+// layout (pf->params or pf->grads); to_peft 1: buf -> peft, 0: peft -> buf.
+void prefix_peft_layout(const ls_prefix *pf, float *buf, float *peft, int to_peft);
 
 // Causal attention whose keys and values are the P prefix vectors, then the
 // sequence's own: query t of a sequence attends to every prefix position and

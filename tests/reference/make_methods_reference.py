@@ -21,6 +21,8 @@ What it writes (under tests/data/methods/; keys in tests/reference/README.md):
         <model>.<method>.init.<name>      the adapters' tensors before the step
       with the adapters' names in lorascope's adapters/model.safetensors:
       <layer prefix>.<l>.adapter_{attn,mlp}.{down,up}.{weight,bias}.
+      For prefix-layer (GPT-2 only) the one tensor is PEFT's prompt_embeddings
+      (l_p, 2 L C): gpt2.prefix-layer.{init,grad,after}.prompt_embeddings.
 
 The methods, as PyTorch users set requires_grad:
   bitfit  every parameter whose name ends in "bias" (linear and LayerNorm
@@ -38,6 +40,11 @@ The methods, as PyTorch users set requires_grad:
           adapter-l only after the MLP. The base is frozen; the adapters (and
           BERT's classifier) train. Their initial tensors are drawn N(0, 0.1^2)
           (up nonzero, so that every gradient is nonzero).
+  prefix-layer  PEFT's PREFIX_TUNING (prefix_projection false) on the GPT-2,
+          l_p = 3 virtual tokens, their embedding drawn N(0, 0.5^2); the loss
+          through PeftModelForCausalLM (the prefix as past_key_values, the
+          real tokens at positions l_p..), one AdamW step of the embedding
+          (decayed: it is neither a bias nor a LayerNorm weight).
 The step: torch.optim.AdamW (lr 1e-3, betas 0.9/0.999, eps 1e-3, weight decay
 0.01 on matrices, 0 on biases and LayerNorm weights as HF Trainer groups
 them), no clipping.  eps 1e-3 keeps the update smooth in the gradient, so
@@ -161,6 +168,27 @@ def adapter_step(model, method, prefix, sublayers, act, loss_fn, tag, out):
             p.grad = None
 
 
+def prefix_step(model, tokens, targets, out):
+    """One step of PEFT's prefix tuning (l_p = 3) on a copy of the model."""
+    import copy
+
+    from peft import PrefixTuningConfig, get_peft_model
+
+    pm = get_peft_model(copy.deepcopy(model).float(), PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=3))
+    pm = pm.to(DT)
+    emb = pm.prompt_encoder["default"].embedding.weight
+    with torch.no_grad():
+        emb.copy_(torch.randn(emb.shape, generator=torch.Generator().manual_seed(23), dtype=DT) * 0.5)
+    out["gpt2.prefix-layer.init.prompt_embeddings"] = emb.detach().float().contiguous()
+    logits = pm(input_ids=tokens).logits
+    loss = F.cross_entropy(logits.reshape(-1, 256), targets.reshape(-1))
+    loss.backward()
+    out["gpt2.prefix-layer.loss"] = loss.detach().reshape(1).float()
+    out["gpt2.prefix-layer.grad.prompt_embeddings"] = emb.grad.float().contiguous()
+    torch.optim.AdamW([emb], lr=LR, betas=BETAS, eps=EPS, weight_decay=WD, foreach=False).step()
+    out["gpt2.prefix-layer.after.prompt_embeddings"] = emb.detach().float().contiguous()
+
+
 def gpt2_case(out):
     torch.manual_seed(11)
     cfg = GPT2Config(vocab_size=256, n_positions=64, n_embd=32, n_layer=3, n_head=4,
@@ -187,6 +215,7 @@ def gpt2_case(out):
     for method in ("adapter-h", "adapter-l"):
         adapter_step(model, method, "transformer.h", ("attn.c_proj", "mlp.c_proj"),
                      lambda x: F.gelu(x, approximate="tanh"), loss_fn, "gpt2", out)
+    prefix_step(model, tokens, targets, out)
 
 
 def bert_case(out):
