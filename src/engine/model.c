@@ -297,6 +297,11 @@ void model_free(ls_model *m) {
     const ls_backend *be = m->be;
     if (!be) return;
     if (m->lora) m->lora = NULL;
+    if (m->prefix && m->owns_prefix) {
+        ls_prefix *pf = m->prefix;
+        prefix_free(pf, m);
+        free(pf);
+    }
     if (m->adapters && m->owns_adapters) {
         ls_adapters *ad = m->adapters;
         adapters_free(ad, m);

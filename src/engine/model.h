@@ -214,7 +214,8 @@ typedef struct ls_model {
     struct ls_lora *lora;       // attached adapter or NULL (not owned)
     struct ls_adapters *adapters; // attached Adapter^H / Adapter^L layers or NULL (adapters.h)
     int owns_adapters;          // 1: model_free frees them (a run's adapters loaded for eval, train/import.h)
-    struct ls_prefix *prefix;   // attached prefix-layer vectors or NULL (not owned; prefix.h)
+    struct ls_prefix *prefix;   // attached prefix-layer vectors or NULL (prefix.h)
+    int owns_prefix;            // 1: model_free frees it (a run's prefix loaded for eval, train/import.h)
     ls_decoder dec;
 } ls_model;
 

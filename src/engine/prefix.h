@@ -15,7 +15,9 @@
 // backend's), finite-difference checked (tests/engine/test_ops_grad.c), and
 // the prefix attached to a decoder (model.c: m->prefix; positions offset by
 // l_p as with transformers; gpt2 only for now, and not in KV-cache decoding),
-// checked against PEFT (tests/train/test_methods.c).
+// checked against PEFT (tests/train/test_methods.c); trained by `train
+// --method prefix-layer`, saved in PEFT's layout (export_prefix_peft) and
+// attached again for eval (import_prefix, train/).
 //
 // Memory: parameters and gradients in one buffer each, (L, 2, l_p, NKV, HS):
 // layer l's keys, then its values; the forward saves each layer's attention

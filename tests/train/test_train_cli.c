@@ -899,6 +899,52 @@ static void test_adapter_runs_train_save_and_evaluate_to_their_validation_loss(v
                  "model.safetensors: metadata 'family': expected 'bert' (the base model's), found 'gpt2'", NULL);
 }
 
+// Prefix-layer tuning (l_p 4) on the tiny GPT-2: PEFT's count line, the
+// prefix saved as PEFT's PREFIX_TUNING (prefix/adapter_config.json,
+// prompt_embeddings (4, 2 L C)), a run killed at step 2 resumes to the same
+// bits, `eval --adapter RUN` (the prefix attached) gives the run's final
+// validation loss; a bert model and a too-long prefix are refused in one line.
+static void test_prefix_layer_run_trains_resumes_and_evaluates(void) {
+    const char *d = ls_test_tmpdir("train_prefix");
+    const char *data = S("%s/train.jsonl", d), *val = S("%s/val.jsonl", d), *out = S("%s/p", d), *k = S("%s/k", d);
+    for (int f = 0; f < 2; f++) {
+        FILE *fp = fopen(f ? val : data, "w");
+        for (int i = 0; i < (f ? 8 : 32); i++)
+            fprintf(fp, "{\"context\": \"name %d |\", \"completion\": \" the number is %d.\"}\n", i + 40 * f, i * 7 % 13);
+        fclose(fp);
+    }
+    const char *common = S("train --model data/peft/gpt2_tiny/base --tokenizer bytes --task jsonl --data '%s' "
+                           "--val-data '%s' --seq-len 48 --steps 4 --eval-every 4 --batch-size 4 --lr 1e-2 "
+                           "--method prefix-layer --prefix-len 4 --threads 2", data, val);
+    CHECK_MSG(run(S("%s --out '%s'", common, out)) == 0, "%s", err_text);
+    // tiny gpt2: 2 layers, C 64: 4 x 2 x 2 x 64 = 1,024 of 124,672 + 1,024
+    CHECK_STR_CONTAINS(out_text, "trainable params: 1,024 || all params: 125,696 || trainable%: 0.8147");
+    CHECK_STR_CONTAINS(out_text, "prefix-layer tuning gpt2");
+    char *cfg = ls_read_file(S("%s/prefix/adapter_config.json", out), NULL);
+    CHECK_STR_CONTAINS(cfg ? cfg : "", "\"PREFIX_TUNING\"");
+    free(cfg);
+    st_file f;
+    CHECK_MSG(st_open(&f, S("%s/prefix/adapter_model.safetensors", out)) == 0, "%s", ls_error());
+    const st_tensor *t = st_find(&f, "prompt_embeddings");
+    CHECK(t && t->ndim == 2 && t->shape[0] == 4 && t->shape[1] == 256);
+    st_close(&f);
+    CHECK_INT(run(S("%s --save-every 2 --stop-after 2 --out '%s'", common, k)), 128 + SIGKILL);
+    CHECK_MSG(run(S("train --resume --out '%s'", k)) == 0, "%s", err_text);
+    CHECK_MSG(same_bytes(S("%s/prefix/adapter_model.safetensors", out), S("%s/prefix/adapter_model.safetensors", k)),
+              "the resumed prefix run differs from the uninterrupted one");
+    double trained = metric(out, 4, "val_loss", NULL), base = metric(out, 0, "val_loss", NULL);
+    double l = eval_loss(S("eval --model data/peft/gpt2_tiny/base --tokenizer bytes --data '%s' --task jsonl "
+                           "--seq-len 48 --batch-size 4 --adapter '%s'", val, out), S("%s/p.json", d));
+    printf("  gpt2 prefix-layer: val loss %.6f at step 0, %.6f at step 4; eval --adapter %.6f\n", base, trained, l);
+    CHECK_CLOSE(l, trained, 1e-5, 0);
+    CHECK_MSG(fabs(l - base) > 1e-4, "eval --adapter gave the base's loss %.6f: the prefix was not attached", base);
+    const char *e = tiny_encoder_fixture("train_prefix_enc"), *eo = S("%s/p", e);
+    expect_error(enc_args(e, S("--method prefix-layer --steps 1 --out '%s'", eo)), 1,
+                 "prefix-layer: a bert model: expected a gpt2 decoder", eo);
+    expect_error(S("%s --prefix-len 120 --out '%s/long'", common, d), 1,
+                 "prefix_len (--prefix-len): expected prefix + longest row <= 128 positions", S("%s/long", d));
+}
+
 // bench --latency (Table 1) on the smallest shape with adapters (minilm-l6)
 // at tiny sizes: the table has a row per variant in the paper's order with
 // the adapters' trainable counts, a column per batch size, and every latency
@@ -971,6 +1017,7 @@ static const ls_test tests[] = {
     LS_TEST(test_encoder_bitfit_and_fttop2_train_resume_and_evaluate),
     LS_TEST(test_adapter_runs_train_save_and_evaluate_to_their_validation_loss),
     LS_TEST(test_bench_latency_table_has_every_variant_and_batch),
+    LS_TEST(test_prefix_layer_run_trains_resumes_and_evaluates),
     LS_TEST(test_pissa_run_saves_initial_factors_in_the_adapters_layout),
     LS_TEST(test_help_of_train_generate_eval_bench),
     LS_TEST(test_greedy_generation_matches_llama2c_reference),
