@@ -2,7 +2,8 @@
 // fine-tuning on the shapes of src/train/bench.h, at each thread count, next
 // to the same step in PyTorch (tests/reference/bench_torch.py, in its fastest
 // thread layout); medians with their spread, and the share of the sgemm peak
-// measured here that each side reaches.
+// measured here that each side reaches. `bench --latency` is Table 1's
+// inference latency (cmd_bench_latency.c).
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <math.h>
@@ -19,9 +20,6 @@
 #ifndef LS_TORCH_BENCH
 #define LS_TORCH_BENCH "tests/reference/bench_torch.py"
 #endif
-#ifndef LS_DEFAULT_ASSETS
-#define LS_DEFAULT_ASSETS "../shared/assets"
-#endif
 
 #define MAX_THREADS 8
 #define MAX_SHAPES 8
@@ -32,7 +30,7 @@ static void usage(FILE *fp) {
     fprintf(fp,
             "usage: lorascope bench [--shape NAME[,NAME]] [--threads N[,N]] [--steps N] [--mode lora|full|both]\n"
             "                       [--torch | --no-torch] [--assets DIR] [--out FILE.md]\n"
-            "\n"
+            "       lorascope bench --latency ...   Table 1's inference latency (see bench --latency --help)\n\n"
             "  --shape LIST     shapes to run (default: all):\n");
     for (int i = 0; i < n; i++)
         fprintf(fp, "                     %-12s %s, dim %d, %d layers, %d/%d heads, hidden %d, vocab %d; B %d, T %d\n",
@@ -258,6 +256,8 @@ static int run_rows(const bench_opts *o, int torch, row *rows) {
 }
 
 int cmd_bench(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--latency")) return cmd_bench_latency(argc, argv);
     if (cli_wants_help(argc, argv)) {
         usage(stdout);
         return 0;

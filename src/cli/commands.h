@@ -4,6 +4,11 @@
 #ifndef LS_COMMANDS_H
 #define LS_COMMANDS_H
 
+// The shared assets directory (the build sets it; this is the fallback).
+#ifndef LS_DEFAULT_ASSETS
+#define LS_DEFAULT_ASSETS "../shared/assets"
+#endif
+
 typedef struct {
     const char *name;
     const char *summary;
@@ -15,6 +20,7 @@ int cmd_train(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_bench_latency(int argc, char **argv); // bench --latency
 int cmd_run(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

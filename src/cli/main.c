@@ -11,7 +11,7 @@ static const ls_command commands[] = {
     {"train", "LoRA or full fine-tuning of a checkpoint on a data file (resumable)", cmd_train},
     {"generate", "text from a model (+ adapter): greedy or temperature / top-p", cmd_generate},
     {"eval", "held-out loss (and SST-2 accuracy) of a model (+ adapter) on a data file", cmd_eval},
-    {"bench", "training tokens/s: LoRA vs full fine-tuning, lorascope vs PyTorch", cmd_bench},
+    {"bench", "training tokens/s: LoRA vs full fine-tuning, lorascope vs PyTorch; --latency: Table 1", cmd_bench},
     {"analyze", "subspace similarity, amplification, W-vs-dW, spectra, intruders", cmd_analyze},
     {"tokenize", "the token ids a model sees for a text (WordPiece, GPT-2 BPE, llama2.c)", cmd_tokenize},
     {"run", "an experiment end to end: its training runs (resumable), analyses, tables, figures", cmd_run},

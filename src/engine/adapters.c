@@ -1,6 +1,7 @@
 // adapters: Houlsby / Lin bottleneck adapters on the backend's ops (adapters.h).
 #include "engine/adapters.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,7 +140,7 @@ void adapters_tensor_name(const ls_adapters *ad, const char *layer_prefix, int s
     snprintf(out, size, "%s.%d.adapter_%s.%s", layer_prefix, l, slot ? "mlp" : "attn", part[k]);
 }
 
-int adapters_save(const ls_adapters *ad, const char *layer_prefix, const char *path) {
+int adapters_save(const ls_adapters *ad, const char *layer_prefix, const char *family, const char *path) {
     float *host = ls_malloc(ad->n_params * sizeof(float));
     ad->be->download(host, ad->params, ad->n_params);
     st_entry *e = ls_calloc((size_t)ad->n_sites * 4, sizeof *e);
@@ -158,10 +159,79 @@ int adapters_save(const ls_adapters *ad, const char *layer_prefix, const char *p
     char rs[16];
     snprintf(rs, sizeof rs, "%d", ad->r);
     const char *meta[] = {"format", "lorascope-adapters", "kind", ad->kind == LS_ADAPTERS_HOULSBY ? "adapter-h" : "adapter-l",
-                          "adapter_size", rs};
-    int rc = st_write(path, e, ad->n_sites * 4, meta, 3);
+                          "adapter_size", rs, "family", family};
+    int rc = st_write(path, e, ad->n_sites * 4, meta, 4);
     free(names);
     free(e);
     free(host);
+    return rc;
+}
+
+int adapters_decay_segments(const ls_adapters *ad, ls_param_segment *segs) {
+    size_t C = ad->C, r = ad->r, n[4] = {r * C, r, C * r, C};
+    int k = 0;
+    for (int s = 0; s < ad->n_sites; s++) {
+        size_t o = (size_t)s * ad->per_site;
+        for (int j = 0; j < 4; o += n[j], j++) segs[k++] = (ls_param_segment){o, n[j], j % 2 == 0};
+    }
+    return k;
+}
+
+int adapters_read(ls_adapters *ad, const st_file *f, const char *key_prefix, const char *layer_prefix) {
+    float *host = ls_malloc(ad->n_params * sizeof(float));
+    size_t C = ad->C, r = ad->r;
+    int64_t d0[4] = {(int64_t)r, (int64_t)r, (int64_t)C, (int64_t)C}, d1[4] = {(int64_t)C, 0, (int64_t)r, 0};
+    for (int s = 0; s < ad->n_sites; s++) {
+        float *w = host + (size_t)s * ad->per_site;
+        float *at[4] = {WDOWN(w), BDOWN(w, C, r), WUP(w, C, r), BUP(w, C, r)};
+        for (int k = 0; k < 4; k++) {
+            char name[160], key[320];
+            adapters_tensor_name(ad, layer_prefix, s, k, name, sizeof name);
+            snprintf(key, sizeof key, "%s%s", key_prefix, name);
+            const st_tensor *t = st_find(f, key);
+            int nd = d1[k] ? 2 : 1;
+            if (!t || t->ndim != nd || t->shape[0] != d0[k] || (nd == 2 && t->shape[1] != d1[k]) ||
+                !st_dtype_is_float(t->dtype)) {
+                free(host);
+                if (!t) return ls_fail("%s: tensor '%s': expected it (%s adapters of size %d), found none", f->path, key,
+                                       ad->kind == LS_ADAPTERS_HOULSBY ? "adapter-h" : "adapter-l", ad->r);
+                return ls_fail("%s: tensor '%s': expected float shape (%lld%s%.0lld), found %d dims of %lld values",
+                               f->path, key, (long long)d0[k], nd == 2 ? ", " : "", (long long)d1[k], t->ndim,
+                               (long long)t->numel);
+            }
+            st_to_float(f, t, at[k]);
+            for (int64_t i = 0; i < t->numel; i++)
+                if (!isfinite(at[k][i])) {
+                    free(host);
+                    return ls_fail("%s: tensor '%s': expected finite values, found %g at %lld", f->path, key,
+                                   (double)at[k][i], (long long)i);
+                }
+        }
+    }
+    ad->be->upload(ad->params, host, ad->n_params);
+    free(host);
+    return 0;
+}
+
+int adapters_load(ls_adapters *ad, ls_model *m, const char *layer_prefix, const char *family, const char *path) {
+    st_file f;
+    memset(ad, 0, sizeof *ad);
+    if (st_open(&f, path)) return -1;
+    const char *fmt = st_metadata(&f, "format"), *kind = st_metadata(&f, "kind"), *size = st_metadata(&f, "adapter_size");
+    const char *fam = st_metadata(&f, "family");
+    int r = size ? atoi(size) : 0, rc = 0;
+    if (!fmt || strcmp(fmt, "lorascope-adapters"))
+        rc = ls_fail("%s: metadata 'format': expected 'lorascope-adapters', found '%s'", path, fmt ? fmt : "none");
+    else if (!kind || (strcmp(kind, "adapter-h") && strcmp(kind, "adapter-l")))
+        rc = ls_fail("%s: metadata 'kind': expected 'adapter-h' or 'adapter-l', found '%s'", path, kind ? kind : "none");
+    else if (fam && strcmp(fam, family))
+        rc = ls_fail("%s: metadata 'family': expected '%s' (the base model's), found '%s'", path, family, fam);
+    else if (adapters_build(ad, m, strcmp(kind, "adapter-h") ? LS_ADAPTERS_LIN : LS_ADAPTERS_HOULSBY, r, 0))
+        rc = ls_fail_prefix("%s: metadata 'adapter_size'", path);
+    else if (adapters_read(ad, &f, "", layer_prefix)) {
+        adapters_free(ad, m);
+        rc = -1;
+    }
+    st_close(&f);
     return rc;
 }

@@ -28,6 +28,8 @@
 #include <stdint.h>
 
 #include "engine/backend.h"
+#include "engine/optim.h"
+#include "io/safetensors.h"
 
 struct ls_model;
 
@@ -76,7 +78,24 @@ const float *adapters_site_backward(ls_adapters *ad, int site, const float *dout
 // Tensor names of site s's four tensors in lorascope's adapter file:
 // "<layer prefix>.<l>.adapter_{attn,mlp}.{down,up}.{weight,bias}".
 void adapters_tensor_name(const ls_adapters *ad, const char *layer_prefix, int site, int k, char *out, size_t size);
-// Writes the adapters to one safetensors file (atomic), metadata kind, size. Returns 0 or -1.
-int adapters_save(const ls_adapters *ad, const char *layer_prefix, const char *path);
+// Writes the adapters to one safetensors file (atomic), metadata format
+// "lorascope-adapters", kind, adapter_size and family (the model's). Returns 0 or -1.
+int adapters_save(const ls_adapters *ad, const char *layer_prefix, const char *family, const char *path);
+
+// AdamW's segments over the parameter buffer, into segs (capacity 4 n_sites):
+// W_down and W_up decayed, the biases not (as HF Trainer groups them).
+// Returns the count.
+int adapters_decay_segments(const ls_adapters *ad, ls_param_segment *segs);
+
+// Copies every site's four tensors, named key_prefix + adapters_tensor_name(),
+// from f into the parameters after checking that each is there with its
+// shape and finite. Returns 0, or -1 with ls_error() naming the file and the tensor.
+int adapters_read(ls_adapters *ad, const st_file *f, const char *key_prefix, const char *layer_prefix);
+
+// Builds adapters of the kind and size an adapters_save file states on m
+// (adapters_build), attaches them and reads their tensors (adapters_read).
+// family: the model's, checked against the file's metadata. Returns 0, or -1
+// with ls_error() (nothing left attached).
+int adapters_load(ls_adapters *ad, struct ls_model *m, const char *layer_prefix, const char *family, const char *path);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "base/util.h"
 #include "engine/adapters.h"
+#include "engine/prefix.h"
 #include "engine/lora.h"
 #include "engine/model_internal.h"
 #include "engine/rng.h"
@@ -296,6 +297,16 @@ void model_free(ls_model *m) {
     const ls_backend *be = m->be;
     if (!be) return;
     if (m->lora) m->lora = NULL;
+    if (m->prefix && m->owns_prefix) {
+        ls_prefix *pf = m->prefix;
+        prefix_free(pf, m);
+        free(pf);
+    }
+    if (m->adapters && m->owns_adapters) {
+        ls_adapters *ad = m->adapters;
+        adapters_free(ad, m);
+        free(ad);
+    }
     be->free(m->params_memory);
     if (m->grads_memory) be->free(m->grads_memory);
     if (m->acts_memory) be->free(m->acts_memory);
@@ -541,6 +552,7 @@ int model_reserve(ls_model *m, int B, int T) {
     m->host_losses = ls_calloc(N, sizeof(float));
     if (m->lora) lora_reserve(m->lora, (int)N);
     if (m->adapters) adapters_reserve(m->adapters, (int)N);
+    if (m->prefix) prefix_reserve(m->prefix, Bn, Tn);
     return 0;
 }
 
@@ -672,6 +684,12 @@ float model_forward(ls_model *m, const int *tokens, const int *targets, const fl
             return -1.0f;
         }
     }
+    const ls_prefix *pf = m->prefix;
+    int pos0 = pf ? pf->P : 0; // the prefix occupies positions 0..P-1, as a cache of P entries does
+    if (pos0 + T > m->cfg.max_seq_len) {
+        ls_fail("model_forward: T: expected prefix %d + T <= max_seq_len %d, found T %d", pos0, m->cfg.max_seq_len, T);
+        return -1.0f;
+    }
     m->B = B;
     m->T = T;
     ls_acts *a = &m->acts;
@@ -679,7 +697,7 @@ float model_forward(ls_model *m, const int *tokens, const int *targets, const fl
     size_t C = m->C, NC = (size_t)N * C, att_l = att_per_layer(m, B, T, NULL);
     be->upload_int(m->tokens, tokens, N);
 
-    be->embedding_forward(a->encoded, m->tokens, p->wte, p->wpe, B, T, m->C, 0);
+    be->embedding_forward(a->encoded, m->tokens, p->wte, p->wpe, B, T, m->C, pos0);
     const float *x = a->encoded;
     for (int l = 0; l < m->L; l++) {
         float *ln1 = a->ln1 + l * NC, *ln1m = a->ln1_mean ? a->ln1_mean + (size_t)l * N : NULL,
@@ -692,8 +710,11 @@ float model_forward(ls_model *m, const int *tokens, const int *targets, const fl
         linear_forward(m, l, LS_LIN_QKV, qkv, ln1, N);
         if (!IS_GPT2(m))
             be->rope_forward(qkv, m->rope_cos, m->rope_sin, B, T, m->NH + 2 * m->NKV,
-                             m->NH + m->NKV, m->HS, 0, m->cfg.rope_interleaved);
-        be->attention_forward(atty, att, qkv, B, T, m->NH, m->NKV, m->HS);
+                             m->NH + m->NKV, m->HS, pos0, m->cfg.rope_interleaved);
+        if (pf) // prefix-layer tuning: the layer's P keys and values before the sequence's (prefix.h)
+            prefix_attention_forward(atty, pf->att + l * pf->att_cap, qkv, prefix_keys(pf, l), prefix_values(pf, l), B,
+                                     T, pf->P, m->NH, m->NKV, m->HS);
+        else be->attention_forward(atty, att, qkv, B, T, m->NH, m->NKV, m->HS);
         linear_forward(m, l, LS_LIN_O, a->tmp, atty, N);
         be->residual_forward(res2, x, a->tmp, NC);
         norm_forward(m, ln2, ln2m, ln2r, res2, p->ln2w + l * C, p->ln2b ? p->ln2b + l * C : NULL, N);
@@ -733,6 +754,8 @@ void model_backward(ls_model *m, float loss_scale, float smoothing) {
     ls_params *p = &m->params, *g = &m->grads;
     int tw = model_trains_weights(m, -1), tb = model_trains_biases(m, -1), floor = model_backward_floor(m);
     size_t C = m->C, NC = (size_t)N * C, att_l = att_per_layer(m, B, T, NULL);
+    ls_prefix *pf = m->prefix;
+    ls_assert(!(pf && tw)); // embedding_backward has no position offset: a prefix trains with the base frozen
 
     // d loss / d loss_i = w_i / sum w  (times the caller's scale)
     for (int i = 0; i < N; i++)
@@ -770,10 +793,14 @@ void model_backward(ls_model *m, float loss_scale, float smoothing) {
                       p->ln2w + l * C, ln2m, ln2r, N);
         // now dres = d loss / d res2, which is also d loss / d (o projection output)
         linear_backward(m, l, LS_LIN_O, a->datty, a->dres, atty, N);
-        be->attention_backward(a->dqkv, a->datt, a->datty, qkv, att, B, T, m->NH, m->NKV, m->HS);
+        if (pf)
+            prefix_attention_backward(a->dqkv, prefix_dkeys(pf, l), prefix_dvalues(pf, l), pf->dp, a->datty, qkv,
+                                      prefix_keys(pf, l), prefix_values(pf, l), pf->att + l * pf->att_cap, B, T,
+                                      pf->P, m->NH, m->NKV, m->HS);
+        else be->attention_backward(a->dqkv, a->datt, a->datty, qkv, att, B, T, m->NH, m->NKV, m->HS);
         if (!IS_GPT2(m))
             be->rope_backward(a->dqkv, m->rope_cos, m->rope_sin, B, T, m->NH + 2 * m->NKV,
-                              m->NH + m->NKV, m->HS, 0, m->cfg.rope_interleaved);
+                              m->NH + m->NKV, m->HS, pf ? pf->P : 0, m->cfg.rope_interleaved);
         // below the floor only the embeddings may need the gradient, and only when
         // trained; LN1's own weights need d ln1 all the same
         int need_dln = model_needs_dx(m, l) || gw || gb;
@@ -838,6 +865,10 @@ const float *model_decode(ls_model *m, int token, int pos) {
     }
     if (pos < 0 || pos >= m->P) {
         ls_fail("model_decode: pos: expected 0 <= pos < max_seq_len %d, found %d", m->P, pos);
+        return NULL;
+    }
+    if (m->prefix) {
+        ls_fail("model_decode: expected no prefix attached (decoding with prefix-layer tuning is not implemented)");
         return NULL;
     }
     decoder_reserve(m, pos + 1);

@@ -49,6 +49,7 @@
 
 struct ls_lora;
 struct ls_adapters;
+struct ls_prefix;
 
 // Which base tensors train when the gradient buffer is on (the paper's
 // baselines, Tables 2 and 3):
@@ -211,7 +212,10 @@ typedef struct ls_model {
 
     int training;               // 1: LoRA dropout active (model_set_training)
     struct ls_lora *lora;       // attached adapter or NULL (not owned)
-    struct ls_adapters *adapters; // attached Adapter^H / Adapter^L layers or NULL (not owned; adapters.h)
+    struct ls_adapters *adapters; // attached Adapter^H / Adapter^L layers or NULL (adapters.h)
+    int owns_adapters;          // 1: model_free frees them (a run's adapters loaded for eval, train/import.h)
+    struct ls_prefix *prefix;   // attached prefix-layer vectors or NULL (prefix.h)
+    int owns_prefix;            // 1: model_free frees it (a run's prefix loaded for eval, train/import.h)
     ls_decoder dec;
 } ls_model;
 
@@ -234,7 +238,8 @@ int model_build_random(ls_model *m, const ls_model_config *cfg, uint64_t seed,
 // 0, or -1 with ls_error() naming the missing or mis-shaped tensor.
 int model_build_from_checkpoint(ls_model *m, const ls_checkpoint *ck, const ls_backend *be);
 
-// Frees everything the model owns (not an attached LoRA).
+// Frees everything the model owns (not an attached LoRA; attached adapters
+// only when owns_adapters).
 void model_free(ls_model *m);
 
 // Allocates (zeroed) the gradient buffer of the base parameters: full

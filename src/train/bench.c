@@ -85,9 +85,7 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-// Builds the model of the shape: the checkpoint's weights when assets_dir
-// holds it (*real = 1), else random ones.
-static int build_model(ls_model *m, const bench_shape *s, const char *assets_dir, int *real) {
+int bench_build_model(ls_model *m, const bench_shape *s, const char *assets_dir, int *real) {
     const ls_backend *be = ls_backend_cpu();
     *real = 0;
     if (s->asset && assets_dir) {
@@ -173,7 +171,7 @@ int bench_train(const bench_shape *s, const char *assets_dir, int full, int thre
     train_set_threads(threads);
     ls_model m;
     int real;
-    if (build_model(&m, s, assets_dir, &real)) return -1;
+    if (bench_build_model(&m, s, assets_dir, &real)) return -1;
     if (model_reserve(&m, s->B, s->T)) {
         model_free(&m);
         return -1;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
+#include "engine/prefix.h"
 #include "io/safetensors.h"
 
 // ----------------------------------------------------------------------------
@@ -200,6 +201,57 @@ int export_save_adapter(const lora_adapter *a, const char *dir) {
     char *tmp = tmp_name(dir);
     export_remove_tree(tmp);
     int rc = adapter_save(a, tmp);
+    if (!rc) rc = export_replace_dir(tmp, dir);
+    if (rc) export_remove_tree(tmp);
+    free(tmp);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// PEFT prefix tuning
+
+static char *prefix_config_json(const ls_prefix *pf, const ls_model *m, const char *base_model) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNullToObject(o, "auto_mapping");
+    if (base_model) cJSON_AddStringToObject(o, "base_model_name_or_path", base_model);
+    else cJSON_AddNullToObject(o, "base_model_name_or_path");
+    cJSON_AddNumberToObject(o, "encoder_hidden_size", m->C);
+    cJSON_AddBoolToObject(o, "inference_mode", 1);
+    cJSON_AddNullToObject(o, "modules_to_save");
+    cJSON_AddNumberToObject(o, "num_attention_heads", pf->NKV);
+    cJSON_AddNumberToObject(o, "num_layers", pf->L);
+    cJSON_AddNumberToObject(o, "num_transformer_submodules", 1);
+    cJSON_AddNumberToObject(o, "num_virtual_tokens", pf->P);
+    cJSON_AddStringToObject(o, "peft_type", "PREFIX_TUNING");
+    cJSON_AddBoolToObject(o, "prefix_projection", 0);
+    cJSON_AddNullToObject(o, "revision");
+    cJSON_AddStringToObject(o, "task_type", "CAUSAL_LM");
+    cJSON_AddNumberToObject(o, "token_dim", (double)pf->NKV * pf->HS);
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+int export_prefix_peft(const ls_prefix *pf, const ls_model *m, const char *base_model, const char *dir) {
+    char *tmp = tmp_name(dir);
+    export_remove_tree(tmp);
+    int rc = ls_mkdir_p(tmp);
+    if (!rc) {
+        char *json = prefix_config_json(pf, m, base_model), *cfg = ls_path_join(tmp, "adapter_config.json");
+        rc = ls_write_file_atomic(cfg, json, strlen(json));
+        free(cfg);
+        free(json);
+    }
+    if (!rc) {
+        float *emb = ls_malloc(pf->n_params * sizeof(float));
+        prefix_peft_layout(pf, pf->params, emb, 1);
+        st_entry e = {"prompt_embeddings", ST_F32, 2, {pf->P, (int64_t)(pf->n_params / (size_t)pf->P)}, emb};
+        const char *meta[] = {"format", "pt"};
+        char *st = ls_path_join(tmp, "adapter_model.safetensors");
+        rc = st_write(st, &e, 1, meta, 1);
+        free(st);
+        free(emb);
+    }
     if (!rc) rc = export_replace_dir(tmp, dir);
     if (rc) export_remove_tree(tmp);
     free(tmp);

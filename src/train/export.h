@@ -66,6 +66,14 @@ int export_full_params(const ls_model *m, const char *path);
 // biases and an encoder's classifier), canonical names, lorascope's format.
 int export_trained_params(const ls_model *m, const ls_param_segment *segs, int n_segs, const char *path);
 
+// Prefix-layer tuning as PEFT saves PREFIX_TUNING (engine/prefix.h): dir/
+// adapter_model.safetensors with prompt_embeddings (l_p, 2 L C) and
+// adapter_config.json (task_type CAUSAL_LM, prefix_projection false), so that
+// PeftModel.from_pretrained loads it; base_model (may be NULL) goes to
+// base_model_name_or_path. Written in "<dir>.tmp.<pid>", renamed into place. Returns 0 or -1.
+struct ls_prefix;
+int export_prefix_peft(const struct ls_prefix *pf, const ls_model *m, const char *base_model, const char *dir);
+
 // Replaces dir by the directory tmp (removing an old dir first). Returns 0 or -1.
 int export_replace_dir(const char *tmp, const char *dir);
 // Removes a directory tree (best effort; used on error paths).

@@ -1,12 +1,17 @@
-// import: PEFT adapters folded into a model's weights.
+// import: PEFT adapters folded into a model's weights; trained tensors and
+// bottleneck adapters of lorascope's own runs.
 #include "train/import.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/util.h"
+#include "engine/adapters.h"
 #include "engine/lora.h"
+#include "engine/prefix.h"
+#include "io/checkpoint.h"
 #include "io/safetensors.h"
 
 static void view_name(const ls_model *m, int layer, const char *path, char *out, size_t size) {
@@ -86,10 +91,126 @@ int import_params(ls_model *m, const char *path) {
     return rc;
 }
 
+int import_adapters(ls_model *m, const char *path) {
+    if (m->adapters) return ls_fail("%s: expected a model without adapters attached, found some", path);
+    ls_adapters *ad = ls_malloc(sizeof *ad);
+    if (adapters_load(ad, m, arch_family_of(m->cfg.family)->layer_prefix, ckpt_family_name(m->cfg.family), path)) {
+        free(ad);
+        return -1;
+    }
+    m->owns_adapters = 1;
+    // an encoder's classifier, trained beside them, is in head.safetensors next to the file
+    const char *slash = strrchr(path, '/');
+    int n = slash ? (slash == path ? 1 : (int)(slash - path)) : 1;
+    char *dir = ls_strdup(slash ? path : ".");
+    dir[n] = '\0';
+    char *head = ls_path_join(dir, "head.safetensors");
+    int rc = ls_exists(head) ? import_params(m, head) : 0;
+    free(head);
+    free(dir);
+    return rc;
+}
+
+// adapter_config.json's number `key`, or -1 when it is missing.
+static int config_int(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    return cJSON_IsNumber(v) ? v->valueint : -1;
+}
+
+// 1 when dir's adapter_config.json says PREFIX_TUNING.
+static int is_prefix_dir(const char *dir) {
+    char *cfg = ls_path_join(dir, "adapter_config.json");
+    char *text = ls_exists(cfg) ? ls_read_file(cfg, NULL) : NULL;
+    cJSON *o = text ? cJSON_Parse(text) : NULL;
+    const cJSON *t = cJSON_GetObjectItem(o, "peft_type");
+    int yes = cJSON_IsString(t) && !strcmp(t->valuestring, "PREFIX_TUNING");
+    cJSON_Delete(o);
+    free(text);
+    free(cfg);
+    return yes;
+}
+
+// Checks the config against the model; *P gets num_virtual_tokens.
+static int check_prefix_config(const ls_model *m, const char *path, int *P) {
+    char *text = ls_read_file(path, NULL);
+    cJSON *o = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (!o) return ls_fail("%s: expected a JSON object (PEFT's adapter_config.json)", path);
+    const cJSON *proj = cJSON_GetObjectItem(o, "prefix_projection");
+    int L = config_int(o, "num_layers"), dim = config_int(o, "token_dim"), rc = 0;
+    *P = config_int(o, "num_virtual_tokens");
+    if (cJSON_IsTrue(proj))
+        rc = ls_fail("%s: prefix_projection: expected false (the prefix itself), found true", path);
+    else if (L != m->L) rc = ls_fail("%s: num_layers: expected %d (the model's), found %d", path, m->L, L);
+    else if (dim != m->NKV * m->HS)
+        rc = ls_fail("%s: token_dim: expected %d (the model's key width), found %d", path, m->NKV * m->HS, dim);
+    else if (*P < 1 || *P > 4096) rc = ls_fail("%s: num_virtual_tokens: expected 1..4096, found %d", path, *P);
+    cJSON_Delete(o);
+    return rc;
+}
+
+int import_prefix(ls_model *m, const char *dir) {
+    if (m->prefix) return ls_fail("%s: expected a model without a prefix attached, found one", dir);
+    char *cfg = ls_path_join(dir, "adapter_config.json"), *st = ls_path_join(dir, "adapter_model.safetensors");
+    int P = 0, rc = check_prefix_config(m, cfg, &P);
+    st_file f;
+    int open = !rc && st_open(&f, st) == 0;
+    if (!rc && !open) rc = -1;
+    ls_prefix *pf = ls_malloc(sizeof *pf);
+    if (!rc && prefix_build(pf, m, P, 0)) rc = ls_fail_prefix("%s", dir);
+    else if (!rc) {
+        const st_tensor *t = st_find(&f, "prompt_embeddings");
+        if (!t || t->ndim != 2 || t->shape[0] != P || t->shape[1] != (int64_t)(pf->n_params / (size_t)P) ||
+            !st_dtype_is_float(t->dtype)) {
+            rc = ls_fail("%s: tensor 'prompt_embeddings': expected float shape (%d, %zu), found %s", st, P,
+                         pf->n_params / (size_t)P, t ? "another" : "none");
+        } else {
+            float *emb = st_load_float(&f, t);
+            rc = ckpt_check_finite(st, "prompt_embeddings", emb, t->numel);
+            if (!rc) prefix_peft_layout(pf, pf->params, emb, 0);
+            free(emb);
+        }
+        if (rc) prefix_free(pf, m);
+    }
+    if (open) st_close(&f);
+    if (rc) free(pf);
+    else m->owns_prefix = 1;
+    free(cfg);
+    free(st);
+    return rc;
+}
+
+// A file: lorascope's adapters, or tensors in lorascope's canonical format.
+static int import_file(ls_model *m, const char *path) {
+    st_file f;
+    if (st_open(&f, path)) return -1;
+    const char *fmt = st_metadata(&f, "format");
+    int adapters = fmt && !strcmp(fmt, "lorascope-adapters");
+    st_close(&f);
+    return adapters ? import_adapters(m, path) : import_params(m, path);
+}
+
 int import_adapter_dir(ls_model *m, const char *dir) {
     // a run of full fine-tuning, FT^Top2 or BitFit: its tensors in lorascope's format
     static const char *const params[] = {"full/model.safetensors", "bitfit/model.safetensors"};
     char *adapter_dir = ls_path_join(dir, "adapter");
+    char *ad_path = ls_path_join(dir, "adapters/model.safetensors");
+    if (!ls_is_dir(adapter_dir) && ls_exists(ad_path)) { // Adapter^H / ^L: attached, not merged
+        free(adapter_dir);
+        int rc = import_adapters(m, ad_path);
+        free(ad_path);
+        return rc;
+    }
+    free(ad_path);
+    char *pf_dir = ls_path_join(dir, "prefix");
+    int prefix = !ls_is_dir(adapter_dir) && is_prefix_dir(pf_dir);
+    if (prefix || is_prefix_dir(dir)) { // prefix-layer: attached, not merged
+        free(adapter_dir);
+        int rc = import_prefix(m, prefix ? pf_dir : dir);
+        free(pf_dir);
+        return rc;
+    }
+    free(pf_dir);
     for (int i = 0; i < 2 && !ls_is_dir(adapter_dir); i++) {
         char *p = ls_path_join(dir, params[i]);
         if (ls_exists(p)) {
@@ -101,7 +222,7 @@ int import_adapter_dir(ls_model *m, const char *dir) {
         free(p);
     }
     free(adapter_dir);
-    if (ls_is_dir(dir) == 0 && ls_exists(dir)) return import_params(m, dir);
+    if (ls_is_dir(dir) == 0 && ls_exists(dir)) return import_file(m, dir);
     char *cfg = ls_path_join(dir, "adapter_config.json");
     char *use = ls_exists(cfg) ? ls_strdup(dir) : ls_path_join(dir, "adapter");
     free(cfg);

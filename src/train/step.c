@@ -3,10 +3,12 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/util.h"
 #include "engine/adapters.h"
+#include "engine/prefix.h"
 #include "engine/rng.h"
 
 void train_step_spec_init(train_step_spec *s, ls_model *m, ls_lora *lo, ls_adamw *opt) {
@@ -45,6 +47,7 @@ int train_step(const train_step_spec *s, long step, double lr, train_batch_fn ne
     int accum = s->grad_accum;
     if (s->lo) lora_zero_grad(s->lo);
     if (s->ad) adapters_zero_grad(s->ad);
+    if (s->pf) prefix_zero_grad(s->pf);
     if (!s->lo || s->n_head) model_zero_grad(m);
     st->loss = st->tokens = 0.0;
     for (int k = 0; k < accum; k++) {
@@ -119,4 +122,18 @@ size_t train_step_spec_set_scope(train_step_spec *s, ls_param_segment *segs, flo
     adamw_init_packed(s->opt, m->be, segs, n, beta1, beta2, eps, weight_decay);
     s->n_trainable = s->opt->n;
     return s->n_trainable;
+}
+
+void train_step_spec_set_adapters(train_step_spec *s, ls_adapters *ad, float beta1, float beta2, float eps,
+                                  float weight_decay) {
+    ls_param_segment *segs = ls_malloc((size_t)ad->n_sites * 4 * sizeof *segs);
+    int n = adapters_decay_segments(ad, segs);
+    s->lo = NULL;
+    s->ad = ad;
+    s->params = ad->params;
+    s->grads = ad->grads;
+    s->n_trainable = ad->n_params;
+    adamw_init(s->opt, s->m->be, ad->n_params, beta1, beta2, eps, weight_decay);
+    adamw_set_segments(s->opt, segs, n);
+    free(segs);
 }

@@ -48,6 +48,7 @@ typedef struct {
     const ls_param_segment *segs;
     int n_segs;
     struct ls_adapters *ad;  // Adapter^H / ^L: params, grads are its buffers (zeroed each step)
+    struct ls_prefix *pf;    // prefix-layer: params, grads are its buffers (zeroed each step)
 } train_step_spec;
 
 // Sets s to train lo (or, lo NULL, every weight of m: model_enable_grads must
@@ -92,6 +93,11 @@ int train_step_spec_add_head(train_step_spec *s, ls_adamw *hopt, float beta1, fl
 // initialised packed over them. Returns the trainable count.
 size_t train_step_spec_set_scope(train_step_spec *s, ls_param_segment *segs, float beta1, float beta2, float eps,
                                  float weight_decay);
+
+// Adapter^H / ^L: s trains ad's buffer (zeroed each step) and opt is
+// initialised over it with adapters_decay_segments (weights decayed, biases not).
+void train_step_spec_set_adapters(train_step_spec *s, struct ls_adapters *ad, float beta1, float beta2, float eps,
+                                  float weight_decay);
 
 typedef struct {
     double loss;       // mean of the micro-batches' losses

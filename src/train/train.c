@@ -19,6 +19,7 @@
 #include "engine/adapters.h"
 #include "engine/lora.h"
 #include "engine/optim.h"
+#include "engine/prefix.h"
 #include "engine/rng.h"
 #include "io/safetensors.h"
 #include "train/export.h"
@@ -66,6 +67,8 @@ typedef struct {
     int have_lora;
     ls_adapters ad;              // Adapter^H / Adapter^L
     int have_ad;
+    ls_prefix pf;                // prefix-layer
+    int have_pf;
     float *init_params;          // PiSSA: A0, B0 (export needs them)
     float *init_factors;         // A0, B0 of every init, as lora_build drew them (adapter_init.safetensors)
     task_data data, vdata;
@@ -98,6 +101,7 @@ static void trainer_free(trainer *t) {
     if (t->have_sampler) ds_sampler_free(&t->sampler);
     if (t->have_lora) lora_free(&t->lo, &t->m);
     if (t->have_ad) adapters_free(&t->ad, &t->m);
+    if (t->have_pf) prefix_free(&t->pf, &t->m);
     if (t->have_model) model_free(&t->m);
     if (t->have_data) task_data_free(&t->data);
     if (t->have_vdata) task_data_free(&t->vdata);
@@ -272,6 +276,28 @@ static int setup_scope(trainer *t, tc_method_kind k) {
     return 0;
 }
 
+// Prefix-layer tuning: l_p keys and values per layer (engine/prefix.h), one
+// AdamW over them, decayed (HF Trainer decays PEFT's prompt embedding: it is
+// neither a bias nor a LayerNorm weight).
+static int setup_prefix(trainer *t) {
+    const ls_train_config *c = &t->cfg;
+    if (c->merged_out[0])
+        return ls_fail("[run] merged_out (--merged-out): expected none with --method prefix-layer (a prefix does not "
+                       "merge into W)");
+    if (prefix_build(&t->pf, &t->m, c->prefix_len, (uint64_t)c->seed)) return ls_fail_prefix("[lora] %s", c->model);
+    t->have_pf = 1;
+    if (t->Tmax + c->prefix_len > t->m.cfg.max_seq_len)
+        return ls_fail("[lora] prefix_len (--prefix-len): expected prefix + longest row <= %d positions, found %d + %d",
+                       t->m.cfg.max_seq_len, c->prefix_len, t->Tmax);
+    t->params = t->pf.params;
+    t->grads = t->pf.grads;
+    t->n_trainable = t->pf.n_params;
+    adamw_init(&t->opt, t->m.be, t->n_trainable, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
+               (float)c->weight_decay);
+    t->have_opt = 1;
+    return 0;
+}
+
 // The trainable values to / from host (n_trainable floats): the buffer, or
 // the segments one after another.
 static void trainable_download(const trainer *t, float *host) {
@@ -367,13 +393,17 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
                            c->adapter_size, (uint64_t)c->seed))
             return ls_fail_prefix("[lora] %s", c->model);
         t->have_ad = 1;
-        t->params = t->ad.params;
-        t->grads = t->ad.grads;
-        t->n_trainable = t->ad.n_params;
-        adamw_init(&t->opt, be, t->n_trainable, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
-                   (float)c->weight_decay);
+        train_step_spec s;
+        train_step_spec_init(&s, &t->m, NULL, &t->opt);
+        train_step_spec_set_adapters(&s, &t->ad, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
+                                     (float)c->weight_decay);
+        t->params = s.params;
+        t->grads = s.grads;
+        t->n_trainable = s.n_trainable;
         t->have_opt = 1;
         if (encoder && setup_head(t)) return -1;
+    } else if (method == TC_PREFIX_LAYER) {
+        if (setup_prefix(t)) return -1;
     } else {
         if (setup_lora(t)) return -1;
         adamw_init(&t->opt, be, t->n_trainable, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
@@ -593,7 +623,7 @@ static int write_manifest(const trainer *t, const char *status, const char *mess
     cJSON_AddStringToObject(root, "mode", tc_method_name(tc_method(c)));
     char line[256];
     size_t all = model_num_params(&t->m) + (t->have_lora ? t->lo.n_params : 0) +
-                 (t->have_ad ? t->ad.n_params : 0);
+                 (t->have_ad ? t->ad.n_params : 0) + (t->have_pf ? t->pf.n_params : 0);
     lora_format_trainable(line, sizeof line, t->n_trainable + t->n_head, all);
     cJSON_AddStringToObject(root, "trainable", line);
     cJSON_AddNumberToObject(root, "trainable_params", (double)(t->n_trainable + t->n_head));
@@ -636,8 +666,20 @@ static int write_outputs(trainer *t) {
         char *dir = ls_path_join(c->out, "adapters");
         char *path = ls_path_join(dir, "model.safetensors");
         rc = ls_mkdir_p(dir);
-        if (!rc) rc = adapters_save(&t->ad, arch_family_of(t->m.cfg.family)->layer_prefix, path);
+        if (!rc) rc = adapters_save(&t->ad, arch_family_of(t->m.cfg.family)->layer_prefix,
+                                    ckpt_family_name(t->m.cfg.family), path);
         free(path);
+        if (!rc && t->n_head) { // an encoder's trained classifier, as BitFit saves it
+            ls_param_segment hs[4];
+            int nh = model_head_segments(&t->m, hs);
+            path = ls_path_join(dir, "head.safetensors");
+            rc = export_trained_params(&t->m, hs, nh, path);
+            free(path);
+        }
+        free(dir);
+    } else if (t->have_pf) { // PEFT's PREFIX_TUNING layout: PEFT loads it
+        char *dir = ls_path_join(c->out, "prefix");
+        rc = export_prefix_peft(&t->pf, &t->m, c->model, dir);
         free(dir);
     } else { // full fine-tuning and FT^Top2: every tensor; BitFit: the trained ones
         int bitfit = tc_method(c) == TC_BITFIT;
@@ -683,7 +725,7 @@ static int is_temp_file(const char *name) {
 // lock, before this process writes anything there, so every one is stale,
 // whatever its pid. A checkpoint directory left empty goes too.
 static void remove_stale_temp_files(const char *out) {
-    static const char *const subdirs[] = {"", "checkpoint", "adapter", "full", "bitfit", "adapters"};
+    static const char *const subdirs[] = {"", "checkpoint", "adapter", "full", "bitfit", "adapters", "prefix"};
     for (size_t i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
         char *dir = ls_path_join(out, subdirs[i]);
         DIR *d = opendir(dir);
@@ -803,10 +845,11 @@ static int trainer_step(trainer *t, long step, double lr, int *items, task_batch
     s.clip = c->clip;
     s.label_smoothing = (float)c->label_smoothing;
     s.dropout_seed = t->dropout_seed;
-    if (t->have_ad) {
+    if (t->have_ad || t->have_pf) {
         s.params = t->params;
         s.grads = t->grads;
-        s.ad = &t->ad;
+        s.ad = t->have_ad ? &t->ad : NULL;
+        s.pf = t->have_pf ? &t->pf : NULL;
     }
     s.segs = t->tsegs;
     s.n_segs = t->n_tsegs;
@@ -832,9 +875,11 @@ static void print_banner(const trainer *t, long start) {
     const ls_train_config *c = &t->cfg;
     const ls_model *m = &t->m;
     char line[256];
-    size_t all = model_num_params(m) + (t->have_lora ? t->lo.n_params : 0) + (t->have_ad ? t->ad.n_params : 0);
+    size_t all = model_num_params(m) + (t->have_lora ? t->lo.n_params : 0) + (t->have_ad ? t->ad.n_params : 0) +
+                 (t->have_pf ? t->pf.n_params : 0);
     printf("%s\n", lora_format_trainable(line, sizeof line, t->n_trainable + t->n_head, all));
-    static const char *const what[] = {"LoRA", "full fine-tuning", "BitFit", "FT^Top2", "Adapter^H", "Adapter^L"};
+    static const char *const what[] = {"LoRA",      "full fine-tuning", "BitFit", "FT^Top2",
+                                       "Adapter^H", "Adapter^L",        "prefix-layer tuning"};
     printf("%s: %s %s, %d train / %d validation items, %d threads%s\n", c->out, what[tc_method(c)],
            ckpt_family_name(m->cfg.family), t->n_train, t->n_val, omp_get_max_threads(),
            start ? " (resumed)" : "");

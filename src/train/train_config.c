@@ -29,10 +29,11 @@ static const opt_spec OPTIONS[] = {
     STR("data", "doc_sep", "doc-sep", doc_sep, 0, "lm: document separator, \\n and \\t as escapes (e.g. <|endoftext|>, \\n\\n)"),
     INT("data", "eval_max", "eval-max", eval_max, 0, 1 << 30, 1, "validation examples per evaluation (0 = all)"),
     BOOL("lora", "full", "full", full, "full fine-tuning: every base weight trainable, no adapter (= --method full)"),
-    CHOICE("lora", "method", "method", method, "lora|full|bitfit|fttop2|adapter-h|adapter-l",
+    CHOICE("lora", "method", "method", method, "lora|full|bitfit|fttop2|adapter-h|adapter-l|prefix-layer",
            "what trains: LoRA; full fine-tuning; BitFit (biases); FT^Top2 (last two layers); Adapter^H / ^L "
-           "(bottleneck adapters, engine/adapters.h); encoders: + head"),
+           "(bottleneck adapters, engine/adapters.h); encoders: + head; prefix-layer (gpt2, cpu: engine/prefix.h)"),
     INT("lora", "adapter_size", "adapter-size", adapter_size, 1, 65536, 0, "adapter-h / adapter-l: bottleneck size r"),
+    INT("lora", "prefix_len", "prefix-len", prefix_len, 1, 4096, 0, "prefix-layer: l_p trainable keys and values per layer"),
     STR("lora", "modules", "lora", modules, 0, "adapted modules: llama q k v o gate up down; gpt2 c_attn c_proj c_fc mlp_proj; all"),
     INT("lora", "rank", "rank", rank, 1, 65536, 0, "rank r (1 <= r <= min(d_in, d_out))"),
     FLT("lora", "alpha", "alpha", alpha, 0, 1e6, 1, "scaling s = alpha / r"),
@@ -86,6 +87,7 @@ void tc_defaults(ls_train_config *c) {
     c->eval_max = 0;
     snprintf(c->method, sizeof c->method, "lora");
     c->adapter_size = 8;
+    c->prefix_len = 10;
     snprintf(c->modules, sizeof c->modules, "q,v");
     c->rank = 8;
     c->alpha = 16;
@@ -134,7 +136,7 @@ int tc_set_flag(ls_train_config *c, const char *flag, const char *value) {
 // ----------------------------------------------------------------------------
 // checks, output
 
-static const char *const METHOD_NAMES[] = {"lora", "full", "bitfit", "fttop2", "adapter-h", "adapter-l"};
+static const char *const METHOD_NAMES[] = {"lora", "full", "bitfit", "fttop2", "adapter-h", "adapter-l", "prefix-layer"};
 
 tc_method_kind tc_method(const ls_train_config *c) {
     if (c->full) return TC_FULL;

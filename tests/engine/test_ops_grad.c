@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "engine/adapters.h"
+#include "engine/prefix.h"
 #include "engine/backend.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
@@ -794,6 +795,71 @@ static void test_adapter_backward_matches_finite_differences(void) {
     }
 }
 
+// ----------------------------------------------------------------------------
+// prefix attention (engine/prefix.h): the prefix's keys and values before the sequence's
+
+typedef struct {
+    int B, T, P, NH, NKV, HS;
+    float *qkv, *pk, *pv, *att, *out, *wout;
+} pre_ctx;
+
+static double pre_obj(void *p) {
+    pre_ctx *c = p;
+    prefix_attention_forward(c->out, c->att, c->qkv, c->pk, c->pv, c->B, c->T, c->P, c->NH, c->NKV, c->HS);
+    return et_dot(c->wout, c->out, (size_t)c->B * c->T * c->NH * c->HS);
+}
+
+// Query t with a prefix of P attends to exactly what query P + t of causal
+// attention over [prefix; sequence] attends to: the backend's attention on
+// that longer sequence gives the same rows. Gradients of qkv, pk and pv
+// match central finite differences (MHA and GQA); P = 0 is causal attention.
+static void prefix_check(int P, int NKV) {
+    pre_ctx c = {.B = 2, .T = 4, .P = P, .NH = 4, .NKV = NKV, .HS = 4};
+    int RH = c.NH + 2 * NKV, n_qkv = c.B * c.T * RH * c.HS, n_out = c.B * c.T * c.NH * c.HS;
+    int n_pre = (P ? P : 1) * NKV * c.HS, S = P + c.T;
+    c.qkv = et_randn(n_qkv, 51 + NKV, 1);
+    c.pk = et_randn(n_pre, 52, 1);
+    c.pv = et_randn(n_pre, 53, 1);
+    c.att = malloc(sizeof(float) * c.B * c.NH * c.T * S);
+    c.out = malloc(sizeof(float) * n_out);
+    c.wout = et_randn(n_out, 54, 1);
+    pre_obj(&c);
+    // the same rows from causal attention over the longer sequence
+    size_t row = (size_t)RH * c.HS, ksz = (size_t)NKV * c.HS;
+    float *ext = calloc((size_t)c.B * S * row, sizeof(float)), *eout = malloc(sizeof(float) * c.B * S * c.NH * c.HS);
+    float *eatt = malloc(sizeof(float) * c.B * c.NH * S * S * 2);
+    for (int b = 0; b < c.B; b++) {
+        for (int j = 0; j < P; j++) {
+            memcpy(ext + ((size_t)b * S + j) * row + (size_t)c.NH * c.HS, c.pk + j * ksz, sizeof(float) * ksz);
+            memcpy(ext + ((size_t)b * S + j) * row + (size_t)(c.NH + NKV) * c.HS, c.pv + j * ksz, sizeof(float) * ksz);
+        }
+        memcpy(ext + ((size_t)b * S + P) * row, c.qkv + (size_t)b * c.T * row, sizeof(float) * c.T * row);
+    }
+    be->attention_forward(eout, eatt, ext, c.B, S, c.NH, NKV, c.HS);
+    double worst = 0;
+    for (int b = 0; b < c.B; b++)
+        for (int i = 0; i < c.T * c.NH * c.HS; i++)
+            worst = fmax(worst, fabs(c.out[(size_t)b * c.T * c.NH * c.HS + i] -
+                                     eout[((size_t)b * S + P) * c.NH * c.HS + i]));
+    CHECK_MSG(worst < 1e-6, "prefix %d: max |diff| %.3g against attention over [prefix; sequence]", P, worst);
+    float *dqkv = malloc(sizeof(float) * n_qkv), *dpk = calloc(n_pre, sizeof(float)),
+          *dpv = calloc(n_pre, sizeof(float)), *dp = malloc(sizeof(float) * S);
+    prefix_attention_backward(dqkv, dpk, dpv, dp, c.wout, c.qkv, c.pk, c.pv, c.att, c.B, c.T, P, c.NH, NKV, c.HS);
+    CHECK(et_fd_check("prefix dqkv", pre_obj, &c, c.qkv, dqkv, n_qkv, FD_H, FD_RTOL, FD_ATOL) == 0);
+    if (P) {
+        CHECK(et_fd_check("prefix dpk", pre_obj, &c, c.pk, dpk, n_pre, FD_H, FD_RTOL, FD_ATOL) == 0);
+        CHECK(et_fd_check("prefix dpv", pre_obj, &c, c.pv, dpv, n_pre, FD_H, FD_RTOL, FD_ATOL) == 0);
+    }
+    free(c.qkv); free(c.pk); free(c.pv); free(c.att); free(c.out); free(c.wout);
+    free(ext); free(eout); free(eatt); free(dqkv); free(dpk); free(dpv); free(dp);
+}
+
+static void test_prefix_attention_matches_attention_over_the_longer_sequence_and_fd(void) {
+    prefix_check(3, 4);
+    prefix_check(3, 2);
+    prefix_check(0, 2);
+}
+
 static const ls_test tests[] = {
     LS_TEST(test_matmul_forward_matches_naive_product),
     LS_TEST(test_matmul_backward_matches_finite_differences),
@@ -820,6 +886,7 @@ static const ls_test tests[] = {
     LS_TEST(test_adamw_matches_torch_three_steps),
     LS_TEST(test_adamw_segments_skip_decay),
     LS_TEST(test_grad_clipping_scales_to_max_norm),
+    LS_TEST(test_prefix_attention_matches_attention_over_the_longer_sequence_and_fd),
 };
 
 int main(int argc, char **argv) {

@@ -17,6 +17,12 @@ What it writes (under tests/data/methods/; keys in tests/reference/README.md):
         <model>.<method>.after.<name>     that tensor after one AdamW step
       names are the checkpoints' (= lorascope's canonical names); GPT-2's
       Conv1D weights are stored transposed, (out, in), as lorascope holds them.
+      For adapter-h and adapter-l also
+        <model>.<method>.init.<name>      the adapters' tensors before the step
+      with the adapters' names in lorascope's adapters/model.safetensors:
+      <layer prefix>.<l>.adapter_{attn,mlp}.{down,up}.{weight,bias}.
+      For prefix-layer (GPT-2 only) the one tensor is PEFT's prompt_embeddings
+      (l_p, 2 L C): gpt2.prefix-layer.{init,grad,after}.prompt_embeddings.
 
 The methods, as PyTorch users set requires_grad:
   bitfit  every parameter whose name ends in "bias" (linear and LayerNorm
@@ -24,6 +30,21 @@ The methods, as PyTorch users set requires_grad:
           classifier (PEFT's modules_to_save);
   fttop2  every parameter of the last two layers (transformer.h.{1,2},
           bert.encoder.layer.{1,2}) and the classifier.
+  adapter-h, adapter-l  bottleneck adapters (Houlsby et al. 2019; Lin et al.
+          2020), written here independently of lorascope's engine as forward
+          hooks: the output y of a sublayer's output projection (GPT-2:
+          attn.c_proj, mlp.c_proj; BERT: attention.output.dense, output.dense)
+          becomes y + up(act(down(y))), before the dropout and the residual
+          add (and BERT's LayerNorm); act = GELU (GPT-2: tanh approximation,
+          BERT: erf); r = 4; adapter-h on both sublayers of every layer,
+          adapter-l only after the MLP. The base is frozen; the adapters (and
+          BERT's classifier) train. Their initial tensors are drawn N(0, 0.1^2)
+          (up nonzero, so that every gradient is nonzero).
+  prefix-layer  PEFT's PREFIX_TUNING (prefix_projection false) on the GPT-2,
+          l_p = 3 virtual tokens, their embedding drawn N(0, 0.5^2); the loss
+          through PeftModelForCausalLM (the prefix as past_key_values, the
+          real tokens at positions l_p..), one AdamW step of the embedding
+          (decayed: it is neither a bias nor a LayerNorm weight).
 The step: torch.optim.AdamW (lr 1e-3, betas 0.9/0.999, eps 1e-3, weight decay
 0.01 on matrices, 0 on biases and LayerNorm weights as HF Trainer groups
 them), no clipping.  eps 1e-3 keeps the update smooth in the gradient, so
@@ -89,6 +110,85 @@ def step(model, method, top_prefixes, loss_fn, tag, out):
     return train
 
 
+ADAPTER_R = 4
+
+
+class Bottleneck(torch.nn.Module):
+    """y -> y + up(act(down(y)))."""
+
+    def __init__(self, C, r, act, g):
+        super().__init__()
+        self.down, self.up, self.act = torch.nn.Linear(C, r), torch.nn.Linear(r, C), act
+        with torch.no_grad():
+            for p in (self.down.weight, self.down.bias, self.up.weight, self.up.bias):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+
+    def forward(self, y):
+        return y + self.up(self.act(self.down(y)))
+
+
+def adapter_step(model, method, prefix, sublayers, act, loss_fn, tag, out):
+    """Attaches adapters to the sublayers' output projections by forward hooks,
+    takes one step of them (and of the classifier), records, detaches."""
+    C, L = model.config.hidden_size, model.config.num_hidden_layers
+    slots = (("attn", sublayers[0]), ("mlp", sublayers[1])) if method == "adapter-h" else (("mlp", sublayers[1]),)
+    g = torch.Generator().manual_seed(21 if method == "adapter-h" else 22)
+    adapters, hooks = {}, []
+    for layer in range(L):
+        for slot, path in slots:
+            a = Bottleneck(C, ADAPTER_R, act, g).to(DT)
+            adapters[f"{prefix}.{layer}.adapter_{slot}"] = a
+            proj = model.get_submodule(f"{prefix}.{layer}.{path}")
+            hooks.append(proj.register_forward_hook(lambda mod, inp, y, a=a: a(y)))
+    params = dict(model.named_parameters())
+    before = {n: p.detach().clone() for n, p in params.items()}
+    for n, p in params.items():
+        p.requires_grad_(n.startswith("classifier."))
+    train = {n: p for n, p in params.items() if p.requires_grad}
+    for name, a in adapters.items():
+        for n, p in a.named_parameters():
+            train[f"{name}.{n}"] = p
+            out[f"{tag}.{method}.init.{name}.{n}"] = p.detach().float().contiguous()
+    loss = loss_fn()
+    loss.backward()
+    out[f"{tag}.{method}.loss"] = loss.detach().reshape(1).float()
+    for n, p in train.items():
+        out[f"{tag}.{method}.grad.{n}"] = p.grad.float().contiguous()
+    groups = [{"params": [p for n, p in train.items() if not no_decay(n)], "weight_decay": WD},
+              {"params": [p for n, p in train.items() if no_decay(n)], "weight_decay": 0.0}]
+    torch.optim.AdamW(groups, lr=LR, betas=BETAS, eps=EPS, foreach=False).step()
+    for n, p in train.items():
+        out[f"{tag}.{method}.after.{n}"] = p.detach().float().contiguous()
+    for h in hooks:
+        h.remove()
+    with torch.no_grad():
+        for n, p in params.items():
+            assert n in train or torch.equal(p, before[n]), n  # the base is frozen
+            p.copy_(before[n])
+            p.grad = None
+
+
+def prefix_step(model, tokens, targets, out):
+    """One step of PEFT's prefix tuning (l_p = 3) on a copy of the model."""
+    import copy
+
+    from peft import PrefixTuningConfig, get_peft_model
+
+    pm = get_peft_model(copy.deepcopy(model).float(), PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=3))
+    pm = pm.to(DT)
+    emb = pm.prompt_encoder["default"].embedding.weight
+    with torch.no_grad():
+        emb.copy_(torch.randn(emb.shape, generator=torch.Generator().manual_seed(23), dtype=DT) * 0.5)
+    out["gpt2.prefix-layer.init.prompt_embeddings"] = emb.detach().float().contiguous()
+    logits = pm(input_ids=tokens).logits
+    loss = F.cross_entropy(logits.reshape(-1, 256), targets.reshape(-1))
+    loss.backward()
+    out["gpt2.prefix-layer.loss"] = loss.detach().reshape(1).float()
+    out["gpt2.prefix-layer.grad.prompt_embeddings"] = emb.grad.float().contiguous()
+    torch.optim.AdamW([emb], lr=LR, betas=BETAS, eps=EPS, weight_decay=WD, foreach=False).step()
+    out["gpt2.prefix-layer.after.prompt_embeddings"] = emb.detach().float().contiguous()
+
+
 def gpt2_case(out):
     torch.manual_seed(11)
     cfg = GPT2Config(vocab_size=256, n_positions=64, n_embd=32, n_layer=3, n_head=4,
@@ -112,6 +212,10 @@ def gpt2_case(out):
 
     for method in ("bitfit", "fttop2"):
         step(model, method, ("transformer.h.1.", "transformer.h.2."), loss_fn, "gpt2", out)
+    for method in ("adapter-h", "adapter-l"):
+        adapter_step(model, method, "transformer.h", ("attn.c_proj", "mlp.c_proj"),
+                     lambda x: F.gelu(x, approximate="tanh"), loss_fn, "gpt2", out)
+    prefix_step(model, tokens, targets, out)
 
 
 def bert_case(out):
@@ -143,6 +247,9 @@ def bert_case(out):
 
     for method in ("bitfit", "fttop2"):
         step(model, method, ("bert.encoder.layer.1.", "bert.encoder.layer.2."), loss_fn, "bert", out)
+    for method in ("adapter-h", "adapter-l"):
+        adapter_step(model, method, "bert.encoder.layer", ("attention.output.dense", "output.dense"), F.gelu,
+                     loss_fn, "bert", out)
 
 
 def main():

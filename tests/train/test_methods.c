@@ -7,6 +7,8 @@
 // - d loss / d every trained tensor within 1e-5 of PyTorch's (float64);
 // - the tensors after one AdamW step within 1e-5 of PyTorch's;
 // - every frozen tensor has the same bits after the step, and no gradient.
+// Adapter^H / Adapter^L the same way (adapters as forward hooks in PyTorch),
+// and inside the model against finite differences.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include "engine/adapters.h"
 #include "engine/backend_registry.h"
 #include "engine/model.h"
+#include "engine/prefix.h"
 #include "harness.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
@@ -222,6 +225,126 @@ static void check_adapters(const char *tag, const char *dir, ls_adapter_kind kin
     st_close(&f);
 }
 
+// One step of Adapter^H / Adapter^L against PyTorch's (adapters written there
+// as forward hooks on the same projections, tests/reference/make_methods_reference.py):
+// from the reference's initial adapters, the loss, the gradient of every
+// adapter tensor (and an encoder's classifier) within 1e-5, and every one of
+// them after one AdamW step (weights decayed, biases not) within 1e-5; the
+// frozen base keeps its bits.
+static void check_adapter_step(const char *tag, const char *dir, const char *method) {
+    st_file f;
+    CHECK_MSG(st_open(&f, ls_test_source("data/methods/methods_ref.safetensors")) == 0, "%s", ls_error());
+    ls_model m;
+    if (load_model(&m, dir)) { st_close(&f); return; }
+    int enc = arch_is_encoder(m.cfg.family), n = 0, nl = 0;
+    const char *prefix = arch_family_of(m.cfg.family)->layer_prefix;
+    char key[320];
+    snprintf(key, sizeof key, "%s.%s", tag, enc ? "input_ids" : "tokens");
+    int *tokens = load_ints(&f, key, &n);
+    snprintf(key, sizeof key, "%s.%s", tag, enc ? "attention_mask" : "targets");
+    int *second = load_ints(&f, key, &n);
+    int *labels = enc ? load_ints(&f, "bert.labels", &nl) : NULL;
+    int B = enc ? nl : 3, T = n / B;
+    CHECK(model_reserve(&m, B, T) == 0);
+    ls_adapters ad;
+    CHECK_MSG(adapters_build(&ad, &m, strcmp(method, "adapter-h") ? LS_ADAPTERS_LIN : LS_ADAPTERS_HOULSBY, 4, 1) == 0,
+              "%s", ls_error());
+    snprintf(key, sizeof key, "%s.%s.init.", tag, method);
+    CHECK_MSG(adapters_read(&ad, &f, key, prefix) == 0, "%s", ls_error());
+    float *before = ls_malloc(m.n_params * sizeof(float));
+    be->download(before, m.params_memory, m.n_params);
+
+    ls_adamw opt, hopt;
+    train_step_spec s;
+    train_step_spec_init(&s, &m, NULL, &opt);
+    train_step_spec_set_adapters(&s, &ad, 0.9f, 0.999f, 1e-3f, 0.01f);
+    if (enc) CHECK_MSG(train_step_spec_add_head(&s, &hopt, 0.9f, 0.999f, 1e-3f, 0.01f) == 0, "%s", ls_error());
+    train_fixed_batch fb = {tokens, enc ? NULL : second, B, T, enc ? second : NULL, labels};
+    train_step_stats st;
+    char msg[256];
+    CHECK_MSG(train_step(&s, 1, 1e-3, train_fixed_batch_next, &fb, &st, msg, sizeof msg) == 0, "%s", ls_error());
+    snprintf(key, sizeof key, "%s.%s.loss", tag, method);
+    float *lref = st_load_float(&f, st_find(&f, key));
+    printf("  %s %s: loss %.9g, reference %.9g; %zu adapter parameters, %zu head\n", tag, method, st.loss, lref[0],
+           ad.n_params, s.n_head);
+    CHECK_CLOSE(st.loss, lref[0], 1e-6, 0);
+    free(lref);
+
+    float *p = ls_malloc(ad.n_params * sizeof(float)), *g = ls_malloc(ad.n_params * sizeof(float));
+    float *after = ls_malloc(m.n_params * sizeof(float)), *mg = ls_malloc(m.n_params * sizeof(float));
+    be->download(p, ad.params, ad.n_params);
+    be->download(g, ad.grads, ad.n_params);
+    be->download(after, m.params_memory, m.n_params);
+    if (enc) be->download(mg, m.grads_memory, m.n_params);
+    double worst_g = 0, worst_p = 0;
+    int n_checked = 0;
+    for (int i = 0; i < ad.n_sites * 4 + m.n_views; i++) { // the adapters' tensors, then the model's
+        const float *gv, *pv;
+        size_t numel;
+        char name[160];
+        if (i < ad.n_sites * 4) {
+            size_t C = ad.C, r = ad.r, sz[4] = {r * C, r, C * r, C}, o = (size_t)(i / 4) * ad.per_site;
+            for (int k = 0; k < i % 4; k++) o += sz[k];
+            adapters_tensor_name(&ad, prefix, i / 4, i % 4, name, sizeof name);
+            gv = g + o, pv = p + o, numel = sz[i % 4];
+        } else {
+            const ls_param_view *v = &m.views[i - ad.n_sites * 4];
+            snprintf(name, sizeof name, "%s", v->name);
+            gv = enc ? mg + v->offset : NULL, pv = after + v->offset, numel = v->numel;
+        }
+        snprintf(key, sizeof key, "%s.%s.grad.%s", tag, method, name);
+        const st_tensor *gt = st_find(&f, key);
+        if (!gt) { // the frozen base: the same bits
+            CHECK_MSG(i >= ad.n_sites * 4, "%s %s: no reference for adapter tensor %s", tag, method, name);
+            CHECK_MSG(!memcmp(before + (pv - after), pv, numel * sizeof(float)), "%s %s: frozen %s changed", tag,
+                      method, name);
+            continue;
+        }
+        CHECK_MSG(gv != NULL && (int64_t)numel == gt->numel, "%s %s: %s: trained by PyTorch only", tag, method, name);
+        if (!gv || (int64_t)numel != gt->numel) continue;
+        float *gr = st_load_float(&f, gt);
+        snprintf(key, sizeof key, "%s.%s.after.%s", tag, method, name);
+        float *pr = st_load_float(&f, st_find(&f, key));
+        double dg = max_diff(gv, gr, numel), dp = max_diff(pv, pr, numel);
+        worst_g = fmax(worst_g, dg);
+        worst_p = fmax(worst_p, dp);
+        CHECK_MSG(dg <= ABS_TOL, "%s %s: grad %s: max |diff| %.3g", tag, method, name, dg);
+        // tighter than ABS_TOL: a bias decayed by mistake moves by lr wd |p| ~ 1e-6
+        CHECK_MSG(dp <= 2e-7, "%s %s: %s after the step: max |diff| %.3g", tag, method, name, dp);
+        n_checked++;
+        free(gr);
+        free(pr);
+    }
+    printf("  %d tensors; max |diff|: gradients %.3g, parameters after the step %.3g\n", n_checked, worst_g, worst_p);
+    CHECK_INT(n_checked, ad.n_sites * 4 + (enc ? 2 : 0));
+    adamw_free(&opt);
+    if (enc) adamw_free(&hopt);
+    adapters_free(&ad, &m);
+    free(p);
+    free(g);
+    free(after);
+    free(mg);
+    free(before);
+    free(tokens);
+    free(second);
+    free(labels);
+    model_free(&m);
+    st_close(&f);
+}
+
+static void test_gpt2_adapter_h_step_matches_pytorch(void) {
+    check_adapter_step("gpt2", "data/methods/gpt2_tiny3", "adapter-h");
+}
+static void test_gpt2_adapter_l_step_matches_pytorch(void) {
+    check_adapter_step("gpt2", "data/methods/gpt2_tiny3", "adapter-l");
+}
+static void test_bert_adapter_h_step_matches_pytorch(void) {
+    check_adapter_step("bert", "data/methods/bert_tiny3", "adapter-h");
+}
+static void test_bert_adapter_l_step_matches_pytorch(void) {
+    check_adapter_step("bert", "data/methods/bert_tiny3", "adapter-l");
+}
+
 static void test_gpt2_adapter_h_gradients_match_finite_differences(void) {
     check_adapters("gpt2", "data/methods/gpt2_tiny3", LS_ADAPTERS_HOULSBY);
 }
@@ -230,12 +353,106 @@ static void test_bert_adapter_h_and_l_gradients_match_finite_differences(void) {
     check_adapters("bert", "data/methods/bert_tiny3", LS_ADAPTERS_LIN);
 }
 
+// Prefix-layer tuning on the tiny GPT-2 against PEFT's PREFIX_TUNING (l_p 3,
+// the prefix as past_key_values, the real tokens at positions 3..): from the
+// reference's prompt_embeddings, the loss, d loss / d prompt_embeddings (in
+// PEFT's layout, within 1e-3 of its largest entry: the tiny model's
+// attention is near uniform, so these gradients are small) and the tensor
+// after one AdamW step (within 1e-5; the step is lr-sized whatever the
+// gradient's scale); then gradients against central finite differences
+// of the model's loss, and the base's bits unchanged.
+static void test_gpt2_prefix_layer_matches_peft_and_finite_differences(void) {
+    st_file f;
+    CHECK_MSG(st_open(&f, ls_test_source("data/methods/methods_ref.safetensors")) == 0, "%s", ls_error());
+    ls_model m;
+    if (load_model(&m, "data/methods/gpt2_tiny3")) { st_close(&f); return; }
+    int n = 0;
+    int *tokens = load_ints(&f, "gpt2.tokens", &n), *targets = load_ints(&f, "gpt2.targets", &n), B = 3, T = n / 3;
+    CHECK(model_reserve(&m, B, T) == 0);
+    float *before = ls_malloc(m.n_params * sizeof(float));
+    be->download(before, m.params_memory, m.n_params);
+    ls_prefix pf;
+    CHECK_MSG(prefix_build(&pf, &m, 3, 1) == 0, "%s", ls_error());
+    const st_tensor *it = st_find(&f, "gpt2.prefix-layer.init.prompt_embeddings");
+    CHECK_INT(it ? it->numel : 0, (long long)pf.n_params);
+    float *init = st_load_float(&f, it), *gref = st_load_float(&f, st_find(&f, "gpt2.prefix-layer.grad.prompt_embeddings"));
+    float *aref = st_load_float(&f, st_find(&f, "gpt2.prefix-layer.after.prompt_embeddings"));
+    float *lref = st_load_float(&f, st_find(&f, "gpt2.prefix-layer.loss"));
+    prefix_peft_layout(&pf, pf.params, init, 0);
+    prefix_zero_grad(&pf);
+    float loss = model_forward(&m, tokens, targets, NULL, B, T, 0.0f);
+    model_backward(&m, 1.0f, 0.0f);
+    float *g = ls_malloc(pf.n_params * sizeof(float));
+    prefix_peft_layout(&pf, pf.grads, g, 1);
+    double gmax = 0, dg = max_diff(g, gref, pf.n_params);
+    for (size_t i = 0; i < pf.n_params; i++) gmax = fmax(gmax, fabs(gref[i]));
+    ls_adamw opt;
+    adamw_init(&opt, be, pf.n_params, 0.9f, 0.999f, 1e-3f, 0.01f);
+    adamw_step(&opt, pf.params, pf.grads, 1e-3f);
+    float *now = ls_malloc(m.n_params * sizeof(float)), *after = ls_malloc(pf.n_params * sizeof(float));
+    be->download(now, m.params_memory, m.n_params);
+    prefix_peft_layout(&pf, pf.params, after, 1);
+    double dp = max_diff(after, aref, pf.n_params);
+    printf("  loss %.9g, PEFT %.9g; gradient max |diff| %.3g (largest %.3g); after the step %.3g\n", loss, lref[0], dg,
+           gmax, dp);
+    CHECK_CLOSE(loss, lref[0], 1e-6, 0);
+    CHECK_MSG(dg <= 1e-3 * gmax, "prompt_embeddings gradient: max |diff| %.3g, largest %.3g", dg, gmax);
+    CHECK_MSG(dp <= 1e-5, "prompt_embeddings after the step: max |diff| %.3g", dp);
+    // finite differences of the model's loss (float32 forward, h 1e-2: 2% or 5e-5), on the
+    // same model with its matrices 4x larger, so that the prefix moves the loss
+    // by more than float32 resolves
+    float *big = ls_malloc(m.n_params * sizeof(float));
+    memcpy(big, before, m.n_params * sizeof(float));
+    for (int i = 0; i < m.n_views; i++)
+        if (m.views[i].ndim == 2)
+            for (size_t j = 0; j < m.views[i].numel; j++) big[m.views[i].offset + j] *= 4.0f;
+    be->upload(m.params_memory, big, m.n_params);
+    free(big);
+    prefix_zero_grad(&pf);
+    model_forward(&m, tokens, targets, NULL, B, T, 0.0f);
+    model_backward(&m, 1.0f, 0.0f);
+    int bad = 0;
+    double fd_max = 0, g_max = 0;
+    for (size_t i = 0; i < pf.n_params; i += pf.n_params / 37) {
+        float old = pf.params[i];
+        pf.params[i] = old + 1e-2f;
+        double lp = model_forward(&m, tokens, targets, NULL, B, T, 0.0f);
+        pf.params[i] = old - 1e-2f;
+        double lm = model_forward(&m, tokens, targets, NULL, B, T, 0.0f);
+        pf.params[i] = old;
+        double fd = (lp - lm) / 2e-2;
+        fd_max = fmax(fd_max, fabs(fd));
+        g_max = fmax(g_max, fabs(pf.grads[i]));
+        if (fabs(fd - pf.grads[i]) > 2e-2 * fmax(fabs(fd), fabs(pf.grads[i])) + 5e-5 && bad++ < 5)
+            printf("  param %zu: fd %.6g analytic %.6g\n", i, fd, pf.grads[i]);
+    }
+    CHECK_MSG(bad == 0, "%d prefix gradients off their finite differences", bad);
+    printf("  finite differences: %zu gradients checked, largest %.3g (analytic %.3g)\n",
+           pf.n_params / (pf.n_params / 37) + 1, fd_max, g_max);
+    CHECK_MSG(fd_max > 1e-3, "finite differences too small to check anything (largest %.3g)", fd_max);
+    CHECK_MSG(!memcmp(before, now, m.n_params * sizeof(float)), "the frozen base changed in the step");
+    // decoding with a prefix is refused, not silently wrong
+    CHECK(model_decode(&m, 1, 0) == NULL);
+    CHECK_STR_CONTAINS(ls_error(), "decoding with prefix-layer tuning is not implemented");
+    adamw_free(&opt);
+    prefix_free(&pf, &m);
+    free(now); free(before); free(init); free(gref); free(aref); free(lref); free(g); free(after);
+    free(tokens); free(targets);
+    model_free(&m);
+    st_close(&f);
+}
+
 static const ls_test tests[] = {
     LS_TEST(test_gpt2_bitfit_step_matches_pytorch),
     LS_TEST(test_gpt2_fttop2_step_matches_pytorch),
     LS_TEST(test_bert_bitfit_step_matches_pytorch),
     LS_TEST(test_bert_fttop2_step_matches_pytorch),
     LS_TEST(test_bitfit_refuses_a_family_without_biases),
+    LS_TEST(test_gpt2_adapter_h_step_matches_pytorch),
+    LS_TEST(test_gpt2_adapter_l_step_matches_pytorch),
+    LS_TEST(test_bert_adapter_h_step_matches_pytorch),
+    LS_TEST(test_bert_adapter_l_step_matches_pytorch),
+    LS_TEST(test_gpt2_prefix_layer_matches_peft_and_finite_differences),
     LS_TEST(test_gpt2_adapter_h_gradients_match_finite_differences),
     LS_TEST(test_bert_adapter_h_and_l_gradients_match_finite_differences),
 };

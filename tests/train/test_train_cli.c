@@ -853,6 +853,147 @@ static void test_encoder_bitfit_and_fttop2_train_resume_and_evaluate(void) {
     }
 }
 
+// Adapter^H on the tiny GPT-2 and Adapter^L on the tiny BERT: the saved
+// adapters (and the encoder's classifier, adapters/head.safetensors), and
+// `eval --adapter RUN` (the adapters attached, not merged) gives the run's
+// final validation loss on the same items; the file itself loads too; a
+// decoder's adapters on an encoder are refused in one line.
+static void test_adapter_runs_train_save_and_evaluate_to_their_validation_loss(void) {
+    const char *d = ls_test_tmpdir("train_adapters");
+    const char *data = S("%s/train.jsonl", d), *val = S("%s/val.jsonl", d), *out = S("%s/h", d);
+    for (int f = 0; f < 2; f++) {
+        FILE *fp = fopen(f ? val : data, "w");
+        for (int i = 0; i < (f ? 8 : 32); i++)
+            fprintf(fp, "{\"context\": \"name %d |\", \"completion\": \" the number is %d.\"}\n", i + 40 * f, i * 7 % 13);
+        fclose(fp);
+    }
+    CHECK_MSG(run(S("train --model data/peft/gpt2_tiny/base --tokenizer bytes --task jsonl --data '%s' --val-data '%s' "
+                    "--seq-len 48 --steps 4 --eval-every 4 --batch-size 4 --lr 1e-2 --method adapter-h --adapter-size 4 "
+                    "--threads 2 --out '%s'", data, val, out)) == 0, "%s", err_text);
+    const char *saved = S("%s/adapters/model.safetensors", out);
+    st_file f;
+    CHECK_MSG(st_open(&f, saved) == 0, "%s", ls_error());
+    CHECK(st_find(&f, "transformer.h.1.adapter_attn.up.weight") != NULL);
+    CHECK(st_find(&f, "transformer.h.1.adapter_mlp.down.bias") != NULL);
+    CHECK_STR_CONTAINS(st_metadata(&f, "kind") ? st_metadata(&f, "kind") : "none", "adapter-h");
+    st_close(&f);
+    double trained = metric(out, 4, "val_loss", NULL), base = metric(out, 0, "val_loss", NULL);
+    const char *ev = S("eval --model data/peft/gpt2_tiny/base --tokenizer bytes --data '%s' --task jsonl --seq-len 48 "
+                       "--batch-size 4", val);
+    double l = eval_loss(S("%s --adapter '%s'", ev, out), S("%s/h.json", d));
+    printf("  gpt2 adapter-h: val loss %.6f at step 0, %.6f at step 4; eval --adapter %.6f\n", base, trained, l);
+    CHECK_CLOSE(l, trained, 1e-5, 0);
+    CHECK_MSG(fabs(l - base) > 1e-4, "eval --adapter gave the base's loss %.6f: the adapters were not attached", base);
+    CHECK_CLOSE(eval_loss(S("%s --adapter '%s'", ev, saved), S("%s/h2.json", d)), trained, 1e-5, 0);
+
+    const char *e = tiny_encoder_fixture("train_encoder_adapters"), *eo = S("%s/l", e);
+    CHECK_MSG(run(enc_args(e, S("--method adapter-l --adapter-size 4 --steps 10 --lr 1e-2 --eval-every 10 --out '%s'",
+                                eo))) == 0, "%s", err_text);
+    CHECK_MSG(ls_exists(S("%s/adapters/head.safetensors", eo)), "the encoder's trained classifier was not saved");
+    double after = metric(eo, 10, "val_loss", NULL);
+    double le = eval_loss(S("eval --task sst2 --model '%s/model' --adapter '%s' --data '%s/dev.tsv' --seq-len 16 "
+                            "--batch-size 16", e, eo, e), S("%s/l.json", e));
+    printf("  bert adapter-l: val loss %.6f at step 10; eval --adapter %.6f\n", after, le);
+    CHECK_CLOSE(le, after, 1e-5, 0);
+    expect_error(S("eval --task sst2 --model '%s/model' --adapter '%s' --data '%s/dev.tsv' --seq-len 16", e, out, e), 1,
+                 "model.safetensors: metadata 'family': expected 'bert' (the base model's), found 'gpt2'", NULL);
+}
+
+// Prefix-layer tuning (l_p 4) on the tiny GPT-2: PEFT's count line, the
+// prefix saved as PEFT's PREFIX_TUNING (prefix/adapter_config.json,
+// prompt_embeddings (4, 2 L C)), a run killed at step 2 resumes to the same
+// bits, `eval --adapter RUN` (the prefix attached) gives the run's final
+// validation loss; a bert model and a too-long prefix are refused in one line.
+static void test_prefix_layer_run_trains_resumes_and_evaluates(void) {
+    const char *d = ls_test_tmpdir("train_prefix");
+    const char *data = S("%s/train.jsonl", d), *val = S("%s/val.jsonl", d), *out = S("%s/p", d), *k = S("%s/k", d);
+    for (int f = 0; f < 2; f++) {
+        FILE *fp = fopen(f ? val : data, "w");
+        for (int i = 0; i < (f ? 8 : 32); i++)
+            fprintf(fp, "{\"context\": \"name %d |\", \"completion\": \" the number is %d.\"}\n", i + 40 * f, i * 7 % 13);
+        fclose(fp);
+    }
+    const char *common = S("train --model data/peft/gpt2_tiny/base --tokenizer bytes --task jsonl --data '%s' "
+                           "--val-data '%s' --seq-len 48 --steps 4 --eval-every 4 --batch-size 4 --lr 1e-2 "
+                           "--method prefix-layer --prefix-len 4 --threads 2", data, val);
+    CHECK_MSG(run(S("%s --out '%s'", common, out)) == 0, "%s", err_text);
+    // tiny gpt2: 2 layers, C 64: 4 x 2 x 2 x 64 = 1,024 of 124,672 + 1,024
+    CHECK_STR_CONTAINS(out_text, "trainable params: 1,024 || all params: 125,696 || trainable%: 0.8147");
+    CHECK_STR_CONTAINS(out_text, "prefix-layer tuning gpt2");
+    char *cfg = ls_read_file(S("%s/prefix/adapter_config.json", out), NULL);
+    CHECK_STR_CONTAINS(cfg ? cfg : "", "\"PREFIX_TUNING\"");
+    free(cfg);
+    st_file f;
+    CHECK_MSG(st_open(&f, S("%s/prefix/adapter_model.safetensors", out)) == 0, "%s", ls_error());
+    const st_tensor *t = st_find(&f, "prompt_embeddings");
+    CHECK(t && t->ndim == 2 && t->shape[0] == 4 && t->shape[1] == 256);
+    st_close(&f);
+    CHECK_INT(run(S("%s --save-every 2 --stop-after 2 --out '%s'", common, k)), 128 + SIGKILL);
+    CHECK_MSG(run(S("train --resume --out '%s'", k)) == 0, "%s", err_text);
+    CHECK_MSG(same_bytes(S("%s/prefix/adapter_model.safetensors", out), S("%s/prefix/adapter_model.safetensors", k)),
+              "the resumed prefix run differs from the uninterrupted one");
+    double trained = metric(out, 4, "val_loss", NULL), base = metric(out, 0, "val_loss", NULL);
+    double l = eval_loss(S("eval --model data/peft/gpt2_tiny/base --tokenizer bytes --data '%s' --task jsonl "
+                           "--seq-len 48 --batch-size 4 --adapter '%s'", val, out), S("%s/p.json", d));
+    printf("  gpt2 prefix-layer: val loss %.6f at step 0, %.6f at step 4; eval --adapter %.6f\n", base, trained, l);
+    CHECK_CLOSE(l, trained, 1e-5, 0);
+    CHECK_MSG(fabs(l - base) > 1e-4, "eval --adapter gave the base's loss %.6f: the prefix was not attached", base);
+    const char *e = tiny_encoder_fixture("train_prefix_enc"), *eo = S("%s/p", e);
+    expect_error(enc_args(e, S("--method prefix-layer --steps 1 --out '%s'", eo)), 1,
+                 "prefix-layer: a bert model: expected a gpt2 decoder", eo);
+    expect_error(S("%s --prefix-len 120 --out '%s/long'", common, d), 1,
+                 "prefix_len (--prefix-len): expected prefix + longest row <= 128 positions", S("%s/long", d));
+}
+
+// bench --latency (Table 1) on the smallest shape with adapters (minilm-l6)
+// at tiny sizes: the table has a row per variant in the paper's order with
+// the adapters' trainable counts, a column per batch size, and every latency
+// and overhead is a finite number, the latencies positive (no timing
+// assertions: the machine may be busy); bad sizes are one-line errors.
+static void test_bench_latency_table_has_every_variant_and_batch(void) {
+    const char *d = ls_test_tmpdir("bench_latency"), *md = S("%s/table1.md", d);
+    CHECK_MSG(run(S("bench --latency --shape minilm-l6 --batches 1,3 --seq-len 8 --repeats 2 --threads 1 --out '%s'",
+                    md)) == 0, "%s", err_text);
+    char *text = ls_read_file(md, NULL);
+    CHECK_MSG(text != NULL, "no table in %s", md);
+    if (!text) return;
+    const char *t = strstr(text, "| method | trainable | batch 1 | batch 3 |\n|---|---|---|---|\n");
+    CHECK_MSG(t != NULL, "no Table 1 header in:\n%s", text);
+    // minilm-l6: d 384, 6 layers; LoRA r 8 on q, v: 6 x 2 x 8 x (384 + 384); adapters 2 r d + r + d per site
+    const char *names[5] = {"base", "merged LoRA", "unmerged LoRA", "Adapter^H", "Adapter^L"};
+    const long counts[5] = {0, 73728, 73728, 78432, 39216};
+    const char *line = t ? strchr(strchr(t, '\n') + 1, '\n') + 1 : NULL;
+    for (int v = 0; v < 5 && line; v++) {
+        char name[64];
+        long count = -1;
+        int at = 0;
+        CHECK_MSG(sscanf(line, "| %63[^|]| %ld |%n", name, &count, &at) == 2, "row %d: %.80s", v, line);
+        for (size_t n = strlen(name); n > 0 && name[n - 1] == ' '; n--) name[n - 1] = '\0';
+        CHECK_MSG(!strcmp(name, names[v]), "row %d is '%s', expected '%s'", v, name, names[v]);
+        CHECK_INT(count, counts[v]);
+        const char *cell = line + at;
+        for (int j = 0; j < 2; j++) {
+            char *end;
+            double ms = strtod(cell, &end), pct = 0;
+            CHECK_MSG(end != cell && isfinite(ms) && ms > 0, "%s, batch column %d: latency '%.20s'", names[v], j, cell);
+            if (v) {
+                CHECK_MSG(sscanf(end, " (%lf%%)", &pct) == 1 && isfinite(pct), "%s: overhead '%.20s'", names[v], end);
+            }
+            cell = strchr(end, '|');
+            if (!cell) break;
+            cell++;
+        }
+        CHECK_MSG(cell && *cell == '\n', "%s: expected 2 batch columns: %.100s", names[v], line);
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    free(text);
+    expect_error("bench --latency --shape minilm-l6 --batches 1 --seq-len 4000", 1,
+                 "--seq-len: expected 1..512 (the minilm-l6 shape's positions), found 4000", NULL);
+    expect_error("bench --latency --batches 0", 2, "--batches", NULL);
+    expect_error("bench --latency --shape gpt9", 2, "--shape: expected a shape", NULL);
+}
+
 // An encoder with a decoder's task: train and eval refuse it in one line that
 // names the task and the model type, before any output; generate refuses it.
 static void test_encoder_with_a_decoder_task_is_refused(void) {
@@ -874,6 +1015,9 @@ static void test_encoder_with_a_decoder_task_is_refused(void) {
 static const ls_test tests[] = {
     LS_TEST(test_gpt2_bitfit_and_fttop2_train_save_and_evaluate),
     LS_TEST(test_encoder_bitfit_and_fttop2_train_resume_and_evaluate),
+    LS_TEST(test_adapter_runs_train_save_and_evaluate_to_their_validation_loss),
+    LS_TEST(test_bench_latency_table_has_every_variant_and_batch),
+    LS_TEST(test_prefix_layer_run_trains_resumes_and_evaluates),
     LS_TEST(test_pissa_run_saves_initial_factors_in_the_adapters_layout),
     LS_TEST(test_help_of_train_generate_eval_bench),
     LS_TEST(test_greedy_generation_matches_llama2c_reference),
