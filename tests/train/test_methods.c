@@ -55,19 +55,36 @@ static double max_diff(const float *a, const float *ref, size_t n) {
     return d;
 }
 
+// The reference batch of `tag` (gpt2: tokens, targets; bert: input_ids,
+// attention_mask, labels) in methods_ref.safetensors; the caller frees them.
+typedef struct {
+    int *tokens, *second, *labels;
+    int B, T;
+} ref_batch;
+
+static ref_batch load_batch(const st_file *f, const char *tag, int enc) {
+    ref_batch b = {0};
+    char key[256];
+    int n = 0, nl = 0;
+    snprintf(key, sizeof key, "%s.%s", tag, enc ? "input_ids" : "tokens");
+    b.tokens = load_ints(f, key, &n);
+    snprintf(key, sizeof key, "%s.%s", tag, enc ? "attention_mask" : "targets");
+    b.second = load_ints(f, key, &n);
+    b.labels = enc ? load_ints(f, "bert.labels", &nl) : NULL;
+    b.B = enc ? nl : 3;
+    b.T = n / b.B;
+    return b;
+}
+
 static void check_method(const char *tag, const char *dir, const char *method) {
     st_file f;
     CHECK_MSG(st_open(&f, ls_test_source("data/methods/methods_ref.safetensors")) == 0, "%s", ls_error());
     ls_model m;
     if (load_model(&m, dir)) { st_close(&f); return; }
-    int enc = arch_is_encoder(m.cfg.family), n = 0, nl = 0;
+    int enc = arch_is_encoder(m.cfg.family);
     char key[256];
-    snprintf(key, sizeof key, "%s.%s", tag, enc ? "input_ids" : "tokens");
-    int *tokens = load_ints(&f, key, &n);
-    snprintf(key, sizeof key, "%s.%s", tag, enc ? "attention_mask" : "targets");
-    int *second = load_ints(&f, key, &n);
-    int *labels = enc ? load_ints(&f, "bert.labels", &nl) : NULL;
-    int B = enc ? nl : 3, T = n / B;
+    ref_batch rb = load_batch(&f, tag, enc);
+    int *tokens = rb.tokens, *second = rb.second, *labels = rb.labels, B = rb.B, T = rb.T;
     CHECK(model_reserve(&m, B, T) == 0);
     ls_grad_scope scope = !strcmp(method, "bitfit") ? LS_GRADS_BIASES : LS_GRADS_TOP;
     CHECK_MSG(model_enable_grads_scope(&m, scope, 2) == 0, "%s", ls_error());
@@ -175,14 +192,9 @@ static void check_adapters(const char *tag, const char *dir, ls_adapter_kind kin
     CHECK_MSG(st_open(&f, ls_test_source("data/methods/methods_ref.safetensors")) == 0, "%s", ls_error());
     ls_model m;
     if (load_model(&m, dir)) { st_close(&f); return; }
-    int enc = arch_is_encoder(m.cfg.family), n = 0, nl = 0;
-    char key[256];
-    snprintf(key, sizeof key, "%s.%s", tag, enc ? "input_ids" : "tokens");
-    int *tokens = load_ints(&f, key, &n);
-    snprintf(key, sizeof key, "%s.%s", tag, enc ? "attention_mask" : "targets");
-    int *second = load_ints(&f, key, &n);
-    int *labels = enc ? load_ints(&f, "bert.labels", &nl) : NULL;
-    int B = enc ? nl : 3, T = n / B;
+    int enc = arch_is_encoder(m.cfg.family);
+    ref_batch rb = load_batch(&f, tag, enc);
+    int *tokens = rb.tokens, *second = rb.second, *labels = rb.labels, B = rb.B, T = rb.T;
     CHECK(model_reserve(&m, B, T) == 0);
     loss_ctx c = {&m, tokens, second, labels, B, T};
     double base = model_loss(&c);
@@ -236,15 +248,11 @@ static void check_adapter_step(const char *tag, const char *dir, const char *met
     CHECK_MSG(st_open(&f, ls_test_source("data/methods/methods_ref.safetensors")) == 0, "%s", ls_error());
     ls_model m;
     if (load_model(&m, dir)) { st_close(&f); return; }
-    int enc = arch_is_encoder(m.cfg.family), n = 0, nl = 0;
+    int enc = arch_is_encoder(m.cfg.family);
     const char *prefix = arch_family_of(m.cfg.family)->layer_prefix;
     char key[320];
-    snprintf(key, sizeof key, "%s.%s", tag, enc ? "input_ids" : "tokens");
-    int *tokens = load_ints(&f, key, &n);
-    snprintf(key, sizeof key, "%s.%s", tag, enc ? "attention_mask" : "targets");
-    int *second = load_ints(&f, key, &n);
-    int *labels = enc ? load_ints(&f, "bert.labels", &nl) : NULL;
-    int B = enc ? nl : 3, T = n / B;
+    ref_batch rb = load_batch(&f, tag, enc);
+    int *tokens = rb.tokens, *second = rb.second, *labels = rb.labels, B = rb.B, T = rb.T;
     CHECK(model_reserve(&m, B, T) == 0);
     ls_adapters ad;
     CHECK_MSG(adapters_build(&ad, &m, strcmp(method, "adapter-h") ? LS_ADAPTERS_LIN : LS_ADAPTERS_HOULSBY, 4, 1) == 0,
