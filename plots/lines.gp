@@ -66,7 +66,12 @@ do for [p = 1:np] {
     set title word(panel_titles, p)
     if (exists("xstep")) {
         # Integer ticks only: a panel of few x values would otherwise get 0.5 steps.
+        # stats takes a lone column as y: free of the y range and scale while it
+        # reads the x values (a single layer 15 lay outside a y range of 0.06-4.4).
+        set autoscale y; unset logscale y
         stats word(pf, 1) using 1 nooutput
+        if (logy) { set logscale y }
+        if (exists("ymin") && exists("ymax")) { set yrange [ymin:ymax] }
         if (STATS_max - STATS_min < 1) { set xrange [STATS_min - 0.5 : STATS_max + 0.5] } else { set xrange [*:*] }
     }
     if (errorbars) {

@@ -74,6 +74,21 @@ static void test_spectrum_of_gpt2_q_block_matches_peft_delta(void) {
     }
 }
 
+// One layer's figure: gnuplot's stats reads a lone x column as y values, so
+// the layer number must not be filtered by the figure's y range or log scale
+// (layer 0 on a log axis, layer 15 above a y range of 0.06-4.4 once failed).
+static void test_amplify_figure_of_one_layer_outside_the_y_range(void) {
+    if (system("command -v gnuplot >/dev/null") != 0) SKIP("gnuplot not installed");
+    const char *out = ls_test_tmpdir("cli_amplify_layer0");
+    char args[4200], fig[4300];
+    snprintf(args, sizeof args,
+             "analyze amplify --base data/peft/llama_tiny/base --adapter data/peft/llama_tiny/adapter "
+             "--module q --layer 0 --out '%s'", out);
+    CHECK_MSG(run(args) == 0, "%s", err_text);
+    snprintf(fig, sizeof fig, "%s/amplification.png", out);
+    CHECK_MSG(ls_exists(fig), "%s missing", fig);
+}
+
 static void test_amplify_reports_peft_delta_norm_and_factor(void) {
     const char *out = ls_test_tmpdir("cli_amplify");
     char args[4200], tsv[4300];
@@ -354,6 +369,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_help_lists_every_command),
         LS_TEST(test_spectrum_of_gpt2_q_block_matches_peft_delta),
         LS_TEST(test_amplify_reports_peft_delta_norm_and_factor),
+        LS_TEST(test_amplify_figure_of_one_layer_outside_the_y_range),
         LS_TEST(test_subspace_between_peft_adapters_writes_grids_and_figure),
         LS_TEST(test_subspace_of_several_adapters_compares_every_pair),
         LS_TEST(test_analyses_same_bytes_at_one_and_two_threads),
