@@ -176,15 +176,20 @@ static int table_spec_read(const experiment *e, const exp_analysis *an, table_sp
 }
 
 // Row groups in sweep order: a run starts a new group unless an earlier run
-// has the same row values. Returns the number of groups.
-static int table_groups(const table_spec *t, const exp_run *runs, int n, int *group_of, int *group_first) {
+// has the same row values (by text: a zipped axis may repeat a value, rank =
+// 8 | 8 | 64 beside seed = 1 | 2 | 1). Returns the number of groups.
+static int table_groups(const experiment *e, const table_spec *t, const exp_run *runs, int n, int *group_of,
+                        int *group_first) {
     int n_groups = 0;
     for (int r = 0; r < n; r++) {
         int g = -1;
         for (int k = 0; k < n_groups && g < 0; k++) {
             int same = 1;
-            for (int i = 0; i < t->nr; i++)
-                same &= runs[group_first[k]].value_index[t->row_ax[i]] == runs[r].value_index[t->row_ax[i]];
+            for (int i = 0; i < t->nr; i++) {
+                const exp_axis *ax = &e->axes[t->row_ax[i]];
+                same &= !strcmp(ax->values[runs[group_first[k]].value_index[t->row_ax[i]]],
+                                ax->values[runs[r].value_index[t->row_ax[i]]]);
+            }
             if (same) g = k;
         }
         if (g < 0) {
@@ -401,7 +406,7 @@ int exp_table(const experiment *e, const exp_analysis *an, const exp_run *runs, 
     strbuf tsv = {0}, md = {0};
     table_header(e, &t, &tsv, &md);
     int *group_of = ls_calloc((size_t)n, sizeof(int)), *group_first = ls_calloc((size_t)n, sizeof(int));
-    int n_groups = table_groups(&t, runs, n, group_of, group_first);
+    int n_groups = table_groups(e, &t, runs, n, group_of, group_first);
     double *means = ls_calloc((size_t)n_groups * t.nm, sizeof(double));
     double *stds = ls_calloc((size_t)n_groups * t.nm, sizeof(double));
     int rc = table_rows(e, an, &t, runs, n, group_of, group_first, n_groups, means, stds, &tsv, &md);

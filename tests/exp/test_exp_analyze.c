@@ -241,6 +241,31 @@ static void test_selector_matches_every_run_of_a_repeated_zipped_value(void) {
     CHECK_INT(exp_select(&e, runs, 3, "seed=1", out), 2);
 }
 
+// A table's rows group runs by the axis value's text: two runs whose zipped
+// axis repeats a value (here both "1") make one row of n = 2, not two rows.
+static void test_table_groups_a_repeated_zipped_value_into_one_row(void) {
+    const char *tmp = ls_test_tmpdir("exp_table_repeated");
+    fixture f;
+    fixture_build(&f, tmp);
+    char path[4500], out[4400];
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/metrics.jsonl", f.dir[i]);
+        const char *m = i ? "{\"step\":0,\"val_loss\":4.0}\n{\"step\":6,\"val_loss\":3.0}\n"
+                          : "{\"step\":0,\"val_loss\":5.0}\n{\"step\":6,\"val_loss\":2.0}\n";
+        CHECK(ls_write_file_atomic(path, m, strlen(m)) == 0);
+    }
+    f.values[1] = "1"; // seed = 1 | 1 (as a zipped axis may read)
+    exp_kv kv[] = {{"kind", "table", NULL, 2}, {"rows", "seed", NULL, 3}, {"metrics", "val_loss", NULL, 4}};
+    exp_analysis an = section("table", kv, LS_COUNT(kv));
+    snprintf(out, sizeof out, "%s/out", tmp);
+    CHECK_MSG(exp_table(&f.e, &an, f.runs, 2, out, 1) == 0, "%s", ls_error());
+    snprintf(path, sizeof path, "%s/s.tsv", out);
+    char *text = ls_read_file(path, NULL);
+    CHECK_STR_CONTAINS(text ? text : "", "\n1\t2.5\t0.707107\t2\n"); // mean of 2 and 3, sample std, n 2
+    free(text);
+    report_list();
+}
+
 static void test_table_refuses_a_damaged_run_record(void) {
     const char *tmp = ls_test_tmpdir("exp_table_records");
     fixture f;
@@ -285,6 +310,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_section_errors_name_file_and_section),
         LS_TEST(test_table_refuses_a_damaged_run_record),
         LS_TEST(test_selector_matches_every_run_of_a_repeated_zipped_value),
+        LS_TEST(test_table_groups_a_repeated_zipped_value_into_one_row),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
 }
