@@ -22,13 +22,16 @@
 // run directories
 
 int exp_run_is_complete(const char *dir) {
-    char *adapter = ls_path_join(dir, "adapter/adapter_model.safetensors");
-    char *full = ls_path_join(dir, "full/model.safetensors");
-    char *bitfit = ls_path_join(dir, "bitfit/model.safetensors");
-    int weights = ls_exists(adapter) || ls_exists(full) || ls_exists(bitfit);
-    free(adapter);
-    free(full);
-    free(bitfit);
+    // what each method writes (train/export.h): LoRA, full/FT^Top2, BitFit, Adapter^H/^L, prefix-layer
+    static const char *const written[] = {"adapter/adapter_model.safetensors", "full/model.safetensors",
+                                          "bitfit/model.safetensors", "adapters/model.safetensors",
+                                          "prefix/adapter_model.safetensors"};
+    int weights = 0;
+    for (size_t i = 0; i < sizeof written / sizeof *written && !weights; i++) {
+        char *path = ls_path_join(dir, written[i]);
+        weights = ls_exists(path);
+        free(path);
+    }
     if (!weights) return 0;
     char *path = ls_path_join(dir, "manifest.json");
     char *text = ls_exists(path) ? ls_read_file(path, NULL) : NULL;

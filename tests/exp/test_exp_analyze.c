@@ -7,6 +7,7 @@
 #include "base/util.h"
 #include "exp/aggregate.h"
 #include "exp/exp_analyze.h"
+#include "exp/runner.h"
 #include "harness.h"
 #include "io/adapter.h"
 #include "report/report.h"
@@ -266,6 +267,30 @@ static void test_table_groups_a_repeated_zipped_value_into_one_row(void) {
     report_list();
 }
 
+// A run is complete when its manifest says so and the weights its method
+// writes are there: every method's file counts (Adapter^H / ^L: adapters/,
+// prefix-layer: prefix/, BitFit: bitfit/), not only LoRA's and full's.
+static void test_run_is_complete_for_every_method_s_weights(void) {
+    const char *tmp = ls_test_tmpdir("exp_complete");
+    static const char *const written[] = {"adapter/adapter_model.safetensors", "full/model.safetensors",
+                                          "bitfit/model.safetensors", "adapters/model.safetensors",
+                                          "prefix/adapter_model.safetensors"};
+    for (size_t i = 0; i < LS_COUNT(written); i++) {
+        char dir[4400], path[4600];
+        snprintf(dir, sizeof dir, "%s/run%zu", tmp, i);
+        snprintf(path, sizeof path, "%s/manifest.json", dir);
+        CHECK(ls_mkdir_p(dir) == 0);
+        CHECK(ls_write_file_atomic(path, "{\"status\": \"completed\"}", 23) == 0);
+        CHECK_MSG(!exp_run_is_complete(dir), "%s: complete without weights", dir);
+        snprintf(path, sizeof path, "%s/%s", dir, written[i]);
+        *strrchr(path, '/') = '\0';
+        CHECK(ls_mkdir_p(path) == 0);
+        snprintf(path, sizeof path, "%s/%s", dir, written[i]);
+        CHECK(ls_write_file_atomic(path, "x", 1) == 0);
+        CHECK_MSG(exp_run_is_complete(dir), "%s: not complete with %s", dir, written[i]);
+    }
+}
+
 static void test_table_refuses_a_damaged_run_record(void) {
     const char *tmp = ls_test_tmpdir("exp_table_records");
     fixture f;
@@ -311,6 +336,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_table_refuses_a_damaged_run_record),
         LS_TEST(test_selector_matches_every_run_of_a_repeated_zipped_value),
         LS_TEST(test_table_groups_a_repeated_zipped_value_into_one_row),
+        LS_TEST(test_run_is_complete_for_every_method_s_weights),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
 }
