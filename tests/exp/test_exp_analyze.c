@@ -242,6 +242,17 @@ static void test_selector_matches_every_run_of_a_repeated_zipped_value(void) {
     CHECK_INT(exp_select(&e, runs, 3, "seed=1", out), 2);
 }
 
+// Run records of the fixture's two runs: val_loss 5 -> 2 (seed 1), 4 -> 3 (seed 2).
+static void write_two_records(const fixture *f) {
+    for (int i = 0; i < 2; i++) {
+        char path[4500];
+        snprintf(path, sizeof path, "%s/metrics.jsonl", f->dir[i]);
+        const char *m = i ? "{\"step\":0,\"val_loss\":4.0}\n{\"step\":6,\"val_loss\":3.0}\n"
+                          : "{\"step\":0,\"val_loss\":5.0}\n{\"step\":6,\"val_loss\":2.0}\n";
+        CHECK(ls_write_file_atomic(path, m, strlen(m)) == 0);
+    }
+}
+
 // A table's rows group runs by the axis value's text: two runs whose zipped
 // axis repeats a value (here both "1") make one row of n = 2, not two rows.
 static void test_table_groups_a_repeated_zipped_value_into_one_row(void) {
@@ -249,12 +260,7 @@ static void test_table_groups_a_repeated_zipped_value_into_one_row(void) {
     fixture f;
     fixture_build(&f, tmp);
     char path[4500], out[4400];
-    for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/metrics.jsonl", f.dir[i]);
-        const char *m = i ? "{\"step\":0,\"val_loss\":4.0}\n{\"step\":6,\"val_loss\":3.0}\n"
-                          : "{\"step\":0,\"val_loss\":5.0}\n{\"step\":6,\"val_loss\":2.0}\n";
-        CHECK(ls_write_file_atomic(path, m, strlen(m)) == 0);
-    }
+    write_two_records(&f);
     f.values[1] = "1"; // seed = 1 | 1 (as a zipped axis may read)
     exp_kv kv[] = {{"kind", "table", NULL, 2}, {"rows", "seed", NULL, 3}, {"metrics", "val_loss", NULL, 4}};
     exp_analysis an = section("table", kv, LS_COUNT(kv));
@@ -296,12 +302,7 @@ static void test_table_refuses_a_damaged_run_record(void) {
     fixture f;
     fixture_build(&f, tmp);
     char path[4500], out[4400];
-    for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/metrics.jsonl", f.dir[i]);
-        const char *m = i ? "{\"step\":0,\"val_loss\":4.0}\n{\"step\":6,\"val_loss\":3.0}\n"
-                          : "{\"step\":0,\"val_loss\":5.0}\n{\"step\":6,\"val_loss\":2.0}\n";
-        CHECK(ls_write_file_atomic(path, m, strlen(m)) == 0);
-    }
+    write_two_records(&f);
     exp_kv kv[] = {{"kind", "table", NULL, 2}, {"rows", "seed", NULL, 3}, {"metrics", "val_loss, base_val_loss", NULL, 4}};
     exp_analysis an = section("table", kv, LS_COUNT(kv));
     snprintf(out, sizeof out, "%s/out", tmp);
