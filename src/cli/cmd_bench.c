@@ -52,7 +52,8 @@ static void usage(FILE *fp) {
             "the same with OMP_WAIT_POLICY=PASSIVE, torch at 1 and OpenBLAS at N, torch at N and OpenBLAS at 1)\n"
             "and is reported in the fastest, which the table names.\n"
             "Columns: tokens/s = B*T / median step (range: slowest-fastest step); %% of peak = tok/s x GFLOP/tok over\n"
-            "the sgemm peak measured at that thread count (same FLOP count for both sides); ratio = lorascope\n"
+            "the row's sgemm peak: the median of 2048^3 products through the same gemm, one right before each\n"
+            "timed step (same FLOP count and peak for both sides); ratio = lorascope\n"
             "median / PyTorch median; LoRA / full = lorascope's LoRA median over its full fine-tuning median.\n",
             LS_DEFAULT_ASSETS);
 }
@@ -196,7 +197,9 @@ static const char *spread(char *buf, size_t size, double med, double lo, double 
 }
 
 // The Markdown table of the rows (so that it pastes into a note), into fp.
-static void write_table(FILE *fp, const bench_opts *o, const double *peak, const row *rows, int n_rows) {
+char *openblas_get_corename(void); // OpenBLAS
+
+static void write_table(FILE *fp, const bench_opts *o, const row *rows, int n_rows) {
     double load = 0;
     FILE *lf = fopen("/proc/loadavg", "r");
     if (lf && fscanf(lf, "%lf", &load) != 1) load = 0;
@@ -205,20 +208,17 @@ static void write_table(FILE *fp, const bench_opts *o, const double *peak, const
             "lorascope %s (%s), %s, %d CPUs, %s, load average %.2f; tok/s = B*T / median of %d timed steps after "
             "1 warm-up (range: slowest-fastest step), both sides; step = the training loop's (forward, backward, clip "
             "1.0, AdamW); PyTorch in the fastest of its thread layouts, run right after its lorascope row; ratio = "
-            "median / median; %% of peak: both sides with the same FLOP count and sgemm peak\n\n",
-            record_version(), record_git_commit(), record_cpu_model(), record_n_cpus(), record_uname(), load, o->steps);
-    char *openblas_get_corename(void); // OpenBLAS
-    for (int t = 0; t < o->n_threads; t++)
-        fprintf(fp, "sgemm peak probe (2048^3 through the backend gemm, OpenBLAS core %s), %d thread%s: %.1f GFLOP/s\n",
-                openblas_get_corename(), o->threads[t], o->threads[t] > 1 ? "s" : "", peak[t]);
-    fprintf(fp, "\n| shape | B x T | mode | trainable | thr | lorascope tok/s | %% of peak | PyTorch tok/s | "
-                "%% of peak | PyTorch layout | ratio | LoRA / full | GFLOP/tok | tok/s at peak |\n"
-                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+            "median / median; %% of peak: tok/s x GFLOP/tok over the row's sgemm peak, the median of 2048^3 products "
+            "through the backend gemm (OpenBLAS core %s) run right before each timed step (range: slowest-fastest), "
+            "the same FLOP count and peak for both sides\n\n",
+            record_version(), record_git_commit(), record_cpu_model(), record_n_cpus(), record_uname(), load, o->steps,
+            openblas_get_corename());
+    fprintf(fp, "| shape | B x T | mode | trainable | thr | lorascope tok/s | %% of peak | sgemm GFLOP/s | PyTorch tok/s "
+                "| %% of peak | PyTorch layout | ratio | LoRA / full | GFLOP/tok | tok/s at peak |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < n_rows; i++) {
         const row *r = &rows[i];
-        int t = 0;
-        while (o->threads[t] != r->threads) t++;
-        double at_peak = peak[t] * 1e9 / r->ls.flops_per_token;
+        double at_peak = r->ls.peak_gflops * 1e9 / r->ls.flops_per_token;
         char ls[64], torch[64], torch_pct[32] = "-", ratio[32] = "-", speed[32] = "-";
         if (isfinite(r->torch_tok_s)) {
             snprintf(torch_pct, sizeof torch_pct, "%.0f%%", 100.0 * r->torch_tok_s / at_peak);
@@ -227,10 +227,12 @@ static void write_table(FILE *fp, const bench_opts *o, const double *peak, const
         for (int j = 0; j < n_rows && !r->full; j++)
             if (rows[j].full && rows[j].shape == r->shape && rows[j].threads == r->threads)
                 snprintf(speed, sizeof speed, "%.2f", r->ls.tok_s / rows[j].ls.tok_s);
-        fprintf(fp, "| %s%s | %d x %d | %s | %zu | %d | %s | %.0f%% | %s | %s | %s | %s | %s | %.3f | %.0f |\n",
+        char pk[64];
+        fprintf(fp, "| %s%s | %d x %d | %s | %zu | %d | %s | %.0f%% | %s | %s | %s | %s | %s | %s | %.3f | %.0f |\n",
                 r->shape->name, r->ls.weights_real || !r->shape->asset ? "" : " (random)", r->shape->B, r->shape->T,
                 r->full ? "full" : "lora", r->ls.trainable, r->threads,
                 spread(ls, sizeof ls, r->ls.tok_s, r->ls.tok_s_min, r->ls.tok_s_max), 100.0 * r->ls.tok_s / at_peak,
+                spread(pk, sizeof pk, r->ls.peak_gflops, r->ls.peak_min, r->ls.peak_max),
                 spread(torch, sizeof torch, r->torch_tok_s, r->torch_min, r->torch_max), torch_pct,
                 isfinite(r->torch_tok_s) ? r->layout : "-", ratio, speed, r->ls.flops_per_token / 1e9, at_peak);
     }
@@ -274,12 +276,6 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "lorascope bench: --torch: %s with torch, or %s, is missing\n", python(), o.script);
         return 1;
     }
-    double peak[MAX_THREADS];
-    for (int t = 0; t < o.n_threads; t++) {
-        peak[t] = bench_sgemm_gflops(o.threads[t]);
-        fprintf(stderr, "sgemm 2048^3, %d thread%s: %.1f GFLOP/s\n", o.threads[t], o.threads[t] > 1 ? "s" : "",
-                peak[t]);
-    }
     row rows[MAX_SHAPES * MAX_THREADS * 2];
     int n_rows = run_rows(&o, torch, rows);
     if (n_rows < 0) {
@@ -289,7 +285,7 @@ int cmd_bench(int argc, char **argv) {
     char *table = NULL;
     size_t tsize = 0;
     FILE *mem = open_memstream(&table, &tsize);
-    write_table(mem, &o, peak, rows, n_rows);
+    write_table(mem, &o, rows, n_rows);
     fclose(mem);
     fputs(table, stdout);
     int rc = o.out ? ls_write_file_atomic(o.out, table, tsize) : 0;

@@ -56,28 +56,35 @@ double bench_flops_per_token(const ls_model_config *c, int T, int full, int rank
     return 4.0 * N - 2.0 * C * QKV + attn + L * n_sites_per_layer * site;
 }
 
-double bench_sgemm_gflops(int threads) {
-    train_set_threads(threads);
-    const ls_backend *be = ls_backend_cpu();
-    int n = 2048;
-    float *a = ls_malloc((size_t)n * n * sizeof(float)), *b = ls_malloc((size_t)n * n * sizeof(float)),
-          *c = ls_calloc((size_t)n * n, sizeof(float));
-    for (size_t i = 0; i < (size_t)n * n; i++) {
-        a[i] = (float)(i % 7) * 0.1f;
-        b[i] = (float)(i % 5) * 0.1f;
+// The sgemm probe: one 2048^3 product through the CPU backend's gemm (at the
+// current thread count), in GFLOP/s.
+#define PROBE_N 2048
+typedef struct {
+    float *a, *b, *c;
+} sgemm_probe;
+
+static void probe_init(sgemm_probe *p) {
+    size_t nn = (size_t)PROBE_N * PROBE_N;
+    p->a = ls_malloc(nn * sizeof(float));
+    p->b = ls_malloc(nn * sizeof(float));
+    p->c = ls_calloc(nn, sizeof(float));
+    for (size_t i = 0; i < nn; i++) {
+        p->a[i] = (float)(i % 7) * 0.1f;
+        p->b[i] = (float)(i % 5) * 0.1f;
     }
-    double best = 0.0;
-    for (int k = 0; k < 3; k++) {
-        double t0 = ls_now();
-        be->gemm(0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        double dt = ls_now() - t0;
-        double g = 2.0 * n * (double)n * n / dt / 1e9;
-        if (g > best) best = g;
-    }
-    free(a);
-    free(b);
-    free(c);
-    return best;
+}
+
+static double probe_run(sgemm_probe *p) {
+    int n = PROBE_N;
+    double t0 = ls_now();
+    ls_backend_cpu()->gemm(0, 1, n, n, n, 1.0f, p->a, n, p->b, n, 0.0f, p->c, n);
+    return 2.0 * n * (double)n * n / (ls_now() - t0) / 1e9;
+}
+
+static void probe_free(sgemm_probe *p) {
+    free(p->a);
+    free(p->b);
+    free(p->c);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -136,14 +143,26 @@ static void bench_batch_free(train_fixed_batch *b) {
     free((void *)b->labels);
 }
 
+static double median_of(double *v, int n) {
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 // Times 1 + steps training steps of spec on batch: the fastest, median and
 // slowest of the timed ones (step 0 warms caches and is not timed) into r.
+// An sgemm probe runs right before each timed step, so that the step and the
+// peak it is measured against see the same machine (this VM's sgemm rate
+// drifts by a fifth over minutes); r gets the probes' median and range.
 static int time_steps(const char *name, const train_step_spec *spec, train_fixed_batch *batch, int steps,
                       bench_result *r) {
-    double *times = ls_malloc((size_t)(steps + 1) * sizeof(double));
+    double *times = ls_malloc((size_t)(steps + 1) * sizeof(double)),
+           *probes = ls_malloc((size_t)(steps + 1) * sizeof(double));
+    sgemm_probe probe;
+    probe_init(&probe);
     int rc = 0;
     char msg[256];
     for (int k = 0; k <= steps && !rc; k++) {
+        if (k > 0) probes[k - 1] = probe_run(&probe);
         double t0 = ls_now();
         train_step_stats st;
         rc = train_step(spec, k + 1, 1e-5, train_fixed_batch_next, batch, &st, msg, sizeof msg);
@@ -154,14 +173,18 @@ static int time_steps(const char *name, const train_step_spec *spec, train_fixed
         // the median is the step's cost; the fastest and slowest show how much
         // the machine's other load moved it
         int N = batch->B * batch->T;
-        qsort(times + 1, (size_t)steps, sizeof(double), cmp_double);
+        r->step_median_s = median_of(times + 1, steps);
         r->step_min_s = times[1];
         r->step_max_s = times[steps];
-        r->step_median_s = steps % 2 ? times[1 + steps / 2] : 0.5 * (times[steps / 2] + times[1 + steps / 2]);
         r->tok_s = N / r->step_median_s;
         r->tok_s_min = N / r->step_max_s;
         r->tok_s_max = N / r->step_min_s;
+        r->peak_gflops = median_of(probes, steps);
+        r->peak_min = probes[0];
+        r->peak_max = probes[steps - 1];
     }
+    probe_free(&probe);
+    free(probes);
     free(times);
     return rc;
 }

@@ -45,6 +45,8 @@ typedef struct {
     double step_min_s, step_max_s;  // the fastest and the slowest timed step
     double tok_s;            // B*T / step_median_s
     double tok_s_min, tok_s_max;    // B*T / step_max_s, B*T / step_min_s
+    double peak_gflops;      // median GFLOP/s of the sgemm probes run before each timed step
+    double peak_min, peak_max;      // the slowest and the fastest probe
     double flops_per_token;  // bench_flops_per_token
     size_t trainable;
     size_t params;
@@ -69,14 +71,11 @@ int bench_build_model(ls_model *m, const bench_shape *s, const char *assets_dir,
 double bench_flops_per_token(const ls_model_config *cfg, int T, int full, int rank, int n_sites_per_layer);
 
 // Builds the shape (real weights when assets_dir holds the checkpoint), runs
-// one untimed step and then `steps` timed steps with `threads` threads;
-// reports the median step and the spread (fastest, slowest).
+// one untimed step and then `steps` timed steps with `threads` threads, each
+// after one sgemm probe (a 2048^3 product through the same gemm); reports the
+// median step and the spread (fastest, slowest), and the probes' median: the
+// peak that step is measured against.
 // Returns 0 or -1 with ls_error().
 int bench_train(const bench_shape *s, const char *assets_dir, int full, int threads, int steps, bench_result *r);
-
-// Best GFLOP/s of a 2048^3 product through the CPU backend's gemm (OpenBLAS
-// sgemm panels over `threads` OpenMP threads), three tries: the peak the
-// engine's matrix products can reach.
-double bench_sgemm_gflops(int threads);
 
 #endif

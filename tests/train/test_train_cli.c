@@ -576,7 +576,7 @@ static void test_bench_prints_lora_and_full_rows(void) {
     CHECK_MSG(run("bench --shape stories260K --threads 1 --steps 1 --no-torch") == 0, "%s", err_text);
     CHECK_STR_CONTAINS(out_text, "| stories260K | 8 x 256 | lora | 8960 | 1 |");
     CHECK_STR_CONTAINS(out_text, "| stories260K | 8 x 256 | full | 260032 | 1 |");
-    CHECK_STR_CONTAINS(out_text, "sgemm peak probe");
+    CHECK_STR_CONTAINS(out_text, "the median of 2048^3 products through the backend gemm");
     expect_error("bench --shape gpt5", 2,
                  "--shape: expected one of stories260K, llama512, gpt2-768, smollm2-135m, minilm-l6", NULL);
     CHECK_STR_CONTAINS(err_text, "found 'gpt5'");
@@ -599,7 +599,8 @@ static void test_bench_encoder_row_trains_the_classifier_beside_lora(void) {
 // The PyTorch side through a stand-in interpreter (LORASCOPE_PYTHON) that
 // answers every job with one record: it reaches the table as median
 // (slowest-fastest) and layout, its % of peak comes from the row's FLOP count
-// and sgemm peak, and the ratio is median / median.
+// and the row's sgemm peak (the median of its probes, inside their range),
+// and the ratio is median / median.
 static void test_bench_table_shows_peer_median_layout_and_ratio(void) {
     if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not in the assets");
     const char *py = S("%s/python", ls_test_tmpdir("bench_fake_python"));
@@ -615,11 +616,13 @@ static void test_bench_table_shows_peer_median_layout_and_ratio(void) {
     const char *row = strstr(out_text, "| stories260K | 8 x 256 | lora | 8960 | 1 |");
     CHECK_MSG(row, "no stories260K lora row in:\n%s", out_text);
     if (!row) return;
-    double ls, lo, hi, pct, torch_pct, ratio, gflop, at_peak;
-    int n = sscanf(row, "| stories260K | 8 x 256 | lora | 8960 | 1 | %lf (%lf-%lf) | %lf%% | 1000 (900-1100) | %lf%% "
-                        "| omp 1 + blas 1 | %lf | - | %lf | %lf |",
-                   &ls, &lo, &hi, &pct, &torch_pct, &ratio, &gflop, &at_peak);
-    CHECK_MSG(n == 8, "parsed %d of 8 fields of: %.300s", n, row);
+    double ls, lo, hi, pct, pk, pk_lo, pk_hi, torch_pct, ratio, gflop, at_peak;
+    int n = sscanf(row, "| stories260K | 8 x 256 | lora | 8960 | 1 | %lf (%lf-%lf) | %lf%% | %lf (%lf-%lf) | "
+                        "1000 (900-1100) | %lf%% | omp 1 + blas 1 | %lf | - | %lf | %lf |",
+                   &ls, &lo, &hi, &pct, &pk, &pk_lo, &pk_hi, &torch_pct, &ratio, &gflop, &at_peak);
+    CHECK_MSG(n == 11, "parsed %d of 11 fields of: %.300s", n, row);
+    if (n != 11) return;
+    CHECK_MSG(pk > 0 && pk_lo <= pk + 0.5 && pk <= pk_hi + 0.5, "sgemm %.1f (%.1f-%.1f)", pk, pk_lo, pk_hi);
     CHECK_NEAR(ratio, ls / 1000.0, 0.006);
     CHECK_NEAR(torch_pct, 100.0 * 1000.0 / at_peak, 1.0);
     CHECK_NEAR(pct, 100.0 * ls / at_peak, 1.0);
