@@ -852,6 +852,8 @@ static void decoder_reserve(ls_model *m, int n_ctx) {
     if (!d->host_logits) d->host_logits = ls_malloc((size_t)m->V * sizeof(float));
 }
 
+int model_cache_offset(const ls_model *m) { return m->prefix ? m->prefix->P : 0; }
+
 const float *model_decode(ls_model *m, int token, int pos) {
     const ls_backend *be = m->be;
     if (IS_ENC(m)) {
@@ -863,33 +865,35 @@ const float *model_decode(ls_model *m, int token, int pos) {
         ls_fail("model_decode: token: expected an id in [0, %d), found %d", m->V, token);
         return NULL;
     }
-    if (pos < 0 || pos >= m->P) {
-        ls_fail("model_decode: pos: expected 0 <= pos < max_seq_len %d, found %d", m->P, pos);
+    const ls_prefix *pf = m->prefix;
+    int P = model_cache_offset(m), at = P + pos; // the token's cache slot and position
+    if (pos < 0 || at >= m->P) {
+        ls_fail("model_decode: pos: expected 0 <= pos < max_seq_len %d - prefix %d, found %d", m->P, P, pos);
         return NULL;
     }
-    if (m->prefix) {
-        ls_fail("model_decode: expected no prefix attached (decoding with prefix-layer tuning is not implemented)");
-        return NULL;
-    }
-    decoder_reserve(m, pos + 1);
+    decoder_reserve(m, at + 1);
     if (m->lora && m->lora->Ncap < 1) lora_reserve(m->lora, 1);
     if (m->adapters && m->adapters->Ncap < 1) adapters_reserve(m->adapters, 1);
     ls_decoder *d = &m->dec;
     ls_params *p = &m->params;
     size_t C = m->C, kv = (size_t)m->NKV * m->HS, qd = (size_t)m->NH * m->HS;
     be->upload_int(d->token, &token, 1);
-    be->embedding_forward(d->x, d->token, p->wte, p->wpe, 1, 1, m->C, pos);
+    be->embedding_forward(d->x, d->token, p->wte, p->wpe, 1, 1, m->C, at);
     for (int l = 0; l < m->L; l++) {
         float *kc = d->k_cache + (size_t)l * d->n_ctx * kv, *vc = d->v_cache + (size_t)l * d->n_ctx * kv;
+        if (pf && pos == 0) { // the prefix as the cache's first l_p entries, used as they are (no RoPE)
+            be->upload(kc, prefix_keys(pf, l), (size_t)P * kv);
+            be->upload(vc, prefix_values(pf, l), (size_t)P * kv);
+        }
         norm_forward(m, d->xb, d->mean, d->rstd, d->x, p->ln1w + l * C,
                      p->ln1b ? p->ln1b + l * C : NULL, 1);
         linear_forward(m, l, LS_LIN_QKV, d->qkv, d->xb, 1);
         if (!IS_GPT2(m))
             be->rope_forward(d->qkv, m->rope_cos, m->rope_sin, 1, 1, m->NH + 2 * m->NKV,
-                             m->NH + m->NKV, m->HS, pos, m->cfg.rope_interleaved);
-        be->copy(kc + (size_t)pos * kv, d->qkv + qd, kv);
-        be->copy(vc + (size_t)pos * kv, d->qkv + qd + kv, kv);
-        be->attention_decode(d->xb2, d->att, d->qkv, kc, vc, pos + 1, m->NH, m->NKV, m->HS);
+                             m->NH + m->NKV, m->HS, at, m->cfg.rope_interleaved);
+        be->copy(kc + (size_t)at * kv, d->qkv + qd, kv);
+        be->copy(vc + (size_t)at * kv, d->qkv + qd + kv, kv);
+        be->attention_decode(d->xb2, d->att, d->qkv, kc, vc, at + 1, m->NH, m->NKV, m->HS);
         linear_forward(m, l, LS_LIN_O, d->xb, d->xb2, 1);
         be->residual_forward(d->x, d->x, d->xb, C);
         norm_forward(m, d->xb, d->mean, d->rstd, d->x, p->ln2w + l * C,
@@ -909,9 +913,10 @@ const float *model_decode(ls_model *m, int token, int pos) {
 int model_generate(ls_model *m, const int *prompt, int n_prompt, int steps, ls_sampler *sampler,
                    int stop_token, int *out) {
     if (n_prompt < 1) return ls_fail("model_generate: expected at least one prompt token, found 0");
-    if (steps < 1 || steps > m->P)
-        return ls_fail("model_generate: steps: expected 1..%d (max_seq_len), found %d", m->P, steps);
-    decoder_reserve(m, steps);
+    int room = m->P - model_cache_offset(m);
+    if (steps < 1 || steps > room)
+        return ls_fail("model_generate: steps: expected 1..%d (max_seq_len less a prefix), found %d", room, steps);
+    decoder_reserve(m, model_cache_offset(m) + steps);
     int token = prompt[0], n_out = 0;
     out[n_out++] = token;
     for (int pos = 0; pos < steps; pos++) {

@@ -104,8 +104,8 @@ void prefix_attention_backward(float *dqkv, float *dpk, float *dpv, float *dp, c
 int prefix_build(ls_prefix *pf, ls_model *m, int P, uint64_t seed) {
     memset(pf, 0, sizeof *pf);
     if (P < 1 || P > 4096) return ls_fail("prefix length (--prefix-len): expected 1..4096, found %d", P);
-    if (m->cfg.family != LS_FAMILY_GPT2)
-        return ls_fail("prefix-layer: a %s model: expected a gpt2 decoder (the one family wired so far)",
+    if (arch_is_encoder(m->cfg.family))
+        return ls_fail("prefix-layer: a %s model: expected a decoder (gpt2 or llama; encoders are not wired)",
                        arch_family_name(m->cfg.family));
     if (m->be != ls_backend_cpu()) return ls_fail("prefix-layer: expected the cpu backend (host memory), found another");
     pf->P = P;

@@ -14,7 +14,8 @@
 // Here: the attention op pair with a prefix, on host memory (the CPU
 // backend's), finite-difference checked (tests/engine/test_ops_grad.c), and
 // the prefix attached to a decoder (model.c: m->prefix; positions offset by
-// l_p as with transformers; gpt2 only for now, and not in KV-cache decoding),
+// l_p as with transformers, for GPT-2's learned positions and Llama's RoPE;
+// in KV-cache decoding the prefix fills cache slots 0..l_p-1),
 // checked against PEFT (tests/train/test_methods.c); trained by `train
 // --method prefix-layer`, saved in PEFT's layout (export_prefix_peft) and
 // attached again for eval (import_prefix, train/).
@@ -43,7 +44,7 @@ typedef struct ls_prefix {
 
 // Allocates l_p = P prefix vectors per layer on m, drawn N(0, 1) from seed (as
 // PEFT's nn.Embedding), and attaches them (m->prefix). Returns 0, or -1 with
-// ls_error() for P < 1, an encoder or llama model, or a backend other than the CPU.
+// ls_error() for P < 1, an encoder, or a backend other than the CPU.
 int prefix_build(ls_prefix *pf, struct ls_model *m, int P, uint64_t seed);
 // Detaches from m and frees.
 void prefix_free(ls_prefix *pf, struct ls_model *m);

@@ -31,7 +31,7 @@ static const opt_spec OPTIONS[] = {
     BOOL("lora", "full", "full", full, "full fine-tuning: every base weight trainable, no adapter (= --method full)"),
     CHOICE("lora", "method", "method", method, "lora|full|bitfit|fttop2|adapter-h|adapter-l|prefix-layer",
            "what trains: LoRA; full fine-tuning; BitFit (biases); FT^Top2 (last two layers); Adapter^H / ^L "
-           "(bottleneck adapters, engine/adapters.h); encoders: + head; prefix-layer (gpt2, cpu: engine/prefix.h)"),
+           "(bottleneck adapters, engine/adapters.h); encoders: + head; prefix-layer (decoders, cpu: engine/prefix.h)"),
     INT("lora", "adapter_size", "adapter-size", adapter_size, 1, 65536, 0, "adapter-h / adapter-l: bottleneck size r"),
     INT("lora", "prefix_len", "prefix-len", prefix_len, 1, 4096, 0, "prefix-layer: l_p trainable keys and values per layer"),
     STR("lora", "modules", "lora", modules, 0, "adapted modules: llama q k v o gate up down; gpt2 c_attn c_proj c_fc mlp_proj; all"),

@@ -361,31 +361,41 @@ static void test_bert_adapter_h_and_l_gradients_match_finite_differences(void) {
     check_adapters("bert", "data/methods/bert_tiny3", LS_ADAPTERS_LIN);
 }
 
-// Prefix-layer tuning on the tiny GPT-2 against PEFT's PREFIX_TUNING (l_p 3,
-// the prefix as past_key_values, the real tokens at positions 3..): from the
-// reference's prompt_embeddings, the loss, d loss / d prompt_embeddings (in
-// PEFT's layout, within 1e-3 of its largest entry: the tiny model's
-// attention is near uniform, so these gradients are small) and the tensor
-// after one AdamW step (within 1e-5; the step is lr-sized whatever the
-// gradient's scale); then gradients against central finite differences
-// of the model's loss, and the base's bits unchanged.
-static void test_gpt2_prefix_layer_matches_peft_and_finite_differences(void) {
+// Prefix-layer tuning on the tiny GPT-2 and the tiny Llama (GQA: keys and
+// values of its 2 kv heads; RoPE positions shifted by l_p) against PEFT's
+// PREFIX_TUNING (l_p 3, the prefix as past_key_values, the real tokens at
+// positions 3..): from the reference's prompt_embeddings, the loss, d loss /
+// d prompt_embeddings (in PEFT's layout, within 1e-3 of its largest entry:
+// the tiny models' attention is near uniform, so these gradients are small)
+// and the tensor after one AdamW step (within 1e-5; the step is lr-sized
+// whatever the gradient's scale); then gradients against central finite
+// differences of the model's loss, and the base's bits unchanged.
+static void check_prefix(const char *tag, const char *dir) {
     st_file f;
+    char key[160];
     CHECK_MSG(st_open(&f, ls_test_source("data/methods/methods_ref.safetensors")) == 0, "%s", ls_error());
     ls_model m;
-    if (load_model(&m, "data/methods/gpt2_tiny3")) { st_close(&f); return; }
+    if (load_model(&m, dir)) { st_close(&f); return; }
     int n = 0;
-    int *tokens = load_ints(&f, "gpt2.tokens", &n), *targets = load_ints(&f, "gpt2.targets", &n), B = 3, T = n / 3;
+    snprintf(key, sizeof key, "%s.tokens", tag);
+    int *tokens = load_ints(&f, key, &n);
+    snprintf(key, sizeof key, "%s.targets", tag);
+    int *targets = load_ints(&f, key, &n), B = 3, T = n / 3;
     CHECK(model_reserve(&m, B, T) == 0);
     float *before = ls_malloc(m.n_params * sizeof(float));
     be->download(before, m.params_memory, m.n_params);
     ls_prefix pf;
     CHECK_MSG(prefix_build(&pf, &m, 3, 1) == 0, "%s", ls_error());
-    const st_tensor *it = st_find(&f, "gpt2.prefix-layer.init.prompt_embeddings");
-    CHECK_INT(it ? it->numel : 0, (long long)pf.n_params);
-    float *init = st_load_float(&f, it), *gref = st_load_float(&f, st_find(&f, "gpt2.prefix-layer.grad.prompt_embeddings"));
-    float *aref = st_load_float(&f, st_find(&f, "gpt2.prefix-layer.after.prompt_embeddings"));
-    float *lref = st_load_float(&f, st_find(&f, "gpt2.prefix-layer.loss"));
+    float *ref[4];
+    const char *what[4] = {"init.prompt_embeddings", "grad.prompt_embeddings", "after.prompt_embeddings", "loss"};
+    for (int k = 0; k < 4; k++) {
+        snprintf(key, sizeof key, "%s.prefix-layer.%s", tag, what[k]);
+        const st_tensor *t = st_find(&f, key);
+        CHECK_MSG(t && (k == 3 || t->numel == (int64_t)pf.n_params), "%s: missing or of another size", key);
+        if (!t) return;
+        ref[k] = st_load_float(&f, t);
+    }
+    float *init = ref[0], *gref = ref[1], *aref = ref[2], *lref = ref[3];
     prefix_peft_layout(&pf, pf.params, init, 0);
     prefix_zero_grad(&pf);
     float loss = model_forward(&m, tokens, targets, NULL, B, T, 0.0f);
@@ -401,7 +411,7 @@ static void test_gpt2_prefix_layer_matches_peft_and_finite_differences(void) {
     be->download(now, m.params_memory, m.n_params);
     prefix_peft_layout(&pf, pf.params, after, 1);
     double dp = max_diff(after, aref, pf.n_params);
-    printf("  loss %.9g, PEFT %.9g; gradient max |diff| %.3g (largest %.3g); after the step %.3g\n", loss, lref[0], dg,
+    printf("  %s: loss %.9g, PEFT %.9g; gradient max |diff| %.3g (largest %.3g); after the step %.3g\n", tag, loss, lref[0], dg,
            gmax, dp);
     CHECK_CLOSE(loss, lref[0], 1e-6, 0);
     CHECK_MSG(dg <= 1e-3 * gmax, "prompt_embeddings gradient: max |diff| %.3g, largest %.3g", dg, gmax);
@@ -439,15 +449,48 @@ static void test_gpt2_prefix_layer_matches_peft_and_finite_differences(void) {
            pf.n_params / (pf.n_params / 37) + 1, fd_max, g_max);
     CHECK_MSG(fd_max > 1e-3, "finite differences too small to check anything (largest %.3g)", fd_max);
     CHECK_MSG(!memcmp(before, now, m.n_params * sizeof(float)), "the frozen base changed in the step");
-    // decoding with a prefix is refused, not silently wrong
-    CHECK(model_decode(&m, 1, 0) == NULL);
-    CHECK_STR_CONTAINS(ls_error(), "decoding with prefix-layer tuning is not implemented");
+    // KV-cache decoding with the prefix in cache slots 0..l_p-1: sequence 0's
+    // logits at every position are the full forward's (which matched PEFT above)
+    model_forward(&m, tokens, NULL, NULL, B, T, 0.0f);
+    float *full = ls_malloc((size_t)T * m.V * sizeof(float));
+    be->download(full, m.acts.logits, (size_t)T * m.V);
+    double dd = 0, lmax = 0;
+    for (int t = 0; t < T; t++) {
+        const float *lg = model_decode(&m, tokens[t], t);
+        CHECK_MSG(lg != NULL, "%s", ls_error());
+        if (!lg) break;
+        for (int v = 0; v < m.V; v++) {
+            dd = fmax(dd, fabs((double)lg[v] - full[(size_t)t * m.V + v]));
+            lmax = fmax(lmax, fabs(full[(size_t)t * m.V + v]));
+        }
+    }
+    printf("  %s: decoding with the prefix cached: logits max |diff| %.3g of the forward's (largest %.3g)\n", tag, dd,
+           lmax);
+    CHECK_MSG(dd <= 1e-4 * fmax(1.0, lmax), "%s: decoded logits off the forward's by %.3g", tag, dd);
+    CHECK_INT(model_cache_offset(&m), 3);
+    free(full);
     adamw_free(&opt);
     prefix_free(&pf, &m);
     free(now); free(before); free(init); free(gref); free(aref); free(lref); free(g); free(after);
     free(tokens); free(targets);
     model_free(&m);
     st_close(&f);
+}
+
+static void test_gpt2_prefix_layer_matches_peft_and_finite_differences(void) {
+    check_prefix("gpt2", "data/methods/gpt2_tiny3");
+}
+static void test_llama_prefix_layer_matches_peft_and_finite_differences(void) {
+    check_prefix("llama", "data/methods/llama_tiny3");
+}
+static void test_llama_adapter_h_step_matches_pytorch(void) {
+    check_adapter_step("llama", "data/methods/llama_tiny3", "adapter-h");
+}
+static void test_llama_adapter_l_step_matches_pytorch(void) {
+    check_adapter_step("llama", "data/methods/llama_tiny3", "adapter-l");
+}
+static void test_llama_adapter_h_gradients_match_finite_differences(void) {
+    check_adapters("llama", "data/methods/llama_tiny3", LS_ADAPTERS_HOULSBY);
 }
 
 static const ls_test tests[] = {
@@ -461,6 +504,10 @@ static const ls_test tests[] = {
     LS_TEST(test_bert_adapter_h_step_matches_pytorch),
     LS_TEST(test_bert_adapter_l_step_matches_pytorch),
     LS_TEST(test_gpt2_prefix_layer_matches_peft_and_finite_differences),
+    LS_TEST(test_llama_prefix_layer_matches_peft_and_finite_differences),
+    LS_TEST(test_llama_adapter_h_step_matches_pytorch),
+    LS_TEST(test_llama_adapter_l_step_matches_pytorch),
+    LS_TEST(test_llama_adapter_h_gradients_match_finite_differences),
     LS_TEST(test_gpt2_adapter_h_gradients_match_finite_differences),
     LS_TEST(test_bert_adapter_h_and_l_gradients_match_finite_differences),
 };
