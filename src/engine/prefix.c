@@ -125,6 +125,27 @@ int prefix_build(ls_prefix *pf, ls_model *m, int P, uint64_t seed) {
     return 0;
 }
 
+int prefix_init_from_tokens(ls_prefix *pf, ls_model *m, const int *tokens) {
+    int P = pf->P, was_training = m->training;
+    m->prefix = NULL;
+    model_set_training(m, 0);
+    float rc = model_forward(m, tokens, NULL, NULL, 1, P, 0.0f);
+    model_set_training(m, was_training);
+    m->prefix = pf;
+    if (rc < 0.0f) return ls_fail_prefix("prefix init from text");
+    size_t kv = (size_t)pf->NKV * pf->HS, row = (size_t)(pf->NH + 2 * pf->NKV) * pf->HS;
+    for (int l = 0; l < pf->L; l++) {
+        const float *qkv = m->acts.qkv + (size_t)l * P * m->QKV; // host memory: the CPU backend
+        for (int p = 0; p < P; p++) {
+            memcpy(prefix_keys(pf, l) + (size_t)p * kv, qkv + (size_t)p * row + (size_t)pf->NH * pf->HS,
+                   kv * sizeof(float));
+            memcpy(prefix_values(pf, l) + (size_t)p * kv, qkv + (size_t)p * row + (size_t)(pf->NH + pf->NKV) * pf->HS,
+                   kv * sizeof(float));
+        }
+    }
+    return 0;
+}
+
 void prefix_free(ls_prefix *pf, ls_model *m) {
     if (m && m->prefix == pf) m->prefix = NULL;
     free(pf->params);

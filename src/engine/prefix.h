@@ -46,6 +46,13 @@ typedef struct ls_prefix {
 // PEFT's nn.Embedding), and attaches them (m->prefix). Returns 0, or -1 with
 // ls_error() for P < 1, an encoder, or a backend other than the CPU.
 int prefix_build(ls_prefix *pf, struct ls_model *m, int P, uint64_t seed);
+// Li & Liang's initialisation from real words (their Sec. 7.2): the prefix
+// becomes the keys and values (after RoPE) that the model itself computes for
+// tokens[0..P) at positions 0..P-1, i.e. the KV cache of that text, so that
+// the prefixed model starts as the base model with the text as its prompt.
+// Runs one forward of (1, P) on m with the prefix detached (m must have room
+// for it: model_reserve). Returns 0, or -1 with ls_error() for a bad token.
+int prefix_init_from_tokens(ls_prefix *pf, struct ls_model *m, const int *tokens);
 // Detaches from m and frees.
 void prefix_free(ls_prefix *pf, struct ls_model *m);
 // Sizes the saved probabilities for (B, T) (model_reserve calls it).

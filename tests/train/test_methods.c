@@ -477,6 +477,41 @@ static void check_prefix(const char *tag, const char *dir) {
     st_close(&f);
 }
 
+// --prefix-init text (Li & Liang): a prefix initialised from the model's own
+// keys and values of a text makes the prefixed model on tokens x what the
+// base model is on [text; x] at positions l_p.. (GPT-2's learned positions,
+// Llama's RoPE): logits within 1e-4.
+static void check_prefix_from_text(const char *dir) {
+    ls_model m;
+    if (load_model(&m, dir)) return;
+    enum { P = 4, T = 9 };
+    int text[P] = {17, 200, 3, 64}, x[T] = {5, 9, 250, 31, 31, 7, 120, 0, 88}, joint[P + T];
+    memcpy(joint, text, sizeof text);
+    memcpy(joint + P, x, sizeof x);
+    CHECK(model_reserve(&m, 1, P + T) == 0);
+    model_forward(&m, joint, NULL, NULL, 1, P + T, 0.0f);
+    float *ref = ls_malloc((size_t)(P + T) * m.V * sizeof(float)), *got = ls_malloc((size_t)T * m.V * sizeof(float));
+    be->download(ref, m.acts.logits, (size_t)(P + T) * m.V);
+    ls_prefix pf;
+    CHECK_MSG(prefix_build(&pf, &m, P, 1) == 0, "%s", ls_error());
+    CHECK_MSG(prefix_init_from_tokens(&pf, &m, text) == 0, "%s", ls_error());
+    CHECK(m.prefix == &pf);
+    model_forward(&m, x, NULL, NULL, 1, T, 0.0f);
+    be->download(got, m.acts.logits, (size_t)T * m.V);
+    double d = max_diff(got, ref + (size_t)P * m.V, (size_t)T * m.V);
+    printf("  %s: prefixed model vs base on [text; x]: logits max |diff| %.3g\n", dir, d);
+    CHECK_MSG(d <= 1e-4, "%s: logits off by %.3g", dir, d);
+    prefix_free(&pf, &m);
+    free(ref);
+    free(got);
+    model_free(&m);
+}
+
+static void test_prefix_init_from_text_is_that_text_as_a_prompt(void) {
+    check_prefix_from_text("data/methods/gpt2_tiny3");
+    check_prefix_from_text("data/methods/llama_tiny3");
+}
+
 static void test_gpt2_prefix_layer_matches_peft_and_finite_differences(void) {
     check_prefix("gpt2", "data/methods/gpt2_tiny3");
 }
@@ -505,6 +540,7 @@ static const ls_test tests[] = {
     LS_TEST(test_bert_adapter_l_step_matches_pytorch),
     LS_TEST(test_gpt2_prefix_layer_matches_peft_and_finite_differences),
     LS_TEST(test_llama_prefix_layer_matches_peft_and_finite_differences),
+    LS_TEST(test_prefix_init_from_text_is_that_text_as_a_prompt),
     LS_TEST(test_llama_adapter_h_step_matches_pytorch),
     LS_TEST(test_llama_adapter_l_step_matches_pytorch),
     LS_TEST(test_llama_adapter_h_gradients_match_finite_differences),
