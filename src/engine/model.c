@@ -712,8 +712,7 @@ float model_forward(ls_model *m, const int *tokens, const int *targets, const fl
             be->rope_forward(qkv, m->rope_cos, m->rope_sin, B, T, m->NH + 2 * m->NKV,
                              m->NH + m->NKV, m->HS, pos0, m->cfg.rope_interleaved);
         if (pf) // prefix-layer tuning: the layer's P keys and values before the sequence's (prefix.h)
-            prefix_attention_forward(atty, pf->att + l * pf->att_cap, qkv, prefix_keys(pf, l), prefix_values(pf, l), B,
-                                     T, pf->P, m->NH, m->NKV, m->HS);
+            prefix_layer_forward(m->prefix, l, atty, qkv, B, T);
         else be->attention_forward(atty, att, qkv, B, T, m->NH, m->NKV, m->HS);
         linear_forward(m, l, LS_LIN_O, a->tmp, atty, N);
         be->residual_forward(res2, x, a->tmp, NC);
@@ -793,10 +792,7 @@ void model_backward(ls_model *m, float loss_scale, float smoothing) {
                       p->ln2w + l * C, ln2m, ln2r, N);
         // now dres = d loss / d res2, which is also d loss / d (o projection output)
         linear_backward(m, l, LS_LIN_O, a->datty, a->dres, atty, N);
-        if (pf)
-            prefix_attention_backward(a->dqkv, prefix_dkeys(pf, l), prefix_dvalues(pf, l), pf->dp, a->datty, qkv,
-                                      prefix_keys(pf, l), prefix_values(pf, l), pf->att + l * pf->att_cap, B, T,
-                                      pf->P, m->NH, m->NKV, m->HS);
+        if (pf) prefix_layer_backward(pf, l, a->dqkv, a->datty, qkv, B, T);
         else be->attention_backward(a->dqkv, a->datt, a->datty, qkv, att, B, T, m->NH, m->NKV, m->HS);
         if (!IS_GPT2(m))
             be->rope_backward(a->dqkv, m->rope_cos, m->rope_sin, B, T, m->NH + 2 * m->NKV,
@@ -882,8 +878,8 @@ const float *model_decode(ls_model *m, int token, int pos) {
     for (int l = 0; l < m->L; l++) {
         float *kc = d->k_cache + (size_t)l * d->n_ctx * kv, *vc = d->v_cache + (size_t)l * d->n_ctx * kv;
         if (pf && pos == 0) { // the prefix as the cache's first l_p entries, used as they are (no RoPE)
-            be->upload(kc, prefix_keys(pf, l), (size_t)P * kv);
-            be->upload(vc, prefix_values(pf, l), (size_t)P * kv);
+            be->copy(kc, prefix_keys(pf, l), (size_t)P * kv);
+            be->copy(vc, prefix_values(pf, l), (size_t)P * kv);
         }
         norm_forward(m, d->xb, d->mean, d->rstd, d->x, p->ln1w + l * C,
                      p->ln1b ? p->ln1b + l * C : NULL, 1);

@@ -512,6 +512,61 @@ static void test_prefix_init_from_text_is_that_text_as_a_prompt(void) {
     check_prefix_from_text("data/methods/llama_tiny3");
 }
 
+// The composed path (the backend's own causal attention over [prefix;
+// sequence], what the CUDA backend runs) against the CPU's prefix op pair, on
+// the CPU backend: the logits within 1e-5, the loss and every gradient of
+// the prefix within 1e-6 (of the largest).
+static void check_prefix_paths(const char *tag, const char *dir) {
+    st_file f;
+    char key[64];
+    CHECK_MSG(st_open(&f, ls_test_source("data/methods/methods_ref.safetensors")) == 0, "%s", ls_error());
+    ls_model m;
+    if (load_model(&m, dir)) { st_close(&f); return; }
+    int n = 0;
+    snprintf(key, sizeof key, "%s.tokens", tag);
+    int *tokens = load_ints(&f, key, &n);
+    snprintf(key, sizeof key, "%s.targets", tag);
+    int *targets = load_ints(&f, key, &n), B = 3, T = n / 3;
+    CHECK(model_reserve(&m, B, T) == 0);
+    ls_prefix pf;
+    CHECK_MSG(prefix_build(&pf, &m, 3, 5) == 0, "%s", ls_error());
+    CHECK(!pf.composed);
+    float loss[2], *g[2], *logits[2];
+    for (int k = 0; k < 2; k++) {
+        if (k) prefix_set_composed(&pf, &m, 1);
+        prefix_zero_grad(&pf);
+        loss[k] = model_forward(&m, tokens, targets, NULL, B, T, 0.0f);
+        logits[k] = ls_malloc((size_t)B * T * m.V * sizeof(float));
+        be->download(logits[k], m.acts.logits, (size_t)B * T * m.V);
+        model_backward(&m, 1.0f, 0.0f);
+        g[k] = ls_malloc(pf.n_params * sizeof(float));
+        be->download(g[k], pf.grads, pf.n_params);
+    }
+    double dg = max_diff(g[1], g[0], pf.n_params), gmax = 0;
+    for (size_t i = 0; i < pf.n_params; i++) gmax = fmax(gmax, fabs(g[0][i]));
+    printf("  %s: composed vs direct: loss %.9g / %.9g, gradient max |diff| %.3g (largest %.3g)\n", tag, loss[1],
+           loss[0], dg, gmax);
+    CHECK_CLOSE(loss[1], loss[0], 1e-6, 0);
+    CHECK_MSG(dg <= 1e-6 * fmax(1.0, gmax), "%s: composed gradients off by %.3g", tag, dg);
+    CHECK_MSG(gmax > 1e-4, "%s: gradients too small to compare (largest %.3g)", tag, gmax);
+    double dl = max_diff(logits[1], logits[0], (size_t)B * T * m.V);
+    CHECK_MSG(dl <= 1e-5, "%s: composed logits off by %.3g", tag, dl);
+    for (int k = 0; k < 2; k++) {
+        free(g[k]);
+        free(logits[k]);
+    }
+    prefix_free(&pf, &m);
+    free(tokens);
+    free(targets);
+    model_free(&m);
+    st_close(&f);
+}
+
+static void test_prefix_composed_path_equals_the_direct_one(void) {
+    check_prefix_paths("gpt2", "data/methods/gpt2_tiny3");
+    check_prefix_paths("llama", "data/methods/llama_tiny3");
+}
+
 static void test_gpt2_prefix_layer_matches_peft_and_finite_differences(void) {
     check_prefix("gpt2", "data/methods/gpt2_tiny3");
 }
@@ -541,6 +596,7 @@ static const ls_test tests[] = {
     LS_TEST(test_gpt2_prefix_layer_matches_peft_and_finite_differences),
     LS_TEST(test_llama_prefix_layer_matches_peft_and_finite_differences),
     LS_TEST(test_prefix_init_from_text_is_that_text_as_a_prompt),
+    LS_TEST(test_prefix_composed_path_equals_the_direct_one),
     LS_TEST(test_llama_adapter_h_step_matches_pytorch),
     LS_TEST(test_llama_adapter_l_step_matches_pytorch),
     LS_TEST(test_llama_adapter_h_gradients_match_finite_differences),
