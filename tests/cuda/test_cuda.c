@@ -1263,20 +1263,27 @@ static void full_step_case(ls_model *mc, ls_model *mg, int B, int T, double gtol
     free(mask);
 }
 
+// stories260K on the CPU (mc) and the GPU (mg), reserved for (B, T); 0, or -1
+// when the checkpoint is absent (nothing built).
+static int stories_pair(ls_model *mc, ls_model *mg, int B, int T) {
+    ls_checkpoint ck;
+    if (!load_stories(&ck)) return -1;
+    memset(mc, 0, sizeof *mc);
+    memset(mg, 0, sizeof *mg);
+    CHECK(model_build_from_checkpoint(mc, &ck, cpu) == 0);
+    CHECK(model_build_from_checkpoint(mg, &ck, gpu) == 0);
+    ckpt_free(&ck);
+    CHECK(model_reserve(mc, B, T) == 0);
+    CHECK(model_reserve(mg, B, T) == 0);
+    return 0;
+}
+
 // stories260K: llama family with GQA (8 query heads, 4 kv heads), head size 8.
 // Gradient tolerance 1e-4 (fp32 sums in another order through 5 layers).
 static void test_stories260K_lora_training_step_matches_cpu(void) {
     NEED_GPU();
-    ls_checkpoint ck;
-    if (!load_stories(&ck)) SKIP("stories260K.bin absent");
     ls_model mc, mg;
-    memset(&mc, 0, sizeof mc);
-    memset(&mg, 0, sizeof mg);
-    CHECK(model_build_from_checkpoint(&mc, &ck, cpu) == 0);
-    CHECK(model_build_from_checkpoint(&mg, &ck, gpu) == 0);
-    ckpt_free(&ck);
-    CHECK(model_reserve(&mc, 2, 48) == 0);
-    CHECK(model_reserve(&mg, 2, 48) == 0);
+    if (stories_pair(&mc, &mg, 2, 48)) SKIP("stories260K.bin absent");
     lora_step_case(&mc, &mg, "all", 2, 48, 1e-4);
     model_free(&mc);
     model_free(&mg);
@@ -1289,17 +1296,9 @@ static void test_stories260K_lora_training_step_matches_cpu(void) {
 // decoding with the prefix cached (logits within 1e-4).
 static void test_stories260K_prefix_layer_step_and_decode_match_cpu(void) {
     NEED_GPU();
-    ls_checkpoint ck;
-    if (!load_stories(&ck)) SKIP("stories260K.bin absent");
-    ls_model mc, mg;
-    memset(&mc, 0, sizeof mc);
-    memset(&mg, 0, sizeof mg);
-    CHECK(model_build_from_checkpoint(&mc, &ck, cpu) == 0);
-    CHECK(model_build_from_checkpoint(&mg, &ck, gpu) == 0);
-    ckpt_free(&ck);
     enum { B = 2, T = 40 };
-    CHECK(model_reserve(&mc, B, T) == 0);
-    CHECK(model_reserve(&mg, B, T) == 0);
+    ls_model mc, mg;
+    if (stories_pair(&mc, &mg, B, T)) SKIP("stories260K.bin absent");
     ls_prefix pc, pg;
     CHECK_MSG(prefix_build(&pc, &mc, 3, 11) == 0 && prefix_build(&pg, &mg, 3, 11) == 0, "%s", ls_error());
     CHECK(!pc.composed && pg.composed);
@@ -1347,16 +1346,8 @@ static void test_stories260K_prefix_layer_step_and_decode_match_cpu(void) {
 
 static void test_stories260K_full_finetune_step_matches_cpu(void) {
     NEED_GPU();
-    ls_checkpoint ck;
-    if (!load_stories(&ck)) SKIP("stories260K.bin absent");
     ls_model mc, mg;
-    memset(&mc, 0, sizeof mc);
-    memset(&mg, 0, sizeof mg);
-    CHECK(model_build_from_checkpoint(&mc, &ck, cpu) == 0);
-    CHECK(model_build_from_checkpoint(&mg, &ck, gpu) == 0);
-    ckpt_free(&ck);
-    CHECK(model_reserve(&mc, 2, 40) == 0);
-    CHECK(model_reserve(&mg, 2, 40) == 0);
+    if (stories_pair(&mc, &mg, 2, 40)) SKIP("stories260K.bin absent");
     full_step_case(&mc, &mg, 2, 40, 1e-4);
     model_free(&mc);
     model_free(&mg);

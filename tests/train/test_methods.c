@@ -376,11 +376,8 @@ static void check_prefix(const char *tag, const char *dir) {
     CHECK_MSG(st_open(&f, ls_test_source("data/methods/methods_ref.safetensors")) == 0, "%s", ls_error());
     ls_model m;
     if (load_model(&m, dir)) { st_close(&f); return; }
-    int n = 0;
-    snprintf(key, sizeof key, "%s.tokens", tag);
-    int *tokens = load_ints(&f, key, &n);
-    snprintf(key, sizeof key, "%s.targets", tag);
-    int *targets = load_ints(&f, key, &n), B = 3, T = n / 3;
+    ref_batch rb = load_batch(&f, tag, 0);
+    int *tokens = rb.tokens, *targets = rb.second, B = rb.B, T = rb.T;
     CHECK(model_reserve(&m, B, T) == 0);
     float *before = ls_malloc(m.n_params * sizeof(float));
     be->download(before, m.params_memory, m.n_params);
@@ -518,15 +515,11 @@ static void test_prefix_init_from_text_is_that_text_as_a_prompt(void) {
 // the prefix within 1e-6 (of the largest).
 static void check_prefix_paths(const char *tag, const char *dir) {
     st_file f;
-    char key[64];
     CHECK_MSG(st_open(&f, ls_test_source("data/methods/methods_ref.safetensors")) == 0, "%s", ls_error());
     ls_model m;
     if (load_model(&m, dir)) { st_close(&f); return; }
-    int n = 0;
-    snprintf(key, sizeof key, "%s.tokens", tag);
-    int *tokens = load_ints(&f, key, &n);
-    snprintf(key, sizeof key, "%s.targets", tag);
-    int *targets = load_ints(&f, key, &n), B = 3, T = n / 3;
+    ref_batch rb = load_batch(&f, tag, 0);
+    int *tokens = rb.tokens, *targets = rb.second, B = rb.B, T = rb.T;
     CHECK(model_reserve(&m, B, T) == 0);
     ls_prefix pf;
     CHECK_MSG(prefix_build(&pf, &m, 3, 5) == 0, "%s", ls_error());
