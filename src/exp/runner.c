@@ -283,7 +283,7 @@ int exp_evaluate_all(exp_set *s, const exp_options *o) {
         for (int k = 0; k < s->n_runs[i]; k++) {
             const exp_run *r = &s->runs[i][k];
             char *out = ls_path_join(r->dir, "eval.json");
-            int skip = ls_exists(out) || tc_method(&r->cfg) == TC_FULL; // evaluated already, or full (as before)
+            int skip = ls_exists(out); // evaluated already (every method: eval --adapter loads each one's run)
             evaluate_request *req = skip ? NULL : ls_calloc(1, sizeof *req);
             int rc = 0;
             if (!skip) {
