@@ -39,8 +39,9 @@ void gen_result_free(gen_result *r) {
 
 static int check_inputs(const ls_model *m, const int *prompt, int n_prompt, const gen_config *cfg,
                         int *max_new) {
-    if (n_prompt < 1 || n_prompt > m->P)
-        return ls_fail("decode: prompt: expected 1..%d tokens (max_seq_len), found %d", m->P, n_prompt);
+    int P = m->P - model_virtual_tokens(m); // prompt tuning's virtual tokens take the first positions
+    if (n_prompt < 1 || n_prompt > P)
+        return ls_fail("decode: prompt: expected 1..%d tokens (max_seq_len less virtual tokens), found %d", P, n_prompt);
     for (int i = 0; i < n_prompt; i++)
         if (prompt[i] < 0 || prompt[i] >= m->V)
             return ls_fail("decode: prompt[%d]: expected a token id in [0, %d), found %d", i, m->V, prompt[i]);
@@ -61,7 +62,7 @@ static int check_inputs(const ls_model *m, const int *prompt, int n_prompt, cons
     if (!isfinite(cfg->length_penalty))
         return ls_fail("decode: length_penalty: expected a finite number, found %g", cfg->length_penalty);
     // generated token k is fed at position n_prompt + k; the last one is never fed
-    int room = m->P - n_prompt + 1;
+    int room = P - n_prompt + 1;
     *max_new = cfg->max_new_tokens < room ? cfg->max_new_tokens : room;
     return 0;
 }
@@ -221,7 +222,7 @@ static void slot_to_cache(ls_model *m, const kv_slots *st, int s, int r0, int po
     if (n <= 0) return;
     ls_decoder *d = &m->dec;
     for (int l = 0; l < st->L; l++) {
-        size_t at = ((size_t)l * d->n_ctx + pos0) * st->kv;
+        size_t at = ((size_t)l * d->n_ctx + model_virtual_tokens(m) + pos0) * st->kv; // after any virtual tokens
         m->be->copy(d->k_cache + at, slot_row(st, st->k, s, l, r0), (size_t)n * st->kv);
         m->be->copy(d->v_cache + at, slot_row(st, st->v, s, l, r0), (size_t)n * st->kv);
     }
@@ -231,7 +232,7 @@ static void cache_to_slot(ls_model *m, const kv_slots *st, int s, int r0, int po
     if (n <= 0) return;
     ls_decoder *d = &m->dec;
     for (int l = 0; l < st->L; l++) {
-        size_t at = ((size_t)l * d->n_ctx + pos0) * st->kv;
+        size_t at = ((size_t)l * d->n_ctx + model_virtual_tokens(m) + pos0) * st->kv;
         m->be->copy(slot_row(st, st->k, s, l, r0), d->k_cache + at, (size_t)n * st->kv);
         m->be->copy(slot_row(st, st->v, s, l, r0), d->v_cache + at, (size_t)n * st->kv);
     }
@@ -386,7 +387,7 @@ int gen_sequence_logprob(ls_model *m, const int *prompt, int n_prompt, const int
     int bad = 0;
     for (int k = 0; k < n; k++) {
         if (tokens[k] < 0 || tokens[k] >= V) { bad = 1; break; }
-        m->be->download(row, m->acts.logits + (size_t)(n_prompt - 1 + k) * V, (size_t)V);
+        m->be->download(row, m->acts.logits + (size_t)(model_virtual_tokens(m) + n_prompt - 1 + k) * V, (size_t)V);
         log_softmax_banned(row, V, none, lp);
         sum += lp[tokens[k]];
     }

@@ -22,6 +22,7 @@
 #include "engine/prefix.h"
 #include "engine/prompt.h"
 #include "engine/rng.h"
+#include "eval/decode.h"
 #include "harness.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
@@ -500,6 +501,22 @@ static void check_prompt_decoding(ls_model *m, const int *tokens, int T) {
     }
     printf("  decoding: logits of %d positions within %.3g of the forward's (largest %.3g)\n", T, d, big);
     CHECK_MSG(d <= 1e-4 * fmax(big, 1.0), "decoding's logits off the forward's by %.3g", d);
+    // beam search (its beams' cache rows sit after the virtual tokens): each
+    // hypothesis's log-probability is the forward's (gen_sequence_logprob)
+    gen_config cfg = gen_config_greedy(5, -1);
+    cfg.beam_size = 3;
+    gen_result res;
+    CHECK_MSG(gen_beam_search(m, tokens, 3, &cfg, &res) == 0, "%s", ls_error());
+    double dl = 0;
+    for (int h = 0; h < res.n_hyps; h++) {
+        double lp = 0;
+        CHECK_MSG(gen_sequence_logprob(m, tokens, 3, res.hyps[h].tokens, res.hyps[h].n, &lp) == 0, "%s", ls_error());
+        dl = fmax(dl, fabs(lp - res.hyps[h].logprob));
+    }
+    printf("  beam search: %d hypotheses, log-probabilities within %.3g of the forward's\n", res.n_hyps, dl);
+    CHECK_INT(res.n_hyps, 3);
+    CHECK_MSG(dl <= 1e-4, "beam log-probabilities off the forward's by %.3g", dl);
+    gen_result_free(&res);
     free(ref);
 }
 
