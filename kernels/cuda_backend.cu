@@ -263,6 +263,7 @@ static void fill_table(ls_backend *b) {
     b->download = cuda_download;
     b->copy = lsc_copy;
     b->zero = cuda_zero;
+    b->copy_rows = lsc_copy_rows;
     b->alloc_int = cuda_alloc_int;
     b->free_int = cuda_free_int;
     b->upload_int = cuda_upload_int;

@@ -195,6 +195,7 @@ void lsc_residual_forward(float *out, const float *a, const float *b, size_t n);
 void lsc_residual_backward(float *da, float *db, const float *dout, size_t n);
 void lsc_dropout(float *out, const float *inp, size_t n, float p, uint64_t seed);
 void lsc_axpy(float *out, const float *inp, size_t n, float alpha);
+void lsc_copy_rows(float *dst, size_t ld_dst, const float *src, size_t ld_src, int rows, int n, int accumulate);
 void lsc_scale(float *x, size_t n, float alpha);
 double lsc_sumsq(const float *x, size_t n);
 void lsc_embedding_forward(float *out, const int *tokens, const float *wte, const float *wpe,

@@ -403,6 +403,22 @@ void lsc_dropout(float *out, const float *inp, size_t n, float p, uint64_t seed)
     LSC_LAUNCH(dropout_kernel, lsc_grid(n, 256), 256, out, inp, n, p, keep_scale, seed);
 }
 
+__global__ void copy_rows_kernel(float *dst, size_t ld_dst, const float *src, size_t ld_src, int n, size_t total,
+                                 int accumulate) {
+    GRID_STRIDE(i, total) {
+        size_t r = i / (size_t)n, c = i % (size_t)n;
+        float x = src[r * ld_src + c];
+        if (accumulate) dst[r * ld_dst + c] += x;
+        else dst[r * ld_dst + c] = x;
+    }
+}
+
+void lsc_copy_rows(float *dst, size_t ld_dst, const float *src, size_t ld_src, int rows, int n, int accumulate) {
+    size_t total = (size_t)rows * (size_t)n;
+    if (total)
+        LSC_LAUNCH(copy_rows_kernel, lsc_grid(total, 256), 256, dst, ld_dst, src, ld_src, n, total, accumulate);
+}
+
 void lsc_axpy(float *out, const float *inp, size_t n, float alpha) {
     if (n) LSC_LAUNCH(axpy_kernel, lsc_grid(n, 256), 256, out, inp, n, alpha);
 }

@@ -6,8 +6,10 @@
 # all-MiniLM-L6-v2) — and of `analyze --backend cuda` (tests/cuda/
 # test_cuda_analyze.c, through the CUDA module liblorascope_cuda.so as the
 # command loads it); then `lorascope` itself with --backend cuda (a short
-# LoRA run of stories260K), and the timing of the largest experiment's
-# analyses on cuSOLVER against LAPACKE (kernels/bench/bench_analysis.py).
+# LoRA run of stories260K), Table 1's forward latency on the GPU (bench
+# --latency --backend cuda: base, merged / unmerged LoRA, Adapter^H / ^L by
+# batch size), and the timing of the largest experiment's analyses on
+# cuSOLVER against LAPACKE (kernels/bench/bench_analysis.py).
 # kernels/README.md, "Running the GPU check", says how.
 #
 #   scripts/gpu-check.sh pack   here, on a machine without a GPU: builds with
@@ -24,8 +26,8 @@
 #   scripts/gpu-check.sh list   the test names it runs (binary and name)
 #
 # With $OUT set (the device tool's result folder) the per-test table is also
-# written to $OUT/gpu-check.tsv, each test's output to $OUT/logs/ and the
-# analysis timing to $OUT/bench-analysis.tsv.
+# written to $OUT/gpu-check.tsv, each test's output to $OUT/logs/, Table 1 to
+# $OUT/table1_gpu.md and the analysis timing to $OUT/bench-analysis.tsv.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 assets="models/all-MiniLM-L6-v2 models/smollm2-135m-instruct"
@@ -132,6 +134,11 @@ cli_checks() {
         else echo "gpu-check: lorascope train --backend cuda: FAIL"; tail -n 5 "${OUT:-/tmp}/cli-train.log" | sed 's/^/    /'; rc=1
         fi
     fi
+    # Table 1 on the GPU: forward latency of base, merged / unmerged LoRA, Adapter^H / ^L by batch size
+    echo "gpu-check: Table 1, lorascope bench --latency --backend cuda (gpt2-768 shape):"
+    timeout 180 "$exe" bench --latency --backend cuda --shape gpt2-768 ${OUT:+--out "$OUT/table1_gpu.md"} 2>&1 |
+        sed 's/^/    /'
+    [ "${PIPESTATUS[0]}" = 0 ] || { echo "gpu-check: bench --latency --backend cuda: FAIL"; rc=1; }
     local py=${LORASCOPE_PYTHON:-python3}
     if "$py" -c 'import numpy' 2>/dev/null; then
         echo "gpu-check: analyses, --backend cpu against cuda (kernels/bench/bench_analysis.py):"
@@ -148,5 +155,5 @@ case ${1:-} in
     pack) pack ;;
     run) shift; run "$@" ;;
     list) test_names ;;
-    *) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

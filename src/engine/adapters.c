@@ -46,8 +46,6 @@ int adapters_build(ls_adapters *ad, ls_model *m, ls_adapter_kind kind, int r, ui
     memset(ad, 0, sizeof *ad);
     if (r < 1 || r > m->C)
         return ls_fail("adapter size (--adapter-size): expected 1..%d (the model's dim), found %d", m->C, r);
-    if (m->cfg.family == LS_FAMILY_LLAMA)
-        return ls_fail("adapters: a llama model: expected a GELU family (gpt2, bert or roberta)");
     ad->be = m->be;
     ad->kind = kind;
     ad->C = m->C;

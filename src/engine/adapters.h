@@ -3,13 +3,15 @@
 //
 //   adapter(h) = h + W_up act(W_down h + b_down) + b_up
 //   W_down (r, C), b_down (r), W_up (C, r), b_up (C); r = the bottleneck size;
-//   act = the family's GELU (gpt2: tanh approximation; bert/roberta: erf).
+//   act = the family's GELU (gpt2: tanh approximation; bert/roberta: erf;
+//   llama, which has no GELU of its own: the tanh approximation, as the
+//   paper's GPT-2 adapters).
 //   W_up and b_up start at zero, so the model starts as the base; W_down is
 //   drawn N(0, 0.02^2) (init_range), b_down = 0.
 //
 // Placement: on a sublayer's output, after its output projection and before
 // the residual add (Houlsby's Fig. 2), in both block layouts:
-//   decoder (pre-LN gpt2):  x2 = x + A_attn(O(attn(LN1 x)));  x3 = x2 + A_mlp(DOWN(mlp(LN2 x2)))
+//   decoder (pre-norm gpt2, llama):  x2 = x + A_attn(O(attn(LN1 x)));  x3 = x2 + A_mlp(DOWN(mlp(LN2 x2)))
 //   encoder (post-LN bert): x2 = LN1(x + A_attn(O(attn x)));  x3 = LN2(x2 + A_mlp(DOWN(mlp x2)))
 // Adapter^H: both adapters in every layer; Adapter^L: only A_mlp (one
 // adapter per block, after the MLP). The base, its LayerNorms included, stays

@@ -40,6 +40,11 @@ typedef struct ls_backend {
     void (*download)(float *host_dst, const float *src, size_t n);
     void (*copy)(float *dst, const float *src, size_t n);
     void (*zero)(float *p, size_t n);
+    // src rows (rows, n) with row stride ld_src -> dst rows with row stride
+    // ld_dst (floats), copied, or added (accumulate 1: dst += src). The ranges
+    // must not overlap. (A prefix's keys into an interleaved qkv, prefix.c.)
+    void (*copy_rows)(float *dst, size_t ld_dst, const float *src, size_t ld_src, int rows, int n,
+                      int accumulate);
     // Integer uploads (token ids, targets): backend buffers from alloc_int.
     int *(*alloc_int)(size_t n);
     void (*free_int)(int *p);

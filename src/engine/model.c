@@ -724,8 +724,7 @@ float model_forward(ls_model *m, const int *tokens, const int *targets, const fl
             be->rope_forward(qkv, m->rope_cos, m->rope_sin, B, T, m->NH + 2 * m->NKV,
                              m->NH + m->NKV, m->HS, pos0, m->cfg.rope_interleaved);
         if (pf) // prefix-layer tuning: the layer's P keys and values before the sequence's (prefix.h)
-            prefix_attention_forward(atty, pf->att + l * pf->att_cap, qkv, prefix_keys(pf, l), prefix_values(pf, l), B,
-                                     T, pf->P, m->NH, m->NKV, m->HS);
+            prefix_layer_forward(m->prefix, l, atty, qkv, B, T);
         else be->attention_forward(atty, att, qkv, B, T, m->NH, m->NKV, m->HS);
         linear_forward(m, l, LS_LIN_O, a->tmp, atty, N);
         be->residual_forward(res2, x, a->tmp, NC);
@@ -805,10 +804,7 @@ void model_backward(ls_model *m, float loss_scale, float smoothing) {
                       p->ln2w + l * C, ln2m, ln2r, N);
         // now dres = d loss / d res2, which is also d loss / d (o projection output)
         linear_backward(m, l, LS_LIN_O, a->datty, a->dres, atty, N);
-        if (pf)
-            prefix_attention_backward(a->dqkv, prefix_dkeys(pf, l), prefix_dvalues(pf, l), pf->dp, a->datty, qkv,
-                                      prefix_keys(pf, l), prefix_values(pf, l), pf->att + l * pf->att_cap, B, T,
-                                      pf->P, m->NH, m->NKV, m->HS);
+        if (pf) prefix_layer_backward(pf, l, a->dqkv, a->datty, qkv, B, T);
         else be->attention_backward(a->dqkv, a->datt, a->datty, qkv, att, B, T, m->NH, m->NKV, m->HS);
         if (!IS_GPT2(m))
             be->rope_backward(a->dqkv, m->rope_cos, m->rope_sin, B, T, m->NH + 2 * m->NKV,
@@ -865,8 +861,9 @@ static void decoder_reserve(ls_model *m, int n_ctx) {
     if (!d->host_logits) d->host_logits = ls_malloc((size_t)m->V * sizeof(float));
 }
 
-// model_decode of one position of the model's sequence (virtual tokens included).
-static const float *decode_position(ls_model *m, int token, int pos) {
+int model_cache_offset(const ls_model *m) { return m->prefix ? m->prefix->P : model_virtual_tokens(m); }
+
+const float *model_decode(ls_model *m, int token, int pos) {
     const ls_backend *be = m->be;
     if (IS_ENC(m)) {
         ls_fail("model_decode: a %s model is an encoder: it does not generate text",
@@ -877,34 +874,41 @@ static const float *decode_position(ls_model *m, int token, int pos) {
         ls_fail("model_decode: token: expected an id in [0, %d), found %d", m->V, token);
         return NULL;
     }
-    if (pos < 0 || pos >= m->P) {
-        ls_fail("model_decode: pos: expected 0 <= pos < max_seq_len %d, found %d", m->P, pos);
+    const ls_prefix *pf = m->prefix;
+    int P = model_cache_offset(m), at = P + pos; // the token's cache slot and position
+    if (pos < 0 || at >= m->P) {
+        ls_fail("model_decode: pos: expected 0 <= pos < max_seq_len %d - prefix %d, found %d", m->P, P, pos);
         return NULL;
     }
-    if (m->prefix) {
-        ls_fail("model_decode: expected no prefix attached (decoding with prefix-layer tuning is not implemented)");
-        return NULL;
-    }
-    decoder_reserve(m, pos + 1);
+    decoder_reserve(m, at + 1);
     if (m->lora && m->lora->Ncap < 1) lora_reserve(m->lora, 1);
     if (m->adapters && m->adapters->Ncap < 1) adapters_reserve(m->adapters, 1);
     ls_decoder *d = &m->dec;
     ls_params *p = &m->params;
     size_t C = m->C, kv = (size_t)m->NKV * m->HS, qd = (size_t)m->NH * m->HS;
+    // prompt tuning: the virtual tokens' keys and values, computed once per sequence (prompt.h)
+    if (m->prompt && pos == 0 && prompt_cache_rows(m->prompt, m)) return NULL;
     be->upload_int(d->token, &token, 1);
-    be->embedding_forward(d->x, d->token, p->wte, p->wpe, 1, 1, m->C, pos);
-    if (m->prompt) prompt_embed_forward(d->x, m->prompt->params, p->wpe, 1, 1, m->prompt->P, m->C, pos);
+    be->embedding_forward(d->x, d->token, p->wte, p->wpe, 1, 1, m->C, at);
     for (int l = 0; l < m->L; l++) {
         float *kc = d->k_cache + (size_t)l * d->n_ctx * kv, *vc = d->v_cache + (size_t)l * d->n_ctx * kv;
+        if (pf && pos == 0) { // the prefix as the cache's first l_p entries, used as they are (no RoPE)
+            be->copy(kc, prefix_keys(pf, l), (size_t)P * kv);
+            be->copy(vc, prefix_values(pf, l), (size_t)P * kv);
+        }
+        if (m->prompt && pos == 0) { // likewise the virtual tokens' (RoPE applied: they are the model's own)
+            be->copy(kc, prompt_cache_keys(m->prompt, l), (size_t)P * kv);
+            be->copy(vc, prompt_cache_values(m->prompt, l), (size_t)P * kv);
+        }
         norm_forward(m, d->xb, d->mean, d->rstd, d->x, p->ln1w + l * C,
                      p->ln1b ? p->ln1b + l * C : NULL, 1);
         linear_forward(m, l, LS_LIN_QKV, d->qkv, d->xb, 1);
         if (!IS_GPT2(m))
             be->rope_forward(d->qkv, m->rope_cos, m->rope_sin, 1, 1, m->NH + 2 * m->NKV,
-                             m->NH + m->NKV, m->HS, pos, m->cfg.rope_interleaved);
-        be->copy(kc + (size_t)pos * kv, d->qkv + qd, kv);
-        be->copy(vc + (size_t)pos * kv, d->qkv + qd + kv, kv);
-        be->attention_decode(d->xb2, d->att, d->qkv, kc, vc, pos + 1, m->NH, m->NKV, m->HS);
+                             m->NH + m->NKV, m->HS, at, m->cfg.rope_interleaved);
+        be->copy(kc + (size_t)at * kv, d->qkv + qd, kv);
+        be->copy(vc + (size_t)at * kv, d->qkv + qd + kv, kv);
+        be->attention_decode(d->xb2, d->att, d->qkv, kc, vc, at + 1, m->NH, m->NKV, m->HS);
         linear_forward(m, l, LS_LIN_O, d->xb, d->xb2, 1);
         be->residual_forward(d->x, d->x, d->xb, C);
         norm_forward(m, d->xb, d->mean, d->rstd, d->x, p->ln2w + l * C,
@@ -921,24 +925,15 @@ static const float *decode_position(ls_model *m, int token, int pos) {
     return d->host_logits;
 }
 
-const float *model_decode(ls_model *m, int token, int pos) {
-    const ls_prompt *pr = m->prompt;
-    if (!pr) return decode_position(m, token, pos);
-    // prompt tuning: a sequence's first token runs the virtual tokens into cache positions 0..l_p-1 (prompt.h)
-    if (pos == 0)
-        for (int v = 0; v < pr->P; v++)
-            if (!decode_position(m, 0, v)) return NULL;
-    return decode_position(m, token, pos + pr->P);
-}
-
 int model_virtual_tokens(const ls_model *m) { return m->prompt ? m->prompt->P : 0; }
 
 int model_generate(ls_model *m, const int *prompt, int n_prompt, int steps, ls_sampler *sampler,
                    int stop_token, int *out) {
     if (n_prompt < 1) return ls_fail("model_generate: expected at least one prompt token, found 0");
-    if (steps < 1 || steps > m->P)
-        return ls_fail("model_generate: steps: expected 1..%d (max_seq_len), found %d", m->P, steps);
-    decoder_reserve(m, steps);
+    int room = m->P - model_cache_offset(m);
+    if (steps < 1 || steps > room)
+        return ls_fail("model_generate: steps: expected 1..%d (max_seq_len less a prefix), found %d", room, steps);
+    decoder_reserve(m, model_cache_offset(m) + steps);
     int token = prompt[0], n_out = 0;
     out[n_out++] = token;
     for (int pos = 0; pos < steps; pos++) {

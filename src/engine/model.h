@@ -379,10 +379,15 @@ int model_init_head(ls_model *m, uint64_t seed, int pooler_too);
 // ----------------------------------------------------------------------------
 // generation (KV cache, one sequence)
 
-// Runs token `token` at position `pos` (0-based, < max_seq_len) through the
-// model, appending its keys/values to the cache (positions 0..pos-1 must have
-// been run before, in order). Returns the host logits (V), valid until the next
-// call. Uses the attached LoRA unless it is merged. Returns NULL on bad input.
+// Runs token `token` at position `pos` (0-based, pos + model_cache_offset <
+// max_seq_len) through the model, appending its keys/values to the cache
+// (positions 0..pos-1 must have been run before, in order). Returns the host
+// logits (V), valid until the next call. Uses the attached LoRA unless it is
+// merged, and an attached prefix (prefix.h): at pos 0 its keys and values
+// fill cache slots 0..l_p-1, and token pos sits at slot and position l_p + pos,
+// as with transformers' cache. Attached virtual tokens (prompt.h) the same:
+// at pos 0 their keys and values (prompt_cache_rows) fill slots 0..l_p-1.
+// Returns NULL on bad input.
 const float *model_decode(ls_model *m, int token, int pos);
 
 // Prompt tuning (prompt.h): l_p with virtual tokens attached, else 0. Real
@@ -391,6 +396,11 @@ const float *model_decode(ls_model *m, int token, int pos);
 // m->T = l_p + T) and in the KV cache (model_decode's pos stays the real
 // token's index).
 int model_virtual_tokens(const ls_model *m);
+
+// Cache slots before a sequence's first token: an attached prefix's or
+// virtual tokens' l_p, else 0.
+// Token pos's keys and values are cache row model_cache_offset(m) + pos.
+int model_cache_offset(const ls_model *m);
 
 typedef struct ls_sampler ls_sampler;
 

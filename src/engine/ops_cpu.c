@@ -54,6 +54,16 @@ static void cpu_copy(float *dst, const float *src, size_t n) {
 static void cpu_zero(float *p, size_t n) {
     if (n) memset(p, 0, n * sizeof(float));
 }
+static void cpu_copy_rows(float *dst, size_t ld_dst, const float *src, size_t ld_src, int rows, int n,
+                          int accumulate) {
+    for (int r = 0; r < rows; r++) {
+        float *d = dst + (size_t)r * ld_dst;
+        const float *x = src + (size_t)r * ld_src;
+        if (accumulate)
+            for (int i = 0; i < n; i++) d[i] += x[i];
+        else memcpy(d, x, (size_t)n * sizeof(float));
+    }
+}
 static int *cpu_alloc_int(size_t n) { return ls_calloc(n ? n : 1, sizeof(int)); }
 static void cpu_free_int(int *p) { free(p); }
 static void cpu_upload_int(int *dst, const int *src, size_t n) {
@@ -752,6 +762,7 @@ static const ls_backend cpu_backend = {
     .download = cpu_copy,
     .copy = cpu_copy,
     .zero = cpu_zero,
+    .copy_rows = cpu_copy_rows,
     .alloc_int = cpu_alloc_int,
     .free_int = cpu_free_int,
     .upload_int = cpu_upload_int,

@@ -96,6 +96,7 @@ void prompt_free(ls_prompt *pr, ls_model *m) {
     free(pr->tokens);
     free(pr->targets);
     free(pr->mask);
+    free(pr->kv);
     memset(pr, 0, sizeof *pr);
 }
 
@@ -112,3 +113,28 @@ void prompt_reserve(ls_prompt *pr, int B, int Tp) {
 }
 
 void prompt_zero_grad(ls_prompt *pr) { memset(pr->grads, 0, pr->n_params * sizeof(float)); }
+
+// ----------------------------------------------------------------------------
+// decoding
+
+int prompt_cache_rows(ls_prompt *pr, ls_model *m) {
+    int tok = 0; // any id: the rows kept are the virtual tokens', which causal attention keeps from seeing it
+    if (model_reserve(m, 1, 1) || model_forward(m, &tok, NULL, NULL, 1, 1, 0.0f) < 0.0f) return -1;
+    size_t kv = (size_t)m->NKV * m->HS, N = (size_t)pr->P + 1, QKV = (size_t)m->QKV;
+    if (!pr->kv) {
+        pr->L = m->L;
+        pr->KV = (int)kv;
+        pr->kv = ls_malloc((size_t)m->L * 2 * pr->P * kv * sizeof(float));
+    }
+    for (int l = 0; l < m->L; l++)
+        for (int t = 0; t < pr->P; t++) { // qkv (N, QKV) of layer l: rows q (NH HS), k, v (NKV HS)
+            const float *row = m->acts.qkv + ((size_t)l * N + t) * QKV;
+            memcpy((float *)prompt_cache_keys(pr, l) + t * kv, row + (size_t)m->NH * m->HS, kv * sizeof(float));
+            memcpy((float *)prompt_cache_values(pr, l) + t * kv, row + (size_t)(m->NH + m->NKV) * m->HS,
+                   kv * sizeof(float));
+        }
+    return 0;
+}
+
+const float *prompt_cache_keys(const ls_prompt *pr, int l) { return pr->kv + (size_t)l * 2 * pr->P * pr->KV; }
+const float *prompt_cache_values(const ls_prompt *pr, int l) { return prompt_cache_keys(pr, l) + (size_t)pr->P * pr->KV; }

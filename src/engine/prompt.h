@@ -20,9 +20,12 @@
 // and the rest of the model runs unchanged, causal attention included. So
 // the per-position outputs of a forward (logits, host_losses, host_weights)
 // are (B, l_p + T): model_virtual_tokens (model.h) gives the offset. In KV
-// decoding the virtual tokens fill cache positions 0..l_p-1 when a sequence
-// starts (pos 0) and token pos sits at l_p + pos. Decoders only (gpt2,
-// llama), CPU backend (host memory); not beside a prefix-layer prefix.
+// decoding the virtual tokens' keys and values fill cache slots 0..l_p-1 when
+// a sequence starts (pos 0), as a prefix-layer prefix's do, and token pos
+// sits at l_p + pos (model_cache_offset); they do not depend on the sequence
+// (causal attention), so prompt_cache_rows computes them once per sequence
+// with one forward. Decoders only (gpt2, llama), CPU backend (host memory);
+// not beside a prefix-layer prefix.
 //
 // Memory: parameters and gradients in one buffer each, (l_p, C) — PEFT's
 // layout, row p the embedding of virtual token p; the extended batch's host
@@ -42,6 +45,8 @@ typedef struct ls_prompt {
     size_t cap;             // cells of the extended batch below
     int *tokens, *targets;  // (B, P + T) the batch model_forward runs
     float *mask;            // (B, P + T)
+    int L, KV;              // decoding: layers, NKV HS
+    float *kv;              // (L, 2, P, KV) the virtual tokens' keys, values (prompt_cache_rows) or NULL
 } ls_prompt;
 
 // Allocates l_p = P virtual token embeddings of width C on m, drawn N(0, 1)
@@ -72,5 +77,14 @@ void prompt_embed_forward(float *out, const float *prompt, const float *wpe, int
 // dout (B,T,C) d loss / d embeddings of positions 0..T-1 -> dprompt (P,C)
 // accumulates the sum over the batch of the virtual rows (positions 0..P-1).
 void prompt_embed_backward(float *dprompt, const float *dout, int B, int T, int P, int C);
+
+// Decoding: the virtual tokens' keys and values at every layer as the KV
+// cache holds them (RoPE applied), into pr->kv, by one model_forward of a
+// placeholder token after them (m's activations are overwritten; reserves
+// (1, 1) if needed). Returns 0 or -1 with ls_error().
+int prompt_cache_rows(ls_prompt *pr, struct ls_model *m);
+// Layer l's keys and values (P, NKV HS) from the last prompt_cache_rows.
+const float *prompt_cache_keys(const ls_prompt *pr, int l);
+const float *prompt_cache_values(const ls_prompt *pr, int l);
 
 #endif

@@ -39,9 +39,10 @@ void gen_result_free(gen_result *r) {
 
 static int check_inputs(const ls_model *m, const int *prompt, int n_prompt, const gen_config *cfg,
                         int *max_new) {
-    int P = m->P - model_virtual_tokens(m); // prompt tuning's virtual tokens take the first positions
-    if (n_prompt < 1 || n_prompt > P)
-        return ls_fail("decode: prompt: expected 1..%d tokens (max_seq_len less virtual tokens), found %d", P, n_prompt);
+    int room_all = m->P - model_cache_offset(m); // positions left after a prefix's slots
+    if (n_prompt < 1 || n_prompt > room_all)
+        return ls_fail("decode: prompt: expected 1..%d tokens (max_seq_len %d less a prefix of %d), found %d", room_all,
+                       m->P, model_cache_offset(m), n_prompt);
     for (int i = 0; i < n_prompt; i++)
         if (prompt[i] < 0 || prompt[i] >= m->V)
             return ls_fail("decode: prompt[%d]: expected a token id in [0, %d), found %d", i, m->V, prompt[i]);
@@ -62,7 +63,7 @@ static int check_inputs(const ls_model *m, const int *prompt, int n_prompt, cons
     if (!isfinite(cfg->length_penalty))
         return ls_fail("decode: length_penalty: expected a finite number, found %g", cfg->length_penalty);
     // generated token k is fed at position n_prompt + k; the last one is never fed
-    int room = P - n_prompt + 1;
+    int room = room_all - n_prompt + 1;
     *max_new = cfg->max_new_tokens < room ? cfg->max_new_tokens : room;
     return 0;
 }
@@ -217,12 +218,13 @@ static float *slot_row(const kv_slots *st, float *base, int s, int l, int r) {
     return base + (((size_t)s * st->L + l) * st->rows + r) * st->kv;
 }
 
-// Model cache rows [pos0, pos0 + n) of every layer <-> slot s rows [r0, r0 + n).
+// Model cache rows of positions [pos0, pos0 + n) of every layer <-> slot s rows
+// [r0, r0 + n) (a prefix's slots come first: model_cache_offset).
 static void slot_to_cache(ls_model *m, const kv_slots *st, int s, int r0, int pos0, int n) {
     if (n <= 0) return;
     ls_decoder *d = &m->dec;
     for (int l = 0; l < st->L; l++) {
-        size_t at = ((size_t)l * d->n_ctx + model_virtual_tokens(m) + pos0) * st->kv; // after any virtual tokens
+        size_t at = ((size_t)l * d->n_ctx + model_cache_offset(m) + pos0) * st->kv;
         m->be->copy(d->k_cache + at, slot_row(st, st->k, s, l, r0), (size_t)n * st->kv);
         m->be->copy(d->v_cache + at, slot_row(st, st->v, s, l, r0), (size_t)n * st->kv);
     }
@@ -232,7 +234,7 @@ static void cache_to_slot(ls_model *m, const kv_slots *st, int s, int r0, int po
     if (n <= 0) return;
     ls_decoder *d = &m->dec;
     for (int l = 0; l < st->L; l++) {
-        size_t at = ((size_t)l * d->n_ctx + model_virtual_tokens(m) + pos0) * st->kv;
+        size_t at = ((size_t)l * d->n_ctx + model_cache_offset(m) + pos0) * st->kv;
         m->be->copy(slot_row(st, st->k, s, l, r0), d->k_cache + at, (size_t)n * st->kv);
         m->be->copy(slot_row(st, st->v, s, l, r0), d->v_cache + at, (size_t)n * st->kv);
     }

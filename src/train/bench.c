@@ -92,8 +92,8 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int bench_build_model(ls_model *m, const bench_shape *s, const char *assets_dir, int *real) {
-    const ls_backend *be = ls_backend_cpu();
+int bench_build_model(ls_model *m, const bench_shape *s, const char *assets_dir, const ls_backend *be, int *real) {
+    if (!be) be = ls_backend_cpu();
     *real = 0;
     if (s->asset && assets_dir) {
         char *p = ls_path_join(assets_dir, s->asset);
@@ -194,7 +194,7 @@ int bench_train(const bench_shape *s, const char *assets_dir, int full, int thre
     train_set_threads(threads);
     ls_model m;
     int real;
-    if (bench_build_model(&m, s, assets_dir, &real)) return -1;
+    if (bench_build_model(&m, s, assets_dir, NULL, &real)) return -1;
     if (model_reserve(&m, s->B, s->T)) {
         model_free(&m);
         return -1;

@@ -53,10 +53,11 @@ typedef struct {
     int weights_real;        // 1: the checkpoint's weights, 0: random
 } bench_result;
 
-// Builds the model of the shape on the CPU backend: the checkpoint's weights
-// when assets_dir (may be NULL) holds it (*real = 1), else random ones (seed
-// 1234). Returns 0 or -1 with ls_error(); free with model_free.
-int bench_build_model(ls_model *m, const bench_shape *s, const char *assets_dir, int *real);
+// Builds the model of the shape on backend be (NULL: the CPU): the
+// checkpoint's weights when assets_dir (may be NULL) holds it (*real = 1),
+// else random ones (seed 1234). Returns 0 or -1 with ls_error(); free with
+// model_free.
+int bench_build_model(ls_model *m, const bench_shape *s, const char *assets_dir, const ls_backend *be, int *real);
 
 // FLOPs per trained token of one step (forward + backward; AdamW excluded,
 // it is per step and memory-bound). N = weights of the linear maps of every

@@ -38,12 +38,12 @@ static void latency_bench_free(latency_bench *b) {
     free(b->tokens);
 }
 
-// The shape's model reserved for (Bmax, T), LoRA r on q and v, and (for a
-// GELU family) both kinds of adapters, none attached yet.
+// The shape's model reserved for (Bmax, T), LoRA r on q and v, and both kinds
+// of adapters, none attached yet.
 static int latency_bench_build(latency_bench *b, const bench_shape *s, const bench_latency_req *q, int Bmax,
                                bench_latency_result *r) {
     memset(b, 0, sizeof *b);
-    if (bench_build_model(&b->m, s, q->assets, &r->weights_real)) return -1;
+    if (bench_build_model(&b->m, s, q->assets, q->be, &r->weights_real)) return -1;
     ls_model *m = &b->m;
     int Tmax = m->cfg.max_seq_len > 0 ? m->cfg.max_seq_len : s->cfg.max_seq_len;
     if (q->T > Tmax) {
@@ -65,7 +65,7 @@ static int latency_bench_build(latency_bench *b, const bench_shape *s, const ben
     }
     r->params = m->n_params;
     r->trainable[BL_LORA_MERGED] = r->trainable[BL_LORA_UNMERGED] = b->lo.n_params;
-    b->have_ad = s->cfg.family != LS_FAMILY_LLAMA;
+    b->have_ad = 1;
     for (int k = 0; k < 2 * b->have_ad; k++) {
         m->adapters = NULL;
         if (adapters_build(&b->ad[k], m, k ? LS_ADAPTERS_LIN : LS_ADAPTERS_HOULSBY, q->rank, 1)) {
@@ -107,6 +107,8 @@ static double forward_seconds(latency_bench *b, int B, int T) {
     double t0 = ls_now();
     float rc = arch_is_encoder(m->cfg.family) ? model_classify_forward(m, b->tokens, NULL, NULL, NULL, B, T)
                                               : model_forward(m, b->tokens, NULL, NULL, B, T, 0.0f);
+    float one;
+    m->be->download(&one, m->acts_memory, 1); // waits for a GPU's kernels; a copy of one float on the CPU
     double dt = ls_now() - t0;
     return rc < 0.0f ? -1.0 : dt;
 }
@@ -165,8 +167,8 @@ int bench_latency(const bench_shape *s, const bench_latency_req *q, bench_latenc
     train_set_threads(q->threads);
     latency_bench b;
     if (latency_bench_build(&b, s, q, Bmax, r)) return -1;
-    fprintf(stderr, "bench --latency: %s, sequence %d, %d rounds per batch size, %d thread%s\n", s->name, q->T,
-            q->repeats, q->threads, q->threads > 1 ? "s" : "");
+    fprintf(stderr, "bench --latency: %s, sequence %d, %d rounds per batch size, backend %s, %d thread%s\n", s->name,
+            q->T, q->repeats, b.m.be->name, q->threads, q->threads > 1 ? "s" : "");
     int rc = 0;
     for (int j = 0; j < q->n_batches && !rc; j++) rc = time_batch(&b, q, j, r);
     latency_bench_free(&b);

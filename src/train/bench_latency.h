@@ -11,9 +11,10 @@
 //   Adapter^H       Houlsby: a bottleneck adapter after attention and after
 //                   the MLP of every block (engine/adapters.h)
 //   Adapter^L       Lin: one, after the MLP
-// Adapters need a GELU family (gpt2, bert, roberta); on a llama shape their
-// cells are NAN. The LM head (a decoder) or the classifier (an encoder) is
-// part of the forward pass, as in the paper's measurement of a whole model.
+// The LM head (a decoder) or the classifier (an encoder) is part of the
+// forward pass, as in the paper's measurement of a whole model. On the CUDA
+// backend each pass ends with a 1-float download of the model's activations,
+// which waits for its kernels (one stream), so the time is the GPU's.
 //
 // Timing: for each batch size, 1 untimed round then `repeats` timed rounds;
 // a round runs every variant once in the order above, so slow drifts of the
@@ -48,6 +49,7 @@ typedef struct {
     int threads;
     int rank;            // LoRA rank = adapters' bottleneck size
     const char *assets;  // the shape's checkpoint under it when present, else random weights; may be NULL
+    const ls_backend *be; // the backend to time (NULL: the CPU)
 } bench_latency_req;
 
 typedef struct {

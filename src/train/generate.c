@@ -67,8 +67,7 @@ void generate_report_free(generate_report *rep) {
 static int generate_text(ls_model *m, const tokenizer *tok, const generate_request *req, generate_report *rep) {
     int n_ids, rc = -1;
     int *ids = tok_encode(tok, req->prompt, 1, 0, &n_ids), *out = NULL;
-    int room = m->P - model_virtual_tokens(m); // prompt tuning's virtual tokens hold the first positions
-    int n_steps = req->steps < room ? req->steps : room;
+    int room = m->P - model_cache_offset(m), n_steps = req->steps < room ? req->steps : room;
     if (n_ids < 1) {
         ls_fail("--prompt: the tokenizer has no BOS and the prompt is empty; expected at least one token");
     } else if (n_ids > n_steps) {

@@ -280,6 +280,22 @@ static int setup_scope(trainer *t, tc_method_kind k) {
     return 0;
 }
 
+// --prefix-init text: the prefix starts as the KV cache of the first training
+// example's first l_p tokens (repeated when it is shorter), its targets unused.
+static int prefix_init_text(trainer *t) {
+    int P = t->cfg.prefix_len, rc = 0;
+    task_batch tb;
+    task_batch_init(&tb, 1, t->Tmax);
+    if (task_fill_batch(&t->data, &t->train_items[0], 1, &tb)) rc = ls_fail_prefix("[lora] prefix_init (--prefix-init)");
+    int *tokens = ls_malloc((size_t)P * sizeof(int));
+    for (int p = 0; p < P && !rc; p++) tokens[p] = tb.b.inputs[p % tb.b.T];
+    if (!rc && P > t->m.Tcap && model_reserve(&t->m, t->m.Bcap, P)) rc = -1;
+    if (!rc && prefix_init_from_tokens(&t->pf, &t->m, tokens)) rc = ls_fail_prefix("[lora] prefix_init (--prefix-init)");
+    free(tokens);
+    task_batch_free(&tb);
+    return rc;
+}
+
 // Prefix-layer tuning: l_p keys and values per layer (engine/prefix.h), one
 // AdamW over them, decayed (HF Trainer decays PEFT's prompt embedding: it is
 // neither a bias nor a LayerNorm weight).
@@ -293,6 +309,7 @@ static int setup_prefix(trainer *t) {
     if (t->Tmax + c->prefix_len > t->m.cfg.max_seq_len)
         return ls_fail("[lora] prefix_len (--prefix-len): expected prefix + longest row <= %d positions, found %d + %d",
                        t->m.cfg.max_seq_len, c->prefix_len, t->Tmax);
+    if (!strcmp(c->prefix_init, "text") && prefix_init_text(t)) return -1;
     t->params = t->pf.params;
     t->grads = t->pf.grads;
     t->n_trainable = t->pf.n_params;

@@ -31,10 +31,12 @@ static const opt_spec OPTIONS[] = {
     BOOL("lora", "full", "full", full, "full fine-tuning: every base weight trainable, no adapter (= --method full)"),
     CHOICE("lora", "method", "method", method, "lora|full|bitfit|fttop2|adapter-h|adapter-l|prefix-layer|prefix-embed",
            "what trains: LoRA; full fine-tuning; BitFit (biases); FT^Top2 (last two layers); Adapter^H / ^L "
-           "(bottleneck adapters, engine/adapters.h); encoders: + head; prefix-layer (gpt2, cpu: engine/prefix.h); "
+           "(bottleneck adapters, engine/adapters.h); encoders: + head; prefix-layer (decoders, cpu: engine/prefix.h); "
            "prefix-embed (virtual token embeddings; gpt2, llama, cpu: engine/prompt.h)"),
     INT("lora", "adapter_size", "adapter-size", adapter_size, 1, 65536, 0, "adapter-h / adapter-l: bottleneck size r"),
     INT("lora", "prefix_len", "prefix-len", prefix_len, 1, 4096, 0, "prefix-layer: l_p trainable keys and values per layer; prefix-embed: l_p virtual tokens"),
+    CHOICE("lora", "prefix_init", "prefix-init", prefix_init, "random|text",
+           "prefix-layer: PEFT's N(0, 1), or the keys and values of the first training example's first l_p tokens"),
     STR("lora", "modules", "lora", modules, 0, "adapted modules: llama q k v o gate up down; gpt2 c_attn c_proj c_fc mlp_proj; all"),
     INT("lora", "rank", "rank", rank, 1, 65536, 0, "rank r (1 <= r <= min(d_in, d_out))"),
     FLT("lora", "alpha", "alpha", alpha, 0, 1e6, 1, "scaling s = alpha / r"),
@@ -89,6 +91,7 @@ void tc_defaults(ls_train_config *c) {
     snprintf(c->method, sizeof c->method, "lora");
     c->adapter_size = 8;
     c->prefix_len = 10;
+    snprintf(c->prefix_init, sizeof c->prefix_init, "random");
     snprintf(c->modules, sizeof c->modules, "q,v");
     c->rank = 8;
     c->alpha = 16;

@@ -31,6 +31,7 @@
 #include "engine/lora.h"
 #include "engine/model.h"
 #include "engine/optim.h"
+#include "engine/prefix.h"
 #include "engine/rng.h"
 #include "harness.h"
 #include "io/checkpoint.h"
@@ -568,6 +569,26 @@ static void test_residual_axpy_scale_match_cpu(void) {
     pair_free(&a);
     pair_free(&b);
     pair_free(&g);
+}
+
+// copy_rows: strided rows copied and added (a prefix's keys into an
+// interleaved qkv and its gradients back), the same bits as the CPU.
+static void test_copy_rows_matches_cpu(void) {
+    NEED_GPU();
+    ls_rng r;
+    ls_rng_seed(&r, 10);
+    pair dst = pair_rand(7 * 40, &r, 1.0f), src = pair_rand(7 * 33, &r, 1.0f);
+    cpu->copy_rows(dst.c + 5, 40, src.c + 2, 33, 7, 24, 0);
+    gpu->copy_rows(dst.g + 5, 40, src.g + 2, 33, 7, 24, 0);
+    check_pair_bits("copy_rows", &dst);
+    cpu->copy_rows(dst.c + 1, 40, src.c, 33, 6, 31, 1);
+    gpu->copy_rows(dst.g + 1, 40, src.g, 33, 6, 31, 1);
+    check_pair_bits("copy_rows accumulate", &dst);
+    cpu->copy_rows(dst.c, 40, src.c, 33, 0, 31, 1); // nothing to do
+    gpu->copy_rows(dst.g, 40, src.g, 33, 0, 31, 1);
+    check_pair_bits("copy_rows of no rows", &dst);
+    pair_free(&dst);
+    pair_free(&src);
 }
 
 // The mask is a hash of (seed, index): the same bits on both backends,
@@ -1242,37 +1263,91 @@ static void full_step_case(ls_model *mc, ls_model *mg, int B, int T, double gtol
     free(mask);
 }
 
+// stories260K on the CPU (mc) and the GPU (mg), reserved for (B, T); 0, or -1
+// when the checkpoint is absent (nothing built).
+static int stories_pair(ls_model *mc, ls_model *mg, int B, int T) {
+    ls_checkpoint ck;
+    if (!load_stories(&ck)) return -1;
+    memset(mc, 0, sizeof *mc);
+    memset(mg, 0, sizeof *mg);
+    CHECK(model_build_from_checkpoint(mc, &ck, cpu) == 0);
+    CHECK(model_build_from_checkpoint(mg, &ck, gpu) == 0);
+    ckpt_free(&ck);
+    CHECK(model_reserve(mc, B, T) == 0);
+    CHECK(model_reserve(mg, B, T) == 0);
+    return 0;
+}
+
 // stories260K: llama family with GQA (8 query heads, 4 kv heads), head size 8.
 // Gradient tolerance 1e-4 (fp32 sums in another order through 5 layers).
 static void test_stories260K_lora_training_step_matches_cpu(void) {
     NEED_GPU();
-    ls_checkpoint ck;
-    if (!load_stories(&ck)) SKIP("stories260K.bin absent");
     ls_model mc, mg;
-    memset(&mc, 0, sizeof mc);
-    memset(&mg, 0, sizeof mg);
-    CHECK(model_build_from_checkpoint(&mc, &ck, cpu) == 0);
-    CHECK(model_build_from_checkpoint(&mg, &ck, gpu) == 0);
-    ckpt_free(&ck);
-    CHECK(model_reserve(&mc, 2, 48) == 0);
-    CHECK(model_reserve(&mg, 2, 48) == 0);
+    if (stories_pair(&mc, &mg, 2, 48)) SKIP("stories260K.bin absent");
     lora_step_case(&mc, &mg, "all", 2, 48, 1e-4);
+    model_free(&mc);
+    model_free(&mg);
+}
+
+// Prefix-layer tuning (l_p 3) on stories260K (GQA, RoPE shifted by l_p): the
+// GPU runs the composed path (its own attention over [prefix; sequence],
+// prefix.h), the CPU its prefix op pair. Loss within 1e-5, the prefix's
+// gradients within 1e-4 (normwise), one AdamW step of it, and KV-cache
+// decoding with the prefix cached (logits within 1e-4).
+static void test_stories260K_prefix_layer_step_and_decode_match_cpu(void) {
+    NEED_GPU();
+    enum { B = 2, T = 40 };
+    ls_model mc, mg;
+    if (stories_pair(&mc, &mg, B, T)) SKIP("stories260K.bin absent");
+    ls_prefix pc, pg;
+    CHECK_MSG(prefix_build(&pc, &mc, 3, 11) == 0 && prefix_build(&pg, &mg, 3, 11) == 0, "%s", ls_error());
+    CHECK(!pc.composed && pg.composed);
+    int tok[B * T], tgt[B * T];
+    float mask[B * T];
+    make_batch(mc.V, B, T, 8, tok, tgt, mask);
+    float lc = model_forward(&mc, tok, tgt, mask, B, T, 0.0f), lg = model_forward(&mg, tok, tgt, mask, B, T, 0.0f);
+    CHECK_CLOSE(lg, lc, 1e-5, 0.0);
+    model_backward(&mc, 1.0f, 0.0f);
+    model_backward(&mg, 1.0f, 0.0f);
+    float *g = download(pg.grads, pg.n_params);
+    check_grads("prefix gradients", g, pc.grads, pc.n_params, 1e-4);
+    free(g);
+    ls_adamw oc, og;
+    adamw_init(&oc, cpu, pc.n_params, 0.9f, 0.999f, 1e-8f, 0.01f);
+    adamw_init(&og, gpu, pg.n_params, 0.9f, 0.999f, 1e-8f, 0.01f);
+    adamw_step(&oc, pc.params, pc.grads, 1e-2f);
+    adamw_step(&og, pg.params, pg.grads, 1e-2f);
+    float *p = download(pg.params, pg.n_params);
+    check_grads("prefix after one AdamW step", p, pc.params, pc.n_params, 1e-5);
+    free(p);
+    double worst = 0.0;
+    for (int t = 0; t < 12; t++) {
+        const float *c = model_decode(&mc, tok[t], t);
+        float *cc = c ? malloc((size_t)mc.V * sizeof(float)) : NULL;
+        if (cc) memcpy(cc, c, (size_t)mc.V * sizeof(float));
+        const float *gl = model_decode(&mg, tok[t], t);
+        CHECK_MSG(cc && gl, "model_decode: %s", ls_error());
+        if (!cc || !gl) break;
+        for (int v = 0; v < mc.V; v++) worst = fmax(worst, fabs((double)gl[v] - cc[v]));
+        free(cc);
+    }
+    double gl_max = 0.0;
+    for (size_t i = 0; i < pc.n_params; i++) gl_max = fmax(gl_max, fabs(pc.grads[i]));
+    printf("  loss CPU %.9g, GPU %.9g; prefix gradient largest %.3g; decoded logits max |diff| %.3g\n", lc, lg,
+           gl_max, worst);
+    CHECK_MSG(worst <= 1e-4, "decoding with the prefix: logits off by %.3g", worst);
+    adamw_free(&oc);
+    adamw_free(&og);
+    prefix_free(&pc, &mc);
+    prefix_free(&pg, &mg);
     model_free(&mc);
     model_free(&mg);
 }
 
 static void test_stories260K_full_finetune_step_matches_cpu(void) {
     NEED_GPU();
-    ls_checkpoint ck;
-    if (!load_stories(&ck)) SKIP("stories260K.bin absent");
     ls_model mc, mg;
-    memset(&mc, 0, sizeof mc);
-    memset(&mg, 0, sizeof mg);
-    CHECK(model_build_from_checkpoint(&mc, &ck, cpu) == 0);
-    CHECK(model_build_from_checkpoint(&mg, &ck, gpu) == 0);
-    ckpt_free(&ck);
-    CHECK(model_reserve(&mc, 2, 40) == 0);
-    CHECK(model_reserve(&mg, 2, 40) == 0);
+    if (stories_pair(&mc, &mg, 2, 40)) SKIP("stories260K.bin absent");
     full_step_case(&mc, &mg, 2, 40, 1e-4);
     model_free(&mc);
     model_free(&mg);
@@ -1791,6 +1866,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_gelu_and_swiglu_match_cpu),
         LS_TEST(test_residual_axpy_scale_match_cpu),
         LS_TEST(test_dropout_mask_is_bit_identical_to_cpu),
+        LS_TEST(test_copy_rows_matches_cpu),
         LS_TEST(test_sumsq_matches_cpu),
         LS_TEST(test_embedding_forward_backward_bit_identical_to_cpu),
         LS_TEST(test_crossentropy_matches_cpu_with_smoothing_and_ignore),
@@ -1806,6 +1882,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_cuda_analysis_rejects_bad_input_like_cpu),
         LS_TEST(test_stories260K_lora_training_step_matches_cpu),
         LS_TEST(test_stories260K_full_finetune_step_matches_cpu),
+        LS_TEST(test_stories260K_prefix_layer_step_and_decode_match_cpu),
         LS_TEST(test_gpt2_small_shape_training_steps_match_cpu),
         LS_TEST(test_stories260K_greedy_decode_reproduces_reference),
         LS_TEST(test_no_device_gives_clear_error),

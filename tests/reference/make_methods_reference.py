@@ -21,10 +21,17 @@ What it writes (under tests/data/methods/; keys in tests/reference/README.md):
         <model>.<method>.init.<name>      the adapters' tensors before the step
       with the adapters' names in lorascope's adapters/model.safetensors:
       <layer prefix>.<l>.adapter_{attn,mlp}.{down,up}.{weight,bias}.
-      For prefix-layer (GPT-2 only) the one tensor is PEFT's prompt_embeddings
-      (l_p, 2 L C): gpt2.prefix-layer.{init,grad,after}.prompt_embeddings.
+      For prefix-layer the one tensor is PEFT's prompt_embeddings
+      (l_p, 2 L C): gpt2.prefix-layer.{init,grad,after}.prompt_embeddings;
+      llama.prefix-layer.* the same on the Llama (l_p, 2 L NKV HS).
       For prefix-embed (GPT-2 only) likewise PEFT's prompt_embeddings (l_p, C):
       gpt2.prefix-embed.{init,grad,after}.prompt_embeddings, gpt2.prefix-embed.loss.
+  llama_tiny3/{config.json, model.safetensors}
+      a tiny random LlamaForCausalLM (d 32, 3 layers, 4 query / 2 key-value
+      heads, intermediate 64, vocab 256, 64 positions, untied head), with
+      llama.tokens, llama.targets and adapter-h, adapter-l, prefix-layer as
+      above (adapters after self_attn.o_proj and mlp.down_proj, GELU tanh:
+      Llama has no adapters of its own; the paper's were on GPT-2).
 
 The methods, as PyTorch users set requires_grad:
   bitfit  every parameter whose name ends in "bias" (linear and LayerNorm
@@ -49,7 +56,7 @@ The methods, as PyTorch users set requires_grad:
           (decayed: it is neither a bias nor a LayerNorm weight).
   prefix-embed  PEFT's PROMPT_TUNING (prompt_tuning_init RANDOM) on the GPT-2,
           l_p = 3 virtual tokens, their embedding drawn N(0, 0.5^2) (own
-          generator, seed 24); PeftModelForCausalLM concatenates them before
+          generator, seed 25); PeftModelForCausalLM concatenates them before
           the real tokens' word embeddings (inputs_embeds), so they take
           positions 0..l_p-1 and the real tokens l_p..; the loss on the real
           tokens' logits only, one AdamW step of the embedding (decayed).
@@ -67,7 +74,8 @@ import os
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
-from transformers import BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel
+from transformers import (BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel, LlamaConfig,
+                          LlamaForCausalLM)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "tests", "data", "methods")
@@ -176,7 +184,7 @@ def adapter_step(model, method, prefix, sublayers, act, loss_fn, tag, out):
             p.grad = None
 
 
-def prefix_step(model, tokens, targets, out):
+def prefix_step(model, tokens, targets, out, tag="gpt2", seed=23):
     """One step of PEFT's prefix tuning (l_p = 3) on a copy of the model."""
     import copy
 
@@ -186,15 +194,15 @@ def prefix_step(model, tokens, targets, out):
     pm = pm.to(DT)
     emb = pm.prompt_encoder["default"].embedding.weight
     with torch.no_grad():
-        emb.copy_(torch.randn(emb.shape, generator=torch.Generator().manual_seed(23), dtype=DT) * 0.5)
-    out["gpt2.prefix-layer.init.prompt_embeddings"] = emb.detach().float().contiguous()
+        emb.copy_(torch.randn(emb.shape, generator=torch.Generator().manual_seed(seed), dtype=DT) * 0.5)
+    out[f"{tag}.prefix-layer.init.prompt_embeddings"] = emb.detach().float().contiguous()
     logits = pm(input_ids=tokens).logits
     loss = F.cross_entropy(logits.reshape(-1, 256), targets.reshape(-1))
     loss.backward()
-    out["gpt2.prefix-layer.loss"] = loss.detach().reshape(1).float()
-    out["gpt2.prefix-layer.grad.prompt_embeddings"] = emb.grad.float().contiguous()
+    out[f"{tag}.prefix-layer.loss"] = loss.detach().reshape(1).float()
+    out[f"{tag}.prefix-layer.grad.prompt_embeddings"] = emb.grad.float().contiguous()
     torch.optim.AdamW([emb], lr=LR, betas=BETAS, eps=EPS, weight_decay=WD, foreach=False).step()
-    out["gpt2.prefix-layer.after.prompt_embeddings"] = emb.detach().float().contiguous()
+    out[f"{tag}.prefix-layer.after.prompt_embeddings"] = emb.detach().float().contiguous()
 
 
 def prompt_step(model, tokens, targets, out):
@@ -208,7 +216,7 @@ def prompt_step(model, tokens, targets, out):
     emb = pm.prompt_encoder["default"].embedding.weight
     assert tuple(emb.shape) == (3, 32), emb.shape
     with torch.no_grad():
-        emb.copy_(torch.randn(emb.shape, generator=torch.Generator().manual_seed(24), dtype=DT) * 0.5)
+        emb.copy_(torch.randn(emb.shape, generator=torch.Generator().manual_seed(25), dtype=DT) * 0.5)
     out["gpt2.prefix-embed.init.prompt_embeddings"] = emb.detach().float().contiguous()
     logits = pm(input_ids=tokens).logits
     assert logits.shape[1] == 3 + tokens.shape[1], logits.shape  # the virtual tokens' logits come first
@@ -286,11 +294,40 @@ def bert_case(out):
                      loss_fn, "bert", out)
 
 
+def llama_case(out):
+    torch.manual_seed(13)
+    cfg = LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                      rope_theta=10000.0, rms_norm_eps=1e-6, tie_word_embeddings=False)
+    model = LlamaForCausalLM(cfg).eval()
+    with torch.no_grad():  # RMSNorm weights away from 1, so that every path counts
+        for n, p in model.named_parameters():
+            if "norm" in n:
+                p.add_(torch.randn_like(p) * 0.1)
+    model.save_pretrained(os.path.join(OUT, "llama_tiny3"))
+    model = model.to(DT)
+    g = torch.Generator().manual_seed(7)
+    seq = torch.randint(0, 256, (B, T + 1), generator=g)
+    tokens, targets = seq[:, :T].contiguous(), seq[:, 1:].contiguous()
+    out["llama.tokens"] = tokens.float()
+    out["llama.targets"] = targets.float()
+
+    def loss_fn():
+        logits = model(input_ids=tokens).logits
+        return F.cross_entropy(logits.reshape(-1, 256), targets.reshape(-1))
+
+    for method in ("adapter-h", "adapter-l"):
+        adapter_step(model, method, "model.layers", ("self_attn.o_proj", "mlp.down_proj"),
+                     lambda x: F.gelu(x, approximate="tanh"), loss_fn, "llama", out)
+    prefix_step(model, tokens, targets, out, "llama", 24)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     out = {}
     gpt2_case(out)
     bert_case(out)
+    llama_case(out)
     save_file(out, os.path.join(OUT, "methods_ref.safetensors"))
     print(f"wrote {len(out)} tensors to {OUT}")
 

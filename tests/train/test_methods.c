@@ -8,8 +8,8 @@
 // - the tensors after one AdamW step within 1e-5 of PyTorch's;
 // - every frozen tensor has the same bits after the step, and no gradient.
 // Adapter^H / Adapter^L the same way (adapters as forward hooks in PyTorch),
-// and inside the model against finite differences. Prefix-layer and
-// prefix-embedding tuning against PEFT's PREFIX_TUNING / PROMPT_TUNING.
+// and inside the model against finite differences. Prefix-embedding tuning
+// against PEFT's PROMPT_TUNING.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -365,31 +365,38 @@ static void test_bert_adapter_h_and_l_gradients_match_finite_differences(void) {
     check_adapters("bert", "data/methods/bert_tiny3", LS_ADAPTERS_LIN);
 }
 
-// Prefix-layer tuning on the tiny GPT-2 against PEFT's PREFIX_TUNING (l_p 3,
-// the prefix as past_key_values, the real tokens at positions 3..): from the
-// reference's prompt_embeddings, the loss, d loss / d prompt_embeddings (in
-// PEFT's layout, within 1e-3 of its largest entry: the tiny model's
-// attention is near uniform, so these gradients are small) and the tensor
-// after one AdamW step (within 1e-5; the step is lr-sized whatever the
-// gradient's scale); then gradients against central finite differences
-// of the model's loss, and the base's bits unchanged.
-static void test_gpt2_prefix_layer_matches_peft_and_finite_differences(void) {
+// Prefix-layer tuning on the tiny GPT-2 and the tiny Llama (GQA: keys and
+// values of its 2 kv heads; RoPE positions shifted by l_p) against PEFT's
+// PREFIX_TUNING (l_p 3, the prefix as past_key_values, the real tokens at
+// positions 3..): from the reference's prompt_embeddings, the loss, d loss /
+// d prompt_embeddings (in PEFT's layout, within 1e-3 of its largest entry:
+// the tiny models' attention is near uniform, so these gradients are small)
+// and the tensor after one AdamW step (within 1e-5; the step is lr-sized
+// whatever the gradient's scale); then gradients against central finite
+// differences of the model's loss, and the base's bits unchanged.
+static void check_prefix(const char *tag, const char *dir) {
     st_file f;
+    char key[160];
     CHECK_MSG(st_open(&f, ls_test_source("data/methods/methods_ref.safetensors")) == 0, "%s", ls_error());
     ls_model m;
-    if (load_model(&m, "data/methods/gpt2_tiny3")) { st_close(&f); return; }
-    int n = 0;
-    int *tokens = load_ints(&f, "gpt2.tokens", &n), *targets = load_ints(&f, "gpt2.targets", &n), B = 3, T = n / 3;
+    if (load_model(&m, dir)) { st_close(&f); return; }
+    ref_batch rb = load_batch(&f, tag, 0);
+    int *tokens = rb.tokens, *targets = rb.second, B = rb.B, T = rb.T;
     CHECK(model_reserve(&m, B, T) == 0);
     float *before = ls_malloc(m.n_params * sizeof(float));
     be->download(before, m.params_memory, m.n_params);
     ls_prefix pf;
     CHECK_MSG(prefix_build(&pf, &m, 3, 1) == 0, "%s", ls_error());
-    const st_tensor *it = st_find(&f, "gpt2.prefix-layer.init.prompt_embeddings");
-    CHECK_INT(it ? it->numel : 0, (long long)pf.n_params);
-    float *init = st_load_float(&f, it), *gref = st_load_float(&f, st_find(&f, "gpt2.prefix-layer.grad.prompt_embeddings"));
-    float *aref = st_load_float(&f, st_find(&f, "gpt2.prefix-layer.after.prompt_embeddings"));
-    float *lref = st_load_float(&f, st_find(&f, "gpt2.prefix-layer.loss"));
+    float *ref[4];
+    const char *what[4] = {"init.prompt_embeddings", "grad.prompt_embeddings", "after.prompt_embeddings", "loss"};
+    for (int k = 0; k < 4; k++) {
+        snprintf(key, sizeof key, "%s.prefix-layer.%s", tag, what[k]);
+        const st_tensor *t = st_find(&f, key);
+        CHECK_MSG(t && (k == 3 || t->numel == (int64_t)pf.n_params), "%s: missing or of another size", key);
+        if (!t) return;
+        ref[k] = st_load_float(&f, t);
+    }
+    float *init = ref[0], *gref = ref[1], *aref = ref[2], *lref = ref[3];
     prefix_peft_layout(&pf, pf.params, init, 0);
     prefix_zero_grad(&pf);
     float loss = model_forward(&m, tokens, targets, NULL, B, T, 0.0f);
@@ -405,7 +412,7 @@ static void test_gpt2_prefix_layer_matches_peft_and_finite_differences(void) {
     be->download(now, m.params_memory, m.n_params);
     prefix_peft_layout(&pf, pf.params, after, 1);
     double dp = max_diff(after, aref, pf.n_params);
-    printf("  loss %.9g, PEFT %.9g; gradient max |diff| %.3g (largest %.3g); after the step %.3g\n", loss, lref[0], dg,
+    printf("  %s: loss %.9g, PEFT %.9g; gradient max |diff| %.3g (largest %.3g); after the step %.3g\n", tag, loss, lref[0], dg,
            gmax, dp);
     CHECK_CLOSE(loss, lref[0], 1e-6, 0);
     CHECK_MSG(dg <= 1e-3 * gmax, "prompt_embeddings gradient: max |diff| %.3g, largest %.3g", dg, gmax);
@@ -443,15 +450,134 @@ static void test_gpt2_prefix_layer_matches_peft_and_finite_differences(void) {
            pf.n_params / (pf.n_params / 37) + 1, fd_max, g_max);
     CHECK_MSG(fd_max > 1e-3, "finite differences too small to check anything (largest %.3g)", fd_max);
     CHECK_MSG(!memcmp(before, now, m.n_params * sizeof(float)), "the frozen base changed in the step");
-    // decoding with a prefix is refused, not silently wrong
-    CHECK(model_decode(&m, 1, 0) == NULL);
-    CHECK_STR_CONTAINS(ls_error(), "decoding with prefix-layer tuning is not implemented");
+    // KV-cache decoding with the prefix in cache slots 0..l_p-1: sequence 0's
+    // logits at every position are the full forward's (which matched PEFT above)
+    model_forward(&m, tokens, NULL, NULL, B, T, 0.0f);
+    float *full = ls_malloc((size_t)T * m.V * sizeof(float));
+    be->download(full, m.acts.logits, (size_t)T * m.V);
+    double dd = 0, lmax = 0;
+    for (int t = 0; t < T; t++) {
+        const float *lg = model_decode(&m, tokens[t], t);
+        CHECK_MSG(lg != NULL, "%s", ls_error());
+        if (!lg) break;
+        for (int v = 0; v < m.V; v++) {
+            dd = fmax(dd, fabs((double)lg[v] - full[(size_t)t * m.V + v]));
+            lmax = fmax(lmax, fabs(full[(size_t)t * m.V + v]));
+        }
+    }
+    printf("  %s: decoding with the prefix cached: logits max |diff| %.3g of the forward's (largest %.3g)\n", tag, dd,
+           lmax);
+    CHECK_MSG(dd <= 1e-4 * fmax(1.0, lmax), "%s: decoded logits off the forward's by %.3g", tag, dd);
+    CHECK_INT(model_cache_offset(&m), 3);
+    free(full);
     adamw_free(&opt);
     prefix_free(&pf, &m);
     free(now); free(before); free(init); free(gref); free(aref); free(lref); free(g); free(after);
     free(tokens); free(targets);
     model_free(&m);
     st_close(&f);
+}
+
+// --prefix-init text (Li & Liang): a prefix initialised from the model's own
+// keys and values of a text makes the prefixed model on tokens x what the
+// base model is on [text; x] at positions l_p.. (GPT-2's learned positions,
+// Llama's RoPE): logits within 1e-4.
+static void check_prefix_from_text(const char *dir) {
+    ls_model m;
+    if (load_model(&m, dir)) return;
+    enum { P = 4, T = 9 };
+    int text[P] = {17, 200, 3, 64}, x[T] = {5, 9, 250, 31, 31, 7, 120, 0, 88}, joint[P + T];
+    memcpy(joint, text, sizeof text);
+    memcpy(joint + P, x, sizeof x);
+    CHECK(model_reserve(&m, 1, P + T) == 0);
+    model_forward(&m, joint, NULL, NULL, 1, P + T, 0.0f);
+    float *ref = ls_malloc((size_t)(P + T) * m.V * sizeof(float)), *got = ls_malloc((size_t)T * m.V * sizeof(float));
+    be->download(ref, m.acts.logits, (size_t)(P + T) * m.V);
+    ls_prefix pf;
+    CHECK_MSG(prefix_build(&pf, &m, P, 1) == 0, "%s", ls_error());
+    CHECK_MSG(prefix_init_from_tokens(&pf, &m, text) == 0, "%s", ls_error());
+    CHECK(m.prefix == &pf);
+    model_forward(&m, x, NULL, NULL, 1, T, 0.0f);
+    be->download(got, m.acts.logits, (size_t)T * m.V);
+    double d = max_diff(got, ref + (size_t)P * m.V, (size_t)T * m.V);
+    printf("  %s: prefixed model vs base on [text; x]: logits max |diff| %.3g\n", dir, d);
+    CHECK_MSG(d <= 1e-4, "%s: logits off by %.3g", dir, d);
+    prefix_free(&pf, &m);
+    free(ref);
+    free(got);
+    model_free(&m);
+}
+
+static void test_prefix_init_from_text_is_that_text_as_a_prompt(void) {
+    check_prefix_from_text("data/methods/gpt2_tiny3");
+    check_prefix_from_text("data/methods/llama_tiny3");
+}
+
+// The composed path (the backend's own causal attention over [prefix;
+// sequence], what the CUDA backend runs) against the CPU's prefix op pair, on
+// the CPU backend: the logits within 1e-5, the loss and every gradient of
+// the prefix within 1e-6 (of the largest).
+static void check_prefix_paths(const char *tag, const char *dir) {
+    st_file f;
+    CHECK_MSG(st_open(&f, ls_test_source("data/methods/methods_ref.safetensors")) == 0, "%s", ls_error());
+    ls_model m;
+    if (load_model(&m, dir)) { st_close(&f); return; }
+    ref_batch rb = load_batch(&f, tag, 0);
+    int *tokens = rb.tokens, *targets = rb.second, B = rb.B, T = rb.T;
+    CHECK(model_reserve(&m, B, T) == 0);
+    ls_prefix pf;
+    CHECK_MSG(prefix_build(&pf, &m, 3, 5) == 0, "%s", ls_error());
+    CHECK(!pf.composed);
+    float loss[2], *g[2], *logits[2];
+    for (int k = 0; k < 2; k++) {
+        if (k) prefix_set_composed(&pf, &m, 1);
+        prefix_zero_grad(&pf);
+        loss[k] = model_forward(&m, tokens, targets, NULL, B, T, 0.0f);
+        logits[k] = ls_malloc((size_t)B * T * m.V * sizeof(float));
+        be->download(logits[k], m.acts.logits, (size_t)B * T * m.V);
+        model_backward(&m, 1.0f, 0.0f);
+        g[k] = ls_malloc(pf.n_params * sizeof(float));
+        be->download(g[k], pf.grads, pf.n_params);
+    }
+    double dg = max_diff(g[1], g[0], pf.n_params), gmax = 0;
+    for (size_t i = 0; i < pf.n_params; i++) gmax = fmax(gmax, fabs(g[0][i]));
+    printf("  %s: composed vs direct: loss %.9g / %.9g, gradient max |diff| %.3g (largest %.3g)\n", tag, loss[1],
+           loss[0], dg, gmax);
+    CHECK_CLOSE(loss[1], loss[0], 1e-6, 0);
+    CHECK_MSG(dg <= 1e-6 * fmax(1.0, gmax), "%s: composed gradients off by %.3g", tag, dg);
+    CHECK_MSG(gmax > 1e-4, "%s: gradients too small to compare (largest %.3g)", tag, gmax);
+    double dl = max_diff(logits[1], logits[0], (size_t)B * T * m.V);
+    CHECK_MSG(dl <= 1e-5, "%s: composed logits off by %.3g", tag, dl);
+    for (int k = 0; k < 2; k++) {
+        free(g[k]);
+        free(logits[k]);
+    }
+    prefix_free(&pf, &m);
+    free(tokens);
+    free(targets);
+    model_free(&m);
+    st_close(&f);
+}
+
+static void test_prefix_composed_path_equals_the_direct_one(void) {
+    check_prefix_paths("gpt2", "data/methods/gpt2_tiny3");
+    check_prefix_paths("llama", "data/methods/llama_tiny3");
+}
+
+static void test_gpt2_prefix_layer_matches_peft_and_finite_differences(void) {
+    check_prefix("gpt2", "data/methods/gpt2_tiny3");
+}
+static void test_llama_prefix_layer_matches_peft_and_finite_differences(void) {
+    check_prefix("llama", "data/methods/llama_tiny3");
+}
+static void test_llama_adapter_h_step_matches_pytorch(void) {
+    check_adapter_step("llama", "data/methods/llama_tiny3", "adapter-h");
+}
+static void test_llama_adapter_l_step_matches_pytorch(void) {
+    check_adapter_step("llama", "data/methods/llama_tiny3", "adapter-l");
+}
+static void test_llama_adapter_h_gradients_match_finite_differences(void) {
+    check_adapters("llama", "data/methods/llama_tiny3", LS_ADAPTERS_HOULSBY);
 }
 
 // d loss / d prompt[i] against central differences of the model's loss
@@ -651,6 +777,12 @@ static const ls_test tests[] = {
     LS_TEST(test_bert_adapter_h_step_matches_pytorch),
     LS_TEST(test_bert_adapter_l_step_matches_pytorch),
     LS_TEST(test_gpt2_prefix_layer_matches_peft_and_finite_differences),
+    LS_TEST(test_llama_prefix_layer_matches_peft_and_finite_differences),
+    LS_TEST(test_prefix_init_from_text_is_that_text_as_a_prompt),
+    LS_TEST(test_prefix_composed_path_equals_the_direct_one),
+    LS_TEST(test_llama_adapter_h_step_matches_pytorch),
+    LS_TEST(test_llama_adapter_l_step_matches_pytorch),
+    LS_TEST(test_llama_adapter_h_gradients_match_finite_differences),
     LS_TEST(test_gpt2_prefix_embed_matches_peft_and_finite_differences),
     LS_TEST(test_llama_prefix_embed_gradients_match_finite_differences),
     LS_TEST(test_prefix_embed_refuses_bad_length_and_encoders),

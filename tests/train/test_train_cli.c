@@ -906,7 +906,8 @@ static void test_adapter_runs_train_save_and_evaluate_to_their_validation_loss(v
 // prefix saved as PEFT's PREFIX_TUNING (prefix/adapter_config.json,
 // prompt_embeddings (4, 2 L C)), a run killed at step 2 resumes to the same
 // bits, `eval --adapter RUN` (the prefix attached) gives the run's final
-// validation loss; a bert model and a too-long prefix are refused in one line.
+// validation loss, and `generate --adapter RUN` decodes with the prefix; a
+// bert model and a too-long prefix are refused in one line.
 static void test_prefix_layer_run_trains_resumes_and_evaluates(void) {
     const char *d = ls_test_tmpdir("train_prefix");
     const char *data = S("%s/train.jsonl", d), *val = S("%s/val.jsonl", d), *out = S("%s/p", d), *k = S("%s/k", d);
@@ -941,9 +942,17 @@ static void test_prefix_layer_run_trains_resumes_and_evaluates(void) {
     printf("  gpt2 prefix-layer: val loss %.6f at step 0, %.6f at step 4; eval --adapter %.6f\n", base, trained, l);
     CHECK_CLOSE(l, trained, 1e-5, 0);
     CHECK_MSG(fabs(l - base) > 1e-4, "eval --adapter gave the base's loss %.6f: the prefix was not attached", base);
+    // generation decodes with the prefix in the KV cache (its first l_p slots)
+    const char *gen = S("generate --model data/peft/gpt2_tiny/base --tokenizer bytes --prompt 'name 3 |' --steps 24 "
+                        "--temperature 0");
+    CHECK_MSG(run(gen) == 0, "%s", err_text);
+    char *plain = ls_strdup(out_text);
+    CHECK_MSG(run(S("%s --adapter '%s'", gen, out)) == 0, "%s", err_text);
+    CHECK_MSG(strcmp(plain, out_text) != 0, "generate --adapter PREFIX-RUN printed the base's text: %s", plain);
+    free(plain);
     const char *e = tiny_encoder_fixture("train_prefix_enc"), *eo = S("%s/p", e);
     expect_error(enc_args(e, S("--method prefix-layer --steps 1 --out '%s'", eo)), 1,
-                 "prefix-layer: a bert model: expected a gpt2 decoder", eo);
+                 "prefix-layer: a bert model: expected a decoder (gpt2 or llama", eo);
     expect_error(S("%s --prefix-len 120 --out '%s/long'", common, d), 1,
                  "prefix_len (--prefix-len): expected prefix + longest row <= 128 positions", S("%s/long", d));
 }
