@@ -117,6 +117,7 @@ int cmd_train(int argc, char **argv) {
     else if (method == TC_ADAPTER_H || method == TC_ADAPTER_L)
         printf("  adapters:   %s/adapters/model.safetensors\n", c.out);
     else if (method == TC_PREFIX_LAYER) printf("  prefix:     %s/prefix (PEFT PREFIX_TUNING)\n", c.out);
+    else if (method == TC_PREFIX_EMBED) printf("  prompt:     %s/prompt (PEFT PROMPT_TUNING)\n", c.out);
     else printf("  adapter:    %s/adapter (PEFT)\n", c.out);
     if (c.merged_out[0]) printf("  merged:     %s (HF checkpoint)\n", c.merged_out);
     printf("  manifest:   %s/manifest.json\n", c.out);

@@ -10,6 +10,7 @@
 #include "base/util.h"
 #include "engine/adapters.h"
 #include "engine/prefix.h"
+#include "engine/prompt.h"
 #include "engine/lora.h"
 #include "engine/model_internal.h"
 #include "engine/rng.h"
@@ -302,6 +303,11 @@ void model_free(ls_model *m) {
         prefix_free(pf, m);
         free(pf);
     }
+    if (m->prompt && m->owns_prompt) {
+        ls_prompt *pr = m->prompt;
+        prompt_free(pr, m);
+        free(pr);
+    }
     if (m->adapters && m->owns_adapters) {
         ls_adapters *ad = m->adapters;
         adapters_free(ad, m);
@@ -364,7 +370,8 @@ int model_backward_floor(const ls_model *m) {
 
 int model_needs_dx(const ls_model *m, int l) {
     if (l > model_backward_floor(m)) return 1;
-    // below layer 0: the embeddings (and an encoder's embedding LayerNorm bias)
+    // below layer 0: the embeddings (and an encoder's embedding LayerNorm bias), prompt tuning's virtual tokens
+    if (l == 0 && m->prompt) return 1;
     return l == 0 && m->grads_memory &&
            (m->grad_scope == LS_GRADS_ALL || (m->grad_scope == LS_GRADS_BIASES && IS_ENC(m)));
 }
@@ -508,6 +515,7 @@ static void act_sizes(ls_model *m, size_t *s, int B, int T) {
 static void point_acts(ls_model *m);
 
 int model_reserve(ls_model *m, int B, int T) {
+    if (m->prompt) T += m->prompt->P; // prompt tuning: the virtual tokens before every row (prompt.h)
     int Tmax = m->P - m->cfg.position_offset; // roberta: positions start at padding_idx + 1
     if (B <= 0 || T <= 0 || T > Tmax)
         return ls_fail("model_reserve: expected 1 <= T <= max_seq_len %d and B >= 1, found B %d T %d",
@@ -553,6 +561,7 @@ int model_reserve(ls_model *m, int B, int T) {
     if (m->lora) lora_reserve(m->lora, (int)N);
     if (m->adapters) adapters_reserve(m->adapters, (int)N);
     if (m->prefix) prefix_reserve(m->prefix, Bn, Tn);
+    if (m->prompt) prompt_reserve(m->prompt, Bn, Tn);
     return 0;
 }
 
@@ -666,6 +675,8 @@ float model_forward(ls_model *m, const int *tokens, const int *targets, const fl
                 "it has no language-model head", arch_family_name(m->cfg.family));
         return -1.0f;
     }
+    // prompt tuning: the batch becomes (B, l_p + T), the virtual tokens first (prompt.h)
+    if (m->prompt && prompt_extend(m->prompt, &tokens, &targets, &mask, B, &T)) return -1.0f;
     if (!m->acts_memory || B > m->Bcap || T > m->Tcap || B <= 0 || T <= 0) {
         ls_fail("model_forward: batch (%d, %d) exceeds the reservation (%d, %d); call model_reserve",
                 B, T, m->Bcap, m->Tcap);
@@ -698,6 +709,7 @@ float model_forward(ls_model *m, const int *tokens, const int *targets, const fl
     be->upload_int(m->tokens, tokens, N);
 
     be->embedding_forward(a->encoded, m->tokens, p->wte, p->wpe, B, T, m->C, pos0);
+    if (m->prompt) prompt_embed_forward(a->encoded, m->prompt->params, p->wpe, B, T, m->prompt->P, m->C, 0);
     const float *x = a->encoded;
     for (int l = 0; l < m->L; l++) {
         float *ln1 = a->ln1 + l * NC, *ln1m = a->ln1_mean ? a->ln1_mean + (size_t)l * N : NULL,
@@ -806,6 +818,7 @@ void model_backward(ls_model *m, float loss_scale, float smoothing) {
                           p->ln1w + l * C, ln1m, ln1r, N);
     }
     if (tw) be->embedding_backward(g->wte, g->wpe, a->dres, m->tokens, B, T, m->C);
+    if (m->prompt) prompt_embed_backward(m->prompt->grads, a->dres, B, T, m->prompt->P, m->C);
     m->has_targets = 0; // the logits are gone; a second backward needs a new forward
 }
 
@@ -848,7 +861,7 @@ static void decoder_reserve(ls_model *m, int n_ctx) {
     if (!d->host_logits) d->host_logits = ls_malloc((size_t)m->V * sizeof(float));
 }
 
-int model_cache_offset(const ls_model *m) { return m->prefix ? m->prefix->P : 0; }
+int model_cache_offset(const ls_model *m) { return m->prefix ? m->prefix->P : model_virtual_tokens(m); }
 
 const float *model_decode(ls_model *m, int token, int pos) {
     const ls_backend *be = m->be;
@@ -873,6 +886,8 @@ const float *model_decode(ls_model *m, int token, int pos) {
     ls_decoder *d = &m->dec;
     ls_params *p = &m->params;
     size_t C = m->C, kv = (size_t)m->NKV * m->HS, qd = (size_t)m->NH * m->HS;
+    // prompt tuning: the virtual tokens' keys and values, computed once per sequence (prompt.h)
+    if (m->prompt && pos == 0 && prompt_cache_rows(m->prompt, m)) return NULL;
     be->upload_int(d->token, &token, 1);
     be->embedding_forward(d->x, d->token, p->wte, p->wpe, 1, 1, m->C, at);
     for (int l = 0; l < m->L; l++) {
@@ -880,6 +895,10 @@ const float *model_decode(ls_model *m, int token, int pos) {
         if (pf && pos == 0) { // the prefix as the cache's first l_p entries, used as they are (no RoPE)
             be->copy(kc, prefix_keys(pf, l), (size_t)P * kv);
             be->copy(vc, prefix_values(pf, l), (size_t)P * kv);
+        }
+        if (m->prompt && pos == 0) { // likewise the virtual tokens' (RoPE applied: they are the model's own)
+            be->copy(kc, prompt_cache_keys(m->prompt, l), (size_t)P * kv);
+            be->copy(vc, prompt_cache_values(m->prompt, l), (size_t)P * kv);
         }
         norm_forward(m, d->xb, d->mean, d->rstd, d->x, p->ln1w + l * C,
                      p->ln1b ? p->ln1b + l * C : NULL, 1);
@@ -905,6 +924,8 @@ const float *model_decode(ls_model *m, int token, int pos) {
     be->download(d->host_logits, d->logits, m->V);
     return d->host_logits;
 }
+
+int model_virtual_tokens(const ls_model *m) { return m->prompt ? m->prompt->P : 0; }
 
 int model_generate(ls_model *m, const int *prompt, int n_prompt, int steps, ls_sampler *sampler,
                    int stop_token, int *out) {

@@ -50,6 +50,7 @@
 struct ls_lora;
 struct ls_adapters;
 struct ls_prefix;
+struct ls_prompt;
 
 // Which base tensors train when the gradient buffer is on (the paper's
 // baselines, Tables 2 and 3):
@@ -217,6 +218,8 @@ typedef struct ls_model {
     struct ls_prefix *prefix;   // attached prefix-layer vectors or NULL (prefix.h)
     int owns_prefix;            // 1: model_free frees it (a run's prefix loaded for eval, train/import.h)
     ls_decoder dec;
+    struct ls_prompt *prompt;   // attached prefix-embedding (prompt tuning) vectors or NULL (prompt.h)
+    int owns_prompt;            // 1: model_free frees it (a run's prompt loaded for eval, train/import.h)
 } ls_model;
 
 // ----------------------------------------------------------------------------
@@ -382,10 +385,20 @@ int model_init_head(ls_model *m, uint64_t seed, int pooler_too);
 // logits (V), valid until the next call. Uses the attached LoRA unless it is
 // merged, and an attached prefix (prefix.h): at pos 0 its keys and values
 // fill cache slots 0..l_p-1, and token pos sits at slot and position l_p + pos,
-// as with transformers' cache. Returns NULL on bad input.
+// as with transformers' cache. Attached virtual tokens (prompt.h) the same:
+// at pos 0 their keys and values (prompt_cache_rows) fill slots 0..l_p-1.
+// Returns NULL on bad input.
 const float *model_decode(ls_model *m, int token, int pos);
 
-// Cache slots before a sequence's first token: an attached prefix's l_p, else 0.
+// Prompt tuning (prompt.h): l_p with virtual tokens attached, else 0. Real
+// token t of a row sits at l_p + t of the model's sequence: in a forward's
+// per-position outputs (acts.logits, host_losses, host_weights: rows of
+// m->T = l_p + T) and in the KV cache (model_decode's pos stays the real
+// token's index).
+int model_virtual_tokens(const ls_model *m);
+
+// Cache slots before a sequence's first token: an attached prefix's or
+// virtual tokens' l_p, else 0.
 // Token pos's keys and values are cache row model_cache_offset(m) + pos.
 int model_cache_offset(const ls_model *m);
 

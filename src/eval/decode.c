@@ -389,7 +389,7 @@ int gen_sequence_logprob(ls_model *m, const int *prompt, int n_prompt, const int
     int bad = 0;
     for (int k = 0; k < n; k++) {
         if (tokens[k] < 0 || tokens[k] >= V) { bad = 1; break; }
-        m->be->download(row, m->acts.logits + (size_t)(n_prompt - 1 + k) * V, (size_t)V);
+        m->be->download(row, m->acts.logits + (size_t)(model_virtual_tokens(m) + n_prompt - 1 + k) * V, (size_t)V);
         log_softmax_banned(row, V, none, lp);
         sum += lp[tokens[k]];
     }

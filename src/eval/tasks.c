@@ -208,9 +208,9 @@ int eval_label_scores(ls_model *m, const ds_pairs *p, const int *items, int n, i
             rc = -1;
             break;
         }
-        for (int e = 0; e < 2 * k; e++) {
+        for (int e = 0; e < 2 * k; e++) { // rows of m->T: prompt tuning's virtual tokens first (model.h)
             double s = 0.0;
-            size_t row = (size_t)e * T;
+            size_t row = (size_t)e * m->T + model_virtual_tokens(m);
             for (int t = 0; t < T; t++) s -= (double)m->host_weights[row + t] * m->host_losses[row + t];
             scores[2 * j0 + e] = s;
         }

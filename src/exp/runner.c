@@ -22,10 +22,10 @@
 // run directories
 
 int exp_run_is_complete(const char *dir) {
-    // what each method writes (train/export.h): LoRA, full/FT^Top2, BitFit, Adapter^H/^L, prefix-layer
+    // what each method writes (train/export.h): LoRA, full/FT^Top2, BitFit, Adapter^H/^L, prefix-layer, prefix-embed
     static const char *const written[] = {"adapter/adapter_model.safetensors", "full/model.safetensors",
                                           "bitfit/model.safetensors", "adapters/model.safetensors",
-                                          "prefix/adapter_model.safetensors"};
+                                          "prefix/adapter_model.safetensors", "prompt/adapter_model.safetensors"};
     int weights = 0;
     for (size_t i = 0; i < sizeof written / sizeof *written && !weights; i++) {
         char *path = ls_path_join(dir, written[i]);

@@ -12,6 +12,7 @@
 
 #include "base/util.h"
 #include "engine/prefix.h"
+#include "engine/prompt.h"
 #include "io/safetensors.h"
 
 // ----------------------------------------------------------------------------
@@ -251,6 +252,57 @@ int export_prefix_peft(const ls_prefix *pf, const ls_model *m, const char *base_
         rc = st_write(st, &e, 1, meta, 1);
         free(st);
         free(emb);
+    }
+    if (!rc) rc = export_replace_dir(tmp, dir);
+    if (rc) export_remove_tree(tmp);
+    free(tmp);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// PEFT prompt tuning (prefix-embed)
+
+// adapter_config.json as PEFT 0.21 writes it for PromptTuningConfig (RANDOM init).
+static char *prompt_config_json(const ls_prompt *pr, const ls_model *m, const char *base_model) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNullToObject(o, "auto_mapping");
+    if (base_model) cJSON_AddStringToObject(o, "base_model_name_or_path", base_model);
+    else cJSON_AddNullToObject(o, "base_model_name_or_path");
+    cJSON_AddBoolToObject(o, "inference_mode", 1);
+    cJSON_AddNullToObject(o, "modules_to_save");
+    cJSON_AddNumberToObject(o, "num_attention_heads", m->NH);
+    cJSON_AddNumberToObject(o, "num_layers", m->L);
+    cJSON_AddNumberToObject(o, "num_transformer_submodules", 1);
+    cJSON_AddNumberToObject(o, "num_virtual_tokens", pr->P);
+    cJSON_AddStringToObject(o, "peft_type", "PROMPT_TUNING");
+    cJSON_AddStringToObject(o, "prompt_tuning_init", "RANDOM");
+    cJSON_AddNullToObject(o, "prompt_tuning_init_text");
+    cJSON_AddNullToObject(o, "revision");
+    cJSON_AddStringToObject(o, "task_type", "CAUSAL_LM");
+    cJSON_AddNumberToObject(o, "token_dim", pr->C);
+    cJSON_AddNullToObject(o, "tokenizer_kwargs");
+    cJSON_AddNullToObject(o, "tokenizer_name_or_path");
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+int export_prompt_peft(const ls_prompt *pr, const ls_model *m, const char *base_model, const char *dir) {
+    char *tmp = tmp_name(dir);
+    export_remove_tree(tmp);
+    int rc = ls_mkdir_p(tmp);
+    if (!rc) {
+        char *json = prompt_config_json(pr, m, base_model), *cfg = ls_path_join(tmp, "adapter_config.json");
+        rc = ls_write_file_atomic(cfg, json, strlen(json));
+        free(cfg);
+        free(json);
+    }
+    if (!rc) { // PEFT's layout is the engine's: (l_p, C)
+        st_entry e = {"prompt_embeddings", ST_F32, 2, {pr->P, pr->C}, pr->params};
+        const char *meta[] = {"format", "pt"};
+        char *st = ls_path_join(tmp, "adapter_model.safetensors");
+        rc = st_write(st, &e, 1, meta, 1);
+        free(st);
     }
     if (!rc) rc = export_replace_dir(tmp, dir);
     if (rc) export_remove_tree(tmp);

@@ -74,6 +74,15 @@ int export_trained_params(const ls_model *m, const ls_param_segment *segs, int n
 struct ls_prefix;
 int export_prefix_peft(const struct ls_prefix *pf, const ls_model *m, const char *base_model, const char *dir);
 
+// Prefix-embedding tuning as PEFT saves PROMPT_TUNING (engine/prompt.h): dir/
+// adapter_model.safetensors with prompt_embeddings (l_p, C) and
+// adapter_config.json (task_type CAUSAL_LM, prompt_tuning_init RANDOM,
+// num_virtual_tokens, token_dim, num_transformer_submodules 1), so that
+// PeftModel.from_pretrained loads it; base_model as export_prefix_peft.
+// Written in "<dir>.tmp.<pid>", renamed into place. Returns 0 or -1.
+struct ls_prompt;
+int export_prompt_peft(const struct ls_prompt *pr, const ls_model *m, const char *base_model, const char *dir);
+
 // Replaces dir by the directory tmp (removing an old dir first). Returns 0 or -1.
 int export_replace_dir(const char *tmp, const char *dir);
 // Removes a directory tree (best effort; used on error paths).

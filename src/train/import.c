@@ -11,6 +11,7 @@
 #include "engine/adapters.h"
 #include "engine/lora.h"
 #include "engine/prefix.h"
+#include "engine/prompt.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 
@@ -117,13 +118,13 @@ static int config_int(const cJSON *o, const char *key) {
     return cJSON_IsNumber(v) ? v->valueint : -1;
 }
 
-// 1 when dir's adapter_config.json says PREFIX_TUNING.
-static int is_prefix_dir(const char *dir) {
+// 1 when dir's adapter_config.json says peft_type `type`.
+static int has_peft_type(const char *dir, const char *type) {
     char *cfg = ls_path_join(dir, "adapter_config.json");
     char *text = ls_exists(cfg) ? ls_read_file(cfg, NULL) : NULL;
     cJSON *o = text ? cJSON_Parse(text) : NULL;
     const cJSON *t = cJSON_GetObjectItem(o, "peft_type");
-    int yes = cJSON_IsString(t) && !strcmp(t->valuestring, "PREFIX_TUNING");
+    int yes = cJSON_IsString(t) && !strcmp(t->valuestring, type);
     cJSON_Delete(o);
     free(text);
     free(cfg);
@@ -180,6 +181,52 @@ int import_prefix(ls_model *m, const char *dir) {
     return rc;
 }
 
+// Checks a PROMPT_TUNING config against the model; *P gets num_virtual_tokens.
+static int check_prompt_config(const ls_model *m, const char *path, int *P) {
+    char *text = ls_read_file(path, NULL);
+    cJSON *o = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (!o) return ls_fail("%s: expected a JSON object (PEFT's adapter_config.json)", path);
+    int dim = config_int(o, "token_dim"), subs = config_int(o, "num_transformer_submodules"), rc = 0;
+    *P = config_int(o, "num_virtual_tokens");
+    if (dim != m->C) rc = ls_fail("%s: token_dim: expected %d (the model's width), found %d", path, m->C, dim);
+    else if (subs != -1 && subs != 1)
+        rc = ls_fail("%s: num_transformer_submodules: expected 1 (a decoder), found %d", path, subs);
+    else if (*P < 1 || *P > 4096) rc = ls_fail("%s: num_virtual_tokens: expected 1..4096, found %d", path, *P);
+    cJSON_Delete(o);
+    return rc;
+}
+
+int import_prompt(ls_model *m, const char *dir) {
+    if (m->prompt) return ls_fail("%s: expected a model without virtual tokens attached, found some", dir);
+    char *cfg = ls_path_join(dir, "adapter_config.json"), *st = ls_path_join(dir, "adapter_model.safetensors");
+    int P = 0, rc = check_prompt_config(m, cfg, &P);
+    st_file f;
+    int open = !rc && st_open(&f, st) == 0;
+    if (!rc && !open) rc = -1;
+    ls_prompt *pr = ls_malloc(sizeof *pr);
+    if (!rc && prompt_build(pr, m, P, 0)) rc = ls_fail_prefix("%s", dir);
+    else if (!rc) {
+        const st_tensor *t = st_find(&f, "prompt_embeddings");
+        if (!t || t->ndim != 2 || t->shape[0] != P || t->shape[1] != m->C || !st_dtype_is_float(t->dtype)) {
+            rc = ls_fail("%s: tensor 'prompt_embeddings': expected float shape (%d, %d), found %s", st, P, m->C,
+                         t ? "another" : "none");
+        } else { // PEFT's layout is the engine's
+            float *emb = st_load_float(&f, t);
+            rc = ckpt_check_finite(st, "prompt_embeddings", emb, t->numel);
+            if (!rc) memcpy(pr->params, emb, pr->n_params * sizeof(float));
+            free(emb);
+        }
+        if (rc) prompt_free(pr, m);
+    }
+    if (open) st_close(&f);
+    if (rc) free(pr);
+    else m->owns_prompt = 1;
+    free(cfg);
+    free(st);
+    return rc;
+}
+
 // A file: lorascope's adapters, or tensors in lorascope's canonical format.
 static int import_file(ls_model *m, const char *path) {
     st_file f;
@@ -203,14 +250,23 @@ int import_adapter_dir(ls_model *m, const char *dir) {
     }
     free(ad_path);
     char *pf_dir = ls_path_join(dir, "prefix");
-    int prefix = !ls_is_dir(adapter_dir) && is_prefix_dir(pf_dir);
-    if (prefix || is_prefix_dir(dir)) { // prefix-layer: attached, not merged
+    int prefix = !ls_is_dir(adapter_dir) && has_peft_type(pf_dir, "PREFIX_TUNING");
+    if (prefix || has_peft_type(dir, "PREFIX_TUNING")) { // prefix-layer: attached, not merged
         free(adapter_dir);
         int rc = import_prefix(m, prefix ? pf_dir : dir);
         free(pf_dir);
         return rc;
     }
     free(pf_dir);
+    char *pr_dir = ls_path_join(dir, "prompt");
+    int prompt = !ls_is_dir(adapter_dir) && has_peft_type(pr_dir, "PROMPT_TUNING");
+    if (prompt || has_peft_type(dir, "PROMPT_TUNING")) { // prefix-embed: attached, not merged
+        free(adapter_dir);
+        int rc = import_prompt(m, prompt ? pr_dir : dir);
+        free(pr_dir);
+        return rc;
+    }
+    free(pr_dir);
     for (int i = 0; i < 2 && !ls_is_dir(adapter_dir); i++) {
         char *p = ls_path_join(dir, params[i]);
         if (ls_exists(p)) {

@@ -21,7 +21,9 @@ int import_adapter(ls_model *m, const lora_adapter *a);
 // bitfit/model.safetensors (BitFit), or such a file itself, is read with
 // import_params; one with adapters/model.safetensors (Adapter^H / ^L), or
 // that file itself, with import_adapters; one with prefix/ (prefix-layer), or
-// a PREFIX_TUNING directory itself, with import_prefix. Returns 0 or -1.
+// a PREFIX_TUNING directory itself, with import_prefix; one with prompt/
+// (prefix-embed), or a PROMPT_TUNING directory itself, with import_prompt.
+// Returns 0 or -1.
 int import_adapter_dir(ls_model *m, const char *dir);
 
 // Copies the tensors of a lorascope-canonical safetensors file (train/export.h:
@@ -42,5 +44,12 @@ int import_adapters(ls_model *m, const char *path);
 // the model's; prompt_embeddings (l_p, 2 L C)) to the model, which owns it
 // (owns_prefix). Returns 0, or -1 with ls_error() naming the file and field.
 int import_prefix(ls_model *m, const char *dir);
+
+// Attaches the virtual token embeddings of a PEFT PROMPT_TUNING adapter
+// directory (adapter_config.json: peft_type PROMPT_TUNING, token_dim the
+// model's width, num_transformer_submodules 1; prompt_embeddings (l_p, C)) to
+// the model (engine/prompt.h), which owns them (owns_prompt). Returns 0, or
+// -1 with ls_error() naming the file and field.
+int import_prompt(ls_model *m, const char *dir);
 
 #endif

@@ -9,6 +9,7 @@
 #include "base/util.h"
 #include "engine/adapters.h"
 #include "engine/prefix.h"
+#include "engine/prompt.h"
 #include "engine/rng.h"
 
 void train_step_spec_init(train_step_spec *s, ls_model *m, ls_lora *lo, ls_adamw *opt) {
@@ -48,6 +49,7 @@ int train_step(const train_step_spec *s, long step, double lr, train_batch_fn ne
     if (s->lo) lora_zero_grad(s->lo);
     if (s->ad) adapters_zero_grad(s->ad);
     if (s->pf) prefix_zero_grad(s->pf);
+    if (s->pr) prompt_zero_grad(s->pr);
     if (!s->lo || s->n_head) model_zero_grad(m);
     st->loss = st->tokens = 0.0;
     for (int k = 0; k < accum; k++) {

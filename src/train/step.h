@@ -49,6 +49,7 @@ typedef struct {
     int n_segs;
     struct ls_adapters *ad;  // Adapter^H / ^L: params, grads are its buffers (zeroed each step)
     struct ls_prefix *pf;    // prefix-layer: params, grads are its buffers (zeroed each step)
+    struct ls_prompt *pr;    // prefix-embed: params, grads are its buffers (zeroed each step)
 } train_step_spec;
 
 // Sets s to train lo (or, lo NULL, every weight of m: model_enable_grads must

@@ -20,6 +20,7 @@
 #include "engine/lora.h"
 #include "engine/optim.h"
 #include "engine/prefix.h"
+#include "engine/prompt.h"
 #include "engine/rng.h"
 #include "io/safetensors.h"
 #include "train/export.h"
@@ -69,6 +70,8 @@ typedef struct {
     int have_ad;
     ls_prefix pf;                // prefix-layer
     int have_pf;
+    ls_prompt pr;                // prefix-embed
+    int have_pr;
     float *init_params;          // PiSSA: A0, B0 (export needs them)
     float *init_factors;         // A0, B0 of every init, as lora_build drew them (adapter_init.safetensors)
     task_data data, vdata;
@@ -102,6 +105,7 @@ static void trainer_free(trainer *t) {
     if (t->have_lora) lora_free(&t->lo, &t->m);
     if (t->have_ad) adapters_free(&t->ad, &t->m);
     if (t->have_pf) prefix_free(&t->pf, &t->m);
+    if (t->have_pr) prompt_free(&t->pr, &t->m);
     if (t->have_model) model_free(&t->m);
     if (t->have_data) task_data_free(&t->data);
     if (t->have_vdata) task_data_free(&t->vdata);
@@ -315,6 +319,27 @@ static int setup_prefix(trainer *t) {
     return 0;
 }
 
+// Prefix-embedding tuning: l_p virtual token embeddings (engine/prompt.h),
+// one AdamW over them, decayed as setup_prefix's.
+static int setup_prompt(trainer *t) {
+    const ls_train_config *c = &t->cfg;
+    if (c->merged_out[0])
+        return ls_fail("[run] merged_out (--merged-out): expected none with --method prefix-embed (virtual tokens do "
+                       "not merge into W)");
+    if (t->Tmax + c->prefix_len > t->m.cfg.max_seq_len)
+        return ls_fail("[lora] prefix_len (--prefix-len): expected virtual tokens + longest row <= %d positions, "
+                       "found %d + %d", t->m.cfg.max_seq_len, c->prefix_len, t->Tmax);
+    if (prompt_build(&t->pr, &t->m, c->prefix_len, (uint64_t)c->seed)) return ls_fail_prefix("[lora] %s", c->model);
+    t->have_pr = 1;
+    t->params = t->pr.params;
+    t->grads = t->pr.grads;
+    t->n_trainable = t->pr.n_params;
+    adamw_init(&t->opt, t->m.be, t->n_trainable, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
+               (float)c->weight_decay);
+    t->have_opt = 1;
+    return 0;
+}
+
 // The trainable values to / from host (n_trainable floats): the buffer, or
 // the segments one after another.
 static void trainable_download(const trainer *t, float *host) {
@@ -421,6 +446,8 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
         if (encoder && setup_head(t)) return -1;
     } else if (method == TC_PREFIX_LAYER) {
         if (setup_prefix(t)) return -1;
+    } else if (method == TC_PREFIX_EMBED) {
+        if (setup_prompt(t)) return -1;
     } else {
         if (setup_lora(t)) return -1;
         adamw_init(&t->opt, be, t->n_trainable, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
@@ -639,8 +666,8 @@ static int write_manifest(const trainer *t, const char *status, const char *mess
     cJSON_AddNumberToObject(root, "tokens_seen", t->tokens_seen);
     cJSON_AddStringToObject(root, "mode", tc_method_name(tc_method(c)));
     char line[256];
-    size_t all = model_num_params(&t->m) + (t->have_lora ? t->lo.n_params : 0) +
-                 (t->have_ad ? t->ad.n_params : 0) + (t->have_pf ? t->pf.n_params : 0);
+    size_t all = model_num_params(&t->m) + (t->have_lora ? t->lo.n_params : 0) + (t->have_ad ? t->ad.n_params : 0) +
+                 (t->have_pf ? t->pf.n_params : 0) + (t->have_pr ? t->pr.n_params : 0);
     lora_format_trainable(line, sizeof line, t->n_trainable + t->n_head, all);
     cJSON_AddStringToObject(root, "trainable", line);
     cJSON_AddNumberToObject(root, "trainable_params", (double)(t->n_trainable + t->n_head));
@@ -698,6 +725,10 @@ static int write_outputs(trainer *t) {
         char *dir = ls_path_join(c->out, "prefix");
         rc = export_prefix_peft(&t->pf, &t->m, c->model, dir);
         free(dir);
+    } else if (t->have_pr) { // PEFT's PROMPT_TUNING layout: PEFT loads it
+        char *dir = ls_path_join(c->out, "prompt");
+        rc = export_prompt_peft(&t->pr, &t->m, c->model, dir);
+        free(dir);
     } else { // full fine-tuning and FT^Top2: every tensor; BitFit: the trained ones
         int bitfit = tc_method(c) == TC_BITFIT;
         char *dir = ls_path_join(c->out, bitfit ? "bitfit" : "full");
@@ -742,7 +773,7 @@ static int is_temp_file(const char *name) {
 // lock, before this process writes anything there, so every one is stale,
 // whatever its pid. A checkpoint directory left empty goes too.
 static void remove_stale_temp_files(const char *out) {
-    static const char *const subdirs[] = {"", "checkpoint", "adapter", "full", "bitfit", "adapters", "prefix"};
+    static const char *const subdirs[] = {"", "checkpoint", "adapter", "full", "bitfit", "adapters", "prefix", "prompt"};
     for (size_t i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
         char *dir = ls_path_join(out, subdirs[i]);
         DIR *d = opendir(dir);
@@ -862,11 +893,12 @@ static int trainer_step(trainer *t, long step, double lr, int *items, task_batch
     s.clip = c->clip;
     s.label_smoothing = (float)c->label_smoothing;
     s.dropout_seed = t->dropout_seed;
-    if (t->have_ad || t->have_pf) {
+    if (t->have_ad || t->have_pf || t->have_pr) {
         s.params = t->params;
         s.grads = t->grads;
         s.ad = t->have_ad ? &t->ad : NULL;
         s.pf = t->have_pf ? &t->pf : NULL;
+        s.pr = t->have_pr ? &t->pr : NULL;
     }
     s.segs = t->tsegs;
     s.n_segs = t->n_tsegs;
@@ -893,10 +925,11 @@ static void print_banner(const trainer *t, long start) {
     const ls_model *m = &t->m;
     char line[256];
     size_t all = model_num_params(m) + (t->have_lora ? t->lo.n_params : 0) + (t->have_ad ? t->ad.n_params : 0) +
-                 (t->have_pf ? t->pf.n_params : 0);
+                 (t->have_pf ? t->pf.n_params : 0) + (t->have_pr ? t->pr.n_params : 0);
     printf("%s\n", lora_format_trainable(line, sizeof line, t->n_trainable + t->n_head, all));
     static const char *const what[] = {"LoRA",      "full fine-tuning", "BitFit", "FT^Top2",
-                                       "Adapter^H", "Adapter^L",        "prefix-layer tuning"};
+                                       "Adapter^H", "Adapter^L",        "prefix-layer tuning",
+                                       "prefix-embedding tuning"};
     printf("%s: %s %s, %d train / %d validation items, %d threads%s\n", c->out, what[tc_method(c)],
            ckpt_family_name(m->cfg.family), t->n_train, t->n_val, omp_get_max_threads(),
            start ? " (resumed)" : "");

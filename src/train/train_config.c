@@ -29,11 +29,12 @@ static const opt_spec OPTIONS[] = {
     STR("data", "doc_sep", "doc-sep", doc_sep, 0, "lm: document separator, \\n and \\t as escapes (e.g. <|endoftext|>, \\n\\n)"),
     INT("data", "eval_max", "eval-max", eval_max, 0, 1 << 30, 1, "validation examples per evaluation (0 = all)"),
     BOOL("lora", "full", "full", full, "full fine-tuning: every base weight trainable, no adapter (= --method full)"),
-    CHOICE("lora", "method", "method", method, "lora|full|bitfit|fttop2|adapter-h|adapter-l|prefix-layer",
+    CHOICE("lora", "method", "method", method, "lora|full|bitfit|fttop2|adapter-h|adapter-l|prefix-layer|prefix-embed",
            "what trains: LoRA; full fine-tuning; BitFit (biases); FT^Top2 (last two layers); Adapter^H / ^L "
-           "(bottleneck adapters, engine/adapters.h); encoders: + head; prefix-layer (decoders, cpu: engine/prefix.h)"),
+           "(bottleneck adapters, engine/adapters.h); encoders: + head; prefix-layer (decoders, cpu: engine/prefix.h); "
+           "prefix-embed (virtual token embeddings; gpt2, llama, cpu: engine/prompt.h)"),
     INT("lora", "adapter_size", "adapter-size", adapter_size, 1, 65536, 0, "adapter-h / adapter-l: bottleneck size r"),
-    INT("lora", "prefix_len", "prefix-len", prefix_len, 1, 4096, 0, "prefix-layer: l_p trainable keys and values per layer"),
+    INT("lora", "prefix_len", "prefix-len", prefix_len, 1, 4096, 0, "prefix-layer: l_p trainable keys and values per layer; prefix-embed: l_p virtual tokens"),
     CHOICE("lora", "prefix_init", "prefix-init", prefix_init, "random|text",
            "prefix-layer: PEFT's N(0, 1), or the keys and values of the first training example's first l_p tokens"),
     STR("lora", "modules", "lora", modules, 0, "adapted modules: llama q k v o gate up down; gpt2 c_attn c_proj c_fc mlp_proj; all"),
@@ -139,7 +140,8 @@ int tc_set_flag(ls_train_config *c, const char *flag, const char *value) {
 // ----------------------------------------------------------------------------
 // checks, output
 
-static const char *const METHOD_NAMES[] = {"lora", "full", "bitfit", "fttop2", "adapter-h", "adapter-l", "prefix-layer"};
+static const char *const METHOD_NAMES[] = {"lora", "full", "bitfit", "fttop2", "adapter-h", "adapter-l", "prefix-layer",
+                                           "prefix-embed"};
 
 tc_method_kind tc_method(const ls_train_config *c) {
     if (c->full) return TC_FULL;

@@ -33,9 +33,9 @@ typedef struct {
     int eval_max;              // validation examples used per evaluation (0 = all)
     // [lora]
     int full;                  // 1: full fine-tuning (every base weight trainable), no adapter (= method full)
-    char method[TC_SHORT];     // lora | full | bitfit | fttop2 | adapter-h | adapter-l | prefix-layer (tc_method)
+    char method[TC_SHORT];     // lora | full | bitfit | fttop2 | adapter-h | adapter-l | prefix-layer | prefix-embed (tc_method)
     int adapter_size;          // adapter-h / adapter-l: the bottleneck r
-    int prefix_len;            // prefix-layer: l_p, the prefix's length per layer
+    int prefix_len;            // prefix-layer: l_p, the prefix's length per layer; prefix-embed: l_p virtual tokens
     char prefix_init[TC_SHORT]; // prefix-layer: random (PEFT's N(0, 1)) | text (Li & Liang: a real text's KV cache)
     char modules[TC_SHORT * 2]; // "q,v", "all", ...
     int rank;
@@ -71,7 +71,7 @@ typedef struct {
 
 // The training methods of the paper's Tables 2 and 3 (--method).
 typedef enum { TC_LORA = 0, TC_FULL = 1, TC_BITFIT = 2, TC_FTTOP2 = 3, TC_ADAPTER_H = 4, TC_ADAPTER_L = 5,
-               TC_PREFIX_LAYER = 6 } tc_method_kind;
+               TC_PREFIX_LAYER = 6, TC_PREFIX_EMBED = 7 } tc_method_kind;
 
 // The method of a config: --full is an alias of --method full.
 tc_method_kind tc_method(const ls_train_config *c);

@@ -24,6 +24,8 @@ What it writes (under tests/data/methods/; keys in tests/reference/README.md):
       For prefix-layer the one tensor is PEFT's prompt_embeddings
       (l_p, 2 L C): gpt2.prefix-layer.{init,grad,after}.prompt_embeddings;
       llama.prefix-layer.* the same on the Llama (l_p, 2 L NKV HS).
+      For prefix-embed (GPT-2 only) likewise PEFT's prompt_embeddings (l_p, C):
+      gpt2.prefix-embed.{init,grad,after}.prompt_embeddings, gpt2.prefix-embed.loss.
   llama_tiny3/{config.json, model.safetensors}
       a tiny random LlamaForCausalLM (d 32, 3 layers, 4 query / 2 key-value
       heads, intermediate 64, vocab 256, 64 positions, untied head), with
@@ -52,6 +54,12 @@ The methods, as PyTorch users set requires_grad:
           through PeftModelForCausalLM (the prefix as past_key_values, the
           real tokens at positions l_p..), one AdamW step of the embedding
           (decayed: it is neither a bias nor a LayerNorm weight).
+  prefix-embed  PEFT's PROMPT_TUNING (prompt_tuning_init RANDOM) on the GPT-2,
+          l_p = 3 virtual tokens, their embedding drawn N(0, 0.5^2) (own
+          generator, seed 25); PeftModelForCausalLM concatenates them before
+          the real tokens' word embeddings (inputs_embeds), so they take
+          positions 0..l_p-1 and the real tokens l_p..; the loss on the real
+          tokens' logits only, one AdamW step of the embedding (decayed).
 The step: torch.optim.AdamW (lr 1e-3, betas 0.9/0.999, eps 1e-3, weight decay
 0.01 on matrices, 0 on biases and LayerNorm weights as HF Trainer groups
 them), no clipping.  eps 1e-3 keeps the update smooth in the gradient, so
@@ -197,6 +205,31 @@ def prefix_step(model, tokens, targets, out, tag="gpt2", seed=23):
     out[f"{tag}.prefix-layer.after.prompt_embeddings"] = emb.detach().float().contiguous()
 
 
+def prompt_step(model, tokens, targets, out):
+    """One step of PEFT's prompt tuning (l_p = 3) on a copy of the model."""
+    import copy
+
+    from peft import PromptTuningConfig, get_peft_model
+
+    pm = get_peft_model(copy.deepcopy(model).float(), PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=3))
+    pm = pm.to(DT)
+    emb = pm.prompt_encoder["default"].embedding.weight
+    assert tuple(emb.shape) == (3, 32), emb.shape
+    with torch.no_grad():
+        emb.copy_(torch.randn(emb.shape, generator=torch.Generator().manual_seed(25), dtype=DT) * 0.5)
+    out["gpt2.prefix-embed.init.prompt_embeddings"] = emb.detach().float().contiguous()
+    logits = pm(input_ids=tokens).logits
+    assert logits.shape[1] == 3 + tokens.shape[1], logits.shape  # the virtual tokens' logits come first
+    loss = F.cross_entropy(logits[:, 3:].reshape(-1, 256), targets.reshape(-1))
+    loss.backward()
+    for n, p in pm.named_parameters():
+        assert p.grad is None or n.endswith("embedding.weight"), n  # the base is frozen
+    out["gpt2.prefix-embed.loss"] = loss.detach().reshape(1).float()
+    out["gpt2.prefix-embed.grad.prompt_embeddings"] = emb.grad.float().contiguous()
+    torch.optim.AdamW([emb], lr=LR, betas=BETAS, eps=EPS, weight_decay=WD, foreach=False).step()
+    out["gpt2.prefix-embed.after.prompt_embeddings"] = emb.detach().float().contiguous()
+
+
 def gpt2_case(out):
     torch.manual_seed(11)
     cfg = GPT2Config(vocab_size=256, n_positions=64, n_embd=32, n_layer=3, n_head=4,
@@ -224,6 +257,7 @@ def gpt2_case(out):
         adapter_step(model, method, "transformer.h", ("attn.c_proj", "mlp.c_proj"),
                      lambda x: F.gelu(x, approximate="tanh"), loss_fn, "gpt2", out)
     prefix_step(model, tokens, targets, out)
+    prompt_step(model, tokens, targets, out)
 
 
 def bert_case(out):

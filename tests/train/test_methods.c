@@ -8,7 +8,8 @@
 // - the tensors after one AdamW step within 1e-5 of PyTorch's;
 // - every frozen tensor has the same bits after the step, and no gradient.
 // Adapter^H / Adapter^L the same way (adapters as forward hooks in PyTorch),
-// and inside the model against finite differences.
+// and inside the model against finite differences. Prefix-embedding tuning
+// against PEFT's PROMPT_TUNING.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,9 @@
 #include "engine/backend_registry.h"
 #include "engine/model.h"
 #include "engine/prefix.h"
+#include "engine/prompt.h"
+#include "engine/rng.h"
+#include "eval/decode.h"
 #include "harness.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
@@ -576,6 +580,192 @@ static void test_llama_adapter_h_gradients_match_finite_differences(void) {
     check_adapters("llama", "data/methods/llama_tiny3", LS_ADAPTERS_HOULSBY);
 }
 
+// d loss / d prompt[i] against central differences of the model's loss
+// (float32 forward, h 1e-2: 2% or 5e-5) at every n/37-th entry; returns the
+// largest difference quotient seen.
+static double check_prompt_finite_differences(ls_model *m, ls_prompt *pr, const int *tokens, const int *targets, int B,
+                                              int T) {
+    prompt_zero_grad(pr);
+    model_forward(m, tokens, targets, NULL, B, T, 0.0f);
+    model_backward(m, 1.0f, 0.0f);
+    int bad = 0;
+    double fd_max = 0, g_max = 0;
+    size_t stride = pr->n_params / 37 ? pr->n_params / 37 : 1, n = 0;
+    for (size_t i = 0; i < pr->n_params; i += stride, n++) {
+        float old = pr->params[i];
+        pr->params[i] = old + 1e-2f;
+        double lp = model_forward(m, tokens, targets, NULL, B, T, 0.0f);
+        pr->params[i] = old - 1e-2f;
+        double lm = model_forward(m, tokens, targets, NULL, B, T, 0.0f);
+        pr->params[i] = old;
+        double fd = (lp - lm) / 2e-2;
+        fd_max = fmax(fd_max, fabs(fd));
+        g_max = fmax(g_max, fabs(pr->grads[i]));
+        if (fabs(fd - pr->grads[i]) > 2e-2 * fmax(fabs(fd), fabs(pr->grads[i])) + 5e-5 && bad++ < 5)
+            printf("  embedding entry %zu: fd %.6g analytic %.6g\n", i, fd, pr->grads[i]);
+    }
+    CHECK_MSG(bad == 0, "%d prompt-embedding gradients off their finite differences", bad);
+    printf("  finite differences: %zu gradients checked, largest %.3g (analytic %.3g)\n", n, fd_max, g_max);
+    return fd_max;
+}
+
+// Decoding with the prompt attached gives the logits of the training forward
+// at the same real positions (the virtual tokens in cache positions 0..l_p-1).
+static void check_prompt_decoding(ls_model *m, const int *tokens, int T) {
+    int P = model_virtual_tokens(m), V = m->V;
+    CHECK(model_forward(m, tokens, NULL, NULL, 1, T, 0.0f) == 0.0f);
+    CHECK_INT(m->T, P + T);
+    float *ref = ls_malloc((size_t)(P + T) * V * sizeof(float));
+    be->download(ref, m->acts.logits, (size_t)(P + T) * V);
+    double d = 0, big = 0;
+    for (int t = 0; t < T; t++) {
+        const float *l = model_decode(m, tokens[t], t);
+        CHECK_MSG(l != NULL, "%s", ls_error());
+        if (!l) break;
+        d = fmax(d, max_diff(l, ref + (size_t)(P + t) * V, (size_t)V));
+        for (int v = 0; v < V; v++) big = fmax(big, fabs(ref[(size_t)(P + t) * V + v]));
+    }
+    printf("  decoding: logits of %d positions within %.3g of the forward's (largest %.3g)\n", T, d, big);
+    CHECK_MSG(d <= 1e-4 * fmax(big, 1.0), "decoding's logits off the forward's by %.3g", d);
+    // beam search (its beams' cache rows sit after the virtual tokens): each
+    // hypothesis's log-probability is the forward's (gen_sequence_logprob)
+    gen_config cfg = gen_config_greedy(5, -1);
+    cfg.beam_size = 3;
+    gen_result res;
+    CHECK_MSG(gen_beam_search(m, tokens, 3, &cfg, &res) == 0, "%s", ls_error());
+    double dl = 0;
+    for (int h = 0; h < res.n_hyps; h++) {
+        double lp = 0;
+        CHECK_MSG(gen_sequence_logprob(m, tokens, 3, res.hyps[h].tokens, res.hyps[h].n, &lp) == 0, "%s", ls_error());
+        dl = fmax(dl, fabs(lp - res.hyps[h].logprob));
+    }
+    printf("  beam search: %d hypotheses, log-probabilities within %.3g of the forward's\n", res.n_hyps, dl);
+    CHECK_INT(res.n_hyps, 3);
+    CHECK_MSG(dl <= 1e-4, "beam log-probabilities off the forward's by %.3g", dl);
+    gen_result_free(&res);
+    free(ref);
+}
+
+static void test_gpt2_prefix_embed_matches_peft_and_finite_differences(void) {
+    st_file f;
+    CHECK_MSG(st_open(&f, ls_test_source("data/methods/methods_ref.safetensors")) == 0, "%s", ls_error());
+    ls_model m;
+    if (load_model(&m, "data/methods/gpt2_tiny3")) { st_close(&f); return; }
+    int n = 0;
+    int *tokens = load_ints(&f, "gpt2.tokens", &n), *targets = load_ints(&f, "gpt2.targets", &n), B = 3, T = n / 3;
+    CHECK(model_reserve(&m, B, T) == 0);
+    float *before = ls_malloc(m.n_params * sizeof(float));
+    be->download(before, m.params_memory, m.n_params);
+    ls_prompt pr;
+    CHECK_MSG(prompt_build(&pr, &m, 3, 1) == 0, "%s", ls_error());
+    CHECK_INT(model_virtual_tokens(&m), 3);
+    const st_tensor *it = st_find(&f, "gpt2.prefix-embed.init.prompt_embeddings");
+    CHECK_INT(it ? it->numel : 0, (long long)pr.n_params);
+    if (!it) { prompt_free(&pr, &m); model_free(&m); st_close(&f); return; }
+    float *init = st_load_float(&f, it), *gref = st_load_float(&f, st_find(&f, "gpt2.prefix-embed.grad.prompt_embeddings"));
+    float *aref = st_load_float(&f, st_find(&f, "gpt2.prefix-embed.after.prompt_embeddings"));
+    float *lref = st_load_float(&f, st_find(&f, "gpt2.prefix-embed.loss"));
+    memcpy(pr.params, init, pr.n_params * sizeof(float)); // PEFT's layout is this one: (l_p, C)
+    prompt_zero_grad(&pr);
+    float loss = model_forward(&m, tokens, targets, NULL, B, T, 0.0f);
+    model_backward(&m, 1.0f, 0.0f);
+    double gmax = 0, dg = max_diff(pr.grads, gref, pr.n_params);
+    for (size_t i = 0; i < pr.n_params; i++) gmax = fmax(gmax, fabs(gref[i]));
+    ls_adamw opt;
+    adamw_init(&opt, be, pr.n_params, 0.9f, 0.999f, 1e-3f, 0.01f);
+    adamw_step(&opt, pr.params, pr.grads, 1e-3f);
+    float *now = ls_malloc(m.n_params * sizeof(float));
+    be->download(now, m.params_memory, m.n_params);
+    double dp = max_diff(pr.params, aref, pr.n_params);
+    printf("  loss %.9g, PEFT %.9g; gradient max |diff| %.3g (largest %.3g); after the step %.3g\n", loss, lref[0], dg,
+           gmax, dp);
+    CHECK_CLOSE(loss, lref[0], 1e-6, 0);
+    CHECK_MSG(dg <= 1e-3 * gmax, "prompt_embeddings gradient: max |diff| %.3g, largest %.3g", dg, gmax);
+    CHECK_MSG(dp <= 1e-5, "prompt_embeddings after the step: max |diff| %.3g", dp);
+    CHECK_MSG(!memcmp(before, now, m.n_params * sizeof(float)), "the frozen base changed in the step");
+    // finite differences on the same model with its matrices 4x larger, so
+    // that the embeddings move the loss by more than float32 resolves
+    float *big = ls_malloc(m.n_params * sizeof(float));
+    memcpy(big, before, m.n_params * sizeof(float));
+    for (int i = 0; i < m.n_views; i++)
+        if (m.views[i].ndim == 2)
+            for (size_t j = 0; j < m.views[i].numel; j++) big[m.views[i].offset + j] *= 4.0f;
+    be->upload(m.params_memory, big, m.n_params);
+    free(big);
+    double fd_max = check_prompt_finite_differences(&m, &pr, tokens, targets, B, T);
+    CHECK_MSG(fd_max > 1e-3, "finite differences too small to check anything (largest %.3g)", fd_max);
+    check_prompt_decoding(&m, tokens, T);
+    adamw_free(&opt);
+    prompt_free(&pr, &m);
+    free(now); free(before); free(init); free(gref); free(aref); free(lref);
+    free(tokens); free(targets);
+    model_free(&m);
+    st_close(&f);
+}
+
+// Llama: RoPE numbers the virtual tokens 0..l_p-1 and the real tokens l_p..;
+// no PEFT reference here, so finite differences and decoding on a tiny random
+// llama with O(0.3) weights (GQA: 4 query heads, 2 key/value heads).
+static void test_llama_prefix_embed_gradients_match_finite_differences(void) {
+    ls_model_config c;
+    memset(&c, 0, sizeof c);
+    c.family = LS_FAMILY_LLAMA;
+    c.dim = 16;
+    c.hidden_dim = 24;
+    c.n_layers = 2;
+    c.n_heads = 4;
+    c.n_kv_heads = 2;
+    c.vocab_size = 37;
+    c.max_seq_len = 16;
+    c.norm_eps = 1e-5f;
+    c.rope_theta = 10000.0f;
+    c.rope_interleaved = 1;
+    ls_model m;
+    CHECK(model_build_random(&m, &c, 7, be) == 0);
+    ls_rng r;
+    ls_rng_seed(&r, 8);
+    for (int i = 0; i < m.n_views; i++) {
+        const ls_param_view *v = &m.views[i];
+        int is_norm = strstr(v->name, "norm") != NULL;
+        for (size_t j = 0; j < v->numel; j++) {
+            double z = ls_rng_normal(&r);
+            m.params_memory[v->offset + j] = (float)(is_norm ? 1.0 + 0.2 * z : 0.3 * z);
+        }
+    }
+    int B = 2, T = 6, tokens[12], targets[12];
+    for (int i = 0; i < B * T; i++) {
+        tokens[i] = (int)(ls_rng_next(&r) % 37);
+        targets[i] = (int)(ls_rng_next(&r) % 37);
+    }
+    CHECK(model_reserve(&m, B, T) == 0);
+    ls_prompt pr;
+    CHECK_MSG(prompt_build(&pr, &m, 4, 3) == 0, "%s", ls_error());
+    for (size_t i = 0; i < pr.n_params; i++) pr.params[i] *= 0.5f;
+    double fd_max = check_prompt_finite_differences(&m, &pr, tokens, targets, B, T);
+    CHECK_MSG(fd_max > 1e-3, "finite differences too small to check anything (largest %.3g)", fd_max);
+    check_prompt_decoding(&m, tokens, T);
+    // too long for the model's positions with the virtual tokens: an error naming both
+    CHECK(model_reserve(&m, 1, 14) == -1);
+    prompt_free(&pr, &m);
+    model_free(&m);
+}
+
+static void test_prefix_embed_refuses_bad_length_and_encoders(void) {
+    ls_model m;
+    if (load_model(&m, "data/methods/gpt2_tiny3")) return;
+    ls_prompt pr;
+    CHECK(prompt_build(&pr, &m, 0, 1) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "--prefix-len");
+    CHECK(prompt_build(&pr, &m, 64, 1) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "--prefix-len");
+    CHECK(m.prompt == NULL);
+    model_free(&m);
+    if (load_model(&m, "data/methods/bert_tiny3")) return;
+    CHECK(prompt_build(&pr, &m, 3, 1) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "expected a gpt2 or llama decoder");
+    model_free(&m);
+}
+
 static const ls_test tests[] = {
     LS_TEST(test_gpt2_bitfit_step_matches_pytorch),
     LS_TEST(test_gpt2_fttop2_step_matches_pytorch),
@@ -593,6 +783,9 @@ static const ls_test tests[] = {
     LS_TEST(test_llama_adapter_h_step_matches_pytorch),
     LS_TEST(test_llama_adapter_l_step_matches_pytorch),
     LS_TEST(test_llama_adapter_h_gradients_match_finite_differences),
+    LS_TEST(test_gpt2_prefix_embed_matches_peft_and_finite_differences),
+    LS_TEST(test_llama_prefix_embed_gradients_match_finite_differences),
+    LS_TEST(test_prefix_embed_refuses_bad_length_and_encoders),
     LS_TEST(test_gpt2_adapter_h_gradients_match_finite_differences),
     LS_TEST(test_bert_adapter_h_and_l_gradients_match_finite_differences),
 };

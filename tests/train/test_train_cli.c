@@ -957,6 +957,55 @@ static void test_prefix_layer_run_trains_resumes_and_evaluates(void) {
                  "prefix_len (--prefix-len): expected prefix + longest row <= 128 positions", S("%s/long", d));
 }
 
+// The same for prefix-embedding tuning (PEFT PROMPT_TUNING, prompt/), plus
+// generation with the virtual tokens before the prompt.
+static void test_prefix_embed_run_trains_resumes_evaluates_and_generates(void) {
+    const char *d = ls_test_tmpdir("train_prompt");
+    const char *data = S("%s/train.jsonl", d), *val = S("%s/val.jsonl", d), *out = S("%s/p", d), *k = S("%s/k", d);
+    for (int f = 0; f < 2; f++) {
+        FILE *fp = fopen(f ? val : data, "w");
+        for (int i = 0; i < (f ? 8 : 32); i++)
+            fprintf(fp, "{\"context\": \"name %d |\", \"completion\": \" the number is %d.\"}\n", i + 40 * f, i * 7 % 13);
+        fclose(fp);
+    }
+    const char *common = S("train --model data/peft/gpt2_tiny/base --tokenizer bytes --task jsonl --data '%s' "
+                           "--val-data '%s' --seq-len 48 --steps 4 --eval-every 4 --batch-size 4 --lr 1e-2 "
+                           "--method prefix-embed --prefix-len 4 --threads 2", data, val);
+    CHECK_MSG(run(S("%s --out '%s'", common, out)) == 0, "%s", err_text);
+    // tiny gpt2: C 64: 4 x 64 = 256 of 124,672 + 256
+    CHECK_STR_CONTAINS(out_text, "trainable params: 256 || all params: 124,928 || trainable%: 0.2049");
+    CHECK_STR_CONTAINS(out_text, "prefix-embedding tuning gpt2");
+    char *cfg = ls_read_file(S("%s/prompt/adapter_config.json", out), NULL);
+    CHECK_STR_CONTAINS(cfg ? cfg : "", "\"PROMPT_TUNING\"");
+    CHECK_STR_CONTAINS(cfg ? cfg : "", "\"num_virtual_tokens\":\t4");
+    CHECK_STR_CONTAINS(cfg ? cfg : "", "\"token_dim\":\t64");
+    free(cfg);
+    st_file f;
+    CHECK_MSG(st_open(&f, S("%s/prompt/adapter_model.safetensors", out)) == 0, "%s", ls_error());
+    const st_tensor *t = st_find(&f, "prompt_embeddings");
+    CHECK(t && t->ndim == 2 && t->shape[0] == 4 && t->shape[1] == 64);
+    st_close(&f);
+    CHECK_INT(run(S("%s --save-every 2 --stop-after 2 --out '%s'", common, k)), 128 + SIGKILL);
+    CHECK_MSG(run(S("train --resume --out '%s'", k)) == 0, "%s", err_text);
+    CHECK_MSG(same_bytes(S("%s/prompt/adapter_model.safetensors", out), S("%s/prompt/adapter_model.safetensors", k)),
+              "the resumed prefix-embed run differs from the uninterrupted one");
+    double trained = metric(out, 4, "val_loss", NULL), base = metric(out, 0, "val_loss", NULL);
+    double l = eval_loss(S("eval --model data/peft/gpt2_tiny/base --tokenizer bytes --data '%s' --task jsonl "
+                           "--seq-len 48 --batch-size 4 --adapter '%s'", val, out), S("%s/p.json", d));
+    printf("  gpt2 prefix-embed: val loss %.6f at step 0, %.6f at step 4; eval --adapter %.6f\n", base, trained, l);
+    CHECK_CLOSE(l, trained, 1e-5, 0);
+    CHECK_MSG(fabs(l - base) > 1e-4, "eval --adapter gave the base's loss %.6f: the prompt was not attached", base);
+    CHECK_MSG(run(S("generate --model data/peft/gpt2_tiny/base --tokenizer bytes --adapter '%s' --prompt 'name 3 |' "
+                    "--steps 200", out)) == 0, "%s", err_text);
+    const char *e = tiny_encoder_fixture("train_prompt_enc"), *eo = S("%s/p", e);
+    expect_error(enc_args(e, S("--method prefix-embed --steps 1 --out '%s'", eo)), 1,
+                 "prefix-embed: a bert model: expected a gpt2 or llama decoder", eo);
+    expect_error(S("%s --prefix-len 120 --out '%s/long'", common, d), 1,
+                 "prefix_len (--prefix-len): expected virtual tokens + longest row <= 128 positions", S("%s/long", d));
+    expect_error(S("%s --prefix-len 0 --out '%s/zero'", common, d), 2, "--prefix-len: expected an integer in [1, 4096], found '0'",
+                 S("%s/zero", d));
+}
+
 // bench --latency (Table 1) on the smallest shape with adapters (minilm-l6)
 // at tiny sizes: the table has a row per variant in the paper's order with
 // the adapters' trainable counts, a column per batch size, and every latency
@@ -1030,6 +1079,7 @@ static const ls_test tests[] = {
     LS_TEST(test_adapter_runs_train_save_and_evaluate_to_their_validation_loss),
     LS_TEST(test_bench_latency_table_has_every_variant_and_batch),
     LS_TEST(test_prefix_layer_run_trains_resumes_and_evaluates),
+    LS_TEST(test_prefix_embed_run_trains_resumes_evaluates_and_generates),
     LS_TEST(test_pissa_run_saves_initial_factors_in_the_adapters_layout),
     LS_TEST(test_help_of_train_generate_eval_bench),
     LS_TEST(test_greedy_generation_matches_llama2c_reference),

@@ -1,0 +1,140 @@
+// prompt: trainable virtual token embeddings before every sequence (prompt.h).
+#include "engine/prompt.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "engine/backend_registry.h"
+#include "engine/model.h"
+#include "engine/rng.h"
+
+// ----------------------------------------------------------------------------
+// the op pair
+
+void prompt_embed_forward(float *out, const float *prompt, const float *wpe, int B, int T, int P, int C, int pos0) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T && pos0 + t < P; t++) {
+            int p = pos0 + t;
+            float *o = out + ((size_t)b * T + t) * C;
+            const float *e = prompt + (size_t)p * C, *w = wpe ? wpe + (size_t)p * C : NULL;
+            for (int i = 0; i < C; i++) o[i] = w ? e[i] + w[i] : e[i];
+        }
+}
+
+void prompt_embed_backward(float *dprompt, const float *dout, int B, int T, int P, int C) {
+    for (int b = 0; b < B; b++)
+        for (int p = 0; p < P && p < T; p++) {
+            const float *g = dout + ((size_t)b * T + p) * C;
+            float *d = dprompt + (size_t)p * C;
+            for (int i = 0; i < C; i++) d[i] += g[i];
+        }
+}
+
+// ----------------------------------------------------------------------------
+// the extended batch
+
+int prompt_extend(ls_prompt *pr, const int **tokens, const int **targets, const float **mask, int B, int *T) {
+    int P = pr->P, T0 = *T, Tp = P + T0;
+    if (B <= 0 || T0 <= 0 || (size_t)B * Tp > pr->cap)
+        return ls_fail("model_forward: batch (%d, %d) with %d virtual tokens exceeds the reservation (%zu cells); "
+                       "call model_reserve", B, T0, P, pr->cap);
+    for (int b = 0; b < B; b++) {
+        int *tok = pr->tokens + (size_t)b * Tp, *tgt = pr->targets + (size_t)b * Tp;
+        float *msk = pr->mask + (size_t)b * Tp;
+        for (int p = 0; p < P; p++) { // placeholders: prompt_embed_forward writes their embeddings
+            tok[p] = 0;
+            tgt[p] = -1;
+            msk[p] = 0.0f;
+        }
+        memcpy(tok + P, *tokens + (size_t)b * T0, (size_t)T0 * sizeof(int));
+        if (*targets) memcpy(tgt + P, *targets + (size_t)b * T0, (size_t)T0 * sizeof(int));
+        if (*mask) memcpy(msk + P, *mask + (size_t)b * T0, (size_t)T0 * sizeof(float));
+        else for (int t = 0; t < T0; t++) msk[P + t] = 1.0f;
+    }
+    *tokens = pr->tokens;
+    if (*targets) *targets = pr->targets;
+    *mask = pr->mask;
+    *T = Tp;
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// build / free
+
+int prompt_build(ls_prompt *pr, ls_model *m, int P, uint64_t seed) {
+    memset(pr, 0, sizeof *pr);
+    if (P < 1 || P > 4096) return ls_fail("prefix length (--prefix-len): expected 1..4096, found %d", P);
+    if (arch_is_encoder(m->cfg.family))
+        return ls_fail("prefix-embed: a %s model: expected a gpt2 or llama decoder (encoders are not wired yet)",
+                       arch_family_name(m->cfg.family));
+    if (m->be != ls_backend_cpu()) return ls_fail("prefix-embed: expected the cpu backend (host memory), found another");
+    if (m->prefix) return ls_fail("prefix-embed: expected no prefix-layer prefix attached, found one");
+    if (P >= m->P)
+        return ls_fail("prefix length (--prefix-len): expected fewer than the model's %d positions, found %d", m->P, P);
+    pr->P = P;
+    pr->C = m->C;
+    pr->n_params = (size_t)P * m->C;
+    pr->params = ls_malloc(pr->n_params * sizeof(float));
+    pr->grads = ls_calloc(pr->n_params, sizeof(float));
+    ls_rng rng;
+    ls_rng_seed(&rng, ls_seed_mix(seed ^ 0x70726f6d7074ull, 0)); // "prompt"
+    for (size_t i = 0; i < pr->n_params; i++) pr->params[i] = (float)ls_rng_normal(&rng);
+    m->prompt = pr;
+    if (m->Bcap > 0 && model_reserve(m, m->Bcap, m->Tcap)) { // the same rows, P positions longer
+        prompt_free(pr, m);
+        return -1;
+    }
+    return 0;
+}
+
+void prompt_free(ls_prompt *pr, ls_model *m) {
+    if (m && m->prompt == pr) m->prompt = NULL;
+    free(pr->params);
+    free(pr->grads);
+    free(pr->tokens);
+    free(pr->targets);
+    free(pr->mask);
+    free(pr->kv);
+    memset(pr, 0, sizeof *pr);
+}
+
+void prompt_reserve(ls_prompt *pr, int B, int Tp) {
+    size_t need = (size_t)B * Tp;
+    if (need <= pr->cap) return;
+    free(pr->tokens);
+    free(pr->targets);
+    free(pr->mask);
+    pr->tokens = ls_malloc(need * sizeof(int));
+    pr->targets = ls_malloc(need * sizeof(int));
+    pr->mask = ls_malloc(need * sizeof(float));
+    pr->cap = need;
+}
+
+void prompt_zero_grad(ls_prompt *pr) { memset(pr->grads, 0, pr->n_params * sizeof(float)); }
+
+// ----------------------------------------------------------------------------
+// decoding
+
+int prompt_cache_rows(ls_prompt *pr, ls_model *m) {
+    int tok = 0; // any id: the rows kept are the virtual tokens', which causal attention keeps from seeing it
+    if (model_reserve(m, 1, 1) || model_forward(m, &tok, NULL, NULL, 1, 1, 0.0f) < 0.0f) return -1;
+    size_t kv = (size_t)m->NKV * m->HS, N = (size_t)pr->P + 1, QKV = (size_t)m->QKV;
+    if (!pr->kv) {
+        pr->L = m->L;
+        pr->KV = (int)kv;
+        pr->kv = ls_malloc((size_t)m->L * 2 * pr->P * kv * sizeof(float));
+    }
+    for (int l = 0; l < m->L; l++)
+        for (int t = 0; t < pr->P; t++) { // qkv (N, QKV) of layer l: rows q (NH HS), k, v (NKV HS)
+            const float *row = m->acts.qkv + ((size_t)l * N + t) * QKV;
+            memcpy((float *)prompt_cache_keys(pr, l) + t * kv, row + (size_t)m->NH * m->HS, kv * sizeof(float));
+            memcpy((float *)prompt_cache_values(pr, l) + t * kv, row + (size_t)(m->NH + m->NKV) * m->HS,
+                   kv * sizeof(float));
+        }
+    return 0;
+}
+
+const float *prompt_cache_keys(const ls_prompt *pr, int l) { return pr->kv + (size_t)l * 2 * pr->P * pr->KV; }
+const float *prompt_cache_values(const ls_prompt *pr, int l) { return prompt_cache_keys(pr, l) + (size_t)pr->P * pr->KV; }
