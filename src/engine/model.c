@@ -709,7 +709,7 @@ float model_forward(ls_model *m, const int *tokens, const int *targets, const fl
     be->upload_int(m->tokens, tokens, N);
 
     be->embedding_forward(a->encoded, m->tokens, p->wte, p->wpe, B, T, m->C, pos0);
-    if (m->prompt) prompt_embed_forward(a->encoded, m->prompt->params, p->wpe, B, T, m->prompt->P, m->C, 0);
+    if (m->prompt) prompt_embed_forward(be, a->encoded, m->prompt->params, p->wpe, B, T, m->prompt->P, m->C, 0);
     const float *x = a->encoded;
     for (int l = 0; l < m->L; l++) {
         float *ln1 = a->ln1 + l * NC, *ln1m = a->ln1_mean ? a->ln1_mean + (size_t)l * N : NULL,
@@ -818,7 +818,7 @@ void model_backward(ls_model *m, float loss_scale, float smoothing) {
                           p->ln1w + l * C, ln1m, ln1r, N);
     }
     if (tw) be->embedding_backward(g->wte, g->wpe, a->dres, m->tokens, B, T, m->C);
-    if (m->prompt) prompt_embed_backward(m->prompt->grads, a->dres, B, T, m->prompt->P, m->C);
+    if (m->prompt) prompt_embed_backward(be, m->prompt->grads, a->dres, B, T, m->prompt->P, m->C);
     m->has_targets = 0; // the logits are gone; a second backward needs a new forward
 }
 

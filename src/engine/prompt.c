@@ -13,23 +13,20 @@
 // ----------------------------------------------------------------------------
 // the op pair
 
-void prompt_embed_forward(float *out, const float *prompt, const float *wpe, int B, int T, int P, int C, int pos0) {
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T && pos0 + t < P; t++) {
-            int p = pos0 + t;
-            float *o = out + ((size_t)b * T + t) * C;
-            const float *e = prompt + (size_t)p * C, *w = wpe ? wpe + (size_t)p * C : NULL;
-            for (int i = 0; i < C; i++) o[i] = w ? e[i] + w[i] : e[i];
-        }
+void prompt_embed_forward(const ls_backend *be, float *out, const float *prompt, const float *wpe, int B, int T,
+                          int P, int C, int pos0) {
+    int rows = P - pos0 < T ? P - pos0 : T; // the virtual rows among positions pos0..pos0+T-1
+    for (int b = 0; b < B && rows > 0; b++) {
+        float *o = out + (size_t)b * T * C;
+        be->copy_rows(o, (size_t)C, prompt + (size_t)pos0 * C, (size_t)C, rows, C, 0);
+        if (wpe) be->copy_rows(o, (size_t)C, wpe + (size_t)pos0 * C, (size_t)C, rows, C, 1);
+    }
 }
 
-void prompt_embed_backward(float *dprompt, const float *dout, int B, int T, int P, int C) {
-    for (int b = 0; b < B; b++)
-        for (int p = 0; p < P && p < T; p++) {
-            const float *g = dout + ((size_t)b * T + p) * C;
-            float *d = dprompt + (size_t)p * C;
-            for (int i = 0; i < C; i++) d[i] += g[i];
-        }
+void prompt_embed_backward(const ls_backend *be, float *dprompt, const float *dout, int B, int T, int P, int C) {
+    int rows = P < T ? P : T;
+    for (int b = 0; b < B; b++) // summed over the batch in batch order
+        be->copy_rows(dprompt, (size_t)C, dout + (size_t)b * T * C, (size_t)C, rows, C, 1);
 }
 
 // ----------------------------------------------------------------------------
@@ -69,18 +66,21 @@ int prompt_build(ls_prompt *pr, ls_model *m, int P, uint64_t seed) {
     if (arch_is_encoder(m->cfg.family))
         return ls_fail("prefix-embed: a %s model: expected a gpt2 or llama decoder (encoders are not wired yet)",
                        arch_family_name(m->cfg.family));
-    if (m->be != ls_backend_cpu()) return ls_fail("prefix-embed: expected the cpu backend (host memory), found another");
     if (m->prefix) return ls_fail("prefix-embed: expected no prefix-layer prefix attached, found one");
     if (P >= m->P)
         return ls_fail("prefix length (--prefix-len): expected fewer than the model's %d positions, found %d", m->P, P);
     pr->P = P;
     pr->C = m->C;
     pr->n_params = (size_t)P * m->C;
-    pr->params = ls_malloc(pr->n_params * sizeof(float));
-    pr->grads = ls_calloc(pr->n_params, sizeof(float));
+    pr->be = m->be;
+    pr->params = pr->be->alloc(pr->n_params);
+    pr->grads = pr->be->alloc(pr->n_params);
+    float *host = ls_malloc(pr->n_params * sizeof(float));
     ls_rng rng;
     ls_rng_seed(&rng, ls_seed_mix(seed ^ 0x70726f6d7074ull, 0)); // "prompt"
-    for (size_t i = 0; i < pr->n_params; i++) pr->params[i] = (float)ls_rng_normal(&rng);
+    for (size_t i = 0; i < pr->n_params; i++) host[i] = (float)ls_rng_normal(&rng);
+    pr->be->upload(pr->params, host, pr->n_params);
+    free(host);
     m->prompt = pr;
     if (m->Bcap > 0 && model_reserve(m, m->Bcap, m->Tcap)) { // the same rows, P positions longer
         prompt_free(pr, m);
@@ -91,12 +91,12 @@ int prompt_build(ls_prompt *pr, ls_model *m, int P, uint64_t seed) {
 
 void prompt_free(ls_prompt *pr, ls_model *m) {
     if (m && m->prompt == pr) m->prompt = NULL;
-    free(pr->params);
-    free(pr->grads);
+    if (pr->params) pr->be->free(pr->params);
+    if (pr->grads) pr->be->free(pr->grads);
     free(pr->tokens);
     free(pr->targets);
     free(pr->mask);
-    free(pr->kv);
+    if (pr->kv) pr->be->free(pr->kv);
     memset(pr, 0, sizeof *pr);
 }
 
@@ -112,7 +112,7 @@ void prompt_reserve(ls_prompt *pr, int B, int Tp) {
     pr->cap = need;
 }
 
-void prompt_zero_grad(ls_prompt *pr) { memset(pr->grads, 0, pr->n_params * sizeof(float)); }
+void prompt_zero_grad(ls_prompt *pr) { pr->be->zero(pr->grads, pr->n_params); }
 
 // ----------------------------------------------------------------------------
 // decoding
@@ -124,15 +124,14 @@ int prompt_cache_rows(ls_prompt *pr, ls_model *m) {
     if (!pr->kv) {
         pr->L = m->L;
         pr->KV = (int)kv;
-        pr->kv = ls_malloc((size_t)m->L * 2 * pr->P * kv * sizeof(float));
+        pr->kv = pr->be->alloc((size_t)m->L * 2 * pr->P * kv);
     }
-    for (int l = 0; l < m->L; l++)
-        for (int t = 0; t < pr->P; t++) { // qkv (N, QKV) of layer l: rows q (NH HS), k, v (NKV HS)
-            const float *row = m->acts.qkv + ((size_t)l * N + t) * QKV;
-            memcpy((float *)prompt_cache_keys(pr, l) + t * kv, row + (size_t)m->NH * m->HS, kv * sizeof(float));
-            memcpy((float *)prompt_cache_values(pr, l) + t * kv, row + (size_t)(m->NH + m->NKV) * m->HS,
-                   kv * sizeof(float));
-        }
+    for (int l = 0; l < m->L; l++) { // qkv (N, QKV) of layer l: rows q (NH HS), k, v (NKV HS)
+        const float *rows = m->acts.qkv + (size_t)l * N * QKV;
+        pr->be->copy_rows((float *)prompt_cache_keys(pr, l), kv, rows + (size_t)m->NH * m->HS, QKV, pr->P, (int)kv, 0);
+        pr->be->copy_rows((float *)prompt_cache_values(pr, l), kv, rows + (size_t)(m->NH + m->NKV) * m->HS, QKV,
+                          pr->P, (int)kv, 0);
+    }
     return 0;
 }
 

@@ -24,24 +24,29 @@
 // a sequence starts (pos 0), as a prefix-layer prefix's do, and token pos
 // sits at l_p + pos (model_cache_offset); they do not depend on the sequence
 // (causal attention), so prompt_cache_rows computes them once per sequence
-// with one forward. Decoders only (gpt2, llama), CPU backend (host memory);
-// not beside a prefix-layer prefix.
+// with one forward. Decoders only (gpt2, llama), on either backend (the
+// vectors in its memory, the op pair through its copy_rows); not beside a
+// prefix-layer prefix.
 //
-// Memory: parameters and gradients in one buffer each, (l_p, C) — PEFT's
-// layout, row p the embedding of virtual token p; the extended batch's host
-// arrays sized by prompt_reserve (nothing allocated inside a step).
+// Memory: parameters and gradients in one buffer each, (l_p, C) in the
+// backend's memory — PEFT's layout, row p the embedding of virtual token p;
+// the extended batch's host arrays sized by prompt_reserve (nothing allocated
+// inside a step).
 #ifndef LS_ENGINE_PROMPT_H
 #define LS_ENGINE_PROMPT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/backend.h"
+
 struct ls_model;
 
 typedef struct ls_prompt {
     int P, C;               // P = l_p
     size_t n_params;        // P C
-    float *params, *grads;  // (P, C) host memory (the CPU backend's)
+    const ls_backend *be;   // the model's: params, grads and kv live in its memory
+    float *params, *grads;  // (P, C)
     size_t cap;             // cells of the extended batch below
     int *tokens, *targets;  // (B, P + T) the batch model_forward runs
     float *mask;            // (B, P + T)
@@ -52,8 +57,8 @@ typedef struct ls_prompt {
 // Allocates l_p = P virtual token embeddings of width C on m, drawn N(0, 1)
 // from seed (as PEFT's nn.Embedding for prompt_tuning_init RANDOM), attaches
 // them (m->prompt) and grows m's reservation by P positions. Returns 0, or -1
-// with ls_error() for P < 1 (--prefix-len), an encoder, a prefix-layer prefix
-// already attached, or a backend other than the CPU.
+// with ls_error() for P < 1 (--prefix-len), an encoder, or a prefix-layer
+// prefix already attached.
 int prompt_build(ls_prompt *pr, struct ls_model *m, int P, uint64_t seed);
 // Detaches from m and frees.
 void prompt_free(ls_prompt *pr, struct ls_model *m);
@@ -68,15 +73,17 @@ void prompt_zero_grad(ls_prompt *pr);
 // reservation.
 int prompt_extend(ls_prompt *pr, const int **tokens, const int **targets, const float **mask, int B, int *T);
 
-// The op pair. Rows at positions pos0 + t < P are virtual tokens: their word
-// embedding is prompt[pos0 + t].
+// The op pair, on backend be's memory (its copy_rows). Rows at positions
+// pos0 + t < P are virtual tokens: their word embedding is prompt[pos0 + t].
 // prompt (P,C), wpe (>= P, C) or NULL, out (B,T,C) the embeddings of positions
 // pos0..pos0+T-1 -> out's virtual rows overwritten with prompt[p] + wpe[p]
 // (the other rows untouched). pos0 0: a training batch; pos0 = pos, T 1: decoding.
-void prompt_embed_forward(float *out, const float *prompt, const float *wpe, int B, int T, int P, int C, int pos0);
+void prompt_embed_forward(const ls_backend *be, float *out, const float *prompt, const float *wpe, int B, int T,
+                          int P, int C, int pos0);
 // dout (B,T,C) d loss / d embeddings of positions 0..T-1 -> dprompt (P,C)
-// accumulates the sum over the batch of the virtual rows (positions 0..P-1).
-void prompt_embed_backward(float *dprompt, const float *dout, int B, int T, int P, int C);
+// accumulates the sum over the batch (in batch order) of the virtual rows
+// (positions 0..P-1).
+void prompt_embed_backward(const ls_backend *be, float *dprompt, const float *dout, int B, int T, int P, int C);
 
 // Decoding: the virtual tokens' keys and values at every layer as the KV
 // cache holds them (RoPE applied), into pr->kv, by one model_forward of a

@@ -298,11 +298,14 @@ int export_prompt_peft(const ls_prompt *pr, const ls_model *m, const char *base_
         free(json);
     }
     if (!rc) { // PEFT's layout is the engine's: (l_p, C)
-        st_entry e = {"prompt_embeddings", ST_F32, 2, {pr->P, pr->C}, pr->params};
+        float *host = ls_malloc(pr->n_params * sizeof(float));
+        pr->be->download(host, pr->params, pr->n_params);
+        st_entry e = {"prompt_embeddings", ST_F32, 2, {pr->P, pr->C}, host};
         const char *meta[] = {"format", "pt"};
         char *st = ls_path_join(tmp, "adapter_model.safetensors");
         rc = st_write(st, &e, 1, meta, 1);
         free(st);
+        free(host);
     }
     if (!rc) rc = export_replace_dir(tmp, dir);
     if (rc) export_remove_tree(tmp);

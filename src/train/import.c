@@ -214,7 +214,7 @@ int import_prompt(ls_model *m, const char *dir) {
         } else { // PEFT's layout is the engine's
             float *emb = st_load_float(&f, t);
             rc = ckpt_check_finite(st, "prompt_embeddings", emb, t->numel);
-            if (!rc) memcpy(pr->params, emb, pr->n_params * sizeof(float));
+            if (!rc) pr->be->upload(pr->params, emb, pr->n_params);
             free(emb);
         }
         if (rc) prompt_free(pr, m);

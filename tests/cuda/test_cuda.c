@@ -32,6 +32,7 @@
 #include "engine/model.h"
 #include "engine/optim.h"
 #include "engine/prefix.h"
+#include "engine/prompt.h"
 #include "engine/rng.h"
 #include "harness.h"
 #include "io/checkpoint.h"
@@ -1289,19 +1290,30 @@ static void test_stories260K_lora_training_step_matches_cpu(void) {
     model_free(&mg);
 }
 
-// Prefix-layer tuning (l_p 3) on stories260K (GQA, RoPE shifted by l_p): the
-// GPU runs the composed path (its own attention over [prefix; sequence],
-// prefix.h), the CPU its prefix op pair. Loss within 1e-5, the prefix's
-// gradients within 1e-4 (normwise), one AdamW step of it, and KV-cache
-// decoding with the prefix cached (logits within 1e-4).
-static void test_stories260K_prefix_layer_step_and_decode_match_cpu(void) {
+// Prefix-layer tuning and prefix-embedding tuning (l_p 3) on stories260K
+// (GQA, RoPE shifted by l_p). Prefix-layer: the GPU runs the composed path
+// (its own attention over [prefix; sequence], prefix.h), the CPU its prefix op
+// pair; prefix-embed: the virtual tokens through copy_rows on both (prompt.h).
+// Loss within 1e-5, the trained vectors' gradients within 1e-4 (normwise),
+// one AdamW step of them, and KV-cache decoding with them cached (logits
+// within 1e-4).
+static void prefix_method_case(int embed) {
     NEED_GPU();
     enum { B = 2, T = 40 };
     ls_model mc, mg;
     if (stories_pair(&mc, &mg, B, T)) SKIP("stories260K.bin absent");
     ls_prefix pc, pg;
-    CHECK_MSG(prefix_build(&pc, &mc, 3, 11) == 0 && prefix_build(&pg, &mg, 3, 11) == 0, "%s", ls_error());
-    CHECK(!pc.composed && pg.composed);
+    ls_prompt qc, qg;
+    float *params[2], *grads[2];
+    size_t n;
+    if (embed) {
+        CHECK_MSG(prompt_build(&qc, &mc, 3, 11) == 0 && prompt_build(&qg, &mg, 3, 11) == 0, "%s", ls_error());
+        params[0] = qc.params, params[1] = qg.params, grads[0] = qc.grads, grads[1] = qg.grads, n = qc.n_params;
+    } else {
+        CHECK_MSG(prefix_build(&pc, &mc, 3, 11) == 0 && prefix_build(&pg, &mg, 3, 11) == 0, "%s", ls_error());
+        CHECK(!pc.composed && pg.composed);
+        params[0] = pc.params, params[1] = pg.params, grads[0] = pc.grads, grads[1] = pg.grads, n = pc.n_params;
+    }
     int tok[B * T], tgt[B * T];
     float mask[B * T];
     make_batch(mc.V, B, T, 8, tok, tgt, mask);
@@ -1309,18 +1321,18 @@ static void test_stories260K_prefix_layer_step_and_decode_match_cpu(void) {
     CHECK_CLOSE(lg, lc, 1e-5, 0.0);
     model_backward(&mc, 1.0f, 0.0f);
     model_backward(&mg, 1.0f, 0.0f);
-    float *g = download(pg.grads, pg.n_params);
-    check_grads("prefix gradients", g, pc.grads, pc.n_params, 1e-4);
+    float *g = download(grads[1], n);
+    check_grads(embed ? "prompt gradients" : "prefix gradients", g, grads[0], n, 1e-4);
     free(g);
     ls_adamw oc, og;
-    adamw_init(&oc, cpu, pc.n_params, 0.9f, 0.999f, 1e-8f, 0.01f);
-    adamw_init(&og, gpu, pg.n_params, 0.9f, 0.999f, 1e-8f, 0.01f);
-    adamw_step(&oc, pc.params, pc.grads, 1e-2f);
-    adamw_step(&og, pg.params, pg.grads, 1e-2f);
-    float *p = download(pg.params, pg.n_params);
-    check_grads("prefix after one AdamW step", p, pc.params, pc.n_params, 1e-5);
+    adamw_init(&oc, cpu, n, 0.9f, 0.999f, 1e-8f, 0.01f);
+    adamw_init(&og, gpu, n, 0.9f, 0.999f, 1e-8f, 0.01f);
+    adamw_step(&oc, params[0], grads[0], 1e-2f);
+    adamw_step(&og, params[1], grads[1], 1e-2f);
+    float *p = download(params[1], n);
+    check_grads("after one AdamW step", p, params[0], n, 1e-5);
     free(p);
-    double worst = 0.0;
+    double worst = 0.0, gl_max = 0.0;
     for (int t = 0; t < 12; t++) {
         const float *c = model_decode(&mc, tok[t], t);
         float *cc = c ? malloc((size_t)mc.V * sizeof(float)) : NULL;
@@ -1331,18 +1343,25 @@ static void test_stories260K_prefix_layer_step_and_decode_match_cpu(void) {
         for (int v = 0; v < mc.V; v++) worst = fmax(worst, fabs((double)gl[v] - cc[v]));
         free(cc);
     }
-    double gl_max = 0.0;
-    for (size_t i = 0; i < pc.n_params; i++) gl_max = fmax(gl_max, fabs(pc.grads[i]));
-    printf("  loss CPU %.9g, GPU %.9g; prefix gradient largest %.3g; decoded logits max |diff| %.3g\n", lc, lg,
-           gl_max, worst);
+    for (size_t i = 0; i < n; i++) gl_max = fmax(gl_max, fabs(grads[0][i]));
+    printf("  %s: loss CPU %.9g, GPU %.9g; gradient largest %.3g; decoded logits max |diff| %.3g\n",
+           embed ? "prefix-embed" : "prefix-layer", lc, lg, gl_max, worst);
     CHECK_MSG(worst <= 1e-4, "decoding with the prefix: logits off by %.3g", worst);
     adamw_free(&oc);
     adamw_free(&og);
-    prefix_free(&pc, &mc);
-    prefix_free(&pg, &mg);
+    if (embed) {
+        prompt_free(&qc, &mc);
+        prompt_free(&qg, &mg);
+    } else {
+        prefix_free(&pc, &mc);
+        prefix_free(&pg, &mg);
+    }
     model_free(&mc);
     model_free(&mg);
 }
+
+static void test_stories260K_prefix_layer_step_and_decode_match_cpu(void) { prefix_method_case(0); }
+static void test_stories260K_prefix_embed_step_and_decode_match_cpu(void) { prefix_method_case(1); }
 
 static void test_stories260K_full_finetune_step_matches_cpu(void) {
     NEED_GPU();
@@ -1883,6 +1902,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_stories260K_lora_training_step_matches_cpu),
         LS_TEST(test_stories260K_full_finetune_step_matches_cpu),
         LS_TEST(test_stories260K_prefix_layer_step_and_decode_match_cpu),
+        LS_TEST(test_stories260K_prefix_embed_step_and_decode_match_cpu),
         LS_TEST(test_gpt2_small_shape_training_steps_match_cpu),
         LS_TEST(test_stories260K_greedy_decode_reproduces_reference),
         LS_TEST(test_no_device_gives_clear_error),
