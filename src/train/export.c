@@ -233,29 +233,38 @@ static char *prefix_config_json(const ls_prefix *pf, const ls_model *m, const ch
     return s;
 }
 
-int export_prefix_peft(const ls_prefix *pf, const ls_model *m, const char *base_model, const char *dir) {
+// A PEFT prompt-learning directory, atomically: adapter_config.json (json)
+// and adapter_model.safetensors holding `prompt_embeddings` (P, width), host
+// memory. Prefix tuning and prompt tuning save the same two files.
+static int export_prompt_dir(const char *dir, const char *json, const float *emb, int P, int64_t width) {
     char *tmp = tmp_name(dir);
     export_remove_tree(tmp);
     int rc = ls_mkdir_p(tmp);
     if (!rc) {
-        char *json = prefix_config_json(pf, m, base_model), *cfg = ls_path_join(tmp, "adapter_config.json");
+        char *cfg = ls_path_join(tmp, "adapter_config.json");
         rc = ls_write_file_atomic(cfg, json, strlen(json));
         free(cfg);
-        free(json);
     }
     if (!rc) {
-        float *emb = ls_malloc(pf->n_params * sizeof(float));
-        prefix_peft_layout(pf, pf->params, emb, 1);
-        st_entry e = {"prompt_embeddings", ST_F32, 2, {pf->P, (int64_t)(pf->n_params / (size_t)pf->P)}, emb};
+        st_entry e = {"prompt_embeddings", ST_F32, 2, {P, width}, (float *)emb};
         const char *meta[] = {"format", "pt"};
         char *st = ls_path_join(tmp, "adapter_model.safetensors");
         rc = st_write(st, &e, 1, meta, 1);
         free(st);
-        free(emb);
     }
     if (!rc) rc = export_replace_dir(tmp, dir);
     if (rc) export_remove_tree(tmp);
     free(tmp);
+    return rc;
+}
+
+int export_prefix_peft(const ls_prefix *pf, const ls_model *m, const char *base_model, const char *dir) {
+    char *json = prefix_config_json(pf, m, base_model);
+    float *emb = ls_malloc(pf->n_params * sizeof(float));
+    prefix_peft_layout(pf, pf->params, emb, 1);
+    int rc = export_prompt_dir(dir, json, emb, pf->P, (int64_t)(pf->n_params / (size_t)pf->P));
+    free(emb);
+    free(json);
     return rc;
 }
 
@@ -288,28 +297,12 @@ static char *prompt_config_json(const ls_prompt *pr, const ls_model *m, const ch
 }
 
 int export_prompt_peft(const ls_prompt *pr, const ls_model *m, const char *base_model, const char *dir) {
-    char *tmp = tmp_name(dir);
-    export_remove_tree(tmp);
-    int rc = ls_mkdir_p(tmp);
-    if (!rc) {
-        char *json = prompt_config_json(pr, m, base_model), *cfg = ls_path_join(tmp, "adapter_config.json");
-        rc = ls_write_file_atomic(cfg, json, strlen(json));
-        free(cfg);
-        free(json);
-    }
-    if (!rc) { // PEFT's layout is the engine's: (l_p, C)
-        float *host = ls_malloc(pr->n_params * sizeof(float));
-        pr->be->download(host, pr->params, pr->n_params);
-        st_entry e = {"prompt_embeddings", ST_F32, 2, {pr->P, pr->C}, host};
-        const char *meta[] = {"format", "pt"};
-        char *st = ls_path_join(tmp, "adapter_model.safetensors");
-        rc = st_write(st, &e, 1, meta, 1);
-        free(st);
-        free(host);
-    }
-    if (!rc) rc = export_replace_dir(tmp, dir);
-    if (rc) export_remove_tree(tmp);
-    free(tmp);
+    char *json = prompt_config_json(pr, m, base_model);
+    float *emb = ls_malloc(pr->n_params * sizeof(float)); // PEFT's layout is the engine's: (l_p, C)
+    pr->be->download(emb, pr->params, pr->n_params);
+    int rc = export_prompt_dir(dir, json, emb, pr->P, pr->C);
+    free(emb);
+    free(json);
     return rc;
 }
 

@@ -150,30 +150,40 @@ static int check_prefix_config(const ls_model *m, const char *path, int *P) {
     return rc;
 }
 
+// dir/adapter_model.safetensors' `prompt_embeddings` as float (P, width), host
+// memory (free it), checked finite; NULL with ls_error() naming the file.
+static float *load_prompt_embeddings(const char *st, int P, int64_t width) {
+    st_file f;
+    if (st_open(&f, st)) return NULL;
+    const st_tensor *t = st_find(&f, "prompt_embeddings");
+    float *emb = NULL;
+    if (!t || t->ndim != 2 || t->shape[0] != P || t->shape[1] != width || !st_dtype_is_float(t->dtype)) {
+        ls_fail("%s: tensor 'prompt_embeddings': expected float shape (%d, %lld), found %s", st, P, (long long)width,
+                t ? "another" : "none");
+    } else {
+        emb = st_load_float(&f, t);
+        if (ckpt_check_finite(st, "prompt_embeddings", emb, t->numel)) {
+            free(emb);
+            emb = NULL;
+        }
+    }
+    st_close(&f);
+    return emb;
+}
+
 int import_prefix(ls_model *m, const char *dir) {
     if (m->prefix) return ls_fail("%s: expected a model without a prefix attached, found one", dir);
     char *cfg = ls_path_join(dir, "adapter_config.json"), *st = ls_path_join(dir, "adapter_model.safetensors");
     int P = 0, rc = check_prefix_config(m, cfg, &P);
-    st_file f;
-    int open = !rc && st_open(&f, st) == 0;
-    if (!rc && !open) rc = -1;
     ls_prefix *pf = ls_malloc(sizeof *pf);
     if (!rc && prefix_build(pf, m, P, 0)) rc = ls_fail_prefix("%s", dir);
     else if (!rc) {
-        const st_tensor *t = st_find(&f, "prompt_embeddings");
-        if (!t || t->ndim != 2 || t->shape[0] != P || t->shape[1] != (int64_t)(pf->n_params / (size_t)P) ||
-            !st_dtype_is_float(t->dtype)) {
-            rc = ls_fail("%s: tensor 'prompt_embeddings': expected float shape (%d, %zu), found %s", st, P,
-                         pf->n_params / (size_t)P, t ? "another" : "none");
-        } else {
-            float *emb = st_load_float(&f, t);
-            rc = ckpt_check_finite(st, "prompt_embeddings", emb, t->numel);
-            if (!rc) prefix_peft_layout(pf, pf->params, emb, 0);
-            free(emb);
-        }
+        float *emb = load_prompt_embeddings(st, P, (int64_t)(pf->n_params / (size_t)P));
+        if (emb) prefix_peft_layout(pf, pf->params, emb, 0);
+        else rc = -1;
+        free(emb);
         if (rc) prefix_free(pf, m);
     }
-    if (open) st_close(&f);
     if (rc) free(pf);
     else m->owns_prefix = 1;
     free(cfg);
@@ -201,25 +211,15 @@ int import_prompt(ls_model *m, const char *dir) {
     if (m->prompt) return ls_fail("%s: expected a model without virtual tokens attached, found some", dir);
     char *cfg = ls_path_join(dir, "adapter_config.json"), *st = ls_path_join(dir, "adapter_model.safetensors");
     int P = 0, rc = check_prompt_config(m, cfg, &P);
-    st_file f;
-    int open = !rc && st_open(&f, st) == 0;
-    if (!rc && !open) rc = -1;
     ls_prompt *pr = ls_malloc(sizeof *pr);
     if (!rc && prompt_build(pr, m, P, 0)) rc = ls_fail_prefix("%s", dir);
     else if (!rc) {
-        const st_tensor *t = st_find(&f, "prompt_embeddings");
-        if (!t || t->ndim != 2 || t->shape[0] != P || t->shape[1] != m->C || !st_dtype_is_float(t->dtype)) {
-            rc = ls_fail("%s: tensor 'prompt_embeddings': expected float shape (%d, %d), found %s", st, P, m->C,
-                         t ? "another" : "none");
-        } else { // PEFT's layout is the engine's
-            float *emb = st_load_float(&f, t);
-            rc = ckpt_check_finite(st, "prompt_embeddings", emb, t->numel);
-            if (!rc) pr->be->upload(pr->params, emb, pr->n_params);
-            free(emb);
-        }
+        float *emb = load_prompt_embeddings(st, P, m->C); // PEFT's layout is the engine's
+        if (emb) pr->be->upload(pr->params, emb, pr->n_params);
+        else rc = -1;
+        free(emb);
         if (rc) prompt_free(pr, m);
     }
-    if (open) st_close(&f);
     if (rc) free(pr);
     else m->owns_prompt = 1;
     free(cfg);

@@ -902,6 +902,18 @@ static void test_adapter_runs_train_save_and_evaluate_to_their_validation_loss(v
                  "model.safetensors: metadata 'family': expected 'bert' (the base model's), found 'gpt2'", NULL);
 }
 
+// train.jsonl (32) and val.jsonl (8) of "name i |" -> " the number is n." pairs.
+static void write_number_jsonl(const char *data, const char *val) {
+    for (int f = 0; f < 2; f++) {
+        FILE *fp = fopen(f ? val : data, "w");
+        CHECK(fp != NULL);
+        if (!fp) return;
+        for (int i = 0; i < (f ? 8 : 32); i++)
+            fprintf(fp, "{\"context\": \"name %d |\", \"completion\": \" the number is %d.\"}\n", i + 40 * f, i * 7 % 13);
+        fclose(fp);
+    }
+}
+
 // Prefix-layer tuning (l_p 4) on the tiny GPT-2: PEFT's count line, the
 // prefix saved as PEFT's PREFIX_TUNING (prefix/adapter_config.json,
 // prompt_embeddings (4, 2 L C)), a run killed at step 2 resumes to the same
@@ -911,12 +923,7 @@ static void test_adapter_runs_train_save_and_evaluate_to_their_validation_loss(v
 static void test_prefix_layer_run_trains_resumes_and_evaluates(void) {
     const char *d = ls_test_tmpdir("train_prefix");
     const char *data = S("%s/train.jsonl", d), *val = S("%s/val.jsonl", d), *out = S("%s/p", d), *k = S("%s/k", d);
-    for (int f = 0; f < 2; f++) {
-        FILE *fp = fopen(f ? val : data, "w");
-        for (int i = 0; i < (f ? 8 : 32); i++)
-            fprintf(fp, "{\"context\": \"name %d |\", \"completion\": \" the number is %d.\"}\n", i + 40 * f, i * 7 % 13);
-        fclose(fp);
-    }
+    write_number_jsonl(data, val);
     const char *common = S("train --model data/peft/gpt2_tiny/base --tokenizer bytes --task jsonl --data '%s' "
                            "--val-data '%s' --seq-len 48 --steps 4 --eval-every 4 --batch-size 4 --lr 1e-2 "
                            "--method prefix-layer --prefix-len 4 --threads 2", data, val);
@@ -962,12 +969,7 @@ static void test_prefix_layer_run_trains_resumes_and_evaluates(void) {
 static void test_prefix_embed_run_trains_resumes_evaluates_and_generates(void) {
     const char *d = ls_test_tmpdir("train_prompt");
     const char *data = S("%s/train.jsonl", d), *val = S("%s/val.jsonl", d), *out = S("%s/p", d), *k = S("%s/k", d);
-    for (int f = 0; f < 2; f++) {
-        FILE *fp = fopen(f ? val : data, "w");
-        for (int i = 0; i < (f ? 8 : 32); i++)
-            fprintf(fp, "{\"context\": \"name %d |\", \"completion\": \" the number is %d.\"}\n", i + 40 * f, i * 7 % 13);
-        fclose(fp);
-    }
+    write_number_jsonl(data, val);
     const char *common = S("train --model data/peft/gpt2_tiny/base --tokenizer bytes --task jsonl --data '%s' "
                            "--val-data '%s' --seq-len 48 --steps 4 --eval-every 4 --batch-size 4 --lr 1e-2 "
                            "--method prefix-embed --prefix-len 4 --threads 2", data, val);
