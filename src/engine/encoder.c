@@ -14,6 +14,7 @@
 
 #include "base/util.h"
 #include "engine/model_internal.h"
+#include "engine/prompt.h"
 #include "engine/rng.h"
 
 // ----------------------------------------------------------------------------
@@ -158,6 +159,9 @@ static const float *encode(ls_model *m, int B, int T) {
     size_t C = m->C, NC = (size_t)N * C, att_l = model_att_floats(m, B, T);
     // word + position (from position_offset) + type, then LayerNorm
     be->embedding_forward(a->emb, m->tokens, p->wte, p->wpe, B, T, m->C, m->cfg.position_offset);
+    if (m->prompt) // prompt tuning: the virtual tokens' rows are prompt[p] + position p (prompt.h)
+        prompt_embed_forward(be, a->emb, m->prompt->params, p->wpe + (size_t)m->cfg.position_offset * C, B, T,
+                             m->prompt->P, m->C, 0);
     be->embedding_forward(a->tmp, m->types, p->wtt, NULL, B, T, m->C, 0);
     be->residual_forward(a->emb, a->emb, a->tmp, NC);
     be->layernorm_forward(a->encoded, a->emb_mean, a->emb_rstd, a->emb, p->embw, p->embb, N, m->C,
@@ -204,18 +208,29 @@ static void head_forward(ls_model *m, const float *h, int B, int T) {
 
 float model_classify_forward(ls_model *m, const int *tokens, const int *types, const int *keymask,
                              const int *labels, int B, int T) {
+    int P = m->prompt ? m->prompt->P : 0; // prompt tuning: P virtual tokens before every row (prompt.h)
     if (check_batch(m, tokens, types, keymask, labels, B, T)) return -1.0f;
+    if (T + P > m->Tcap)
+        return ls_fail("model_classify_forward: %d tokens and %d virtual tokens exceed the reservation's %d "
+                       "positions; call model_reserve", T, P, m->Tcap), -1.0f;
     const ls_backend *be = m->be;
-    int N = B * T;
+    int T0 = T, N;
+    T += P;
+    N = B * T;
     m->B = B;
     m->T = T;
-    be->upload_int(m->tokens, tokens, N);
-    // absent types and mask: all 0 / all kept
+    // the rows as the model runs them: P virtual tokens (placeholder id 0,
+    // type 0, kept: PEFT's mask of ones) then the sequence; absent types and
+    // mask: all 0 / all kept
     int *host = ls_malloc((size_t)N * sizeof(int));
-    for (int i = 0; i < N; i++) host[i] = types ? types[i] : 0;
-    be->upload_int(m->types, host, N);
-    for (int i = 0; i < N; i++) host[i] = keymask ? keymask[i] : 1;
-    be->upload_int(m->keymask, host, N);
+    for (int k = 0; k < 3; k++) {
+        const int *src = k == 0 ? tokens : k == 1 ? types : keymask;
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++)
+                host[(size_t)b * T + t] =
+                    t < P ? k == 2 : src ? src[(size_t)b * T0 + t - P] : k == 2;
+        be->upload_int(k == 0 ? m->tokens : k == 1 ? m->types : m->keymask, host, N);
+    }
     free(host);
     head_forward(m, encode(m, B, T), B, T);
 
@@ -333,12 +348,13 @@ void model_classify_backward(ls_model *m, float loss_scale) {
     head_backward(m, dx, B, T);
     for (int l = m->L - 1; l >= model_backward_floor(m); l--) layer_backward(m, l, &dx, &spare, model_needs_dx(m, l));
     int tw = model_trains_weights(m, -1), tb = model_trains_biases(m, -1);
-    if (tw || tb) { // full fine-tuning, or BitFit's embedding LayerNorm bias
+    if (tw || tb || m->prompt) { // full fine-tuning, BitFit's embedding LayerNorm bias, prompt tuning
         ls_params *p = &m->params, *g = &m->grads;
         be->zero(spare, NC);
-        be->layernorm_backward(spare, tw ? g->embw : NULL, g->embb, dx, a->emb, p->embw, a->emb_mean,
-                               a->emb_rstd, N, m->C);
+        be->layernorm_backward(spare, tw ? g->embw : NULL, tw || tb ? g->embb : NULL, dx, a->emb, p->embw,
+                               a->emb_mean, a->emb_rstd, N, m->C);
     }
+    if (m->prompt) prompt_embed_backward(be, m->prompt->grads, spare, B, T, m->prompt->P, m->C);
     if (tw) {
         ls_params *g = &m->grads;
         // word and position rows (positions start at position_offset), then the type rows

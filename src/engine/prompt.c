@@ -63,9 +63,6 @@ int prompt_extend(ls_prompt *pr, const int **tokens, const int **targets, const 
 int prompt_build(ls_prompt *pr, ls_model *m, int P, uint64_t seed) {
     memset(pr, 0, sizeof *pr);
     if (P < 1 || P > 4096) return ls_fail("prefix length (--prefix-len): expected 1..4096, found %d", P);
-    if (arch_is_encoder(m->cfg.family))
-        return ls_fail("prefix-embed: a %s model: expected a gpt2 or llama decoder (encoders are not wired yet)",
-                       arch_family_name(m->cfg.family));
     if (m->prefix) return ls_fail("prefix-embed: expected no prefix-layer prefix attached, found one");
     if (P >= m->P)
         return ls_fail("prefix length (--prefix-len): expected fewer than the model's %d positions, found %d", m->P, P);

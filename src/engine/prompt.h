@@ -24,9 +24,11 @@
 // a sequence starts (pos 0), as a prefix-layer prefix's do, and token pos
 // sits at l_p + pos (model_cache_offset); they do not depend on the sequence
 // (causal attention), so prompt_cache_rows computes them once per sequence
-// with one forward. Decoders only (gpt2, llama), on either backend (the
-// vectors in its memory, the op pair through its copy_rows); not beside a
-// prefix-layer prefix.
+// with one forward. Encoders (engine/encoder.c) as PEFT's SEQ_CLS: the
+// virtual tokens before [CLS] (keymask 1, type 0, positions from the
+// family's offset), the pooler reading the first of them. On either backend
+// (the vectors in its memory, the op pair through its copy_rows); not beside
+// a prefix-layer prefix.
 //
 // Memory: parameters and gradients in one buffer each, (l_p, C) in the
 // backend's memory — PEFT's layout, row p the embedding of virtual token p;

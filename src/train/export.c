@@ -287,7 +287,7 @@ static char *prompt_config_json(const ls_prompt *pr, const ls_model *m, const ch
     cJSON_AddStringToObject(o, "prompt_tuning_init", "RANDOM");
     cJSON_AddNullToObject(o, "prompt_tuning_init_text");
     cJSON_AddNullToObject(o, "revision");
-    cJSON_AddStringToObject(o, "task_type", "CAUSAL_LM");
+    cJSON_AddStringToObject(o, "task_type", arch_is_encoder(m->cfg.family) ? "SEQ_CLS" : "CAUSAL_LM");
     cJSON_AddNumberToObject(o, "token_dim", pr->C);
     cJSON_AddNullToObject(o, "tokenizer_kwargs");
     cJSON_AddNullToObject(o, "tokenizer_name_or_path");

@@ -222,6 +222,9 @@ int import_prompt(ls_model *m, const char *dir) {
     }
     if (rc) free(pr);
     else m->owns_prompt = 1;
+    char *head = ls_path_join(dir, "head.safetensors"); // an encoder's classifier, trained beside them
+    if (!rc && ls_exists(head)) rc = import_params(m, head);
+    free(head);
     free(cfg);
     free(st);
     return rc;

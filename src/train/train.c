@@ -448,6 +448,7 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
         if (setup_prefix(t)) return -1;
     } else if (method == TC_PREFIX_EMBED) {
         if (setup_prompt(t)) return -1;
+        if (encoder && setup_head(t)) return -1; // PEFT's SEQ_CLS trains the classifier beside them
     } else {
         if (setup_lora(t)) return -1;
         adamw_init(&t->opt, be, t->n_trainable, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
@@ -728,6 +729,13 @@ static int write_outputs(trainer *t) {
     } else if (t->have_pr) { // PEFT's PROMPT_TUNING layout: PEFT loads it
         char *dir = ls_path_join(c->out, "prompt");
         rc = export_prompt_peft(&t->pr, &t->m, c->model, dir);
+        if (!rc && t->n_head) { // an encoder's trained classifier, as the adapters' (lorascope's format)
+            ls_param_segment hs[4];
+            int nh = model_head_segments(&t->m, hs);
+            char *path = ls_path_join(dir, "head.safetensors");
+            rc = export_trained_params(&t->m, hs, nh, path);
+            free(path);
+        }
         free(dir);
     } else { // full fine-tuning and FT^Top2: every tensor; BitFit: the trained ones
         int bitfit = tc_method(c) == TC_BITFIT;

@@ -24,8 +24,11 @@ What it writes (under tests/data/methods/; keys in tests/reference/README.md):
       For prefix-layer the one tensor is PEFT's prompt_embeddings
       (l_p, 2 L C): gpt2.prefix-layer.{init,grad,after}.prompt_embeddings;
       llama.prefix-layer.* the same on the Llama (l_p, 2 L NKV HS).
-      For prefix-embed (GPT-2 only) likewise PEFT's prompt_embeddings (l_p, C):
-      gpt2.prefix-embed.{init,grad,after}.prompt_embeddings, gpt2.prefix-embed.loss.
+      For prefix-embed likewise PEFT's prompt_embeddings (l_p, C):
+      gpt2.prefix-embed.{init,grad,after}.prompt_embeddings, gpt2.prefix-embed.loss;
+      on the BERT classifier (SEQ_CLS) also its classifier, trained beside them:
+      bert.prefix-embed.{grad,after}.{prompt_embeddings,classifier.weight,
+      classifier.bias}, bert.prefix-embed.init.prompt_embeddings, bert.prefix-embed.loss.
   llama_tiny3/{config.json, model.safetensors}
       a tiny random LlamaForCausalLM (d 32, 3 layers, 4 query / 2 key-value
       heads, intermediate 64, vocab 256, 64 positions, untied head), with
@@ -230,6 +233,45 @@ def prompt_step(model, tokens, targets, out):
     out["gpt2.prefix-embed.after.prompt_embeddings"] = emb.detach().float().contiguous()
 
 
+def bert_prompt_step(model, ids, mask, labels, out):
+    """One step of PEFT's prompt tuning (l_p = 3) of the tiny BERT classifier:
+    PeftModelForSequenceClassification prepends the virtual tokens to the word
+    embeddings (mask 1, token type 0, positions 0..l_p+T-1), the pooler reads
+    position 0, the first virtual token; the classifier trains beside them
+    (PEFT's modules_to_save for SEQ_CLS)."""
+    import copy
+
+    from peft import PromptTuningConfig, get_peft_model
+
+    pm = get_peft_model(copy.deepcopy(model).float(), PromptTuningConfig(task_type="SEQ_CLS", num_virtual_tokens=3))
+    pm = pm.to(DT)
+    emb = pm.prompt_encoder["default"].embedding.weight
+    assert tuple(emb.shape) == (3, 32), emb.shape
+    with torch.no_grad():
+        emb.copy_(torch.randn(emb.shape, generator=torch.Generator().manual_seed(26), dtype=DT) * 0.5)
+    out["bert.prefix-embed.init.prompt_embeddings"] = emb.detach().float().contiguous()
+    logits = pm(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).logits
+    loss = F.cross_entropy(logits, labels)
+    loss.backward()
+    train = {"prompt_embeddings": emb}
+    for n, p in pm.named_parameters():
+        if p.grad is None:
+            continue
+        if "classifier" in n:
+            train["classifier." + n.split(".")[-1]] = p
+        else:
+            assert n.endswith("embedding.weight"), n  # the base is frozen
+    assert len(train) == 3, list(train)
+    out["bert.prefix-embed.loss"] = loss.detach().reshape(1).float()
+    for n, p in train.items():
+        out[f"bert.prefix-embed.grad.{n}"] = p.grad.float().contiguous()
+    groups = [{"params": [p for n, p in train.items() if not no_decay(n)], "weight_decay": WD},
+              {"params": [p for n, p in train.items() if no_decay(n)], "weight_decay": 0.0}]
+    torch.optim.AdamW(groups, lr=LR, betas=BETAS, eps=EPS, foreach=False).step()
+    for n, p in train.items():
+        out[f"bert.prefix-embed.after.{n}"] = p.detach().float().contiguous()
+
+
 def gpt2_case(out):
     torch.manual_seed(11)
     cfg = GPT2Config(vocab_size=256, n_positions=64, n_embd=32, n_layer=3, n_head=4,
@@ -292,6 +334,7 @@ def bert_case(out):
     for method in ("adapter-h", "adapter-l"):
         adapter_step(model, method, "bert.encoder.layer", ("attention.output.dense", "output.dense"), F.gelu,
                      loss_fn, "bert", out)
+    bert_prompt_step(model, ids, mask, labels, out)
 
 
 def llama_case(out):

@@ -703,6 +703,81 @@ static void test_gpt2_prefix_embed_matches_peft_and_finite_differences(void) {
     st_close(&f);
 }
 
+// Prefix-embed on the tiny BERT classifier against PEFT's PROMPT_TUNING for
+// SEQ_CLS (l_p 3: the virtual tokens before [CLS], mask 1, type 0, positions
+// 0..; the pooler reads the first virtual token; the classifier trains beside
+// them as modules_to_save): one train_step from the reference's embeddings —
+// the loss, the gradients of the embeddings and the classifier (within 1e-3 of
+// the largest / 1e-5), and both after one AdamW step (weights decayed, bias
+// not) within 1e-5; the frozen encoder keeps its bits.
+static void test_bert_prefix_embed_step_matches_peft(void) {
+    st_file f;
+    CHECK_MSG(st_open(&f, ls_test_source("data/methods/methods_ref.safetensors")) == 0, "%s", ls_error());
+    ls_model m;
+    if (load_model(&m, "data/methods/bert_tiny3")) { st_close(&f); return; }
+    ref_batch rb = load_batch(&f, "bert", 1);
+    CHECK(model_reserve(&m, rb.B, rb.T) == 0);
+    ls_prompt pr;
+    CHECK_MSG(prompt_build(&pr, &m, 3, 1) == 0, "%s", ls_error());
+    float *init = st_load_float(&f, st_find(&f, "bert.prefix-embed.init.prompt_embeddings"));
+    memcpy(pr.params, init, pr.n_params * sizeof(float));
+    float *before = ls_malloc(m.n_params * sizeof(float));
+    be->download(before, m.params_memory, m.n_params);
+    ls_adamw opt, hopt;
+    train_step_spec s;
+    train_step_spec_init(&s, &m, NULL, &opt);
+    s.params = pr.params, s.grads = pr.grads, s.n_trainable = pr.n_params, s.pr = &pr;
+    adamw_init(&opt, be, pr.n_params, 0.9f, 0.999f, 1e-3f, 0.01f);
+    CHECK_MSG(train_step_spec_add_head(&s, &hopt, 0.9f, 0.999f, 1e-3f, 0.01f) == 0, "%s", ls_error());
+    train_fixed_batch fb = {rb.tokens, NULL, rb.B, rb.T, rb.second, rb.labels};
+    train_step_stats st;
+    char msg[256];
+    CHECK_MSG(train_step(&s, 1, 1e-3, train_fixed_batch_next, &fb, &st, msg, sizeof msg) == 0, "%s", ls_error());
+    float *lref = st_load_float(&f, st_find(&f, "bert.prefix-embed.loss"));
+    printf("  bert prefix-embed: loss %.9g, PEFT %.9g; %zu virtual-token parameters, %zu head\n", st.loss, lref[0],
+           pr.n_params, s.n_head);
+    CHECK_CLOSE(st.loss, lref[0], 1e-6, 0);
+    float *after = ls_malloc(m.n_params * sizeof(float)), *mg = ls_malloc(m.n_params * sizeof(float));
+    be->download(after, m.params_memory, m.n_params);
+    be->download(mg, m.grads_memory, m.n_params);
+    const char *names[3] = {"prompt_embeddings", "classifier.weight", "classifier.bias"};
+    for (int k = 0; k < 3; k++) {
+        const float *g = pr.grads, *p = pr.params;
+        size_t n = pr.n_params;
+        if (k) {
+            const ls_param_view *v = NULL;
+            for (int i = 0; i < m.n_views; i++)
+                if (!strcmp(m.views[i].name, names[k])) v = &m.views[i];
+            CHECK_MSG(v != NULL, "no %s in the model", names[k]);
+            if (!v) continue;
+            g = mg + v->offset, p = after + v->offset, n = v->numel;
+        }
+        char key[160];
+        snprintf(key, sizeof key, "bert.prefix-embed.grad.%s", names[k]);
+        float *gr = st_load_float(&f, st_find(&f, key));
+        snprintf(key, sizeof key, "bert.prefix-embed.after.%s", names[k]);
+        float *ar = st_load_float(&f, st_find(&f, key));
+        double gmax = 0, dg = max_diff(g, gr, n), dp = max_diff(p, ar, n);
+        for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(gr[i]));
+        printf("  %s: gradient max |diff| %.3g (largest %.3g), after the step %.3g\n", names[k], dg, gmax, dp);
+        CHECK_MSG(dg <= fmax(1e-3 * gmax, 1e-9) && dg <= ABS_TOL, "%s gradient: max |diff| %.3g", names[k], dg);
+        CHECK_MSG(dp <= ABS_TOL, "%s after the step: max |diff| %.3g", names[k], dp);
+        free(gr);
+        free(ar);
+    }
+    for (int i = 0; i < m.n_views; i++) // the encoder (everything but the classifier) keeps its bits
+        if (strncmp(m.views[i].name, "classifier.", 11))
+            CHECK_MSG(!memcmp(before + m.views[i].offset, after + m.views[i].offset, m.views[i].numel * sizeof(float)),
+                      "frozen %s changed", m.views[i].name);
+    adamw_free(&opt);
+    adamw_free(&hopt);
+    prompt_free(&pr, &m);
+    free(init); free(lref); free(before); free(after); free(mg);
+    free(rb.tokens); free(rb.second); free(rb.labels);
+    model_free(&m);
+    st_close(&f);
+}
+
 // Llama: RoPE numbers the virtual tokens 0..l_p-1 and the real tokens l_p..;
 // no PEFT reference here, so finite differences and decoding on a tiny random
 // llama with O(0.3) weights (GQA: 4 query heads, 2 key/value heads).
@@ -750,7 +825,7 @@ static void test_llama_prefix_embed_gradients_match_finite_differences(void) {
     model_free(&m);
 }
 
-static void test_prefix_embed_refuses_bad_length_and_encoders(void) {
+static void test_prefix_embed_refuses_bad_length_and_a_prefix_beside_it(void) {
     ls_model m;
     if (load_model(&m, "data/methods/gpt2_tiny3")) return;
     ls_prompt pr;
@@ -759,10 +834,15 @@ static void test_prefix_embed_refuses_bad_length_and_encoders(void) {
     CHECK(prompt_build(&pr, &m, 64, 1) == -1);
     CHECK_STR_CONTAINS(ls_error(), "--prefix-len");
     CHECK(m.prompt == NULL);
-    model_free(&m);
-    if (load_model(&m, "data/methods/bert_tiny3")) return;
+    ls_prefix pf;
+    CHECK_MSG(prefix_build(&pf, &m, 2, 1) == 0, "%s", ls_error());
     CHECK(prompt_build(&pr, &m, 3, 1) == -1);
-    CHECK_STR_CONTAINS(ls_error(), "expected a gpt2 or llama decoder");
+    CHECK_STR_CONTAINS(ls_error(), "expected no prefix-layer prefix attached");
+    prefix_free(&pf, &m);
+    model_free(&m);
+    if (load_model(&m, "data/methods/bert_tiny3")) return; // 40 positions
+    CHECK(prompt_build(&pr, &m, 40, 1) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "--prefix-len");
     model_free(&m);
 }
 
@@ -784,8 +864,9 @@ static const ls_test tests[] = {
     LS_TEST(test_llama_adapter_l_step_matches_pytorch),
     LS_TEST(test_llama_adapter_h_gradients_match_finite_differences),
     LS_TEST(test_gpt2_prefix_embed_matches_peft_and_finite_differences),
+    LS_TEST(test_bert_prefix_embed_step_matches_peft),
     LS_TEST(test_llama_prefix_embed_gradients_match_finite_differences),
-    LS_TEST(test_prefix_embed_refuses_bad_length_and_encoders),
+    LS_TEST(test_prefix_embed_refuses_bad_length_and_a_prefix_beside_it),
     LS_TEST(test_gpt2_adapter_h_gradients_match_finite_differences),
     LS_TEST(test_bert_adapter_h_and_l_gradients_match_finite_differences),
 };

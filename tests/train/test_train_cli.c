@@ -965,7 +965,9 @@ static void test_prefix_layer_run_trains_resumes_and_evaluates(void) {
 }
 
 // The same for prefix-embedding tuning (PEFT PROMPT_TUNING, prompt/), plus
-// generation with the virtual tokens before the prompt.
+// generation with the virtual tokens before the prompt, and on the tiny BERT
+// classifier (its classifier saved beside them, eval --adapter gives the
+// run's validation loss).
 static void test_prefix_embed_run_trains_resumes_evaluates_and_generates(void) {
     const char *d = ls_test_tmpdir("train_prompt");
     const char *data = S("%s/train.jsonl", d), *val = S("%s/val.jsonl", d), *out = S("%s/p", d), *k = S("%s/k", d);
@@ -999,9 +1001,20 @@ static void test_prefix_embed_run_trains_resumes_evaluates_and_generates(void) {
     CHECK_MSG(fabs(l - base) > 1e-4, "eval --adapter gave the base's loss %.6f: the prompt was not attached", base);
     CHECK_MSG(run(S("generate --model data/peft/gpt2_tiny/base --tokenizer bytes --adapter '%s' --prompt 'name 3 |' "
                     "--steps 200", out)) == 0, "%s", err_text);
+    // the tiny BERT classifier: virtual tokens before [CLS], the classifier trained beside them
     const char *e = tiny_encoder_fixture("train_prompt_enc"), *eo = S("%s/p", e);
-    expect_error(enc_args(e, S("--method prefix-embed --steps 1 --out '%s'", eo)), 1,
-                 "prefix-embed: a bert model: expected a gpt2 or llama decoder", eo);
+    CHECK_MSG(run(enc_args(e, S("--method prefix-embed --prefix-len 4 --steps 10 --lr 1e-2 --eval-every 10 --out '%s'",
+                                eo))) == 0, "%s", err_text);
+    CHECK_MSG(ls_exists(S("%s/prompt/head.safetensors", eo)), "the encoder's trained classifier was not saved");
+    char *ecfg = ls_read_file(S("%s/prompt/adapter_config.json", eo), NULL);
+    CHECK_STR_CONTAINS(ecfg ? ecfg : "", "\"SEQ_CLS\"");
+    free(ecfg);
+    double eafter = metric(eo, 10, "val_loss", NULL), ebase = metric(eo, 0, "val_loss", NULL);
+    double le = eval_loss(S("eval --task sst2 --model '%s/model' --adapter '%s' --data '%s/dev.tsv' --seq-len 16 "
+                            "--batch-size 16", e, eo, e), S("%s/pe.json", e));
+    printf("  bert prefix-embed: val loss %.6f at step 0, %.6f at step 10; eval --adapter %.6f\n", ebase, eafter, le);
+    CHECK_CLOSE(le, eafter, 1e-5, 0);
+    CHECK_MSG(fabs(le - ebase) > 1e-4, "eval --adapter gave the base's loss: the virtual tokens were not attached");
     expect_error(S("%s --prefix-len 120 --out '%s/long'", common, d), 1,
                  "prefix_len (--prefix-len): expected virtual tokens + longest row <= 128 positions", S("%s/long", d));
     expect_error(S("%s --prefix-len 0 --out '%s/zero'", common, d), 2, "--prefix-len: expected an integer in [1, 4096], found '0'",
