@@ -86,6 +86,15 @@ int prompt_build(ls_prompt *pr, ls_model *m, int P, uint64_t seed) {
     return 0;
 }
 
+int prompt_init_from_tokens(ls_prompt *pr, ls_model *m, const int *tokens) {
+    for (int p = 0; p < pr->P; p++) {
+        if (tokens[p] < 0 || tokens[p] >= m->V)
+            return ls_fail("prefix-embed init: token %d: expected an id in [0, %d), found %d", p, m->V, tokens[p]);
+        pr->be->copy(pr->params + (size_t)p * pr->C, m->params.wte + (size_t)tokens[p] * pr->C, (size_t)pr->C);
+    }
+    return 0;
+}
+
 void prompt_free(ls_prompt *pr, ls_model *m) {
     if (m && m->prompt == pr) m->prompt = NULL;
     if (pr->params) pr->be->free(pr->params);

@@ -62,6 +62,11 @@ typedef struct ls_prompt {
 // with ls_error() for P < 1 (--prefix-len), an encoder, or a prefix-layer
 // prefix already attached.
 int prompt_build(ls_prompt *pr, struct ls_model *m, int P, uint64_t seed);
+// Initialises the virtual tokens as the word embeddings of tokens[0..P) (PEFT's
+// prompt_tuning_init TEXT, with the ids given): the prompted model then starts
+// as the base model with those tokens before every input. Returns 0, or -1
+// with ls_error() for an id outside the vocabulary.
+int prompt_init_from_tokens(ls_prompt *pr, struct ls_model *m, const int *tokens);
 // Detaches from m and frees.
 void prompt_free(ls_prompt *pr, struct ls_model *m);
 // Sizes the extended batch for B rows of Tp = P + T positions (model_reserve calls it).

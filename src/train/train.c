@@ -280,8 +280,9 @@ static int setup_scope(trainer *t, tc_method_kind k) {
     return 0;
 }
 
-// --prefix-init text: the prefix starts as the KV cache of the first training
-// example's first l_p tokens (repeated when it is shorter), its targets unused.
+// --prefix-init text: prefix-layer's prefix starts as the KV cache of the
+// first training example's first l_p tokens (repeated when it is shorter),
+// prefix-embed's virtual tokens as their word embeddings; targets unused.
 static int prefix_init_text(trainer *t) {
     int P = t->cfg.prefix_len, rc = 0;
     task_batch tb;
@@ -289,8 +290,10 @@ static int prefix_init_text(trainer *t) {
     if (task_fill_batch(&t->data, &t->train_items[0], 1, &tb)) rc = ls_fail_prefix("[lora] prefix_init (--prefix-init)");
     int *tokens = ls_malloc((size_t)P * sizeof(int));
     for (int p = 0; p < P && !rc; p++) tokens[p] = tb.b.inputs[p % tb.b.T];
-    if (!rc && P > t->m.Tcap && model_reserve(&t->m, t->m.Bcap, P)) rc = -1;
-    if (!rc && prefix_init_from_tokens(&t->pf, &t->m, tokens)) rc = ls_fail_prefix("[lora] prefix_init (--prefix-init)");
+    if (!rc && t->have_pr && prompt_init_from_tokens(&t->pr, &t->m, tokens)) rc = -1;
+    if (!rc && t->have_pf && P > t->m.Tcap && model_reserve(&t->m, t->m.Bcap, P)) rc = -1;
+    if (!rc && t->have_pf && prefix_init_from_tokens(&t->pf, &t->m, tokens)) rc = -1;
+    if (rc) ls_fail_prefix("[lora] prefix_init (--prefix-init)");
     free(tokens);
     task_batch_free(&tb);
     return rc;
@@ -331,6 +334,7 @@ static int setup_prompt(trainer *t) {
                        "found %d + %d", t->m.cfg.max_seq_len, c->prefix_len, t->Tmax);
     if (prompt_build(&t->pr, &t->m, c->prefix_len, (uint64_t)c->seed)) return ls_fail_prefix("[lora] %s", c->model);
     t->have_pr = 1;
+    if (!strcmp(c->prefix_init, "text") && prefix_init_text(t)) return -1;
     t->params = t->pr.params;
     t->grads = t->pr.grads;
     t->n_trainable = t->pr.n_params;

@@ -36,7 +36,7 @@ static const opt_spec OPTIONS[] = {
     INT("lora", "adapter_size", "adapter-size", adapter_size, 1, 65536, 0, "adapter-h / adapter-l: bottleneck size r"),
     INT("lora", "prefix_len", "prefix-len", prefix_len, 1, 4096, 0, "prefix-layer: l_p trainable keys and values per layer; prefix-embed: l_p virtual tokens"),
     CHOICE("lora", "prefix_init", "prefix-init", prefix_init, "random|text",
-           "prefix-layer: PEFT's N(0, 1), or the keys and values of the first training example's first l_p tokens"),
+           "prefix-layer / prefix-embed: PEFT's N(0, 1), or from the first training example's first l_p tokens (their keys and values / word embeddings)"),
     STR("lora", "modules", "lora", modules, 0, "adapted modules: llama q k v o gate up down; gpt2 c_attn c_proj c_fc mlp_proj; all"),
     INT("lora", "rank", "rank", rank, 1, 65536, 0, "rank r (1 <= r <= min(d_in, d_out))"),
     FLT("lora", "alpha", "alpha", alpha, 0, 1e6, 1, "scaling s = alpha / r"),

@@ -36,7 +36,7 @@ typedef struct {
     char method[TC_SHORT];     // lora | full | bitfit | fttop2 | adapter-h | adapter-l | prefix-layer | prefix-embed (tc_method)
     int adapter_size;          // adapter-h / adapter-l: the bottleneck r
     int prefix_len;            // prefix-layer: l_p, the prefix's length per layer; prefix-embed: l_p virtual tokens
-    char prefix_init[TC_SHORT]; // prefix-layer: random (PEFT's N(0, 1)) | text (Li & Liang: a real text's KV cache)
+    char prefix_init[TC_SHORT]; // random (PEFT's N(0, 1)) | text (prefix-layer: a real text's KV cache, Li & Liang; prefix-embed: its word embeddings, PEFT's TEXT)
     char modules[TC_SHORT * 2]; // "q,v", "all", ...
     int rank;
     double alpha;

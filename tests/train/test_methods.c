@@ -481,7 +481,8 @@ static void check_prefix(const char *tag, const char *dir) {
 // --prefix-init text (Li & Liang): a prefix initialised from the model's own
 // keys and values of a text makes the prefixed model on tokens x what the
 // base model is on [text; x] at positions l_p.. (GPT-2's learned positions,
-// Llama's RoPE): logits within 1e-4.
+// Llama's RoPE): logits within 1e-4; likewise prefix-embed's virtual tokens
+// initialised from the text's word embeddings (PEFT's TEXT init).
 static void check_prefix_from_text(const char *dir) {
     ls_model m;
     if (load_model(&m, dir)) return;
@@ -503,6 +504,19 @@ static void check_prefix_from_text(const char *dir) {
     printf("  %s: prefixed model vs base on [text; x]: logits max |diff| %.3g\n", dir, d);
     CHECK_MSG(d <= 1e-4, "%s: logits off by %.3g", dir, d);
     prefix_free(&pf, &m);
+    // prefix-embed from the text's word embeddings (PEFT's TEXT init): the same
+    ls_prompt pr;
+    CHECK_MSG(prompt_build(&pr, &m, P, 1) == 0, "%s", ls_error());
+    CHECK_MSG(prompt_init_from_tokens(&pr, &m, text) == 0, "%s", ls_error());
+    model_forward(&m, x, NULL, NULL, 1, T, 0.0f);
+    be->download(got, m.acts.logits + (size_t)P * m.V, (size_t)T * m.V); // rows of P + T: the virtual ones first
+    d = max_diff(got, ref + (size_t)P * m.V, (size_t)T * m.V);
+    printf("  %s: prefix-embed from the text vs base on [text; x]: logits max |diff| %.3g\n", dir, d);
+    CHECK_MSG(d <= 1e-4, "%s: prefix-embed logits off by %.3g", dir, d);
+    int bad[P] = {0, 1, m.V, 2};
+    CHECK(prompt_init_from_tokens(&pr, &m, bad) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "expected an id in [0, ");
+    prompt_free(&pr, &m);
     free(ref);
     free(got);
     model_free(&m);
