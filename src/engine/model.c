@@ -861,6 +861,13 @@ static void decoder_reserve(ls_model *m, int n_ctx) {
     if (!d->host_logits) d->host_logits = ls_malloc((size_t)m->V * sizeof(float));
 }
 
+void model_kv_rows(const ls_model *m, int l, int rows, float *keys, float *values) {
+    size_t kv = (size_t)m->NKV * m->HS, QKV = (size_t)m->QKV, q = (size_t)m->NH * m->HS;
+    const float *qkv = m->acts.qkv + (size_t)l * m->B * m->T * QKV; // rows q (NH HS), k, v (NKV HS)
+    m->be->copy_rows(keys, kv, qkv + q, QKV, rows, (int)kv, 0);
+    m->be->copy_rows(values, kv, qkv + q + kv, QKV, rows, (int)kv, 0);
+}
+
 int model_cache_offset(const ls_model *m) { return m->prefix ? m->prefix->P : model_virtual_tokens(m); }
 
 const float *model_decode(ls_model *m, int token, int pos) {
@@ -892,13 +899,10 @@ const float *model_decode(ls_model *m, int token, int pos) {
     be->embedding_forward(d->x, d->token, p->wte, p->wpe, 1, 1, m->C, at);
     for (int l = 0; l < m->L; l++) {
         float *kc = d->k_cache + (size_t)l * d->n_ctx * kv, *vc = d->v_cache + (size_t)l * d->n_ctx * kv;
-        if (pf && pos == 0) { // the prefix as the cache's first l_p entries, used as they are (no RoPE)
-            be->copy(kc, prefix_keys(pf, l), (size_t)P * kv);
-            be->copy(vc, prefix_values(pf, l), (size_t)P * kv);
-        }
-        if (m->prompt && pos == 0) { // likewise the virtual tokens' (RoPE applied: they are the model's own)
-            be->copy(kc, prompt_cache_keys(m->prompt, l), (size_t)P * kv);
-            be->copy(vc, prompt_cache_values(m->prompt, l), (size_t)P * kv);
+        if (P && pos == 0) { // the cache's first P entries: a prefix's (used as they are, no RoPE), or
+                             // prompt tuning's virtual tokens' (RoPE applied: they are the model's own)
+            be->copy(kc, pf ? prefix_keys(pf, l) : prompt_cache_keys(m->prompt, l), (size_t)P * kv);
+            be->copy(vc, pf ? prefix_values(pf, l) : prompt_cache_values(m->prompt, l), (size_t)P * kv);
         }
         norm_forward(m, d->xb, d->mean, d->rstd, d->x, p->ln1w + l * C,
                      p->ln1b ? p->ln1b + l * C : NULL, 1);

@@ -397,6 +397,11 @@ const float *model_decode(ls_model *m, int token, int pos);
 // token's index).
 int model_virtual_tokens(const ls_model *m);
 
+// Layer l's keys (RoPE applied) and values of positions 0..rows-1 of the first
+// row of the last model_forward (B = 1: rows of m->T positions) -> keys,
+// values (rows, NKV HS) in backend memory: the KV cache those positions leave.
+void model_kv_rows(const ls_model *m, int l, int rows, float *keys, float *values);
+
 // Cache slots before a sequence's first token: an attached prefix's or
 // virtual tokens' l_p, else 0.
 // Token pos's keys and values are cache row model_cache_offset(m) + pos.

@@ -159,12 +159,8 @@ int prefix_init_from_tokens(ls_prefix *pf, ls_model *m, const int *tokens) {
     model_set_training(m, was_training);
     m->prefix = pf;
     if (rc < 0.0f) return ls_fail_prefix("prefix init from text");
-    size_t kv = (size_t)pf->NKV * pf->HS, row = (size_t)(pf->NH + 2 * pf->NKV) * pf->HS, q = (size_t)pf->NH * pf->HS;
-    for (int l = 0; l < pf->L; l++) { // the keys (after RoPE) and values of the text's P positions
-        const float *qkv = m->acts.qkv + (size_t)l * P * m->QKV;
-        pf->be->copy_rows(prefix_keys(pf, l), kv, qkv + q, row, P, (int)kv, 0);
-        pf->be->copy_rows(prefix_values(pf, l), kv, qkv + q + kv, row, P, (int)kv, 0);
-    }
+    for (int l = 0; l < pf->L; l++) // the keys (after RoPE) and values of the text's P positions
+        model_kv_rows(m, l, P, prefix_keys(pf, l), prefix_values(pf, l));
     return 0;
 }
 

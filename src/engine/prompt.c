@@ -126,18 +126,14 @@ void prompt_zero_grad(ls_prompt *pr) { pr->be->zero(pr->grads, pr->n_params); }
 int prompt_cache_rows(ls_prompt *pr, ls_model *m) {
     int tok = 0; // any id: the rows kept are the virtual tokens', which causal attention keeps from seeing it
     if (model_reserve(m, 1, 1) || model_forward(m, &tok, NULL, NULL, 1, 1, 0.0f) < 0.0f) return -1;
-    size_t kv = (size_t)m->NKV * m->HS, N = (size_t)pr->P + 1, QKV = (size_t)m->QKV;
+    size_t kv = (size_t)m->NKV * m->HS;
     if (!pr->kv) {
         pr->L = m->L;
         pr->KV = (int)kv;
         pr->kv = pr->be->alloc((size_t)m->L * 2 * pr->P * kv);
     }
-    for (int l = 0; l < m->L; l++) { // qkv (N, QKV) of layer l: rows q (NH HS), k, v (NKV HS)
-        const float *rows = m->acts.qkv + (size_t)l * N * QKV;
-        pr->be->copy_rows((float *)prompt_cache_keys(pr, l), kv, rows + (size_t)m->NH * m->HS, QKV, pr->P, (int)kv, 0);
-        pr->be->copy_rows((float *)prompt_cache_values(pr, l), kv, rows + (size_t)(m->NH + m->NKV) * m->HS, QKV,
-                          pr->P, (int)kv, 0);
-    }
+    for (int l = 0; l < m->L; l++) // the virtual tokens' rows of the (1, P + 1) forward
+        model_kv_rows(m, l, pr->P, (float *)prompt_cache_keys(pr, l), (float *)prompt_cache_values(pr, l));
     return 0;
 }
 
