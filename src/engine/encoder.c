@@ -14,6 +14,7 @@
 
 #include "base/util.h"
 #include "engine/model_internal.h"
+#include "engine/prefix.h"
 #include "engine/prompt.h"
 #include "engine/rng.h"
 
@@ -150,6 +151,11 @@ static int check_batch(const ls_model *m, const int *tokens, const int *types, c
     return 0;
 }
 
+// The first real token's position: the family's offset (RoBERTa's padding_idx
+// + 1), after a prefix's l_p entries (transformers offsets the position ids
+// by the cache's length, as PEFT's prefix tuning runs it).
+static int first_position(const ls_model *m) { return m->cfg.position_offset + (m->prefix ? m->prefix->P : 0); }
+
 // Embeddings, then the L post-LN layers; the last layer's output is returned.
 static const float *encode(ls_model *m, int B, int T) {
     const ls_backend *be = m->be;
@@ -157,8 +163,8 @@ static const float *encode(ls_model *m, int B, int T) {
     ls_params *p = &m->params;
     int N = B * T;
     size_t C = m->C, NC = (size_t)N * C, att_l = model_att_floats(m, B, T);
-    // word + position (from position_offset) + type, then LayerNorm
-    be->embedding_forward(a->emb, m->tokens, p->wte, p->wpe, B, T, m->C, m->cfg.position_offset);
+    // word + position (from position_offset, after a prefix's l_p) + type, then LayerNorm
+    be->embedding_forward(a->emb, m->tokens, p->wte, p->wpe, B, T, m->C, first_position(m));
     if (m->prompt) // prompt tuning: the virtual tokens' rows are prompt[p] + position p (prompt.h)
         prompt_embed_forward(be, a->emb, m->prompt->params, p->wpe + (size_t)m->cfg.position_offset * C, B, T,
                              m->prompt->P, m->C, 0);
@@ -173,7 +179,8 @@ static const float *encode(ls_model *m, int B, int T) {
               *fc = a->fc + (size_t)l * N * m->F, *act = a->act + (size_t)l * N * m->H,
               *res3 = a->res3 + l * NC, *ln2 = a->ln2 + l * NC;
         model_linear_forward(m, l, LS_LIN_QKV, qkv, x, N);
-        be->attention_bidir_forward(atty, att, qkv, m->keymask, B, T, m->NH, m->HS);
+        if (m->prefix) prefix_layer_forward(m->prefix, l, atty, qkv, B, T); // over [prefix; sequence]
+        else be->attention_bidir_forward(atty, att, qkv, m->keymask, B, T, m->NH, m->HS);
         model_linear_forward(m, l, LS_LIN_O, a->tmp, atty, N);
         be->residual_forward(res2, x, a->tmp, NC);
         be->layernorm_forward(ln1, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, res2,
@@ -213,6 +220,9 @@ float model_classify_forward(ls_model *m, const int *tokens, const int *types, c
     if (T + P > m->Tcap)
         return ls_fail("model_classify_forward: %d tokens and %d virtual tokens exceed the reservation's %d "
                        "positions; call model_reserve", T, P, m->Tcap), -1.0f;
+    if (first_position(m) + T + P > m->cfg.max_seq_len)
+        return ls_fail("model_classify_forward: %d tokens after a prefix of %d exceed the model's %d positions", T,
+                       m->prefix ? m->prefix->P : 0, m->cfg.max_seq_len - m->cfg.position_offset), -1.0f;
     const ls_backend *be = m->be;
     int T0 = T, N;
     T += P;
@@ -232,6 +242,7 @@ float model_classify_forward(ls_model *m, const int *tokens, const int *types, c
         be->upload_int(k == 0 ? m->tokens : k == 1 ? m->types : m->keymask, host, N);
     }
     free(host);
+    if (m->prefix) prefix_set_keymask(m->prefix, keymask, B, T);
     head_forward(m, encode(m, B, T), B, T);
 
     m->has_targets = labels != NULL;
@@ -325,7 +336,8 @@ static void layer_backward(ls_model *m, int l, float **dx, float **spare, int ne
     be->layernorm_backward(dy, tw ? g->ln1w + l * C : NULL, tb ? g->ln1b + l * C : NULL, a->tmp, res2,
                            p->ln1w + l * C, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, N, m->C);
     model_linear_backward(m, l, LS_LIN_O, a->datty, dy, atty, N);
-    be->attention_bidir_backward(a->dqkv, a->datt, a->datty, qkv, att, m->keymask, B, T, m->NH, m->HS);
+    if (m->prefix) prefix_layer_backward(m->prefix, l, a->dqkv, a->datty, qkv, B, T);
+    else be->attention_bidir_backward(a->dqkv, a->datt, a->datty, qkv, att, m->keymask, B, T, m->NH, m->HS);
     model_linear_backward(m, l, LS_LIN_QKV, need_dx ? d : NULL, a->dqkv, x, N);
     if (!need_dx) return;
     be->axpy(d, dy, NC, 1.0f); // d x = QKV path + skip
@@ -358,8 +370,7 @@ void model_classify_backward(ls_model *m, float loss_scale) {
     if (tw) {
         ls_params *g = &m->grads;
         // word and position rows (positions start at position_offset), then the type rows
-        be->embedding_backward(g->wte, g->wpe + (size_t)m->cfg.position_offset * m->C, spare, m->tokens, B,
-                               T, m->C);
+        be->embedding_backward(g->wte, g->wpe + (size_t)first_position(m) * m->C, spare, m->tokens, B, T, m->C);
         be->embedding_backward(g->wtt, NULL, spare, m->types, B, T, m->C);
     }
     m->has_targets = 0;

@@ -104,9 +104,10 @@ void prefix_attention_backward(float *dqkv, float *dpk, float *dpv, float *dp, c
 int prefix_build(ls_prefix *pf, ls_model *m, int P, uint64_t seed) {
     memset(pf, 0, sizeof *pf);
     if (P < 1 || P > 4096) return ls_fail("prefix length (--prefix-len): expected 1..4096, found %d", P);
-    if (arch_is_encoder(m->cfg.family))
-        return ls_fail("prefix-layer: a %s model: expected a decoder (gpt2 or llama; encoders are not wired)",
-                       arch_family_name(m->cfg.family));
+    pf->bidir = arch_is_encoder(m->cfg.family);
+    if (pf->bidir && m->NKV != m->NH)
+        return ls_fail("prefix-layer: a %s model with %d key-value heads for %d query heads: expected as many",
+                       arch_family_name(m->cfg.family), m->NKV, m->NH);
     pf->P = P;
     pf->L = m->L;
     pf->NH = m->NH;
@@ -123,7 +124,7 @@ int prefix_build(ls_prefix *pf, ls_model *m, int P, uint64_t seed) {
     for (size_t i = 0; i < pf->n_params; i++) host[i] = (float)ls_rng_normal(&rng);
     pf->be->upload(pf->params, host, pf->n_params);
     free(host);
-    pf->composed = m->be != ls_backend_cpu();
+    pf->composed = pf->bidir || m->be != ls_backend_cpu(); // an encoder: the backend's masked attention
     m->prefix = pf;
     if (m->Bcap > 0) prefix_reserve(pf, m->Bcap, m->Tcap);
     return 0;
@@ -139,13 +140,15 @@ static void prefix_free_buffers(ls_prefix *pf) {
     } else {
         free(pf->att);
     }
+    if (pf->keymask2) pf->be->free_int(pf->keymask2);
+    pf->keymask2 = NULL;
     pf->att = pf->dp = pf->qkv2 = pf->dqkv2 = pf->out2 = pf->dout2 = pf->datt2 = NULL;
     pf->att_cap = 0;
     pf->Bcap = pf->Tcap = 0;
 }
 
 void prefix_set_composed(ls_prefix *pf, ls_model *m, int composed) {
-    ls_assert(composed || pf->be == ls_backend_cpu());
+    ls_assert(composed || (pf->be == ls_backend_cpu() && !pf->bidir));
     prefix_free_buffers(pf);
     pf->composed = composed;
     if (m->Bcap > 0) prefix_reserve(pf, m->Bcap, m->Tcap);
@@ -155,7 +158,8 @@ int prefix_init_from_tokens(ls_prefix *pf, ls_model *m, const int *tokens) {
     int P = pf->P, was_training = m->training;
     m->prefix = NULL;
     model_set_training(m, 0);
-    float rc = model_forward(m, tokens, NULL, NULL, 1, P, 0.0f);
+    float rc = pf->bidir ? model_classify_forward(m, tokens, NULL, NULL, NULL, 1, P)
+                         : model_forward(m, tokens, NULL, NULL, 1, P, 0.0f);
     model_set_training(m, was_training);
     m->prefix = pf;
     if (rc < 0.0f) return ls_fail_prefix("prefix init from text");
@@ -196,6 +200,7 @@ void prefix_reserve(ls_prefix *pf, int B, int T) {
     pf->dqkv2 = be->alloc(rows * (pf->NH + 2 * pf->NKV) * pf->HS);
     pf->out2 = be->alloc(rows * pf->NH * pf->HS);
     pf->dout2 = be->alloc(rows * pf->NH * pf->HS);
+    if (pf->bidir) pf->keymask2 = be->alloc_int(rows);
 }
 
 void prefix_zero_grad(ls_prefix *pf) { pf->be->zero(pf->grads, pf->n_params); }
@@ -250,7 +255,10 @@ void prefix_layer_forward(ls_prefix *pf, int l, float *out, const float *qkv, in
     int T2 = P + T;
     size_t od = (size_t)NH * HS;
     pack_qkv(pf, l, qkv, B, T);
-    be->attention_forward(pf->out2, pf->att + l * pf->att_cap, pf->qkv2, B, T2, NH, NKV, HS);
+    if (pf->bidir)
+        be->attention_bidir_forward(pf->out2, pf->att + l * pf->att_cap, pf->qkv2, pf->keymask2, B, T2, NH, HS);
+    else
+        be->attention_forward(pf->out2, pf->att + l * pf->att_cap, pf->qkv2, B, T2, NH, NKV, HS);
     for (int b = 0; b < B; b++)
         be->copy(out + (size_t)b * T * od, pf->out2 + ((size_t)b * T2 + P) * od, (size_t)T * od);
 }
@@ -272,11 +280,26 @@ void prefix_layer_backward(ls_prefix *pf, int l, float *dqkv, const float *dout,
         be->zero(seq, (size_t)P * od);
         be->copy(seq + (size_t)P * od, dout + (size_t)b * T * od, (size_t)T * od);
     }
-    be->attention_backward(pf->dqkv2, pf->datt2, pf->dout2, pf->qkv2, pf->att + l * pf->att_cap, B, T2, NH, NKV, HS);
+    if (pf->bidir)
+        be->attention_bidir_backward(pf->dqkv2, pf->datt2, pf->dout2, pf->qkv2, pf->att + l * pf->att_cap,
+                                     pf->keymask2, B, T2, NH, HS);
+    else
+        be->attention_backward(pf->dqkv2, pf->datt2, pf->dout2, pf->qkv2, pf->att + l * pf->att_cap, B, T2, NH, NKV,
+                               HS);
     for (int b = 0; b < B; b++) {
         const float *seq = pf->dqkv2 + (size_t)b * T2 * row;
         be->copy(dqkv + (size_t)b * T * row, seq + (size_t)P * row, (size_t)T * row);
         be->copy_rows(prefix_dkeys(pf, l), kv, seq + od, row, P, (int)kv, 1);
         be->copy_rows(prefix_dvalues(pf, l), kv, seq + od + kv, row, P, (int)kv, 1);
     }
+}
+
+void prefix_set_keymask(ls_prefix *pf, const int *keymask, int B, int T) {
+    ls_assert(pf->bidir && B <= pf->Bcap && T <= pf->Tcap);
+    int T2 = pf->P + T;
+    int *host = ls_malloc((size_t)B * T2 * sizeof(int));
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T2; t++) host[(size_t)b * T2 + t] = t < pf->P || !keymask || keymask[(size_t)b * T + t - pf->P];
+    pf->be->upload_int(pf->keymask2, host, (size_t)B * T2);
+    free(host);
 }

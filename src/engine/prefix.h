@@ -11,9 +11,16 @@
 // transformers the real tokens then sit at positions l_p .. l_p+T-1 (the
 // cache's length offsets the position ids).
 //
+// Encoders (BERT, RoBERTa) as PEFT's SEQ_CLS prefix tuning runs them on
+// transformers: every query attends to the l_p prefix entries (mask 1) and
+// to the sequence's kept keys; the real tokens sit at positions l_p .. (the
+// cache's length offsets BERT's position ids too); the pooler reads the
+// sequence's first token ([CLS]). Always the composed path, over the
+// backend's bidirectional attention with a (B, l_p + T) key mask.
+//
 // Here: the attention op pair with a prefix, on host memory (the CPU
 // backend's), finite-difference checked (tests/engine/test_ops_grad.c), and
-// the prefix attached to a decoder on either backend (the CUDA backend through
+// the prefix attached to a decoder or an encoder on either backend (the CUDA backend through
 // the composed path: its own attention over [prefix; sequence], prefix_layer_*;
 // model.c: m->prefix; positions offset by
 // l_p as with transformers, for GPT-2's learned positions and Llama's RoPE;
@@ -45,6 +52,8 @@ typedef struct ls_prefix {
     // composed 0: the host op pair below (the CPU backend); 1: the backend's
     // own causal attention over [prefix; sequence] (any backend, prefix_layer_*)
     int composed;
+    int bidir;              // 1: an encoder's (bidirectional, masked) attention; always composed
+    int *keymask2;          // bidir: (Bcap, P + Tcap) key mask, backend memory (prefix_set_keymask)
     size_t att_cap;         // floats of one layer's saved attention state
     float *att;             // (L, att_cap): composed 0, host; 1, backend memory
     float *dp;              // composed 0: (P + Tcap) scratch
@@ -57,8 +66,8 @@ typedef struct ls_prefix {
 // Allocates l_p = P prefix vectors per layer on m (in its backend's memory),
 // drawn N(0, 1) from seed (as PEFT's nn.Embedding), and attaches them
 // (m->prefix). The CPU backend runs the host op pair below; any other backend
-// the composed path (prefix_layer_forward). Returns 0, or -1 with ls_error()
-// for P < 1 or an encoder.
+// the composed path (prefix_layer_forward), as does any encoder. Returns 0,
+// or -1 with ls_error() for P < 1 or an encoder with grouped key-value heads.
 int prefix_build(ls_prefix *pf, struct ls_model *m, int P, uint64_t seed);
 // Chooses the path (composed 1 or 0; 0 needs the CPU backend) and resizes the
 // buffers for the model's reservation. For tests: both paths on the CPU backend.
@@ -66,10 +75,14 @@ void prefix_set_composed(ls_prefix *pf, struct ls_model *m, int composed);
 // Li & Liang's initialisation from real words (their Sec. 7.2): the prefix
 // becomes the keys and values (after RoPE) that the model itself computes for
 // tokens[0..P) at positions 0..P-1, i.e. the KV cache of that text, so that
-// the prefixed model starts as the base model with the text as its prompt.
+// the prefixed model starts as the base model with the text as its prompt
+// (a decoder exactly; an encoder's text does not see the sequence).
 // Runs one forward of (1, P) on m with the prefix detached (m must have room
 // for it: model_reserve). Returns 0, or -1 with ls_error() for a bad token.
 int prefix_init_from_tokens(ls_prefix *pf, struct ls_model *m, const int *tokens);
+// An encoder's key mask for the next forward: (B, P + T), 1 for the prefix
+// entries, then keymask (B, T) (NULL: all kept).
+void prefix_set_keymask(ls_prefix *pf, const int *keymask, int B, int T);
 // Detaches from m and frees.
 void prefix_free(ls_prefix *pf, struct ls_model *m);
 // Sizes the saved probabilities for (B, T) (model_reserve calls it).

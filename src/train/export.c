@@ -226,7 +226,7 @@ static char *prefix_config_json(const ls_prefix *pf, const ls_model *m, const ch
     cJSON_AddStringToObject(o, "peft_type", "PREFIX_TUNING");
     cJSON_AddBoolToObject(o, "prefix_projection", 0);
     cJSON_AddNullToObject(o, "revision");
-    cJSON_AddStringToObject(o, "task_type", "CAUSAL_LM");
+    cJSON_AddStringToObject(o, "task_type", arch_is_encoder(m->cfg.family) ? "SEQ_CLS" : "CAUSAL_LM");
     cJSON_AddNumberToObject(o, "token_dim", (double)pf->NKV * pf->HS);
     char *s = cJSON_Print(o);
     cJSON_Delete(o);

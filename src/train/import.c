@@ -186,6 +186,9 @@ int import_prefix(ls_model *m, const char *dir) {
     }
     if (rc) free(pf);
     else m->owns_prefix = 1;
+    char *head = ls_path_join(dir, "head.safetensors"); // an encoder's classifier, trained beside it
+    if (!rc && ls_exists(head)) rc = import_params(m, head);
+    free(head);
     free(cfg);
     free(st);
     return rc;

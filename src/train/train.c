@@ -450,6 +450,7 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
         if (encoder && setup_head(t)) return -1;
     } else if (method == TC_PREFIX_LAYER) {
         if (setup_prefix(t)) return -1;
+        if (encoder && setup_head(t)) return -1; // PEFT's SEQ_CLS trains the classifier beside it
     } else if (method == TC_PREFIX_EMBED) {
         if (setup_prompt(t)) return -1;
         if (encoder && setup_head(t)) return -1; // PEFT's SEQ_CLS trains the classifier beside them
@@ -726,13 +727,10 @@ static int write_outputs(trainer *t) {
             free(path);
         }
         free(dir);
-    } else if (t->have_pf) { // PEFT's PREFIX_TUNING layout: PEFT loads it
-        char *dir = ls_path_join(c->out, "prefix");
-        rc = export_prefix_peft(&t->pf, &t->m, c->model, dir);
-        free(dir);
-    } else if (t->have_pr) { // PEFT's PROMPT_TUNING layout: PEFT loads it
-        char *dir = ls_path_join(c->out, "prompt");
-        rc = export_prompt_peft(&t->pr, &t->m, c->model, dir);
+    } else if (t->have_pf || t->have_pr) { // PEFT's PREFIX_TUNING / PROMPT_TUNING layout: PEFT loads it
+        char *dir = ls_path_join(c->out, t->have_pf ? "prefix" : "prompt");
+        rc = t->have_pf ? export_prefix_peft(&t->pf, &t->m, c->model, dir)
+                        : export_prompt_peft(&t->pr, &t->m, c->model, dir);
         if (!rc && t->n_head) { // an encoder's trained classifier, as the adapters' (lorascope's format)
             ls_param_segment hs[4];
             int nh = model_head_segments(&t->m, hs);

@@ -31,7 +31,7 @@ static const opt_spec OPTIONS[] = {
     BOOL("lora", "full", "full", full, "full fine-tuning: every base weight trainable, no adapter (= --method full)"),
     CHOICE("lora", "method", "method", method, "lora|full|bitfit|fttop2|adapter-h|adapter-l|prefix-layer|prefix-embed",
            "what trains: LoRA; full fine-tuning; BitFit (biases); FT^Top2 (last two layers); Adapter^H / ^L "
-           "(bottleneck adapters, engine/adapters.h); encoders: + head; prefix-layer (decoders, cpu: engine/prefix.h); "
+           "(bottleneck adapters, engine/adapters.h); encoders: + head; prefix-layer (decoders and encoders, + head: engine/prefix.h); "
            "prefix-embed (virtual token embeddings; decoders and encoders: engine/prompt.h)"),
     INT("lora", "adapter_size", "adapter-size", adapter_size, 1, 65536, 0, "adapter-h / adapter-l: bottleneck size r"),
     INT("lora", "prefix_len", "prefix-len", prefix_len, 1, 4096, 0, "prefix-layer: l_p trainable keys and values per layer; prefix-embed: l_p virtual tokens"),

@@ -1626,6 +1626,48 @@ static void test_bert_tiny_full_finetune_step_matches_cpu(void) {
     enc_full_step_case("bert_tiny", LS_POOL_MEAN);
 }
 
+// Prefix-layer tuning (l_p 3) on an encoder with the head trained beside it:
+// both backends run the composed path (their own bidirectional attention over
+// [prefix; sequence] under a (B, l_p + T) key mask, prefix.h); the sequence
+// whose own keys are all masked still sees the prefix. Loss and logits to
+// 1e-5, the prefix's and the head's gradients to 1e-4. T = 33: odd, and
+// l_p + T within roberta_tiny's 38 positions.
+static void enc_prefix_step_case(const char *name) {
+    const int T = 33;
+    ls_model mc, mg;
+    if (enc_pair_load(name, &mc, &mg, T) != 0) return;
+    ls_prefix pc, pg;
+    CHECK_MSG(prefix_build(&pc, &mc, 3, 12) == 0 && prefix_build(&pg, &mg, 3, 12) == 0, "%s", ls_error());
+    CHECK(pc.composed && pg.composed && pc.bidir);
+    model_enable_head_grads(&mc);
+    model_enable_head_grads(&mg);
+    model_zero_grad(&mc);
+    model_zero_grad(&mg);
+    prefix_zero_grad(&pc);
+    prefix_zero_grad(&pg);
+    enc_batch e = enc_batch_make(&mc, T, 23);
+    char what[64];
+    snprintf(what, sizeof what, "%s with a prefix", name);
+    enc_forward_both(&mc, &mg, &e, what);
+    model_classify_backward(&mc, 1.0f);
+    model_classify_backward(&mg, 1.0f);
+    float *g = download(pg.grads, pg.n_params);
+    check_grads("prefix gradients", g, pc.grads, pc.n_params, 1e-4);
+    free(g);
+    check_head_grads(&mc, &mg, 1e-4);
+    enc_batch_free(&e);
+    prefix_free(&pc, &mc);
+    prefix_free(&pg, &mg);
+    model_free(&mc);
+    model_free(&mg);
+}
+
+static void test_bert_tiny_prefix_layer_step_matches_cpu(void) {
+    NEED_GPU();
+    enc_prefix_step_case("bert_tiny");
+    enc_prefix_step_case("roberta_tiny");
+}
+
 // ----------------------------------------------------------------------------
 // the training loop's own step (train/step.h) on an encoder: LoRA with the
 // head trained beside it (its own AdamW state, weights decayed and biases
@@ -1908,6 +1950,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_no_device_gives_clear_error),
         LS_TEST(test_bert_tiny_lora_training_step_matches_cpu),
         LS_TEST(test_bert_tiny_full_finetune_step_matches_cpu),
+    LS_TEST(test_bert_tiny_prefix_layer_step_matches_cpu),
         LS_TEST(test_bert_tiny_lora_train_steps_match_cpu),
         LS_TEST(test_minilm_logits_match_cpu),
         LS_TEST(test_smollm2_gguf_logits_and_lora_step_match_cpu),

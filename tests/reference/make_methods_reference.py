@@ -28,7 +28,12 @@ What it writes (under tests/data/methods/; keys in tests/reference/README.md):
       gpt2.prefix-embed.{init,grad,after}.prompt_embeddings, gpt2.prefix-embed.loss;
       on the BERT classifier (SEQ_CLS) also its classifier, trained beside them:
       bert.prefix-embed.{grad,after}.{prompt_embeddings,classifier.weight,
-      classifier.bias}, bert.prefix-embed.init.prompt_embeddings, bert.prefix-embed.loss.
+      classifier.bias}, bert.prefix-embed.init.prompt_embeddings, bert.prefix-embed.loss;
+      and PEFT's prefix tuning of the BERT classifier likewise,
+      bert.prefix-layer.{init,grad,after}.prompt_embeddings ((l_p, 2 L C),
+      generator seed 27), bert.prefix-layer.{grad,after}.classifier.{weight,
+      bias}, bert.prefix-layer.loss (transformers 5 names BERT's cache
+      argument `cache`: a subclass that only renames it lets PEFT run).
   llama_tiny3/{config.json, model.safetensors}
       a tiny random LlamaForCausalLM (d 32, 3 layers, 4 query / 2 key-value
       heads, intermediate 64, vocab 256, 64 positions, untied head), with
@@ -272,6 +277,59 @@ def bert_prompt_step(model, ids, mask, labels, out):
         out[f"bert.prefix-embed.after.{n}"] = p.detach().float().contiguous()
 
 
+class _BertWithPastKeyValues(BertForSequenceClassification):
+    """transformers 5 calls BERT's cache argument `cache`; PEFT's prefix tuning
+    looks for `past_key_values` in the forward's signature and refuses a model
+    without it. This only renames the argument: the cache then goes where
+    transformers puts it (each layer's keys and values after the cache's,
+    position ids offset by its length)."""
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, labels=None, past_key_values=None, **kwargs):
+        return super().forward(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                               position_ids=position_ids, inputs_embeds=inputs_embeds, labels=labels,
+                               cache=past_key_values, **kwargs)
+
+
+def bert_prefix_step(model, ids, mask, labels, out):
+    """One step of PEFT's prefix tuning (l_p = 3) of the tiny BERT classifier:
+    PeftModelForSequenceClassification passes the prefix as the cache (every
+    query attends to its l_p keys and values, mask 1) and the real tokens sit
+    at positions l_p..; the pooler reads [CLS]; the classifier trains beside
+    the prefix (PEFT's modules_to_save for SEQ_CLS)."""
+    from peft import PrefixTuningConfig, get_peft_model
+
+    shim = _BertWithPastKeyValues(model.config)
+    shim.load_state_dict(model.state_dict())
+    pm = get_peft_model(shim.float().eval(), PrefixTuningConfig(task_type="SEQ_CLS", num_virtual_tokens=3))
+    pm = pm.to(DT)
+    emb = pm.prompt_encoder["default"].embedding.weight
+    assert tuple(emb.shape) == (3, 2 * 3 * 32), emb.shape
+    with torch.no_grad():
+        emb.copy_(torch.randn(emb.shape, generator=torch.Generator().manual_seed(27), dtype=DT) * 0.5)
+    out["bert.prefix-layer.init.prompt_embeddings"] = emb.detach().float().contiguous()
+    logits = pm(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).logits
+    loss = F.cross_entropy(logits, labels)
+    loss.backward()
+    train = {"prompt_embeddings": emb}
+    for n, p in pm.named_parameters():
+        if p.grad is None:
+            continue
+        if "classifier" in n:
+            train["classifier." + n.split(".")[-1]] = p
+        else:
+            assert n.endswith("embedding.weight"), n  # the base is frozen
+    assert len(train) == 3, list(train)
+    out["bert.prefix-layer.loss"] = loss.detach().reshape(1).float()
+    for n, p in train.items():
+        out[f"bert.prefix-layer.grad.{n}"] = p.grad.float().contiguous()
+    groups = [{"params": [p for n, p in train.items() if not no_decay(n)], "weight_decay": WD},
+              {"params": [p for n, p in train.items() if no_decay(n)], "weight_decay": 0.0}]
+    torch.optim.AdamW(groups, lr=LR, betas=BETAS, eps=EPS, foreach=False).step()
+    for n, p in train.items():
+        out[f"bert.prefix-layer.after.{n}"] = p.detach().float().contiguous()
+
+
 def gpt2_case(out):
     torch.manual_seed(11)
     cfg = GPT2Config(vocab_size=256, n_positions=64, n_embd=32, n_layer=3, n_head=4,
@@ -335,6 +393,7 @@ def bert_case(out):
         adapter_step(model, method, "bert.encoder.layer", ("attention.output.dense", "output.dense"), F.gelu,
                      loss_fn, "bert", out)
     bert_prompt_step(model, ids, mask, labels, out)
+    bert_prefix_step(model, ids, mask, labels, out)
 
 
 def llama_case(out):

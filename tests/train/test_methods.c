@@ -717,14 +717,17 @@ static void test_gpt2_prefix_embed_matches_peft_and_finite_differences(void) {
     st_close(&f);
 }
 
-// Prefix-embed on the tiny BERT classifier against PEFT's PROMPT_TUNING for
-// SEQ_CLS (l_p 3: the virtual tokens before [CLS], mask 1, type 0, positions
-// 0..; the pooler reads the first virtual token; the classifier trains beside
-// them as modules_to_save): one train_step from the reference's embeddings —
-// the loss, the gradients of the embeddings and the classifier (within 1e-3 of
-// the largest / 1e-5), and both after one AdamW step (weights decayed, bias
-// not) within 1e-5; the frozen encoder keeps its bits.
-static void test_bert_prefix_embed_step_matches_peft(void) {
+// The tiny BERT classifier against PEFT's SEQ_CLS prompt learning, l_p 3, the
+// classifier trained beside (modules_to_save). prefix-embed (PROMPT_TUNING):
+// the virtual tokens before [CLS], mask 1, type 0, positions 0..; the pooler
+// reads the first virtual token. prefix-layer (PREFIX_TUNING): every layer's
+// queries also attend to the prefix's keys and values (mask 1), the real
+// tokens at positions l_p.., the pooler reads [CLS]. One train_step from the
+// reference's embeddings: the loss, the gradients of the embeddings and the
+// classifier (within 1e-3 of the largest / 1e-5), and both after one AdamW
+// step (weights decayed, bias not) within 1e-5; the frozen encoder keeps its bits.
+static void check_bert_prompt_step(const char *method) {
+    int layer = !strcmp(method, "prefix-layer");
     st_file f;
     CHECK_MSG(st_open(&f, ls_test_source("data/methods/methods_ref.safetensors")) == 0, "%s", ls_error());
     ls_model m;
@@ -732,32 +735,43 @@ static void test_bert_prefix_embed_step_matches_peft(void) {
     ref_batch rb = load_batch(&f, "bert", 1);
     CHECK(model_reserve(&m, rb.B, rb.T) == 0);
     ls_prompt pr;
-    CHECK_MSG(prompt_build(&pr, &m, 3, 1) == 0, "%s", ls_error());
-    float *init = st_load_float(&f, st_find(&f, "bert.prefix-embed.init.prompt_embeddings"));
-    memcpy(pr.params, init, pr.n_params * sizeof(float));
+    ls_prefix pf;
+    char key[160];
+    if (layer) CHECK_MSG(prefix_build(&pf, &m, 3, 1) == 0, "%s", ls_error());
+    else CHECK_MSG(prompt_build(&pr, &m, 3, 1) == 0, "%s", ls_error());
+    float *params = layer ? pf.params : pr.params, *grads = layer ? pf.grads : pr.grads;
+    size_t n_params = layer ? pf.n_params : pr.n_params;
+    snprintf(key, sizeof key, "bert.%s.init.prompt_embeddings", method);
+    float *init = st_load_float(&f, st_find(&f, key)), *mine = ls_malloc(n_params * sizeof(float));
+    if (layer) prefix_peft_layout(&pf, pf.params, init, 0);
+    else be->upload(pr.params, init, n_params);
     float *before = ls_malloc(m.n_params * sizeof(float));
     be->download(before, m.params_memory, m.n_params);
     ls_adamw opt, hopt;
     train_step_spec s;
     train_step_spec_init(&s, &m, NULL, &opt);
-    s.params = pr.params, s.grads = pr.grads, s.n_trainable = pr.n_params, s.pr = &pr;
-    adamw_init(&opt, be, pr.n_params, 0.9f, 0.999f, 1e-3f, 0.01f);
+    s.params = params, s.grads = grads, s.n_trainable = n_params;
+    if (layer) s.pf = &pf;
+    else s.pr = &pr;
+    adamw_init(&opt, be, n_params, 0.9f, 0.999f, 1e-3f, 0.01f);
     CHECK_MSG(train_step_spec_add_head(&s, &hopt, 0.9f, 0.999f, 1e-3f, 0.01f) == 0, "%s", ls_error());
     train_fixed_batch fb = {rb.tokens, NULL, rb.B, rb.T, rb.second, rb.labels};
     train_step_stats st;
     char msg[256];
     CHECK_MSG(train_step(&s, 1, 1e-3, train_fixed_batch_next, &fb, &st, msg, sizeof msg) == 0, "%s", ls_error());
-    float *lref = st_load_float(&f, st_find(&f, "bert.prefix-embed.loss"));
-    printf("  bert prefix-embed: loss %.9g, PEFT %.9g; %zu virtual-token parameters, %zu head\n", st.loss, lref[0],
-           pr.n_params, s.n_head);
+    snprintf(key, sizeof key, "bert.%s.loss", method);
+    float *lref = st_load_float(&f, st_find(&f, key));
+    printf("  bert %s: loss %.9g, PEFT %.9g; %zu prompt parameters, %zu head\n", method, st.loss, lref[0], n_params,
+           s.n_head);
     CHECK_CLOSE(st.loss, lref[0], 1e-6, 0);
     float *after = ls_malloc(m.n_params * sizeof(float)), *mg = ls_malloc(m.n_params * sizeof(float));
     be->download(after, m.params_memory, m.n_params);
     be->download(mg, m.grads_memory, m.n_params);
     const char *names[3] = {"prompt_embeddings", "classifier.weight", "classifier.bias"};
     for (int k = 0; k < 3; k++) {
-        const float *g = pr.grads, *p = pr.params;
-        size_t n = pr.n_params;
+        float *g = mine, *p = mine + 0;
+        size_t n = n_params;
+        float *pafter = NULL;
         if (k) {
             const ls_param_view *v = NULL;
             for (int i = 0; i < m.n_views; i++)
@@ -765,19 +779,30 @@ static void test_bert_prefix_embed_step_matches_peft(void) {
             CHECK_MSG(v != NULL, "no %s in the model", names[k]);
             if (!v) continue;
             g = mg + v->offset, p = after + v->offset, n = v->numel;
+        } else { // in PEFT's layout
+            pafter = ls_malloc(n_params * sizeof(float));
+            if (layer) {
+                prefix_peft_layout(&pf, pf.grads, mine, 1);
+                prefix_peft_layout(&pf, pf.params, pafter, 1);
+            } else {
+                be->download(mine, pr.grads, n_params);
+                be->download(pafter, pr.params, n_params);
+            }
+            p = pafter;
         }
-        char key[160];
-        snprintf(key, sizeof key, "bert.prefix-embed.grad.%s", names[k]);
+        snprintf(key, sizeof key, "bert.%s.grad.%s", method, names[k]);
         float *gr = st_load_float(&f, st_find(&f, key));
-        snprintf(key, sizeof key, "bert.prefix-embed.after.%s", names[k]);
+        snprintf(key, sizeof key, "bert.%s.after.%s", method, names[k]);
         float *ar = st_load_float(&f, st_find(&f, key));
         double gmax = 0, dg = max_diff(g, gr, n), dp = max_diff(p, ar, n);
         for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(gr[i]));
         printf("  %s: gradient max |diff| %.3g (largest %.3g), after the step %.3g\n", names[k], dg, gmax, dp);
+        CHECK_MSG(gmax > 0, "%s: the reference gradient is zero: nothing checked", names[k]);
         CHECK_MSG(dg <= fmax(1e-3 * gmax, 1e-9) && dg <= ABS_TOL, "%s gradient: max |diff| %.3g", names[k], dg);
         CHECK_MSG(dp <= ABS_TOL, "%s after the step: max |diff| %.3g", names[k], dp);
         free(gr);
         free(ar);
+        free(pafter);
     }
     for (int i = 0; i < m.n_views; i++) // the encoder (everything but the classifier) keeps its bits
         if (strncmp(m.views[i].name, "classifier.", 11))
@@ -785,12 +810,16 @@ static void test_bert_prefix_embed_step_matches_peft(void) {
                       "frozen %s changed", m.views[i].name);
     adamw_free(&opt);
     adamw_free(&hopt);
-    prompt_free(&pr, &m);
-    free(init); free(lref); free(before); free(after); free(mg);
+    if (layer) prefix_free(&pf, &m);
+    else prompt_free(&pr, &m);
+    free(init); free(mine); free(lref); free(before); free(after); free(mg);
     free(rb.tokens); free(rb.second); free(rb.labels);
     model_free(&m);
     st_close(&f);
 }
+
+static void test_bert_prefix_embed_step_matches_peft(void) { check_bert_prompt_step("prefix-embed"); }
+static void test_bert_prefix_layer_step_matches_peft(void) { check_bert_prompt_step("prefix-layer"); }
 
 // Llama: RoPE numbers the virtual tokens 0..l_p-1 and the real tokens l_p..;
 // no PEFT reference here, so finite differences and decoding on a tiny random
@@ -879,6 +908,7 @@ static const ls_test tests[] = {
     LS_TEST(test_llama_adapter_h_gradients_match_finite_differences),
     LS_TEST(test_gpt2_prefix_embed_matches_peft_and_finite_differences),
     LS_TEST(test_bert_prefix_embed_step_matches_peft),
+    LS_TEST(test_bert_prefix_layer_step_matches_peft),
     LS_TEST(test_llama_prefix_embed_gradients_match_finite_differences),
     LS_TEST(test_prefix_embed_refuses_bad_length_and_a_prefix_beside_it),
     LS_TEST(test_gpt2_adapter_h_gradients_match_finite_differences),

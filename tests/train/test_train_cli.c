@@ -918,8 +918,10 @@ static void write_number_jsonl(const char *data, const char *val) {
 // prefix saved as PEFT's PREFIX_TUNING (prefix/adapter_config.json,
 // prompt_embeddings (4, 2 L C)), a run killed at step 2 resumes to the same
 // bits, `eval --adapter RUN` (the prefix attached) gives the run's final
-// validation loss, and `generate --adapter RUN` decodes with the prefix; a
-// bert model and a too-long prefix are refused in one line.
+// validation loss, and `generate --adapter RUN` decodes with the prefix; on
+// the tiny BERT classifier too (random and text init: the classifier saved
+// beside it, eval --adapter gives the run's validation loss); a too-long
+// prefix is refused in one line.
 static void test_prefix_layer_run_trains_resumes_and_evaluates(void) {
     const char *d = ls_test_tmpdir("train_prefix");
     const char *data = S("%s/train.jsonl", d), *val = S("%s/val.jsonl", d), *out = S("%s/p", d), *k = S("%s/k", d);
@@ -957,9 +959,27 @@ static void test_prefix_layer_run_trains_resumes_and_evaluates(void) {
     CHECK_MSG(run(S("%s --adapter '%s'", gen, out)) == 0, "%s", err_text);
     CHECK_MSG(strcmp(plain, out_text) != 0, "generate --adapter PREFIX-RUN printed the base's text: %s", plain);
     free(plain);
-    const char *e = tiny_encoder_fixture("train_prefix_enc"), *eo = S("%s/p", e);
-    expect_error(enc_args(e, S("--method prefix-layer --steps 1 --out '%s'", eo)), 1,
-                 "prefix-layer: a bert model: expected a decoder (gpt2 or llama", eo);
+    // the tiny BERT classifier (PEFT's SEQ_CLS prefix tuning): every layer's
+    // queries also see the prefix, the classifier trained beside it; from a
+    // text too (the first example's keys and values)
+    const char *e = tiny_encoder_fixture("train_prefix_enc");
+    for (int text = 0; text < 2; text++) {
+        const char *eo = S("%s/p%d", e, text);
+        CHECK_MSG(run(enc_args(e, S("--method prefix-layer --prefix-len 4 --steps 10 --lr 1e-2 --eval-every 10%s "
+                                    "--out '%s'", text ? " --prefix-init text" : "", eo))) == 0, "%s", err_text);
+        CHECK_MSG(ls_exists(S("%s/prefix/head.safetensors", eo)), "the encoder's trained classifier was not saved");
+        char *ecfg = ls_read_file(S("%s/prefix/adapter_config.json", eo), NULL);
+        CHECK_STR_CONTAINS(ecfg ? ecfg : "", "\"SEQ_CLS\"");
+        CHECK_STR_CONTAINS(ecfg ? ecfg : "", "\"PREFIX_TUNING\"");
+        free(ecfg);
+        double eafter = metric(eo, 10, "val_loss", NULL), ebase = metric(eo, 0, "val_loss", NULL);
+        double le = eval_loss(S("eval --task sst2 --model '%s/model' --adapter '%s' --data '%s/dev.tsv' --seq-len 16 "
+                                "--batch-size 16", e, eo, e), S("%s/pl%d.json", e, text));
+        printf("  bert prefix-layer%s: val loss %.6f at step 0, %.6f at step 10; eval --adapter %.6f\n",
+               text ? " (from a text)" : "", ebase, eafter, le);
+        CHECK_CLOSE(le, eafter, 1e-5, 0);
+        CHECK_MSG(fabs(le - ebase) > 1e-4, "eval --adapter gave the base's loss: the prefix was not attached");
+    }
     expect_error(S("%s --prefix-len 120 --out '%s/long'", common, d), 1,
                  "prefix_len (--prefix-len): expected prefix + longest row <= 128 positions", S("%s/long", d));
 }
