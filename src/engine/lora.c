@@ -535,6 +535,13 @@ void lora_linear_forward(ls_lora *lo, int layer, ls_linear lin, float *out, cons
     }
 }
 
+int lora_reads_input(const ls_lora *lo, ls_linear lin) {
+    if (lo->merged) return 0;
+    for (int l = 0; l < lo->n_layers_model; l++)
+        if (lo->lin_count[l * LS_N_LINEAR + lin]) return 1;
+    return 0;
+}
+
 void lora_linear_backward(ls_lora *lo, int layer, ls_linear lin, float *dx, const float *dout,
                           const float *x, int N, int training) {
     if (lo->merged) return;

@@ -209,6 +209,9 @@ void lora_linear_forward(ls_lora *lo, int layer, ls_linear lin, float *out, cons
 // dx (N, d_in) += the input gradient (dx NULL: skip it).
 void lora_linear_backward(ls_lora *lo, int layer, ls_linear lin, float *dx, const float *dout,
                           const float *x, int N, int training);
+// 1 when some layer's `lin` has a site (unmerged): its backward reads that
+// linear's input x, so the model must keep it.
+int lora_reads_input(const ls_lora *lo, ls_linear lin);
 
 // ----------------------------------------------------------------------------
 // reporting

@@ -480,8 +480,32 @@ static size_t att_per_layer(const ls_model *m, int B, int T, size_t *datt) {
     return att;
 }
 
+enum { LS_LEAN_ATTY = 1, LS_LEAN_LN2 = 2, LS_LEAN_ACT = 4 };
+
+// The decoder's activations its backward will not read (model.h, lean): the
+// input of a linear is read only for that linear's weight gradient (full
+// fine-tuning, FT^Top2) or its LoRA sites; BitFit's bias gradients, the
+// adapters (which keep their own input, the projection's output), prefixes
+// and a frozen model read none of the three.
+static int lean_plan(const ls_model *m) {
+    if (IS_ENC(m)) return 0; // post-LN: ln2 is the layer's output
+    if (m->grads_memory && (m->grad_scope == LS_GRADS_ALL || m->grad_scope == LS_GRADS_TOP)) return 0;
+    static const ls_linear reader[3] = {LS_LIN_O, LS_LIN_FC, LS_LIN_DOWN}; // of atty, ln2, act
+    int lean = 0;
+    for (int i = 0; i < 3; i++)
+        if (!m->lora || !lora_reads_input(m->lora, reader[i])) lean |= 1 << i;
+    return lean;
+}
+
+// Offset of layer l in a per-layer activation of `per_layer` floats: 0 for
+// all layers when `bit` of m->lean keeps one layer only.
+static size_t layer_at(const ls_model *m, int bit, int l, size_t per_layer) {
+    return m->lean & bit ? 0 : (size_t)l * per_layer;
+}
+
 static void act_sizes(ls_model *m, size_t *s, int B, int T) {
     size_t N = (size_t)B * T, C = m->C, L = m->L, QKV = m->QKV, F = m->F, H = m->H;
+    size_t La = m->lean & LS_LEAN_ATTY ? 1 : L, Ll = m->lean & LS_LEAN_LN2 ? 1 : L, Lh = m->lean & LS_LEAN_ACT ? 1 : L;
     size_t datt, att = att_per_layer(m, B, T, &datt);
     int g = HAS_LN(m), e = IS_ENC(m);
     size_t Bz = (size_t)B, NL = (size_t)m->cfg.num_labels;
@@ -490,11 +514,11 @@ static void act_sizes(ls_model *m, size_t *s, int B, int T) {
         L * N * C, g ? L * N : 0, L * N, // ln1, ln1_mean, ln1_rstd
         L * N * QKV,                 // qkv
         L * att,                     // att
-        L * N * C,                   // atty
+        La * N * C,                  // atty
         L * N * C,                   // res2
-        L * N * C, g ? L * N : 0, L * N, // ln2, ln2_mean, ln2_rstd
+        Ll * N * C, g ? L * N : 0, L * N, // ln2, ln2_mean, ln2_rstd
         L * N * F,                   // fc
-        L * N * H,                   // act
+        Lh * N * H,                  // act
         L * N * C,                   // res3
         e ? 0 : N * C, g && !e ? N : 0, e ? 0 : N, // lnf, lnf_mean, lnf_rstd
         e ? 0 : N * m->V,            // logits
@@ -520,8 +544,11 @@ int model_reserve(ls_model *m, int B, int T) {
     if (B <= 0 || T <= 0 || T > Tmax)
         return ls_fail("model_reserve: expected 1 <= T <= max_seq_len %d and B >= 1, found B %d T %d",
                        Tmax, B, T);
-    if (m->acts_memory && B <= m->Bcap && T <= m->Tcap) return 0;
+    int lean = lean_plan(m);
+    // done when the slots fit (B, T) and keep every layer of what the backward will read
+    if (m->acts_memory && B <= m->Bcap && T <= m->Tcap && !(m->lean & ~lean)) return 0;
     int Bn = B > m->Bcap ? B : m->Bcap, Tn = T > m->Tcap ? T : m->Tcap;
+    m->lean = lean;
     // Refuse before allocating what the machine cannot hold (batch_size 65536
     // would ask for ~1 TB). Every activation is linear in B: B times one row's
     // bytes, in double so that no product overflows.
@@ -701,11 +728,13 @@ float model_forward(ls_model *m, const int *tokens, const int *targets, const fl
         ls_fail("model_forward: T: expected prefix %d + T <= max_seq_len %d, found T %d", pos0, m->cfg.max_seq_len, T);
         return -1.0f;
     }
+    // what trains grew since the reservation (gradients enabled, LoRA attached): keep more layers
+    if ((m->lean & ~lean_plan(m)) && model_reserve(m, m->Bcap, m->Tcap - model_virtual_tokens(m))) return -1.0f;
     m->B = B;
     m->T = T;
     ls_acts *a = &m->acts;
     ls_params *p = &m->params;
-    size_t C = m->C, NC = (size_t)N * C, att_l = att_per_layer(m, B, T, NULL);
+    size_t C = m->C, NC = (size_t)N * C, NH_ = (size_t)N * m->H, att_l = att_per_layer(m, B, T, NULL);
     be->upload_int(m->tokens, tokens, N);
 
     be->embedding_forward(a->encoded, m->tokens, p->wte, p->wpe, B, T, m->C, pos0);
@@ -714,10 +743,11 @@ float model_forward(ls_model *m, const int *tokens, const int *targets, const fl
     for (int l = 0; l < m->L; l++) {
         float *ln1 = a->ln1 + l * NC, *ln1m = a->ln1_mean ? a->ln1_mean + (size_t)l * N : NULL,
               *ln1r = a->ln1_rstd + (size_t)l * N, *qkv = a->qkv + (size_t)l * N * m->QKV,
-              *att = a->att + l * att_l, *atty = a->atty + l * NC, *res2 = a->res2 + l * NC,
-              *ln2 = a->ln2 + l * NC, *ln2m = a->ln2_mean ? a->ln2_mean + (size_t)l * N : NULL,
-              *ln2r = a->ln2_rstd + (size_t)l * N, *fc = a->fc + (size_t)l * N * m->F,
-              *act = a->act + (size_t)l * N * m->H, *res3 = a->res3 + l * NC;
+              *att = a->att + l * att_l, *atty = a->atty + layer_at(m, LS_LEAN_ATTY, l, NC),
+              *res2 = a->res2 + l * NC, *ln2 = a->ln2 + layer_at(m, LS_LEAN_LN2, l, NC),
+              *ln2m = a->ln2_mean ? a->ln2_mean + (size_t)l * N : NULL, *ln2r = a->ln2_rstd + (size_t)l * N,
+              *fc = a->fc + (size_t)l * N * m->F, *act = a->act + layer_at(m, LS_LEAN_ACT, l, NH_),
+              *res3 = a->res3 + l * NC;
         norm_forward(m, ln1, ln1m, ln1r, x, p->ln1w + l * C, p->ln1b ? p->ln1b + l * C : NULL, N);
         linear_forward(m, l, LS_LIN_QKV, qkv, ln1, N);
         if (!IS_GPT2(m))
@@ -767,6 +797,7 @@ void model_backward(ls_model *m, float loss_scale, float smoothing) {
     size_t C = m->C, NC = (size_t)N * C, att_l = att_per_layer(m, B, T, NULL);
     ls_prefix *pf = m->prefix;
     ls_assert(!(pf && tw)); // embedding_backward has no position offset: a prefix trains with the base frozen
+    ls_assert(!(m->lean & ~lean_plan(m))); // the forward kept every layer of what this backward reads
 
     // d loss / d loss_i = w_i / sum w  (times the caller's scale)
     for (int i = 0; i < N; i++)
@@ -790,10 +821,10 @@ void model_backward(ls_model *m, float loss_scale, float smoothing) {
         const float *x = l == 0 ? a->encoded : a->res3 + (size_t)(l - 1) * NC;
         float *ln1 = a->ln1 + l * NC, *ln1m = a->ln1_mean ? a->ln1_mean + (size_t)l * N : NULL,
               *ln1r = a->ln1_rstd + (size_t)l * N, *qkv = a->qkv + (size_t)l * N * m->QKV,
-              *att = a->att + l * att_l, *atty = a->atty + l * NC, *res2 = a->res2 + l * NC,
-              *ln2 = a->ln2 + l * NC, *ln2m = a->ln2_mean ? a->ln2_mean + (size_t)l * N : NULL,
-              *ln2r = a->ln2_rstd + (size_t)l * N, *fc = a->fc + (size_t)l * N * m->F,
-              *act = a->act + (size_t)l * N * m->H;
+              *att = a->att + l * att_l, *atty = a->atty + layer_at(m, LS_LEAN_ATTY, l, NC),
+              *res2 = a->res2 + l * NC, *ln2 = a->ln2 + layer_at(m, LS_LEAN_LN2, l, NC),
+              *ln2m = a->ln2_mean ? a->ln2_mean + (size_t)l * N : NULL, *ln2r = a->ln2_rstd + (size_t)l * N,
+              *fc = a->fc + (size_t)l * N * m->F, *act = a->act + layer_at(m, LS_LEAN_ACT, l, (size_t)N * m->H);
         // dres holds d loss / d res3; through the skip connection it is also
         // d loss / d (down projection output) and part of d loss / d res2.
         linear_backward(m, l, LS_LIN_DOWN, a->dact, a->dres, act, N);

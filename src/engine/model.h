@@ -190,6 +190,13 @@ typedef struct ls_model {
 
     // activations, sized by model_reserve for up to Bcap x Tcap tokens
     int Bcap, Tcap;
+    // Decoders: the per-layer activations that only a weight gradient reads
+    // (atty: the output projection's input; ln2: the MLP's input; act: the
+    // down projection's input), kept for one layer only (shared by all) when
+    // nothing trains that weight — no full or FT^Top2 weights, no LoRA site
+    // on it. LS_LEAN_* bits; model_reserve sets it, a forward re-reserves
+    // when what trains has grown since.
+    int lean;
     size_t act_sizes[LS_N_ACT_TENSORS];
     size_t n_acts;
     float *acts_memory;

@@ -535,6 +535,65 @@ static void test_forward_backward_twice_gives_same_bits(void) {
     }
 }
 
+// A decoder keeps the inputs of the output, MLP and down projections for one
+// layer only when their weights are frozen and carry no LoRA site (model.h,
+// lean): LoRA q, v with dropout gives the same loss and the same LoRA
+// gradients, bit for bit, as the same step with every base weight training
+// (which keeps all layers, re-reserved by the forward), and the activations
+// shrink by (L - 1) N (2 C + H) floats; LoRA on every module keeps them all.
+static void test_lean_activations_keep_lora_gradients_bit_identical(void) {
+    const ls_family fam[2] = {LS_FAMILY_LLAMA, LS_FAMILY_GPT2};
+    for (int k = 0; k < 2; k++) {
+        ls_model *m = tiny_model(fam[k], 1800 + k);
+        ls_lora lo;
+        ls_lora_config lc;
+        lora_config_default(&lc);
+        lc.dropout = 0.1f;
+        CHECK(lora_build(&lo, m, &lc) == 0); // q, v
+        for (size_t i = 0; i < lo.n_params; i++) lo.params[i] += 0.01f * (float)((int)(i % 13) - 6);
+        model_set_training(m, 1);
+        batch bt = make_batch(m->V, 1900 + k);
+        CHECK(model_reserve(m, TB, TT) == 0);
+        size_t lean_acts = m->n_acts;
+        float *a1 = malloc(lo.n_params * sizeof(float));
+        double l1 = 0.0;
+        for (int run = 0; run < 2; run++) {
+            if (run == 1) model_enable_grads(m); // every base weight: all layers kept
+            model_zero_grad(m);
+            lora_zero_grad(&lo);
+            CHECK(model_forward(m, bt.tok, bt.tgt, bt.mask, TB, TT, SMOOTH) >= 0.0f);
+            model_backward(m, 1.0f, SMOOTH);
+            if (run == 0) {
+                l1 = m->loss;
+                memcpy(a1, lo.grads, lo.n_params * sizeof(float));
+            }
+        }
+        size_t saved = (size_t)(m->L - 1) * TB * TT * (2 * (size_t)m->C + (size_t)m->H);
+        printf("  %s: activations %zu floats lean, %zu with every weight training (%zu fewer)\n",
+               k ? "gpt2" : "llama", lean_acts, m->n_acts, m->n_acts - lean_acts);
+        CHECK_INT((long long)(m->n_acts - lean_acts), (long long)saved);
+        CHECK_MSG(m->loss == l1, "loss %.17g lean, %.17g kept", l1, m->loss);
+        CHECK_MSG(memcmp(a1, lo.grads, lo.n_params * sizeof(float)) == 0, "LoRA gradients differ when lean");
+        CHECK(max_abs(a1, lo.n_params) > 0.0);
+        free(a1);
+        lora_free(&lo, m);
+        destroy(m);
+    }
+    // LoRA on every linear reads every input: nothing is lean
+    ls_model *m = tiny_model(LS_FAMILY_GPT2, 1810);
+    size_t frozen_acts = m->n_acts;
+    ls_lora lo;
+    ls_lora_config lc;
+    lora_config_default(&lc);
+    CHECK(lora_parse_modules(LS_FAMILY_GPT2, "all", &lc.modules) == 0);
+    CHECK(lora_build(&lo, m, &lc) == 0);
+    CHECK(model_reserve(m, TB, TT) == 0);
+    CHECK_INT((long long)(m->n_acts - frozen_acts),
+              (long long)((size_t)(m->L - 1) * TB * TT * (2 * (size_t)m->C + (size_t)m->H)));
+    lora_free(&lo, m);
+    destroy(m);
+}
+
 // Two micro-batches with loss_scale 1/2 give the gradient of the full batch
 // when both halves count the same number of positions.
 static void test_gradient_accumulation_matches_full_batch(void) {
@@ -967,6 +1026,7 @@ static const ls_test tests[] = {
     LS_TEST(test_kv_cache_is_sized_by_positions_run_and_grows_exactly),
     LS_TEST(test_decay_segments_cover_params_and_skip_norms_and_biases),
     LS_TEST(test_bad_inputs_fail_with_message),
+    LS_TEST(test_lean_activations_keep_lora_gradients_bit_identical),
 };
 
 int main(int argc, char **argv) {
