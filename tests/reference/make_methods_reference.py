@@ -238,23 +238,14 @@ def prompt_step(model, tokens, targets, out):
     out["gpt2.prefix-embed.after.prompt_embeddings"] = emb.detach().float().contiguous()
 
 
-def bert_prompt_step(model, ids, mask, labels, out):
-    """One step of PEFT's prompt tuning (l_p = 3) of the tiny BERT classifier:
-    PeftModelForSequenceClassification prepends the virtual tokens to the word
-    embeddings (mask 1, token type 0, positions 0..l_p+T-1), the pooler reads
-    position 0, the first virtual token; the classifier trains beside them
-    (PEFT's modules_to_save for SEQ_CLS)."""
-    import copy
-
-    from peft import PromptTuningConfig, get_peft_model
-
-    pm = get_peft_model(copy.deepcopy(model).float(), PromptTuningConfig(task_type="SEQ_CLS", num_virtual_tokens=3))
-    pm = pm.to(DT)
-    emb = pm.prompt_encoder["default"].embedding.weight
-    assert tuple(emb.shape) == (3, 32), emb.shape
+def seq_cls_step(pm, emb, method, seed, ids, mask, labels, out):
+    """One step of PEFT prompt learning `method` on the tiny BERT classifier
+    pm (SEQ_CLS): the prompt embedding emb drawn N(0, 0.5^2) (generator seed),
+    the classifier trained beside it (PEFT's modules_to_save for SEQ_CLS), the
+    base frozen; records bert.<method>.{init,loss,grad,after}."""
     with torch.no_grad():
-        emb.copy_(torch.randn(emb.shape, generator=torch.Generator().manual_seed(26), dtype=DT) * 0.5)
-    out["bert.prefix-embed.init.prompt_embeddings"] = emb.detach().float().contiguous()
+        emb.copy_(torch.randn(emb.shape, generator=torch.Generator().manual_seed(seed), dtype=DT) * 0.5)
+    out[f"bert.{method}.init.prompt_embeddings"] = emb.detach().float().contiguous()
     logits = pm(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).logits
     loss = F.cross_entropy(logits, labels)
     loss.backward()
@@ -267,14 +258,30 @@ def bert_prompt_step(model, ids, mask, labels, out):
         else:
             assert n.endswith("embedding.weight"), n  # the base is frozen
     assert len(train) == 3, list(train)
-    out["bert.prefix-embed.loss"] = loss.detach().reshape(1).float()
+    out[f"bert.{method}.loss"] = loss.detach().reshape(1).float()
     for n, p in train.items():
-        out[f"bert.prefix-embed.grad.{n}"] = p.grad.float().contiguous()
+        out[f"bert.{method}.grad.{n}"] = p.grad.float().contiguous()
     groups = [{"params": [p for n, p in train.items() if not no_decay(n)], "weight_decay": WD},
               {"params": [p for n, p in train.items() if no_decay(n)], "weight_decay": 0.0}]
     torch.optim.AdamW(groups, lr=LR, betas=BETAS, eps=EPS, foreach=False).step()
     for n, p in train.items():
-        out[f"bert.prefix-embed.after.{n}"] = p.detach().float().contiguous()
+        out[f"bert.{method}.after.{n}"] = p.detach().float().contiguous()
+
+
+def bert_prompt_step(model, ids, mask, labels, out):
+    """PEFT's prompt tuning (l_p = 3) of the tiny BERT classifier:
+    PeftModelForSequenceClassification prepends the virtual tokens to the word
+    embeddings (mask 1, token type 0, positions 0..l_p+T-1), the pooler reads
+    position 0, the first virtual token."""
+    import copy
+
+    from peft import PromptTuningConfig, get_peft_model
+
+    pm = get_peft_model(copy.deepcopy(model).float(), PromptTuningConfig(task_type="SEQ_CLS", num_virtual_tokens=3))
+    pm = pm.to(DT)
+    emb = pm.prompt_encoder["default"].embedding.weight
+    assert tuple(emb.shape) == (3, 32), emb.shape
+    seq_cls_step(pm, emb, "prefix-embed", 26, ids, mask, labels, out)
 
 
 class _BertWithPastKeyValues(BertForSequenceClassification):
@@ -292,11 +299,10 @@ class _BertWithPastKeyValues(BertForSequenceClassification):
 
 
 def bert_prefix_step(model, ids, mask, labels, out):
-    """One step of PEFT's prefix tuning (l_p = 3) of the tiny BERT classifier:
+    """PEFT's prefix tuning (l_p = 3) of the tiny BERT classifier:
     PeftModelForSequenceClassification passes the prefix as the cache (every
     query attends to its l_p keys and values, mask 1) and the real tokens sit
-    at positions l_p..; the pooler reads [CLS]; the classifier trains beside
-    the prefix (PEFT's modules_to_save for SEQ_CLS)."""
+    at positions l_p..; the pooler reads [CLS]."""
     from peft import PrefixTuningConfig, get_peft_model
 
     shim = _BertWithPastKeyValues(model.config)
@@ -305,29 +311,7 @@ def bert_prefix_step(model, ids, mask, labels, out):
     pm = pm.to(DT)
     emb = pm.prompt_encoder["default"].embedding.weight
     assert tuple(emb.shape) == (3, 2 * 3 * 32), emb.shape
-    with torch.no_grad():
-        emb.copy_(torch.randn(emb.shape, generator=torch.Generator().manual_seed(27), dtype=DT) * 0.5)
-    out["bert.prefix-layer.init.prompt_embeddings"] = emb.detach().float().contiguous()
-    logits = pm(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).logits
-    loss = F.cross_entropy(logits, labels)
-    loss.backward()
-    train = {"prompt_embeddings": emb}
-    for n, p in pm.named_parameters():
-        if p.grad is None:
-            continue
-        if "classifier" in n:
-            train["classifier." + n.split(".")[-1]] = p
-        else:
-            assert n.endswith("embedding.weight"), n  # the base is frozen
-    assert len(train) == 3, list(train)
-    out["bert.prefix-layer.loss"] = loss.detach().reshape(1).float()
-    for n, p in train.items():
-        out[f"bert.prefix-layer.grad.{n}"] = p.grad.float().contiguous()
-    groups = [{"params": [p for n, p in train.items() if not no_decay(n)], "weight_decay": WD},
-              {"params": [p for n, p in train.items() if no_decay(n)], "weight_decay": 0.0}]
-    torch.optim.AdamW(groups, lr=LR, betas=BETAS, eps=EPS, foreach=False).step()
-    for n, p in train.items():
-        out[f"bert.prefix-layer.after.{n}"] = p.detach().float().contiguous()
+    seq_cls_step(pm, emb, "prefix-layer", 27, ids, mask, labels, out)
 
 
 def gpt2_case(out):
