@@ -27,7 +27,9 @@
 // share it and over the query tiles after it; lane i scores query i. Every
 // output element is written by exactly one thread: no atomics, the same bits
 // on every run. Head sizes up to 128 (buckets 32, 64, 128; shared memory stays
-// under the 48 KiB static limit).
+// under the 48 KiB static limit). At precision bf16, where the tensor-core
+// kernels apply (cuda_attention_tc.cu: T > HS, HS a multiple of 16), they
+// run instead, under the same contract.
 #include "cuda_common.cuh"
 
 #define ATT_WARPS 4
@@ -40,23 +42,6 @@ template <int HSP> struct att_rows {
     static const int dq = HSP <= 64 ? 8 : 2;
     static const int dkv = HSP <= 64 ? 8 : 2;
 };
-
-// One past the last key a query of this sequence may see: causal, the tile's
-// last row (the triangle does the rest); bidirectional, one past the last
-// key the mask keeps (km NULL: every key).
-__device__ __forceinline__ int keys_end(const int *km, int T, int causal, int q_last) {
-    if (causal) return q_last + 1;
-    int n = T;
-    if (km)
-        while (n > 0 && !km[n - 1]) n--;
-    return n;
-}
-
-// Whether query t sees key t2 (both < T; t2 < keys_end): causal, t2 <= t;
-// bidirectional, the mask keeps t2.
-__device__ __forceinline__ int key_visible(const int *km, int causal, int t, int t2) {
-    return causal ? t2 <= t : !km || km[t2];
-}
 
 // ----------------------------------------------------------------------------
 // forward
@@ -458,6 +443,10 @@ static void attention_forward(float *out, float *att, const float *qkv, att_keys
     size_t rows = (size_t)B * NH * T;
     float *lse = att, *ostash = has_output_copy(T, HS) ? att + rows : NULL;
     float scale = 1.0f / sqrtf((float)HS);
+    if (lsc_attention_tc_usable(T, HS)) { // bf16 tensor cores (cuda_attention_tc.cu)
+        lsc_attention_tc_forward(out, lse, ostash, qkv, k.keymask, k.causal, B, T, NH, NKV, HS, scale);
+        return;
+    }
     switch (head_bucket(HS)) {
     case 32: launch_forward<32>(out, lse, ostash, qkv, k, B, T, NH, NKV, HS, scale); break;
     case 64: launch_forward<64>(out, lse, ostash, qkv, k, B, T, NH, NKV, HS, scale); break;
@@ -478,6 +467,10 @@ static void attention_backward(float *dqkv, float *datt, const float *dout, cons
     if (!compute_d)
         LSC_LAUNCH(attention_delta_kernel, lsc_cdiv(rows, 8), 256, Dvec, dout, att + rows, B, T,
                    NH, HS);
+    if (lsc_attention_tc_usable(T, HS)) { // bf16 tensor cores (cuda_attention_tc.cu)
+        lsc_attention_tc_backward(dqkv, Dvec, lse, dout, qkv, k.keymask, k.causal, B, T, NH, NKV, HS, scale);
+        return;
+    }
     switch (head_bucket(HS)) {
     case 32: launch_backward<32>(dqkv, Dvec, lse, dout, qkv, k, B, T, NH, NKV, HS, scale, compute_d); break;
     case 64: launch_backward<64>(dqkv, Dvec, lse, dout, qkv, k, B, T, NH, NKV, HS, scale, compute_d); break;

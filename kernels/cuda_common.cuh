@@ -16,7 +16,9 @@
 #include "emu/cuda_emu.h"
 #else
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#include <mma.h>
 #endif
 
 extern "C" {
@@ -79,6 +81,39 @@ static inline unsigned lsc_grid(size_t n, unsigned threads) {
 static inline unsigned lsc_cdiv(size_t a, size_t b) { return (unsigned)((a + b - 1) / b); }
 
 __device__ __forceinline__ int lsc_imin(int a, int b) { return a < b ? a : b; }
+
+// ----------------------------------------------------------------------------
+// attention (cuda_attention.cu, cuda_attention_tc.cu): which keys a query sees
+
+// One past the last key a query of this sequence may see: causal, the tile's
+// last row (the triangle does the rest); bidirectional, one past the last
+// key the mask keeps (km NULL: every key).
+__device__ __forceinline__ int keys_end(const int *km, int T, int causal, int q_last) {
+    if (causal) return q_last + 1;
+    int n = T;
+    if (km)
+        while (n > 0 && !km[n - 1]) n--;
+    return n;
+}
+
+// Whether query t sees key t2 (both < T; t2 < keys_end): causal, t2 <= t;
+// bidirectional, the mask keeps t2.
+__device__ __forceinline__ int key_visible(const int *km, int causal, int t, int t2) {
+    return causal ? t2 <= t : !km || km[t2];
+}
+
+
+// The bf16 tensor-core attention (cuda_attention_tc.cu): usable for precision
+// bf16, head sizes that are multiples of 16 up to 128, and T > HS (where att
+// holds the output copy, from which the backward's D comes). Both take
+// cuda_attention.cu's arguments: lse (B,NH,T), ostash (B,NH,T,HS), keymask
+// (B,T) or NULL, causal 1 for the decoder; D (B,NH,T) for the backward.
+int lsc_attention_tc_usable(int T, int HS);
+void lsc_attention_tc_forward(float *out, float *lse, float *ostash, const float *qkv, const int *keymask,
+                              int causal, int B, int T, int NH, int NKV, int HS, float scale);
+void lsc_attention_tc_backward(float *dqkv, const float *Dvec, const float *lse, const float *dout,
+                               const float *qkv, const int *keymask, int causal, int B, int T, int NH, int NKV,
+                               int HS, float scale);
 
 // ----------------------------------------------------------------------------
 // state (cuda_backend.cu)

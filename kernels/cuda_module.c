@@ -5,6 +5,13 @@
 #include "cuda_analysis.h"
 #include "cuda_backend.h"
 
+static int set_precision(const char *name) {
+    ls_cuda_precision p;
+    if (ls_cuda_parse_precision(name, &p)) return -1;
+    ls_cuda_set_precision(p);
+    return 0;
+}
+
 static const ls_cuda_module module = {
     .abi = LS_CUDA_MODULE_ABI,
     .sizeof_backend = sizeof(ls_backend),
@@ -15,6 +22,7 @@ static const ls_cuda_module module = {
     .backend = ls_backend_cuda,
     .device_name = ls_cuda_device_name,
     .linalg = {"cuda", an_cuda_qr_thin, an_cuda_svd_thin, an_cuda_delta_svd, an_error},
+    .set_precision = set_precision,
 };
 
 const ls_cuda_module *ls_cuda_module_v1(void) { return &module; }

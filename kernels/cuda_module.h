@@ -26,7 +26,7 @@ extern "C" {
 
 #define LS_CUDA_MODULE_FILE "liblorascope_cuda.so"
 #define LS_CUDA_MODULE_SYMBOL "ls_cuda_module_v1"
-#define LS_CUDA_MODULE_ABI 1
+#define LS_CUDA_MODULE_ABI 2
 
 typedef struct {
     int abi;                  // LS_CUDA_MODULE_ABI
@@ -43,6 +43,9 @@ typedef struct {
     // an_cuda_qr_thin, an_cuda_svd_thin, an_cuda_delta_svd (cuda_analysis.h)
     // with the module's an_error(), for an_set_linalg_backend.
     an_linalg_backend linalg;
+    // The products' precision from a name, fp32 | tf32 | bf16 (ls_cuda_parse_precision,
+    // ls_cuda_set_precision): 0, or -1 with error() saying what was expected.
+    int (*set_precision)(const char *name);
 } ls_cuda_module;
 
 typedef const ls_cuda_module *(*ls_cuda_module_fn)(void);

@@ -6,7 +6,9 @@
 # all-MiniLM-L6-v2) — and of `analyze --backend cuda` (tests/cuda/
 # test_cuda_analyze.c, through the CUDA module liblorascope_cuda.so as the
 # command loads it); then `lorascope` itself with --backend cuda (a short
-# LoRA run of stories260K), Table 1's forward latency on the GPU (bench
+# LoRA run of stories260K; a MiniLM LoRA run in bf16 on the GPU against the
+# same run in fp32 on the CPU, validation loss within 1%; issue 14's
+# throughput table against HF + PEFT), Table 1's forward latency on the GPU (bench
 # --latency --backend cuda: base, merged / unmerged LoRA, Adapter^H / ^L by
 # batch size), and the timing of the largest experiment's analyses on
 # cuSOLVER against LAPACKE (kernels/bench/bench_analysis.py).
@@ -14,7 +16,7 @@
 #
 #   scripts/gpu-check.sh pack   here, on a machine without a GPU: builds with
 #                               CUDA and packs the binaries with stories260K,
-#                               all-MiniLM-L6-v2 and SmolLM2 for a lent GPU
+#                               all-MiniLM-L6-v2, SmolLM2 and SST-2 for a lent GPU
 #                               (../shared/tools/gpu-pack.sh), then prints
 #                               the device calls to make
 #   scripts/gpu-check.sh run [TEST_BINARY]
@@ -23,6 +25,9 @@
 #                               its own process, prints one line per test and
 #                               a summary; exit 0 when all pass, 1 when one
 #                               fails, 77 when there is no GPU (all skip)
+#   scripts/gpu-check.sh bench  after `run`, on the same machine: issue 14's
+#                               throughput table, lorascope against HF + PEFT
+#                               (bench_table below), into $OUT/bench-gpu.md
 #   scripts/gpu-check.sh list   the test names it runs (binary and name)
 #
 # With $OUT set (the device tool's result folder) the per-test table is also
@@ -30,7 +35,7 @@
 # $OUT/table1_gpu.md and the analysis timing to $OUT/bench-analysis.tsv.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
-assets="models/all-MiniLM-L6-v2 models/smollm2-135m-instruct"
+assets="models/all-MiniLM-L6-v2 models/smollm2-135m-instruct data/sst2"
 
 # "binary name" pairs in registration order, from tests/cuda/meson.build (the
 # one list): test_cuda's tests, then test_cuda_analyze's.
@@ -64,6 +69,7 @@ pack() {
     for d in $(ls -d "$here"/.gpu/c* | sort -V | xargs -n1 basename); do
         if [ "$d" = "$last" ]; then
             echo "  carry [\".gpu/$d\"]  command \"bash .gpu/$d/gpu-unpack.sh && bash /tmp/lsgpu/repo/scripts/gpu-check.sh run\"  (timeout_s 540)"
+            echo "  then, on the warm machine: command \"bash /tmp/lsgpu/repo/scripts/gpu-check.sh bench\"  (timeout_s 420)"
         else
             echo "  carry [\".gpu/$d\"]  command \"bash .gpu/$d/gpu-unpack.sh\""
         fi
@@ -134,6 +140,7 @@ cli_checks() {
         else echo "gpu-check: lorascope train --backend cuda: FAIL"; tail -n 5 "${OUT:-/tmp}/cli-train.log" | sed 's/^/    /'; rc=1
         fi
     fi
+    bf16_vs_cpu "$exe" || rc=1
     # Table 1 on the GPU: forward latency of base, merged / unmerged LoRA, Adapter^H / ^L by batch size
     echo "gpu-check: Table 1, lorascope bench --latency --backend cuda (gpt2-768 shape):"
     timeout 180 "$exe" bench --latency --backend cuda --shape gpt2-768 ${OUT:+--out "$OUT/table1_gpu.md"} 2>&1 |
@@ -151,9 +158,67 @@ cli_checks() {
     return $rc
 }
 
+# Issue 14's precision check: the same LoRA run (experiments/minilm.ini's r = 8:
+# all-MiniLM-L6-v2 on SST-2, 200 steps of 16) on this machine's CPU in fp32
+# and on the GPU in bf16 (cuBLAS bf16 products, tensor-core attention: head
+# size 32, T 64); the GPU's final validation loss within 1% of the CPU's.
+bf16_vs_cpu() {
+    local exe=$1 a=${LORASCOPE_ASSETS:-$here/../shared/assets} rc=0 l_cpu l_gpu
+    local minilm=$a/models/all-MiniLM-L6-v2 sst=$a/data/sst2
+    [ -d "$minilm" ] && [ -f "$sst/train.tsv" ] || { echo "gpu-check: bf16 run skipped: no MiniLM or SST-2"; return 0; }
+    local common="train --model $minilm --task sst2 --data $sst/train.tsv --val-data $sst/dev.tsv --lora q,v --rank 8
+        --alpha 16 --batch-size 16 --seq-len 64 --steps 200 --lr 2e-3 --schedule linear --warmup 20 --eval-every 0"
+    rm -rf /tmp/lsgpu-fp32 /tmp/lsgpu-bf16
+    # shellcheck disable=SC2086
+    timeout 300 "$exe" $common --backend cpu --out /tmp/lsgpu-fp32 > "${OUT:-/tmp}/cli-fp32.log" 2>&1 || rc=1
+    # shellcheck disable=SC2086
+    timeout 120 "$exe" $common --backend cuda --precision bf16 --out /tmp/lsgpu-bf16 > "${OUT:-/tmp}/cli-bf16.log" 2>&1 || rc=1
+    l_cpu=$(grep -o '"val_loss":[0-9.e+-]*' /tmp/lsgpu-fp32/metrics.jsonl 2>/dev/null | tail -n 1 | cut -d: -f2)
+    l_gpu=$(grep -o '"val_loss":[0-9.e+-]*' /tmp/lsgpu-bf16/metrics.jsonl 2>/dev/null | tail -n 1 | cut -d: -f2)
+    if [ "$rc" = 0 ] && [ -n "$l_cpu" ] && [ -n "$l_gpu" ] &&
+        awk -v c="$l_cpu" -v g="$l_gpu" 'BEGIN { d = g - c; if (d < 0) d = -d; exit !(d <= 0.01 * c) }'
+    then echo "gpu-check: LoRA run, GPU bf16 val loss $l_gpu vs CPU fp32 $l_cpu: within 1%: ok"
+    else echo "gpu-check: LoRA run, GPU bf16 val loss ${l_gpu:-?} vs CPU fp32 ${l_cpu:-?}: FAIL"
+        tail -n 3 "${OUT:-/tmp}/cli-fp32.log" "${OUT:-/tmp}/cli-bf16.log" | sed 's/^/    /'; rc=1
+    fi
+    return $rc
+}
+
+# Issue 14's table: lorascope (tests/cuda/bench_train) against HF + PEFT
+# (kernels/bench/bench_peft_gpu.py, when this python has torch with CUDA,
+# transformers and peft), GPT-2 and Llama 124M shapes, LoRA and full, bf16,
+# 8 x 1024, 10 timed steps after 2 warm-up, on the same GPU in one run;
+# compare.py's ratios into $OUT/bench-gpu.md. Timings are reported, not checked.
+bench_table() {
+    local build=$1 py=${LORASCOPE_PYTHON:-python3} ls_tsv hf_tsv s m
+    local bt=$build/tests/cuda/bench_train
+    [ -x "$bt" ] || { echo "gpu-check: no $bt: benchmark skipped"; return 0; }
+    ls_tsv=${OUT:-/tmp}/bench-ls.tsv
+    hf_tsv=${OUT:-/tmp}/bench-hf.tsv
+    : > "$ls_tsv"
+    : > "$hf_tsv"
+    echo "gpu-check: benchmark, lorascope vs HF + PEFT, bf16, 8 x 1024 (kernels/README.md, Benchmark):"
+    for s in gpt2-124m llama-124m; do for m in lora full; do
+        timeout 120 "$bt" --backend cuda --shape "$s" --mode "$m" --precision bf16 --batch 8 --seq 1024 \
+            --steps 10 --warmup 2 >> "$ls_tsv" 2> "${OUT:-/tmp}/bench-ls-$s-$m.log" ||
+            echo "    bench_train $s $m: FAIL ($(tail -n 1 "${OUT:-/tmp}/bench-ls-$s-$m.log"))"
+        if "$py" -c 'import torch, transformers, peft; assert torch.cuda.is_available()' 2>/dev/null; then
+            timeout 180 "$py" "$here/kernels/bench/bench_peft_gpu.py" --shape "$s" --mode "$m" --precision bf16 \
+                --batch 8 --seq 1024 --steps 10 --warmup 2 >> "$hf_tsv" 2> "${OUT:-/tmp}/bench-hf-$s-$m.log" ||
+                echo "    bench_peft_gpu $s $m: FAIL ($(tail -n 1 "${OUT:-/tmp}/bench-hf-$s-$m.log"))"
+        fi
+    done; done
+    "$py" "$here/kernels/bench/compare.py" "$ls_tsv" "$hf_tsv" > "${OUT:-/tmp}/bench-gpu.md" 2>&1
+    sed 's/^/    /' "${OUT:-/tmp}/bench-gpu.md"
+    return 0
+}
+
 case ${1:-} in
     pack) pack ;;
     run) shift; run "$@" ;;
+    bench) [ -f /tmp/lsgpu/env.sh ] && . /tmp/lsgpu/env.sh
+        for b in "$here/build-cuda" "$here/build"; do [ -x "$b/tests/cuda/bench_train" ] && { bench_table "$b"; exit 0; }; done
+        echo "gpu-check: no tests/cuda/bench_train (build with -Dcuda=enabled)" >&2; exit 1 ;;
     list) test_names ;;
     *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

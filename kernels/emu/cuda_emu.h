@@ -18,6 +18,8 @@
 //   double accumulation; FAST_TF32 / FAST_16BF round the inputs to TF32 / BF16
 //   first, as tensor cores do, so that tolerances are exercised.
 // - cuSOLVER: geqrf / orgqr / gesvdj / gesvd through LAPACKE (column-major).
+// - bf16 storage and warp matrix multiply-accumulate (wmma, 16 x 16 x 16, bf16
+//   in, fp32 accumulate), below, for the tensor-core attention.
 //
 // Not emulated: timing, asynchrony, memory coalescing, bank conflicts, and any
 // hardware behaviour beyond the documented semantics of these calls. Passing
@@ -103,6 +105,130 @@ template <typename T> static inline T __shfl_sync(unsigned mask, T v, int src_la
     emu_check_shfl(mask, width);
     return emu_shfl(v, src_lane & 31);
 }
+
+static inline void __syncwarp(unsigned mask = 0xffffffffu) {
+    emu_check_shfl(mask, 32);
+    emu_warp_barrier();
+}
+
+#define __align__(n) __attribute__((aligned(n)))
+
+// ----------------------------------------------------------------------------
+// bf16 (cuda_bf16.h): storage and the two conversions, round to nearest even
+
+struct __nv_bfloat16 {
+    uint16_t bits;
+};
+
+static inline __nv_bfloat16 __float2bfloat16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    __nv_bfloat16 h;
+    if ((u & 0x7fffffffu) > 0x7f800000u) { // NaN stays NaN (quiet)
+        h.bits = (uint16_t)((u >> 16) | 0x40u);
+        return h;
+    }
+    u += 0x7fffu + ((u >> 16) & 1u);
+    h.bits = (uint16_t)(u >> 16);
+    return h;
+}
+
+static inline float __bfloat162float(__nv_bfloat16 h) {
+    uint32_t u = (uint32_t)h.bits << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+// ----------------------------------------------------------------------------
+// warp matrix multiply-accumulate (mma.h, nvcuda::wmma), 16 x 16 x 16 bf16 in,
+// fp32 accumulate. The hardware spreads a fragment over the warp's lanes in an
+// unspecified layout; here every lane holds the whole tile, and the kernels
+// touch fragments only through these calls. A load reads every element of the
+// tile, so an element another lane wrote without a __syncwarp() first is
+// stale here as on the GPU; a store writes only this lane's share (element i
+// by lane i % 32), so reading back another lane's share without a
+// __syncwarp() is stale too. Products of bf16 values are exact in fp32; the
+// sums run in k order in fp32 (the tensor cores' order differs within their
+// fp32 rounding).
+
+namespace nvcuda {
+namespace wmma {
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+struct row_major {};
+struct col_major {};
+enum layout_t { mem_row_major, mem_col_major };
+
+template <typename Use, int M, int N, int K> struct emu_dims;
+template <int M, int N, int K> struct emu_dims<matrix_a, M, N, K> { enum { R = M, C = K }; };
+template <int M, int N, int K> struct emu_dims<matrix_b, M, N, K> { enum { R = K, C = N }; };
+template <int M, int N, int K> struct emu_dims<accumulator, M, N, K> { enum { R = M, C = N }; };
+
+// v: the tile, row-major, whatever the memory layout it came from.
+template <typename Use, int M, int N, int K, typename T, typename Layout = void> struct fragment {
+    enum { R = emu_dims<Use, M, N, K>::R, C = emu_dims<Use, M, N, K>::C };
+    float v[R * C];
+};
+
+static inline float emu_value(__nv_bfloat16 x) { return __bfloat162float(x); }
+static inline float emu_value(float x) { return x; }
+
+template <typename Use, int M, int N, int K, typename T, typename Layout>
+static inline void emu_load(fragment<Use, M, N, K, T, Layout> &f, const T *p, unsigned ldm, int col_layout) {
+    typedef fragment<Use, M, N, K, T, Layout> F;
+    for (int r = 0; r < F::R; r++)
+        for (int c = 0; c < F::C; c++)
+            f.v[r * F::C + c] = emu_value(col_layout ? p[(size_t)c * ldm + r] : p[(size_t)r * ldm + c]);
+}
+
+template <typename Use, int M, int N, int K, typename T>
+static inline void load_matrix_sync(fragment<Use, M, N, K, T, row_major> &f, const T *p, unsigned ldm) {
+    emu_load(f, p, ldm, 0);
+}
+template <typename Use, int M, int N, int K, typename T>
+static inline void load_matrix_sync(fragment<Use, M, N, K, T, col_major> &f, const T *p, unsigned ldm) {
+    emu_load(f, p, ldm, 1);
+}
+template <int M, int N, int K>
+static inline void load_matrix_sync(fragment<accumulator, M, N, K, float> &f, const float *p, unsigned ldm,
+                                    layout_t l) {
+    emu_load(f, p, ldm, l == mem_col_major);
+}
+
+template <int M, int N, int K>
+static inline void store_matrix_sync(float *p, const fragment<accumulator, M, N, K, float> &f, unsigned ldm,
+                                     layout_t l) {
+    int lane = emu_lane();
+    for (int i = lane; i < M * N; i += 32) {
+        int r = i / N, c = i % N;
+        p[l == mem_col_major ? (size_t)c * ldm + r : (size_t)r * ldm + c] = f.v[i];
+    }
+}
+
+template <typename Use, int M, int N, int K, typename T, typename Layout>
+static inline void fill_fragment(fragment<Use, M, N, K, T, Layout> &f, float value) {
+    for (int i = 0; i < fragment<Use, M, N, K, T, Layout>::R * fragment<Use, M, N, K, T, Layout>::C; i++)
+        f.v[i] = value;
+}
+
+// d = a b + c (d may be c)
+template <int M, int N, int K, typename T, typename LA, typename LB>
+static inline void mma_sync(fragment<accumulator, M, N, K, float> &d, const fragment<matrix_a, M, N, K, T, LA> &a,
+                            const fragment<matrix_b, M, N, K, T, LB> &b,
+                            const fragment<accumulator, M, N, K, float> &c) {
+    float out[M * N];
+    for (int r = 0; r < M; r++)
+        for (int n = 0; n < N; n++) {
+            float acc = c.v[r * N + n];
+            for (int k = 0; k < K; k++) acc += a.v[r * K + k] * b.v[k * N + n];
+            out[r * N + n] = acc;
+        }
+    memcpy(d.v, out, sizeof out);
+}
+} // namespace wmma
+} // namespace nvcuda
 
 // ----------------------------------------------------------------------------
 // runtime

@@ -29,5 +29,6 @@ namespace lsc_emu {
 #include "../cuda_ops.cu"
 #include "../cuda_ops_encoder.cu"
 #include "../cuda_attention.cu"
+#include "../cuda_attention_tc.cu"
 #include "../cuda_analysis.cu"
 } // namespace lsc_emu

@@ -49,6 +49,18 @@ int ls_backend_check_name(const char *name) {
     return !strcmp(name, "cuda") && !usable_module(name) ? -1 : 0;
 }
 
+int ls_backend_set_precision(const ls_backend *be, const char *precision) {
+    if (strcmp(precision, "fp32") && strcmp(precision, "tf32") && strcmp(precision, "bf16"))
+        return ls_fail("expected fp32, tf32 or bf16, found '%s'", precision);
+    if (be->kind != LS_BACKEND_CUDA)
+        return strcmp(precision, "fp32") ? ls_fail("expected fp32 on the %s backend (tf32 and bf16 need "
+                                                   "--backend cuda), found %s", be->name, precision)
+                                         : 0;
+    const ls_cuda_module *m = ls_cuda_module_load(); // loaded already: be came from it
+    if (!m || m->set_precision(precision)) return ls_fail("%s", m ? m->error() : ls_error());
+    return 0;
+}
+
 int ls_linalg_by_name(const char *name, const an_linalg_backend **out) {
     *out = NULL;
     if (!known_name(name)) return -1;

@@ -26,6 +26,12 @@ const ls_backend *ls_backend_by_name(const char *name);
 // work. Returns 0, or -1 with ls_error() as ls_backend_by_name's.
 int ls_backend_check_name(const char *name);
 
+// The precision of be's products, --precision fp32 | tf32 | bf16: the CUDA
+// backend's cuBLAS compute mode and, at bf16, its tensor-core attention
+// (kernels/README.md); the CPU computes in fp32 only. Returns 0, or -1 with
+// ls_error() naming what was expected.
+int ls_backend_set_precision(const ls_backend *be, const char *precision);
+
 // The analyses' QR and SVDs for --backend NAME, for an_set_linalg_backend:
 // "cpu" -> *out = NULL (LAPACKE); "cuda" -> cuSOLVER (kernels/cuda_analysis.h),
 // or -1 with ls_error() as above; "auto" -> cuSOLVER when usable, else NULL

@@ -381,6 +381,7 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
     train_set_threads(c->threads);
     const ls_backend *be = ls_backend_by_name(c->backend);
     if (!be) return -1;
+    if (ls_backend_set_precision(be, c->precision)) return ls_fail_prefix("[run] precision (--precision)");
     if (task_load_model_for(&t->m, NULL, c->model, be, t->kind)) return -1;
     t->have_model = 1;
     int encoder = arch_is_encoder(t->m.cfg.family);
@@ -652,6 +653,7 @@ static int write_manifest(const trainer *t, const char *status, const char *mess
     cJSON_AddStringToObject(root, "status", status);
     if (message) cJSON_AddStringToObject(root, "message", message);
     cJSON_AddStringToObject(root, "backend", t->m.be->name);
+    cJSON_AddStringToObject(root, "precision", t->cfg.precision);
     cJSON_AddNumberToObject(root, "threads", omp_get_max_threads());
     cJSON_AddNumberToObject(root, "openblas_threads", openblas_get_num_threads());
     cJSON *mach = cJSON_AddObjectToObject(root, "machine");

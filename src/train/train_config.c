@@ -65,6 +65,8 @@ static const opt_spec OPTIONS[] = {
     INT("run", "log_every", "log-every", log_every, 1, 100000000, 1, "progress line every N steps when stderr is not a terminal"),
     INT("run", "threads", "threads", threads, 0, 1024, 0, "threads (0 = OpenMP's default); same threads + seed = same bits"),
     CHOICE("run", "backend", "backend", backend, "cpu|cuda|auto", "where the ops run: cpu, cuda (error without a GPU), auto"),
+    CHOICE("run", "precision", "precision", precision, "fp32|tf32|bf16",
+           "cuda: the products' compute, fp32, tf32, or bf16 (cuBLAS, and tensor-core attention); cpu: fp32 only"),
     STR("run", "out", "out", out, 1, "run directory (config.ini, metrics.jsonl, checkpoint/, adapter/, manifest.json)"),
     STR("run", "merged_out", "merged-out", merged_out, 1, "also write merged weights as an HF checkpoint here"),
     {"run", "stop_after", "stop-after", OPT_INT, offsetof(S, stop_after), 0, 0, 100000000, 0, NULL, 1, 1,
@@ -104,6 +106,7 @@ void tc_defaults(ls_train_config *c) {
     c->lr = 2e-4;
     snprintf(c->schedule, sizeof c->schedule, "linear");
     snprintf(c->backend, sizeof c->backend, "cpu");
+    snprintf(c->precision, sizeof c->precision, "fp32");
     c->warmup = 0;
     c->weight_decay = 0.01;
     c->beta1 = 0.9;

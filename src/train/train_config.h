@@ -64,6 +64,7 @@ typedef struct {
     int log_every;             // progress line / metrics interval when stderr is not a terminal
     int threads;               // OpenMP threads (0 = OMP default)
     char backend[TC_SHORT];    // cpu | cuda | auto (cuda when a GPU is usable, else cpu)
+    char precision[TC_SHORT];  // fp32 | tf32 | bf16 (the cuda backend's products; cpu: fp32)
     char out[TC_PATH];         // run directory
     char merged_out[TC_PATH];  // "" or a directory for merged HF weights
     int stop_after;            // hidden: die (SIGKILL) after this step, as a killed run (tests)

@@ -878,6 +878,90 @@ static void bidir_case(const bidir_shape *sh) {
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) pair_free(all[i]);
 }
 
+// The bf16 tensor-core attention (kernels/cuda_attention_tc.cu), which runs
+// at precision bf16 where T > HS and HS is a multiple of 16: causal with
+// grouped-query heads and bidirectional under key padding (a sequence whose
+// keys are all masked too), every head-size bucket (16 and 80 padded to 32 and
+// 128), several query and key tiles, against the CPU's fp32. Q, K, V, dO, P
+// and dS are rounded to bf16 (unit roundoff 2^-8 = 3.9e-3) and every sum is
+// fp32, so the bound is a few roundoffs: out within 2e-2 of its largest
+// element, dqkv within 2e-2 normwise (and 6e-2 of its largest element); a
+// second backward gives the same bits.
+typedef struct {
+    int B, T, NH, NKV, HS, causal;
+    keep_kind kinds[4]; // bidirectional: per sequence
+} tc_shape;
+
+static const tc_shape TC_SHAPES[] = {
+    {2, 45, 4, 2, 16, 1, {KEEP_ALL}},
+    {1, 77, 2, 1, 32, 1, {KEEP_ALL}},
+    {1, 70, 3, 3, 64, 1, {KEEP_ALL}},
+    {1, 140, 2, 2, 128, 1, {KEEP_ALL}},
+    {1, 97, 2, 1, 80, 1, {KEEP_ALL}},
+    {4, 45, 3, 3, 16, 0, {KEEP_ALL, KEEP_RIGHT_PAD, KEEP_NONE, KEEP_LEFT_PAD}},
+    {2, 71, 2, 2, 64, 0, {KEEP_HOLES, KEEP_RIGHT_PAD}},
+    {1, 150, 2, 2, 128, 0, {KEEP_HOLES}},
+};
+
+static void tc_case(const tc_shape *sh) {
+    int B = sh->B, T = sh->T, NH = sh->NH, NKV = sh->NKV, HS = sh->HS, RH = NH + 2 * NKV;
+    ls_rng r;
+    ls_rng_seed(&r, (uint64_t)(90 + T + HS));
+    int *mask = malloc((size_t)B * T * sizeof(int));
+    for (int b = 0; b < B; b++) fill_keymask(mask + (size_t)b * T, T, sh->kinds[sh->causal ? 0 : b]);
+    ipair km = ipair_from(mask, (size_t)B * T);
+    free(mask);
+    size_t nqkv = (size_t)B * T * RH * HS, nout = (size_t)B * T * NH * HS, natt, ndatt, catt, cdatt;
+    gpu->attention_sizes(B, T, NH, HS, &natt, &ndatt);
+    cpu->attention_sizes(B, T, NH, HS, &catt, &cdatt);
+    pair qkv = pair_rand(nqkv, &r, 2.0f), out = pair_nan(nout), dout = pair_rand(nout, &r, 1.0f),
+         dqkv = pair_nan(nqkv);
+    float *att_c = malloc(catt * sizeof(float)), *datt_c = malloc(cdatt * sizeof(float));
+    float *att_g = gpu->alloc(natt), *datt_g = gpu->alloc(ndatt);
+    ls_cuda_set_precision(LS_CUDA_BF16);
+    if (sh->causal) {
+        cpu->attention_forward(out.c, att_c, qkv.c, B, T, NH, NKV, HS);
+        gpu->attention_forward(out.g, att_g, qkv.g, B, T, NH, NKV, HS);
+        cpu->attention_backward(dqkv.c, datt_c, dout.c, qkv.c, att_c, B, T, NH, NKV, HS);
+        gpu->attention_backward(dqkv.g, datt_g, dout.g, qkv.g, att_g, B, T, NH, NKV, HS);
+    } else {
+        cpu->attention_bidir_forward(out.c, att_c, qkv.c, km.c, B, T, NH, HS);
+        gpu->attention_bidir_forward(out.g, att_g, qkv.g, km.g, B, T, NH, HS);
+        cpu->attention_bidir_backward(dqkv.c, datt_c, dout.c, qkv.c, att_c, km.c, B, T, NH, HS);
+        gpu->attention_bidir_backward(dqkv.g, datt_g, dout.g, qkv.g, att_g, km.g, B, T, NH, HS);
+    }
+    char what[112];
+    snprintf(what, sizeof what, "bf16 tensor-core %s attention B%d T%d NH%d NKV%d HS%d",
+             sh->causal ? "causal" : "bidir", B, T, NH, NKV, HS);
+    float *o = download(out.g, nout), *g = download(dqkv.g, nqkv);
+    double eo = normwise_error(o, out.c, nout), eg = normwise_error(g, dqkv.c, nqkv);
+    printf("  %s: out normwise %.3g, dqkv normwise %.3g\n", what, eo, eg);
+    check_arrays(what, o, out.c, nout, 2e-2);
+    CHECK_MSG(eg <= 2e-2, "%s: dqkv normwise error %.3g above 2e-2", what, eg);
+    check_arrays(what, g, dqkv.c, nqkv, 6e-2);
+    CHECK_MSG(eo > 0.0, "%s: out equals the fp32 result bit for bit: the bf16 path did not run", what);
+    if (sh->causal) gpu->attention_backward(dqkv.g, datt_g, dout.g, qkv.g, att_g, B, T, NH, NKV, HS);
+    else gpu->attention_bidir_backward(dqkv.g, datt_g, dout.g, qkv.g, att_g, km.g, B, T, NH, HS);
+    float *again = download(dqkv.g, nqkv);
+    CHECK_MSG(!memcmp(g, again, nqkv * sizeof(float)), "%s: backward differs between runs", what);
+    ls_cuda_set_precision(LS_CUDA_FP32);
+    free(o);
+    free(g);
+    free(again);
+    free(att_c);
+    free(datt_c);
+    gpu->free(att_g);
+    gpu->free(datt_g);
+    ipair_free(&km);
+    pair *all[] = {&qkv, &out, &dout, &dqkv};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) pair_free(all[i]);
+}
+
+static void test_attention_bf16_tensor_cores_match_cpu_within_bf16(void) {
+    NEED_GPU();
+    for (size_t i = 0; i < sizeof TC_SHAPES / sizeof *TC_SHAPES; i++) tc_case(&TC_SHAPES[i]);
+}
+
 static void test_attention_bidir_with_key_padding_matches_cpu(void) {
     NEED_GPU();
     for (size_t i = 0; i < sizeof BIDIR_SHAPES / sizeof *BIDIR_SHAPES; i++) bidir_case(&BIDIR_SHAPES[i]);
@@ -1934,6 +2018,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_adamw_matches_cpu),
         LS_TEST(test_reductions_give_the_same_bits_twice),
         LS_TEST(test_attention_bidir_with_key_padding_matches_cpu),
+    LS_TEST(test_attention_bf16_tensor_cores_match_cpu_within_bf16),
         LS_TEST(test_attention_bidir_fully_masked_sequence_gives_zeros),
         LS_TEST(test_gelu_erf_and_tanh_match_cpu),
         LS_TEST(test_mean_pool_with_padding_bit_identical_to_cpu),

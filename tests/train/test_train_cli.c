@@ -415,6 +415,10 @@ static void test_bad_input_gives_one_line_error_and_no_output(void) {
                  "[lora] layers (--layers): expected 'all' or layer numbers in [0, 5), found '0,9'", out);
     expect_error(S("%s --seq-len 1000", base), 1,
                  "[data] seq_len (--seq-len): expected at most the model's max_seq_len 512, found 1000", out);
+    expect_error(S("%s --precision bf16", base), 1,
+                 "[run] precision (--precision): expected fp32 on the cpu backend (tf32 and bf16 need --backend cuda), "
+                 "found bf16", out);
+    expect_error(S("%s --precision fp16", base), 2, "--precision: expected one of fp32|tf32|bf16, found 'fp16'", out);
     const char *file = S("%s/bad_e2e.txt", d);
     FILE *fp = fopen(file, "w");
     fprintf(fp, "name : A||A is a place .\nname : B||B is another .\nname : C with no separator\n");
