@@ -134,11 +134,29 @@ static void cuda_upload_int(int *dst, const int *host_src, size_t n) {
 // matrix products
 
 static cublasComputeType_t compute_type(void) {
-    switch (lsc.precision) {
-    case LS_CUDA_TF32: return CUBLAS_COMPUTE_32F_FAST_TF32;
-    case LS_CUDA_BF16: return CUBLAS_COMPUTE_32F_FAST_16BF;
-    default: return CUBLAS_COMPUTE_32F;
+    return lsc.precision == LS_CUDA_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+}
+
+// dst (rows, cols) packed bf16 <- src (rows, cols) fp32 with leading dimension ld
+__global__ void to_bf16_kernel(__nv_bfloat16 *dst, const float *src, int rows, int cols, int ld) {
+    size_t n = (size_t)rows * cols;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        dst[i] = __float2bfloat16(src[(i / cols) * (size_t)ld + i % cols]);
+}
+
+// Operand `slot` of a bf16 product: src (rows, cols, ld) rounded into a packed
+// grow-only buffer (leading dimension cols).
+static const __nv_bfloat16 *bf16_operand(int slot, const float *src, int rows, int cols, int ld) {
+    size_t bytes = (size_t)rows * cols * sizeof(__nv_bfloat16);
+    if (bytes > lsc.bf16_bytes[slot]) {
+        lsc_device_free(lsc.bf16_ops[slot]);
+        size_t grown = lsc.bf16_bytes[slot] + lsc.bf16_bytes[slot] / 2;
+        lsc.bf16_bytes[slot] = bytes > grown ? bytes : grown;
+        lsc.bf16_ops[slot] = lsc_device_alloc(lsc.bf16_bytes[slot]);
     }
+    __nv_bfloat16 *dst = (__nv_bfloat16 *)lsc.bf16_ops[slot];
+    LSC_LAUNCH(to_bf16_kernel, lsc_grid((size_t)rows * cols, 256), 256, dst, src, rows, cols, ld);
+    return dst;
 }
 
 // Row-major C (M,N) = alpha op(A) op(B) + beta C. cuBLAS is column-major: a
@@ -149,6 +167,14 @@ void lsc_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
     if (M <= 0 || N <= 0) return;
     if (K <= 0) { // the CPU backend's meaning of K = 0: C *= beta
         lsc_scale_matrix(C, M, N, ldc, beta);
+        return;
+    }
+    if (lsc.precision == LS_CUDA_BF16) { // bf16 operands (rounded copies), fp32 C and accumulation
+        int ra = trans_a ? K : M, ca = trans_a ? M : K, rb = trans_b ? N : K, cb = trans_b ? K : N;
+        const __nv_bfloat16 *a16 = bf16_operand(0, A, ra, ca, lda), *b16 = bf16_operand(1, B, rb, cb, ldb);
+        LSC_CUBLAS(cublasGemmEx(lsc.blas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                N, M, K, &alpha, b16, CUDA_R_16BF, cb, a16, CUDA_R_16BF, ca, &beta, C, CUDA_R_32F,
+                                ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
         return;
     }
     LSC_CUBLAS(cublasGemmEx(lsc.blas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,

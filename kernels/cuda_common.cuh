@@ -127,6 +127,8 @@ typedef struct {
     size_t workspace_bytes;
     void *scratch;                // grow-only scratch of the ops (lsc_scratch)
     size_t scratch_bytes;
+    void *bf16_ops[2];            // precision bf16: lsc_gemm's operands as bf16 (grow-only)
+    size_t bf16_bytes[2];
     // embedding backward: host staging of the token buckets (cuda_ops.cu)
     int *h_tokens;                // (tok_cap) token ids
     int *h_order;                 // sort keys, then uniq | start | order

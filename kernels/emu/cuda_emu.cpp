@@ -337,20 +337,24 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
                             cublasGemmAlgo_t algo) {
     (void)h;
     (void)algo;
-    if (at != CUDA_R_32F || bt != CUDA_R_32F || ct != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+    int bf = at == CUDA_R_16BF && bt == CUDA_R_16BF; // bf16 operands, fp32 C (compute 32F)
+    if (!(bf || (at == CUDA_R_32F && bt == CUDA_R_32F)) || ct != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+    if (bf && compute != CUBLAS_COMPUTE_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
     if (m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
     if (lda < (ta == CUBLAS_OP_N ? m : k) || ldb < (tb == CUBLAS_OP_N ? k : n) || ldc < m)
         return CUBLAS_STATUS_INVALID_VALUE;
     int keep = compute == CUBLAS_COMPUTE_32F_FAST_TF32 ? 10
                : compute == CUBLAS_COMPUTE_32F_FAST_16BF ? 7 : 23;
     const float *a = (const float *)A, *b = (const float *)B;
+    const __nv_bfloat16 *ah = (const __nv_bfloat16 *)A, *bh = (const __nv_bfloat16 *)B;
     float *c = (float *)C, al = *(const float *)alpha, be = *(const float *)beta;
     for (int j = 0; j < n; j++)
         for (int i = 0; i < m; i++) {
             double s = 0.0;
             for (int p = 0; p < k; p++) {
-                float x = ta == CUBLAS_OP_N ? a[i + (size_t)p * lda] : a[p + (size_t)i * lda];
-                float y = tb == CUBLAS_OP_N ? b[p + (size_t)j * ldb] : b[j + (size_t)p * ldb];
+                size_t ia = ta == CUBLAS_OP_N ? i + (size_t)p * lda : p + (size_t)i * lda;
+                size_t ib = tb == CUBLAS_OP_N ? p + (size_t)j * ldb : j + (size_t)p * ldb;
+                float x = bf ? __bfloat162float(ah[ia]) : a[ia], y = bf ? __bfloat162float(bh[ib]) : b[ib];
                 if (keep < 23) { x = round_mantissa(x, keep); y = round_mantissa(y, keep); }
                 s += (double)x * y;
             }

@@ -16,7 +16,8 @@
 //   real one's behaviour is undefined there).
 // - cuBLAS: cublasGemmEx / cublasDgemm as column-major reference products with
 //   double accumulation; FAST_TF32 / FAST_16BF round the inputs to TF32 / BF16
-//   first, as tensor cores do, so that tolerances are exercised.
+//   first, as tensor cores do, so that tolerances are exercised; A and B may
+//   be bf16 (CUDA_R_16BF) with C fp32.
 // - cuSOLVER: geqrf / orgqr / gesvdj / gesvd through LAPACKE (column-major).
 // - bf16 storage and warp matrix multiply-accumulate (wmma, 16 x 16 x 16, bf16
 //   in, fp32 accumulate), below, for the tensor-core attention.
@@ -281,7 +282,7 @@ typedef enum {
 } cublasStatus_t;
 typedef enum { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 } cublasOperation_t;
 typedef enum { CUBLAS_ATOMICS_NOT_ALLOWED = 0, CUBLAS_ATOMICS_ALLOWED = 1 } cublasAtomicsMode_t;
-typedef enum { CUDA_R_32F = 0, CUDA_R_64F = 1 } cudaDataType;
+typedef enum { CUDA_R_32F = 0, CUDA_R_64F = 1, CUDA_R_16BF = 14 } cudaDataType;
 typedef enum {
     CUBLAS_COMPUTE_32F = 68,
     CUBLAS_COMPUTE_32F_PEDANTIC = 69,
