@@ -860,15 +860,19 @@ void model_backward(ls_model *m, float loss_scale, float smoothing) {
 // max_seq_len: a decode sizes it by the positions actually run, not by the
 // model's maximum (a config's max_position_embeddings may be 1M). Grows by
 // doubling and keeps the cached keys/values of the positions already run.
-static void decoder_reserve(ls_model *m, int n_ctx) {
+static void decoder_reserve(ls_model *m, int n_ctx, int lanes) {
     ls_decoder *d = &m->dec;
-    if (d->memory && n_ctx <= d->n_ctx) return;
-    if (n_ctx < 64) n_ctx = 64;
-    if (d->memory && n_ctx < 2 * d->n_ctx) n_ctx = 2 * d->n_ctx;
-    if (n_ctx > m->P) n_ctx = m->P;
-    size_t C = m->C, kv = (size_t)m->NKV * m->HS, n = (size_t)n_ctx;
-    size_t sizes[12] = {m->L * n * kv, m->L * n * kv, C, C, C, m->QKV,
-                        (size_t)m->NH * n, m->F, m->H, m->V, 1, 1};
+    if (d->memory && n_ctx <= d->n_ctx && lanes <= d->lanes) return;
+    if (d->memory && n_ctx <= d->n_ctx) n_ctx = d->n_ctx; // more lanes only: keep the positions
+    else {
+        if (n_ctx < 64) n_ctx = 64;
+        if (d->memory && n_ctx < 2 * d->n_ctx) n_ctx = 2 * d->n_ctx;
+        if (n_ctx > m->P) n_ctx = m->P;
+    }
+    if (lanes < d->lanes) lanes = d->lanes;
+    size_t C = m->C, kv = (size_t)m->NKV * m->HS, n = (size_t)n_ctx, nl = (size_t)lanes;
+    size_t sizes[12] = {m->L * nl * n * kv, m->L * nl * n * kv, nl * C, nl * C, nl * C, nl * m->QKV,
+                        (size_t)m->NH * n, nl * m->F, nl * m->H, nl * m->V, nl, nl};
     size_t total = 0;
     for (int i = 0; i < 12; i++) total += (sizes[i] + 15) & ~(size_t)15; // 64-byte aligned slots
     float *memory = m->be->alloc(total), *old = d->memory, *old_k = d->k_cache, *old_v = d->v_cache;
@@ -879,17 +883,25 @@ static void decoder_reserve(ls_model *m, int n_ctx) {
         *ptr[i] = at;
         at += (sizes[i] + 15) & ~(size_t)15;
     }
-    if (old) {
-        for (size_t l = 0; l < (size_t)m->L; l++) {
-            m->be->copy(d->k_cache + l * n * kv, old_k + l * d->n_ctx * kv, (size_t)d->n_ctx * kv);
-            m->be->copy(d->v_cache + l * n * kv, old_v + l * d->n_ctx * kv, (size_t)d->n_ctx * kv);
-        }
+    if (old) { // every old lane's positions into the new layout
+        for (size_t l = 0; l < (size_t)m->L; l++)
+            for (size_t s = 0; s < (size_t)d->lanes; s++) {
+                size_t from = (l * d->lanes + s) * d->n_ctx * kv, to = (l * nl + s) * n * kv;
+                m->be->copy(d->k_cache + to, old_k + from, (size_t)d->n_ctx * kv);
+                m->be->copy(d->v_cache + to, old_v + from, (size_t)d->n_ctx * kv);
+            }
         m->be->free(old);
     }
     d->memory = memory;
     d->n_ctx = n_ctx;
-    if (!d->token) d->token = m->be->alloc_int(1);
-    if (!d->host_logits) d->host_logits = ls_malloc((size_t)m->V * sizeof(float));
+    if (d->token && lanes > d->lanes) {
+        m->be->free_int(d->token);
+        d->token = NULL;
+    }
+    if (!d->token) d->token = m->be->alloc_int(nl);
+    free(d->host_logits);
+    d->host_logits = ls_malloc(nl * (size_t)m->V * sizeof(float));
+    d->lanes = lanes;
 }
 
 void model_kv_rows(const ls_model *m, int l, int rows, float *keys, float *values) {
@@ -901,64 +913,135 @@ void model_kv_rows(const ls_model *m, int l, int rows, float *keys, float *value
 
 int model_cache_offset(const ls_model *m) { return m->prefix ? m->prefix->P : model_virtual_tokens(m); }
 
-const float *model_decode(ls_model *m, int token, int pos) {
-    const ls_backend *be = m->be;
-    if (IS_ENC(m)) {
-        ls_fail("model_decode: a %s model is an encoder: it does not generate text",
-                arch_family_name(m->cfg.family));
-        return NULL;
+// Layer l's key (values: v) cache of lane `lane`: (n_ctx, NKV HS).
+static float *lane_cache(const ls_model *m, float *cache, int l, int lane) {
+    const ls_decoder *d = &m->dec;
+    return cache + ((size_t)l * d->lanes + lane) * d->n_ctx * m->NKV * m->HS;
+}
+
+static int check_decode(const ls_model *m, int nb, const int *lanes, const int *tokens, int pos) {
+    if (IS_ENC(m))
+        return ls_fail("model_decode: a %s model is an encoder: it does not generate text",
+                       arch_family_name(m->cfg.family));
+    int P = model_cache_offset(m);
+    if (pos < 0 || P + pos >= m->P)
+        return ls_fail("model_decode: pos: expected 0 <= pos < max_seq_len %d - prefix %d, found %d", m->P, P, pos);
+    if (nb < 1 || nb > 256) return ls_fail("model_decode: expected 1..256 sequences, found %d", nb);
+    for (int b = 0; b < nb; b++) {
+        if (tokens[b] < 0 || tokens[b] >= m->V)
+            return ls_fail("model_decode: token: expected an id in [0, %d), found %d", m->V, tokens[b]);
+        if (lanes[b] < 0 || lanes[b] >= 256) return ls_fail("model_decode: lane: expected 0..255, found %d", lanes[b]);
+        for (int c = 0; c < b; c++)
+            if (lanes[c] == lanes[b]) return ls_fail("model_decode: lane %d given twice", lanes[b]);
     }
-    if (token < 0 || token >= m->V) {
-        ls_fail("model_decode: token: expected an id in [0, %d), found %d", m->V, token);
-        return NULL;
-    }
+    return 0;
+}
+
+static int max_lane(int nb, const int *lanes) {
+    int mx = 0;
+    for (int b = 0; b < nb; b++) mx = lanes[b] > mx ? lanes[b] : mx;
+    return mx;
+}
+
+// Slots 0..P-1 of lane `lane`, layer l: a prefix's keys and values (used as
+// they are, no RoPE), or prompt tuning's virtual tokens' (RoPE applied: they
+// are the model's own, prompt_cache_rows).
+static void fill_prefix_slots(ls_model *m, int l, int lane) {
     const ls_prefix *pf = m->prefix;
-    int P = model_cache_offset(m), at = P + pos; // the token's cache slot and position
-    if (pos < 0 || at >= m->P) {
-        ls_fail("model_decode: pos: expected 0 <= pos < max_seq_len %d - prefix %d, found %d", m->P, P, pos);
-        return NULL;
-    }
-    decoder_reserve(m, at + 1);
-    if (m->lora && m->lora->Ncap < 1) lora_reserve(m->lora, 1);
-    if (m->adapters && m->adapters->Ncap < 1) adapters_reserve(m->adapters, 1);
+    size_t n = (size_t)model_cache_offset(m) * m->NKV * m->HS;
+    m->be->copy(lane_cache(m, m->dec.k_cache, l, lane), pf ? prefix_keys(pf, l) : prompt_cache_keys(m->prompt, l), n);
+    m->be->copy(lane_cache(m, m->dec.v_cache, l, lane), pf ? prefix_values(pf, l) : prompt_cache_values(m->prompt, l),
+                n);
+}
+
+const float *model_decode_lanes(ls_model *m, int nb, const int *lanes, const int *tokens, int pos) {
+    const ls_backend *be = m->be;
+    if (check_decode(m, nb, lanes, tokens, pos)) return NULL;
+    int P = model_cache_offset(m), at = P + pos; // the tokens' cache slot and position
+    decoder_reserve(m, at + 1, max_lane(nb, lanes) + 1);
+    if (m->lora && m->lora->Ncap < nb) lora_reserve(m->lora, nb);
+    if (m->adapters && m->adapters->Ncap < nb) adapters_reserve(m->adapters, nb);
     ls_decoder *d = &m->dec;
     ls_params *p = &m->params;
-    size_t C = m->C, kv = (size_t)m->NKV * m->HS, qd = (size_t)m->NH * m->HS;
+    size_t C = m->C, kv = (size_t)m->NKV * m->HS, qd = (size_t)m->NH * m->HS, QKV = (size_t)m->QKV;
     // prompt tuning: the virtual tokens' keys and values, computed once per sequence (prompt.h)
     if (m->prompt && pos == 0 && prompt_cache_rows(m->prompt, m)) return NULL;
-    be->upload_int(d->token, &token, 1);
-    be->embedding_forward(d->x, d->token, p->wte, p->wpe, 1, 1, m->C, at);
+    be->upload_int(d->token, tokens, (size_t)nb);
+    be->embedding_forward(d->x, d->token, p->wte, p->wpe, nb, 1, m->C, at);
     for (int l = 0; l < m->L; l++) {
-        float *kc = d->k_cache + (size_t)l * d->n_ctx * kv, *vc = d->v_cache + (size_t)l * d->n_ctx * kv;
-        if (P && pos == 0) { // the cache's first P entries: a prefix's (used as they are, no RoPE), or
-                             // prompt tuning's virtual tokens' (RoPE applied: they are the model's own)
-            be->copy(kc, pf ? prefix_keys(pf, l) : prompt_cache_keys(m->prompt, l), (size_t)P * kv);
-            be->copy(vc, pf ? prefix_values(pf, l) : prompt_cache_values(m->prompt, l), (size_t)P * kv);
-        }
-        norm_forward(m, d->xb, d->mean, d->rstd, d->x, p->ln1w + l * C,
-                     p->ln1b ? p->ln1b + l * C : NULL, 1);
-        linear_forward(m, l, LS_LIN_QKV, d->qkv, d->xb, 1);
+        for (int b = 0; P && pos == 0 && b < nb; b++) fill_prefix_slots(m, l, lanes[b]);
+        norm_forward(m, d->xb, d->mean, d->rstd, d->x, p->ln1w + l * C, p->ln1b ? p->ln1b + l * C : NULL, nb);
+        linear_forward(m, l, LS_LIN_QKV, d->qkv, d->xb, nb);
         if (!IS_GPT2(m))
-            be->rope_forward(d->qkv, m->rope_cos, m->rope_sin, 1, 1, m->NH + 2 * m->NKV,
-                             m->NH + m->NKV, m->HS, at, m->cfg.rope_interleaved);
-        be->copy(kc + (size_t)at * kv, d->qkv + qd, kv);
-        be->copy(vc + (size_t)at * kv, d->qkv + qd + kv, kv);
-        be->attention_decode(d->xb2, d->att, d->qkv, kc, vc, at + 1, m->NH, m->NKV, m->HS);
-        linear_forward(m, l, LS_LIN_O, d->xb, d->xb2, 1);
-        be->residual_forward(d->x, d->x, d->xb, C);
-        norm_forward(m, d->xb, d->mean, d->rstd, d->x, p->ln2w + l * C,
-                     p->ln2b ? p->ln2b + l * C : NULL, 1);
-        linear_forward(m, l, LS_LIN_FC, d->fc, d->xb, 1);
-        if (IS_GPT2(m)) be->gelu_forward(d->act, d->fc, m->H);
-        else be->swiglu_forward(d->act, d->fc, 1, m->H);
-        linear_forward(m, l, LS_LIN_DOWN, d->xb2, d->act, 1);
-        be->residual_forward(d->x, d->x, d->xb2, C);
+            be->rope_forward(d->qkv, m->rope_cos, m->rope_sin, nb, 1, m->NH + 2 * m->NKV, m->NH + m->NKV, m->HS, at,
+                             m->cfg.rope_interleaved);
+        for (int b = 0; b < nb; b++) {
+            float *kc = lane_cache(m, d->k_cache, l, lanes[b]), *vc = lane_cache(m, d->v_cache, l, lanes[b]);
+            const float *q = d->qkv + (size_t)b * QKV;
+            be->copy(kc + (size_t)at * kv, q + qd, kv);
+            be->copy(vc + (size_t)at * kv, q + qd + kv, kv);
+            be->attention_decode(d->xb2 + (size_t)b * qd, d->att, q, kc, vc, at + 1, m->NH, m->NKV, m->HS);
+        }
+        linear_forward(m, l, LS_LIN_O, d->xb, d->xb2, nb);
+        be->residual_forward(d->x, d->x, d->xb, (size_t)nb * C);
+        norm_forward(m, d->xb, d->mean, d->rstd, d->x, p->ln2w + l * C, p->ln2b ? p->ln2b + l * C : NULL, nb);
+        linear_forward(m, l, LS_LIN_FC, d->fc, d->xb, nb);
+        if (IS_GPT2(m)) be->gelu_forward(d->act, d->fc, (size_t)nb * m->H);
+        else be->swiglu_forward(d->act, d->fc, nb, m->H);
+        linear_forward(m, l, LS_LIN_DOWN, d->xb2, d->act, nb);
+        be->residual_forward(d->x, d->x, d->xb2, (size_t)nb * C);
     }
-    norm_forward(m, d->xb, d->mean, d->rstd, d->x, p->lnfw, p->lnfb, 1);
-    be->matmul_forward(d->logits, d->xb, lm_head(m), NULL, 1, m->C, m->V);
-    be->download(d->host_logits, d->logits, m->V);
+    norm_forward(m, d->xb, d->mean, d->rstd, d->x, p->lnfw, p->lnfb, nb);
+    be->matmul_forward(d->logits, d->xb, lm_head(m), NULL, nb, m->C, m->V);
+    be->download(d->host_logits, d->logits, (size_t)nb * m->V);
     return d->host_logits;
 }
+
+const float *model_decode(ls_model *m, int token, int pos) {
+    static const int lane0 = 0;
+    return model_decode_lanes(m, 1, &lane0, &token, pos);
+}
+
+const float *model_prefill(ls_model *m, const int *tokens, int n, int lane) {
+    static const int zero = 0;
+    if (n < 1) {
+        ls_fail("model_prefill: expected at least one token, found %d", n);
+        return NULL;
+    }
+    if (check_decode(m, 1, &lane, tokens, n - 1)) return NULL;
+    for (int t = 0; t < n; t++)
+        if (check_decode(m, 1, &zero, tokens + t, 0)) return NULL;
+    int P = model_cache_offset(m), V = m->V;
+    int was_training = m->training;
+    model_set_training(m, 0);
+    float rc = model_reserve(m, 1, n) ? -1.0f : model_forward(m, tokens, NULL, NULL, 1, n, 0.0f);
+    model_set_training(m, was_training);
+    if (rc < 0.0f) return NULL;
+    decoder_reserve(m, P + n, lane + 1);
+    ls_decoder *d = &m->dec;
+    // the forward's rows: a prefix's sequence starts after its P slots; virtual
+    // tokens are rows of the forward themselves (m->T = P + n)
+    int first = m->prefix ? P : 0, rows = m->T;
+    for (int l = 0; l < m->L; l++) {
+        if (m->prefix) fill_prefix_slots(m, l, lane);
+        size_t at = (size_t)first * m->NKV * m->HS;
+        model_kv_rows(m, l, rows, lane_cache(m, d->k_cache, l, lane) + at, lane_cache(m, d->v_cache, l, lane) + at);
+    }
+    m->be->download(d->host_logits, m->acts.logits + (size_t)(rows - 1) * V, (size_t)V);
+    return d->host_logits;
+}
+
+void model_copy_lane(ls_model *m, int dst, int src, int rows) {
+    if (dst == src || rows <= 0) return;
+    decoder_reserve(m, rows, (dst > src ? dst : src) + 1);
+    size_t n = (size_t)rows * m->NKV * m->HS;
+    for (int l = 0; l < m->L; l++) {
+        m->be->copy(lane_cache(m, m->dec.k_cache, l, dst), lane_cache(m, m->dec.k_cache, l, src), n);
+        m->be->copy(lane_cache(m, m->dec.v_cache, l, dst), lane_cache(m, m->dec.v_cache, l, src), n);
+    }
+}
+
+void model_decode_reserve(ls_model *m, int n_ctx, int lanes) { decoder_reserve(m, n_ctx, lanes); }
 
 int model_virtual_tokens(const ls_model *m) { return m->prompt ? m->prompt->P : 0; }
 
@@ -968,7 +1051,7 @@ int model_generate(ls_model *m, const int *prompt, int n_prompt, int steps, ls_s
     int room = m->P - model_cache_offset(m);
     if (steps < 1 || steps > room)
         return ls_fail("model_generate: steps: expected 1..%d (max_seq_len less a prefix), found %d", room, steps);
-    decoder_reserve(m, model_cache_offset(m) + steps);
+    decoder_reserve(m, model_cache_offset(m) + steps, 1);
     int token = prompt[0], n_out = 0;
     out[n_out++] = token;
     for (int pos = 0; pos < steps; pos++) {

@@ -159,15 +159,17 @@ typedef struct {
     int no_decay;    // biases and norm weights (excluded from weight decay by HF Trainer)
 } ls_param_view;
 
-// KV cache and per-token buffers of the generation path (one sequence).
+// KV caches and per-token buffers of the generation path: `lanes` sequences
+// (beam search's beams) decoded side by side, each with its own cache.
 typedef struct {
     int n_ctx;       // capacity in positions (grown as decoding goes, <= max_seq_len)
+    int lanes;       // capacity in sequences
     float *memory;   // one allocation
-    float *k_cache;  // (L, n_ctx, NKV HS)
-    float *v_cache;  // (L, n_ctx, NKV HS)
-    float *x, *xb, *xb2, *qkv, *att, *fc, *act, *logits, *mean, *rstd; // one token
-    int *token;      // (1) backend buffer
-    float *host_logits; // (V) host copy returned by model_decode
+    float *k_cache;  // (L, lanes, n_ctx, NKV HS)
+    float *v_cache;  // (L, lanes, n_ctx, NKV HS)
+    float *x, *xb, *xb2, *qkv, *att, *fc, *act, *logits, *mean, *rstd; // one token per lane
+    int *token;      // (lanes) backend buffer
+    float *host_logits; // (lanes, V) host copy returned by model_decode / _lanes / model_prefill
 } ls_decoder;
 
 typedef struct ls_model {
@@ -396,6 +398,28 @@ int model_init_head(ls_model *m, uint64_t seed, int pooler_too);
 // at pos 0 their keys and values (prompt_cache_rows) fill slots 0..l_p-1.
 // Returns NULL on bad input.
 const float *model_decode(ls_model *m, int token, int pos);
+
+// The same for nb sequences at once (beam search's beams), all at position
+// pos: sequence b runs tokens[b] on the cache of lane lanes[b] (distinct,
+// 0 <= lanes[b] < 256; its positions 0..pos-1 run before). One pass over the
+// weights for all nb rows. Returns the host logits (nb, V), valid until the
+// next call, or NULL on bad input. model_decode is lane 0 of it.
+const float *model_decode_lanes(ls_model *m, int nb, const int *lanes, const int *tokens, int pos);
+
+// Runs tokens[0..n) through the model in one forward (model_forward's path,
+// B = 1) and leaves their keys and values (with a prefix's or the virtual
+// tokens' before them) in lane `lane`'s cache, as n model_decode calls would;
+// returns the host logits (V) after the last token, valid until the next
+// call, or NULL. Uses the training activations (model_reserve for (1, n)).
+const float *model_prefill(ls_model *m, const int *tokens, int n, int lane);
+
+// Lane src's cache rows 0..rows-1 (every layer) -> lane dst (a beam's child
+// taking its parent's history).
+void model_copy_lane(ls_model *m, int dst, int src, int rows);
+
+// Sizes the decode buffers for n_ctx positions and `lanes` sequences
+// (model_decode grows them as needed; this avoids growing step by step).
+void model_decode_reserve(ls_model *m, int n_ctx, int lanes);
 
 // Prompt tuning (prompt.h): l_p with virtual tokens attached, else 0. Real
 // token t of a row sits at l_p + t of the model's sequence: in a forward's

@@ -110,11 +110,11 @@ static int log_softmax_banned(const float *logits, int V, const unsigned char *b
     return 0;
 }
 
-// Runs the prompt through the KV cache; copies the logits after its last token.
+// Runs the prompt through the model in one forward, its keys and values into
+// lane 0's cache (model_prefill); copies the logits after its last token.
 static int prefill(ls_model *m, const int *prompt, int n_prompt, float *logits_out) {
-    const float *logits = NULL;
-    for (int pos = 0; pos < n_prompt; pos++)
-        if (!(logits = model_decode(m, prompt[pos], pos))) return -1;
+    const float *logits = model_prefill(m, prompt, n_prompt, 0);
+    if (!logits) return -1;
     memcpy(logits_out, logits, (size_t)m->V * sizeof(float));
     return 0;
 }
@@ -206,71 +206,32 @@ static void pool_add(gen_result *pool, int k, const int *tokens, int n, double l
     h->finished = finished;
 }
 
-// Per-beam key/value storage: slot s, layer l, generated row r at
-// ((s * L + l) * rows + r) * kv, for keys and for values.
-typedef struct {
-    float *k, *v;
-    int L, rows;
-    size_t kv;
-} kv_slots;
-
-static float *slot_row(const kv_slots *st, float *base, int s, int l, int r) {
-    return base + (((size_t)s * st->L + l) * st->rows + r) * st->kv;
-}
-
-// Model cache rows of positions [pos0, pos0 + n) of every layer <-> slot s rows
-// [r0, r0 + n) (a prefix's slots come first: model_cache_offset).
-static void slot_to_cache(ls_model *m, const kv_slots *st, int s, int r0, int pos0, int n) {
-    if (n <= 0) return;
-    ls_decoder *d = &m->dec;
-    for (int l = 0; l < st->L; l++) {
-        size_t at = ((size_t)l * d->n_ctx + model_cache_offset(m) + pos0) * st->kv;
-        m->be->copy(d->k_cache + at, slot_row(st, st->k, s, l, r0), (size_t)n * st->kv);
-        m->be->copy(d->v_cache + at, slot_row(st, st->v, s, l, r0), (size_t)n * st->kv);
-    }
-}
-
-static void cache_to_slot(ls_model *m, const kv_slots *st, int s, int r0, int pos0, int n) {
-    if (n <= 0) return;
-    ls_decoder *d = &m->dec;
-    for (int l = 0; l < st->L; l++) {
-        size_t at = ((size_t)l * d->n_ctx + model_cache_offset(m) + pos0) * st->kv;
-        m->be->copy(slot_row(st, st->k, s, l, r0), d->k_cache + at, (size_t)n * st->kv);
-        m->be->copy(slot_row(st, st->v, s, l, r0), d->v_cache + at, (size_t)n * st->kv);
-    }
-}
-
-static void slot_copy(ls_model *m, const kv_slots *st, int dst, int src, int n) {
-    if (n <= 0) return;
-    for (int l = 0; l < st->L; l++) {
-        m->be->copy(slot_row(st, st->k, dst, l, 0), slot_row(st, st->k, src, l, 0), (size_t)n * st->kv);
-        m->be->copy(slot_row(st, st->v, dst, l, 0), slot_row(st, st->v, src, l, 0), (size_t)n * st->kv);
-    }
-}
-
+// The beams live in the model's decode lanes (model_decode_lanes): beam b's
+// history is the cache of lane slot[b]; all live beams run one batched
+// decode per step. A parent's first child keeps its lane (the rows it needs
+// are there); further children copy the parent's rows into a free lane.
 int gen_beam_search(ls_model *m, const int *prompt, int n_prompt, const gen_config *cfg,
                     gen_result *out) {
     memset(out, 0, sizeof *out);
     int max_new;
     if (check_inputs(m, prompt, n_prompt, cfg, &max_new)) return -1;
-    const ls_backend *be = m->be;
-    int K = cfg->beam_size, V = m->V;
-    float *logits = ls_malloc((size_t)V * sizeof(float));
-    if (prefill(m, prompt, n_prompt, logits)) { free(logits); return -1; }
+    int K = cfg->beam_size, V = m->V, P = model_cache_offset(m);
+    model_decode_reserve(m, P + n_prompt + max_new, K);
+    float *logits = ls_malloc((size_t)K * V * sizeof(float));
+    if (prefill(m, prompt, n_prompt, logits)) {
+        free(logits);
+        return -1;
+    }
     out->n_decoded = n_prompt;
     out->hyps = ls_calloc((size_t)K, sizeof(gen_hyp));
 
-    kv_slots st = {.L = m->L, .rows = max_new, .kv = (size_t)m->NKV * m->HS};
-    size_t slot_floats = (size_t)K * st.L * st.rows * st.kv;
-    st.k = be->alloc(slot_floats);
-    st.v = be->alloc(slot_floats);
-
-    // live beams: tokens (K, max_new), score, storage slot
+    // live beams: tokens (K, max_new), score, lane
     int *tok = ls_malloc((size_t)K * max_new * sizeof(int));
     int *tok_next = ls_malloc((size_t)K * max_new * sizeof(int));
     double *score = ls_malloc((size_t)K * sizeof(double));
     int *slot = ls_malloc((size_t)K * sizeof(int));
     int *slot_next = ls_malloc((size_t)K * sizeof(int));
+    int *last = ls_malloc((size_t)K * sizeof(int));
     unsigned char *slot_used = ls_malloc((size_t)K);
     unsigned char *has_child = ls_malloc((size_t)K);
     candidate *cand = ls_malloc((size_t)K * sizeof(candidate));
@@ -282,30 +243,27 @@ int gen_beam_search(ls_model *m, const int *prompt, int n_prompt, const gen_conf
     slot[0] = 0;
 
     for (int i = 0; i < max_new && nb > 0; i++) {
+        if (i > 0) { // every live beam's last token, one batched step
+            for (int b = 0; b < nb; b++) last[b] = tok[(size_t)b * max_new + i - 1];
+            const float *l = model_decode_lanes(m, nb, slot, last, n_prompt + i - 1);
+            if (!l) { rc = -1; break; }
+            memcpy(logits, l, (size_t)nb * V * sizeof(float));
+            out->n_decoded += nb;
+        }
         int nc = 0;
         for (int b = 0; b < nb; b++) {
             int *gen = tok + (size_t)b * max_new;
-            if (i > 0) {
-                // this beam's generated rows 0..i-2 into the cache, then its last token
-                int pos = n_prompt + i - 1;
-                slot_to_cache(m, &st, slot[b], 0, n_prompt, i - 1);
-                const float *l = model_decode(m, gen[i - 1], pos);
-                if (!l) { rc = -1; break; }
-                memcpy(logits, l, (size_t)V * sizeof(float));
-                cache_to_slot(m, &st, slot[b], i - 1, pos, 1);
-                out->n_decoded++;
-            }
             int ns = ban_ngrams(gen, i, cfg->no_repeat_ngram, banned, set);
-            int none_left = log_softmax_banned(logits, V, banned, logp);
+            int none_left = log_softmax_banned(logits + (size_t)b * V, V, banned, logp);
             unban(banned, set, ns);
             if (none_left) continue;
             for (int t = 0; t < V; t++)
                 if (logp[t] > -INFINITY) offer(cand, &nc, K, score[b] + logp[t], b, t);
         }
-        if (rc) break;
 
-        // The new beams. A parent's first child inherits its storage slot (the
-        // rows it needs are already there); further children copy into free slots.
+        // The new beams' lanes: a parent's first child inherits its lane;
+        // further children copy the parent's rows (its prefix, prompt and
+        // generated tokens so far) into free lanes.
         memset(has_child, 0, (size_t)K);
         memset(slot_used, 0, (size_t)K);
         for (int j = 0; j < nc; j++) {
@@ -323,7 +281,7 @@ int gen_beam_search(ls_model *m, const int *prompt, int n_prompt, const gen_conf
             while (slot_used[free_slot]) free_slot++;
             slot_next[j] = free_slot;
             slot_used[free_slot] = 1;
-            slot_copy(m, &st, free_slot, slot[cand[j].beam], i);
+            model_copy_lane(m, free_slot, slot[cand[j].beam], P + n_prompt + i);
         }
         // finished beams leave; the others go on
         int live = 0;
@@ -348,13 +306,12 @@ int gen_beam_search(ls_model *m, const int *prompt, int n_prompt, const gen_conf
     for (int b = 0; rc == 0 && b < nb; b++)
         pool_add(out, K, tok + (size_t)b * max_new, max_new, score[b], cfg->length_penalty, 0);
 
-    be->free(st.k);
-    be->free(st.v);
     free(tok);
     free(tok_next);
     free(score);
     free(slot);
     free(slot_next);
+    free(last);
     free(slot_used);
     free(has_child);
     free(cand);

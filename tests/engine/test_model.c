@@ -594,6 +594,63 @@ static void test_lean_activations_keep_lora_gradients_bit_identical(void) {
     destroy(m);
 }
 
+// Beam search's decoding (eval/decode.c): model_prefill leaves the keys and
+// values that token-by-token decoding leaves (the next decoded logits agree,
+// within 1e-5 of their scale), and three lanes with different histories
+// decoded in one model_decode_lanes call give each lane's logits as decoding
+// it alone does; model_copy_lane gives a lane another's history. Both
+// families, LoRA attached.
+static void test_decode_lanes_and_prefill_match_one_sequence_decoding(void) {
+    const ls_family fam[2] = {LS_FAMILY_LLAMA, LS_FAMILY_GPT2};
+    enum { NP = 7, NL = 3 };
+    for (int k = 0; k < 2; k++) {
+        ls_model *m = tiny_model(fam[k], 2100 + k);
+        ls_lora lo;
+        ls_lora_config lc;
+        lora_config_default(&lc);
+        CHECK(lora_build(&lo, m, &lc) == 0);
+        for (size_t i = 0; i < lo.n_params; i++) lo.params[i] += 0.02f * (float)((int)(i % 11) - 5);
+        int prompt[NP], next[NL] = {3, 9, 14};
+        for (int t = 0; t < NP; t++) prompt[t] = (t * 31 + 7) % m->V;
+        size_t V = (size_t)m->V;
+        float *one = malloc(V * sizeof(float) * (NL + 1)), *batched = malloc(V * sizeof(float) * NL);
+        // token by token, lane 0, then each continuation alone (re-prefilled)
+        const float *lg = NULL;
+        for (int t = 0; t < NP; t++) lg = model_decode(m, prompt[t], t);
+        CHECK(lg != NULL);
+        memcpy(one, lg, V * sizeof(float));
+        for (int b = 0; b < NL; b++) {
+            for (int t = 0; t < NP; t++) lg = model_decode(m, prompt[t], t);
+            lg = model_decode(m, next[b], NP);
+            memcpy(one + (b + 1) * V, lg, V * sizeof(float));
+        }
+        double scale = max_abs(one, V * (NL + 1));
+        // prefill lane 0, copy it to lanes 1, 2, then one step of three lanes
+        lg = model_prefill(m, prompt, NP, 0);
+        CHECK(lg != NULL);
+        double dp = lg ? max_diff(lg, one, V) : 1.0;
+        model_copy_lane(m, 1, 0, NP);
+        model_copy_lane(m, 2, 0, NP);
+        int lanes[NL] = {2, 0, 1};
+        lg = model_decode_lanes(m, NL, lanes, next, NP);
+        CHECK(lg != NULL);
+        if (lg) memcpy(batched, lg, V * sizeof(float) * NL);
+        double db = 0.0;
+        for (int b = 0; b < NL; b++) db = fmax(db, max_diff(batched + b * V, one + (b + 1) * V, V));
+        printf("  %s: prefill vs token by token %.3g, three lanes at once vs alone %.3g (scale %.3g)\n",
+               k ? "gpt2" : "llama", dp, db, scale);
+        CHECK_MSG(dp <= 1e-5 * scale, "prefill logits off by %.3g", dp);
+        CHECK_MSG(db <= 1e-5 * scale, "batched lanes off by %.3g", db);
+        int dup[2] = {1, 1};
+        CHECK(model_decode_lanes(m, 2, dup, next, NP + 1) == NULL);
+        CHECK_STR_CONTAINS(ls_error(), "lane 1 given twice");
+        free(one);
+        free(batched);
+        lora_free(&lo, m);
+        destroy(m);
+    }
+}
+
 // Two micro-batches with loss_scale 1/2 give the gradient of the full batch
 // when both halves count the same number of positions.
 static void test_gradient_accumulation_matches_full_batch(void) {
@@ -1027,6 +1084,7 @@ static const ls_test tests[] = {
     LS_TEST(test_decay_segments_cover_params_and_skip_norms_and_biases),
     LS_TEST(test_bad_inputs_fail_with_message),
     LS_TEST(test_lean_activations_keep_lora_gradients_bit_identical),
+    LS_TEST(test_decode_lanes_and_prefill_match_one_sequence_decoding),
 };
 
 int main(int argc, char **argv) {
