@@ -116,9 +116,95 @@ static void cpu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
     }
 }
 
+// A product with few rows (decoding: one token per beam): sgemm would pack
+// all of the weight for every call, most of a decode step's time at N <= 16.
+// Here each weight row is read once for all N rows. One row: each dot
+// product vectorised over c. More: xt (C, W) holds the rows transposed and
+// zero-padded to W = 8 or 16, and 4 weight rows at a time keep 4 x W running
+// sums vectorised across the rows, so that each sum runs over c in order.
+// Compiled twice, with AVX2 + FMA and for the baseline, picked at run time
+// (GCC's target_clones cannot name the pair); the bits are the machine's
+// (FMA rounds once per product), the same for any thread count.
+#define FEW_ROWS 16
+
+#define ONE_ROW_BODY                                                                                                \
+    for (int o = o0; o < o1; o++) {                                                                                 \
+        const float *w = weight + (size_t)o * C;                                                                    \
+        float acc = 0.0f;                                                                                           \
+        _Pragma("omp simd reduction(+ : acc)") for (int c = 0; c < C; c++) acc = MADD(x[c], w[c], acc);            \
+        out[o] = acc + (bias ? bias[o] : 0.0f);                                                                     \
+    }
+
+#define FEW_ROWS_BODY(W)                                                                                            \
+    for (int o = o0; o < o1; o += 4) {                                                                              \
+        int nr = o1 - o < 4 ? o1 - o : 4;                                                                           \
+        const float *w[4];                                                                                          \
+        for (int r = 0; r < 4; r++) w[r] = weight + (size_t)(o + (r < nr ? r : 0)) * C;                            \
+        float acc[4][W] = {{0}};                                                                                    \
+        for (int c = 0; c < C; c++) {                                                                               \
+            const float *xc = x + (size_t)c * W;                                                                    \
+            for (int r = 0; r < 4; r++) {                                                                           \
+                float wv = w[r][c];                                                                                 \
+                _Pragma("omp simd") for (int n = 0; n < W; n++) acc[r][n] = MADD(xc[n], wv, acc[r][n]);            \
+            }                                                                                                       \
+        }                                                                                                           \
+        for (int r = 0; r < nr; r++)                                                                                \
+            for (int n = 0; n < N; n++) out[(size_t)n * OC + o + r] = acc[r][n] + (bias ? bias[o + r] : 0.0f);     \
+    }
+
+// x: the row (W 1) or xt (C, W); weight rows o0..o1 -> out columns o0..o1
+#define FEW_ROWS_PARAMS float *out, const float *x, const float *weight, const float *bias, int N, int C, int OC, int o0, int o1
+#define MADD(a, b, c) ((a) * (b) + (c))
+static void few_rows_base(FEW_ROWS_PARAMS, int W) {
+    if (W == 1) { (void)N; (void)OC; ONE_ROW_BODY }
+    else if (W == 8) { FEW_ROWS_BODY(8) }
+    else { FEW_ROWS_BODY(16) }
+}
+#undef MADD
+#if defined(__GNUC__) && defined(__x86_64__)
+#define MADD(a, b, c) __builtin_fmaf(a, b, c)
+__attribute__((target("avx2,fma"))) static void few_rows_fma(FEW_ROWS_PARAMS, int W) {
+    if (W == 1) { (void)N; (void)OC; ONE_ROW_BODY }
+    else if (W == 8) { FEW_ROWS_BODY(8) }
+    else { FEW_ROWS_BODY(16) }
+}
+#undef MADD
+static int have_fma(void) {
+    static int v = -1;
+    if (v < 0) v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return v;
+}
+#else
+#define few_rows_fma few_rows_base
+static int have_fma(void) { return 0; }
+#endif
+
+static void matmul_few_rows(float *out, const float *inp, const float *weight, const float *bias, int N, int C,
+                            int OC) {
+    int W = N == 1 ? 1 : N <= 8 ? 8 : 16, spans = (OC + 63) / 64, fma = have_fma();
+    float *xt = NULL;
+    if (N > 1) {
+        xt = ls_calloc((size_t)C * W, sizeof(float));
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < C; c++) xt[(size_t)c * W + n] = inp[(size_t)n * C + c];
+    }
+    const float *x = N > 1 ? xt : inp;
+    #pragma omp parallel for if ((size_t)OC * C > OMP_MIN_WORK)
+    for (int s = 0; s < spans; s++) {
+        int o0 = s * 64, o1 = o0 + 64 < OC ? o0 + 64 : OC;
+        if (fma) few_rows_fma(out, x, weight, bias, N, C, OC, o0, o1, W);
+        else few_rows_base(out, x, weight, bias, N, C, OC, o0, o1, W);
+    }
+    free(xt);
+}
+
 // inp (N,C), weight (OC,C), bias (OC) -> out (N,OC)
 static void cpu_matmul_forward(float *out, const float *inp, const float *weight,
                                const float *bias, int N, int C, int OC) {
+    if (N <= FEW_ROWS) {
+        matmul_few_rows(out, inp, weight, bias, N, C, OC);
+        return;
+    }
     float beta = 0.0f;
     if (bias) {
         #pragma omp parallel for if ((size_t)N * OC > OMP_MIN_WORK)
