@@ -20,11 +20,14 @@
 //     (the first one found on a tie).
 // Greedy decoding is beam search with one beam: argmax each step, stop at EOS.
 //
-// Implementation: one KV cache per beam. The prompt runs once through
-// model_decode (the engine's single-sequence KV-cache path); each beam keeps
-// the keys/values of its generated positions in its own slot and swaps them
-// into the model's cache (layout (L, n_ctx, NKV*HS), model.h) before its
-// token runs. A token costs one cached decode step, not a re-run of the prefix.
+// Implementation: the prompt runs once, in one forward (model_prefill), into
+// the model's decode lane 0; each beam lives in a lane of its own (layout (L,
+// lanes, n_ctx, NKV*HS), model.h) and every step decodes all live beams at
+// once (model_decode_lanes: one pass over the weights for all of them); a
+// beam's first child keeps its lane, further children copy their parent's
+// rows into a free lane (model_copy_lane). A token costs one cached decode
+// row, not a re-run of the prefix. Greedy uses the same prefill, so that one
+// beam gives greedy's hypothesis and score bit for bit.
 #ifndef LS_EVAL_DECODE_H
 #define LS_EVAL_DECODE_H
 
