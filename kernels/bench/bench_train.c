@@ -182,7 +182,8 @@ static int build_trainable(const bench_args *a, const ls_model_config *cfg, cons
     lc.alpha = 2.0f * a->rank;
     const char *mods = a->lora ? a->lora : cfg->family == LS_FAMILY_GPT2 ? "c_attn" : "q,v";
     if (lora_parse_modules(cfg->family, mods, &lc.modules) != 0) return -1;
-    return lora_build(lo, m, &lc);
+    if (lora_build(lo, m, &lc) != 0) return -1;
+    return model_set_loss_chunk(m, model_loss_chunk_rows(m)); // as `train` runs a frozen head
 }
 
 // Median seconds of a.steps training steps after a.warmup untimed ones, or

@@ -521,7 +521,7 @@ static void act_sizes(ls_model *m, size_t *s, int B, int T) {
         Lh * N * H,                  // act
         L * N * C,                   // res3
         e ? 0 : N * C, g && !e ? N : 0, e ? 0 : N, // lnf, lnf_mean, lnf_rstd
-        e ? 0 : N * m->V,            // logits
+        e ? 0 : (m->loss_chunk > 0 && (size_t)m->loss_chunk < N ? (size_t)m->loss_chunk : N) * m->V, // logits
         N, N,                        // losses, dlosses
         N * C, N * C, N * C,         // dres, dln, datty
         N * QKV,                     // dqkv
@@ -546,7 +546,8 @@ int model_reserve(ls_model *m, int B, int T) {
                        Tmax, B, T);
     int lean = lean_plan(m);
     // done when the slots fit (B, T) and keep every layer of what the backward will read
-    if (m->acts_memory && B <= m->Bcap && T <= m->Tcap && !(m->lean & ~lean)) return 0;
+    if (m->acts_memory && B <= m->Bcap && T <= m->Tcap && !(m->lean & ~lean) && m->acts_loss_chunk == m->loss_chunk)
+        return 0;
     int Bn = B > m->Bcap ? B : m->Bcap, Tn = T > m->Tcap ? T : m->Tcap;
     m->lean = lean;
     // Refuse before allocating what the machine cannot hold (batch_size 65536
@@ -573,6 +574,7 @@ int model_reserve(ls_model *m, int B, int T) {
     m->n_acts = 0;
     for (int i = 0; i < LS_N_ACT_TENSORS; i++) m->n_acts += m->act_sizes[i];
     m->acts_memory = m->be->alloc(m->n_acts);
+    m->acts_loss_chunk = m->loss_chunk;
     point_acts(m);
     m->Bcap = Bn;
     m->Tcap = Tn;
@@ -694,6 +696,66 @@ static const float *lm_head(const ls_model *m) {
 // ----------------------------------------------------------------------------
 // forward / backward
 
+// d loss_i / d loss_i's row weight: loss_scale w_i / sum w (0 without weight) -> dlosses (N).
+static void upload_dlosses(ls_model *m, int N, float loss_scale) {
+    for (int i = 0; i < N; i++)
+        m->host_losses[i] = m->weight_sum > 0.0 ? (float)(loss_scale * m->host_weights[i] / m->weight_sum) : 0.0f;
+    m->be->upload(m->acts.dlosses, m->host_losses, N);
+}
+
+// Rows of one chunk of the head (model_set_loss_chunk): all N when off.
+static int head_rows(const ls_model *m, int N) { return m->loss_chunk > 0 && m->loss_chunk < N ? m->loss_chunk : N; }
+
+// Rows [r0, r0 + n) of the LM head and the loss. HEAD_LOSS: their logits into
+// acts.logits (n, V), then their losses. HEAD_GRAD: from those logits, the
+// loss's backward in place (dlosses uploaded) and d lnf of the rows into
+// acts.dln (the head's weight gradient into dhead, accumulated). HEAD_REGRAD:
+// the logits again, then HEAD_GRAD's.
+enum { HEAD_LOSS, HEAD_GRAD, HEAD_REGRAD };
+static void head_chunk(ls_model *m, int r0, int n, float smoothing, int stage, float *dhead) {
+    const ls_backend *be = m->be;
+    ls_acts *a = &m->acts;
+    size_t at = (size_t)r0 * m->C;
+    if (stage != HEAD_GRAD) be->matmul_forward(a->logits, a->lnf + at, lm_head(m), NULL, n, m->C, m->V);
+    if (stage == HEAD_LOSS) {
+        be->crossentropy_forward(a->losses + r0, a->logits, m->targets + r0, n, m->V, smoothing);
+        return;
+    }
+    be->crossentropy_backward(a->logits, a->logits, m->targets + r0, a->dlosses + r0, n, m->V, smoothing);
+    be->matmul_backward(a->dln + at, dhead, NULL, a->logits, a->lnf + at, lm_head(m), n, m->C, m->V);
+}
+
+// The head and the per-row losses of a forward with targets. Chunked and in
+// training with the head frozen, each chunk's backward runs right after its
+// loss (d lnf for loss_scale 1; model_backward scales it): its logits are
+// never needed again.
+static void head_forward(ls_model *m, int N, float smoothing) {
+    int R = head_rows(m, N), fused = m->loss_chunk > 0 && m->training && !model_trains_weights(m, -1);
+    if (fused) upload_dlosses(m, N, 1.0f);
+    for (int r0 = 0; r0 < N; r0 += R) {
+        int n = N - r0 < R ? N - r0 : R;
+        head_chunk(m, r0, n, smoothing, HEAD_LOSS, NULL);
+        if (fused) head_chunk(m, r0, n, smoothing, HEAD_GRAD, NULL);
+    }
+    m->head_done = fused;
+    m->head_smoothing = smoothing;
+}
+
+int model_head_trains(const ls_model *m) { return model_trains_weights(m, -1); }
+
+int model_loss_chunk_rows(const ls_model *m) {
+    if (IS_ENC(m)) return 0;
+    int rows = (int)((32u << 20) / (unsigned)m->V);
+    return rows < 64 ? 64 : rows;
+}
+
+int model_set_loss_chunk(ls_model *m, int rows) {
+    if (rows < 0) return ls_fail("model_set_loss_chunk: rows: expected >= 0, found %d", rows);
+    m->loss_chunk = rows;
+    m->has_targets = 0;
+    return m->acts_memory ? model_reserve(m, m->Bcap, m->Tcap - model_virtual_tokens(m)) : 0;
+}
+
 float model_forward(ls_model *m, const int *tokens, const int *targets, const float *mask,
                     int B, int T, float smoothing) {
     const ls_backend *be = m->be;
@@ -726,6 +788,11 @@ float model_forward(ls_model *m, const int *tokens, const int *targets, const fl
     int pos0 = pf ? pf->P : 0; // the prefix occupies positions 0..P-1, as a cache of P entries does
     if (pos0 + T > m->cfg.max_seq_len) {
         ls_fail("model_forward: T: expected prefix %d + T <= max_seq_len %d, found T %d", pos0, m->cfg.max_seq_len, T);
+        return -1.0f;
+    }
+    if (!targets && head_rows(m, B * T) < B * T) {
+        ls_fail("model_forward: the logits are computed %d rows at a time (model_set_loss_chunk); a forward without "
+                "targets needs all %d: set 0 first", m->loss_chunk, B * T);
         return -1.0f;
     }
     // what trains grew since the reservation (gradients enabled, LoRA attached): keep more layers
@@ -767,22 +834,24 @@ float model_forward(ls_model *m, const int *tokens, const int *targets, const fl
         x = res3;
     }
     norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, x, p->lnfw, p->lnfb, N);
-    be->matmul_forward(a->logits, a->lnf, lm_head(m), NULL, N, m->C, m->V);
-
     m->has_targets = targets != NULL;
+    m->head_done = 0;
     m->loss = 0.0;
-    if (!targets) return 0.0f;
+    if (!targets) {
+        be->matmul_forward(a->logits, a->lnf, lm_head(m), NULL, N, m->C, m->V);
+        return 0.0f;
+    }
     be->upload_int(m->targets, targets, N);
-    be->crossentropy_forward(a->losses, a->logits, m->targets, N, m->V, smoothing);
-    be->download(m->host_losses, a->losses, N);
     double wsum = 0.0, lsum = 0.0;
     for (int i = 0; i < N; i++) {
         float w = targets[i] >= 0 ? (mask ? mask[i] : 1.0f) : 0.0f;
         m->host_weights[i] = w;
         wsum += w;
-        lsum += (double)w * m->host_losses[i];
     }
     m->weight_sum = wsum;
+    head_forward(m, N, smoothing);
+    be->download(m->host_losses, a->losses, N);
+    for (int i = 0; i < N; i++) lsum += (double)m->host_weights[i] * m->host_losses[i];
     m->loss = wsum > 0.0 ? lsum / wsum : 0.0;
     return (float)m->loss;
 }
@@ -799,17 +868,19 @@ void model_backward(ls_model *m, float loss_scale, float smoothing) {
     ls_assert(!(pf && tw)); // embedding_backward has no position offset: a prefix trains with the base frozen
     ls_assert(!(m->lean & ~lean_plan(m))); // the forward kept every layer of what this backward reads
 
-    // d loss / d loss_i = w_i / sum w  (times the caller's scale)
-    for (int i = 0; i < N; i++)
-        m->host_losses[i] = m->weight_sum > 0.0
-                                ? (float)(loss_scale * m->host_weights[i] / m->weight_sum)
-                                : 0.0f;
-    be->upload(a->dlosses, m->host_losses, N);
-    float *dlogits = a->logits;
-    be->crossentropy_backward(dlogits, a->logits, m->targets, a->dlosses, N, m->V, smoothing);
+    // d loss / d loss_i = w_i / sum w  (times the caller's scale), through the head into dln
     float *dhead = NULL;
     if (tw) dhead = g->lm_head ? g->lm_head : g->wte;
-    be->matmul_backward(a->dln, dhead, NULL, dlogits, a->lnf, lm_head(m), N, m->C, m->V);
+    if (m->head_done) { // the forward ran it, chunk by chunk, for loss_scale 1
+        ls_assert(smoothing == m->head_smoothing && !dhead);
+        if (loss_scale != 1.0f) be->scale(a->dln, NC, loss_scale);
+    } else {
+        upload_dlosses(m, N, loss_scale);
+        int R = head_rows(m, N);
+        if (R == N) head_chunk(m, 0, N, smoothing, HEAD_GRAD, dhead); // the forward's logits, whole
+        else
+            for (int r0 = 0; r0 < N; r0 += R) head_chunk(m, r0, N - r0 < R ? N - r0 : R, smoothing, HEAD_REGRAD, dhead);
+    }
     be->zero(a->dres, NC);
     const float *xL = a->res3 + (size_t)(m->L - 1) * NC;
     norm_backward(m, a->dres, tw ? g->lnfw : NULL, tb ? g->lnfb : NULL, a->dln,

@@ -211,6 +211,12 @@ typedef struct ls_model {
     int B, T;
     int has_targets;
     double weight_sum;          // sum of loss weights of the last forward
+    // model_set_loss_chunk: the LM head and the loss run over this many rows
+    // at a time (0: all at once), so that acts.logits holds (chunk, V), not
+    // (N, V); acts_loss_chunk is what the activations were sized with.
+    int loss_chunk, acts_loss_chunk;
+    int head_done;              // the last forward also ran the head's backward (fused, chunked)
+    float head_smoothing;       // ... with this label smoothing
     double loss;                // mean loss of the last forward (0 without targets)
 
     int *types, *keymask;       // (Bcap*Tcap) backend buffers (encoder family)
@@ -420,6 +426,21 @@ void model_copy_lane(ls_model *m, int dst, int src, int rows);
 // Sizes the decode buffers for n_ctx positions and `lanes` sequences
 // (model_decode grows them as needed; this avoids growing step by step).
 void model_decode_reserve(ls_model *m, int n_ctx, int lanes);
+
+// Training memory: the LM head and the loss run over `rows` rows at a time
+// (0: all N at once), so that the (N, V) logits never exist whole. A forward
+// with targets then computes the loss chunk by chunk; in training mode with
+// the head frozen (LoRA, adapters, prefixes, BitFit) it also runs the head's
+// backward for each chunk (d lnf, scaled by model_backward's loss_scale
+// later), otherwise model_backward recomputes each chunk's logits. A forward
+// without targets is refused (its callers read acts.logits whole): set 0
+// first. Re-sizes the activations when they are allocated. Returns 0 or -1.
+int model_set_loss_chunk(ls_model *m, int rows);
+// The chunk `train` uses when the head is frozen: about 32M logits (128 MB)
+// a chunk, at least 64 rows; an encoder has no LM head: 0.
+int model_loss_chunk_rows(const ls_model *m);
+// 1 when the LM head's weight trains (full fine-tuning), else 0.
+int model_head_trains(const ls_model *m);
 
 // Prompt tuning (prompt.h): l_p with virtual tokens attached, else 0. Real
 // token t of a row sits at l_p + t of the model's sequence: in a forward's

@@ -212,6 +212,11 @@ int bench_train(const bench_shape *s, const char *assets_dir, int full, int thre
             return -1;
         }
     }
+    if (!full && model_set_loss_chunk(&m, model_loss_chunk_rows(&m))) { // as `train` runs a frozen head
+        lora_free(&lo, &m);
+        model_free(&m);
+        return -1;
+    }
     ls_adamw opt, hopt;
     train_step_spec spec;
     train_step_spec_init(&spec, &m, full ? NULL : &lo, &opt);

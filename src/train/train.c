@@ -462,6 +462,9 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
         t->have_opt = 1;
         if (encoder && setup_head(t)) return -1;
     }
+    // a frozen LM head runs in chunks, its backward fused into the forward: the
+    // (N, V) logits never exist whole (model_set_loss_chunk)
+    if (!model_head_trains(&t->m) && model_set_loss_chunk(&t->m, model_loss_chunk_rows(&t->m))) return -1;
     t->data_seed = ls_seed_mix((uint64_t)c->seed, DATA_STREAM);
     t->dropout_seed = ls_seed_mix((uint64_t)c->seed, DROPOUT_STREAM);
     ds_sampler_init(&t->sampler, t->train_items, t->n_train, t->data_seed);

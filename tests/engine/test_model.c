@@ -651,6 +651,62 @@ static void test_decode_lanes_and_prefill_match_one_sequence_decoding(void) {
     }
 }
 
+// The LM head and the loss in chunks (model_set_loss_chunk: 5 rows of the
+// batch's 12): the loss and the gradients are the whole head's — LoRA (the
+// head's backward fused into the forward, scaled by loss_scale 0.5 later)
+// and full fine-tuning (each chunk's logits again in the backward) — within
+// 1e-6 of their scale; the logits buffer holds 5 rows, and a forward without
+// targets is refused while chunked.
+static void test_chunked_loss_head_gives_the_whole_heads_gradients(void) {
+    const ls_family fam[2] = {LS_FAMILY_LLAMA, LS_FAMILY_GPT2};
+    for (int k = 0; k < 2; k++) {
+        for (int full = 0; full < 2; full++) {
+            ls_model *m = tiny_model(fam[k], 2200 + k);
+            ls_lora lo;
+            ls_lora_config lc;
+            lora_config_default(&lc);
+            if (full) model_enable_grads(m);
+            else CHECK(lora_build(&lo, m, &lc) == 0);
+            float *g = full ? m->grads_memory : lo.grads;
+            size_t n = full ? m->n_params : lo.n_params;
+            if (!full)
+                for (size_t i = 0; i < lo.n_params; i++) lo.params[i] += 0.01f * (float)((int)(i % 13) - 6);
+            model_set_training(m, 1);
+            batch bt = make_batch(m->V, 2300 + k);
+            float *g0 = malloc(n * sizeof(float));
+            double l0 = 0.0, l1 = 0.0;
+            size_t acts0 = 0;
+            for (int run = 0; run < 2; run++) {
+                if (run == 1) {
+                    acts0 = m->n_acts;
+                    CHECK(model_set_loss_chunk(m, 5) == 0);
+                }
+                model_zero_grad(m);
+                if (!full) lora_zero_grad(&lo);
+                float l = model_forward(m, bt.tok, bt.tgt, bt.mask, TB, TT, SMOOTH);
+                model_backward(m, 0.5f, SMOOTH);
+                if (run == 0) {
+                    l0 = l;
+                    memcpy(g0, g, n * sizeof(float));
+                } else l1 = l;
+            }
+            double scale = max_abs(g0, n), d = max_diff(g, g0, n);
+            printf("  %s %s: loss %.9g whole, %.9g in chunks; gradients max |diff| %.3g of %.3g\n",
+                   k ? "gpt2" : "llama", full ? "full" : "lora", l0, l1, d, scale);
+            CHECK_CLOSE(l1, l0, 1e-6, 0.0);
+            CHECK_MSG(d <= 1e-6 * scale, "chunked head gradients off by %.3g", d);
+            CHECK_INT((long long)(acts0 - m->n_acts), (long long)(TB * TT - 5) * m->V);
+            CHECK(model_forward(m, bt.tok, NULL, NULL, TB, TT, 0.0f) < 0.0f);
+            CHECK_STR_CONTAINS(ls_error(), "a forward without targets needs all 12");
+            CHECK(model_set_loss_chunk(m, 0) == 0);
+            CHECK(model_forward(m, bt.tok, NULL, NULL, TB, TT, 0.0f) == 0.0f);
+            free(g0);
+            if (!full) lora_free(&lo, m);
+            destroy(m);
+        }
+    }
+}
+
 // Two micro-batches with loss_scale 1/2 give the gradient of the full batch
 // when both halves count the same number of positions.
 static void test_gradient_accumulation_matches_full_batch(void) {
@@ -1085,6 +1141,7 @@ static const ls_test tests[] = {
     LS_TEST(test_bad_inputs_fail_with_message),
     LS_TEST(test_lean_activations_keep_lora_gradients_bit_identical),
     LS_TEST(test_decode_lanes_and_prefill_match_one_sequence_decoding),
+    LS_TEST(test_chunked_loss_head_gives_the_whole_heads_gradients),
 };
 
 int main(int argc, char **argv) {
