@@ -12,10 +12,13 @@ scripts/setup.sh
 # setting, so that a rerun gives their bits), LORASCOPE_JOBS runs at a time
 # (default: the cores / threads). The runs still to do go out as their own
 # `lorascope train` commands (`run --list`: resumable, each locking its run
-# directory); `lorascope run` then finds them complete, evaluates, analyses.
+# directory), then a second listing holds their evaluations, run the same way;
+# `lorascope run` then finds them complete and evaluated, and analyses.
 threads=${LORASCOPE_THREADS:-1}
 jobs=${LORASCOPE_JOBS:-$(($(nproc) / threads))}
 [ "$jobs" -ge 1 ] || jobs=1
-build/lorascope run experiments/*.ini --threads "$threads" "$@" --list |
-    xargs -r -d '\n' -P "$jobs" -I{} sh -c '{}'
+for _pass in train eval; do
+    build/lorascope run experiments/*.ini --threads "$threads" "$@" --list |
+        xargs -r -d '\n' -P "$jobs" -I{} sh -c '{}'
+done
 exec build/lorascope run experiments/*.ini --threads "$threads" "$@"

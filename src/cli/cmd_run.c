@@ -7,7 +7,8 @@
 // still to do, so a sweep can be spread over machines (GNU parallel, a Slurm
 // array); a later `lorascope run` on the same results directory finds them
 // complete and only collects. `--slurm FILE` writes those commands as an
-// sbatch job-array script instead (runner.h).
+// sbatch job-array script instead (runner.h); `--gather` makes the tables
+// and figures from whatever runs are complete, training nothing.
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ typedef struct {
     char slurm[PATH_MAX];
     int threads;
     int no_plot;
+    int gather;
 } run_opts;
 
 #define S run_opts
@@ -43,6 +45,9 @@ static const opt_spec RUN_OPTIONS[] = {
     OPT_STR_(S, "run", "results", "results", results, 0, "results directory"),
     OPT_INT_(S, "run", "threads", "threads", threads, 1, 1024, 0, "threads per training run (default: each run's own)"),
     OPT_BOOL_(S, "run", "no_plot", "no-plot", no_plot, "tables only"),
+    OPT_BOOL_(S, "run", "gather", "gather", gather,
+              "train and evaluate nothing: tables and figures from the runs complete (and evaluated) now, "
+              "naming those left out"),
 };
 #undef S
 static const opt_table RUN_TABLE = {RUN_OPTIONS, (int)(sizeof RUN_OPTIONS / sizeof *RUN_OPTIONS), "run",
@@ -107,7 +112,7 @@ int cmd_run(int argc, char **argv) {
         exp_set_free(&s);
         return 2;
     }
-    exp_options eo = {.results = o.results, .threads = o.threads, .no_plot = o.no_plot, .argc = argc, .argv = argv};
+    exp_options eo = {.results = o.results, .threads = o.threads, .no_plot = o.no_plot, .gather = o.gather, .argc = argc, .argv = argv};
     if (o.list) {
         exp_list_commands(&s, &eo, self_exe(), stdout);
         exp_set_free(&s);
@@ -129,8 +134,8 @@ int cmd_run(int argc, char **argv) {
         exp_set_free(&s);
         return 1;
     }
-    rc = exp_train_all(&s, &eo);
-    if (!rc) rc = exp_evaluate_all(&s, &eo);
+    if (!o.gather) rc = exp_train_all(&s, &eo);
+    if (!rc && !o.gather) rc = exp_evaluate_all(&s, &eo);
     if (!rc) rc = exp_analyse_all(&s, &eo);
     if (rc) fprintf(stderr, "lorascope run: %s\n", ls_error());
     ls_lock_release(&lock);

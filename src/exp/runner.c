@@ -114,6 +114,86 @@ static void print_train_command(FILE *out, const exp_run *r, const exp_options *
     if (o->threads) fprintf(out, " --threads %d", o->threads);
 }
 
+static int eval_request(const experiment *e, const exp_run *r, const exp_options *o, const char *out,
+                        evaluate_request *req);
+
+// The `lorascope eval` command of a request: every option that differs from
+// eval's defaults (threads too: --threads 0 is OpenMP's default).
+static void print_eval_command(FILE *out, const evaluate_request *req, const char *exe) {
+    evaluate_request d;
+    evaluate_defaults(&d);
+    const opt_table *t = evaluate_table();
+    print_quoted(out, exe);
+    fputs(" eval", out);
+    for (int i = 0; i < t->n; i++) {
+        const opt_spec *spec = &t->specs[i];
+        const char *v = (const char *)req + spec->offset, *dv = (const char *)&d + spec->offset;
+        char flag[80], num[32];
+        snprintf(flag, sizeof flag, "--%s", spec->flag);
+        if (spec->type == OPT_STR && v[0] && strcmp(v, dv)) {
+            print_arg(out, flag, 0);
+            print_arg(out, v, 1);
+        } else if (spec->type == OPT_INT && *(const int *)v != *(const int *)dv) {
+            snprintf(num, sizeof num, "%d", *(const int *)v);
+            print_arg(out, flag, 0);
+            print_arg(out, num, 0);
+        }
+    }
+}
+
+// The evaluations still to do that can run now: (experiment, run) pairs whose
+// experiment has [eval], whose run is complete and has no eval.json yet, each
+// run once (eval.json is the run's). Calls fn for each; returns the count.
+typedef void (*eval_todo_fn)(void *ctx, const experiment *e, const exp_run *r, const char *eval_json);
+
+static int for_each_eval_todo(const exp_set *s, eval_todo_fn fn, void *ctx) {
+    int n = 0;
+    for (int i = 0; i < s->n_exps; i++) {
+        if (!s->exps[i].n_eval) continue;
+        for (int k = 0; k < s->n_runs[i]; k++) {
+            const exp_run *r = &s->runs[i][k];
+            int seen = 0; // the same run in an earlier experiment with [eval]
+            for (int j = 0; j < i && !seen; j++)
+                for (int q = 0; q < s->n_runs[j] && !seen; q++)
+                    seen = s->exps[j].n_eval && !strcmp(s->runs[j][q].dir, r->dir);
+            char *json = ls_path_join(r->dir, "eval.json");
+            if (!seen && exp_run_is_complete(r->dir) && !ls_exists(json)) {
+                if (fn) fn(ctx, &s->exps[i], r, json);
+                n++;
+            }
+            free(json);
+        }
+    }
+    return n;
+}
+
+typedef struct {
+    FILE *out;
+    const exp_options *o;
+    const char *exe;
+    int k;          // --slurm: the next task index; -1: --list
+} eval_printer;
+
+static void print_eval_todo(void *ctx, const experiment *e, const exp_run *r, const char *eval_json) {
+    eval_printer *p = ctx;
+    evaluate_request *req = ls_calloc(1, sizeof *req);
+    char *json = absolute(eval_json);
+    if (eval_request(e, r, p->o, json, req)) {
+        // planned runs were checked at load time; say so rather than print a broken command
+        fprintf(stderr, "lorascope run: eval of %s: %s\n", r->label, ls_error());
+    } else {
+        if (p->k >= 0) {
+            fprintf(p->out, "%d) evaltask ", p->k++);
+            print_quoted(p->out, json);
+            fputc(' ', p->out);
+        }
+        print_eval_command(p->out, req, p->exe);
+        fputs(p->k >= 0 ? " ;;\n" : "\n", p->out);
+    }
+    free(json);
+    free(req);
+}
+
 void exp_list_commands(const exp_set *s, const exp_options *o, const char *exe, FILE *out) {
     for (int u = 0; u < s->n_unique; u++) {
         const exp_run *r = s->unique[u];
@@ -121,6 +201,8 @@ void exp_list_commands(const exp_set *s, const exp_options *o, const char *exe, 
         print_train_command(out, r, o, exe, has_checkpoint(r->dir));
         fputc('\n', out);
     }
+    eval_printer p = {out, o, exe, -1};
+    for_each_eval_todo(s, print_eval_todo, &p);
 }
 
 // The array script's preamble: its directives, then `task DIR CMD...`, which
@@ -130,12 +212,14 @@ static void slurm_preamble(FILE *out, const exp_options *o, int n, const char *l
     fprintf(out,
             "#!/bin/bash\n"
             "# Written by `lorascope run --slurm`: one Slurm array task per training run\n"
-            "# still to do (task i runs the i-th command of `lorascope run --list`).\n"
-            "# Submit with `sbatch THIS_FILE` (add your partition, time and account\n"
-            "# options there or on the command line); once every task has finished,\n"
-            "# `lorascope run` with the same experiments and --results evaluates the\n"
-            "# runs and writes the tables and figures. Each task locks only its own run\n"
-            "# directory; a task run again resumes its run or, if complete, does nothing.\n"
+            "# still to do, then one per evaluation ([eval]) of a run already complete\n"
+            "# (task i runs the i-th command of `lorascope run --list`). Submit with\n"
+            "# `sbatch THIS_FILE` (add your partition, time and account options there\n"
+            "# or on the command line). Once the array has finished, write the script\n"
+            "# again: it then holds the evaluations of the runs just trained (or\n"
+            "# nothing); then `lorascope run` with the same experiments and --results\n"
+            "# writes the tables and figures. Each task locks only its own run\n"
+            "# directory; a task run again resumes its run or, if done, does nothing.\n"
             "#SBATCH --job-name=lorascope\n"
             "#SBATCH --array=0-%d\n",
             n - 1);
@@ -147,12 +231,23 @@ static void slurm_preamble(FILE *out, const exp_options *o, int n, const char *l
           "task() {\n"
           "    dir=$1\n"
           "    shift\n"
-          "    if { [ -f \"$dir/adapter/adapter_model.safetensors\" ] || [ -f \"$dir/full/model.safetensors\" ]; } &&\n"
+          "    weights=\n"
+          "    for w in adapter/adapter_model.safetensors full/model.safetensors bitfit/model.safetensors \\\n"
+          "        adapters/model.safetensors prefix/adapter_model.safetensors prompt/adapter_model.safetensors; do\n"
+          "        [ -f \"$dir/$w\" ] && weights=1\n"
+          "    done\n"
+          "    if [ -n \"$weights\" ] &&\n"
           "        grep -Eq '\"status\":[[:space:]]*\"completed\"' \"$dir/manifest.json\" 2>/dev/null; then\n"
           "        echo \"complete: $dir\"\n"
           "        return 0\n"
           "    fi\n"
           "    if [ -f \"$dir/config.ini\" ]; then exec \"$@\" --resume; else exec \"$@\"; fi\n"
+          "}\n"
+          "# `evaltask FILE CMD...`: an evaluation of a complete run, unless FILE is there\n"
+          "evaltask() {\n"
+          "    if [ -f \"$1\" ]; then echo \"evaluated: $1\"; return 0; fi\n"
+          "    shift\n"
+          "    exec \"$@\"\n"
           "}\n"
           "case \"${SLURM_ARRAY_TASK_ID:?set by Slurm: the task index}\" in\n",
           out);
@@ -161,9 +256,10 @@ static void slurm_preamble(FILE *out, const exp_options *o, int n, const char *l
 int exp_write_slurm(const exp_set *s, const exp_options *o, const char *exe, const char *path) {
     int n = 0;
     for (int u = 0; u < s->n_unique; u++) n += !exp_run_is_complete(s->unique[u]->dir);
+    n += for_each_eval_todo(s, NULL, NULL);
     if (n == 0) {
-        fprintf(stderr, "lorascope run: every run is complete: no array script written; run again without "
-                        "--slurm to collect\n");
+        fprintf(stderr, "lorascope run: every run is complete and evaluated: no array script written; run "
+                        "again without --slurm to collect\n");
         return 0;
     }
     // Slurm opens the tasks' log files in the results directory: it must exist
@@ -186,6 +282,8 @@ int exp_write_slurm(const exp_set *s, const exp_options *o, const char *exe, con
         print_train_command(out, r, o, exe, 0);
         fputs(" ;;\n", out);
     }
+    eval_printer p = {out, o, exe, k};
+    for_each_eval_todo(s, print_eval_todo, &p);
     fputs("*) echo \"no task $SLURM_ARRAY_TASK_ID: this script has tasks 0 to ", out);
     fprintf(out, "%d\" >&2; exit 2 ;;\nesac\n", n - 1);
     fclose(out);
@@ -316,8 +414,48 @@ static int analyse_experiment(const experiment *e, const exp_run *runs, int n_ru
     return rc;
 }
 
+// --gather: the runs of experiment e that are complete (and evaluated, where
+// e has [eval]), copied into *out; each one left out is named. Returns the count.
+static int gathered_runs(const experiment *e, const exp_run *runs, int n, exp_run **out) {
+    *out = ls_calloc((size_t)(n > 0 ? n : 1), sizeof **out);
+    int m = 0;
+    for (int k = 0; k < n; k++) {
+        char *json = ls_path_join(runs[k].dir, "eval.json");
+        const char *why = !exp_run_is_complete(runs[k].dir) ? "not complete"
+                          : e->n_eval && !ls_exists(json)   ? "not evaluated"
+                                                            : NULL;
+        free(json);
+        if (why) fprintf(stderr, "lorascope run: --gather: %s: %s %s, left out\n", e->name, runs[k].label, why);
+        else (*out)[m++] = runs[k]; // a shallow copy: the analyses only read it
+    }
+    return m;
+}
+
+static int gather_experiment(const experiment *e, const exp_run *runs, int n, const exp_options *o) {
+    exp_run *have;
+    int m = gathered_runs(e, runs, n, &have);
+    char *exp_dir = ls_path_join(o->results, e->name);
+    fprintf(stderr, "lorascope run: --gather: %s: %d of %d runs\n", e->name, m, n);
+    int rc = 0;
+    for (int i = 0; i < e->n_analyses && !rc && m > 0; i++) {
+        const exp_analysis *an = &e->analyses[i];
+        int table = !strcmp(an->kind, "table"), curve = !strcmp(an->kind, "curve");
+        if (table) rc = exp_table(e, an, have, m, exp_dir, o->no_plot);
+        else if (curve ? exp_curve_check(e, an, have, m) : exp_analyze_check(e, an, have, m))
+            fprintf(stderr, "lorascope run: --gather: %s: analysis %s skipped: %s\n", e->name, an->name, ls_error());
+        else if (curve) rc = exp_curve(e, an, have, m, exp_dir, o->no_plot);
+        else rc = exp_analyze(e, an, have, m, exp_dir, o->no_plot);
+    }
+    free(exp_dir);
+    free(have);
+    return rc;
+}
+
 int exp_analyse_all(const exp_set *s, const exp_options *o) {
-    for (int i = 0; i < s->n_exps; i++)
-        if (analyse_experiment(&s->exps[i], s->runs[i], s->n_runs[i], o)) return -1;
+    for (int i = 0; i < s->n_exps; i++) {
+        int rc = o->gather ? gather_experiment(&s->exps[i], s->runs[i], s->n_runs[i], o)
+                           : analyse_experiment(&s->exps[i], s->runs[i], s->n_runs[i], o);
+        if (rc) return -1;
+    }
     return 0;
 }

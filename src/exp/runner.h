@@ -14,6 +14,7 @@ typedef struct {
     const char *results;  // results directory
     int threads;          // threads per run (0: each run's own setting)
     int no_plot;          // tables only
+    int gather;           // analyses over the runs complete (and evaluated) now; the rest named, skipped
     int argc;             // the command that started the runs, recorded in each run's manifest
     char **argv;
 } exp_options;
@@ -23,13 +24,17 @@ typedef struct {
 int exp_run_is_complete(const char *dir);
 
 // Prints one self-contained `lorascope train ...` command (absolute paths,
-// shell-quoted) per run not yet complete: for spreading a sweep over machines.
+// shell-quoted) per run not yet complete, then one `lorascope eval ...` per
+// complete run of an experiment with [eval] that has no eval.json yet: what
+// can run now, for spreading a sweep over machines (a second listing after
+// the trainings holds their evaluations).
 void exp_list_commands(const exp_set *s, const exp_options *o, const char *exe, FILE *out);
 
 // Writes to `path` (atomically) an sbatch job-array script: one array task
 // per run not yet complete, each the run's `lorascope train` command, which
-// skips a complete run and resumes a started one; the Slurm logs go to the
-// results directory. With nothing to train it writes nothing and says so.
+// skips a complete run and resumes a started one, then one per evaluation
+// --list prints, which skips one done; the Slurm logs go to the results
+// directory. With nothing to do it writes nothing and says so.
 // Returns 0, or -1 with ls_error().
 int exp_write_slurm(const exp_set *s, const exp_options *o, const char *exe, const char *path);
 
@@ -43,7 +48,10 @@ int exp_evaluate_all(exp_set *s, const exp_options *o);
 
 // Runs every [analysis NAME] of every experiment over its runs, into
 // <results>/<experiment>/NAME.{tsv,md,png,svg} with data in data/NAME/: tables and curves (aggregate.h), the analyses of
-// src/analyze (exp_analyze.h). Returns 0, or -1 with ls_error().
+// src/analyze (exp_analyze.h). With o->gather, over the runs that are
+// complete (and evaluated, where the experiment has [eval]) only: each run
+// left out is named on stderr, tables show their n, and an analysis whose
+// inputs are missing is skipped with its reason. Returns 0, or -1 with ls_error().
 int exp_analyse_all(const exp_set *s, const exp_options *o);
 
 #endif

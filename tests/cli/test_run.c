@@ -1,5 +1,6 @@
-// `lorascope run`: --list prints commands that run as printed; a resumed sweep
-// does not retrain finished runs; malformed experiment files and missing
+// `lorascope run`: --list prints commands that run as printed (training, then
+// the evaluations of complete runs); --gather tables what is complete; a
+// resumed sweep does not retrain finished runs; malformed experiment files and missing
 // assets are reported, naming the file, line and key, before any training.
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -50,14 +51,40 @@ static void test_list_commands_run_as_printed_and_resume_skips_finished_runs(voi
     if (out) snprintf(adapter, sizeof adapter, "%s/adapter/adapter_model.safetensors", out + 6);
     CHECK_MSG(ls_exists(adapter), "%s missing after the printed command", adapter);
     double t0 = mtime_of(adapter);
-    // The listing now omits the finished run.
+    // The listing now omits the finished run's training and lists its
+    // evaluation ([eval]) instead, last; it too runs as printed.
     snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s' --list > '%s'", exe(), res, list_path);
     CHECK(run_cmd(cmd) == 0);
     char *list2 = ls_read_file(list_path, NULL);
     lines = 0;
     for (char *c = list2; c && *c; c++) lines += *c == '\n';
-    CHECK_INT(lines, 3);
+    CHECK_INT(lines, 4);
+    char *last = list2 ? strstr(list2, "' eval ") : NULL;
+    if (!last && list2) last = strstr(list2, " eval --");
+    CHECK_MSG(last != NULL && !strstr(last, " train "), "no eval command last in:\n%s", list2 ? list2 : "");
+    char eval_json[4400] = "";
+    if (out) snprintf(eval_json, sizeof eval_json, "%s/eval.json", out + 6);
+    if (last) {
+        while (last > list2 && last[-1] != '\n') last--;
+        snprintf(cmd, sizeof cmd, "cd / && %s", last);
+        CHECK_MSG(run_cmd(cmd) == 0, "printed eval command failed: %s\n%s", last, err_text);
+        CHECK_STR_CONTAINS(last, "--generate 3");
+        CHECK_MSG(ls_exists(eval_json), "%s missing after the printed eval command", eval_json);
+    }
     free(list2);
+    // --gather trains nothing: the table over the one run there is (n = 1),
+    // the analyses that need other runs skipped and named.
+    snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s' --gather --no-plot", exe(), res);
+    CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+    CHECK_STR_CONTAINS(err_text, "tiny: 1 of 4 runs");
+    CHECK_STR_CONTAINS(err_text, "loraq,v-rank8-seed1 not complete, left out");
+    CHECK_STR_CONTAINS(err_text, "analysis ranks skipped");
+    CHECK_MSG(!strstr(err_text, "to train"), "--gather trained: %s", err_text);
+    char gathered[4400];
+    snprintf(gathered, sizeof gathered, "%s/tiny/table.md", res);
+    char *tab = ls_read_file(gathered, NULL);
+    CHECK_MSG(tab && strstr(tab, "| 2 |") && !strstr(tab, "| 8 |"), "gathered table:\n%s", tab ? tab : "(none)");
+    free(tab);
     // A full run trains the other three only, then analyses.
     snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s' --threads 2 --no-plot", exe(), res);
     CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
@@ -75,7 +102,8 @@ static void test_list_commands_run_as_printed_and_resume_skips_finished_runs(voi
 // `--slurm` writes an array script whose tasks are --list's commands; run
 // here as Slurm would (bash, SLURM_ARRAY_TASK_ID = 0..3), each trains its run;
 // a task run again finds its run complete; an index past the array is an
-// error; `lorascope run` afterwards trains nothing and collects.
+// error; written again, the script holds the runs' evaluations, run the same
+// way; `lorascope run` afterwards trains and evaluates nothing and collects.
 static void test_slurm_array_tasks_run_locally_then_run_collects(void) {
     if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not present");
     const char *res = ls_test_tmpdir("run_slurm");
@@ -100,9 +128,24 @@ static void test_slurm_array_tasks_run_locally_then_run_collects(void) {
     snprintf(cmd, sizeof cmd, "SLURM_ARRAY_TASK_ID=4 bash '%s'", script);
     CHECK_INT(run_cmd(cmd), 2);
     CHECK_STR_CONTAINS(err_text, "no task 4: this script has tasks 0 to 3");
+    // Written again, the script holds the four runs' evaluations.
+    snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s/results' --threads 1 --slurm '%s'",
+             exe(), res, script);
+    CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+    CHECK_STR_CONTAINS(err_text, "a Slurm array of 4 tasks");
+    text = ls_read_file(script, NULL);
+    CHECK_MSG(text && strstr(text, "0) evaltask ") && !strstr(text, " train "), "second script:\n%s", text ? text : "");
+    free(text);
+    for (int i = 0; i < 4; i++) {
+        snprintf(cmd, sizeof cmd, "cd / && SLURM_ARRAY_TASK_ID=%d bash '%s'", i, script);
+        CHECK_MSG(run_cmd(cmd) == 0, "eval task %d failed: %s", i, err_text);
+    }
+    snprintf(cmd, sizeof cmd, "SLURM_ARRAY_TASK_ID=3 bash '%s' 2>&1 | grep -q '^evaluated: '", script);
+    CHECK_MSG(run_cmd(cmd) == 0, "eval task 3 run again did not find its evaluation");
     snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s/results' --no-plot", exe(), res);
     CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
     CHECK_STR_CONTAINS(err_text, "4 runs, 4 complete, 0 to train");
+    CHECK_MSG(!strstr(err_text, "[eval]"), "collecting evaluated again: %s", err_text);
     char table[4400];
     snprintf(table, sizeof table, "%s/results/tiny/table.md", res);
     CHECK_MSG(ls_exists(table), "%s missing", table);
