@@ -3,6 +3,8 @@
 // and cuda_attention.cu.
 #include "cuda_common.cuh"
 
+#include "base/clock.h"
+
 lsc_state lsc;
 
 // ----------------------------------------------------------------------------
@@ -181,6 +183,40 @@ void lsc_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const 
                             trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, B, CUDA_R_32F,
                             ldb, A, CUDA_R_32F, lda, &beta, C, CUDA_R_32F, ldc, compute_type(),
                             CUBLAS_GEMM_DEFAULT));
+}
+
+// x (n values) <- a fixed pattern in [-0.5, 0.5), for the peak's operands
+__global__ void pattern_bf16_kernel(__nv_bfloat16 *x, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        x[i] = __float2bfloat16((float)((i * 2654435761u) % 1024u) / 1024.0f - 0.5f);
+}
+
+// The card's bf16-storage product rate: C (n, n) bf16 = A B with A, B bf16 in
+// memory and fp32 accumulation (what a bf16 framework's matmul runs), the
+// best of 5 after one warm-up; FLOP/s, or -1 before a device is set up.
+extern "C" double ls_cuda_bf16_gemm_flops(int n) {
+    if (!lsc.ready || n < 1) return -1.0;
+    size_t nn = (size_t)n * n;
+    __nv_bfloat16 *a = (__nv_bfloat16 *)lsc_device_alloc(nn * sizeof *a);
+    __nv_bfloat16 *b = (__nv_bfloat16 *)lsc_device_alloc(nn * sizeof *b);
+    __nv_bfloat16 *c = (__nv_bfloat16 *)lsc_device_alloc(nn * sizeof *c);
+    LSC_LAUNCH(pattern_bf16_kernel, lsc_grid(nn, 256), 256, a, nn);
+    LSC_LAUNCH(pattern_bf16_kernel, lsc_grid(nn, 256), 256, b, nn);
+    float one = 1.0f, zero = 0.0f;
+    double best = 1e30;
+    for (int k = 0; k < 6; k++) {
+        LSC_CUDA(cudaDeviceSynchronize());
+        double t0 = ls_now();
+        LSC_CUBLAS(cublasGemmEx(lsc.blas, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, b, CUDA_R_16BF, n, a, CUDA_R_16BF,
+                                n, &zero, c, CUDA_R_16BF, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        LSC_CUDA(cudaDeviceSynchronize());
+        double t = ls_now() - t0;
+        if (k > 0 && t < best) best = t;
+    }
+    lsc_device_free(a);
+    lsc_device_free(b);
+    lsc_device_free(c);
+    return 2.0 * n * (double)nn / (best > 0 ? best : 1e-9);
 }
 
 // out (N,OC) rows <- bias (OC)

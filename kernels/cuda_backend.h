@@ -50,6 +50,7 @@ extern "C" {
 #define ls_cuda_memory ls_cuda_emu_memory
 #define ls_cuda_reset_peak ls_cuda_emu_reset_peak
 #define ls_cuda_device_name ls_cuda_emu_device_name
+#define ls_cuda_bf16_gemm_flops ls_cuda_emu_bf16_gemm_flops
 #endif
 
 // ----------------------------------------------------------------------------
@@ -103,6 +104,12 @@ void ls_cuda_synchronize(void);
 // Either pointer may be NULL.
 void ls_cuda_memory(size_t *current_bytes, size_t *peak_bytes);
 void ls_cuda_reset_peak(void);
+
+// The card's bf16-storage matrix-product rate, the peak a benchmark's MFU is
+// measured against: C (n, n) = A B with A, B and C bf16 in memory, fp32
+// accumulation (cuBLAS, as a bf16 framework's matmul), the best of 5 timed
+// products after a warm-up. FLOP/s, or -1 before ls_backend_cuda() succeeded.
+double ls_cuda_bf16_gemm_flops(int n);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,9 @@ static const ls_cuda_module module = {
     .device_name = ls_cuda_device_name,
     .linalg = {"cuda", an_cuda_qr_thin, an_cuda_svd_thin, an_cuda_delta_svd, an_error},
     .set_precision = set_precision,
+    .memory = ls_cuda_memory,
+    .reset_peak = ls_cuda_reset_peak,
+    .bf16_gemm_flops = ls_cuda_bf16_gemm_flops,
 };
 
 const ls_cuda_module *ls_cuda_module_v1(void) { return &module; }

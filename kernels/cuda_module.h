@@ -26,7 +26,7 @@ extern "C" {
 
 #define LS_CUDA_MODULE_FILE "liblorascope_cuda.so"
 #define LS_CUDA_MODULE_SYMBOL "ls_cuda_module_v1"
-#define LS_CUDA_MODULE_ABI 2
+#define LS_CUDA_MODULE_ABI 3
 
 typedef struct {
     int abi;                  // LS_CUDA_MODULE_ABI
@@ -46,6 +46,11 @@ typedef struct {
     // The products' precision from a name, fp32 | tf32 | bf16 (ls_cuda_parse_precision,
     // ls_cuda_set_precision): 0, or -1 with error() saying what was expected.
     int (*set_precision)(const char *name);
+    // For benchmarks (`lorascope bench --backend cuda`): ls_cuda_memory,
+    // ls_cuda_reset_peak, ls_cuda_bf16_gemm_flops (cuda_backend.h).
+    void (*memory)(size_t *current_bytes, size_t *peak_bytes);
+    void (*reset_peak)(void);
+    double (*bf16_gemm_flops)(int n);
 } ls_cuda_module;
 
 typedef const ls_cuda_module *(*ls_cuda_module_fn)(void);

@@ -27,7 +27,7 @@
 #                               fails, 77 when there is no GPU (all skip)
 #   scripts/gpu-check.sh bench  after `run`, on the same machine: issue 14's
 #                               throughput table, lorascope against HF + PEFT
-#                               (bench_table below), into $OUT/bench-gpu.md
+#                               (lorascope bench --backend cuda), into $OUT/bench-gpu.md
 #   scripts/gpu-check.sh list   the test names it runs (binary and name)
 #
 # With $OUT set (the device tool's result folder) the per-test table is also
@@ -184,32 +184,20 @@ bf16_vs_cpu() {
     return $rc
 }
 
-# Issue 14's table: lorascope (tests/cuda/bench_train) against HF + PEFT
-# (kernels/bench/bench_peft_gpu.py, when this python has torch with CUDA,
-# transformers and peft), GPT-2 and Llama 124M shapes, LoRA and full, bf16,
-# 8 x 1024, 10 timed steps after 2 warm-up, on the same GPU in one run;
-# compare.py's ratios into $OUT/bench-gpu.md. Timings are reported, not checked.
+# Issue 14's table: `lorascope bench --backend cuda` (src/train/bench_gpu.h)
+# runs lorascope's rows and, when this python has torch with CUDA,
+# transformers and peft, HF + PEFT's (kernels/bench/bench_peft_gpu.py) right
+# after each: GPT-2 and Llama 124M shapes, LoRA and full, bf16, 8 x 1024, 10
+# timed steps after 2 warm-up, on the same GPU in one run, with MFU against
+# the card's bf16-storage product rate; into $OUT/bench-gpu.md. Timings are
+# reported, not checked.
 bench_table() {
-    local build=$1 py=${LORASCOPE_PYTHON:-python3} ls_tsv hf_tsv s m
-    local bt=$build/tests/cuda/bench_train
-    [ -x "$bt" ] || { echo "gpu-check: no $bt: benchmark skipped"; return 0; }
-    ls_tsv=${OUT:-/tmp}/bench-ls.tsv
-    hf_tsv=${OUT:-/tmp}/bench-hf.tsv
-    : > "$ls_tsv"
-    : > "$hf_tsv"
-    echo "gpu-check: benchmark, lorascope vs HF + PEFT, bf16, 8 x 1024 (kernels/README.md, Benchmark):"
-    for s in gpt2-124m llama-124m; do for m in lora full; do
-        timeout 120 "$bt" --backend cuda --shape "$s" --mode "$m" --precision bf16 --batch 8 --seq 1024 \
-            --steps 10 --warmup 2 >> "$ls_tsv" 2> "${OUT:-/tmp}/bench-ls-$s-$m.log" ||
-            echo "    bench_train $s $m: FAIL ($(tail -n 1 "${OUT:-/tmp}/bench-ls-$s-$m.log"))"
-        if "$py" -c 'import torch, transformers, peft; assert torch.cuda.is_available()' 2>/dev/null; then
-            timeout 180 "$py" "$here/kernels/bench/bench_peft_gpu.py" --shape "$s" --mode "$m" --precision bf16 \
-                --batch 8 --seq 1024 --steps 10 --warmup 2 >> "$hf_tsv" 2> "${OUT:-/tmp}/bench-hf-$s-$m.log" ||
-                echo "    bench_peft_gpu $s $m: FAIL ($(tail -n 1 "${OUT:-/tmp}/bench-hf-$s-$m.log"))"
-        fi
-    done; done
-    "$py" "$here/kernels/bench/compare.py" "$ls_tsv" "$hf_tsv" > "${OUT:-/tmp}/bench-gpu.md" 2>&1
-    sed 's/^/    /' "${OUT:-/tmp}/bench-gpu.md"
+    local build=$1 py=${LORASCOPE_PYTHON:-python3}
+    echo "gpu-check: benchmark, lorascope vs HF + PEFT, bf16, 8 x 1024 (lorascope bench --backend cuda):"
+    LORASCOPE_PYTHON=$(command -v "$py" || echo "$py") timeout 400 "$build/src/cli/lorascope" bench --backend cuda \
+        --precision bf16 --batch 8 --seq 1024 --steps 10 --warmup 2 --out "${OUT:-/tmp}/bench-gpu.md" 2>&1 |
+        sed 's/^/    /'
+    [ "${PIPESTATUS[0]}" = 0 ] || echo "gpu-check: bench --backend cuda: FAIL"
     return 0
 }
 
@@ -217,8 +205,8 @@ case ${1:-} in
     pack) pack ;;
     run) shift; run "$@" ;;
     bench) [ -f /tmp/lsgpu/env.sh ] && . /tmp/lsgpu/env.sh
-        for b in "$here/build-cuda" "$here/build"; do [ -x "$b/tests/cuda/bench_train" ] && { bench_table "$b"; exit 0; }; done
-        echo "gpu-check: no tests/cuda/bench_train (build with -Dcuda=enabled)" >&2; exit 1 ;;
+        for b in "$here/build-cuda" "$here/build"; do [ -f "$b/kernels/liblorascope_cuda.so" ] && { bench_table "$b"; exit 0; }; done
+        echo "gpu-check: no CUDA build (build with -Dcuda=enabled)" >&2; exit 1 ;;
     list) test_names ;;
     *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -337,8 +337,10 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
                             cublasGemmAlgo_t algo) {
     (void)h;
     (void)algo;
-    int bf = at == CUDA_R_16BF && bt == CUDA_R_16BF; // bf16 operands, fp32 C (compute 32F)
-    if (!(bf || (at == CUDA_R_32F && bt == CUDA_R_32F)) || ct != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+    int bf = at == CUDA_R_16BF && bt == CUDA_R_16BF; // bf16 operands, fp32 or bf16 C (compute 32F)
+    int cbf = ct == CUDA_R_16BF;
+    if (!(bf || (at == CUDA_R_32F && bt == CUDA_R_32F)) || !(ct == CUDA_R_32F || (bf && cbf)))
+        return CUBLAS_STATUS_NOT_SUPPORTED;
     if (bf && compute != CUBLAS_COMPUTE_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
     if (m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
     if (lda < (ta == CUBLAS_OP_N ? m : k) || ldb < (tb == CUBLAS_OP_N ? k : n) || ldc < m)
@@ -358,8 +360,14 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
                 if (keep < 23) { x = round_mantissa(x, keep); y = round_mantissa(y, keep); }
                 s += (double)x * y;
             }
+            // BLAS: beta == 0 means C is not read (it may hold NaN); a bf16 C is rounded once
+            if (cbf) {
+                __nv_bfloat16 *cij = (__nv_bfloat16 *)C + i + (size_t)j * ldc;
+                double old = be == 0.0f ? 0.0 : (double)be * __bfloat162float(*cij);
+                *cij = __float2bfloat16((float)(al * s + old));
+                continue;
+            }
             float *cij = c + i + (size_t)j * ldc;
-            // BLAS: beta == 0 means C is not read (it may hold NaN)
             *cij = be == 0.0f ? (float)(al * s) : (float)(al * s + (double)be * *cij);
         }
     return CUBLAS_STATUS_SUCCESS;

@@ -17,7 +17,7 @@
 // - cuBLAS: cublasGemmEx / cublasDgemm as column-major reference products with
 //   double accumulation; FAST_TF32 / FAST_16BF round the inputs to TF32 / BF16
 //   first, as tensor cores do, so that tolerances are exercised; A and B may
-//   be bf16 (CUDA_R_16BF) with C fp32.
+//   be bf16 (CUDA_R_16BF) with C fp32 or bf16.
 // - cuSOLVER: geqrf / orgqr / gesvdj / gesvd through LAPACKE (column-major).
 // - bf16 storage and warp matrix multiply-accumulate (wmma, 16 x 16 x 16, bf16
 //   in, fp32 accumulate), below, for the tensor-core attention.

@@ -20,7 +20,6 @@
 #ifndef LS_TORCH_BENCH
 #define LS_TORCH_BENCH "tests/reference/bench_torch.py"
 #endif
-
 #define MAX_THREADS 8
 #define MAX_SHAPES 8
 
@@ -30,7 +29,8 @@ static void usage(FILE *fp) {
     fprintf(fp,
             "usage: lorascope bench [--shape NAME[,NAME]] [--threads N[,N]] [--steps N] [--mode lora|full|both]\n"
             "                       [--torch | --no-torch] [--assets DIR] [--out FILE.md]\n"
-            "       lorascope bench --latency ...   Table 1's inference latency (see bench --latency --help)\n\n"
+            "       lorascope bench --latency ...   Table 1's inference latency (see bench --latency --help)\n"
+            "       lorascope bench --backend cuda ...  the GPU against HF + PEFT (see bench --backend cuda --help)\n\n"
             "  --shape LIST     shapes to run (default: all):\n");
     for (int i = 0; i < n; i++)
         fprintf(fp, "                     %-12s %s, dim %d, %d layers, %d/%d heads, hidden %d, vocab %d; B %d, T %d\n",
@@ -150,13 +150,14 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     *o = (bench_opts){.threads = {1, 2}, .n_threads = 2, .steps = 5, .want_torch = -1, .modes = 3,
                       .assets = getenv("LORASCOPE_ASSETS") ? getenv("LORASCOPE_ASSETS") : LS_DEFAULT_ASSETS,
                       .script = LS_TORCH_BENCH};
-    enum { O_SHAPE = 1, O_THREADS, O_STEPS, O_MODE, O_TORCH, O_NOTORCH, O_ASSETS, O_OUT, O_SCRIPT };
+    enum { O_SHAPE = 1, O_THREADS, O_STEPS, O_MODE, O_TORCH, O_NOTORCH, O_ASSETS, O_OUT, O_SCRIPT, O_BACKEND };
     static const struct option longopts[] = {
         {"shape", required_argument, 0, O_SHAPE}, {"threads", required_argument, 0, O_THREADS},
         {"steps", required_argument, 0, O_STEPS}, {"mode", required_argument, 0, O_MODE},
         {"torch", no_argument, 0, O_TORCH},       {"no-torch", no_argument, 0, O_NOTORCH},
         {"assets", required_argument, 0, O_ASSETS}, {"out", required_argument, 0, O_OUT},
-        {"torch-script", required_argument, 0, O_SCRIPT}, {0, 0, 0, 0}};
+        {"torch-script", required_argument, 0, O_SCRIPT}, {"backend", required_argument, 0, O_BACKEND},
+        {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int c, bad = 0;
@@ -177,6 +178,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         case O_ASSETS: o->assets = optarg; break;
         case O_OUT: o->out = optarg; break;
         case O_SCRIPT: o->script = optarg; break;
+        case O_BACKEND: break; // cpu (cuda and auto went to cmd_bench_gpu)
         case ':': bad = ls_fail("%s: expected a value", argv[optind - 1]); break;
         default: bad = ls_fail("unknown option '%s' (see lorascope bench --help)", argv[optind - 1]); break;
         }
@@ -196,9 +198,9 @@ static const char *spread(char *buf, size_t size, double med, double lo, double 
     return buf;
 }
 
-// The Markdown table of the rows (so that it pastes into a note), into fp.
 char *openblas_get_corename(void); // OpenBLAS
 
+// The Markdown table of the rows (so that it pastes into a note), into fp.
 static void write_table(FILE *fp, const bench_opts *o, const row *rows, int n_rows) {
     double load = 0;
     FILE *lf = fopen("/proc/loadavg", "r");
@@ -258,8 +260,10 @@ static int run_rows(const bench_opts *o, int torch, row *rows) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc; i++) // --latency: Table 1; --backend cuda|auto: the GPU's table (cmd_bench_gpu.c)
         if (!strcmp(argv[i], "--latency")) return cmd_bench_latency(argc, argv);
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--backend") && strcmp(argv[i + 1], "cpu")) return cmd_bench_gpu(argc, argv);
     if (cli_wants_help(argc, argv)) {
         usage(stdout);
         return 0;

@@ -21,6 +21,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_bench_latency(int argc, char **argv); // bench --latency
+int cmd_bench_gpu(int argc, char **argv);     // bench --backend cuda
 int cmd_run(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

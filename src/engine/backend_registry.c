@@ -61,6 +61,14 @@ int ls_backend_set_precision(const ls_backend *be, const char *precision) {
     return 0;
 }
 
+int ls_backend_device_of(const ls_backend *be, ls_backend_device *out) {
+    if (be->kind != LS_BACKEND_CUDA) return ls_fail("the %s backend has no device to measure", be->name);
+    const ls_cuda_module *m = ls_cuda_module_load(); // loaded already: be came from it
+    if (!m) return -1;
+    *out = (ls_backend_device){m->device_name(), m->memory, m->reset_peak, m->bf16_gemm_flops};
+    return 0;
+}
+
 int ls_linalg_by_name(const char *name, const an_linalg_backend **out) {
     *out = NULL;
     if (!known_name(name)) return -1;

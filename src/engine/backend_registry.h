@@ -32,6 +32,17 @@ int ls_backend_check_name(const char *name);
 // ls_error() naming what was expected.
 int ls_backend_set_precision(const ls_backend *be, const char *precision);
 
+// The device behind a CUDA backend, for benchmarks (`bench --backend cuda`).
+typedef struct {
+    const char *name;                                           // "NVIDIA H200"
+    void (*memory)(size_t *current_bytes, size_t *peak_bytes);  // bytes the backend holds, and their peak
+    void (*reset_peak)(void);
+    double (*bf16_gemm_flops)(int n); // bf16-storage (n, n) product rate, FLOP/s (kernels/cuda_backend.h)
+} ls_backend_device;
+
+// be's device: 0, or -1 with ls_error() for a backend without one (the CPU).
+int ls_backend_device_of(const ls_backend *be, ls_backend_device *out);
+
 // The analyses' QR and SVDs for --backend NAME, for an_set_linalg_backend:
 // "cpu" -> *out = NULL (LAPACKE); "cuda" -> cuSOLVER (kernels/cuda_analysis.h),
 // or -1 with ls_error() as above; "auto" -> cuSOLVER when usable, else NULL

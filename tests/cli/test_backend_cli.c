@@ -89,10 +89,12 @@ static void test_backend_cuda_without_gpu_is_one_line_error_and_no_output(void) 
         "--steps 1 --out '%s' --backend cuda",
         "generate --model data/peft/llama_tiny/base --prompt hi --backend cuda",
         "bench --latency --shape stories260K --batches 1 --repeats 1 --out '%s' --backend cuda",
+        "bench --backend cuda --shape tiny --steps 1 --no-torch --out '%s'",
     };
     const char *prefixes[] = {"lorascope analyze spectrum: --backend cuda: ", "lorascope train: --backend cuda: ",
-                              "lorascope generate: --backend cuda: ", "lorascope bench: --backend cuda: "};
-    for (int i = 0; i < 4; i++) {
+                              "lorascope generate: --backend cuda: ", "lorascope bench: --backend cuda: ",
+                              "lorascope bench: --backend cuda: "};
+    for (int i = 0; i < 5; i++) {
         snprintf(args, sizeof args, cmds[i], o); // generate writes no file: its format has no %s
         int rc = run(args);
         CHECK_MSG(rc != 0, "`lorascope %s` exited 0 without a GPU", args);

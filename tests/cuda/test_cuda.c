@@ -39,6 +39,7 @@
 #include "io/safetensors.h"
 #include "lowrank.h"
 #include "text/tokenizer.h"
+#include "train/bench_gpu.h"
 #include "train/step.h"
 
 static const ls_backend *cpu, *gpu;
@@ -1462,6 +1463,34 @@ static void test_stories260K_full_finetune_step_matches_cpu(void) {
 // the CPU's fp32. bf16's unit roundoff is 3.9e-3: the loss within 1e-2
 // relative, every LoRA gradient within 5e-2 (of its largest element and
 // normwise) through 2 layers.
+// `lorascope bench --backend cuda`'s rows (train/bench_gpu.h) on the device:
+// both modes run in bf16 and report what they trained, the FLOP count of
+// bench_peft_gpu.py (worked out by hand for the tiny shape below), a LoRA
+// peak below full fine-tuning's, and the card's bf16-storage product rate.
+static void test_bench_gpu_rows_report_counts_flops_and_memory(void) {
+    NEED_GPU();
+    ls_cuda_set_precision(LS_CUDA_BF16);
+    ls_backend_device dev = {ls_cuda_device_name(), ls_cuda_memory, ls_cuda_reset_peak, ls_cuda_bf16_gemm_flops};
+    CHECK(ls_cuda_bf16_gemm_flops(32) > 0.0);
+    bench_gpu_result r[2];
+    for (int f = 0; f < 2; f++) {
+        bench_gpu_request q = {"tiny", f ? "full" : "lora", NULL, 8, 2, 16, 1, 1};
+        CHECK_MSG(bench_gpu_run(&q, gpu, &dev, &r[f]) == 0, "%s", ls_error());
+        CHECK(r[f].tok_s > 0.0 && isfinite(r[f].tok_s) && r[f].peak_bytes > 0.0);
+    }
+    ls_cuda_set_precision(LS_CUDA_FP32);
+    // tiny: 2 layers, C 64, 8 heads of 8 (4 kv), SwiGLU 172, vocab 512, tied.
+    // N = 2 (128*64 + 64*64 + 344*64 + 64*172) + 512*64 = 123392; 12 L T d = 24576
+    CHECK_NEAR(r[0].flops_per_token, 4.0 * 123392 + 24576, 1e-6);
+    CHECK_NEAR(r[1].flops_per_token, 6.0 * 123392 + 24576, 1e-6);
+    CHECK_INT((int)r[0].trainable, 2 * 8 * ((64 + 64) + (64 + 32))); // q: 64 -> 64, v: 64 -> 32
+    CHECK_INT((int)r[1].trainable, (int)r[1].params);
+    CHECK_MSG(r[0].peak_bytes < r[1].peak_bytes, "LoRA peak %.0f B, full %.0f B", r[0].peak_bytes, r[1].peak_bytes);
+    bench_gpu_request bad = {"tiny", "lora", NULL, 8, 2, 512, 1, 0};
+    CHECK(bench_gpu_run(&bad, gpu, &dev, &r[0]) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "--seq: expected at most the shape's 256 positions, found 512");
+}
+
 static void test_bf16_lora_step_stays_within_bf16_of_cpu(void) {
     NEED_GPU();
     const ls_family fam[2] = {LS_FAMILY_GPT2, LS_FAMILY_LLAMA};
@@ -2082,6 +2111,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_stories260K_lora_training_step_matches_cpu),
         LS_TEST(test_stories260K_full_finetune_step_matches_cpu),
     LS_TEST(test_bf16_lora_step_stays_within_bf16_of_cpu),
+        LS_TEST(test_bench_gpu_rows_report_counts_flops_and_memory),
         LS_TEST(test_stories260K_prefix_layer_step_and_decode_match_cpu),
         LS_TEST(test_stories260K_prefix_embed_step_and_decode_match_cpu),
         LS_TEST(test_gpt2_small_shape_training_steps_match_cpu),
