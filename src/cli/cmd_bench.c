@@ -291,10 +291,6 @@ int cmd_bench(int argc, char **argv) {
     FILE *mem = open_memstream(&table, &tsize);
     write_table(mem, &o, rows, n_rows);
     fclose(mem);
-    fputs(table, stdout);
-    int rc = o.out ? ls_write_file_atomic(o.out, table, tsize) : 0;
-    if (rc) fprintf(stderr, "lorascope bench: %s\n", ls_error());
-    else if (o.out) printf("\ntable: %s\n", o.out);
-    free(table);
-    return rc ? 1 : 0;
+    int rc = cli_put_table(table, tsize, o.out);
+    return rc;
 }

@@ -4,13 +4,12 @@
 // (kernels/bench/bench_peft_gpu.py, when this machine's python has torch with
 // CUDA), with both sides' MFU against the card's bf16-storage product peak
 // measured here.
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/parse.h"
+#include "base/options.h"
 #include "base/util.h"
 #include "cli/commands.h"
 #include "engine/backend_registry.h"
@@ -24,10 +23,36 @@
 #define MAX_ROWS 16
 
 typedef struct {
-    char shapes[256];
-    const char *backend, *precision, *script, *out;
-    int modes, batch, seq, steps, warmup, rank, peak_n, want_torch;
+    char shapes[256], backend[16], precision[16], mode[8], script[1024], out[1024];
+    int batch, seq, steps, warmup, rank, peak_n, torch, no_torch;
 } gpu_opts;
+
+#define S gpu_opts
+static const opt_spec OPTIONS[] = {
+    OPT_STR_(S, "bench", "backend", "backend", backend, 0, "cuda (or auto)"),
+    OPT_STR_(S, "bench", "shape", "shape", shapes, 0, "shapes, comma-separated: gpt2-124m, llama-124m, tiny (a dry run)"),
+    OPT_CHOICE_(S, "bench", "mode", "mode", mode, "lora|full|both", "LoRA, full fine-tuning, or both"),
+    OPT_STR_(S, "bench", "precision", "precision", precision, 0, "fp32 | tf32 | bf16 (both sides)"),
+    OPT_INT_(S, "bench", "batch", "batch", batch, 1, 4096, 0, "sequences per step"),
+    OPT_INT_(S, "bench", "seq", "seq", seq, 2, 1 << 20, 0, "tokens per sequence"),
+    OPT_INT_(S, "bench", "steps", "steps", steps, 1, 10000, 0, "timed steps (the median is reported)"),
+    OPT_INT_(S, "bench", "warmup", "warmup", warmup, 0, 10000, 0, "untimed steps first"),
+    OPT_INT_(S, "bench", "rank", "rank", rank, 1, 65536, 0, "LoRA rank (alpha = 2 rank)"),
+    OPT_INT_(S, "bench", "peak_size", "peak-size", peak_n, 16, 65536, 0, "size of the bf16 product whose rate MFU divides by"),
+    OPT_BOOL_(S, "bench", "torch", "torch", torch, "require the HF + PEFT side (default: when python has torch with CUDA)"),
+    OPT_BOOL_(S, "bench", "no_torch", "no-torch", no_torch, "lorascope only"),
+    OPT_STR_(S, "bench", "torch_script", "torch-script", script, 0, "the HF + PEFT side's script"),
+    OPT_STR_(S, "bench", "out", "out", out, 0, "also write the table as Markdown to this file"),
+};
+#undef S
+static const opt_table TABLE = {OPTIONS, (int)(sizeof OPTIONS / sizeof *OPTIONS), "bench",
+                                "lorascope bench --backend cuda"};
+
+static void defaults(gpu_opts *o) {
+    *o = (gpu_opts){.shapes = "gpt2-124m,llama-124m", .backend = "cuda", .precision = "bf16", .mode = "both",
+                    .script = LS_PEFT_BENCH, .batch = 8, .seq = 1024, .steps = 10, .warmup = 2, .rank = 8,
+                    .peak_n = 8192};
+}
 
 typedef struct {
     char shape[32];
@@ -37,19 +62,22 @@ typedef struct {
 } gpu_row;
 
 static void usage(FILE *fp) {
+    gpu_opts d;
+    defaults(&d);
     fprintf(fp,
-            "usage: lorascope bench --backend cuda [--shape gpt2-124m,llama-124m] [--mode lora|full|both]\n"
-            "                       [--precision bf16] [--batch 8] [--seq 1024] [--steps 10] [--warmup 2]\n"
-            "                       [--rank 8] [--peak-size 8192] [--torch | --no-torch] [--out FILE.md]\n"
+            "usage: lorascope bench --backend cuda [options]\n"
             "\n"
-            "Training tokens/s and peak memory on the GPU, LoRA (r 8, alpha 16; c_attn for GPT-2, q, v for\n"
+            "Training tokens/s and peak memory on the GPU, LoRA (alpha = 2 rank; c_attn for GPT-2, q, v for\n"
             "Llama) and full fine-tuning, random weights and tokens, the median of --steps steps after --warmup;\n"
             "each row beside HF transformers + PEFT on the same card (kernels/bench/bench_peft_gpu.py, run when\n"
             "$LORASCOPE_PYTHON, else /usr/bin/python3, has torch with CUDA; the same shapes, step and FLOP\n"
             "count). MFU: model FLOPs per token (full 6N + 12LTd, LoRA 4N + 12LTd) x tok/s over the card's\n"
             "bf16-storage product rate measured here (cuBLAS, bf16 A, B and C, fp32 accumulation, size\n"
             "--peak-size). Peak memory: what lorascope's backend allocated / torch.cuda.max_memory_allocated,\n"
-            "neither counting the CUDA context. Shapes: gpt2-124m, llama-124m, tiny (a dry run).\n");
+            "neither counting the CUDA context.\n"
+            "\n"
+            "options (flag, key, description [default]):\n");
+    opt_print_help(&TABLE, &d, fp);
 }
 
 static const char *python(void) {
@@ -57,49 +85,12 @@ static const char *python(void) {
 }
 
 static int parse_args(int argc, char **argv, gpu_opts *o) {
-    *o = (gpu_opts){.shapes = "gpt2-124m,llama-124m", .backend = "cuda", .precision = "bf16",
-                    .script = LS_PEFT_BENCH, .modes = 3, .batch = 8, .seq = 1024, .steps = 10, .warmup = 2,
-                    .rank = 8, .peak_n = 8192, .want_torch = -1};
-    enum { O_SHAPE = 1, O_MODE, O_PREC, O_BATCH, O_SEQ, O_STEPS, O_WARM, O_RANK, O_PEAK, O_TORCH, O_NOTORCH,
-           O_SCRIPT, O_OUT, O_BACKEND };
-    static const struct option longopts[] = {
-        {"shape", required_argument, 0, O_SHAPE},    {"mode", required_argument, 0, O_MODE},
-        {"precision", required_argument, 0, O_PREC}, {"batch", required_argument, 0, O_BATCH},
-        {"seq", required_argument, 0, O_SEQ},        {"steps", required_argument, 0, O_STEPS},
-        {"warmup", required_argument, 0, O_WARM},    {"rank", required_argument, 0, O_RANK},
-        {"peak-size", required_argument, 0, O_PEAK}, {"torch", no_argument, 0, O_TORCH},
-        {"no-torch", no_argument, 0, O_NOTORCH},     {"torch-script", required_argument, 0, O_SCRIPT},
-        {"out", required_argument, 0, O_OUT},        {"backend", required_argument, 0, O_BACKEND},
-        {0, 0, 0, 0}};
-    optind = 1;
-    opterr = 0;
-    int c, bad = 0;
-    while (!bad && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case O_SHAPE: snprintf(o->shapes, sizeof o->shapes, "%s", optarg); break;
-        case O_MODE:
-            o->modes = !strcmp(optarg, "lora") ? 1 : !strcmp(optarg, "full") ? 2 : !strcmp(optarg, "both") ? 3 : 0;
-            if (!o->modes) bad = ls_fail("--mode: expected lora, full or both, found '%s'", optarg);
-            break;
-        case O_PREC: o->precision = optarg; break;
-        case O_BATCH: bad = ls_parse_int(optarg, "--batch", 1, 4096, &o->batch); break;
-        case O_SEQ: bad = ls_parse_int(optarg, "--seq", 2, 1 << 20, &o->seq); break;
-        case O_STEPS: bad = ls_parse_int(optarg, "--steps", 1, 10000, &o->steps); break;
-        case O_WARM: bad = ls_parse_int(optarg, "--warmup", 0, 10000, &o->warmup); break;
-        case O_RANK: bad = ls_parse_int(optarg, "--rank", 1, 65536, &o->rank); break;
-        case O_PEAK: bad = ls_parse_int(optarg, "--peak-size", 16, 65536, &o->peak_n); break;
-        case O_TORCH: o->want_torch = 1; break;
-        case O_NOTORCH: o->want_torch = 0; break;
-        case O_SCRIPT: o->script = optarg; break;
-        case O_OUT: o->out = optarg; break;
-        case O_BACKEND: o->backend = optarg; break;
-        case ':': bad = ls_fail("%s: expected a value", argv[optind - 1]); break;
-        default: bad = ls_fail("unknown option '%s' (see lorascope bench --backend cuda --help)", argv[optind - 1]);
-        }
-    }
-    if (!bad && optind < argc) bad = ls_fail("unexpected argument '%s'", argv[optind]);
+    defaults(o);
+    if (opt_parse_argv(&TABLE, o, argc, argv, NULL, NULL, NULL, NULL)) return -1;
+    if (o->torch && o->no_torch) return ls_fail("--torch and --no-torch: expected one of them");
     char *copy = ls_strdup(o->shapes), *save = NULL;
     ls_model_config cfg;
+    int bad = 0;
     for (char *t = strtok_r(copy, ",", &save); t && !bad; t = strtok_r(NULL, ",", &save))
         bad = bench_gpu_shape(t, &cfg);
     free(copy);
@@ -174,7 +165,7 @@ static int run_rows(const gpu_opts *o, const ls_backend *be, const ls_backend_de
     char *copy = ls_strdup(o->shapes), *save = NULL;
     for (char *t = strtok_r(copy, ",", &save); t && n >= 0; t = strtok_r(NULL, ",", &save))
         for (int f = 0; f < 2 && n >= 0 && n < MAX_ROWS; f++) {
-            if (!(o->modes >> f & 1)) continue;
+            if (strcmp(o->mode, "both") && strcmp(o->mode, f ? "full" : "lora")) continue;
             gpu_row *r = &rows[n];
             *r = (gpu_row){.full = f, .hf_tok_s = NAN, .hf_peak_mib = NAN};
             snprintf(r->shape, sizeof r->shape, "%s", t);
@@ -213,8 +204,8 @@ int cmd_bench_gpu(int argc, char **argv) {
     char probe[1100];
     snprintf(probe, sizeof probe, "'%.1000s' -c 'import sys, torch; sys.exit(not torch.cuda.is_available())' "
              ">/dev/null 2>&1", python());
-    int torch = o.want_torch != 0 && ls_exists(o.script) && system(probe) == 0;
-    if (o.want_torch == 1 && !torch) {
+    int torch = !o.no_torch && ls_exists(o.script) && system(probe) == 0;
+    if (o.torch && !torch) {
         fprintf(stderr, "lorascope bench: --torch: %s with torch and CUDA, or %s, is missing\n", python(), o.script);
         return 1;
     }
@@ -230,10 +221,6 @@ int cmd_bench_gpu(int argc, char **argv) {
     FILE *mem = open_memstream(&table, &size);
     write_table(mem, &o, dev.name, peak, rows, n);
     fclose(mem);
-    fputs(table, stdout);
-    int rc = o.out ? ls_write_file_atomic(o.out, table, size) : 0;
-    if (rc) fprintf(stderr, "lorascope bench: %s\n", ls_error());
-    else if (o.out) printf("\ntable: %s\n", o.out);
-    free(table);
-    return rc ? 1 : 0;
+    int rc = cli_put_table(table, size, o.out);
+    return rc;
 }

@@ -149,11 +149,7 @@ int cmd_bench_latency(int argc, char **argv) {
     FILE *mem = open_memstream(&table, &tsize);
     write_table(mem, &o, r);
     fclose(mem);
-    fputs(table, stdout);
-    int rc = o.out ? ls_write_file_atomic(o.out, table, tsize) : 0;
-    if (rc) fprintf(stderr, "lorascope bench: %s\n", ls_error());
-    else if (o.out) printf("\ntable: %s\n", o.out);
-    free(table);
+    int rc = cli_put_table(table, tsize, o.out);
     free(r);
-    return rc ? 1 : 0;
+    return rc;
 }

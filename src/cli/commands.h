@@ -4,6 +4,8 @@
 #ifndef LS_COMMANDS_H
 #define LS_COMMANDS_H
 
+#include <stddef.h>
+
 // The shared assets directory (the build sets it; this is the fallback).
 #ifndef LS_DEFAULT_ASSETS
 #define LS_DEFAULT_ASSETS "../shared/assets"
@@ -28,5 +30,10 @@ int cmd_tokenize(int argc, char **argv);
 
 // 1 if argv holds -h or --help.
 int cli_wants_help(int argc, char **argv);
+
+// A benchmark's Markdown table (malloc'd; freed here): printed, and written
+// atomically to `out` when that is set (then "table: OUT"). Returns the exit
+// code: 0, or 1 after a one-line error.
+int cli_put_table(char *table, size_t size, const char *out);
 
 #endif

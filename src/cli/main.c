@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "cli/commands.h"
 
 static const ls_command commands[] = {
@@ -23,6 +24,15 @@ int cli_wants_help(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return 1;
     return 0;
+}
+
+int cli_put_table(char *table, size_t size, const char *out) {
+    fputs(table, stdout);
+    int rc = out && out[0] ? ls_write_file_atomic(out, table, size) : 0;
+    if (rc) fprintf(stderr, "lorascope bench: %s\n", ls_error());
+    else if (out && out[0]) printf("\ntable: %s\n", out);
+    free(table);
+    return rc ? 1 : 0;
 }
 
 static void usage(FILE *fp) {

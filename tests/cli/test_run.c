@@ -99,6 +99,18 @@ static void test_list_commands_run_as_printed_and_resume_skips_finished_runs(voi
     free(list);
 }
 
+// Runs tasks 0..3 of an array script as Slurm would, from another directory;
+// then task `again` a second time, which must say `done` (it found its work done).
+static void run_array(const char *script, int again, const char *done) {
+    char cmd[8192];
+    for (int i = 0; i < 4; i++) {
+        snprintf(cmd, sizeof cmd, "cd / && SLURM_ARRAY_TASK_ID=%d bash '%s'", i, script);
+        CHECK_MSG(run_cmd(cmd) == 0, "task %d failed: %s", i, err_text);
+    }
+    snprintf(cmd, sizeof cmd, "SLURM_ARRAY_TASK_ID=%d bash '%s' 2>&1 | grep -q '^%s'", again, script, done);
+    CHECK_MSG(run_cmd(cmd) == 0, "task %d run again did not say '%s'", again, done);
+}
+
 // `--slurm` writes an array script whose tasks are --list's commands; run
 // here as Slurm would (bash, SLURM_ARRAY_TASK_ID = 0..3), each trains its run;
 // a task run again finds its run complete; an index past the array is an
@@ -119,12 +131,7 @@ static void test_slurm_array_tasks_run_locally_then_run_collects(void) {
     CHECK_STR_CONTAINS(text, "#SBATCH --array=0-3\n");
     CHECK_STR_CONTAINS(text, "#SBATCH --cpus-per-task=1\n");
     free(text);
-    for (int i = 0; i < 4; i++) {
-        snprintf(cmd, sizeof cmd, "cd / && SLURM_ARRAY_TASK_ID=%d bash '%s'", i, script);
-        CHECK_MSG(run_cmd(cmd) == 0, "task %d failed: %s", i, err_text);
-    }
-    snprintf(cmd, sizeof cmd, "SLURM_ARRAY_TASK_ID=0 bash '%s' 2>&1 | grep -q '^complete: '", script);
-    CHECK_MSG(run_cmd(cmd) == 0, "task 0 run again did not find its run complete");
+    run_array(script, 0, "complete: ");
     snprintf(cmd, sizeof cmd, "SLURM_ARRAY_TASK_ID=4 bash '%s'", script);
     CHECK_INT(run_cmd(cmd), 2);
     CHECK_STR_CONTAINS(err_text, "no task 4: this script has tasks 0 to 3");
@@ -136,12 +143,7 @@ static void test_slurm_array_tasks_run_locally_then_run_collects(void) {
     text = ls_read_file(script, NULL);
     CHECK_MSG(text && strstr(text, "0) evaltask ") && !strstr(text, " train "), "second script:\n%s", text ? text : "");
     free(text);
-    for (int i = 0; i < 4; i++) {
-        snprintf(cmd, sizeof cmd, "cd / && SLURM_ARRAY_TASK_ID=%d bash '%s'", i, script);
-        CHECK_MSG(run_cmd(cmd) == 0, "eval task %d failed: %s", i, err_text);
-    }
-    snprintf(cmd, sizeof cmd, "SLURM_ARRAY_TASK_ID=3 bash '%s' 2>&1 | grep -q '^evaluated: '", script);
-    CHECK_MSG(run_cmd(cmd) == 0, "eval task 3 run again did not find its evaluation");
+    run_array(script, 3, "evaluated: ");
     snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s/results' --no-plot", exe(), res);
     CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
     CHECK_STR_CONTAINS(err_text, "4 runs, 4 complete, 0 to train");
