@@ -5,7 +5,7 @@
 //   bench_train [--backend cpu|cuda] [--shape gpt2-124m|llama-124m|tiny]
 //               [--mode lora|full] [--lora MODULES] [--rank 8]
 //               [--precision fp32|tf32|bf16] [--batch 8] [--seq 1024]
-//               [--steps 20] [--warmup 3] [--header]
+//               [--steps 20] [--warmup 3] [--peak-size N] [--header]
 //
 // The shapes, the step, its timing and the FLOP count are src/train/bench_gpu.h's
 // (`lorascope bench --backend cuda` runs the same rows and prints the table
@@ -29,7 +29,7 @@
 
 typedef struct {
     const char *backend, *shape, *mode, *lora, *precision;
-    int rank, batch, seq, steps, warmup, header;
+    int rank, batch, seq, steps, warmup, header, peak_n;
 } bench_args;
 
 static void sync_backend(const ls_backend *be) {
@@ -70,11 +70,11 @@ static double measure_peak(const ls_backend *be, int n) {
 static void usage(void) {
     fprintf(stderr, "usage: bench_train [--backend cpu|cuda] [--shape gpt2-124m|llama-124m|tiny]\n"
                     "  [--mode lora|full] [--lora MODULES] [--rank R] [--precision fp32|tf32|bf16]\n"
-                    "  [--batch B] [--seq T] [--steps N] [--warmup N] [--header]\n");
+                    "  [--batch B] [--seq T] [--steps N] [--warmup N] [--peak-size N] [--header]\n");
 }
 
 static int parse_args(int argc, char **argv, bench_args *a) {
-    *a = (bench_args){"cpu", "gpt2-124m", "lora", NULL, "fp32", 8, 8, 1024, 20, 3, 0};
+    *a = (bench_args){"cpu", "gpt2-124m", "lora", NULL, "fp32", 8, 8, 1024, 20, 3, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(k, "--header") == 0) { a->header = 1; continue; }
@@ -91,6 +91,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         else if (strcmp(k, "--seq") == 0) a->seq = atoi(v);
         else if (strcmp(k, "--steps") == 0) a->steps = atoi(v);
         else if (strcmp(k, "--warmup") == 0) a->warmup = atoi(v);
+        else if (strcmp(k, "--peak-size") == 0) a->peak_n = atoi(v);
         else return ls_fail("unknown option %s", k);
     }
     if (strcmp(a->mode, "lora") != 0 && strcmp(a->mode, "full") != 0)
@@ -127,7 +128,7 @@ static const ls_backend *pick_backend(const char *name, const char *precision) {
 // The TSV row (compare.py's format): throughput, peak memory, model FLOP/s and MFU.
 static void report(const bench_args *a, const ls_backend *be, const bench_gpu_result *r) {
     double model_flops = r->flops_per_token * r->tok_s;
-    double peak_flops = measure_peak(be, be->kind == LS_BACKEND_CPU ? 1024 : 4096);
+    double peak_flops = measure_peak(be, a->peak_n > 0 ? a->peak_n : be->kind == LS_BACKEND_CPU ? 1024 : 4096);
     const char *device = be->kind == LS_BACKEND_CPU ? "cpu" : "cuda";
 #ifdef LS_HAVE_CUDA
     if (be->kind == LS_BACKEND_CUDA) device = ls_cuda_device_name();
