@@ -117,8 +117,8 @@ static void print_train_command(FILE *out, const exp_run *r, const exp_options *
 static int eval_request(const experiment *e, const exp_run *r, const exp_options *o, const char *out,
                         evaluate_request *req);
 
-// The `lorascope eval` command of a request: every option that differs from
-// eval's defaults (threads too: --threads 0 is OpenMP's default).
+// The `lorascope eval` command of a request: every option whose value differs
+// from eval's defaults (threads too: --threads 0 is OpenMP's default).
 static void print_eval_command(FILE *out, const evaluate_request *req, const char *exe) {
     evaluate_request d;
     evaluate_defaults(&d);
@@ -126,18 +126,13 @@ static void print_eval_command(FILE *out, const evaluate_request *req, const cha
     print_quoted(out, exe);
     fputs(" eval", out);
     for (int i = 0; i < t->n; i++) {
-        const opt_spec *spec = &t->specs[i];
-        const char *v = (const char *)req + spec->offset, *dv = (const char *)&d + spec->offset;
-        char flag[80], num[32];
-        snprintf(flag, sizeof flag, "--%s", spec->flag);
-        if (spec->type == OPT_STR && v[0] && strcmp(v, dv)) {
-            print_arg(out, flag, 0);
-            print_arg(out, v, 1);
-        } else if (spec->type == OPT_INT && *(const int *)v != *(const int *)dv) {
-            snprintf(num, sizeof num, "%d", *(const int *)v);
-            print_arg(out, flag, 0);
-            print_arg(out, num, 0);
-        }
+        char flag[80], v[1100], dv[1100];
+        opt_format(&t->specs[i], req, v, sizeof v);
+        opt_format(&t->specs[i], &d, dv, sizeof dv);
+        if (!strcmp(v, dv)) continue;
+        snprintf(flag, sizeof flag, "--%s", t->specs[i].flag);
+        print_arg(out, flag, 0);
+        print_arg(out, v, t->specs[i].type == OPT_STR); // a path made absolute when it names a file here
     }
 }
 
@@ -155,7 +150,7 @@ static int for_each_eval_todo(const exp_set *s, eval_todo_fn fn, void *ctx) {
             int seen = 0; // the same run in an earlier experiment with [eval]
             for (int j = 0; j < i && !seen; j++)
                 for (int q = 0; q < s->n_runs[j] && !seen; q++)
-                    seen = s->exps[j].n_eval && !strcmp(s->runs[j][q].dir, r->dir);
+                    seen = s->exps[j].n_eval && s->runs[j][q].hash == r->hash && !strcmp(s->runs[j][q].dir, r->dir);
             char *json = ls_path_join(r->dir, "eval.json");
             if (!seen && exp_run_is_complete(r->dir) && !ls_exists(json)) {
                 if (fn) fn(ctx, &s->exps[i], r, json);
@@ -401,13 +396,20 @@ int exp_evaluate_all(exp_set *s, const exp_options *o) {
 // ----------------------------------------------------------------------------
 // analyses
 
-static int analyse_experiment(const experiment *e, const exp_run *runs, int n_runs, const exp_options *o) {
+// The analyses of e over runs. With `gather` (runs: those complete now), an
+// analysis whose selectors no longer resolve is skipped with its reason.
+static int analyse_experiment(const experiment *e, const exp_run *runs, int n_runs, const exp_options *o,
+                              int gather) {
     char *exp_dir = ls_path_join(o->results, e->name);
     int rc = 0;
     for (int i = 0; i < e->n_analyses && !rc; i++) {
         const exp_analysis *an = &e->analyses[i];
-        if (!strcmp(an->kind, "table")) rc = exp_table(e, an, runs, n_runs, exp_dir, o->no_plot);
-        else if (!strcmp(an->kind, "curve")) rc = exp_curve(e, an, runs, n_runs, exp_dir, o->no_plot);
+        int table = !strcmp(an->kind, "table"), curve = !strcmp(an->kind, "curve");
+        if (gather && !table &&
+            (curve ? exp_curve_check(e, an, runs, n_runs) : exp_analyze_check(e, an, runs, n_runs)))
+            fprintf(stderr, "lorascope run: --gather: %s: analysis %s skipped: %s\n", e->name, an->name, ls_error());
+        else if (table) rc = exp_table(e, an, runs, n_runs, exp_dir, o->no_plot);
+        else if (curve) rc = exp_curve(e, an, runs, n_runs, exp_dir, o->no_plot);
         else rc = exp_analyze(e, an, runs, n_runs, exp_dir, o->no_plot);
     }
     free(exp_dir);
@@ -434,19 +436,8 @@ static int gathered_runs(const experiment *e, const exp_run *runs, int n, exp_ru
 static int gather_experiment(const experiment *e, const exp_run *runs, int n, const exp_options *o) {
     exp_run *have;
     int m = gathered_runs(e, runs, n, &have);
-    char *exp_dir = ls_path_join(o->results, e->name);
     fprintf(stderr, "lorascope run: --gather: %s: %d of %d runs\n", e->name, m, n);
-    int rc = 0;
-    for (int i = 0; i < e->n_analyses && !rc && m > 0; i++) {
-        const exp_analysis *an = &e->analyses[i];
-        int table = !strcmp(an->kind, "table"), curve = !strcmp(an->kind, "curve");
-        if (table) rc = exp_table(e, an, have, m, exp_dir, o->no_plot);
-        else if (curve ? exp_curve_check(e, an, have, m) : exp_analyze_check(e, an, have, m))
-            fprintf(stderr, "lorascope run: --gather: %s: analysis %s skipped: %s\n", e->name, an->name, ls_error());
-        else if (curve) rc = exp_curve(e, an, have, m, exp_dir, o->no_plot);
-        else rc = exp_analyze(e, an, have, m, exp_dir, o->no_plot);
-    }
-    free(exp_dir);
+    int rc = m > 0 ? analyse_experiment(e, have, m, o, 1) : 0;
     free(have);
     return rc;
 }
@@ -454,7 +445,7 @@ static int gather_experiment(const experiment *e, const exp_run *runs, int n, co
 int exp_analyse_all(const exp_set *s, const exp_options *o) {
     for (int i = 0; i < s->n_exps; i++) {
         int rc = o->gather ? gather_experiment(&s->exps[i], s->runs[i], s->n_runs[i], o)
-                           : analyse_experiment(&s->exps[i], s->runs[i], s->n_runs[i], o);
+                           : analyse_experiment(&s->exps[i], s->runs[i], s->n_runs[i], o, 0);
         if (rc) return -1;
     }
     return 0;
