@@ -66,10 +66,6 @@ typedef struct {
     char layout[64];                           // PyTorch's fastest thread layout
 } row;
 
-static const char *python(void) {
-    return getenv("LORASCOPE_PYTHON") ? getenv("LORASCOPE_PYTHON") : "/usr/bin/python3";
-}
-
 // The row's job for bench_torch.py, as JSON (free with free()).
 static char *torch_job(const row *r) {
     const bench_shape *s = r->shape;
@@ -92,9 +88,9 @@ static char *torch_job(const row *r) {
 // returns the fastest by median). Returns 0 or -1 with ls_error().
 static int run_torch(row *r, int steps, const char *script) {
     char *job = torch_job(r);
-    size_t len = strlen(job) + strlen(script) + strlen(python()) + 64;
+    size_t len = strlen(job) + strlen(script) + strlen(cli_python()) + 64;
     char *cmd = ls_malloc(len);
-    snprintf(cmd, len, "'%s' '%s' --steps %d --spec '%s'", python(), script, steps, job);
+    snprintf(cmd, len, "'%s' '%s' --steps %d --spec '%s'", cli_python(), script, steps, job);
     free(job);
     FILE *p = popen(cmd, "r");
     free(cmd);
@@ -274,10 +270,10 @@ int cmd_bench(int argc, char **argv) {
         return 2;
     }
     char probe[1100];
-    snprintf(probe, sizeof probe, "'%.1000s' -c 'import torch' >/dev/null 2>&1", python());
+    snprintf(probe, sizeof probe, "'%.1000s' -c 'import torch' >/dev/null 2>&1", cli_python());
     int torch = o.want_torch != 0 && ls_exists(o.script) && system(probe) == 0;
     if (o.want_torch == 1 && !torch) {
-        fprintf(stderr, "lorascope bench: --torch: %s with torch, or %s, is missing\n", python(), o.script);
+        fprintf(stderr, "lorascope bench: --torch: %s with torch, or %s, is missing\n", cli_python(), o.script);
         return 1;
     }
     row rows[MAX_SHAPES * MAX_THREADS * 2];

@@ -80,10 +80,6 @@ static void usage(FILE *fp) {
     opt_print_help(&TABLE, &d, fp);
 }
 
-static const char *python(void) {
-    return getenv("LORASCOPE_PYTHON") ? getenv("LORASCOPE_PYTHON") : "/usr/bin/python3";
-}
-
 static int parse_args(int argc, char **argv, gpu_opts *o) {
     defaults(o);
     if (opt_parse_argv(&TABLE, o, argc, argv, NULL, NULL, NULL, NULL)) return -1;
@@ -102,7 +98,7 @@ static int run_hf(const gpu_opts *o, gpu_row *r) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
              "'%s' '%s' --shape %s --mode %s --precision %s --batch %d --seq %d --steps %d --warmup %d",
-             python(), o->script, r->shape, r->full ? "full" : "lora", o->precision, o->batch, o->seq, o->steps,
+             cli_python(), o->script, r->shape, r->full ? "full" : "lora", o->precision, o->batch, o->seq, o->steps,
              o->warmup);
     FILE *p = popen(cmd, "r");
     if (!p) return ls_fail("cannot run %s", o->script);
@@ -203,10 +199,10 @@ int cmd_bench_gpu(int argc, char **argv) {
     }
     char probe[1100];
     snprintf(probe, sizeof probe, "'%.1000s' -c 'import sys, torch; sys.exit(not torch.cuda.is_available())' "
-             ">/dev/null 2>&1", python());
+             ">/dev/null 2>&1", cli_python());
     int torch = !o.no_torch && ls_exists(o.script) && system(probe) == 0;
     if (o.torch && !torch) {
-        fprintf(stderr, "lorascope bench: --torch: %s with torch and CUDA, or %s, is missing\n", python(), o.script);
+        fprintf(stderr, "lorascope bench: --torch: %s with torch and CUDA, or %s, is missing\n", cli_python(), o.script);
         return 1;
     }
     double peak = dev.bf16_gemm_flops(o.peak_n);
@@ -221,6 +217,5 @@ int cmd_bench_gpu(int argc, char **argv) {
     FILE *mem = open_memstream(&table, &size);
     write_table(mem, &o, dev.name, peak, rows, n);
     fclose(mem);
-    int rc = cli_put_table(table, size, o.out);
-    return rc;
+    return cli_put_table(table, size, o.out);
 }

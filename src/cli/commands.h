@@ -36,4 +36,7 @@ int cli_wants_help(int argc, char **argv);
 // code: 0, or 1 after a one-line error.
 int cli_put_table(char *table, size_t size, const char *out);
 
+// The python the benchmarks run their PyTorch side with: $LORASCOPE_PYTHON, else /usr/bin/python3.
+const char *cli_python(void);
+
 #endif

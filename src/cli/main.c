@@ -26,6 +26,10 @@ int cli_wants_help(int argc, char **argv) {
     return 0;
 }
 
+const char *cli_python(void) {
+    return getenv("LORASCOPE_PYTHON") ? getenv("LORASCOPE_PYTHON") : "/usr/bin/python3";
+}
+
 int cli_put_table(char *table, size_t size, const char *out) {
     fputs(table, stdout);
     int rc = out && out[0] ? ls_write_file_atomic(out, table, size) : 0;

@@ -143,7 +143,7 @@ static void bench_batch_free(train_fixed_batch *b) {
     free((void *)b->labels);
 }
 
-static double median_of(double *v, int n) {
+double bench_median(double *v, int n) {
     qsort(v, (size_t)n, sizeof(double), cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
@@ -173,13 +173,13 @@ static int time_steps(const char *name, const train_step_spec *spec, train_fixed
         // the median is the step's cost; the fastest and slowest show how much
         // the machine's other load moved it
         int N = batch->B * batch->T;
-        r->step_median_s = median_of(times + 1, steps);
+        r->step_median_s = bench_median(times + 1, steps);
         r->step_min_s = times[1];
         r->step_max_s = times[steps];
         r->tok_s = N / r->step_median_s;
         r->tok_s_min = N / r->step_max_s;
         r->tok_s_max = N / r->step_min_s;
-        r->peak_gflops = median_of(probes, steps);
+        r->peak_gflops = bench_median(probes, steps);
         r->peak_min = probes[0];
         r->peak_max = probes[steps - 1];
     }

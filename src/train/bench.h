@@ -36,6 +36,9 @@ typedef struct {
     const char *asset;   // checkpoint under the assets dir, or NULL (random weights)
 } bench_shape;
 
+// The median of v[0..n) (n >= 1), which it sorts in place: the benchmarks' statistic.
+double bench_median(double *v, int n);
+
 // The table above; *n gets its length.
 const bench_shape *bench_shapes(int *n);
 const bench_shape *bench_find_shape(const char *name);

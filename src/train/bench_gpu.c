@@ -10,6 +10,7 @@
 #include "engine/lora.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
+#include "train/bench.h"
 #include "train/step.h"
 
 int bench_gpu_shape(const char *name, ls_model_config *c) {
@@ -59,11 +60,6 @@ static int build_trainable(const bench_gpu_request *q, const ls_model_config *cf
     return model_set_loss_chunk(m, model_loss_chunk_rows(m)); // as `train` runs a frozen head
 }
 
-static int cmp_double(const void *x, const void *y) {
-    double a = *(const double *)x, b = *(const double *)y;
-    return a < b ? -1 : a > b;
-}
-
 // Waits for the device: a copy of one float back (on the CPU, a copy).
 static void sync_device(const ls_model *m) {
     float one;
@@ -87,9 +83,7 @@ static double time_steps(const bench_gpu_request *q, const train_step_spec *spec
         sync_device(spec->m);
         if (s >= q->warmup) times[s - q->warmup] = ls_now() - t0;
     }
-    qsort(times, (size_t)q->steps, sizeof(double), cmp_double);
-    int n = q->steps;
-    double med = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+    double med = bench_median(times, q->steps);
     free(times);
     return med;
 }

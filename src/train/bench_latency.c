@@ -11,6 +11,7 @@
 #include "engine/adapters.h"
 #include "engine/lora.h"
 #include "engine/rng.h"
+#include "train/bench.h"
 #include "train/train.h"
 
 const char *bench_latency_variant_name(int v) {
@@ -116,11 +117,6 @@ static double forward_seconds(latency_bench *b, int B, int T) {
 // ----------------------------------------------------------------------------
 // timing
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 // 1 + repeats rounds at batch B (the first untimed) into column j of r.
 static int time_batch(latency_bench *b, const bench_latency_req *q, int j, bench_latency_result *r) {
     int B = q->batches[j], n_var = b->have_ad ? BL_N_VARIANTS : BL_ADAPTER_H;
@@ -141,8 +137,7 @@ static int time_batch(latency_bench *b, const bench_latency_req *q, int j, bench
         if (v >= n_var) continue;
         double *x = t + (size_t)v * q->repeats;
         int n = q->repeats;
-        qsort(x, (size_t)n, sizeof *x, cmp_double);
-        r->median_ms[v][j] = n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+        r->median_ms[v][j] = bench_median(x, n); // sorts x
         r->min_ms[v][j] = x[0];
         r->max_ms[v][j] = x[n - 1];
     }
