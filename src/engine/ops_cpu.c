@@ -120,11 +120,13 @@ static void cpu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
 // all of the weight for every call, most of a decode step's time at N <= 16.
 // Here each weight row is read once for all N rows. One row: each dot
 // product vectorised over c. More: xt (C, W) holds the rows transposed and
-// zero-padded to W = 8 or 16, and 4 weight rows at a time keep 4 x W running
+// zero-padded to W = 8 or 16, and R weight rows at a time keep R x W running
 // sums vectorised across the rows, so that each sum runs over c in order.
-// Compiled twice, with AVX2 + FMA and for the baseline, picked at run time
-// (GCC's target_clones cannot name the pair); the bits are the machine's
-// (FMA rounds once per product), the same for any thread count.
+// Compiled for AVX2 + FMA (and AVX-512 at W = 16) and for the baseline,
+// picked at run time (GCC's target_clones cannot name the set); the bits are
+// the machine's (FMA rounds once per product), the same for any thread count
+// and any R. R is chosen so that 8 independent FMA chains are in flight
+// (fewer wait on the FMA's latency): at W = 8 one register per weight row.
 #define FEW_ROWS 16
 
 #define ONE_ROW_BODY                                                                                                \
@@ -135,15 +137,16 @@ static void cpu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
         out[o] = acc + (bias ? bias[o] : 0.0f);                                                                     \
     }
 
-#define FEW_ROWS_BODY(W)                                                                                            \
-    for (int o = o0; o < o1; o += 4) {                                                                              \
-        int nr = o1 - o < 4 ? o1 - o : 4;                                                                           \
-        const float *w[4];                                                                                          \
-        for (int r = 0; r < 4; r++) w[r] = weight + (size_t)(o + (r < nr ? r : 0)) * C;                            \
-        float acc[4][W] = {{0}};                                                                                    \
+#define FEW_ROWS_BODY(W) FEW_ROWS_BODY_R(W, 4)
+#define FEW_ROWS_BODY_R(W, R)                                                                                       \
+    for (int o = o0; o < o1; o += R) {                                                                              \
+        int nr = o1 - o < R ? o1 - o : R;                                                                           \
+        const float *w[R];                                                                                          \
+        for (int r = 0; r < R; r++) w[r] = weight + (size_t)(o + (r < nr ? r : 0)) * C;                            \
+        float acc[R][W] = {{0}};                                                                                    \
         for (int c = 0; c < C; c++) {                                                                               \
             const float *xc = x + (size_t)c * W;                                                                    \
-            for (int r = 0; r < 4; r++) {                                                                           \
+            for (int r = 0; r < R; r++) {                                                                           \
                 float wv = w[r][c];                                                                                 \
                 _Pragma("omp simd") for (int n = 0; n < W; n++) acc[r][n] = MADD(xc[n], wv, acc[r][n]);            \
             }                                                                                                       \
@@ -165,10 +168,22 @@ static void few_rows_base(FEW_ROWS_PARAMS, int W) {
 #define MADD(a, b, c) __builtin_fmaf(a, b, c)
 __attribute__((target("avx2,fma"))) static void few_rows_fma(FEW_ROWS_PARAMS, int W) {
     if (W == 1) { (void)N; (void)OC; ONE_ROW_BODY }
-    else if (W == 8) { FEW_ROWS_BODY(8) }
+    else if (W == 8) { FEW_ROWS_BODY_R(8, 8) }
     else { FEW_ROWS_BODY(16) }
 }
+// AVX-512: the 16 running sums of a weight row in one register, each lane the
+// same chain of FMAs as in the AVX2 clone (the same bits); 8 weight rows at a
+// time keep 8 independent FMA chains in flight (4 would wait on the FMA's
+// latency). Beam search decodes 10 lanes, padded to W = 16.
+__attribute__((target("avx512f,avx2,fma"))) static void few_rows_avx512(FEW_ROWS_PARAMS) {
+    FEW_ROWS_BODY_R(16, 8)
+}
 #undef MADD
+static int have_avx512(void) {
+    static int v = -1;
+    if (v < 0) v = __builtin_cpu_supports("avx512f");
+    return v;
+}
 static int have_fma(void) {
     static int v = -1;
     if (v < 0) v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -177,11 +192,14 @@ static int have_fma(void) {
 #else
 #define few_rows_fma few_rows_base
 static int have_fma(void) { return 0; }
+static int have_avx512(void) { return 0; }
+#define few_rows_avx512(out, x, weight, bias, N, C, OC, o0, o1) few_rows_base(out, x, weight, bias, N, C, OC, o0, o1, 16)
 #endif
 
 static void matmul_few_rows(float *out, const float *inp, const float *weight, const float *bias, int N, int C,
                             int OC) {
     int W = N == 1 ? 1 : N <= 8 ? 8 : 16, spans = (OC + 63) / 64, fma = have_fma();
+    int wide = W == 16 && fma && have_avx512();
     float *xt = NULL;
     if (N > 1) {
         xt = ls_calloc((size_t)C * W, sizeof(float));
@@ -192,7 +210,8 @@ static void matmul_few_rows(float *out, const float *inp, const float *weight, c
     #pragma omp parallel for if ((size_t)OC * C > OMP_MIN_WORK)
     for (int s = 0; s < spans; s++) {
         int o0 = s * 64, o1 = o0 + 64 < OC ? o0 + 64 : OC;
-        if (fma) few_rows_fma(out, x, weight, bias, N, C, OC, o0, o1, W);
+        if (wide) few_rows_avx512(out, x, weight, bias, N, C, OC, o0, o1);
+        else if (fma) few_rows_fma(out, x, weight, bias, N, C, OC, o0, o1, W);
         else few_rows_base(out, x, weight, bias, N, C, OC, o0, o1, W);
     }
     free(xt);

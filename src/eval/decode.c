@@ -206,6 +206,20 @@ static void pool_add(gen_result *pool, int k, const int *tokens, int n, double l
     h->finished = finished;
 }
 
+// Whether a live beam (log-probs summing to score[b], n_done tokens) can
+// still lead to a hypothesis that enters the full pool: any such hypothesis
+// has n in (n_done, max_new] tokens and a log-prob <= score[b] (decode.h).
+static int pool_can_change(const gen_result *pool, int k, const double *score, int nb, int n_done, int max_new,
+                           float length_penalty) {
+    if (pool->n_hyps < k) return 1;
+    double worst = pool->hyps[k - 1].score;
+    for (int b = 0; b < nb; b++) {
+        double lo = gen_score(score[b], n_done + 1, length_penalty), hi = gen_score(score[b], max_new, length_penalty);
+        if ((lo > hi ? lo : hi) > worst) return 1;
+    }
+    return 0;
+}
+
 // The beams live in the model's decode lanes (model_decode_lanes): beam b's
 // history is the cache of lane slot[b]; all live beams run one batched
 // decode per step. A parent's first child keeps its lane (the rows it needs
@@ -301,6 +315,8 @@ int gen_beam_search(ls_model *m, const int *prompt, int n_prompt, const gen_conf
         tok = tok_next;
         tok_next = swap;
         nb = live;
+        if (!cfg->exhaustive && nb > 0 && !pool_can_change(out, K, score, nb, i + 1, max_new, cfg->length_penalty))
+            nb = 0; // what is left cannot reach the pool
     }
     // beams that reached max_new_tokens without EOS
     for (int b = 0; rc == 0 && b < nb; b++)

@@ -18,6 +18,15 @@
 //   - the search runs max_new_tokens steps; the beams still alive then are
 //     scored the same way with len = max_new_tokens; the best score wins
 //     (the first one found on a tie).
+// It stops sooner when that cannot change the result: once beam_size
+// hypotheses are finished and no live beam can reach the worst of them. A
+// live beam's log-prob s only falls as it grows (every log p <= 0), so any
+// hypothesis it leads to, of n tokens, i < n <= max_new, scores at most
+// max(s / i^lp, s / max_new^lp); when that bound is below the worst pooled
+// score for every live beam, no later hypothesis enters the pool, and the
+// hypotheses, their order and their scores are gpt2_beam.py's, bit for bit.
+// (`exhaustive` runs every step, to show it.) E2E's 64 steps of 10 beams
+// fall to about half.
 // Greedy decoding is beam search with one beam: argmax each step, stop at EOS.
 //
 // Implementation: the prompt runs once, in one forward (model_prefill), into
@@ -44,6 +53,7 @@ typedef struct {
     // 628 (GPT-2's "\n\n") to 50256 for E2E. Not owned.
     const int *stop_tokens;
     int n_stop_tokens;
+    int exhaustive;        // 1: all max_new_tokens steps even when no live beam can enter the pool
 } gen_config;
 
 // The paper's E2E decoding (Table 11): max_new_tokens 64, beam 10, length

@@ -55,18 +55,25 @@ static double mm_obj(void *p) {
     return et_dot(c->wout, c->out, (size_t)c->N * c->OC);
 }
 
+// Every path of the CPU product: one row, the few-rows kernels (W = 8 and
+// 16, output rows in blocks of 4 and 8 with a ragged end: OC = 70), and sgemm.
 static void test_matmul_forward_matches_naive_product(void) {
-    int N = 5, C = 7, OC = 6;
-    float *inp = et_randn(N * C, 1, 1), *w = et_randn(OC * C, 2, 1), *b = et_randn(OC, 3, 1),
-          *out = malloc(sizeof(float) * N * OC);
-    be->matmul_forward(out, inp, w, b, N, C, OC);
-    for (int n = 0; n < N; n++)
-        for (int o = 0; o < OC; o++) {
-            double s = b[o];
-            for (int i = 0; i < C; i++) s += (double)inp[n * C + i] * w[o * C + i];
-            CHECK_NEAR(out[n * OC + o], s, 1e-5);
-        }
-    free(inp); free(w); free(b); free(out);
+    static const int shapes[][3] = {{5, 7, 6}, {1, 37, 70}, {6, 37, 70}, {10, 37, 70}, {16, 37, 70}, {17, 37, 70}};
+    for (int k = 0; k < (int)LS_COUNT(shapes); k++) {
+        int N = shapes[k][0], C = shapes[k][1], OC = shapes[k][2];
+        float *inp = et_randn(N * C, 1, 1), *w = et_randn(OC * C, 2, 1), *b = et_randn(OC, 3, 1),
+              *out = malloc(sizeof(float) * N * OC);
+        be->matmul_forward(out, inp, w, b, N, C, OC);
+        double err = 0.0;
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) {
+                double s = b[o];
+                for (int i = 0; i < C; i++) s += (double)inp[n * C + i] * w[o * C + i];
+                err = fmax(err, fabs(out[n * OC + o] - s));
+            }
+        CHECK_MSG(err < 2e-5, "N %d, C %d, OC %d: off the double product by %.3g", N, C, OC, err);
+        free(inp); free(w); free(b); free(out);
+    }
 }
 
 static void test_matmul_backward_matches_finite_differences(void) {

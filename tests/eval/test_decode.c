@@ -304,6 +304,54 @@ static void test_beam_hyps_sorted_and_scores_match_forward_scoring(void) {
     model_free(&m);
 }
 
+// Stopping once no live beam can reach the pool (decode.h) must leave the
+// pool exactly as the full search of max_new steps leaves it, with fewer
+// decoded tokens. Tiny models of both families (EOS one token in 6, so that
+// pools fill), 12 seeds, beams of 2 to 4, the paper's length penalty 0.9 and
+// a negative one (the bound's other end), with and without a 2-gram ban. (A
+// bound that forgets the max_new end of the range fails 2 of the 96.)
+static int same_pools(const gen_result *a, const gen_result *b) {
+    if (a->n_hyps != b->n_hyps) return 0;
+    for (int i = 0; i < a->n_hyps; i++) {
+        const gen_hyp *x = &a->hyps[i], *y = &b->hyps[i];
+        if (x->n != y->n || x->finished != y->finished || x->score != y->score || x->logprob != y->logprob ||
+            memcmp(x->tokens, y->tokens, (size_t)x->n * sizeof(int)) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static void test_beam_early_stop_leaves_the_pool_of_the_full_search(void) {
+    const int prompt[3] = {1, 3, 4};
+    long early = 0, full = 0;
+    int cases = 0, same = 0;
+    for (int f = 0; f < 2; f++)
+        for (uint64_t seed = 1; seed <= 12; seed++) {
+            ls_model m;
+            if (tiny_model(&m, f ? LS_FAMILY_GPT2 : LS_FAMILY_LLAMA, seed) != 0) return;
+            for (int k = 0; k < 4; k++) {
+                gen_config cfg = {.max_new_tokens = 12, .eos = 2, .beam_size = 2 + k % 3,
+                                  .length_penalty = k % 2 ? -0.5f : 0.9f, .no_repeat_ngram = k / 2 ? 2 : 0};
+                gen_result r, rx;
+                CHECK(gen_beam_search(&m, prompt, 3, &cfg, &r) == 0);
+                cfg.exhaustive = 1;
+                CHECK(gen_beam_search(&m, prompt, 3, &cfg, &rx) == 0);
+                same += same_pools(&r, &rx);
+                cases++;
+                CHECK(r.n_decoded <= rx.n_decoded);
+                early += r.n_decoded;
+                full += rx.n_decoded;
+                gen_result_free(&r);
+                gen_result_free(&rx);
+            }
+            model_free(&m);
+        }
+    printf("%d of %d searches give the full search's pool; %ld decoded tokens against %ld\n", same, cases, early,
+           full);
+    CHECK_INT(same, cases);
+    CHECK_MSG(early < full, "the search never stopped early (%ld decoded tokens, full %ld)", early, full);
+}
+
 static void test_beam_best_score_at_least_greedy_score(void) {
     ls_model m;
     tokenizer *tok;
@@ -500,6 +548,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_greedy_logprob_matches_forward_scoring),
         LS_TEST(test_beam_one_equals_greedy_with_ngram_ban),
         LS_TEST(test_beam_hyps_sorted_and_scores_match_forward_scoring),
+        LS_TEST(test_beam_early_stop_leaves_the_pool_of_the_full_search),
         LS_TEST(test_beam_best_score_at_least_greedy_score),
         LS_TEST(test_no_repeat_ngram_constraint_respected),
         LS_TEST(test_stop_tokens_end_hypotheses_like_eos),
