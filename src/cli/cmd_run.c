@@ -19,6 +19,7 @@
 #include "base/options.h"
 #include "base/util.h"
 #include "cli/commands.h"
+#include "engine/backend_registry.h"
 #include "exp/plan.h"
 #include "exp/runner.h"
 
@@ -30,6 +31,7 @@ typedef struct {
     int list;
     char slurm[PATH_MAX];
     int threads;
+    char backend[8];
     int no_plot;
     int gather;
 } run_opts;
@@ -44,6 +46,9 @@ static const opt_spec RUN_OPTIONS[] = {
              "../shared/assets beside the source tree)"),
     OPT_STR_(S, "run", "results", "results", results, 0, "results directory"),
     OPT_INT_(S, "run", "threads", "threads", threads, 1, 1024, 0, "threads per training run (default: each run's own)"),
+    OPT_CHOICE_(S, "run", "backend", "backend", backend, "cpu|cuda|auto",
+                "where every run trains and is evaluated (default: each run's own, cpu unless its file says); "
+                "like --threads, not part of a run's identity: its manifest records it"),
     OPT_BOOL_(S, "run", "no_plot", "no-plot", no_plot, "tables only"),
     OPT_BOOL_(S, "run", "gather", "gather", gather,
               "train and evaluate nothing: tables and figures from the runs complete (and evaluated) now, "
@@ -112,7 +117,8 @@ int cmd_run(int argc, char **argv) {
         exp_set_free(&s);
         return 2;
     }
-    exp_options eo = {.results = o.results, .threads = o.threads, .no_plot = o.no_plot, .gather = o.gather, .argc = argc, .argv = argv};
+    exp_options eo = {.results = o.results, .threads = o.threads, .backend = o.backend, .no_plot = o.no_plot,
+                      .gather = o.gather, .argc = argc, .argv = argv};
     if (o.list) {
         exp_list_commands(&s, &eo, self_exe(), stdout);
         exp_set_free(&s);
@@ -123,6 +129,13 @@ int cmd_run(int argc, char **argv) {
         if (rc) fprintf(stderr, "lorascope run: %s\n", ls_error());
         exp_set_free(&s);
         return rc ? 1 : 0;
+    }
+    // --backend cuda without a GPU here: one line before anything is trained
+    // (--list and --slurm print commands for other machines and check nothing).
+    if (o.backend[0] && !o.gather && !ls_backend_by_name(o.backend)) {
+        fprintf(stderr, "lorascope run: %s\n", ls_error());
+        exp_set_free(&s);
+        return 1;
     }
     // One `lorascope run` per results directory: two would train the same run
     // directories at once. The kernel drops the lock if this process dies.

@@ -92,11 +92,17 @@ static void print_arg(FILE *out, const char *arg, int make_absolute) {
 }
 
 // The `lorascope train` command of run r, with --resume when `resume`.
+// --backend of `lorascope run`: where every run trains and is evaluated, as
+// --threads says how many threads; neither is part of a run's identity (its
+// directory), both are in its manifest.
+static const char *backend_override(const exp_options *o) { return o->backend && o->backend[0] ? o->backend : NULL; }
+
 static void print_train_command(FILE *out, const exp_run *r, const exp_options *o, const char *exe, int resume) {
     print_quoted(out, exe);
     fputs(" train", out);
     for (int i = 0; i + 1 < r->n_args; i += 2) {
         const char *flag = r->args[i], *value = r->args[i + 1];
+        if (backend_override(o) && !strcmp(flag, "--backend")) continue;
         const opt_spec *spec = opt_find_flag(tc_table(), flag + 2);
         if (spec && spec->type == OPT_BOOL) {
             // booleans: "full = true" in the file becomes a bare --full (read from the typed config)
@@ -112,6 +118,7 @@ static void print_train_command(FILE *out, const exp_run *r, const exp_options *
     free(dir);
     if (resume) fputs(" --resume", out);
     if (o->threads) fprintf(out, " --threads %d", o->threads);
+    if (backend_override(o)) fprintf(out, " --backend %s", o->backend);
 }
 
 static int eval_request(const experiment *e, const exp_run *r, const exp_options *o, const char *out,
@@ -306,6 +313,7 @@ static int train_one(exp_run *r, const exp_options *o) {
     }
     ls_train_config cfg = r->cfg;
     if (o->threads) cfg.threads = o->threads;
+    if (backend_override(o)) snprintf(cfg.backend, sizeof cfg.backend, "%s", o->backend);
     train_result res;
     fflush(stdout);
     int rc = train_run(&cfg, resuming, o->argc, o->argv, &res);
@@ -358,7 +366,7 @@ static int eval_request(const experiment *e, const exp_run *r, const exp_options
     snprintf(req->data, sizeof req->data, "%s", c->val_data[0] ? c->val_data : c->data);
     snprintf(req->task, sizeof req->task, "%s", c->task);
     snprintf(req->doc_sep, sizeof req->doc_sep, "%s", c->doc_sep);
-    snprintf(req->backend, sizeof req->backend, "%s", c->backend);
+    snprintf(req->backend, sizeof req->backend, "%s", backend_override(o) ? o->backend : c->backend);
     snprintf(req->out, sizeof req->out, "%s", out);
     req->seq_len = c->seq_len;
     req->max_items = c->eval_max;

@@ -13,6 +13,7 @@
 typedef struct {
     const char *results;  // results directory
     int threads;          // threads per run (0: each run's own setting)
+    const char *backend;  // cpu | cuda | auto for every run and evaluation (NULL or "": each run's own)
     int no_plot;          // tables only
     int gather;           // analyses over the runs complete (and evaluated) now; the rest named, skipped
     int argc;             // the command that started the runs, recorded in each run's manifest

@@ -186,6 +186,74 @@ static void expect_bad(const char *from, const char *to, const char *needle) {
     CHECK_MSG(!ls_exists(res), "%s created by a run that should not start", res);
 }
 
+// --backend places every run and its evaluation as --threads sizes them: each
+// listed command carries it once, in place of the file's own; a printed
+// command trains there and its manifest says so; and without a GPU, `run
+// --backend cuda` stops with one line before anything is written.
+static int count_of(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *p = text; p && (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
+    return n;
+}
+
+static void test_backend_option_places_every_run_and_is_checked_first(void) {
+    if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not present");
+    const char *res = ls_test_tmpdir("run_backend");
+    char ini[4300], list_path[4300], cmd[16384];
+    snprintf(ini, sizeof ini, "%s/tiny_cuda.ini", res);
+    snprintf(list_path, sizeof list_path, "%s/list.sh", res);
+    // the tiny experiment, its [train] asking for the GPU
+    char *tiny = ls_read_file(ls_test_source("data/experiments/tiny.ini"), NULL), *train = tiny ? strstr(tiny, "[train]\n") : NULL;
+    CHECK(train != NULL);
+    if (!train) { free(tiny); return; }
+    train += strlen("[train]\n");
+    FILE *fp = fopen(ini, "w");
+    fprintf(fp, "%.*sbackend = cuda\n%s", (int)(train - tiny), tiny, train);
+    fclose(fp);
+    free(tiny);
+
+    const char *listed[2] = {"cuda", "cpu"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "'%s' run '%s' --results '%s/r' %s --list > '%s'", exe(), ini, res,
+                 k ? "--backend cpu" : "", list_path);
+        CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+        char *list = ls_read_file(list_path, NULL), want[32];
+        snprintf(want, sizeof want, " --backend %s", listed[k]);
+        CHECK_INT(count_of(list, " train "), 4);
+        CHECK_MSG(count_of(list, "--backend") == 4 && count_of(list, want) == 4,
+                  "expected each of the 4 commands to say%s once:\n%s", want, list ? list : "");
+        if (k == 1 && list) { // the first printed command trains on the CPU, and its manifest says so
+            char *nl = strchr(list, '\n'), *out = strstr(list, "--out ");
+            if (nl) *nl = 0;
+            snprintf(cmd, sizeof cmd, "cd / && %s --threads 1", list);
+            CHECK_MSG(run_cmd(cmd) == 0, "printed command failed: %s\n%s", list, err_text);
+            char manifest[4400] = "";
+            if (out) {
+                out += 6 + (out[6] == '\'');
+                snprintf(manifest, sizeof manifest, "%.*s/manifest.json", (int)strcspn(out, "' "), out);
+            }
+            char *m = ls_read_file(manifest, NULL), *b = m ? strstr(m, "\"backend\":") : NULL;
+            if (b) b += strspn(b + 10, " \t") + 10;
+            CHECK_MSG(b && strncmp(b, "\"cpu\"", 5) == 0, "%s: no backend cpu in:\n%s", manifest, m ? m : "(missing)");
+            free(m);
+        }
+        free(list);
+    }
+    // --backend cuda: on a machine without a GPU one line and exit 1, no results directory
+    snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s/gpu' --backend cuda --no-plot", exe(),
+             res);
+    char gpu_dir[4300];
+    snprintf(gpu_dir, sizeof gpu_dir, "%s/gpu", res);
+    int rc = run_cmd(cmd);
+    if (rc == 1) {
+        CHECK_MSG(count_of(err_text, "\n") == 1, "expected one line, found:\n%s", err_text);
+        CHECK_STR_CONTAINS(err_text, "lorascope run: --backend cuda");
+        CHECK_MSG(!ls_exists(gpu_dir), "%s written by a run that could not start", gpu_dir);
+    } else {
+        CHECK_MSG(rc == 0, "run --backend cuda: exit %d: %s", rc, err_text); // a GPU: the sweep ran there
+    }
+}
+
 static void test_malformed_experiment_is_reported_before_training(void) {
     if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not present");
     expect_bad("steps = 6", "stpes = 6", "unknown");
@@ -308,6 +376,7 @@ int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_list_commands_run_as_printed_and_resume_skips_finished_runs),
         LS_TEST(test_slurm_array_tasks_run_locally_then_run_collects),
+        LS_TEST(test_backend_option_places_every_run_and_is_checked_first),
         LS_TEST(test_malformed_experiment_is_reported_before_training),
         LS_TEST(test_two_runs_on_one_results_dir_one_trains_the_other_is_refused),
         LS_TEST(test_zip_of_an_axis_twice_or_in_a_cycle_is_an_error),
