@@ -690,6 +690,8 @@ def command_cases():
     case(cat, "unknown command", ["frobnicate"], ["frobnicate"])
     case(cat, "run --threads -1", ["run", os.path.join(TESTS, "data/experiments/tiny.ini"), "--threads", "-1", "--list"],
          ["--threads"])
+    case(cat, "run --backend gpu", ["run", os.path.join(TESTS, "data/experiments/tiny.ini"), "--backend", "gpu", "--list"],
+         ["--backend", "gpu"])
 
 
 # ----------------------------------------------------------------------------
