@@ -49,11 +49,16 @@ double eval_e2e_positions_per_s(const eval_e2e_result *r) {
     return r->seconds > 0 ? (double)r->n_decoded / r->seconds : 0.0;
 }
 
-static void progress_line(int done, int total, long generated, double elapsed) {
-    double eta = done > 0 ? elapsed / done * (total - done) : 0.0;
-    fprintf(stderr, "\re2e: %d/%d MRs  %.0f tok/s  elapsed %.0fs  ETA %.0fs   ", done, total,
-            elapsed > 0 ? (double)generated / elapsed : 0.0, elapsed, eta);
-    if (done == total) fputc('\n', stderr);
+// mode 1 (a terminal): one line rewritten in place; mode 2: a line every 5%
+// of the MRs and at the end, so that a log shows how far the run is.
+static void progress_line(int mode, int done, int total, long generated, double elapsed) {
+    int every = total / 20 > 0 ? total / 20 : 1;
+    if (mode == 2 && done != total && done % every) return;
+    char el[32], eta[32];
+    ls_fmt_duration(el, sizeof el, elapsed);
+    ls_fmt_duration(eta, sizeof eta, done > 0 ? elapsed / done * (total - done) : 0.0);
+    fprintf(stderr, "%se2e: %d/%d MRs | %.1f tok/s | %s elapsed | ETA %s%s", mode == 1 ? "\r" : "", done, total,
+            elapsed > 0 ? (double)generated / elapsed : 0.0, el, eta, mode == 1 && done != total ? "   " : "\n");
     fflush(stderr);
 }
 
@@ -119,7 +124,7 @@ int eval_e2e(ls_model *m, const tokenizer *tok, const ds_pairs *d, const eval_e2
         out->n_generated += best.n;
         out->n_decoded += decoded;
         gen_hyp_free(&best);
-        if (cfg->progress) progress_line(g + 1, G, out->n_generated, ls_now() - t0);
+        if (cfg->progress) progress_line(cfg->progress, g + 1, G, out->n_generated, ls_now() - t0);
     }
     out->seconds = ls_now() - t0;
     model_set_training(m, was_training);

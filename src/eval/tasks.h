@@ -30,7 +30,8 @@ typedef struct {
     gen_config gen;   // decoding; see gen_config_paper / gen_config_greedy
     int greedy;       // 1: gen_greedy (gen.beam_size ignored); 0: gen_beam_search
     int max_mrs;      // evaluate the first max_mrs MRs (file order); 0: all
-    int progress;     // 1: a progress line on stderr (MRs, tokens/s, ETA)
+    int progress;     // progress on stderr (MRs, tokens/s, elapsed, ETA): 0 none, 1 one line rewritten
+                      // in place (a terminal), 2 a line every 5% of the MRs (a log file, a Slurm task)
 } eval_e2e_config;
 
 typedef struct {

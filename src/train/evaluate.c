@@ -168,7 +168,7 @@ static int generate_e2e(evaluation *ev, const evaluate_request *req, FILE *echo,
         gc.gen.max_new_tokens = req->max_new;
     }
     gc.max_mrs = req->generate;
-    gc.progress = isatty(2);
+    gc.progress = isatty(2) ? 1 : 2;
     if (eval_e2e(&ev->m, ev->tok, &ev->d.pairs, &gc, &ev->gen)) return -1;
     ev->have_gen = 1;
     rep->generated = 1;

@@ -69,6 +69,10 @@ static void test_list_commands_run_as_printed_and_resume_skips_finished_runs(voi
         snprintf(cmd, sizeof cmd, "cd / && %s", last);
         CHECK_MSG(run_cmd(cmd) == 0, "printed eval command failed: %s\n%s", last, err_text);
         CHECK_STR_CONTAINS(last, "--generate 3");
+        // stderr is a file here, not a terminal: progress as whole lines (every 5%, so each of 3 MRs)
+        CHECK_STR_CONTAINS(err_text, "e2e: 1/3 MRs |");
+        CHECK_STR_CONTAINS(err_text, "e2e: 3/3 MRs |");
+        CHECK_STR_CONTAINS(err_text, "| ETA 0s\n");
         CHECK_MSG(ls_exists(eval_json), "%s missing after the printed eval command", eval_json);
     }
     free(list2);
