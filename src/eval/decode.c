@@ -207,8 +207,9 @@ static void pool_add(gen_result *pool, int k, const int *tokens, int n, double l
 }
 
 // Whether a live beam (log-probs summing to score[b], n_done tokens) can
-// still lead to a hypothesis that enters the full pool: any such hypothesis
-// has n in (n_done, max_new] tokens and a log-prob <= score[b] (decode.h).
+// still lead to a hypothesis that enters the pool's best k: any such
+// hypothesis has n in (n_done, max_new] tokens and a log-prob <= score[b]
+// (decode.h).
 static int pool_can_change(const gen_result *pool, int k, const double *score, int nb, int n_done, int max_new,
                            float length_penalty) {
     if (pool->n_hyps < k) return 1;
@@ -315,7 +316,8 @@ int gen_beam_search(ls_model *m, const int *prompt, int n_prompt, const gen_conf
         tok = tok_next;
         tok_next = swap;
         nb = live;
-        if (!cfg->exhaustive && nb > 0 && !pool_can_change(out, K, score, nb, i + 1, max_new, cfg->length_penalty))
+        int need = cfg->n_best > 0 && cfg->n_best < K ? cfg->n_best : K;
+        if (!cfg->exhaustive && nb > 0 && !pool_can_change(out, need, score, nb, i + 1, max_new, cfg->length_penalty))
             nb = 0; // what is left cannot reach the pool
     }
     // beams that reached max_new_tokens without EOS

@@ -25,8 +25,10 @@
 // max(s / i^lp, s / max_new^lp); when that bound is below the worst pooled
 // score for every live beam, no later hypothesis enters the pool, and the
 // hypotheses, their order and their scores are gpt2_beam.py's, bit for bit.
-// (`exhaustive` runs every step, to show it.) E2E's 64 steps of 10 beams
-// fall to about half.
+// (`exhaustive` runs every step, to show it.) A caller that needs only the
+// best n_best hypotheses (E2E scores the best) sets n_best: the search stops
+// once no live beam can reach the n_best-th, and those n_best are exact (the
+// pool beyond them may differ from the full search's).
 // Greedy decoding is beam search with one beam: argmax each step, stop at EOS.
 //
 // Implementation: the prompt runs once, in one forward (model_prefill), into
@@ -54,6 +56,8 @@ typedef struct {
     const int *stop_tokens;
     int n_stop_tokens;
     int exhaustive;        // 1: all max_new_tokens steps even when no live beam can enter the pool
+    int n_best;            // the caller needs the best n_best hypotheses exactly (0: the whole pool): the
+                           // search stops once no live beam can reach the n_best-th (E2E: 1, the best)
 } gen_config;
 
 // The paper's E2E decoding (Table 11): max_new_tokens 64, beam 10, length

@@ -92,7 +92,9 @@ int eval_e2e(ls_model *m, const tokenizer *tok, const ds_pairs *d, const eval_e2
             rc = gen_greedy(m, prompt, n_ctx, &cfg->gen, &best, &decoded);
         } else {
             gen_result res;
-            rc = gen_beam_search(m, prompt, n_ctx, &cfg->gen, &res);
+            gen_config gc = cfg->gen;
+            gc.n_best = 1; // only the best is scored
+            rc = gen_beam_search(m, prompt, n_ctx, &gc, &res);
             if (rc == 0) {
                 decoded = res.n_decoded;
                 if (res.n_hyps > 0) {  // keep the best, free the rest

@@ -309,7 +309,8 @@ static void test_beam_hyps_sorted_and_scores_match_forward_scoring(void) {
 // decoded tokens. Tiny models of both families (EOS one token in 6, so that
 // pools fill), 12 seeds, beams of 2 to 4, the paper's length penalty 0.9 and
 // a negative one (the bound's other end), with and without a 2-gram ban. (A
-// bound that forgets the max_new end of the range fails 2 of the 96.)
+// bound that forgets the max_new end of the range fails 2 of the 96.) With
+// n_best = 1 the best hypothesis must be the full search's too.
 static int same_pools(const gen_result *a, const gen_result *b) {
     if (a->n_hyps != b->n_hyps) return 0;
     for (int i = 0; i < a->n_hyps; i++) {
@@ -323,8 +324,8 @@ static int same_pools(const gen_result *a, const gen_result *b) {
 
 static void test_beam_early_stop_leaves_the_pool_of_the_full_search(void) {
     const int prompt[3] = {1, 3, 4};
-    long early = 0, full = 0;
-    int cases = 0, same = 0;
+    long early = 0, early1 = 0, full = 0;
+    int cases = 0, same = 0, same_best = 0;
     for (int f = 0; f < 2; f++)
         for (uint64_t seed = 1; seed <= 12; seed++) {
             ls_model m;
@@ -332,24 +333,34 @@ static void test_beam_early_stop_leaves_the_pool_of_the_full_search(void) {
             for (int k = 0; k < 4; k++) {
                 gen_config cfg = {.max_new_tokens = 12, .eos = 2, .beam_size = 2 + k % 3,
                                   .length_penalty = k % 2 ? -0.5f : 0.9f, .no_repeat_ngram = k / 2 ? 2 : 0};
-                gen_result r, rx;
+                gen_result r, rx, r1;
                 CHECK(gen_beam_search(&m, prompt, 3, &cfg, &r) == 0);
+                cfg.n_best = 1; // only the best needed: it stops sooner, the best is the same
+                CHECK(gen_beam_search(&m, prompt, 3, &cfg, &r1) == 0);
+                cfg.n_best = 0;
                 cfg.exhaustive = 1;
                 CHECK(gen_beam_search(&m, prompt, 3, &cfg, &rx) == 0);
                 same += same_pools(&r, &rx);
+                gen_result best_x = {.n_hyps = rx.n_hyps > 0, .hyps = rx.hyps}, best_1 = {.n_hyps = r1.n_hyps > 0,
+                                                                                          .hyps = r1.hyps};
+                same_best += same_pools(&best_1, &best_x);
                 cases++;
-                CHECK(r.n_decoded <= rx.n_decoded);
+                CHECK(r.n_decoded <= rx.n_decoded && r1.n_decoded <= r.n_decoded);
                 early += r.n_decoded;
+                early1 += r1.n_decoded;
                 full += rx.n_decoded;
                 gen_result_free(&r);
+                gen_result_free(&r1);
                 gen_result_free(&rx);
             }
             model_free(&m);
         }
-    printf("%d of %d searches give the full search's pool; %ld decoded tokens against %ld\n", same, cases, early,
-           full);
+    printf("%d of %d searches give the full search's pool; %ld decoded tokens against %ld; needing the best only: "
+           "%d of %d the same best, %ld decoded tokens\n", same, cases, early, full, same_best, cases, early1);
     CHECK_INT(same, cases);
+    CHECK_INT(same_best, cases);
     CHECK_MSG(early < full, "the search never stopped early (%ld decoded tokens, full %ld)", early, full);
+    CHECK_MSG(early1 < early, "needing the best only never stopped sooner (%ld decoded tokens, %ld)", early1, early);
 }
 
 static void test_beam_best_score_at_least_greedy_score(void) {
