@@ -212,9 +212,13 @@ static void test_backend_option_places_every_run_and_is_checked_first(void) {
     if (!train) { free(tiny); return; }
     train += strlen("[train]\n");
     FILE *fp = fopen(ini, "w");
-    fprintf(fp, "%.*sbackend = cuda\n%s", (int)(train - tiny), tiny, train);
-    fclose(fp);
+    CHECK_MSG(fp != NULL, "cannot write %s", ini);
+    if (fp) {
+        fprintf(fp, "%.*sbackend = cuda\n%s", (int)(train - tiny), tiny, train);
+        fclose(fp);
+    }
     free(tiny);
+    if (!fp) return;
 
     const char *listed[2] = {"cuda", "cpu"};
     for (int k = 0; k < 2; k++) {
