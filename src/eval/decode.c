@@ -253,7 +253,7 @@ int gen_beam_search(ls_model *m, const int *prompt, int n_prompt, const gen_conf
     double *logp = ls_malloc((size_t)V * sizeof(double));
     unsigned char *banned = ls_calloc((size_t)V, 1);
     int *set = ls_malloc((size_t)max_new * sizeof(int));
-    int nb = 1, rc = 0;
+    int nb = 1, rc = 0, need = cfg->n_best > 0 && cfg->n_best < K ? cfg->n_best : K; // hypotheses needed exactly
     score[0] = 0.0;
     slot[0] = 0;
 
@@ -316,7 +316,6 @@ int gen_beam_search(ls_model *m, const int *prompt, int n_prompt, const gen_conf
         tok = tok_next;
         tok_next = swap;
         nb = live;
-        int need = cfg->n_best > 0 && cfg->n_best < K ? cfg->n_best : K;
         if (!cfg->exhaustive && nb > 0 && !pool_can_change(out, need, score, nb, i + 1, max_new, cfg->length_penalty))
             nb = 0; // what is left cannot reach the pool
     }

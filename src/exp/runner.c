@@ -91,12 +91,12 @@ static void print_arg(FILE *out, const char *arg, int make_absolute) {
     free(a);
 }
 
-// The `lorascope train` command of run r, with --resume when `resume`.
 // --backend of `lorascope run`: where every run trains and is evaluated, as
 // --threads says how many threads; neither is part of a run's identity (its
 // directory), both are in its manifest.
 static const char *backend_override(const exp_options *o) { return o->backend && o->backend[0] ? o->backend : NULL; }
 
+// The `lorascope train` command of run r, with --resume when `resume`.
 static void print_train_command(FILE *out, const exp_run *r, const exp_options *o, const char *exe, int resume) {
     print_quoted(out, exe);
     fputs(" train", out);
