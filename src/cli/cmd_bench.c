@@ -208,12 +208,14 @@ static void write_table(FILE *fp, const bench_opts *o, const row *rows, int n_ro
             "1.0, AdamW); PyTorch in the fastest of its thread layouts, run right after its lorascope row; ratio = "
             "median / median; %% of peak: tok/s x GFLOP/tok over the row's sgemm peak, the median of 2048^3 products "
             "through the backend gemm (OpenBLAS core %s) run right before each timed step (range: slowest-fastest), "
-            "the same FLOP count and peak for both sides\n\n",
+            "the same FLOP count and peak for both sides; products alone: the %% of peak if only the step's matrix "
+            "products and attention ran (recorded in its warm-up step, replayed alone, each replay after a probe of "
+            "its own): the most any other op's speed-up can give\n\n",
             record_version(), record_git_commit(), record_cpu_model(), record_n_cpus(), record_uname(), load, o->steps,
             openblas_get_corename());
     fprintf(fp, "| shape | B x T | mode | trainable | thr | lorascope tok/s | %% of peak | sgemm GFLOP/s | PyTorch tok/s "
-                "| %% of peak | PyTorch layout | ratio | LoRA / full | GFLOP/tok | tok/s at peak |\n"
-                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                "| %% of peak | PyTorch layout | ratio | LoRA / full | GFLOP/tok | tok/s at peak | products alone |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < n_rows; i++) {
         const row *r = &rows[i];
         double at_peak = r->ls.peak_gflops * 1e9 / r->ls.flops_per_token;
@@ -226,13 +228,15 @@ static void write_table(FILE *fp, const bench_opts *o, const row *rows, int n_ro
             if (rows[j].full && rows[j].shape == r->shape && rows[j].threads == r->threads)
                 snprintf(speed, sizeof speed, "%.2f", r->ls.tok_s / rows[j].ls.tok_s);
         char pk[64];
-        fprintf(fp, "| %s%s | %d x %d | %s | %zu | %d | %s | %.0f%% | %s | %s | %s | %s | %s | %s | %.3f | %.0f |\n",
+        double alone = r->ls.flops_per_token * r->shape->B * r->shape->T / r->ls.products_s / (r->ls.products_peak * 1e9);
+        fprintf(fp, "| %s%s | %d x %d | %s | %zu | %d | %s | %.0f%% | %s | %s | %s | %s | %s | %s | %.3f | %.0f | %.0f%% |\n",
                 r->shape->name, r->ls.weights_real || !r->shape->asset ? "" : " (random)", r->shape->B, r->shape->T,
                 r->full ? "full" : "lora", r->ls.trainable, r->threads,
                 spread(ls, sizeof ls, r->ls.tok_s, r->ls.tok_s_min, r->ls.tok_s_max), 100.0 * r->ls.tok_s / at_peak,
                 spread(pk, sizeof pk, r->ls.peak_gflops, r->ls.peak_min, r->ls.peak_max),
                 spread(torch, sizeof torch, r->torch_tok_s, r->torch_min, r->torch_max), torch_pct,
-                isfinite(r->torch_tok_s) ? r->layout : "-", ratio, speed, r->ls.flops_per_token / 1e9, at_peak);
+                isfinite(r->torch_tok_s) ? r->layout : "-", ratio, speed, r->ls.flops_per_token / 1e9, at_peak,
+                100.0 * alone);
     }
 }
 
@@ -248,8 +252,11 @@ static int run_rows(const bench_opts *o, int torch, row *rows) {
                 *r = (row){.shape = o->shapes[s], .full = f, .threads = o->threads[t]};
                 r->torch_tok_s = r->torch_min = r->torch_max = NAN;
                 if (bench_train(r->shape, o->assets, f, r->threads, o->steps, &r->ls)) return -1;
-                fprintf(stderr, "  lorascope %-12s %-4s %d thr: %.0f tok/s (median; %.0f-%.0f)\n", r->shape->name,
-                        f ? "full" : "lora", r->threads, r->ls.tok_s, r->ls.tok_s_min, r->ls.tok_s_max);
+                // the FLOPs the step's products really ran over the bench's count: 1 when the count is right
+                double counted = r->ls.flops_per_token * r->shape->B * r->shape->T;
+                fprintf(stderr, "  lorascope %-12s %-4s %d thr: %.0f tok/s (median; %.0f-%.0f); its products ran %.4f x "
+                        "the counted FLOPs\n", r->shape->name, f ? "full" : "lora", r->threads, r->ls.tok_s,
+                        r->ls.tok_s_min, r->ls.tok_s_max, r->ls.step_flops / counted);
                 if (torch && run_torch(r, o->steps, o->script)) return -1;
             }
     return n;

@@ -87,6 +87,198 @@ static void probe_free(sgemm_probe *p) {
     free(p->c);
 }
 
+// ----------------------------------------------------------------------------
+// The products alone: a copy of the CPU backend whose matrix products (gemm,
+// matmul forward and backward) and attention ops write their shapes into a
+// record during the warm-up step. Replaying the record on scratch buffers
+// times what the step's products cost with nothing else around them: the
+// most of the sgemm peak the step could reach if every other op were free.
+
+typedef enum { REC_GEMM, REC_MM_FWD, REC_MM_BWD, REC_ATT_FWD, REC_ATT_BWD, REC_BIDIR_FWD, REC_BIDIR_BWD } rec_kind;
+
+typedef struct {
+    rec_kind kind;
+    int a[9];
+} rec_call;
+
+static struct {
+    rec_call *calls;
+    int n, cap, on;
+} rec;
+
+static ls_backend rec_be;
+
+static void rec_add(rec_kind kind, int a0, int a1, int a2, int a3, int a4, int a5, int a6, int a7, int a8) {
+    if (!rec.on) return;
+    if (rec.n == rec.cap) {
+        rec.cap = rec.cap ? 2 * rec.cap : 256;
+        rec_call *grown = ls_malloc((size_t)rec.cap * sizeof *grown);
+        if (rec.n) memcpy(grown, rec.calls, (size_t)rec.n * sizeof *grown);
+        free(rec.calls);
+        rec.calls = grown;
+    }
+    rec.calls[rec.n++] = (rec_call){kind, {a0, a1, a2, a3, a4, a5, a6, a7, a8}};
+}
+
+static void rec_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                     int ldb, float beta, float *C, int ldc) {
+    rec_add(REC_GEMM, ta, tb, M, N, K, lda, ldb, ldc, beta != 0.0f);
+    ls_backend_cpu()->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void rec_mm_fwd(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
+    rec_add(REC_MM_FWD, N, C, OC, bias != NULL, 0, 0, 0, 0, 0);
+    ls_backend_cpu()->matmul_forward(out, inp, w, bias, N, C, OC);
+}
+
+static void rec_mm_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                       int N, int C, int OC) {
+    rec_add(REC_MM_BWD, N, C, OC, dinp != NULL, dw != NULL, db != NULL, 0, 0, 0);
+    ls_backend_cpu()->matmul_backward(dinp, dw, db, dout, inp, w, N, C, OC);
+}
+
+static void rec_att_fwd(float *out, float *att, const float *qkv, int B, int T, int NH, int NKV, int HS) {
+    rec_add(REC_ATT_FWD, B, T, NH, NKV, HS, 0, 0, 0, 0);
+    ls_backend_cpu()->attention_forward(out, att, qkv, B, T, NH, NKV, HS);
+}
+
+static void rec_att_bwd(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
+                        int T, int NH, int NKV, int HS) {
+    rec_add(REC_ATT_BWD, B, T, NH, NKV, HS, 0, 0, 0, 0);
+    ls_backend_cpu()->attention_backward(dqkv, datt, dout, qkv, att, B, T, NH, NKV, HS);
+}
+
+static void rec_bidir_fwd(float *out, float *att, const float *qkv, const int *keymask, int B, int T, int NH,
+                          int HS) {
+    rec_add(REC_BIDIR_FWD, B, T, NH, NH, HS, keymask != NULL, 0, 0, 0);
+    ls_backend_cpu()->attention_bidir_forward(out, att, qkv, keymask, B, T, NH, HS);
+}
+
+static void rec_bidir_bwd(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att,
+                          const int *keymask, int B, int T, int NH, int HS) {
+    rec_add(REC_BIDIR_BWD, B, T, NH, NH, HS, keymask != NULL, 0, 0, 0);
+    ls_backend_cpu()->attention_bidir_backward(dqkv, datt, dout, qkv, att, keymask, B, T, NH, HS);
+}
+
+// The CPU backend with the recording products above; a static table.
+static const ls_backend *recording_backend(void) {
+    rec_be = *ls_backend_cpu();
+    rec_be.gemm = rec_gemm;
+    rec_be.matmul_forward = rec_mm_fwd;
+    rec_be.matmul_backward = rec_mm_bwd;
+    rec_be.attention_forward = rec_att_fwd;
+    rec_be.attention_backward = rec_att_bwd;
+    rec_be.attention_bidir_forward = rec_bidir_fwd;
+    rec_be.attention_bidir_backward = rec_bidir_bwd;
+    return &rec_be;
+}
+
+// The FLOPs of a recorded call: 2 per multiply-add of its products (a causal
+// attention's query t sees t + 1 keys; its backward is twice its forward).
+static double rec_flops(const rec_call *c) {
+    const int *a = c->a;
+    switch (c->kind) {
+    case REC_GEMM: return 2.0 * a[2] * a[3] * (double)a[4];
+    case REC_MM_FWD: return 2.0 * a[0] * a[1] * (double)a[2];
+    case REC_MM_BWD: return 2.0 * a[0] * a[1] * (double)a[2] * (a[3] + a[4]);
+    case REC_ATT_FWD: return 2.0 * a[0] * a[2] * a[4] * (double)a[1] * (a[1] + 1);
+    case REC_ATT_BWD: return 4.0 * a[0] * a[2] * a[4] * (double)a[1] * (a[1] + 1);
+    case REC_BIDIR_FWD: return 4.0 * a[0] * a[2] * a[4] * (double)a[1] * a[1];
+    case REC_BIDIR_BWD: return 8.0 * a[0] * a[2] * a[4] * (double)a[1] * a[1];
+    }
+    return 0.0;
+}
+
+double bench_recorded_flops(void) {
+    double f = 0.0;
+    for (int i = 0; i < rec.n; i++) f += rec_flops(&rec.calls[i]);
+    return f;
+}
+
+// Scratch for a replay: every role's buffer as large as its largest use.
+typedef struct {
+    float *x, *w, *y, *g, *att, *acc, *bias; // acc: a dweight or a datt
+    int *keymask;
+} replay_bufs;
+
+static size_t grow(size_t have, size_t need) { return need > have ? need : have; }
+
+static void replay_alloc(replay_bufs *b) {
+    size_t nx = 1, nw = 1, ny = 1, ng = 1, na = 1, nacc = 1, nb = 1, nk = 1;
+    for (int i = 0; i < rec.n; i++) {
+        const int *a = rec.calls[i].a;
+        size_t att = 0, datt = 0;
+        switch (rec.calls[i].kind) {
+        case REC_GEMM:
+            nx = grow(nx, (size_t)(a[0] ? a[4] : a[2]) * a[5]);
+            nw = grow(nw, (size_t)(a[1] ? a[3] : a[4]) * a[6]);
+            ny = grow(ny, (size_t)a[2] * a[7]);
+            break;
+        case REC_MM_FWD:
+        case REC_MM_BWD:
+            nx = grow(nx, (size_t)a[0] * a[1]); // inp
+            ng = grow(ng, (size_t)a[0] * a[2]); // dout
+            nw = grow(nw, (size_t)a[2] * a[1]);
+            ny = grow(ny, (size_t)a[0] * (a[1] > a[2] ? a[1] : a[2])); // out or dinp
+            nacc = grow(nacc, (size_t)a[2] * a[1]);                     // dweight
+            nb = grow(nb, (size_t)a[2]);
+            break;
+        default: // attention: qkv and dqkv (NH + 2 NKV heads), out and dout (NH)
+            ls_backend_cpu()->attention_sizes(a[0], a[1], a[2], a[4], &att, &datt);
+            nx = grow(nx, (size_t)a[0] * a[1] * (a[2] + 2 * a[3]) * a[4]);
+            ny = grow(ny, (size_t)a[0] * a[1] * (a[2] + 2 * a[3]) * a[4]);
+            ng = grow(ng, (size_t)a[0] * a[1] * a[2] * a[4]);
+            na = grow(na, att);
+            nacc = grow(nacc, datt);
+            nk = grow(nk, (size_t)a[0] * a[1]);
+        }
+    }
+    float **bufs[6] = {&b->x, &b->w, &b->y, &b->g, &b->att, &b->bias};
+    size_t sizes[6] = {nx, nw, ny, ng, na, nb};
+    for (int k = 0; k < 6; k++) {
+        *bufs[k] = ls_malloc(sizes[k] * sizeof(float));
+        for (size_t i = 0; i < sizes[k]; i++) (*bufs[k])[i] = 0.01f * (float)((i * 2654435761u) % 1024u) / 1024.0f;
+    }
+    b->acc = ls_calloc(nacc, sizeof(float));
+    b->keymask = ls_malloc(nk * sizeof(int));
+    for (size_t i = 0; i < nk; i++) b->keymask[i] = 1;
+}
+
+static void replay_free(replay_bufs *b) {
+    float *f[7] = {b->x, b->w, b->y, b->g, b->att, b->acc, b->bias};
+    for (int k = 0; k < 7; k++) free(f[k]);
+    free(b->keymask);
+}
+
+// One replay of the record through the CPU backend: seconds.
+static double replay_run(replay_bufs *b) {
+    const ls_backend *be = ls_backend_cpu();
+    double t0 = ls_now();
+    for (int i = 0; i < rec.n; i++) {
+        const int *a = rec.calls[i].a;
+        switch (rec.calls[i].kind) {
+        case REC_GEMM:
+            be->gemm(a[0], a[1], a[2], a[3], a[4], 1.0f, b->x, a[5], b->w, a[6], a[8] ? 1.0f : 0.0f, b->y, a[7]);
+            break;
+        case REC_MM_FWD: be->matmul_forward(b->y, b->x, b->w, a[3] ? b->bias : NULL, a[0], a[1], a[2]); break;
+        case REC_MM_BWD:
+            be->matmul_backward(a[3] ? b->y : NULL, a[4] ? b->acc : NULL, a[5] ? b->bias : NULL, b->g, b->x, b->w,
+                                a[0], a[1], a[2]);
+            break;
+        case REC_ATT_FWD: be->attention_forward(b->g, b->att, b->x, a[0], a[1], a[2], a[3], a[4]); break;
+        case REC_ATT_BWD: be->attention_backward(b->y, b->acc, b->g, b->x, b->att, a[0], a[1], a[2], a[3], a[4]); break;
+        case REC_BIDIR_FWD:
+            be->attention_bidir_forward(b->g, b->att, b->x, a[5] ? b->keymask : NULL, a[0], a[1], a[2], a[4]);
+            break;
+        case REC_BIDIR_BWD:
+            be->attention_bidir_backward(b->y, b->acc, b->g, b->x, b->att, a[5] ? b->keymask : NULL, a[0], a[1],
+                                         a[2], a[4]);
+            break;
+        }
+    }
+    return ls_now() - t0;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -153,6 +345,9 @@ double bench_median(double *v, int n) {
 // An sgemm probe runs right before each timed step, so that the step and the
 // peak it is measured against see the same machine (this VM's sgemm rate
 // drifts by a fifth over minutes); r gets the probes' median and range.
+// The warm-up step records its products (the model runs on recording_backend);
+// after the timed steps, `steps` replays of the record, each after a probe of
+// its own, give the products-alone time and its peak.
 static int time_steps(const char *name, const train_step_spec *spec, train_fixed_batch *batch, int steps,
                       bench_result *r) {
     double *times = ls_malloc((size_t)(steps + 1) * sizeof(double)),
@@ -161,13 +356,16 @@ static int time_steps(const char *name, const train_step_spec *spec, train_fixed
     probe_init(&probe);
     int rc = 0;
     char msg[256];
+    rec.n = 0;
     for (int k = 0; k <= steps && !rc; k++) {
         if (k > 0) probes[k - 1] = probe_run(&probe);
+        rec.on = k == 0;
         double t0 = ls_now();
         train_step_stats st;
         rc = train_step(spec, k + 1, 1e-5, train_fixed_batch_next, batch, &st, msg, sizeof msg);
         if (rc > 0) rc = ls_fail("bench %s: %s", name, msg);
         times[k] = ls_now() - t0;
+        rec.on = 0;
     }
     if (!rc) {
         // the median is the step's cost; the fastest and slowest show how much
@@ -182,6 +380,17 @@ static int time_steps(const char *name, const train_step_spec *spec, train_fixed
         r->peak_gflops = bench_median(probes, steps);
         r->peak_min = probes[0];
         r->peak_max = probes[steps - 1];
+        r->step_flops = bench_recorded_flops();
+        replay_bufs rb;
+        replay_alloc(&rb);
+        replay_run(&rb); // warm-up: first touch of the scratch
+        for (int k = 0; k < steps; k++) {
+            probes[k] = probe_run(&probe);
+            times[k] = replay_run(&rb);
+        }
+        replay_free(&rb);
+        r->products_s = bench_median(times, steps);
+        r->products_peak = bench_median(probes, steps);
     }
     probe_free(&probe);
     free(probes);
@@ -194,7 +403,7 @@ int bench_train(const bench_shape *s, const char *assets_dir, int full, int thre
     train_set_threads(threads);
     ls_model m;
     int real;
-    if (bench_build_model(&m, s, assets_dir, NULL, &real)) return -1;
+    if (bench_build_model(&m, s, assets_dir, recording_backend(), &real)) return -1;
     if (model_reserve(&m, s->B, s->T)) {
         model_free(&m);
         return -1;

@@ -51,6 +51,9 @@ typedef struct {
     double peak_gflops;      // median GFLOP/s of the sgemm probes run before each timed step
     double peak_min, peak_max;      // the slowest and the fastest probe
     double flops_per_token;  // bench_flops_per_token
+    double step_flops;       // the FLOPs of the products the step ran (bench_recorded_flops)
+    double products_s;       // median seconds of those products replayed alone
+    double products_peak;    // median GFLOP/s of the probes run before each replay
     size_t trainable;
     size_t params;
     int weights_real;        // 1: the checkpoint's weights, 0: random
@@ -78,8 +81,18 @@ double bench_flops_per_token(const ls_model_config *cfg, int T, int full, int ra
 // one untimed step and then `steps` timed steps with `threads` threads, each
 // after one sgemm probe (a 2048^3 product through the same gemm); reports the
 // median step and the spread (fastest, slowest), and the probes' median: the
-// peak that step is measured against.
+// peak that step is measured against. Then the products alone: the matrix
+// products and attention ops that the warm-up step called (recorded by shape)
+// replayed `steps` times on scratch buffers, each replay after a probe of its
+// own: their median time is what the step would take if every other op
+// (norms, activations, residuals, loss, optimizer) cost nothing.
 // Returns 0 or -1 with ls_error().
 int bench_train(const bench_shape *s, const char *assets_dir, int full, int threads, int steps, bench_result *r);
+
+// The FLOPs of the matrix products (2 per multiply-add) and attention (QK^T
+// and AV: a causal query at position t sees t + 1 keys; backward twice the
+// forward) of the warm-up step of the last bench_train, counted from the
+// shapes its backend calls received: what bench_flops_per_token estimates.
+double bench_recorded_flops(void);
 
 #endif
