@@ -85,7 +85,9 @@ double bench_flops_per_token(const ls_model_config *cfg, int T, int full, int ra
 // products and attention ops that the warm-up step called (recorded by shape)
 // replayed `steps` times on scratch buffers, each replay after a probe of its
 // own: their median time is what the step would take if every other op
-// (norms, activations, residuals, loss, optimizer) cost nothing.
+// (norms, activations, residuals, loss, optimizer) cost nothing — a generous
+// bound, as the replay's operands (one scratch buffer per role) may stay in
+// cache where the step reads each layer's own weights.
 // Returns 0 or -1 with ls_error().
 int bench_train(const bench_shape *s, const char *assets_dir, int full, int threads, int steps, bench_result *r);
 
