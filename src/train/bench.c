@@ -89,16 +89,21 @@ static void probe_free(sgemm_probe *p) {
 
 // ----------------------------------------------------------------------------
 // The products alone: a copy of the CPU backend whose matrix products (gemm,
-// matmul forward and backward) and attention ops write their shapes into a
-// record during the warm-up step. Replaying the record on scratch buffers
-// times what the step's products cost with nothing else around them: the
-// most of the sgemm peak the step could reach if every other op were free.
+// matmul forward and backward) and attention ops write each call — its shape
+// and its buffers — into a record during the warm-up step. Replaying the
+// record after the timed steps runs the same products on the same buffers
+// (the model's own weights, activations and gradients) with nothing between
+// them: the most of the sgemm peak the step could reach if every other op
+// were free. The replay overwrites activations and adds to gradients, which
+// nothing reads afterwards; it never writes a weight.
 
 typedef enum { REC_GEMM, REC_MM_FWD, REC_MM_BWD, REC_ATT_FWD, REC_ATT_BWD, REC_BIDIR_FWD, REC_BIDIR_BWD } rec_kind;
 
 typedef struct {
     rec_kind kind;
-    int a[9];
+    int a[9];          // the call's integers, in its argument order
+    float alpha, beta; // gemm's
+    float *p[6];       // its buffers, in its argument order (an int mask converted)
 } rec_call;
 
 static struct {
@@ -108,8 +113,8 @@ static struct {
 
 static ls_backend rec_be;
 
-static void rec_add(rec_kind kind, int a0, int a1, int a2, int a3, int a4, int a5, int a6, int a7, int a8) {
-    if (!rec.on) return;
+static rec_call *rec_add(rec_kind kind) {
+    if (!rec.on) return NULL;
     if (rec.n == rec.cap) {
         rec.cap = rec.cap ? 2 * rec.cap : 256;
         rec_call *grown = ls_malloc((size_t)rec.cap * sizeof *grown);
@@ -117,46 +122,82 @@ static void rec_add(rec_kind kind, int a0, int a1, int a2, int a3, int a4, int a
         free(rec.calls);
         rec.calls = grown;
     }
-    rec.calls[rec.n++] = (rec_call){kind, {a0, a1, a2, a3, a4, a5, a6, a7, a8}};
+    rec_call *c = &rec.calls[rec.n++];
+    memset(c, 0, sizeof *c);
+    c->kind = kind;
+    return c;
 }
+
+#define REC_INTS(c, ...) memcpy((c)->a, (int[9]){__VA_ARGS__}, sizeof(c)->a)
+#define REC_PTRS(c, ...) memcpy((c)->p, (float *[6]){__VA_ARGS__}, sizeof(c)->p)
 
 static void rec_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                      int ldb, float beta, float *C, int ldc) {
-    rec_add(REC_GEMM, ta, tb, M, N, K, lda, ldb, ldc, beta != 0.0f);
+    rec_call *c = rec_add(REC_GEMM);
+    if (c) {
+        REC_INTS(c, ta, tb, M, N, K, lda, ldb, ldc);
+        REC_PTRS(c, (float *)A, (float *)B, C);
+        c->alpha = alpha;
+        c->beta = beta;
+    }
     ls_backend_cpu()->gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 static void rec_mm_fwd(float *out, const float *inp, const float *w, const float *bias, int N, int C, int OC) {
-    rec_add(REC_MM_FWD, N, C, OC, bias != NULL, 0, 0, 0, 0, 0);
+    rec_call *c = rec_add(REC_MM_FWD);
+    if (c) {
+        REC_INTS(c, N, C, OC);
+        REC_PTRS(c, out, (float *)inp, (float *)w, (float *)bias);
+    }
     ls_backend_cpu()->matmul_forward(out, inp, w, bias, N, C, OC);
 }
 
 static void rec_mm_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                        int N, int C, int OC) {
-    rec_add(REC_MM_BWD, N, C, OC, dinp != NULL, dw != NULL, db != NULL, 0, 0, 0);
+    rec_call *c = rec_add(REC_MM_BWD);
+    if (c) {
+        REC_INTS(c, N, C, OC);
+        REC_PTRS(c, dinp, dw, db, (float *)dout, (float *)inp, (float *)w);
+    }
     ls_backend_cpu()->matmul_backward(dinp, dw, db, dout, inp, w, N, C, OC);
 }
 
 static void rec_att_fwd(float *out, float *att, const float *qkv, int B, int T, int NH, int NKV, int HS) {
-    rec_add(REC_ATT_FWD, B, T, NH, NKV, HS, 0, 0, 0, 0);
+    rec_call *c = rec_add(REC_ATT_FWD);
+    if (c) {
+        REC_INTS(c, B, T, NH, NKV, HS);
+        REC_PTRS(c, out, att, (float *)qkv);
+    }
     ls_backend_cpu()->attention_forward(out, att, qkv, B, T, NH, NKV, HS);
 }
 
 static void rec_att_bwd(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
                         int T, int NH, int NKV, int HS) {
-    rec_add(REC_ATT_BWD, B, T, NH, NKV, HS, 0, 0, 0, 0);
+    rec_call *c = rec_add(REC_ATT_BWD);
+    if (c) {
+        REC_INTS(c, B, T, NH, NKV, HS);
+        REC_PTRS(c, dqkv, datt, (float *)dout, (float *)qkv, (float *)att);
+    }
     ls_backend_cpu()->attention_backward(dqkv, datt, dout, qkv, att, B, T, NH, NKV, HS);
 }
 
 static void rec_bidir_fwd(float *out, float *att, const float *qkv, const int *keymask, int B, int T, int NH,
                           int HS) {
-    rec_add(REC_BIDIR_FWD, B, T, NH, NH, HS, keymask != NULL, 0, 0, 0);
+    rec_call *c = rec_add(REC_BIDIR_FWD);
+    if (c) {
+        REC_INTS(c, B, T, NH, NH, HS);
+        REC_PTRS(c, out, att, (float *)qkv, (float *)(void *)keymask);
+    }
     ls_backend_cpu()->attention_bidir_forward(out, att, qkv, keymask, B, T, NH, HS);
 }
 
 static void rec_bidir_bwd(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att,
                           const int *keymask, int B, int T, int NH, int HS) {
-    rec_add(REC_BIDIR_BWD, B, T, NH, NH, HS, keymask != NULL, 0, 0, 0);
+    rec_call *c = rec_add(REC_BIDIR_BWD);
+    if (c) {
+        REC_INTS(c, B, T, NH, NH, HS);
+        REC_PTRS(c, dqkv, datt, (float *)dout, (float *)qkv, (float *)att, (float *)(void *)keymask);
+    }
     ls_backend_cpu()->attention_bidir_backward(dqkv, datt, dout, qkv, att, keymask, B, T, NH, HS);
 }
 
@@ -180,7 +221,7 @@ static double rec_flops(const rec_call *c) {
     switch (c->kind) {
     case REC_GEMM: return 2.0 * a[2] * a[3] * (double)a[4];
     case REC_MM_FWD: return 2.0 * a[0] * a[1] * (double)a[2];
-    case REC_MM_BWD: return 2.0 * a[0] * a[1] * (double)a[2] * (a[3] + a[4]);
+    case REC_MM_BWD: return 2.0 * a[0] * a[1] * (double)a[2] * ((c->p[0] != NULL) + (c->p[1] != NULL));
     case REC_ATT_FWD: return 2.0 * a[0] * a[2] * a[4] * (double)a[1] * (a[1] + 1);
     case REC_ATT_BWD: return 4.0 * a[0] * a[2] * a[4] * (double)a[1] * (a[1] + 1);
     case REC_BIDIR_FWD: return 4.0 * a[0] * a[2] * a[4] * (double)a[1] * a[1];
@@ -195,84 +236,27 @@ double bench_recorded_flops(void) {
     return f;
 }
 
-// Scratch for a replay: every role's buffer as large as its largest use.
-typedef struct {
-    float *x, *w, *y, *g, *att, *acc, *bias; // acc: a dweight or a datt
-    int *keymask;
-} replay_bufs;
-
-static size_t grow(size_t have, size_t need) { return need > have ? need : have; }
-
-static void replay_alloc(replay_bufs *b) {
-    size_t nx = 1, nw = 1, ny = 1, ng = 1, na = 1, nacc = 1, nb = 1, nk = 1;
-    for (int i = 0; i < rec.n; i++) {
-        const int *a = rec.calls[i].a;
-        size_t att = 0, datt = 0;
-        switch (rec.calls[i].kind) {
-        case REC_GEMM:
-            nx = grow(nx, (size_t)(a[0] ? a[4] : a[2]) * a[5]);
-            nw = grow(nw, (size_t)(a[1] ? a[3] : a[4]) * a[6]);
-            ny = grow(ny, (size_t)a[2] * a[7]);
-            break;
-        case REC_MM_FWD:
-        case REC_MM_BWD:
-            nx = grow(nx, (size_t)a[0] * a[1]); // inp
-            ng = grow(ng, (size_t)a[0] * a[2]); // dout
-            nw = grow(nw, (size_t)a[2] * a[1]);
-            ny = grow(ny, (size_t)a[0] * (a[1] > a[2] ? a[1] : a[2])); // out or dinp
-            nacc = grow(nacc, (size_t)a[2] * a[1]);                     // dweight
-            nb = grow(nb, (size_t)a[2]);
-            break;
-        default: // attention: qkv and dqkv (NH + 2 NKV heads), out and dout (NH)
-            ls_backend_cpu()->attention_sizes(a[0], a[1], a[2], a[4], &att, &datt);
-            nx = grow(nx, (size_t)a[0] * a[1] * (a[2] + 2 * a[3]) * a[4]);
-            ny = grow(ny, (size_t)a[0] * a[1] * (a[2] + 2 * a[3]) * a[4]);
-            ng = grow(ng, (size_t)a[0] * a[1] * a[2] * a[4]);
-            na = grow(na, att);
-            nacc = grow(nacc, datt);
-            nk = grow(nk, (size_t)a[0] * a[1]);
-        }
-    }
-    float **bufs[6] = {&b->x, &b->w, &b->y, &b->g, &b->att, &b->bias};
-    size_t sizes[6] = {nx, nw, ny, ng, na, nb};
-    for (int k = 0; k < 6; k++) {
-        *bufs[k] = ls_malloc(sizes[k] * sizeof(float));
-        for (size_t i = 0; i < sizes[k]; i++) (*bufs[k])[i] = 0.01f * (float)((i * 2654435761u) % 1024u) / 1024.0f;
-    }
-    b->acc = ls_calloc(nacc, sizeof(float));
-    b->keymask = ls_malloc(nk * sizeof(int));
-    for (size_t i = 0; i < nk; i++) b->keymask[i] = 1;
-}
-
-static void replay_free(replay_bufs *b) {
-    float *f[7] = {b->x, b->w, b->y, b->g, b->att, b->acc, b->bias};
-    for (int k = 0; k < 7; k++) free(f[k]);
-    free(b->keymask);
-}
-
-// One replay of the record through the CPU backend: seconds.
-static double replay_run(replay_bufs *b) {
+// One replay of the record through the CPU backend, on the recorded buffers: seconds.
+static double replay_run(void) {
     const ls_backend *be = ls_backend_cpu();
     double t0 = ls_now();
     for (int i = 0; i < rec.n; i++) {
-        const int *a = rec.calls[i].a;
-        switch (rec.calls[i].kind) {
+        const rec_call *c = &rec.calls[i];
+        const int *a = c->a;
+        float *const *f = c->p;
+        switch (c->kind) {
         case REC_GEMM:
-            be->gemm(a[0], a[1], a[2], a[3], a[4], 1.0f, b->x, a[5], b->w, a[6], a[8] ? 1.0f : 0.0f, b->y, a[7]);
+            be->gemm(a[0], a[1], a[2], a[3], a[4], c->alpha, f[0], a[5], f[1], a[6], c->beta, f[2], a[7]);
             break;
-        case REC_MM_FWD: be->matmul_forward(b->y, b->x, b->w, a[3] ? b->bias : NULL, a[0], a[1], a[2]); break;
-        case REC_MM_BWD:
-            be->matmul_backward(a[3] ? b->y : NULL, a[4] ? b->acc : NULL, a[5] ? b->bias : NULL, b->g, b->x, b->w,
-                                a[0], a[1], a[2]);
-            break;
-        case REC_ATT_FWD: be->attention_forward(b->g, b->att, b->x, a[0], a[1], a[2], a[3], a[4]); break;
-        case REC_ATT_BWD: be->attention_backward(b->y, b->acc, b->g, b->x, b->att, a[0], a[1], a[2], a[3], a[4]); break;
+        case REC_MM_FWD: be->matmul_forward(f[0], f[1], f[2], f[3], a[0], a[1], a[2]); break;
+        case REC_MM_BWD: be->matmul_backward(f[0], f[1], f[2], f[3], f[4], f[5], a[0], a[1], a[2]); break;
+        case REC_ATT_FWD: be->attention_forward(f[0], f[1], f[2], a[0], a[1], a[2], a[3], a[4]); break;
+        case REC_ATT_BWD: be->attention_backward(f[0], f[1], f[2], f[3], f[4], a[0], a[1], a[2], a[3], a[4]); break;
         case REC_BIDIR_FWD:
-            be->attention_bidir_forward(b->g, b->att, b->x, a[5] ? b->keymask : NULL, a[0], a[1], a[2], a[4]);
+            be->attention_bidir_forward(f[0], f[1], f[2], (const int *)(void *)f[3], a[0], a[1], a[2], a[4]);
             break;
         case REC_BIDIR_BWD:
-            be->attention_bidir_backward(b->y, b->acc, b->g, b->x, b->att, a[5] ? b->keymask : NULL, a[0], a[1],
-                                         a[2], a[4]);
+            be->attention_bidir_backward(f[0], f[1], f[2], f[3], f[4], (const int *)(void *)f[5], a[0], a[1], a[2], a[4]);
             break;
         }
     }
@@ -381,14 +365,11 @@ static int time_steps(const char *name, const train_step_spec *spec, train_fixed
         r->peak_min = probes[0];
         r->peak_max = probes[steps - 1];
         r->step_flops = bench_recorded_flops();
-        replay_bufs rb;
-        replay_alloc(&rb);
-        replay_run(&rb); // warm-up: first touch of the scratch
+        replay_run(); // warm-up, as the steps had one
         for (int k = 0; k < steps; k++) {
             probes[k] = probe_run(&probe);
-            times[k] = replay_run(&rb);
+            times[k] = replay_run();
         }
-        replay_free(&rb);
         r->products_s = bench_median(times, steps);
         r->products_peak = bench_median(probes, steps);
     }

@@ -82,12 +82,11 @@ double bench_flops_per_token(const ls_model_config *cfg, int T, int full, int ra
 // after one sgemm probe (a 2048^3 product through the same gemm); reports the
 // median step and the spread (fastest, slowest), and the probes' median: the
 // peak that step is measured against. Then the products alone: the matrix
-// products and attention ops that the warm-up step called (recorded by shape)
-// replayed `steps` times on scratch buffers, each replay after a probe of its
-// own: their median time is what the step would take if every other op
-// (norms, activations, residuals, loss, optimizer) cost nothing — a generous
-// bound, as the replay's operands (one scratch buffer per role) may stay in
-// cache where the step reads each layer's own weights.
+// products and attention ops that the warm-up step called, recorded with
+// their buffers, replayed `steps` times on those same buffers, each replay
+// after a probe of its own: their median time is what the step would take
+// if every other op (norms, activations, residuals, loss, optimizer) cost
+// nothing (and left the caches as the products leave them).
 // Returns 0 or -1 with ls_error().
 int bench_train(const bench_shape *s, const char *assets_dir, int full, int threads, int steps, bench_result *r);
 
