@@ -21,8 +21,9 @@
 // ----------------------------------------------------------------------------
 // run directories
 
-int exp_run_is_complete(const char *dir) {
-    // what each method writes (train/export.h): LoRA, full/FT^Top2, BitFit, Adapter^H/^L, prefix-layer, prefix-embed
+// The run's weights as its method writes them (train/export.h): LoRA,
+// full/FT^Top2, BitFit, Adapter^H/^L, prefix-layer, prefix-embed.
+static int has_weights(const char *dir) {
     static const char *const written[] = {"adapter/adapter_model.safetensors", "full/model.safetensors",
                                           "bitfit/model.safetensors", "adapters/model.safetensors",
                                           "prefix/adapter_model.safetensors", "prompt/adapter_model.safetensors"};
@@ -32,7 +33,11 @@ int exp_run_is_complete(const char *dir) {
         weights = ls_exists(path);
         free(path);
     }
-    if (!weights) return 0;
+    return weights;
+}
+
+// The run's record says it finished: manifest.json's status is "completed".
+static int record_complete(const char *dir) {
     char *path = ls_path_join(dir, "manifest.json");
     char *text = ls_exists(path) ? ls_read_file(path, NULL) : NULL;
     free(path);
@@ -44,6 +49,8 @@ int exp_run_is_complete(const char *dir) {
     cJSON_Delete(root);
     return done;
 }
+
+int exp_run_is_complete(const char *dir) { return has_weights(dir) && record_complete(dir); }
 
 static int has_checkpoint(const char *dir) {
     char *ckpt = ls_path_join(dir, "checkpoint/state.safetensors");
@@ -404,48 +411,71 @@ int exp_evaluate_all(exp_set *s, const exp_options *o) {
 // ----------------------------------------------------------------------------
 // analyses
 
-// The analyses of e over runs. With `gather` (runs: those complete now), an
-// analysis whose selectors no longer resolve is skipped with its reason.
-static int analyse_experiment(const experiment *e, const exp_run *runs, int n_runs, const exp_options *o,
-                              int gather) {
+// The analyses of e: tables and curves over `recorded` (they read the runs'
+// records), the others over `runs` (they read the weights). With `gather`
+// (runs: those complete now), an analysis whose selectors no longer resolve
+// is skipped with its reason.
+static int analyse_experiment(const experiment *e, const exp_run *runs, int n_runs, const exp_run *recorded,
+                              int n_recorded, const exp_options *o, int gather) {
     char *exp_dir = ls_path_join(o->results, e->name);
     int rc = 0;
     for (int i = 0; i < e->n_analyses && !rc; i++) {
         const exp_analysis *an = &e->analyses[i];
         int table = !strcmp(an->kind, "table"), curve = !strcmp(an->kind, "curve");
         if (gather && !table &&
-            (curve ? exp_curve_check(e, an, runs, n_runs) : exp_analyze_check(e, an, runs, n_runs)))
+            (curve ? exp_curve_check(e, an, recorded, n_recorded) : exp_analyze_check(e, an, runs, n_runs)))
             fprintf(stderr, "lorascope run: --gather: %s: analysis %s skipped: %s\n", e->name, an->name, ls_error());
-        else if (table) rc = exp_table(e, an, runs, n_runs, exp_dir, o->no_plot);
-        else if (curve) rc = exp_curve(e, an, runs, n_runs, exp_dir, o->no_plot);
+        else if (table) rc = exp_table(e, an, recorded, n_recorded, exp_dir, o->no_plot);
+        else if (curve) rc = exp_curve(e, an, recorded, n_recorded, exp_dir, o->no_plot);
         else rc = exp_analyze(e, an, runs, n_runs, exp_dir, o->no_plot);
     }
     free(exp_dir);
     return rc;
 }
 
-// --gather: the runs of experiment e that are complete (and evaluated, where
-// e has [eval]), copied into *out; each one left out is named. Returns the count.
-static int gathered_runs(const experiment *e, const exp_run *runs, int n, exp_run **out) {
-    *out = ls_calloc((size_t)(n > 0 ? n : 1), sizeof **out);
+// --gather: the runs of experiment e whose record says they finished (and
+// that are evaluated, where e has [eval]) into *recorded, and those of them
+// whose weights are here too into *have; each run left out of either is
+// named. A clone of the repository holds the records of every committed run
+// but not the weights .gitignore leaves out (retrained by `lorascope run`):
+// its tables count those runs, its analyses of weights do not. Returns the
+// count of *recorded.
+static int gathered_runs(const experiment *e, const exp_run *runs, int n, exp_run **recorded, exp_run **have,
+                         int *n_have) {
+    *recorded = ls_calloc((size_t)(n > 0 ? n : 1), sizeof **recorded);
+    *have = ls_calloc((size_t)(n > 0 ? n : 1), sizeof **have);
     int m = 0;
+    *n_have = 0;
     for (int k = 0; k < n; k++) {
         char *json = ls_path_join(runs[k].dir, "eval.json");
-        const char *why = !exp_run_is_complete(runs[k].dir) ? "not complete"
-                          : e->n_eval && !ls_exists(json)   ? "not evaluated"
-                                                            : NULL;
+        const char *why = !record_complete(runs[k].dir)          ? "not complete"
+                          : e->n_eval && !ls_exists(json)        ? "not evaluated"
+                                                                 : NULL;
         free(json);
-        if (why) fprintf(stderr, "lorascope run: --gather: %s: %s %s, left out\n", e->name, runs[k].label, why);
-        else (*out)[m++] = runs[k]; // a shallow copy: the analyses only read it
+        if (why) {
+            fprintf(stderr, "lorascope run: --gather: %s: %s %s, left out\n", e->name, runs[k].label, why);
+            continue;
+        }
+        (*recorded)[m++] = runs[k]; // shallow copies: the analyses only read them
+        if (has_weights(runs[k].dir)) (*have)[(*n_have)++] = runs[k];
+        else
+            fprintf(stderr,
+                    "lorascope run: --gather: %s: %s has its record but not its weights: in its tables, "
+                    "left out of the analyses of weights (`lorascope run` retrains it)\n",
+                    e->name, runs[k].label);
     }
     return m;
 }
 
 static int gather_experiment(const experiment *e, const exp_run *runs, int n, const exp_options *o) {
-    exp_run *have;
-    int m = gathered_runs(e, runs, n, &have);
-    fprintf(stderr, "lorascope run: --gather: %s: %d of %d runs\n", e->name, m, n);
-    int rc = m > 0 ? analyse_experiment(e, have, m, o, 1) : 0;
+    exp_run *recorded, *have;
+    int n_have;
+    int m = gathered_runs(e, runs, n, &recorded, &have, &n_have);
+    fprintf(stderr, "lorascope run: --gather: %s: %d of %d runs", e->name, m, n);
+    if (n_have < m) fprintf(stderr, " (%d with their weights)", n_have);
+    fputc('\n', stderr);
+    int rc = m > 0 ? analyse_experiment(e, have, n_have, recorded, m, o, 1) : 0;
+    free(recorded);
     free(have);
     return rc;
 }
@@ -453,7 +483,7 @@ static int gather_experiment(const experiment *e, const exp_run *runs, int n, co
 int exp_analyse_all(const exp_set *s, const exp_options *o) {
     for (int i = 0; i < s->n_exps; i++) {
         int rc = o->gather ? gather_experiment(&s->exps[i], s->runs[i], s->n_runs[i], o)
-                           : analyse_experiment(&s->exps[i], s->runs[i], s->n_runs[i], o, 0);
+                           : analyse_experiment(&s->exps[i], s->runs[i], s->n_runs[i], s->runs[i], s->n_runs[i], o, 0);
         if (rc) return -1;
     }
     return 0;

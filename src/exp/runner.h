@@ -16,6 +16,7 @@ typedef struct {
     const char *backend;  // cpu | cuda | auto for every run and evaluation (NULL or "": each run's own)
     int no_plot;          // tables only
     int gather;           // analyses over the runs complete (and evaluated) now; the rest named, skipped
+                          // (tables count a run whose record is here without its weights)
     int argc;             // the command that started the runs, recorded in each run's manifest
     char **argv;
 } exp_options;

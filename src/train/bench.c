@@ -230,7 +230,11 @@ static double rec_flops(const rec_call *c) {
     return 0.0;
 }
 
-double bench_recorded_flops(void) {
+// The FLOPs of the matrix products (2 per multiply-add) and attention (QK^T
+// and AV: a causal query at position t sees t + 1 keys; backward twice the
+// forward) of the recorded warm-up step, counted from the shapes its backend
+// calls received: what bench_flops_per_token estimates (bench_result.step_flops).
+static double bench_recorded_flops(void) {
     double f = 0.0;
     for (int i = 0; i < rec.n; i++) f += rec_flops(&rec.calls[i]);
     return f;

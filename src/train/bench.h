@@ -90,10 +90,4 @@ double bench_flops_per_token(const ls_model_config *cfg, int T, int full, int ra
 // Returns 0 or -1 with ls_error().
 int bench_train(const bench_shape *s, const char *assets_dir, int full, int threads, int steps, bench_result *r);
 
-// The FLOPs of the matrix products (2 per multiply-add) and attention (QK^T
-// and AV: a causal query at position t sees t + 1 keys; backward twice the
-// forward) of the warm-up step of the last bench_train, counted from the
-// shapes its backend calls received: what bench_flops_per_token estimates.
-double bench_recorded_flops(void);
-
 #endif
