@@ -322,7 +322,9 @@ static void amplify_md_table(const analyze_request *req, const amplify_result *r
     int ns = res->n_series;
     sb_printf(md, "## layer %d, W%s\n\n|  |", l, mod);
     for (int ai = 0; ai < ns; ai++) {
-        if (res->series[ai].is_lora) sb_printf(md, " r = %d: ΔW%s | W%s | Random |", amplify_at(res, ai, l, mi)->r, mod, mod);
+        char caption[64]; // "r = 8, seed 2" where the adapter's run says its seed: columns of equal r apart
+        series_caption(&res->series[ai], caption, sizeof caption);
+        if (res->series[ai].is_lora) sb_printf(md, " %s: ΔW%s | W%s | Random |", caption, mod, mod);
         else sb_printf(md, " full FT (top %d): ΔW%s | W%s | Random |", amplify_at(res, ai, l, mi)->r, mod, mod);
     }
     sb_printf(md, "\n|:---|");
