@@ -257,6 +257,7 @@ static void summary_row(const analyze_request *req, const subspace_result *res, 
         sb_printf(tsv, "\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f", s.mean, s.mean - s.half, s.mean + s.half, s.min, s.max);
         if (k == 1 || k == 3 || k == 7) continue; // the Markdown keeps the headline ones
         if (isnan(s.mean)) sb_printf(md, " – |");
+        else if (isnan(s.half)) sb_printf(md, " %.3f |", s.mean); // one pair: no interval
         else sb_printf(md, " %.3f ± %.3f |", s.mean, s.half);
     }
     const an_band *b11 = ref ? stat_band(&res[0], ref, ST_11) : NULL, *b1r = ref ? stat_band(&res[0], ref, ST_1R) : NULL;
@@ -290,7 +291,8 @@ int subspace_pairs_render(const analyze_request *req, const subspace_result *res
                    "training moved; %c₀: at initialisation (– where the runs saved no %c₀, or %c₀ = 0). Chance: "
                    "mean / 99th percentile of φ for random subspaces of one cell (a mean over layers has a "
                    "narrower band). Last column: pairs × layers above the p99, of φ(1,1) / φ(1,r2). Every "
-                   "pair's values: %s_pairs.tsv.\n\n", X, X, X, X, X, stem);
+                   "pair's values: %s_pairs.tsv.%s\n\n", X, X, X, X, X, stem,
+              n < 2 ? " One pair: its values, without an interval." : "");
     sb_printf(&md, "| layer | module | φ(1,1) | φ(1,r2) | φ(1,1) of %c−%c₀ | φ(2,2) of %c−%c₀ | φ(1,r2) of %c−%c₀ | "
                    "φ(1,1) of %c₀ | φ(1,r2) of %c₀ | chance φ(1,1) mean / p99 | chance φ(1,r2) mean / p99 | "
                    "above p99 |\n|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",

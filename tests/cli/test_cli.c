@@ -160,6 +160,17 @@ static void test_subspace_of_several_adapters_compares_every_pair(void) {
     CHECK_MSG(ls_exists(path), "%s missing", path);
     CHECK_INT(run("analyze subspace --adapter data/peft_generic/bert/adapter --module query --out /tmp/never"), 2);
     CHECK_STR_CONTAINS(err_text, "several --adapter");
+    // One pair (--pair): its values without an interval, never "± nan".
+    const char *one = ls_test_tmpdir("cli_subspace_one_pair");
+    snprintf(args, sizeof args,
+             "analyze subspace --adapter data/peft_generic/bert/adapter --adapter data/peft_generic/bert/adapter2 "
+             "--pair 1,2 --module query --out '%s' --no-plot", one);
+    CHECK_MSG(run(args) == 0, "%s", err_text);
+    snprintf(path, sizeof path, "%s/subspace_summary.md", one);
+    text = ls_read_file(path, NULL);
+    CHECK_MSG(text && strstr(text, "One pair: its values, without an interval.") && !strstr(text, "nan"),
+              "one-pair summary:\n%s", text ? text : "(missing)");
+    free(text);
 }
 
 // Cells and Monte Carlo draws run on OpenMP's threads: the tables are the same
