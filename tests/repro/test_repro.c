@@ -181,52 +181,58 @@ static void test_claim_seeds_share_top_directions_far_above_random(void) {
               "rows, expected >= %d", above_d, FIG4_MIN_D);
 }
 
-// Sec. 7.3, Table 7: ΔW amplifies directions of W that W does not emphasize,
-// "by a factor" ‖ΔW‖_F / ‖U_ΔWᵀ W V_ΔW‖_F that is large at a small rank.
-// NOT HOLDING at d = 64, asserted as such: a random ΔW of the same norm and
-// rank (Haar U, V) shows a factor ‖ΔW‖_F / ‖UᵀWV‖_F with chance level
-// ‖ΔW‖_F √(d k) / (r ‖W‖_F), and the measured factors sit inside that band:
-// ‖U_ΔWᵀ W V_ΔW‖_F is 0.24-2.7x its random level r ‖W‖_F / √(d k) at r = 2
-// and 0.83-1.25x at r = 16. Measured over 3 seeds x 2 ranks x 5 layers x
-// {Wq, Wv} = 60 rows (results/table7/table7{,_seed2,_seed3}.tsv): 2 factors
-// above the random ΔW's 99th percentile, 6 above its 95th (chance: 0.6 and
-// 3). The old assertion factor(r = 2) > factor(r = 16) was near-guaranteed
-// by s = α/r and is gone. Asserted: at most 4 of 60 above the random p99 and
-// at most 9 above the random p95; a factor well above the band at this scale
-// would fail here and call for a new verdict.
-static void test_verdict_amplification_is_within_the_random_delta_w_band(void) {
+// Sec. 7.3, Table 7: "ΔW has a stronger correlation with W compared to a
+// random matrix, indicating that ΔW amplifies some features that are already
+// in W", by a factor ‖ΔW‖_F / ‖U_ΔWᵀ W V_ΔW‖_F (21.5 at r = 4). The claim is
+// the LOWER tail of that factor: the paper's random column is the chance
+// level r ‖W‖_F / √(d k) (4 · 61.95 / 12288 = 0.0202), so its ΔWq projects
+// 15.8× (r = 4) and 5.9× (r = 64) more onto W than random directions, and its
+// factor is 0.06× a random ΔW's of the same norm. (An earlier version of this
+// test counted factors ABOVE the random ΔW's band, the tail the paper's own
+// numbers sit far below: it could not have told the claim from its absence.)
+// NOT HOLDING at d = 64, asserted as such: over 3 seeds x 2 ranks x 5 layers
+// x {Wq, Wv} = 60 rows (results/table7/table7{,_seed2,_seed3}.tsv),
+// ‖U_ΔWᵀ W V_ΔW‖_F is 0.24-2.71x its chance level, above the random p99 in 4
+// rows (chance: 0.6) and the p95 in 7 (chance: 3): weakly above chance, far
+// from the paper's 15.8x. Asserted: every row at most 4x chance and at most 8
+// of 60 above the p99; an alignment near the paper's would fail here and
+// call for a new verdict.
+static void test_verdict_delta_w_alignment_with_w_is_far_below_the_papers(void) {
     NEED_ASSETS();
     int above99 = 0, above95 = 0, rows = 0;
+    double max_ratio = 0.0;
     for (int seed = 1; seed <= 3; seed++) {
         char file[64];
         snprintf(file, sizeof file, "amplify_seed%d.tsv", seed);
         char *text = read_result(file);
         CHECK_MSG(text != NULL, "no %s", file);
         if (!text) return;
-        int c_factor = column_of(text, "amplification"), c95 = column_of(text, "factor_chance_p95");
-        int c99 = column_of(text, "factor_chance_p99"), c_ratio = column_of(text, "factor_ratio");
-        int c_proj = column_of(text, "proj_dW_ratio");
-        CHECK_MSG(c_factor >= 0 && c95 >= 0 && c99 >= 0 && c_ratio >= 0 && c_proj >= 0, "%s lacks the chance columns",
-                  file);
+        int c_proj = column_of(text, "proj_dW"), c95 = column_of(text, "proj_chance_p95");
+        int c99 = column_of(text, "proj_chance_p99"), c_ratio = column_of(text, "proj_dW_ratio");
+        int c_factor = column_of(text, "amplification"), c_fratio = column_of(text, "factor_ratio");
+        CHECK_MSG(c_proj >= 0 && c95 >= 0 && c99 >= 0 && c_ratio >= 0 && c_factor >= 0 && c_fratio >= 0,
+                  "%s lacks the chance columns", file);
         for (char *line = strchr(text, '\n'); line && line[1]; line = strchr(line, '\n')) {
             line++;
-            double f = field(line, c_factor), p95 = field(line, c95), p99 = field(line, c99);
-            CHECK_MSG(!isnan(f) && !isnan(p95) && !isnan(p99), "%s: a row without its factor band", file);
-            printf("  seed %d r %2.0f layer %.0f: factor %7.3f, random ΔW p95 %7.3f p99 %7.3f, factor / chance %.2f, "
-                   "‖U_ΔWᵀWV_ΔW‖ / chance %.2f\n", seed, field(line, 1), field(line, 2), f, p95, p99,
-                   field(line, c_ratio), field(line, c_proj));
-            above95 += f > p95;
-            above99 += f > p99;
+            double proj = field(line, c_proj), p95 = field(line, c95), p99 = field(line, c99);
+            double ratio = field(line, c_ratio);
+            CHECK_MSG(!isnan(proj) && !isnan(p95) && !isnan(p99) && !isnan(ratio), "%s: a row without its band", file);
+            printf("  seed %d r %2.0f layer %.0f: ‖U_ΔWᵀWV_ΔW‖ %.4f, random p95 %.4f p99 %.4f, ÷ chance %.2f; "
+                   "factor %.3f, ÷ a random ΔW's %.2f\n", seed, field(line, 1), field(line, 2), proj, p95, p99, ratio,
+                   field(line, c_factor), field(line, c_fratio));
+            above95 += proj > p95;
+            above99 += proj > p99;
+            max_ratio = fmax(max_ratio, ratio);
             rows++;
         }
         free(text);
     }
-    printf("amplification factor above the random-ΔW band: %d of %d rows above p95, %d above p99\n", above95, rows,
-           above99);
+    printf("ΔW's alignment with W: %d of %d rows above the random p95, %d above the p99, at most %.2fx chance "
+           "(the paper: 15.8x at r = 4)\n", above95, rows, above99, max_ratio);
     CHECK_INT(rows, 60);
-    CHECK_MSG(above99 <= 4, "%d of %d factors above the random ΔW's 99th percentile: the verdict 'within the band at "
-              "d = 64' no longer holds (results/README.md)", above99, rows);
-    CHECK_MSG(above95 <= 9, "%d of %d factors above the random ΔW's 95th percentile (chance: 3)", above95, rows);
+    CHECK_MSG(max_ratio <= 4.0, "‖U_ΔWᵀWV_ΔW‖_F reaches %.2fx its chance level: the verdict 'far below the paper's "
+              "15.8x at d = 64' no longer holds (results/README.md)", max_ratio);
+    CHECK_MSG(above99 <= 8, "%d of %d rows above the random 99th percentile (chance: 0.6; measured 4)", above99, rows);
 }
 
 // LoRA on Wq, Wv learns the task: validation loss on E2E test completions far
@@ -317,7 +323,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_claim_top_direction_of_small_rank_lies_in_large_rank_span),
         LS_TEST(test_initial_A_of_compared_runs_is_at_chance),
         LS_TEST(test_claim_seeds_share_top_directions_far_above_random),
-        LS_TEST(test_verdict_amplification_is_within_the_random_delta_w_band),
+        LS_TEST(test_verdict_delta_w_alignment_with_w_is_far_below_the_papers),
         LS_TEST(test_claim_lora_validation_loss_falls_far_below_base),
         LS_TEST(test_minilm_claim_top_direction_of_r8_lies_in_r64_span),
         LS_TEST(test_minilm_claim_B_of_r8_lies_in_B_of_r64_span),
