@@ -17,6 +17,9 @@
 #   bandlo, bandhi columns of a band drawn shaded behind each file's line, in
 #                  its colour (e.g. a chance band: chance mean to p99)
 #   band_title     legend entry of the bands (default 'chance band')
+#   refcol         with bandlo and hline: a column drawn dotted in each file's
+#                  colour (e.g. where the paper's value would put that file),
+#                  legend entry ref_title
 #   colors         one colour index per file (default: its place in the panel);
 #                  files of one colour are one series (e.g. one per layer)
 #   errorbars = 1  columns x, mean, std: points with error bars (rank sweeps)
@@ -86,6 +89,14 @@ do for [p = 1:np] {
             plot for [k = 1:words(pf)] word(pf, k) using 1:2:3:xtic(1) with yerrorlines pt 7 ps 0.6 \
                  lc word(pc, k) + 0 title word(pt, k)
         }
+    } else { if (exists("bandlo") && exists("hline") && exists("refcol")) {
+        plot for [k = 1:words(pf)] word(pf, k) using 1:bandlo:bandhi with filledcurves lc word(pc, k) + 0 \
+                 title (k == 1 ? band_title : ''), \
+             for [k = 1:words(pf)] word(pf, k) using 1:refcol with lines dt 3 lw 1.5 lc word(pc, k) + 0 \
+                 title (k == 1 ? ref_title : ''), \
+             for [k = 1:words(pf)] word(pf, k) using 1:ycol with linespoints pt 7 ps 0.5 lc word(pc, k) + 0 \
+                 title word(pt, k), \
+             hline with lines dt 2 lc rgb '#555555' title (exists("hline_title") ? hline_title : '')
     } else { if (exists("bandlo") && exists("hline")) {
         plot for [k = 1:words(pf)] word(pf, k) using 1:bandlo:bandhi with filledcurves lc word(pc, k) + 0 \
                  title (k == 1 ? band_title : ''), \
@@ -105,6 +116,6 @@ do for [p = 1:np] {
     } else {
         plot for [k = 1:words(pf)] word(pf, k) using 1:ycol with linespoints pt 7 ps 0.5 lc word(pc, k) + 0 \
              title word(pt, k)
-    } } } }
+    } } } } }
 }
 unset multiplot
