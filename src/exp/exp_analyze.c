@@ -217,6 +217,28 @@ int exp_analyze_check(const experiment *e, const exp_analysis *an, const exp_run
     return rc;
 }
 
+int exp_analyze_inputs_present(const experiment *e, const exp_analysis *an, const exp_run *runs, int n) {
+    selection s = {0};
+    int rc = select_inputs(e, an, runs, n, &s);
+    strbuf missing = {0};
+    int n_missing = 0;
+    for (int i = 0; i < s.n && !rc; i++) {
+        // an adapter is a directory (its weights file inside), a fine-tuned checkpoint a file;
+        // the other entries (--pair I,J) name no file
+        int finetuned = !strcmp(s.option[i], "finetuned");
+        if (!finetuned && strcmp(s.option[i], "adapter") && strcmp(s.option[i], "adapter2")) continue;
+        char *file = finetuned ? ls_strdup(s.path[i]) : ls_path_join(s.path[i], "adapter_model.safetensors");
+        if (!ls_exists(file)) sb_printf(&missing, "%s%s", n_missing++ ? ", " : "", s.path[i]);
+        free(file);
+    }
+    if (!rc && n_missing)
+        rc = ls_fail("needs the weights of %s (recorded runs whose weights are not here: `lorascope run` "
+                     "retrains them)", missing.s);
+    sb_free(&missing);
+    selection_free(&s);
+    return rc;
+}
+
 int exp_analyze(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, const char *out,
                 int no_plot) {
     selection s = {0};

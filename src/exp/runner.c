@@ -422,8 +422,13 @@ static int analyse_experiment(const experiment *e, const exp_run *runs, int n_ru
     for (int i = 0; i < e->n_analyses && !rc; i++) {
         const exp_analysis *an = &e->analyses[i];
         int table = !strcmp(an->kind, "table"), curve = !strcmp(an->kind, "curve");
+        // with `gather`, an analysis of weights is checked over the recorded runs, so that
+        // one whose runs are recorded but not all here with their weights is skipped rather
+        // than run over fewer pairs or seeds than it names
         if (gather && !table &&
-            (curve ? exp_curve_check(e, an, recorded, n_recorded) : exp_analyze_check(e, an, runs, n_runs)))
+            (curve ? exp_curve_check(e, an, recorded, n_recorded)
+                   : exp_analyze_check(e, an, recorded, n_recorded) ||
+                         exp_analyze_inputs_present(e, an, recorded, n_recorded)))
             fprintf(stderr, "lorascope run: --gather: %s: analysis %s skipped: %s\n", e->name, an->name, ls_error());
         else if (table) rc = exp_table(e, an, recorded, n_recorded, exp_dir, o->no_plot);
         else if (curve) rc = exp_curve(e, an, recorded, n_recorded, exp_dir, o->no_plot);
@@ -460,8 +465,8 @@ static int gathered_runs(const experiment *e, const exp_run *runs, int n, exp_ru
         if (has_weights(runs[k].dir)) (*have)[(*n_have)++] = runs[k];
         else
             fprintf(stderr,
-                    "lorascope run: --gather: %s: %s has its record but not its weights: in its tables, "
-                    "left out of the analyses of weights (`lorascope run` retrains it)\n",
+                    "lorascope run: --gather: %s: %s has its record but not its weights: in its tables; "
+                    "the analyses of its weights are skipped (`lorascope run` retrains it)\n",
                     e->name, runs[k].label);
     }
     return m;
