@@ -443,8 +443,8 @@ static int analyse_experiment(const experiment *e, const exp_run *runs, int n_ru
 // whose weights are here too into *have; each run left out of either is
 // named. A clone of the repository holds the records of every committed run
 // but not the weights .gitignore leaves out (retrained by `lorascope run`):
-// its tables count those runs, its analyses of weights do not. Returns the
-// count of *recorded.
+// its tables count those runs; an analysis that needs their weights is
+// skipped (analyse_experiment). Returns the count of *recorded.
 static int gathered_runs(const experiment *e, const exp_run *runs, int n, exp_run **recorded, exp_run **have,
                          int *n_have) {
     *recorded = ls_calloc((size_t)(n > 0 ? n : 1), sizeof **recorded);

@@ -111,6 +111,10 @@ static void test_amplify_reports_peft_delta_norm_and_factor(void) {
     snprintf(fig, sizeof fig, "%s/table7.md", out);
     char *md = ls_read_file(fig, NULL);
     CHECK_STR_CONTAINS(md, "| amplification |");
+    // the claim's tail: the paper's alignment beside ours, and the random ΔW's
+    // lower percentiles, p01 = ‖ΔW‖_F / the projection's p99 (columns 22, 14)
+    CHECK_STR_CONTAINS(md, "÷ chance (paper: 15.8×, r = 4; 5.9×, r = 64)");
+    CHECK_CLOSE(ls_test_tsv_value(tsv, key, 22), norm_dw / ls_test_tsv_value(tsv, key, 14), 1e-5, 0);
     free(md);
 }
 
