@@ -411,27 +411,23 @@ int exp_evaluate_all(exp_set *s, const exp_options *o) {
 // ----------------------------------------------------------------------------
 // analyses
 
-// The analyses of e: tables and curves over `recorded` (they read the runs'
-// records), the others over `runs` (they read the weights). With `gather`
-// (runs: those complete now), an analysis whose selectors no longer resolve
-// is skipped with its reason.
-static int analyse_experiment(const experiment *e, const exp_run *runs, int n_runs, const exp_run *recorded,
-                              int n_recorded, const exp_options *o, int gather) {
+// The analyses of e over runs. With `gather` (runs: those whose record is
+// complete now), an analysis whose selectors no longer resolve, or whose
+// selected runs are not all here with their weights, is skipped with its
+// reason, rather than run over fewer pairs or seeds than it names.
+static int analyse_experiment(const experiment *e, const exp_run *runs, int n_runs, const exp_options *o,
+                              int gather) {
     char *exp_dir = ls_path_join(o->results, e->name);
     int rc = 0;
     for (int i = 0; i < e->n_analyses && !rc; i++) {
         const exp_analysis *an = &e->analyses[i];
         int table = !strcmp(an->kind, "table"), curve = !strcmp(an->kind, "curve");
-        // with `gather`, an analysis of weights is checked over the recorded runs, so that
-        // one whose runs are recorded but not all here with their weights is skipped rather
-        // than run over fewer pairs or seeds than it names
         if (gather && !table &&
-            (curve ? exp_curve_check(e, an, recorded, n_recorded)
-                   : exp_analyze_check(e, an, recorded, n_recorded) ||
-                         exp_analyze_inputs_present(e, an, recorded, n_recorded)))
+            (curve ? exp_curve_check(e, an, runs, n_runs)
+                   : exp_analyze_check(e, an, runs, n_runs) || exp_analyze_inputs_present(e, an, runs, n_runs)))
             fprintf(stderr, "lorascope run: --gather: %s: analysis %s skipped: %s\n", e->name, an->name, ls_error());
-        else if (table) rc = exp_table(e, an, recorded, n_recorded, exp_dir, o->no_plot);
-        else if (curve) rc = exp_curve(e, an, recorded, n_recorded, exp_dir, o->no_plot);
+        else if (table) rc = exp_table(e, an, runs, n_runs, exp_dir, o->no_plot);
+        else if (curve) rc = exp_curve(e, an, runs, n_runs, exp_dir, o->no_plot);
         else rc = exp_analyze(e, an, runs, n_runs, exp_dir, o->no_plot);
     }
     free(exp_dir);
@@ -439,16 +435,14 @@ static int analyse_experiment(const experiment *e, const exp_run *runs, int n_ru
 }
 
 // --gather: the runs of experiment e whose record says they finished (and
-// that are evaluated, where e has [eval]) into *recorded, and those of them
-// whose weights are here too into *have; each run left out of either is
-// named. A clone of the repository holds the records of every committed run
-// but not the weights .gitignore leaves out (retrained by `lorascope run`):
-// its tables count those runs; an analysis that needs their weights is
-// skipped (analyse_experiment). Returns the count of *recorded.
-static int gathered_runs(const experiment *e, const exp_run *runs, int n, exp_run **recorded, exp_run **have,
-                         int *n_have) {
-    *recorded = ls_calloc((size_t)(n > 0 ? n : 1), sizeof **recorded);
-    *have = ls_calloc((size_t)(n > 0 ? n : 1), sizeof **have);
+// that are evaluated, where e has [eval]), copied into *out; each one left
+// out is named, and so is each one whose weights are not here (a clone of
+// the repository holds the records of every committed run but not the
+// weights .gitignore leaves out, retrained by `lorascope run`: its tables
+// count those runs; an analysis that needs their weights is skipped).
+// Returns the count; *n_have those of them with their weights.
+static int gathered_runs(const experiment *e, const exp_run *runs, int n, exp_run **out, int *n_have) {
+    *out = ls_calloc((size_t)(n > 0 ? n : 1), sizeof **out);
     int m = 0;
     *n_have = 0;
     for (int k = 0; k < n; k++) {
@@ -461,8 +455,8 @@ static int gathered_runs(const experiment *e, const exp_run *runs, int n, exp_ru
             fprintf(stderr, "lorascope run: --gather: %s: %s %s, left out\n", e->name, runs[k].label, why);
             continue;
         }
-        (*recorded)[m++] = runs[k]; // shallow copies: the analyses only read them
-        if (has_weights(runs[k].dir)) (*have)[(*n_have)++] = runs[k];
+        (*out)[m++] = runs[k]; // a shallow copy: the analyses only read it
+        if (has_weights(runs[k].dir)) (*n_have)++;
         else
             fprintf(stderr,
                     "lorascope run: --gather: %s: %s has its record but not its weights: in its tables; "
@@ -473,14 +467,13 @@ static int gathered_runs(const experiment *e, const exp_run *runs, int n, exp_ru
 }
 
 static int gather_experiment(const experiment *e, const exp_run *runs, int n, const exp_options *o) {
-    exp_run *recorded, *have;
+    exp_run *have;
     int n_have;
-    int m = gathered_runs(e, runs, n, &recorded, &have, &n_have);
+    int m = gathered_runs(e, runs, n, &have, &n_have);
     fprintf(stderr, "lorascope run: --gather: %s: %d of %d runs", e->name, m, n);
     if (n_have < m) fprintf(stderr, " (%d with their weights)", n_have);
     fputc('\n', stderr);
-    int rc = m > 0 ? analyse_experiment(e, have, n_have, recorded, m, o, 1) : 0;
-    free(recorded);
+    int rc = m > 0 ? analyse_experiment(e, have, m, o, 1) : 0;
     free(have);
     return rc;
 }
@@ -488,7 +481,7 @@ static int gather_experiment(const experiment *e, const exp_run *runs, int n, co
 int exp_analyse_all(const exp_set *s, const exp_options *o) {
     for (int i = 0; i < s->n_exps; i++) {
         int rc = o->gather ? gather_experiment(&s->exps[i], s->runs[i], s->n_runs[i], o)
-                           : analyse_experiment(&s->exps[i], s->runs[i], s->n_runs[i], s->runs[i], s->n_runs[i], o, 0);
+                           : analyse_experiment(&s->exps[i], s->runs[i], s->n_runs[i], o, 0);
         if (rc) return -1;
     }
     return 0;
