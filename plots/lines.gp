@@ -89,17 +89,13 @@ do for [p = 1:np] {
             plot for [k = 1:words(pf)] word(pf, k) using 1:2:3:xtic(1) with yerrorlines pt 7 ps 0.6 \
                  lc word(pc, k) + 0 title word(pt, k)
         }
-    } else { if (exists("bandlo") && exists("hline") && exists("refcol")) {
-        plot for [k = 1:words(pf)] word(pf, k) using 1:bandlo:bandhi with filledcurves lc word(pc, k) + 0 \
-                 title (k == 1 ? band_title : ''), \
-             for [k = 1:words(pf)] word(pf, k) using 1:refcol with lines dt 3 lw 1.5 lc word(pc, k) + 0 \
-                 title (k == 1 ? ref_title : ''), \
-             for [k = 1:words(pf)] word(pf, k) using 1:ycol with linespoints pt 7 ps 0.5 lc word(pc, k) + 0 \
-                 title word(pt, k), \
-             hline with lines dt 2 lc rgb '#555555' title (exists("hline_title") ? hline_title : '')
     } else { if (exists("bandlo") && exists("hline")) {
+        # refcol's lines are an iteration that is empty without it (its column
+        # read through value(), which gnuplot evaluates only when plotting)
         plot for [k = 1:words(pf)] word(pf, k) using 1:bandlo:bandhi with filledcurves lc word(pc, k) + 0 \
                  title (k == 1 ? band_title : ''), \
+             for [k = 1:(exists("refcol") ? words(pf) : 0)] word(pf, k) using 1:(column(value("refcol"))) \
+                 with lines dt 3 lw 1.5 lc word(pc, k) + 0 title (k == 1 ? ref_title : ''), \
              for [k = 1:words(pf)] word(pf, k) using 1:ycol with linespoints pt 7 ps 0.5 lc word(pc, k) + 0 \
                  title word(pt, k), \
              hline with lines dt 2 lc rgb '#555555' title (exists("hline_title") ? hline_title : '')
@@ -116,6 +112,6 @@ do for [p = 1:np] {
     } else {
         plot for [k = 1:words(pf)] word(pf, k) using 1:ycol with linespoints pt 7 ps 0.5 lc word(pc, k) + 0 \
              title word(pt, k)
-    } } } } }
+    } } } }
 }
 unset multiplot

@@ -7,6 +7,7 @@
 #include "analyze/analyze.h"
 #include "base/util.h"
 #include "exp/aggregate.h"
+#include "io/adapter.h"
 #include "report/report.h"
 
 // Exactly one run for a selector: its index, or -1 with ls_error() set.
@@ -207,34 +208,33 @@ static void print_command(const experiment *e, const exp_analysis *an, const sel
     sb_free(&b);
 }
 
-int exp_analyze_check(const experiment *e, const exp_analysis *an, const exp_run *runs, int n) {
+// 0 if every input in s that names weights is there (an adapter directory's
+// weights file, a fine-tuned checkpoint); else -1 with ls_error() naming them.
+// The other entries (--pair I,J) name no file.
+static int weights_present(const selection *s) {
+    strbuf missing = {0};
+    int n_missing = 0;
+    for (int i = 0; i < s->n; i++) {
+        int finetuned = !strcmp(s->option[i], "finetuned");
+        if (!finetuned && strcmp(s->option[i], "adapter") && strcmp(s->option[i], "adapter2")) continue;
+        char *file = finetuned ? ls_strdup(s->path[i]) : ls_path_join(s->path[i], ADAPTER_WEIGHTS_FILE);
+        if (!ls_exists(file)) sb_printf(&missing, "%s%s", n_missing++ ? ", " : "", s->path[i]);
+        free(file);
+    }
+    int rc = n_missing ? ls_fail("needs the weights of %s (recorded runs whose weights are not here: "
+                                 "`lorascope run` retrains them)", missing.s)
+                       : 0;
+    sb_free(&missing);
+    return rc;
+}
+
+int exp_analyze_check(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, int need_weights) {
     selection s = {0};
     int rc = select_inputs(e, an, runs, n, &s);
     analyze_request req;
     if (!rc && fill_request(an, &s, ".", 1, &req))
         rc = ls_fail_prefix("%s:%d: [analysis %s]", e->path, an->line, an->name);
-    selection_free(&s);
-    return rc;
-}
-
-int exp_analyze_inputs_present(const experiment *e, const exp_analysis *an, const exp_run *runs, int n) {
-    selection s = {0};
-    int rc = select_inputs(e, an, runs, n, &s);
-    strbuf missing = {0};
-    int n_missing = 0;
-    for (int i = 0; i < s.n && !rc; i++) {
-        // an adapter is a directory (its weights file inside), a fine-tuned checkpoint a file;
-        // the other entries (--pair I,J) name no file
-        int finetuned = !strcmp(s.option[i], "finetuned");
-        if (!finetuned && strcmp(s.option[i], "adapter") && strcmp(s.option[i], "adapter2")) continue;
-        char *file = finetuned ? ls_strdup(s.path[i]) : ls_path_join(s.path[i], "adapter_model.safetensors");
-        if (!ls_exists(file)) sb_printf(&missing, "%s%s", n_missing++ ? ", " : "", s.path[i]);
-        free(file);
-    }
-    if (!rc && n_missing)
-        rc = ls_fail("needs the weights of %s (recorded runs whose weights are not here: `lorascope run` "
-                     "retrains them)", missing.s);
-    sb_free(&missing);
+    if (!rc && need_weights) rc = weights_present(&s);
     selection_free(&s);
     return rc;
 }
@@ -266,7 +266,7 @@ int exp_validate_analyses(const experiment *e, const exp_run *runs, int n) {
         const exp_analysis *an = &e->analyses[i];
         int rc = !strcmp(an->kind, "table")   ? exp_table_check(e, an)
                  : !strcmp(an->kind, "curve") ? exp_curve_check(e, an, runs, n)
-                                              : exp_analyze_check(e, an, runs, n);
+                                              : exp_analyze_check(e, an, runs, n, 0);
         if (rc) return -1;
     }
     return 0;

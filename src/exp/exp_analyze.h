@@ -24,16 +24,13 @@ int exp_analyze(const experiment *e, const exp_analysis *an, const exp_run *runs
 
 // The same section checked without running it, before anything trains: its
 // keys, its selectors (each resolves to exactly one run), the request's
-// options and size (at most ANALYZE_MAX_ADAPTERS inputs). Returns 0, or -1
-// with ls_error() naming the file and the section.
-int exp_analyze_check(const experiment *e, const exp_analysis *an, const exp_run *runs, int n);
-
-// 0 if every input the section selects from runs[0..n) is there (an adapter's
-// adapter_model.safetensors, a fine-tuned checkpoint's file); else -1 with
-// ls_error() naming those missing ("needs the weights of ..."), or the
-// selection's error. For `run --gather` over a clone, whose records outnumber
-// its weights: an analysis runs over the runs it names, or not at all.
-int exp_analyze_inputs_present(const experiment *e, const exp_analysis *an, const exp_run *runs, int n);
+// options and size (at most ANALYZE_MAX_ADAPTERS inputs); with need_weights,
+// also that every input it selects is here (an adapter directory's weights
+// file, a fine-tuned checkpoint): for `run --gather` over a clone, whose
+// records outnumber its weights, so that an analysis runs over the runs it
+// names or not at all. Returns 0, or -1 with ls_error() naming the file and
+// the section, or the missing weights ("needs the weights of ...").
+int exp_analyze_check(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, int need_weights);
 
 // Every [analysis] section of e checked as above (table and curve sections by
 // exp_table_check / exp_curve_check). Returns 0, or -1 with ls_error().

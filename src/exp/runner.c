@@ -21,14 +21,12 @@
 // ----------------------------------------------------------------------------
 // run directories
 
-// The run's weights as its method writes them (train/export.h): LoRA,
-// full/FT^Top2, BitFit, Adapter^H/^L, prefix-layer, prefix-embed.
+// The run's weights as its method writes them (train_weights_files).
 static int has_weights(const char *dir) {
-    static const char *const written[] = {"adapter/adapter_model.safetensors", "full/model.safetensors",
-                                          "bitfit/model.safetensors", "adapters/model.safetensors",
-                                          "prefix/adapter_model.safetensors", "prompt/adapter_model.safetensors"};
+    int n;
+    const char *const *written = train_weights_files(&n);
     int weights = 0;
-    for (size_t i = 0; i < sizeof written / sizeof *written && !weights; i++) {
+    for (int i = 0; i < n && !weights; i++) {
         char *path = ls_path_join(dir, written[i]);
         weights = ls_exists(path);
         free(path);
@@ -241,8 +239,12 @@ static void slurm_preamble(FILE *out, const exp_options *o, int n, const char *l
           "    dir=$1\n"
           "    shift\n"
           "    weights=\n"
-          "    for w in adapter/adapter_model.safetensors full/model.safetensors bitfit/model.safetensors \\\n"
-          "        adapters/model.safetensors prefix/adapter_model.safetensors prompt/adapter_model.safetensors; do\n"
+          "    for w in",
+          out);
+    int n_written;
+    const char *const *written = train_weights_files(&n_written);
+    for (int i = 0; i < n_written; i++) fprintf(out, " %s", written[i]);
+    fputs("; do\n"
           "        [ -f \"$dir/$w\" ] && weights=1\n"
           "    done\n"
           "    if [ -n \"$weights\" ] &&\n"
@@ -424,7 +426,7 @@ static int analyse_experiment(const experiment *e, const exp_run *runs, int n_ru
         int table = !strcmp(an->kind, "table"), curve = !strcmp(an->kind, "curve");
         if (gather && !table &&
             (curve ? exp_curve_check(e, an, runs, n_runs)
-                   : exp_analyze_check(e, an, runs, n_runs) || exp_analyze_inputs_present(e, an, runs, n_runs)))
+                   : exp_analyze_check(e, an, runs, n_runs, 1)))
             fprintf(stderr, "lorascope run: --gather: %s: analysis %s skipped: %s\n", e->name, an->name, ls_error());
         else if (table) rc = exp_table(e, an, runs, n_runs, exp_dir, o->no_plot);
         else if (curve) rc = exp_curve(e, an, runs, n_runs, exp_dir, o->no_plot);

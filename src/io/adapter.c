@@ -492,8 +492,8 @@ int adapter_load(lora_adapter *a, const char *dir) {
     memset(a, 0, sizeof *a);
     if (!ls_is_dir(dir)) return ls_fail("%s: not an adapter directory (expected adapter_config.json and "
                                         "adapter_model.safetensors inside)", dir);
-    char *cfg_path = ls_path_join(dir, "adapter_config.json");
-    char *st_path = ls_path_join(dir, "adapter_model.safetensors");
+    char *cfg_path = ls_path_join(dir, ADAPTER_CONFIG_FILE);
+    char *st_path = ls_path_join(dir, ADAPTER_WEIGHTS_FILE);
     adapter_config cfg = {0};
     int rc;
     if (!ls_exists(cfg_path)) rc = ls_fail("%s: missing (an adapter directory needs adapter_config.json)", cfg_path);
@@ -646,7 +646,7 @@ int adapter_save(const lora_adapter *a, const char *dir) {
         x->shape[1] = a->saved[i].shape[1];
         x->data = a->saved[i].data;
     }
-    char *st_path = ls_path_join(dir, "adapter_model.safetensors");
+    char *st_path = ls_path_join(dir, ADAPTER_WEIGHTS_FILE);
     const char *meta[] = {"format", "pt"};
     int rc = st_write(st_path, e, n, meta, 1);
     free(st_path);
@@ -681,7 +681,7 @@ int adapter_save(const lora_adapter *a, const char *dir) {
     char *json = cJSON_Print(root);
     cJSON_Delete(root);
     if (!rc) {
-        char *cfg_path = ls_path_join(dir, "adapter_config.json");
+        char *cfg_path = ls_path_join(dir, ADAPTER_CONFIG_FILE);
         rc = ls_write_file_atomic(cfg_path, json, strlen(json));
         free(cfg_path);
     }

@@ -41,6 +41,11 @@
 
 #include "io/checkpoint.h"
 
+// The two files of an adapter directory, as PEFT names them (also those of its
+// prompt-learning adapters: train/export.h).
+#define ADAPTER_CONFIG_FILE "adapter_config.json"
+#define ADAPTER_WEIGHTS_FILE "adapter_model.safetensors"
+
 // One adapted site of a loaded adapter: the A/B pair of one module at one layer
 // (not to be confused with engine/lora.h's lora_module_id, which names a
 // module kind, nor its ls_lora_site, the same pair inside a training model).

@@ -241,14 +241,14 @@ static int export_prompt_dir(const char *dir, const char *json, const float *emb
     export_remove_tree(tmp);
     int rc = ls_mkdir_p(tmp);
     if (!rc) {
-        char *cfg = ls_path_join(tmp, "adapter_config.json");
+        char *cfg = ls_path_join(tmp, ADAPTER_CONFIG_FILE);
         rc = ls_write_file_atomic(cfg, json, strlen(json));
         free(cfg);
     }
     if (!rc) {
         st_entry e = {"prompt_embeddings", ST_F32, 2, {P, width}, (float *)emb};
         const char *meta[] = {"format", "pt"};
-        char *st = ls_path_join(tmp, "adapter_model.safetensors");
+        char *st = ls_path_join(tmp, ADAPTER_WEIGHTS_FILE);
         rc = st_write(st, &e, 1, meta, 1);
         free(st);
     }

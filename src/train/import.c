@@ -120,7 +120,7 @@ static int config_int(const cJSON *o, const char *key) {
 
 // 1 when dir's adapter_config.json says peft_type `type`.
 static int has_peft_type(const char *dir, const char *type) {
-    char *cfg = ls_path_join(dir, "adapter_config.json");
+    char *cfg = ls_path_join(dir, ADAPTER_CONFIG_FILE);
     char *text = ls_exists(cfg) ? ls_read_file(cfg, NULL) : NULL;
     cJSON *o = text ? cJSON_Parse(text) : NULL;
     const cJSON *t = cJSON_GetObjectItem(o, "peft_type");
@@ -173,7 +173,7 @@ static float *load_prompt_embeddings(const char *st, int P, int64_t width) {
 
 int import_prefix(ls_model *m, const char *dir) {
     if (m->prefix) return ls_fail("%s: expected a model without a prefix attached, found one", dir);
-    char *cfg = ls_path_join(dir, "adapter_config.json"), *st = ls_path_join(dir, "adapter_model.safetensors");
+    char *cfg = ls_path_join(dir, ADAPTER_CONFIG_FILE), *st = ls_path_join(dir, ADAPTER_WEIGHTS_FILE);
     int P = 0, rc = check_prefix_config(m, cfg, &P);
     ls_prefix *pf = ls_malloc(sizeof *pf);
     if (!rc && prefix_build(pf, m, P, 0)) rc = ls_fail_prefix("%s", dir);
@@ -212,7 +212,7 @@ static int check_prompt_config(const ls_model *m, const char *path, int *P) {
 
 int import_prompt(ls_model *m, const char *dir) {
     if (m->prompt) return ls_fail("%s: expected a model without virtual tokens attached, found some", dir);
-    char *cfg = ls_path_join(dir, "adapter_config.json"), *st = ls_path_join(dir, "adapter_model.safetensors");
+    char *cfg = ls_path_join(dir, ADAPTER_CONFIG_FILE), *st = ls_path_join(dir, ADAPTER_WEIGHTS_FILE);
     int P = 0, rc = check_prompt_config(m, cfg, &P);
     ls_prompt *pr = ls_malloc(sizeof *pr);
     if (!rc && prompt_build(pr, m, P, 0)) rc = ls_fail_prefix("%s", dir);
@@ -285,7 +285,7 @@ int import_adapter_dir(ls_model *m, const char *dir) {
     }
     free(adapter_dir);
     if (ls_is_dir(dir) == 0 && ls_exists(dir)) return import_file(m, dir);
-    char *cfg = ls_path_join(dir, "adapter_config.json");
+    char *cfg = ls_path_join(dir, ADAPTER_CONFIG_FILE);
     char *use = ls_exists(cfg) ? ls_strdup(dir) : ls_path_join(dir, "adapter");
     free(cfg);
     lora_adapter a;

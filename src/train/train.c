@@ -702,7 +702,17 @@ static int write_manifest(const trainer *t, const char *status, const char *mess
     return rc;
 }
 
+const char *const *train_weights_files(int *n) {
+    // as write_outputs names them
+    static const char *const written[] = {"adapter/" ADAPTER_WEIGHTS_FILE, "full/model.safetensors",
+                                          "bitfit/model.safetensors",      "adapters/model.safetensors",
+                                          "prefix/" ADAPTER_WEIGHTS_FILE,  "prompt/" ADAPTER_WEIGHTS_FILE};
+    *n = (int)(sizeof written / sizeof *written);
+    return written;
+}
+
 // Writes the adapter (or the full parameters) and, on request, the merged weights.
+// A new directory or file here belongs in train_weights_files too.
 static int write_outputs(trainer *t) {
     const ls_train_config *c = &t->cfg;
     int rc = 0;

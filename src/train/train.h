@@ -25,6 +25,7 @@
 //                          metadata step, seeds, counters (one file, written atomically)
 //   adapter/               PEFT adapter (LoRA runs; an encoder's head as modules_to_save), export.h
 //   full/model.safetensors canonical parameters (full fine-tuning), export.h
+//   bitfit/, adapters/, prefix/, prompt/   the other methods' weights (train_weights_files)
 //   manifest.json          version, git commit, backend, threads, machine, times, outcome
 #ifndef LS_TRAIN_TRAIN_H
 #define LS_TRAIN_TRAIN_H
@@ -62,5 +63,10 @@ typedef struct {
 // -1 with ls_error() on bad input or I/O errors, 1 with ls_error() when a
 // non-finite loss or gradient stopped the run.
 int train_run(const ls_train_config *cfg, int resume, int argc, char **argv, train_result *res);
+
+// The weights file each method writes at the end of a run, relative to the run
+// directory, *n of them: LoRA, full / FT^Top2, BitFit, Adapter^H / ^L,
+// prefix-layer, prefix-embed. A run has its weights when one of them exists.
+const char *const *train_weights_files(int *n);
 
 #endif
