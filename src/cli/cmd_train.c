@@ -110,15 +110,17 @@ int cmd_train(int argc, char **argv) {
     printf("run: %s\n", c.out);
     printf("  config:     %s/config.ini\n", c.out);
     printf("  metrics:    %s/metrics.jsonl\n", c.out);
-    printf("  checkpoint: %s/checkpoint/state.safetensors\n", c.out);
+    printf("  checkpoint: %s/" RUN_CHECKPOINT_DIR "/" RUN_CHECKPOINT_FILE "\n", c.out);
     tc_method_kind method = tc_method(&c);
-    if (method == TC_FULL || method == TC_FTTOP2) printf("  parameters: %s/full/model.safetensors\n", c.out);
-    else if (method == TC_BITFIT) printf("  parameters: %s/bitfit/model.safetensors (trained tensors)\n", c.out);
+    if (method == TC_FULL || method == TC_FTTOP2)
+        printf("  parameters: %s/" RUN_FULL_DIR "/" RUN_PARAMS_FILE "\n", c.out);
+    else if (method == TC_BITFIT)
+        printf("  parameters: %s/" RUN_BITFIT_DIR "/" RUN_PARAMS_FILE " (trained tensors)\n", c.out);
     else if (method == TC_ADAPTER_H || method == TC_ADAPTER_L)
-        printf("  adapters:   %s/adapters/model.safetensors\n", c.out);
-    else if (method == TC_PREFIX_LAYER) printf("  prefix:     %s/prefix (PEFT PREFIX_TUNING)\n", c.out);
-    else if (method == TC_PREFIX_EMBED) printf("  prompt:     %s/prompt (PEFT PROMPT_TUNING)\n", c.out);
-    else printf("  adapter:    %s/adapter (PEFT)\n", c.out);
+        printf("  adapters:   %s/" RUN_ADAPTERS_DIR "/" RUN_PARAMS_FILE "\n", c.out);
+    else if (method == TC_PREFIX_LAYER) printf("  prefix:     %s/" RUN_PREFIX_DIR " (PEFT PREFIX_TUNING)\n", c.out);
+    else if (method == TC_PREFIX_EMBED) printf("  prompt:     %s/" RUN_PROMPT_DIR " (PEFT PROMPT_TUNING)\n", c.out);
+    else printf("  adapter:    %s/" RUN_ADAPTER_DIR " (PEFT)\n", c.out);
     if (c.merged_out[0]) printf("  merged:     %s (HF checkpoint)\n", c.merged_out);
     printf("  manifest:   %s/manifest.json\n", c.out);
     if (isfinite(r.base_val_loss) || isfinite(r.final_val_loss))

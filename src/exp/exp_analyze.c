@@ -9,6 +9,7 @@
 #include "exp/aggregate.h"
 #include "io/adapter.h"
 #include "report/report.h"
+#include "train/train.h"
 
 // Exactly one run for a selector: its index, or -1 with ls_error() set.
 static int select_one(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, const char *sel,
@@ -57,9 +58,9 @@ static void selection_free(selection *s) {
 static void select_input(selection *s, const exp_run *r, const char *adapter_option) {
     tc_method_kind k = tc_method(&r->cfg);
     if (k == TC_FULL || k == TC_FTTOP2)
-        selection_add(s, "finetuned", ls_path_join(r->dir, "full/model.safetensors"));
+        selection_add(s, "finetuned", ls_path_join(r->dir, RUN_FULL_DIR "/" RUN_PARAMS_FILE));
     else
-        selection_add(s, adapter_option, ls_path_join(r->dir, "adapter"));
+        selection_add(s, adapter_option, ls_path_join(r->dir, RUN_ADAPTER_DIR));
 }
 
 // Subspace with `pairs = seeds`: `a` and `b` may each select several runs;
@@ -97,7 +98,7 @@ static int select_seed_pairs(const experiment *e, const exp_analysis *an, const 
                 break;
             }
             used[r] = ++n_adapters;
-            selection_add(s, "adapter", ls_path_join(runs[r].dir, "adapter"));
+            selection_add(s, "adapter", ls_path_join(runs[r].dir, RUN_ADAPTER_DIR));
         }
     for (int k = 0; k < np && !rc; k++) {
         char buf[32];
@@ -126,8 +127,8 @@ static int select_inputs(const experiment *e, const exp_analysis *an, const exp_
         int ib = ia < 0 || pairs ? 0 : select_one(e, an, runs, n, sb, "b");
         if (ia < 0 || ib < 0) return -1;
         if (!pairs) {
-            selection_add(s, "adapter", ls_path_join(runs[ia].dir, "adapter"));
-            selection_add(s, "adapter2", ls_path_join(runs[ib].dir, "adapter"));
+            selection_add(s, "adapter", ls_path_join(runs[ia].dir, RUN_ADAPTER_DIR));
+            selection_add(s, "adapter2", ls_path_join(runs[ib].dir, RUN_ADAPTER_DIR));
         }
     } else {
         const char *list = exp_analysis_get(an, "adapters");

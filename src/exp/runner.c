@@ -51,7 +51,7 @@ static int record_complete(const char *dir) {
 int exp_run_is_complete(const char *dir) { return has_weights(dir) && record_complete(dir); }
 
 static int has_checkpoint(const char *dir) {
-    char *ckpt = ls_path_join(dir, "checkpoint/state.safetensors");
+    char *ckpt = ls_path_join(dir, RUN_CHECKPOINT_DIR "/" RUN_CHECKPOINT_FILE);
     int have = ls_exists(ckpt);
     free(ckpt);
     return have;

@@ -14,6 +14,7 @@
 #include "engine/prompt.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "train/train.h"
 
 static void view_name(const ls_model *m, int layer, const char *path, char *out, size_t size) {
     snprintf(out, size, "%s.%d.%s.weight", arch_family_of(m->cfg.family)->layer_prefix, layer, path);
@@ -245,9 +246,9 @@ static int import_file(ls_model *m, const char *path) {
 
 int import_adapter_dir(ls_model *m, const char *dir) {
     // a run of full fine-tuning, FT^Top2 or BitFit: its tensors in lorascope's format
-    static const char *const params[] = {"full/model.safetensors", "bitfit/model.safetensors"};
-    char *adapter_dir = ls_path_join(dir, "adapter");
-    char *ad_path = ls_path_join(dir, "adapters/model.safetensors");
+    static const char *const params[] = {RUN_FULL_DIR "/" RUN_PARAMS_FILE, RUN_BITFIT_DIR "/" RUN_PARAMS_FILE};
+    char *adapter_dir = ls_path_join(dir, RUN_ADAPTER_DIR);
+    char *ad_path = ls_path_join(dir, RUN_ADAPTERS_DIR "/" RUN_PARAMS_FILE);
     if (!ls_is_dir(adapter_dir) && ls_exists(ad_path)) { // Adapter^H / ^L: attached, not merged
         free(adapter_dir);
         int rc = import_adapters(m, ad_path);
@@ -255,7 +256,7 @@ int import_adapter_dir(ls_model *m, const char *dir) {
         return rc;
     }
     free(ad_path);
-    char *pf_dir = ls_path_join(dir, "prefix");
+    char *pf_dir = ls_path_join(dir, RUN_PREFIX_DIR);
     int prefix = !ls_is_dir(adapter_dir) && has_peft_type(pf_dir, "PREFIX_TUNING");
     if (prefix || has_peft_type(dir, "PREFIX_TUNING")) { // prefix-layer: attached, not merged
         free(adapter_dir);
@@ -264,7 +265,7 @@ int import_adapter_dir(ls_model *m, const char *dir) {
         return rc;
     }
     free(pf_dir);
-    char *pr_dir = ls_path_join(dir, "prompt");
+    char *pr_dir = ls_path_join(dir, RUN_PROMPT_DIR);
     int prompt = !ls_is_dir(adapter_dir) && has_peft_type(pr_dir, "PROMPT_TUNING");
     if (prompt || has_peft_type(dir, "PROMPT_TUNING")) { // prefix-embed: attached, not merged
         free(adapter_dir);
@@ -286,7 +287,7 @@ int import_adapter_dir(ls_model *m, const char *dir) {
     free(adapter_dir);
     if (ls_is_dir(dir) == 0 && ls_exists(dir)) return import_file(m, dir);
     char *cfg = ls_path_join(dir, ADAPTER_CONFIG_FILE);
-    char *use = ls_exists(cfg) ? ls_strdup(dir) : ls_path_join(dir, "adapter");
+    char *use = ls_exists(cfg) ? ls_strdup(dir) : ls_path_join(dir, RUN_ADAPTER_DIR);
     free(cfg);
     lora_adapter a;
     int rc = adapter_load(&a, use);

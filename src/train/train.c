@@ -469,8 +469,8 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
     t->dropout_seed = ls_seed_mix((uint64_t)c->seed, DROPOUT_STREAM);
     ds_sampler_init(&t->sampler, t->train_items, t->n_train, t->data_seed);
     t->have_sampler = 1;
-    t->ckpt_dir = ls_path_join(c->out, "checkpoint");
-    t->ckpt_path = ls_path_join(t->ckpt_dir, "state.safetensors");
+    t->ckpt_dir = ls_path_join(c->out, RUN_CHECKPOINT_DIR);
+    t->ckpt_path = ls_path_join(t->ckpt_dir, RUN_CHECKPOINT_FILE);
     return 0;
 }
 
@@ -704,9 +704,10 @@ static int write_manifest(const trainer *t, const char *status, const char *mess
 
 const char *const *train_weights_files(int *n) {
     // as write_outputs names them
-    static const char *const written[] = {"adapter/" ADAPTER_WEIGHTS_FILE, "full/model.safetensors",
-                                          "bitfit/model.safetensors",      "adapters/model.safetensors",
-                                          "prefix/" ADAPTER_WEIGHTS_FILE,  "prompt/" ADAPTER_WEIGHTS_FILE};
+    static const char *const written[] = {
+        RUN_ADAPTER_DIR "/" ADAPTER_WEIGHTS_FILE, RUN_FULL_DIR "/" RUN_PARAMS_FILE,
+        RUN_BITFIT_DIR "/" RUN_PARAMS_FILE,       RUN_ADAPTERS_DIR "/" RUN_PARAMS_FILE,
+        RUN_PREFIX_DIR "/" ADAPTER_WEIGHTS_FILE,  RUN_PROMPT_DIR "/" ADAPTER_WEIGHTS_FILE};
     *n = (int)(sizeof written / sizeof *written);
     return written;
 }
@@ -721,15 +722,15 @@ static int write_outputs(trainer *t) {
         rc = export_lora_to_adapter(&t->lo, t->init_params, c->model, &a);
         if (!rc && t->n_head) rc = model_head_to_adapter(&t->m, &a); // PEFT's modules_to_save
         if (!rc) {
-            char *dir = ls_path_join(c->out, "adapter");
+            char *dir = ls_path_join(c->out, RUN_ADAPTER_DIR);
             rc = export_save_adapter(&a, dir);
             free(dir);
             adapter_free(&a);
         }
         if (!rc) rc = write_initial_factors(t);
     } else if (t->have_ad) { // not mergeable: lorascope's own file
-        char *dir = ls_path_join(c->out, "adapters");
-        char *path = ls_path_join(dir, "model.safetensors");
+        char *dir = ls_path_join(c->out, RUN_ADAPTERS_DIR);
+        char *path = ls_path_join(dir, RUN_PARAMS_FILE);
         rc = ls_mkdir_p(dir);
         if (!rc) rc = adapters_save(&t->ad, arch_family_of(t->m.cfg.family)->layer_prefix,
                                     ckpt_family_name(t->m.cfg.family), path);
@@ -743,7 +744,7 @@ static int write_outputs(trainer *t) {
         }
         free(dir);
     } else if (t->have_pf || t->have_pr) { // PEFT's PREFIX_TUNING / PROMPT_TUNING layout: PEFT loads it
-        char *dir = ls_path_join(c->out, t->have_pf ? "prefix" : "prompt");
+        char *dir = ls_path_join(c->out, t->have_pf ? RUN_PREFIX_DIR : RUN_PROMPT_DIR);
         rc = t->have_pf ? export_prefix_peft(&t->pf, &t->m, c->model, dir)
                         : export_prompt_peft(&t->pr, &t->m, c->model, dir);
         if (!rc && t->n_head) { // an encoder's trained classifier, as the adapters' (lorascope's format)
@@ -756,8 +757,8 @@ static int write_outputs(trainer *t) {
         free(dir);
     } else { // full fine-tuning and FT^Top2: every tensor; BitFit: the trained ones
         int bitfit = tc_method(c) == TC_BITFIT;
-        char *dir = ls_path_join(c->out, bitfit ? "bitfit" : "full");
-        char *path = ls_path_join(dir, "model.safetensors");
+        char *dir = ls_path_join(c->out, bitfit ? RUN_BITFIT_DIR : RUN_FULL_DIR);
+        char *path = ls_path_join(dir, RUN_PARAMS_FILE);
         rc = ls_mkdir_p(dir);
         if (!rc) rc = bitfit ? export_trained_params(&t->m, t->tsegs, t->n_tsegs, path) : export_full_params(&t->m, path);
         free(path);
@@ -798,7 +799,8 @@ static int is_temp_file(const char *name) {
 // lock, before this process writes anything there, so every one is stale,
 // whatever its pid. A checkpoint directory left empty goes too.
 static void remove_stale_temp_files(const char *out) {
-    static const char *const subdirs[] = {"", "checkpoint", "adapter", "full", "bitfit", "adapters", "prefix", "prompt"};
+    static const char *const subdirs[] = {"",           RUN_CHECKPOINT_DIR, RUN_ADAPTER_DIR,  RUN_FULL_DIR,
+                                          RUN_BITFIT_DIR, RUN_ADAPTERS_DIR,   RUN_PREFIX_DIR, RUN_PROMPT_DIR};
     for (size_t i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
         char *dir = ls_path_join(out, subdirs[i]);
         DIR *d = opendir(dir);
@@ -810,7 +812,7 @@ static void remove_stale_temp_files(const char *out) {
             free(f);
         }
         if (d) closedir(d);
-        if (!strcmp(subdirs[i], "checkpoint")) rmdir(dir); // fails, harmlessly, unless empty
+        if (!strcmp(subdirs[i], RUN_CHECKPOINT_DIR)) rmdir(dir); // fails, harmlessly, unless empty
         free(dir);
     }
 }

@@ -32,6 +32,19 @@
 
 #include "train/train_config.h"
 
+// The run directory's entries, as write_outputs writes them and the runner,
+// the Slurm script, import_adapter_dir and the experiments' analyses find
+// them (the layout above).
+#define RUN_ADAPTER_DIR "adapter"        // LoRA: PEFT's layout (io/adapter.h)
+#define RUN_FULL_DIR "full"              // full fine-tuning, FT^Top2
+#define RUN_BITFIT_DIR "bitfit"          // BitFit: the trained tensors
+#define RUN_ADAPTERS_DIR "adapters"      // Adapter^H / ^L: lorascope's format
+#define RUN_PREFIX_DIR "prefix"          // prefix-layer: PEFT's PREFIX_TUNING
+#define RUN_PROMPT_DIR "prompt"          // prefix-embed: PEFT's PROMPT_TUNING
+#define RUN_CHECKPOINT_DIR "checkpoint"
+#define RUN_CHECKPOINT_FILE "state.safetensors" // in checkpoint/
+#define RUN_PARAMS_FILE "model.safetensors" // in full/, bitfit/, adapters/
+
 // transformers' schedules, step s = 0, 1, ... (the s-th update), S = steps,
 // W = warmup: s < W: lr s / W; then constant: lr; linear: lr (S - s) / (S - W);
 // cosine: lr (1 + cos(pi (s - W) / (S - W))) / 2 (never below 0).
