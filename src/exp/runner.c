@@ -57,6 +57,16 @@ static int has_checkpoint(const char *dir) {
     return have;
 }
 
+// A training has started in dir: its config.ini is there (train_run writes it
+// first). `train --resume` continues it from its checkpoint, or from step 0
+// where there is none (killed early, or a record kept without its weights).
+static int has_started(const char *dir) {
+    char *cfg = ls_path_join(dir, "config.ini");
+    int started = ls_exists(cfg);
+    free(cfg);
+    return started;
+}
+
 static void remove_in(const char *dir, const char *name) {
     char *f = ls_path_join(dir, name);
     unlink(f);
@@ -205,7 +215,7 @@ void exp_list_commands(const exp_set *s, const exp_options *o, const char *exe, 
     for (int u = 0; u < s->n_unique; u++) {
         const exp_run *r = s->unique[u];
         if (exp_run_is_complete(r->dir)) continue;
-        print_train_command(out, r, o, exe, has_checkpoint(r->dir));
+        print_train_command(out, r, o, exe, has_started(r->dir));
         fputc('\n', out);
     }
     eval_printer p = {out, o, exe, -1};

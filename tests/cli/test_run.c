@@ -101,16 +101,17 @@ static void test_list_commands_run_as_printed_and_resume_skips_finished_runs(voi
     CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
     CHECK_STR_CONTAINS(err_text, "4 runs, 4 complete, 0 to train");
     // A clone of a results repository holds runs' records without the weights
-    // .gitignore leaves out: --gather tables them all, and skips the analyses
-    // that need the missing weights (rather than run them over fewer runs),
-    // naming them.
+    // and checkpoints .gitignore leaves out: --gather tables them all, and
+    // skips the analyses that need the missing weights (rather than run them
+    // over fewer runs), naming them.
     char tab_before[4400];
     snprintf(tab_before, sizeof tab_before, "%s/tiny/table.tsv", res);
     char *before = ls_read_file(tab_before, NULL);
     char dirs[4400];
-    snprintf(dirs, sizeof dirs, "%s/runs/loraq,v-rank8-seed1-*/adapter", res);
-    snprintf(cmd, sizeof cmd, "rm -r %s && '%s' run data/experiments/tiny.ini --results '%s' --gather --no-plot", dirs,
-             exe(), res);
+    snprintf(dirs, sizeof dirs, "%s/runs/loraq,v-rank8-seed1-*/", res);
+    snprintf(cmd, sizeof cmd,
+             "rm -r %sadapter %scheckpoint && '%s' run data/experiments/tiny.ini --results '%s' --gather --no-plot",
+             dirs, dirs, exe(), res);
     CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
     CHECK_STR_CONTAINS(err_text, "tiny: 4 of 4 runs (3 with their weights)");
     CHECK_STR_CONTAINS(err_text, "loraq,v-rank8-seed1 has its record but not its weights");
@@ -119,8 +120,33 @@ static void test_list_commands_run_as_printed_and_resume_skips_finished_runs(voi
     char *after = ls_read_file(tab_before, NULL);
     CHECK_MSG(before && after && !strcmp(before, after), "the gathered table changed:\n%s\n---\n%s",
               before ? before : "(none)", after ? after : "(none)");
-    free(before);
     free(after);
+    // Its listed command (--resume: the record is there, the checkpoint is
+    // not) retrains it in place, as printed, from step 0: the same bits, so
+    // the same table.
+    snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s' --threads 2 --list > '%s'", exe(), res,
+             list_path);
+    CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+    char *list3 = ls_read_file(list_path, NULL);
+    char *line = list3 ? strstr(list3, "rank8-seed1-") : NULL;
+    CHECK_MSG(line != NULL, "rank8-seed1 not listed:\n%s", list3 ? list3 : "(none)");
+    if (line) {
+        while (line > list3 && line[-1] != '\n') line--;
+        char *end = strchr(line, '\n');
+        if (end) *end = 0;
+        CHECK_STR_CONTAINS(line, " --resume");
+        snprintf(cmd, sizeof cmd, "cd / && %s", line);
+        CHECK_MSG(run_cmd(cmd) == 0, "printed command failed: %s\n%s", line, err_text);
+        snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s' --gather --no-plot", exe(), res);
+        CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+        CHECK_STR_CONTAINS(err_text, "tiny: 4 of 4 runs\n");
+        after = ls_read_file(tab_before, NULL);
+        CHECK_MSG(before && after && !strcmp(before, after), "the retrained run's table differs:\n%s\n---\n%s",
+                  before ? before : "(none)", after ? after : "(none)");
+        free(after);
+    }
+    free(list3);
+    free(before);
     free(list);
 }
 
