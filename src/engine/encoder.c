@@ -124,6 +124,35 @@ int model_head_from_adapter(ls_model *m, const lora_adapter *a) {
 }
 
 // ----------------------------------------------------------------------------
+// hidden dropout (model.h)
+
+int model_set_hidden_dropout(ls_model *m, float p) {
+    if (!(p >= 0.0f && p < 1.0f))
+        return ls_fail("hidden dropout: expected a probability in [0, 1), found %g", p);
+    if (p > 0.0f && !arch_is_encoder(m->cfg.family))
+        return ls_fail("hidden dropout: expected an encoder model (bert or roberta), found a %s model",
+                       arch_family_name(m->cfg.family));
+    m->hidden_dropout = p;
+    return 0;
+}
+
+void model_set_dropout_seed(ls_model *m, uint64_t seed) { m->dropout_seed = seed; }
+
+// The places of hidden dropout, each its own mask stream.
+enum { DROP_EMBEDDINGS, DROP_HEAD_IN, DROP_CLASSIFIER_IN, DROP_LAYERS };
+static int drop_attention_out(int l) { return DROP_LAYERS + 2 * l; }
+static int drop_mlp_out(int l) { return DROP_LAYERS + 2 * l + 1; }
+
+static int dropping(const ls_model *m) { return m->training && m->hidden_dropout > 0.0f; }
+
+// out = dropout(inp) at place `place` (in place when out == inp). The backward
+// of a dropout is the same call on the gradient: the mask is (seed, index).
+static void hidden_dropout(const ls_model *m, float *out, const float *inp, size_t n, int place) {
+    uint64_t domain = ls_seed_mix(m->dropout_seed, 0x4849444445ull); // "HIDDE": not LoRA's streams
+    m->be->dropout(out, inp, n, m->hidden_dropout, ls_seed_mix(domain, (uint64_t)place));
+}
+
+// ----------------------------------------------------------------------------
 // forward
 
 static int check_batch(const ls_model *m, const int *tokens, const int *types, const int *keymask,
@@ -172,6 +201,8 @@ static const float *encode(ls_model *m, int B, int T) {
     be->residual_forward(a->emb, a->emb, a->tmp, NC);
     be->layernorm_forward(a->encoded, a->emb_mean, a->emb_rstd, a->emb, p->embw, p->embb, N, m->C,
                           m->cfg.norm_eps);
+    int drop = dropping(m);
+    if (drop) hidden_dropout(m, a->encoded, a->encoded, NC, DROP_EMBEDDINGS);
     const float *x = a->encoded;
     for (int l = 0; l < m->L; l++) {
         float *qkv = a->qkv + (size_t)l * N * m->QKV, *att = a->att + l * att_l,
@@ -182,12 +213,14 @@ static const float *encode(ls_model *m, int B, int T) {
         if (m->prefix) prefix_layer_forward(m->prefix, l, atty, qkv, B, T); // over [prefix; sequence]
         else be->attention_bidir_forward(atty, att, qkv, m->keymask, B, T, m->NH, m->HS);
         model_linear_forward(m, l, LS_LIN_O, a->tmp, atty, N);
+        if (drop) hidden_dropout(m, a->tmp, a->tmp, NC, drop_attention_out(l));
         be->residual_forward(res2, x, a->tmp, NC);
         be->layernorm_forward(ln1, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, res2,
                               p->ln1w + l * C, p->ln1b + l * C, N, m->C, m->cfg.norm_eps);
         model_linear_forward(m, l, LS_LIN_FC, fc, ln1, N);
         be->gelu_erf_forward(act, fc, (size_t)N * m->H);
         model_linear_forward(m, l, LS_LIN_DOWN, a->tmp, act, N);
+        if (drop) hidden_dropout(m, a->tmp, a->tmp, NC, drop_mlp_out(l));
         be->residual_forward(res3, ln1, a->tmp, NC);
         be->layernorm_forward(ln2, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, res3,
                               p->ln2w + l * C, p->ln2b + l * C, N, m->C, m->cfg.norm_eps);
@@ -196,21 +229,34 @@ static const float *encode(ls_model *m, int B, int T) {
     return x;
 }
 
+// RoBERTa's head drops its [CLS] row before the dense as well (transformers'
+// RobertaClassificationHead); BERT's pooler does not.
+static int drops_head_in(const ls_model *m) { return m->cfg.family == LS_FAMILY_ROBERTA; }
+
+// The classifier's input: the pooled output, after hidden dropout while training.
+static const float *classifier_in(const ls_model *m) {
+    if (m->cfg.pooling == LS_POOL_MEAN) return m->acts.pool_in; // dropped in place
+    return dropping(m) ? m->acts.cls_in : m->acts.pooled;
+}
+
 // The head on the last hidden states h (B,T,C) -> clogits (B,NL).
 static void head_forward(ls_model *m, const float *h, int B, int T) {
     const ls_backend *be = m->be;
     ls_acts *a = &m->acts;
     ls_params *p = &m->params;
-    size_t C = m->C;
+    size_t C = m->C, BC = (size_t)B * C;
+    int drop = dropping(m);
     if (m->cfg.pooling == LS_POOL_MEAN) {
         be->mean_pool_forward(a->pool_in, h, m->keymask, B, T, m->C);
-        be->matmul_forward(a->clogits, a->pool_in, p->clsw, p->clsb, B, m->C, m->cfg.num_labels);
-        return;
+        if (drop) hidden_dropout(m, a->pool_in, a->pool_in, BC, DROP_CLASSIFIER_IN);
+    } else {
+        for (int b = 0; b < B; b++) be->copy(a->pool_in + b * C, h + (size_t)b * T * C, C);
+        if (drop && drops_head_in(m)) hidden_dropout(m, a->pool_in, a->pool_in, BC, DROP_HEAD_IN);
+        be->matmul_forward(a->pool_pre, a->pool_in, p->headw, p->headb, B, m->C, m->C);
+        be->tanh_forward(a->pooled, a->pool_pre, BC);
+        if (drop) hidden_dropout(m, a->cls_in, a->pooled, BC, DROP_CLASSIFIER_IN);
     }
-    for (int b = 0; b < B; b++) be->copy(a->pool_in + b * C, h + (size_t)b * T * C, C);
-    be->matmul_forward(a->pool_pre, a->pool_in, p->headw, p->headb, B, m->C, m->C);
-    be->tanh_forward(a->pooled, a->pool_pre, (size_t)B * C);
-    be->matmul_forward(a->clogits, a->pooled, p->clsw, p->clsb, B, m->C, m->cfg.num_labels);
+    be->matmul_forward(a->clogits, classifier_in(m), p->clsw, p->clsb, B, m->C, m->cfg.num_labels);
 }
 
 float model_classify_forward(ls_model *m, const int *tokens, const int *types, const int *keymask,
@@ -293,19 +339,19 @@ static void head_backward(ls_model *m, float *dh, int B, int T) {
     ls_params *p = &m->params, *g = &m->grads;
     int train = m->grads_memory != NULL, dense = train && head_dense_trained(m);
     int dense_b = dense || (train && m->grad_scope == LS_GRADS_BIASES); // BitFit: the pooler's bias
-    size_t C = m->C;
-    int NL = m->cfg.num_labels;
+    size_t C = m->C, BC = (size_t)B * C;
+    int NL = m->cfg.num_labels, drop = dropping(m);
+    be->matmul_backward(a->dpool, train ? g->clsw : NULL, train ? g->clsb : NULL, a->clogits, classifier_in(m),
+                        p->clsw, B, m->C, NL);
+    if (drop) hidden_dropout(m, a->dpool, a->dpool, BC, DROP_CLASSIFIER_IN);
     if (m->cfg.pooling == LS_POOL_MEAN) {
-        be->matmul_backward(a->dpool, train ? g->clsw : NULL, train ? g->clsb : NULL, a->clogits,
-                            a->pool_in, p->clsw, B, m->C, NL);
         be->mean_pool_backward(dh, a->dpool, m->keymask, B, T, m->C);
         return;
     }
-    be->matmul_backward(a->dpool, train ? g->clsw : NULL, train ? g->clsb : NULL, a->clogits, a->pooled,
-                        p->clsw, B, m->C, NL);
-    be->tanh_backward(a->dpool2, a->pooled, a->dpool, (size_t)B * C);
+    be->tanh_backward(a->dpool2, a->pooled, a->dpool, BC);
     be->matmul_backward(a->dpool, dense ? g->headw : NULL, dense_b ? g->headb : NULL, a->dpool2, a->pool_in,
                         p->headw, B, m->C, m->C);
+    if (drop && drops_head_in(m)) hidden_dropout(m, a->dpool, a->dpool, BC, DROP_HEAD_IN);
     be->zero(dh, (size_t)B * T * C);
     for (int b = 0; b < B; b++) be->copy(dh + (size_t)b * T * C, a->dpool + b * C, C);
 }
@@ -323,11 +369,13 @@ static void layer_backward(ls_model *m, int l, float **dx, float **spare, int ne
           *res2 = a->res2 + l * NC, *ln1 = a->ln1 + l * NC, *fc = a->fc + (size_t)l * N * m->F,
           *act = a->act + (size_t)l * N * m->H, *res3 = a->res3 + l * NC;
     float *dy = *dx, *d = *spare;
+    int drop = dropping(m);
     // through LN2: d = d res3 (= d of the MLP output and, by the skip, part of d ln1)
     be->zero(d, NC);
     be->layernorm_backward(d, tw ? g->ln2w + l * C : NULL, tb ? g->ln2b + l * C : NULL, dy, res3,
                            p->ln2w + l * C, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, N, m->C);
-    model_linear_backward(m, l, LS_LIN_DOWN, a->dact, d, act, N);
+    if (drop) hidden_dropout(m, a->tmp, d, NC, drop_mlp_out(l)); // the MLP's share of d, through its mask
+    model_linear_backward(m, l, LS_LIN_DOWN, a->dact, drop ? a->tmp : d, act, N);
     be->gelu_erf_backward(a->dfc, fc, a->dact, (size_t)N * m->H);
     model_linear_backward(m, l, LS_LIN_FC, a->tmp, a->dfc, ln1, N);
     be->axpy(a->tmp, d, NC, 1.0f); // tmp = d ln1
@@ -335,7 +383,8 @@ static void layer_backward(ls_model *m, int l, float **dx, float **spare, int ne
     be->zero(dy, NC);
     be->layernorm_backward(dy, tw ? g->ln1w + l * C : NULL, tb ? g->ln1b + l * C : NULL, a->tmp, res2,
                            p->ln1w + l * C, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, N, m->C);
-    model_linear_backward(m, l, LS_LIN_O, a->datty, dy, atty, N);
+    if (drop) hidden_dropout(m, a->tmp, dy, NC, drop_attention_out(l)); // tmp (d ln1) is spent
+    model_linear_backward(m, l, LS_LIN_O, a->datty, drop ? a->tmp : dy, atty, N);
     if (m->prefix) prefix_layer_backward(m->prefix, l, a->dqkv, a->datty, qkv, B, T);
     else be->attention_bidir_backward(a->dqkv, a->datt, a->datty, qkv, att, m->keymask, B, T, m->NH, m->HS);
     model_linear_backward(m, l, LS_LIN_QKV, need_dx ? d : NULL, a->dqkv, x, N);
@@ -362,6 +411,7 @@ void model_classify_backward(ls_model *m, float loss_scale) {
     int tw = model_trains_weights(m, -1), tb = model_trains_biases(m, -1);
     if (tw || tb || m->prompt) { // full fine-tuning, BitFit's embedding LayerNorm bias, prompt tuning
         ls_params *p = &m->params, *g = &m->grads;
+        if (dropping(m)) hidden_dropout(m, dx, dx, NC, DROP_EMBEDDINGS);
         be->zero(spare, NC);
         be->layernorm_backward(spare, tw ? g->embw : NULL, tw || tb ? g->embb : NULL, dx, a->emb, p->embw,
                                a->emb_mean, a->emb_rstd, N, m->C);

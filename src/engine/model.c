@@ -532,6 +532,7 @@ static void act_sizes(ls_model *m, size_t *s, int B, int T) {
         e ? Bz * C : 0, e ? Bz * C : 0, e ? Bz * C : 0, // pool_in, pool_pre, pooled
         e ? Bz * NL : 0,             // clogits
         e ? Bz * C : 0, e ? Bz * C : 0, // dpool, dpool2
+        e ? Bz * C : 0,              // cls_in
     };
     memcpy(s, t, sizeof t);
 }

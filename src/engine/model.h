@@ -143,8 +143,9 @@ typedef struct {
     float *clogits;  // (B,NL) classifier logits
     float *dpool;    // (B,C) scratch of the head's backward
     float *dpool2;   // (B,C)
+    float *cls_in;   // (B,C) the classifier's input after hidden dropout (cls pooling; else pooled is)
 } ls_acts;
-#define LS_N_ACT_TENSORS 37
+#define LS_N_ACT_TENSORS 38
 
 // A named view of one canonical checkpoint tensor inside the parameter buffer
 // (and, with the same offset, inside the gradient buffer). Names as in
@@ -227,6 +228,8 @@ typedef struct ls_model {
     int head_initialised;       // encoder: the head was not in the checkpoint (model_init_head)
 
     int training;               // 1: LoRA dropout active (model_set_training)
+    float hidden_dropout;       // encoder family: HF's hidden dropout while training (model_set_hidden_dropout)
+    uint64_t dropout_seed;      // its masks' stream, set per micro-batch (model_set_dropout_seed)
     struct ls_lora *lora;       // attached adapter or NULL (not owned)
     struct ls_adapters *adapters; // attached Adapter^H / Adapter^L layers or NULL (adapters.h)
     int owns_adapters;          // 1: model_free frees them (a run's adapters loaded for eval, train/import.h)
@@ -281,8 +284,21 @@ int model_trainable_segments(const ls_model *m, ls_param_segment *segs);
 // an attached LoRA's activations. Returns 0 or -1 (T too long).
 int model_reserve(ls_model *m, int B, int T);
 
-// Dropout (LoRA) is active only while training is 1 (default 0, as PyTorch's eval()).
+// Dropout (LoRA's, and the encoder's hidden dropout) is active only while
+// training is 1 (default 0, as PyTorch's eval()).
 void model_set_training(ls_model *m, int training);
+
+// The encoder family's hidden dropout, HF's hidden_dropout_prob (default 0:
+// none), at the places transformers applies it: the embeddings' LayerNorm
+// output, each layer's attention and MLP output projections before their
+// residual add, and the classifier's input (BERT: the pooled output;
+// RoBERTa: also the [CLS] row before the head's dense; mean pooling: the
+// mean). Not modelled: the dropout on attention probabilities
+// (attention_probs_dropout_prob). Masks are ls_hash_uniform of the seed of
+// model_set_dropout_seed, one stream per place, the same on every backend.
+// Returns 0, or -1 with ls_error() (not an encoder, p outside [0, 1)).
+int model_set_hidden_dropout(ls_model *m, float p);
+void model_set_dropout_seed(ls_model *m, uint64_t seed);
 
 // ----------------------------------------------------------------------------
 // parameters by name
@@ -332,8 +348,9 @@ void model_zero_grad(ls_model *m);
 // Head (HF's BertForSequenceClassification / RobertaClassificationHead):
 //   pooling cls: logits = W_cls tanh(W_head h[0] + b_head) + b_cls
 //   pooling mean: logits = W_cls mean_kept(h) + b_cls
-// HF's dropout layers are identities here (PyTorch's eval()); LoRA's own
-// dropout applies while training.
+// HF's dropout layers are identities here (PyTorch's eval()) unless
+// model_set_hidden_dropout gives them a probability; LoRA's own dropout and
+// that hidden dropout apply while training.
 
 // Forward over tokens (B,T) with token types (B,T) (NULL: all 0) and key
 // padding mask (B,T) (1 = token, 0 = padding; NULL: all tokens), host ints.

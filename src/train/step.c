@@ -57,6 +57,7 @@ int train_step(const train_step_spec *s, long step, double lr, train_batch_fn ne
         train_microbatch mb;
         if (next(user, idx, &mb)) return -1;
         if (s->lo) lora_set_dropout_seed(s->lo, ls_seed_mix(s->dropout_seed, (uint64_t)idx));
+        model_set_dropout_seed(m, ls_seed_mix(s->dropout_seed, (uint64_t)idx)); // hidden dropout (encoders)
         float l = mb.labels ? model_classify_forward(m, mb.inputs, NULL, mb.keymask, mb.labels, mb.B, mb.T)
                             : model_forward(m, mb.inputs, mb.targets, mb.mask, mb.B, mb.T, s->label_smoothing);
         if (l < 0.0f) return -1;

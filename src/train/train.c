@@ -388,6 +388,11 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
     if (encoder && c->label_smoothing != 0)
         return ls_fail("[optim] label_smoothing (--label-smoothing): expected 0 for a %s encoder (its classification "
                        "loss has no smoothing), found %g", arch_family_name(t->m.cfg.family), c->label_smoothing);
+    if (c->hidden_dropout != 0 && !encoder)
+        return ls_fail("[optim] hidden_dropout (--hidden-dropout): expected 0 for a %s model (an encoder's only), "
+                       "found %g", arch_family_name(t->m.cfg.family), c->hidden_dropout);
+    if (model_set_hidden_dropout(&t->m, (float)c->hidden_dropout))
+        return ls_fail_prefix("[optim] hidden_dropout (--hidden-dropout)");
     // a classifier new to the checkpoint is drawn again from the run's seed, as HF draws it after set_seed
     if (encoder && t->m.head_initialised) model_init_head(&t->m, (uint64_t)c->seed, 0);
     if (c->seq_len > t->m.P)

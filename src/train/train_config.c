@@ -59,6 +59,9 @@ static const opt_spec OPTIONS[] = {
     FLT("optim", "eps", "adam-eps", adam_eps, 0, 1, 1, "AdamW epsilon"),
     FLT("optim", "clip", "clip", clip, 0, 1e12, 0, "max global gradient norm (0 = no clipping)"),
     FLT("optim", "label_smoothing", "label-smoothing", label_smoothing, 0, 1, 2, "label smoothing of the cross-entropy"),
+    FLT("optim", "hidden_dropout", "hidden-dropout", hidden_dropout, 0, 1, 2,
+        "encoders: HF's hidden dropout (hidden_dropout_prob, 0.1 in BERT's configs) while training, on the embeddings, "
+        "each sublayer's output and the classifier's input; not on attention probabilities (0 = none)"),
     OPT_LLONG_(S, "optim", "seed", "seed", seed, 0, 4294967295.0, 0, "seed: data order, LoRA init, dropout"),
     INT("run", "eval_every", "eval-every", eval_every, 0, 100000000, 1, "evaluate every N steps (0 = at start and end only)"),
     INT("run", "save_every", "save-every", save_every, 0, 100000000, 1, "checkpoint every N steps (0 = at the end only)"),

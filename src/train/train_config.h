@@ -57,6 +57,7 @@ typedef struct {
     double beta1, beta2, adam_eps;
     double clip;               // max global grad norm (0 = off)
     double label_smoothing;
+    double hidden_dropout;     // encoders: HF's hidden dropout (model_set_hidden_dropout)
     long long seed;            // data order, LoRA init, dropout
     // [run]
     int eval_every;            // 0 = only at the start and the end

@@ -1763,19 +1763,28 @@ static void test_bert_tiny_lora_training_step_matches_cpu(void) {
 
 // Full fine-tuning: every gradient of the model (embeddings with token
 // types, LayerNorms, every layer, pooler and classifier) to 1e-4; then the
-// same with mean pooling as the head (the mean_pool ops).
-static void enc_full_step_case(const char *name, ls_pooling pooling) {
+// same with mean pooling as the head (the mean_pool ops); then all three
+// under hidden dropout 0.1 (model_set_hidden_dropout), the masks one seed's.
+static void enc_full_step_case(const char *name, ls_pooling pooling, float hidden_dropout) {
     const int T = 37;
     ls_model mc, mg;
     if (enc_pair_load(name, &mc, &mg, T) != 0) return;
     mc.cfg.pooling = mg.cfg.pooling = pooling;
+    if (hidden_dropout > 0.0f) { // the same masks on both backends (ls_hash_uniform)
+        CHECK(model_set_hidden_dropout(&mc, hidden_dropout) == 0 && model_set_hidden_dropout(&mg, hidden_dropout) == 0);
+        model_set_dropout_seed(&mc, 77);
+        model_set_dropout_seed(&mg, 77);
+        model_set_training(&mc, 1);
+        model_set_training(&mg, 1);
+    }
     model_enable_grads(&mc);
     model_enable_grads(&mg);
     model_zero_grad(&mc);
     model_zero_grad(&mg);
     enc_batch e = enc_batch_make(&mc, T, 22);
     char what[64];
-    snprintf(what, sizeof what, "%s%s", name, pooling == LS_POOL_MEAN ? " (mean pooling)" : "");
+    snprintf(what, sizeof what, "%s%s%s", name, pooling == LS_POOL_MEAN ? " (mean pooling)" : "",
+             hidden_dropout > 0.0f ? " (hidden dropout)" : "");
     enc_forward_both(&mc, &mg, &e, what);
     model_classify_backward(&mc, 1.0f);
     model_classify_backward(&mg, 1.0f);
@@ -1787,9 +1796,12 @@ static void enc_full_step_case(const char *name, ls_pooling pooling) {
 
 static void test_bert_tiny_full_finetune_step_matches_cpu(void) {
     NEED_GPU();
-    enc_full_step_case("bert_tiny", LS_POOL_CLS);
-    enc_full_step_case("roberta_tiny", LS_POOL_CLS);
-    enc_full_step_case("bert_tiny", LS_POOL_MEAN);
+    enc_full_step_case("bert_tiny", LS_POOL_CLS, 0.0f);
+    enc_full_step_case("roberta_tiny", LS_POOL_CLS, 0.0f);
+    enc_full_step_case("bert_tiny", LS_POOL_MEAN, 0.0f);
+    enc_full_step_case("bert_tiny", LS_POOL_CLS, 0.1f);
+    enc_full_step_case("roberta_tiny", LS_POOL_CLS, 0.1f);
+    enc_full_step_case("bert_tiny", LS_POOL_MEAN, 0.1f);
 }
 
 // Prefix-layer tuning (l_p 3) on an encoder with the head trained beside it:

@@ -567,6 +567,76 @@ static void test_mean_pool_lora_all_modules_gradients_match_finite_differences(v
     model_free(&m);
 }
 
+// HF's hidden dropout (p = 0.2, a fixed seed) on a random tiny encoder,
+// every parameter trained: with the masks fixed the loss is smooth, so
+// d loss / d every parameter (the embeddings' LayerNorm under its dropout,
+// each layer's two output projections, the pooler, RoBERTa's head dense whose
+// input is dropped too, the classifier) is checked against central
+// differences in float (step 3e-3: the random embeddings are small, and 1e-2
+// moves them out of the linear range). Dropout is off outside training (the logits without
+// it, bit for bit), on in training (the logits change, and a new seed changes
+// them again).
+static void hidden_dropout_case(ls_family family, ls_pooling pooling) {
+    int roberta = family == LS_FAMILY_ROBERTA;
+    ls_model_config c = {family, 16, 24, 2, 2, 2, 50, 12, 1e-12f, 0.0f, 0, 1, 2, 3, roberta ? 2 : 0, pooling, 0.3f};
+    ls_model m;
+    CHECK(model_build_random(&m, &c, 23, be) == 0);
+    CHECK(model_init_head(&m, 4, 1) == 0);
+    int B = 2, T = 5, ids[10] = {2, 7, 9, 11, 3, 2, 40, 3, 0, 0}, types[10] = {0, 0, 1, 1, 1, 0, 0, 0, 0, 0},
+        mask[10] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, labels[2] = {2, 0};
+    CHECK(model_reserve(&m, B, T) == 0);
+    float plain[6], eval_mode[6], dropped[6], reseeded[6];
+    model_classify_forward(&m, ids, types, mask, labels, B, T);
+    model_class_logits(&m, plain);
+    CHECK(model_set_hidden_dropout(&m, 0.2f) == 0);
+    model_set_dropout_seed(&m, 1234);
+    model_classify_forward(&m, ids, types, mask, labels, B, T);
+    model_class_logits(&m, eval_mode);
+    CHECK_MSG(memcmp(plain, eval_mode, sizeof plain) == 0, "hidden dropout acted outside training");
+    model_set_training(&m, 1);
+    model_classify_forward(&m, ids, types, mask, labels, B, T);
+    model_class_logits(&m, dropped);
+    CHECK_MSG(memcmp(plain, dropped, sizeof plain) != 0, "hidden dropout did nothing in training");
+    model_set_dropout_seed(&m, 1235);
+    model_classify_forward(&m, ids, types, mask, labels, B, T);
+    model_class_logits(&m, reseeded);
+    CHECK_MSG(memcmp(dropped, reseeded, sizeof dropped) != 0, "a new seed gave the same masks");
+    model_set_dropout_seed(&m, 1234);
+    model_enable_grads(&m);
+    model_zero_grad(&m);
+    cls_ctx ctx = {&m, B, T, ids, types, mask, labels};
+    cls_loss(&ctx);
+    model_classify_backward(&m, 1.0f);
+    int bad = et_fd_check("every parameter", cls_loss, &ctx, m.params_memory, m.grads_memory, (int)m.n_params, 3e-3f,
+                          2e-2, 2e-4);
+    CHECK_MSG(bad == 0, "%s, %s pooling: %d gradient entries off", arch_family_name(family),
+              pooling == LS_POOL_MEAN ? "mean" : "cls", bad);
+    model_free(&m);
+}
+
+static void test_hidden_dropout_gradients_match_finite_differences(void) {
+    hidden_dropout_case(LS_FAMILY_BERT, LS_POOL_CLS);
+    hidden_dropout_case(LS_FAMILY_ROBERTA, LS_POOL_CLS);
+    hidden_dropout_case(LS_FAMILY_BERT, LS_POOL_MEAN);
+}
+
+// Hidden dropout is the encoder family's (HF's decoders differ) and a probability.
+static void test_hidden_dropout_is_checked(void) {
+    ls_model_config c = {LS_FAMILY_BERT, 16, 24, 1, 2, 2, 50, 12, 1e-12f, 0.0f, 0, 1, 2, 3, 0, LS_POOL_CLS, 0.3f};
+    ls_model m;
+    CHECK(model_build_random(&m, &c, 3, be) == 0);
+    CHECK(model_set_hidden_dropout(&m, 1.0f) != 0);
+    CHECK_STR_CONTAINS(ls_error(), "expected a probability in [0, 1), found 1");
+    CHECK(model_set_hidden_dropout(&m, -0.1f) != 0);
+    model_free(&m);
+    ls_model_config d = {LS_FAMILY_LLAMA, 16, 24, 1, 2, 2, 50, 12, 1e-5f, 10000.0f, 0, 1, 0, 0, 0, LS_POOL_CLS, 0.0f};
+    CHECK(model_build_random(&m, &d, 3, be) == 0);
+    CHECK(model_set_hidden_dropout(&m, 0.1f) != 0);
+    CHECK_STR_CONTAINS(ls_error(), "expected an encoder model (bert or roberta), found a llama model");
+    CHECK(model_set_hidden_dropout(&m, 0.0f) == 0);
+    model_free(&m);
+}
+
 // ----------------------------------------------------------------------------
 // files
 
@@ -624,6 +694,8 @@ static const ls_test tests[] = {
     LS_TEST(test_lorascope_minilm_adapter_gives_pefts_logits),
     LS_TEST(test_lorascope_minilm_pooler_adapter_gives_pefts_logits),
     LS_TEST(test_mean_pool_lora_all_modules_gradients_match_finite_differences),
+    LS_TEST(test_hidden_dropout_gradients_match_finite_differences),
+    LS_TEST(test_hidden_dropout_is_checked),
     LS_TEST(test_safetensors_reads_i64_buffers_and_adapters_refuse_them),
 };
 

@@ -452,6 +452,12 @@ static void test_bad_input_gives_one_line_error_and_no_output(void) {
     expect_error(S("train --model '%s' --task e2e --data '%s' --out '%s'", model, valid, keep), 1,
                  "exists and is not empty; pass --resume", NULL);
     CHECK_INT(ls_test_count_files(keep), 1);
+    // hidden dropout is an encoder's (HF's decoders differ)
+    expect_error(S("train --model '%s' --task e2e --data '%s' --hidden-dropout 0.1 --out '%s'", model, valid, out), 1,
+                 "[optim] hidden_dropout (--hidden-dropout): expected 0 for a llama model (an encoder's only), found 0.1",
+                 out);
+    expect_error(S("train --model '%s' --task e2e --data '%s' --hidden-dropout 1 --out '%s'", model, valid, out), 2,
+                 "hidden-dropout", out);
     // generate / eval
     expect_error(S("generate --model '%s'", model), 2, "--prompt: required", NULL);
     expect_error(S("generate --model '%s' --prompt hi --adapter /nonexistent", model), 1, "/nonexistent", NULL);
@@ -804,19 +810,28 @@ static void test_encoder_sst2_lora_trains_resumes_and_evaluates(void) {
     free(text);
 }
 
-// Full fine-tuning of an encoder: every weight and the head train; the
-// canonical parameters are written and a killed run resumes to the same bits.
+// Full fine-tuning of an encoder under HF's hidden dropout (0.1): every
+// weight and the head train; the canonical parameters are written and a
+// killed run resumes to the same bits (the masks follow the batch index);
+// the same run without the dropout ends elsewhere.
 static void test_encoder_sst2_full_finetune_trains_and_resumes(void) {
     const char *d = tiny_encoder_fixture("train_encoder_full");
-    const char *full = S("%s/full", d), *killed = S("%s/killed", d);
+    const char *full = S("%s/full", d), *killed = S("%s/killed", d), *plain = S("%s/plain", d);
     const char *common = "--full --steps 20 --lr 3e-3 --eval-every 20";
-    CHECK_MSG(run(enc_args(d, S("%s --out '%s'", common, full))) == 0, "%s", err_text);
+    CHECK_MSG(run(enc_args(d, S("%s --hidden-dropout 0.1 --out '%s'", common, full))) == 0, "%s", err_text);
     double before = metric(full, 0, "val_loss", NULL), after = metric(full, 20, "val_loss", NULL);
     CHECK_MSG(before - after >= ENC_MIN_DROP, "validation loss %.4f before, %.4f after 20 full steps", before, after);
-    CHECK_INT(run(enc_args(d, S("%s --save-every 7 --stop-after 10 --out '%s'", common, killed))), 128 + SIGKILL);
+    char *ini = ls_read_file(S("%s/config.ini", full), NULL);
+    CHECK_STR_CONTAINS(ini, "hidden_dropout = 0.1");
+    free(ini);
+    CHECK_INT(run(enc_args(d, S("%s --hidden-dropout 0.1 --save-every 7 --stop-after 10 --out '%s'", common, killed))),
+              128 + SIGKILL);
     CHECK_MSG(run(S("train --resume --out '%s'", killed)) == 0, "%s", err_text);
     CHECK_MSG(same_bytes(S("%s/full/model.safetensors", full), S("%s/full/model.safetensors", killed)),
               "resumed full fine-tuning differs from the uninterrupted run's");
+    CHECK_MSG(run(enc_args(d, S("%s --out '%s'", common, plain))) == 0, "%s", err_text);
+    CHECK_MSG(!same_bytes(S("%s/full/model.safetensors", full), S("%s/full/model.safetensors", plain)),
+              "--hidden-dropout 0.1 trained the same weights as no dropout");
 }
 
 // The val_loss of eval --adapter RUN (the run's saved tensors loaded into the base).
