@@ -527,17 +527,28 @@ static double cls_loss(void *p) {
     return model_classify_forward(c->m, c->ids, c->types, c->mask, c->labels, c->B, c->T);
 }
 
+// A random tiny encoder (d 16, 2 layers, 3 labels; RoBERTa's positions from
+// 2) reserved for its batch, and ctx over that batch: two rows of 5 tokens
+// with types, the second with two padded positions.
+static void tiny_encoder(ls_model *m, ls_family family, ls_pooling pooling, uint64_t seed, uint64_t head_seed,
+                         cls_ctx *ctx) {
+    static const int ids[10] = {2, 7, 9, 11, 3, 2, 40, 3, 0, 0}, types[10] = {0, 0, 1, 1, 1, 0, 0, 0, 0, 0},
+                     mask[10] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, labels[2] = {2, 0};
+    int offset = family == LS_FAMILY_ROBERTA ? 2 : 0;
+    ls_model_config c = {family, 16, 24, 2, 2, 2, 50, 12, 1e-12f, 0.0f, 0, 1, 2, 3, offset, pooling, 0.3f};
+    CHECK(model_build_random(m, &c, seed, be) == 0);
+    CHECK(model_init_head(m, head_seed, 1) == 0);
+    *ctx = (cls_ctx){m, 2, 5, ids, types, mask, labels};
+    CHECK(model_reserve(m, ctx->B, ctx->T) == 0);
+}
+
 // A random tiny BERT with mean pooling, LoRA (dropout 0.1, fixed seed) on q k v o
 // intermediate output, the head trained as modules_to_save: d loss / d every
 // LoRA A, B and the classifier against central differences in float.
 static void test_mean_pool_lora_all_modules_gradients_match_finite_differences(void) {
-    ls_model_config c = {LS_FAMILY_BERT, 16, 24, 2, 2, 2, 50, 12, 1e-12f, 0.0f, 0, 1, 2, 3, 0, LS_POOL_MEAN, 0.3f};
     ls_model m;
-    CHECK(model_build_random(&m, &c, 17, be) == 0);
-    CHECK(model_init_head(&m, 3, 1) == 0);
-    int B = 2, T = 5, ids[10] = {2, 7, 9, 11, 3, 2, 40, 3, 0, 0}, types[10] = {0, 0, 1, 1, 1, 0, 0, 0, 0, 0},
-        mask[10] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, labels[2] = {2, 0};
-    CHECK(model_reserve(&m, B, T) == 0);
+    cls_ctx ctx;
+    tiny_encoder(&m, LS_FAMILY_BERT, LS_POOL_MEAN, 17, 3, &ctx);
     ls_lora lo;
     ls_lora_config lc;
     lora_config_default(&lc);
@@ -553,7 +564,6 @@ static void test_mean_pool_lora_all_modules_gradients_match_finite_differences(v
     lora_set_dropout_seed(&lo, 99);
     model_set_training(&m, 1);
     model_enable_head_grads(&m);
-    cls_ctx ctx = {&m, B, T, ids, types, mask, labels};
     lora_zero_grad(&lo);
     model_zero_grad(&m);
     cls_loss(&ctx);
@@ -577,34 +587,28 @@ static void test_mean_pool_lora_all_modules_gradients_match_finite_differences(v
 // it, bit for bit), on in training (the logits change, and a new seed changes
 // them again).
 static void hidden_dropout_case(ls_family family, ls_pooling pooling) {
-    int roberta = family == LS_FAMILY_ROBERTA;
-    ls_model_config c = {family, 16, 24, 2, 2, 2, 50, 12, 1e-12f, 0.0f, 0, 1, 2, 3, roberta ? 2 : 0, pooling, 0.3f};
     ls_model m;
-    CHECK(model_build_random(&m, &c, 23, be) == 0);
-    CHECK(model_init_head(&m, 4, 1) == 0);
-    int B = 2, T = 5, ids[10] = {2, 7, 9, 11, 3, 2, 40, 3, 0, 0}, types[10] = {0, 0, 1, 1, 1, 0, 0, 0, 0, 0},
-        mask[10] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, labels[2] = {2, 0};
-    CHECK(model_reserve(&m, B, T) == 0);
+    cls_ctx ctx;
+    tiny_encoder(&m, family, pooling, 23, 4, &ctx);
     float plain[6], eval_mode[6], dropped[6], reseeded[6];
-    model_classify_forward(&m, ids, types, mask, labels, B, T);
+    cls_loss(&ctx);
     model_class_logits(&m, plain);
     CHECK(model_set_hidden_dropout(&m, 0.2f) == 0);
     model_set_dropout_seed(&m, 1234);
-    model_classify_forward(&m, ids, types, mask, labels, B, T);
+    cls_loss(&ctx);
     model_class_logits(&m, eval_mode);
     CHECK_MSG(memcmp(plain, eval_mode, sizeof plain) == 0, "hidden dropout acted outside training");
     model_set_training(&m, 1);
-    model_classify_forward(&m, ids, types, mask, labels, B, T);
+    cls_loss(&ctx);
     model_class_logits(&m, dropped);
     CHECK_MSG(memcmp(plain, dropped, sizeof plain) != 0, "hidden dropout did nothing in training");
     model_set_dropout_seed(&m, 1235);
-    model_classify_forward(&m, ids, types, mask, labels, B, T);
+    cls_loss(&ctx);
     model_class_logits(&m, reseeded);
     CHECK_MSG(memcmp(dropped, reseeded, sizeof dropped) != 0, "a new seed gave the same masks");
     model_set_dropout_seed(&m, 1234);
     model_enable_grads(&m);
     model_zero_grad(&m);
-    cls_ctx ctx = {&m, B, T, ids, types, mask, labels};
     cls_loss(&ctx);
     model_classify_backward(&m, 1.0f);
     int bad = et_fd_check("every parameter", cls_loss, &ctx, m.params_memory, m.grads_memory, (int)m.n_params, 3e-3f,
