@@ -56,8 +56,9 @@ int train_step(const train_step_spec *s, long step, double lr, train_batch_fn ne
         long idx = (step - 1) * accum + k; // the batch index: data order and dropout masks follow it
         train_microbatch mb;
         if (next(user, idx, &mb)) return -1;
-        if (s->lo) lora_set_dropout_seed(s->lo, ls_seed_mix(s->dropout_seed, (uint64_t)idx));
-        model_set_dropout_seed(m, ls_seed_mix(s->dropout_seed, (uint64_t)idx)); // hidden dropout (encoders)
+        uint64_t dropout_seed = ls_seed_mix(s->dropout_seed, (uint64_t)idx); // LoRA's and the encoder's masks
+        if (s->lo) lora_set_dropout_seed(s->lo, dropout_seed);
+        model_set_dropout_seed(m, dropout_seed);
         float l = mb.labels ? model_classify_forward(m, mb.inputs, NULL, mb.keymask, mb.labels, mb.B, mb.T)
                             : model_forward(m, mb.inputs, mb.targets, mb.mask, mb.B, mb.T, s->label_smoothing);
         if (l < 0.0f) return -1;
