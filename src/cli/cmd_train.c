@@ -19,7 +19,9 @@ static void usage(FILE *fp) {
             "\n"
             "  --config FILE   INI file: [model] [data] [lora] [optim] [run] sections with the keys below\n"
             "  --resume        continue the run in --out from its last checkpoint, to the same bits;\n"
-            "                  the run's config.ini is the base, options that shape training cannot change\n"
+            "                  the run's config.ini is the base, options that shape training cannot change;\n"
+            "                  a run with no checkpoint (killed early, a record kept without its weights)\n"
+            "                  starts again from step 0 under the options given\n"
             "\n"
             "options (flag, INI key in its [section], description [default]):\n");
     tc_print_help(fp);
@@ -78,7 +80,7 @@ int cmd_train(int argc, char **argv) {
             fprintf(stderr, "lorascope train: --resume: expected --out DIR (the run to continue)\n");
             return 2;
         }
-        char *ini = ls_path_join(out, "config.ini");
+        char *ini = ls_path_join(out, RUN_CONFIG_FILE);
         int rc = ls_exists(ini) ? tc_load_ini(&c, ini)
                                 : ls_fail("%s: no run to resume (config.ini is missing)", out);
         free(ini);

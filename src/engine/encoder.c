@@ -127,11 +127,9 @@ int model_head_from_adapter(ls_model *m, const lora_adapter *a) {
 // hidden dropout (model.h)
 
 int model_set_hidden_dropout(ls_model *m, float p) {
-    if (!(p >= 0.0f && p < 1.0f))
-        return ls_fail("hidden dropout: expected a probability in [0, 1), found %g", p);
+    if (!(p >= 0.0f && p < 1.0f)) return ls_fail("expected a probability in [0, 1), found %g", p);
     if (p > 0.0f && !arch_is_encoder(m->cfg.family))
-        return ls_fail("hidden dropout: expected an encoder model (bert or roberta), found a %s model",
-                       arch_family_name(m->cfg.family));
+        return ls_fail("expected 0 for a %s model (an encoder's only), found %g", arch_family_name(m->cfg.family), p);
     m->hidden_dropout = p;
     return 0;
 }

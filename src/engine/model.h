@@ -296,7 +296,8 @@ void model_set_training(ls_model *m, int training);
 // mean). Not modelled: the dropout on attention probabilities
 // (attention_probs_dropout_prob). Masks are ls_hash_uniform of the seed of
 // model_set_dropout_seed, one stream per place, the same on every backend.
-// Returns 0, or -1 with ls_error() (not an encoder, p outside [0, 1)).
+// Returns 0, or -1 with ls_error() (not an encoder, p outside [0, 1)), a
+// message without a subject: the caller names its option.
 int model_set_hidden_dropout(ls_model *m, float p);
 void model_set_dropout_seed(ls_model *m, uint64_t seed);
 

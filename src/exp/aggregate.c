@@ -10,6 +10,7 @@
 
 #include "base/util.h"
 #include "report/report.h"
+#include "train/train.h"
 
 // ----------------------------------------------------------------------------
 // reading a run's numbers
@@ -46,7 +47,7 @@ static double record_number(const cJSON *root, const char *key) {
 // The last (or with first, the first) value of `key` in metrics.jsonl; NAN if none.
 static int metrics_number(const exp_run *r, const char *key, int first, double *v) {
     *v = NAN;
-    char *path = ls_path_join(r->dir, "metrics.jsonl");
+    char *path = ls_path_join(r->dir, RUN_METRICS_FILE);
     char *text = ls_exists(path) ? ls_read_file_max(path, NULL, LS_READ_DATA_MAX) : NULL;
     int rc = ls_exists(path) && !text ? -1 : 0, line_no = 0;
     char *save = NULL;
@@ -70,13 +71,13 @@ static int run_metric(const exp_run *r, const char *metric, double *v) {
     cJSON *root;
     int run_level = strcmp(metric, "val_loss") && strcmp(metric, "base_val_loss") && strcmp(metric, "train_loss");
     if (run_level) {
-        if (read_record(r, "eval.json", &root)) return -1;
+        if (read_record(r, RUN_EVAL_FILE, &root)) return -1;
         *v = record_number(root, metric);
         cJSON_Delete(root);
         if (!isnan(*v)) return 0;
     }
     // Run-level numbers the manifest records (trainable_params, wall_time_s, tokens_seen, ...).
-    if (read_record(r, "manifest.json", &root)) return -1;
+    if (read_record(r, RUN_MANIFEST_FILE, &root)) return -1;
     *v = record_number(root, metric);
     cJSON_Delete(root);
     if (!isnan(*v)) return 0;
@@ -454,7 +455,7 @@ int exp_curve(const experiment *e, const exp_analysis *an, const exp_run *runs, 
         }
         for (int j = 0; j < k && !rc; j++) {
             const exp_run *r = &runs[idx[j]];
-            char *path = ls_path_join(r->dir, "metrics.jsonl");
+            char *path = ls_path_join(r->dir, RUN_METRICS_FILE);
             char *text = ls_read_file_max(path, NULL, LS_READ_DATA_MAX);
             free(path);
             if (!text) {

@@ -36,7 +36,7 @@ static int has_weights(const char *dir) {
 
 // The run's record says it finished: manifest.json's status is "completed".
 static int record_complete(const char *dir) {
-    char *path = ls_path_join(dir, "manifest.json");
+    char *path = ls_path_join(dir, RUN_MANIFEST_FILE);
     char *text = ls_exists(path) ? ls_read_file(path, NULL) : NULL;
     free(path);
     if (!text) return 0;
@@ -61,7 +61,7 @@ static int has_checkpoint(const char *dir) {
 // first). `train --resume` continues it from its checkpoint, or from step 0
 // where there is none (killed early, or a record kept without its weights).
 static int has_started(const char *dir) {
-    char *cfg = ls_path_join(dir, "config.ini");
+    char *cfg = ls_path_join(dir, RUN_CONFIG_FILE);
     int started = ls_exists(cfg);
     free(cfg);
     return started;
@@ -173,7 +173,7 @@ static int for_each_eval_todo(const exp_set *s, eval_todo_fn fn, void *ctx) {
             for (int j = 0; j < i && !seen; j++)
                 for (int q = 0; q < s->n_runs[j] && !seen; q++)
                     seen = s->exps[j].n_eval && s->runs[j][q].hash == r->hash && !strcmp(s->runs[j][q].dir, r->dir);
-            char *json = ls_path_join(r->dir, "eval.json");
+            char *json = ls_path_join(r->dir, RUN_EVAL_FILE);
             if (!seen && exp_run_is_complete(r->dir) && !ls_exists(json)) {
                 if (fn) fn(ctx, &s->exps[i], r, json);
                 n++;
@@ -258,11 +258,11 @@ static void slurm_preamble(FILE *out, const exp_options *o, int n, const char *l
           "        [ -f \"$dir/$w\" ] && weights=1\n"
           "    done\n"
           "    if [ -n \"$weights\" ] &&\n"
-          "        grep -Eq '\"status\":[[:space:]]*\"completed\"' \"$dir/manifest.json\" 2>/dev/null; then\n"
+          "        grep -Eq '\"status\":[[:space:]]*\"completed\"' \"$dir/" RUN_MANIFEST_FILE "\" 2>/dev/null; then\n"
           "        echo \"complete: $dir\"\n"
           "        return 0\n"
           "    fi\n"
-          "    if [ -f \"$dir/config.ini\" ]; then exec \"$@\" --resume; else exec \"$@\"; fi\n"
+          "    if [ -f \"$dir/" RUN_CONFIG_FILE "\" ]; then exec \"$@\" --resume; else exec \"$@\"; fi\n"
           "}\n"
           "# `evaltask FILE CMD...`: an evaluation of a complete run, unless FILE is there\n"
           "evaltask() {\n"
@@ -319,17 +319,10 @@ int exp_write_slurm(const exp_set *s, const exp_options *o, const char *exe, con
 // training
 
 static int train_one(exp_run *r, const exp_options *o) {
-    int resuming = has_checkpoint(r->dir);
-    if (!resuming && ls_exists(r->dir)) {
-        // Only the records of an earlier training are left (results/ keeps
-        // them without weights): train again from scratch in their place —
-        // unless a `lorascope train` of a --list command holds the run now.
-        ls_lock lock;
-        if (ls_lock_acquire(r->dir, "lorascope run", &lock, NULL)) return ls_fail_prefix("run %s", r->label);
-        static const char *const records[] = {"config.ini", "metrics.jsonl", "manifest.json", "eval.json"};
-        for (size_t i = 0; i < sizeof records / sizeof *records; i++) remove_in(r->dir, records[i]);
-        ls_lock_release(&lock);
-    }
+    // As --list prints it: a started run (its record there, kept in results/
+    // without weights, or killed) goes on from its checkpoint, or from step 0
+    // where it has none; train_run holds the run's lock.
+    int resuming = has_started(r->dir);
     ls_train_config cfg = r->cfg;
     if (o->threads) cfg.threads = o->threads;
     if (backend_override(o)) snprintf(cfg.backend, sizeof cfg.backend, "%s", o->backend);
@@ -339,8 +332,8 @@ static int train_one(exp_run *r, const exp_options *o) {
     fflush(stdout);
     if (rc) return ls_fail_prefix("run %s (%s)", r->label, r->dir);
     if (!exp_run_is_complete(r->dir))
-        return ls_fail("%s: training finished but its manifest.json does not say completed", r->dir);
-    remove_in(r->dir, "eval.json"); // a fresh training makes an older evaluation stale
+        return ls_fail("%s: training finished but its " RUN_MANIFEST_FILE " does not say completed", r->dir);
+    remove_in(r->dir, RUN_EVAL_FILE); // a fresh training makes an older evaluation stale
     return 0;
 }
 
@@ -402,7 +395,7 @@ int exp_evaluate_all(exp_set *s, const exp_options *o) {
         if (!e->n_eval) continue;
         for (int k = 0; k < s->n_runs[i]; k++) {
             const exp_run *r = &s->runs[i][k];
-            char *out = ls_path_join(r->dir, "eval.json");
+            char *out = ls_path_join(r->dir, RUN_EVAL_FILE);
             int skip = ls_exists(out); // evaluated already (every method: eval --adapter loads each one's run)
             evaluate_request *req = skip ? NULL : ls_calloc(1, sizeof *req);
             int rc = 0;
@@ -458,7 +451,7 @@ static int gathered_runs(const experiment *e, const exp_run *runs, int n, exp_ru
     int m = 0;
     *n_have = 0;
     for (int k = 0; k < n; k++) {
-        char *json = ls_path_join(runs[k].dir, "eval.json");
+        char *json = ls_path_join(runs[k].dir, RUN_EVAL_FILE);
         const char *why = !record_complete(runs[k].dir)          ? "not complete"
                           : e->n_eval && !ls_exists(json)        ? "not evaluated"
                                                                  : NULL;

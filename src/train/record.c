@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/util.h"
 #include "train/git_commit.h"
+#include "train/train.h"
 
 #ifndef LS_VERSION
 #define LS_VERSION "unknown"
@@ -89,7 +90,7 @@ static int keep_metrics(FILE *out, char *text, const char *path, long keep_throu
 
 int record_metrics_open(record_metrics *w, const char *dir, long keep_through_step) {
     memset(w, 0, sizeof *w);
-    w->path = ls_path_join(dir, "metrics.jsonl");
+    w->path = ls_path_join(dir, RUN_METRICS_FILE);
     if (keep_through_step >= 0 && ls_exists(w->path)) {
         size_t size;
         char *text = ls_read_file_max(w->path, &size, LS_READ_DATA_MAX);

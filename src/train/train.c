@@ -388,9 +388,6 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
     if (encoder && c->label_smoothing != 0)
         return ls_fail("[optim] label_smoothing (--label-smoothing): expected 0 for a %s encoder (its classification "
                        "loss has no smoothing), found %g", arch_family_name(t->m.cfg.family), c->label_smoothing);
-    if (c->hidden_dropout != 0 && !encoder)
-        return ls_fail("[optim] hidden_dropout (--hidden-dropout): expected 0 for a %s model (an encoder's only), "
-                       "found %g", arch_family_name(t->m.cfg.family), c->hidden_dropout);
     if (model_set_hidden_dropout(&t->m, (float)c->hidden_dropout))
         return ls_fail_prefix("[optim] hidden_dropout (--hidden-dropout)");
     // a classifier new to the checkpoint is drawn again from the run's seed, as HF draws it after set_seed
@@ -700,7 +697,7 @@ static int write_manifest(const trainer *t, const char *status, const char *mess
     if (isfinite(t->last_train_loss)) cJSON_AddNumberToObject(res, "last_train_loss", t->last_train_loss);
     char *json = cJSON_Print(root);
     cJSON_Delete(root);
-    char *path = ls_path_join(c->out, "manifest.json");
+    char *path = ls_path_join(c->out, RUN_MANIFEST_FILE);
     int rc = ls_write_file_atomic(path, json, strlen(json));
     free(path);
     free(json);
@@ -842,24 +839,41 @@ static int lock_run_dir(const ls_train_config *c, int resume, int argc, char **a
     return 0;
 }
 
+static int write_config(const ls_train_config *c, const char *path) {
+    char *ini = tc_to_ini(c);
+    int rc = ls_write_file_atomic(path, ini, strlen(ini));
+    free(ini);
+    return rc;
+}
+
 static int prepare_run_dir(trainer *t, int resume, long *start_step, record_metrics *w) {
     const ls_train_config *c = &t->cfg;
-    char *cfg_path = ls_path_join(c->out, "config.ini");
+    char *cfg_path = ls_path_join(c->out, RUN_CONFIG_FILE);
     int rc = 0;
     *start_step = 0;
     if (resume) {
         ls_train_config was;
         tc_defaults(&was);
-        if (!ls_exists(cfg_path)) rc = ls_fail("%s: no run to resume (config.ini is missing)", c->out);
-        else if (tc_load_ini(&was, cfg_path) || tc_compare_for_resume(&was, c)) rc = ls_fail_prefix("--resume");
-        else if (ls_exists(t->ckpt_path)) {
-            long s = load_checkpoint(t);
-            if (s < 0) rc = -1;
-            else *start_step = s;
-        } else { // killed before its first checkpoint: start again from step 0
-            char *metrics = ls_path_join(c->out, "metrics.jsonl");
-            remove(metrics);
-            free(metrics);
+        if (!ls_exists(cfg_path)) rc = ls_fail("%s: no run to resume (" RUN_CONFIG_FILE " is missing)", c->out);
+        else if (ls_exists(t->ckpt_path)) { // the checkpoint's state continues under the options it was trained with
+            if (tc_load_ini(&was, cfg_path) || tc_compare_for_resume(&was, c)) rc = ls_fail_prefix("--resume");
+            else {
+                long s = load_checkpoint(t);
+                if (s < 0) rc = -1;
+                else *start_step = s;
+            }
+        } else {
+            // Nothing trained to continue (killed before its first checkpoint,
+            // or a record kept without its weights, maybe made on another
+            // machine with its own asset paths and threads): start again from
+            // step 0 under the options given, recording them anew.
+            static const char *const stale[] = {RUN_METRICS_FILE, RUN_MANIFEST_FILE};
+            for (size_t i = 0; i < sizeof stale / sizeof *stale; i++) {
+                char *f = ls_path_join(c->out, stale[i]);
+                remove(f);
+                free(f);
+            }
+            rc = write_config(c, cfg_path);
         }
         if (!rc) rc = record_metrics_open(w, c->out, *start_step);
     } else {
@@ -867,11 +881,7 @@ static int prepare_run_dir(trainer *t, int resume, long *start_step, record_metr
             rc = ls_fail("%s: exists and is not empty; pass --resume to continue the run in it, or choose a new --out",
                          c->out);
         if (!rc) rc = ls_mkdir_p(c->out);
-        if (!rc) {
-            char *ini = tc_to_ini(c);
-            rc = ls_write_file_atomic(cfg_path, ini, strlen(ini));
-            free(ini);
-        }
+        if (!rc) rc = write_config(c, cfg_path);
         if (!rc) rc = record_metrics_open(w, c->out, -1);
     }
     free(cfg_path);

@@ -44,6 +44,10 @@
 #define RUN_CHECKPOINT_DIR "checkpoint"
 #define RUN_CHECKPOINT_FILE "state.safetensors" // in checkpoint/
 #define RUN_PARAMS_FILE "model.safetensors" // in full/, bitfit/, adapters/
+#define RUN_CONFIG_FILE "config.ini"     // its presence means "started": --resume applies
+#define RUN_METRICS_FILE "metrics.jsonl"
+#define RUN_MANIFEST_FILE "manifest.json"
+#define RUN_EVAL_FILE "eval.json"        // written by the runner's evaluation (exp/runner.c)
 
 // transformers' schedules, step s = 0, 1, ... (the s-th update), S = steps,
 // W = warmup: s < W: lr s / W; then constant: lr; linear: lr (S - s) / (S - W);

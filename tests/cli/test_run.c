@@ -33,7 +33,7 @@ static double mtime_of(const char *path) {
 static void test_list_commands_run_as_printed_and_resume_skips_finished_runs(void) {
     if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not present");
     const char *res = ls_test_tmpdir("run_resume");
-    char cmd[8192], list_path[4300];
+    char cmd[32768], list_path[4300];
     snprintf(list_path, sizeof list_path, "%s/list.sh", res);
     snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s' --list > '%s'", exe(), res, list_path);
     CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
@@ -123,7 +123,14 @@ static void test_list_commands_run_as_printed_and_resume_skips_finished_runs(voi
     free(after);
     // Its listed command (--resume: the record is there, the checkpoint is
     // not) retrains it in place, as printed, from step 0: the same bits, so
-    // the same table.
+    // the same table — also where the record was made on another machine,
+    // whose asset paths and thread count its config.ini holds.
+    char moved[9000];
+    snprintf(moved, sizeof moved,
+             "sed -i -e 's|^path = .*|path = /another/machine/stories260K.bin|' -e 's|^threads = .*|threads = 7|' "
+             "%sconfig.ini && grep -q '^path = /another/machine/' %sconfig.ini",
+             dirs, dirs);
+    CHECK_MSG(run_cmd(moved) == 0, "%s", err_text);
     snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s' --threads 2 --list > '%s'", exe(), res,
              list_path);
     CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
@@ -146,6 +153,18 @@ static void test_list_commands_run_as_printed_and_resume_skips_finished_runs(voi
         free(after);
     }
     free(list3);
+    // Plain `lorascope run` takes the same way for such a record.
+    snprintf(cmd, sizeof cmd, "rm -r %sadapter %scheckpoint && %s && '%s' run data/experiments/tiny.ini --results '%s' "
+             "--threads 2 --no-plot", dirs, dirs, moved, exe(), res);
+    CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+    CHECK_STR_CONTAINS(err_text, "4 runs, 3 complete, 1 to train");
+    snprintf(cmd, sizeof cmd, "grep -q '^threads = 2$' %sconfig.ini && ! grep -q /another/machine/ %sconfig.ini", dirs,
+             dirs);
+    CHECK_MSG(run_cmd(cmd) == 0, "the restarted run's config.ini does not hold the options it ran with");
+    after = ls_read_file(tab_before, NULL);
+    CHECK_MSG(before && after && !strcmp(before, after), "the run retrained by `run` gives another table:\n%s\n---\n%s",
+              before ? before : "(none)", after ? after : "(none)");
+    free(after);
     free(before);
     free(list);
 }
