@@ -237,6 +237,12 @@ char *ls_path_join(const char *a, const char *b) {
     return p;
 }
 
+void ls_remove_in(const char *dir, const char *name) {
+    char *f = ls_path_join(dir, name);
+    unlink(f);
+    free(f);
+}
+
 int ls_mkdir_p(const char *path) {
     char *p = ls_strdup(path);
     for (char *s = p + 1; *s; s++) {

@@ -90,6 +90,8 @@ void ls_buf_put(ls_buf *b, const char *p, size_t n);
 int ls_map_file(const char *path, void **map, size_t *size);
 
 char *ls_path_join(const char *a, const char *b);
+// Removes the file dir/name if it is there (a missing one is no error).
+void ls_remove_in(const char *dir, const char *name);
 // 1 if the path exists (file or directory).
 int ls_exists(const char *path);
 int ls_is_dir(const char *path);

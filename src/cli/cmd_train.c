@@ -82,7 +82,7 @@ int cmd_train(int argc, char **argv) {
         }
         char *ini = ls_path_join(out, RUN_CONFIG_FILE);
         int rc = ls_exists(ini) ? tc_load_ini(&c, ini)
-                                : ls_fail("%s: no run to resume (config.ini is missing)", out);
+                                : ls_fail("%s: no run to resume (" RUN_CONFIG_FILE " is missing)", out);
         free(ini);
         if (rc) {
             fprintf(stderr, "lorascope train: %s\n", ls_error());

@@ -67,12 +67,6 @@ static int has_started(const char *dir) {
     return started;
 }
 
-static void remove_in(const char *dir, const char *name) {
-    char *f = ls_path_join(dir, name);
-    unlink(f);
-    free(f);
-}
-
 // ----------------------------------------------------------------------------
 // --list
 
@@ -333,7 +327,7 @@ static int train_one(exp_run *r, const exp_options *o) {
     if (rc) return ls_fail_prefix("run %s (%s)", r->label, r->dir);
     if (!exp_run_is_complete(r->dir))
         return ls_fail("%s: training finished but its " RUN_MANIFEST_FILE " does not say completed", r->dir);
-    remove_in(r->dir, RUN_EVAL_FILE); // a fresh training makes an older evaluation stale
+    ls_remove_in(r->dir, RUN_EVAL_FILE); // a fresh training makes an older evaluation stale
     return 0;
 }
 

@@ -852,10 +852,10 @@ static int prepare_run_dir(trainer *t, int resume, long *start_step, record_metr
     int rc = 0;
     *start_step = 0;
     if (resume) {
-        ls_train_config was;
-        tc_defaults(&was);
         if (!ls_exists(cfg_path)) rc = ls_fail("%s: no run to resume (" RUN_CONFIG_FILE " is missing)", c->out);
         else if (ls_exists(t->ckpt_path)) { // the checkpoint's state continues under the options it was trained with
+            ls_train_config was;
+            tc_defaults(&was);
             if (tc_load_ini(&was, cfg_path) || tc_compare_for_resume(&was, c)) rc = ls_fail_prefix("--resume");
             else {
                 long s = load_checkpoint(t);
@@ -867,12 +867,8 @@ static int prepare_run_dir(trainer *t, int resume, long *start_step, record_metr
             // or a record kept without its weights, maybe made on another
             // machine with its own asset paths and threads): start again from
             // step 0 under the options given, recording them anew.
-            static const char *const stale[] = {RUN_METRICS_FILE, RUN_MANIFEST_FILE};
-            for (size_t i = 0; i < sizeof stale / sizeof *stale; i++) {
-                char *f = ls_path_join(c->out, stale[i]);
-                remove(f);
-                free(f);
-            }
+            ls_remove_in(c->out, RUN_METRICS_FILE);
+            ls_remove_in(c->out, RUN_MANIFEST_FILE);
             rc = write_config(c, cfg_path);
         }
         if (!rc) rc = record_metrics_open(w, c->out, *start_step);
