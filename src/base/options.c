@@ -260,11 +260,19 @@ char *opt_to_ini(const opt_table *t, const void *obj) {
     return out;
 }
 
-int opt_compare(const opt_table *t, const void *run, const void *now) {
+// 1 if o is one of skip's "section.key" names (skip: NULL-ended, or NULL).
+static int skipped(const opt_spec *o, const char *const *skip) {
+    size_t ns = strlen(o->section);
+    for (; skip && *skip; skip++)
+        if (!strncmp(*skip, o->section, ns) && (*skip)[ns] == '.' && !strcmp(*skip + ns + 1, o->key)) return 1;
+    return 0;
+}
+
+int opt_compare(const opt_table *t, const void *run, const void *now, const char *const *skip) {
     char a[4096], b[4096];
     for (int i = 0; i < t->n; i++) {
         const opt_spec *o = &t->specs[i];
-        if (o->run_control) continue;
+        if (o->run_control || skipped(o, skip)) continue;
         opt_format(o, run, a, sizeof a);
         opt_format(o, now, b, sizeof b);
         if (strcmp(a, b))

@@ -97,10 +97,11 @@ void opt_format(const opt_spec *o, const void *obj, char *buf, size_t size);
 // malloc'd, caller frees.
 char *opt_to_ini(const opt_table *t, const void *obj);
 
-// The first option (not run_control) whose value differs between a and b:
-// sets ls_error() ("[lora] rank (--rank): the run was started with '8', found
+// The first option (not run_control, not among skip's "section.key" names, a
+// NULL-ended list or NULL) whose value differs between a and b: sets
+// ls_error() ("[lora] rank (--rank): the run was started with '8', found
 // '16' ...") and returns -1; 0 when all are equal.
-int opt_compare(const opt_table *t, const void *a, const void *b);
+int opt_compare(const opt_table *t, const void *a, const void *b, const char *const *skip);
 
 // Prints the table for --help: flag, INI key, help, [default from defaults].
 void opt_print_help(const opt_table *t, const void *defaults, FILE *fp);

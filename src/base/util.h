@@ -73,7 +73,6 @@ char *ls_read_file_max(const char *path, size_t *size, size_t max);
 
 // mkdir -p. Returns 0 or -1 with ls_error() set.
 int ls_mkdir_p(const char *path);
-// Joins two path parts with '/' into a malloc'd string.
 // A growable byte buffer; s is NUL-terminated after its n bytes (NULL while
 // nothing was put). Zero-initialise it; free(b.s) when done.
 typedef struct {
@@ -89,6 +88,7 @@ void ls_buf_put(ls_buf *b, const char *p, size_t n);
 // file ("cannot open: <errno>", "expected a regular file", "mmap failed").
 int ls_map_file(const char *path, void **map, size_t *size);
 
+// Joins two path parts with '/' into a malloc'd string.
 char *ls_path_join(const char *a, const char *b);
 // Removes the file dir/name if it is there (a missing one is no error).
 void ls_remove_in(const char *dir, const char *name);

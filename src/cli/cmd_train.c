@@ -20,6 +20,8 @@ static void usage(FILE *fp) {
             "  --config FILE   INI file: [model] [data] [lora] [optim] [run] sections with the keys below\n"
             "  --resume        continue the run in --out from its last checkpoint, to the same bits;\n"
             "                  the run's config.ini is the base, options that shape training cannot change;\n"
+            "                  the model, tokenizer and data may move but must hold the same bytes (SHA-256,\n"
+            "                  recorded in the checkpoint and in manifest.json's \"inputs\");\n"
             "                  a run with no checkpoint (killed early, a record kept without its weights)\n"
             "                  starts again from step 0 under the options given\n"
             "\n"

@@ -14,6 +14,7 @@
 
 #include "base/clock.h"
 #include "base/lock.h"
+#include "base/sha256.h"
 #include "base/util.h"
 #include "engine/backend_registry.h"
 #include "engine/adapters.h"
@@ -93,6 +94,7 @@ typedef struct {
     int n_tsegs;                 // buffer (params, grads), packed in the optimiser and the checkpoint
     uint64_t data_seed, dropout_seed;
     char *ckpt_dir, *ckpt_path;
+    char input_sha256[4][65];    // the inputs' fingerprints (see INPUTS); "" where there is none
     // counters carried across resumption
     double tokens_seen, train_time;
     double base_val_loss, last_val_loss, last_train_loss;
@@ -477,6 +479,86 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
 }
 
 // ----------------------------------------------------------------------------
+// the inputs, by content
+
+// What a run reads. Each one's fingerprint (base/sha256.h: a file's SHA-256, a
+// directory's over its files) goes into every checkpoint and the manifest, so
+// that --resume checks the inputs by what they hold rather than where they are:
+// a run preempted on one machine continues on another that mounts the same
+// files elsewhere, and a data file changed under a run is refused.
+enum { IN_MODEL, IN_TOKENIZER, IN_DATA, IN_VAL, N_INPUTS };
+static const struct {
+    const char *name, *option, *meta_key;
+} INPUTS[N_INPUTS] = {
+    {"model", "[model] path (--model)", "input.model.sha256"},
+    {"tokenizer", "[model] tokenizer (--tokenizer)", "input.tokenizer.sha256"},
+    {"data", "[data] train (--data)", "input.data.sha256"},
+    {"val_data", "[data] val (--val-data)", "input.val_data.sha256"},
+};
+
+// Input i's location in config c ("" where there is none); config.ini holds the
+// tokenizer file that was found (trainer_setup).
+static const char *input_path(const ls_train_config *c, int i) {
+    return i == IN_MODEL ? c->model : i == IN_TOKENIZER ? c->tokenizer : i == IN_DATA ? c->data : c->val_data;
+}
+
+// Fills t->input_sha256 for the inputs that are files or directories (not a
+// tokenizer named "bytes", not an empty val_data). Returns 0 or -1.
+static int fingerprint_inputs(trainer *t) {
+    for (int i = 0; i < N_INPUTS; i++) {
+        const char *p = input_path(&t->cfg, i);
+        t->input_sha256[i][0] = 0;
+        if (p[0] && ls_exists(p) && ls_sha256_path(p, t->input_sha256[i])) return ls_fail_prefix("%s", INPUTS[i].option);
+    }
+    return 0;
+}
+
+static int write_config(const ls_train_config *c, const char *path) {
+    char *ini = tc_to_ini(c);
+    int rc = ls_write_file_atomic(path, ini, strlen(ini));
+    free(ini);
+    return rc;
+}
+
+// --resume from a checkpoint: the options that decide the trained bits must be
+// the run's (config.ini, `was`), and the inputs must hold what the checkpoint
+// records, wherever they are now (*moved: 1 when some location differs). A
+// checkpoint of a lorascope that recorded no fingerprints compares the
+// locations instead. Returns 0, or -1 with ls_error() naming the option.
+static int check_resume(const trainer *t, const ls_train_config *was, int *moved) {
+    const ls_train_config *c = &t->cfg;
+    st_file f;
+    if (st_open(&f, t->ckpt_path)) return -1;
+    int by_content = st_metadata(&f, INPUTS[IN_MODEL].meta_key) != NULL, rc = 0;
+    *moved = 0;
+    if (tc_compare_for_resume(was, c, by_content)) rc = -1;
+    for (int i = 0; i < N_INPUTS && by_content && !rc; i++) {
+        const char *want = st_metadata(&f, INPUTS[i].meta_key), *have = t->input_sha256[i][0] ? t->input_sha256[i] : NULL;
+        const char *then = input_path(was, i), *now = input_path(c, i);
+        if (!want && !have) continue;
+        if (!want || !have)
+            rc = ls_fail("%s: the run was started with '%s', found '%s' (only run options may change on --resume)",
+                         INPUTS[i].option, then, now);
+        else if (strcmp(want, have))
+            rc = ls_fail("%s: '%s' does not hold what the run was trained on (sha256 %.16s..., found %.16s...; "
+                         "the checkpoint records it in %s)", INPUTS[i].option, now, want, have, t->ckpt_path);
+        *moved |= strcmp(then, now) != 0;
+    }
+    st_close(&f);
+    return rc;
+}
+
+// config.ini of a resumed run whose inputs moved: the run's options, the
+// inputs' new locations.
+static int record_new_locations(ls_train_config *was, const ls_train_config *c, const char *cfg_path) {
+    snprintf(was->model, sizeof was->model, "%s", c->model);
+    snprintf(was->tokenizer, sizeof was->tokenizer, "%s", c->tokenizer);
+    snprintf(was->data, sizeof was->data, "%s", c->data);
+    snprintf(was->val_data, sizeof was->val_data, "%s", c->val_data);
+    return write_config(was, cfg_path);
+}
+
+// ----------------------------------------------------------------------------
 // checkpoints
 
 // With a head beside the adapter: its parameters and moments as head.params,
@@ -513,12 +595,16 @@ static int save_checkpoint(trainer *t, long step) {
     snprintf(v[7], 64, "%.17g", t->base_val_loss);
     snprintf(v[8], 64, "%.17g", t->last_val_loss);
     snprintf(v[9], 64, "%zu", nh);
-    const char *meta[] = {"step", v[0], "adam_step", v[1], "n_params", v[2], "rng.data_seed", v[3],
-                          "rng.dropout_seed", v[4], "tokens_seen", v[5], "train_time_s", v[6],
-                          "base_val_loss", v[7], "last_val_loss", v[8], "mode", tc_method_name(tc_method(&t->cfg)),
-                          "lorascope_version", record_version(), "n_head_params", v[9]};
+    const char *meta[2 * (12 + N_INPUTS)] = {
+        "step", v[0], "adam_step", v[1], "n_params", v[2], "rng.data_seed", v[3], "rng.dropout_seed", v[4],
+        "tokens_seen", v[5], "train_time_s", v[6], "base_val_loss", v[7], "last_val_loss", v[8],
+        "mode", tc_method_name(tc_method(&t->cfg)), "lorascope_version", record_version()};
+    int n_meta = 11;
+    if (nh) meta[2 * n_meta] = "n_head_params", meta[2 * n_meta++ + 1] = v[9];
+    for (int i = 0; i < N_INPUTS; i++)
+        if (t->input_sha256[i][0]) meta[2 * n_meta] = INPUTS[i].meta_key, meta[2 * n_meta++ + 1] = t->input_sha256[i];
     int rc = ls_mkdir_p(t->ckpt_dir);
-    if (!rc) rc = st_write(t->ckpt_path, e, nh ? 6 : 3, meta, nh ? 12 : 11);
+    if (!rc) rc = st_write(t->ckpt_path, e, nh ? 6 : 3, meta, n_meta);
     free(host);
     return rc;
 }
@@ -689,6 +775,13 @@ static int write_manifest(const trainer *t, const char *status, const char *mess
     cJSON_AddStringToObject(root, "tokenizer", t->tok_path ? t->tok_path : "");
     cJSON_AddStringToObject(root, "data", c->data);
     cJSON_AddStringToObject(root, "val_data", c->val_data);
+    cJSON *inputs = cJSON_AddObjectToObject(root, "inputs");
+    for (int i = 0; i < N_INPUTS; i++) {
+        if (!t->input_sha256[i][0]) continue;
+        cJSON *in = cJSON_AddObjectToObject(inputs, INPUTS[i].name);
+        cJSON_AddStringToObject(in, "path", input_path(c, i));
+        cJSON_AddStringToObject(in, "sha256", t->input_sha256[i]);
+    }
     cJSON_AddNumberToObject(root, "n_train_items", t->n_train);
     cJSON_AddNumberToObject(root, "n_val_items", t->n_val);
     cJSON *res = cJSON_AddObjectToObject(root, "results");
@@ -839,28 +932,27 @@ static int lock_run_dir(const ls_train_config *c, int resume, int argc, char **a
     return 0;
 }
 
-static int write_config(const ls_train_config *c, const char *path) {
-    char *ini = tc_to_ini(c);
-    int rc = ls_write_file_atomic(path, ini, strlen(ini));
-    free(ini);
-    return rc;
-}
-
 static int prepare_run_dir(trainer *t, int resume, long *start_step, record_metrics *w) {
     const ls_train_config *c = &t->cfg;
     char *cfg_path = ls_path_join(c->out, RUN_CONFIG_FILE);
-    int rc = 0;
     *start_step = 0;
+    int rc = fingerprint_inputs(t);
+    if (rc) {
+        free(cfg_path);
+        return rc;
+    }
     if (resume) {
         if (!ls_exists(cfg_path)) rc = ls_fail("%s: no run to resume (" RUN_CONFIG_FILE " is missing)", c->out);
         else if (ls_exists(t->ckpt_path)) { // the checkpoint's state continues under the options it was trained with
             ls_train_config was;
             tc_defaults(&was);
-            if (tc_load_ini(&was, cfg_path) || tc_compare_for_resume(&was, c)) rc = ls_fail_prefix("--resume");
+            int moved = 0;
+            if (tc_load_ini(&was, cfg_path) || check_resume(t, &was, &moved)) rc = ls_fail_prefix("--resume");
             else {
                 long s = load_checkpoint(t);
                 if (s < 0) rc = -1;
                 else *start_step = s;
+                if (!rc && moved) rc = record_new_locations(&was, c, cfg_path);
             }
         } else {
             // Nothing trained to continue (killed before its first checkpoint,

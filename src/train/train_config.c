@@ -176,8 +176,9 @@ int tc_validate(const ls_train_config *c) {
 
 char *tc_to_ini(const ls_train_config *c) { return opt_to_ini(&TABLE, c); }
 
-int tc_compare_for_resume(const ls_train_config *run, const ls_train_config *now) {
-    return opt_compare(&TABLE, run, now);
+int tc_compare_for_resume(const ls_train_config *run, const ls_train_config *now, int inputs_by_content) {
+    static const char *const inputs[] = {"model.path", "model.tokenizer", "data.train", "data.val", NULL};
+    return opt_compare(&TABLE, run, now, inputs_by_content ? inputs : NULL);
 }
 
 void tc_print_help(FILE *fp) {

@@ -112,8 +112,9 @@ char *tc_to_ini(const ls_train_config *c);
 // Compares the options that determine the trained bits; on the first that
 // differs sets ls_error() ("[lora] rank: the run has 8, found 16") and returns
 // -1. Run-control options (out, merged_out, log/eval/save intervals, eval_max,
-// stop_after) may differ.
-int tc_compare_for_resume(const ls_train_config *run, const ls_train_config *now);
+// stop_after) may differ. With inputs_by_content, so may the locations of the
+// inputs (model, tokenizer, data, val_data): the caller compares what they hold.
+int tc_compare_for_resume(const ls_train_config *run, const ls_train_config *now, int inputs_by_content);
 
 // Prints the option table (flag, INI key, default, help) for --help.
 void tc_print_help(FILE *fp);

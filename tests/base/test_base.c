@@ -8,6 +8,7 @@
 #include "base/ini_reader.h"
 #include "base/options.h"
 #include "base/parse.h"
+#include "base/sha256.h"
 #include "base/util.h"
 #include "harness.h"
 
@@ -177,10 +178,13 @@ static void test_option_table_serves_flags_ini_and_written_config(void) {
     char *p = write_temp(ini);
     demo e = {0};
     CHECK_MSG(opt_load_ini(&DEMO_TABLE, &e, p) == 0, "%s", ls_error());
-    CHECK_INT(opt_compare(&DEMO_TABLE, &d, &e), 0);
+    CHECK_INT(opt_compare(&DEMO_TABLE, &d, &e, NULL), 0);
     e.n = 4;
-    CHECK_INT(opt_compare(&DEMO_TABLE, &d, &e), -1);
+    CHECK_INT(opt_compare(&DEMO_TABLE, &d, &e, NULL), -1);
     CHECK_STR_CONTAINS(ls_error(), "[a] n (--n): the run was started with '3', found '4'");
+    const char *const skip_n[] = {"b.n", "a.n", NULL}, *const skip_other[] = {"b.n", "a.p", NULL};
+    CHECK_INT(opt_compare(&DEMO_TABLE, &d, &e, skip_n), 0);
+    CHECK_INT(opt_compare(&DEMO_TABLE, &d, &e, skip_other), -1);
     unlink(p);
     free(p);
     free(ini);
@@ -243,6 +247,74 @@ static void test_option_ini_key_given_twice_is_an_error(void) {
     free(p);
 }
 
+// ----------------------------------------------------------------------------
+// SHA-256
+
+// FIPS 180-2's examples (appendix B) and the million a's, fed in uneven
+// pieces so that the block boundary falls everywhere.
+static void test_sha256_matches_the_standard_examples(void) {
+    char hex[65];
+    ls_sha256_hex("abc", 3, hex);
+    CHECK_STR_CONTAINS(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    ls_sha256_hex("", 0, hex);
+    CHECK_STR_CONTAINS(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"; // 448 bits: the padding spills
+    ls_sha256_hex(two, strlen(two), hex);
+    CHECK_STR_CONTAINS(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    char a[1000];
+    memset(a, 'a', sizeof a);
+    ls_sha256_ctx c;
+    ls_sha256_init(&c);
+    for (size_t done = 0, piece = 1; done < 1000000; piece = piece % 997 + 1) {
+        size_t n = 1000000 - done < piece ? 1000000 - done : piece;
+        ls_sha256_update(&c, a, n);
+        done += n;
+    }
+    ls_sha256_final(&c, hex);
+    CHECK_STR_CONTAINS(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+// A file's fingerprint is what sha256sum prints (the shared assets' MANIFEST.md
+// lists stories260K.bin's); a directory's is coreutils' sha256sum over its
+// files, as sha256.h spells out: subdirectories and dotfiles left out, links
+// followed.
+static void test_sha256_of_files_and_directories_matches_coreutils(void) {
+    char hex[65];
+    const char *bin = ls_test_asset("models/stories260K/stories260K.bin");
+    if (bin) {
+        CHECK_INT(ls_sha256_path(bin, hex), 0);
+        CHECK_STR_CONTAINS(hex, "b0a507e7ad0f626624f17112325e66691f9076d622e1d3274d103d00299f2696");
+    }
+    const char *d = ls_test_tmpdir("sha256_dir");
+    char *sub = ls_path_join(d, "sub"), *cmd = NULL;
+    CHECK_INT(ls_mkdir_p(sub), 0);
+    const char *files[][2] = {{"config.json", "{}\n"}, {"b.txt", "second"}, {"B.txt", "upper case sorts first"},
+                              {".hidden", "left out"}, {"sub/inner", "left out"}, {"empty", ""}};
+    for (int i = 0; i < 6; i++) {
+        char *p = ls_path_join(d, files[i][0]);
+        CHECK_INT(ls_write_file_atomic(p, files[i][1], strlen(files[i][1])), 0);
+        free(p);
+    }
+    char *target = ls_path_join(d, "b.txt"), *link = ls_path_join(d, "linked.txt");
+    CHECK_INT(symlink(target, link), 0);
+    CHECK_INT(ls_sha256_path(d, hex), 0);
+    CHECK_MSG(asprintf(&cmd, "cd '%s' && find -L . -maxdepth 1 -type f ! -name '.*' -printf '%%P\\0' | LC_ALL=C sort -z "
+                             "| xargs -0 sha256sum | sha256sum", d) > 0, "asprintf");
+    FILE *fp = popen(cmd, "r");
+    char want[128] = "";
+    CHECK(fp && fgets(want, sizeof want, fp));
+    if (fp) pclose(fp);
+    want[64] = 0;
+    CHECK_MSG(!strcmp(hex, want), "directory fingerprint %s, coreutils %s", hex, want);
+    CHECK_INT(ls_sha256_path(sub, hex), 0); // one file
+    CHECK_INT(ls_sha256_path("/nonexistent/lorascope", hex), -1);
+    CHECK_STR_CONTAINS(ls_error(), "/nonexistent/lorascope: does not exist");
+    free(sub);
+    free(cmd);
+    free(target);
+    free(link);
+}
+
 int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_parse_accepts_whole_numbers_in_range_only),
@@ -254,6 +326,8 @@ int main(int argc, char **argv) {
         LS_TEST(test_option_table_errors_name_the_flag_or_line),
         LS_TEST(test_read_file_refuses_devices_directories_and_files_over_the_limit),
         LS_TEST(test_option_ini_key_given_twice_is_an_error),
+        LS_TEST(test_sha256_matches_the_standard_examples),
+        LS_TEST(test_sha256_of_files_and_directories_matches_coreutils),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
 }

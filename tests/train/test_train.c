@@ -172,9 +172,13 @@ static void test_config_file_errors_name_key_and_line(void) {
     free(round);
     char *ini2 = tc_to_ini(&d);
     CHECK_MSG(!strcmp(ini, ini2), "config.ini does not read back to itself:\n%s\nvs\n%s", ini, ini2);
-    CHECK_INT(tc_compare_for_resume(&c, &d), 0);
+    CHECK_INT(tc_compare_for_resume(&c, &d, 0), 0);
+    snprintf(d.data, sizeof d.data, "/elsewhere/train.tsv"); // inputs: by location, or left to the caller
+    CHECK_INT(tc_compare_for_resume(&c, &d, 0), -1);
+    CHECK_STR_CONTAINS(ls_error(), "[data] train (--data): the run was started with");
+    CHECK_INT(tc_compare_for_resume(&c, &d, 1), 0);
     d.rank = 8;
-    CHECK_INT(tc_compare_for_resume(&c, &d), -1);
+    CHECK_INT(tc_compare_for_resume(&c, &d, 1), -1);
     CHECK_STR_CONTAINS(ls_error(), "[lora] rank (--rank): the run was started with '16', found '8'");
     free(ini);
     free(ini2);

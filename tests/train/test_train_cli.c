@@ -269,6 +269,75 @@ static void test_resume_after_kill_gives_identical_adapter(void) {
                  "[lora] rank (--rank): the run was started with '8', found '4'", NULL);
 }
 
+// Copies src to dst (bytes), then appends `extra` (NULL: nothing).
+static void copy_file(const char *src, const char *dst, const char *extra) {
+    size_t n;
+    char *b = ls_read_file(src, &n);
+    CHECK_MSG(b != NULL, "%s", ls_error());
+    if (!b) return;
+    size_t ne = extra ? strlen(extra) : 0;
+    char *all = ls_malloc(n + ne + 1);
+    memcpy(all, b, n);
+    if (ne) memcpy(all + n, extra, ne);
+    CHECK_INT(ls_write_file_atomic(dst, all, n + ne), 0);
+    free(all);
+    free(b);
+}
+
+// --resume checks the inputs by what they hold (their SHA-256 in the
+// checkpoint), not by where they are: a run preempted on one machine and
+// resumed on another that mounts the model and data elsewhere ends with the
+// uninterrupted run's adapter, and config.ini then names the new locations;
+// a data file that changed under the run is refused, naming the option and
+// leaving the run as it was. The manifest records each input's fingerprint
+// (stories260K.bin's is the one in the assets' MANIFEST.md).
+static void test_resume_checks_inputs_by_content_not_location(void) {
+    const char *d = ls_test_tmpdir("train_resume_moved");
+    const char *full = S("%s/full", d), *killed = S("%s/killed", d), *moved = S("%s/moved", d);
+    const char *common = "--steps 6 --lr 2e-3 --eval-every 3";
+    const char *a = e2e_args(S("%s --out '%s'", common, full));
+    if (!a) SKIP("stories260K or E2E data not in the assets");
+    CHECK_MSG(run(a) == 0, "%s", err_text);
+    CHECK_INT(run(e2e_args(S("%s --save-every 2 --stop-after 3 --out '%s'", common, killed))), 128 + SIGKILL);
+    CHECK_INT(ls_mkdir_p(moved), 0);
+    const char *model = S("%s/stories260K.bin", moved), *tok = S("%s/tok512.bin", moved),
+               *data = S("%s/valid.txt", moved), *changed = S("%s/valid_changed.txt", moved);
+    copy_file(asset("models/stories260K/stories260K.bin"), model, NULL);
+    copy_file(asset("models/stories260K/tok512.bin"), tok, NULL);
+    copy_file(asset("data/e2e/valid.txt"), data, NULL);
+    copy_file(asset("data/e2e/valid.txt"), changed, "name : Aromi | area : city centre||Aromi is in the city centre .\n");
+    const char *config = S("%s/config.ini", killed);
+    char *before = ls_read_file(config, NULL);
+    expect_error(S("train --resume --out '%s' --data '%s'", killed, changed), 1,
+                 "--resume: [data] train (--data): '", NULL);
+    CHECK_STR_CONTAINS(err_text, "valid_changed.txt' does not hold what the run was trained on (sha256 ");
+    char *after = ls_read_file(config, NULL);
+    CHECK_MSG(before && after && !strcmp(before, after), "a refused --resume changed %s", config);
+    CHECK_MSG(run(S("train --resume --out '%s' --model '%s' --tokenizer '%s' --data '%s'", killed, model, tok, data)) == 0,
+              "%s", err_text);
+    CHECK_STR_CONTAINS(out_text, "resuming from step 2");
+    CHECK_MSG(same_bytes(S("%s/adapter/adapter_model.safetensors", full), S("%s/adapter/adapter_model.safetensors", killed)),
+              "the adapter of a run resumed with its inputs moved differs from the uninterrupted run's");
+    char *ini = ls_read_file(config, NULL);
+    CHECK_STR_CONTAINS(ini, S("path = %s\n", model));
+    CHECK_STR_CONTAINS(ini, S("train = %s\n", data));
+    char *manifest = ls_read_file(S("%s/manifest.json", killed), NULL);
+    cJSON *root = cJSON_Parse(manifest);
+    const cJSON *in = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "inputs"), "model");
+    const cJSON *path = cJSON_GetObjectItem(in, "path"), *sha = cJSON_GetObjectItem(in, "sha256");
+    CHECK_MSG(cJSON_IsString(path) && !strcmp(path->valuestring, model), "manifest inputs.model.path: %s",
+              cJSON_IsString(path) ? path->valuestring : "(none)");
+    CHECK_MSG(cJSON_IsString(sha) && !strcmp(sha->valuestring, "b0a507e7ad0f626624f17112325e66691f9076d622e1d3274d103d00299f2696"),
+              "manifest inputs.model.sha256: %s", cJSON_IsString(sha) ? sha->valuestring : "(none)");
+    CHECK_MSG(cJSON_IsObject(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "inputs"), "val_data")),
+              "the manifest records no val_data fingerprint");
+    cJSON_Delete(root);
+    free(manifest);
+    free(ini);
+    free(before);
+    free(after);
+}
+
 // Full fine-tuning: the same engine with every weight trainable; the saved
 // canonical parameters resume to the same bits too.
 static void test_full_finetune_resume_gives_identical_parameters(void) {
@@ -1173,6 +1242,7 @@ static const ls_test tests[] = {
     LS_TEST(test_greedy_generation_matches_llama2c_reference),
     LS_TEST(test_same_seed_same_threads_gives_identical_adapter),
     LS_TEST(test_resume_after_kill_gives_identical_adapter),
+    LS_TEST(test_resume_checks_inputs_by_content_not_location),
     LS_TEST(test_full_finetune_resume_gives_identical_parameters),
     LS_TEST(test_nan_loss_stops_naming_step_and_keeps_checkpoint),
     LS_TEST(test_e2e_lora_lowers_validation_loss),
