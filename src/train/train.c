@@ -58,6 +58,9 @@ int train_set_threads(int n) {
 // ----------------------------------------------------------------------------
 // the trainer: everything a run holds
 
+// The inputs a run fingerprints (INPUTS, below).
+enum { IN_MODEL, IN_TOKENIZER, IN_DATA, IN_VAL, N_INPUTS };
+
 typedef struct {
     ls_train_config cfg;
     task_kind kind;
@@ -94,7 +97,7 @@ typedef struct {
     int n_tsegs;                 // buffer (params, grads), packed in the optimiser and the checkpoint
     uint64_t data_seed, dropout_seed;
     char *ckpt_dir, *ckpt_path;
-    char input_sha256[4][65];    // the inputs' fingerprints (see INPUTS); "" where there is none
+    char input_sha256[N_INPUTS][65]; // the inputs' fingerprints (see INPUTS); "" where there is none
     // counters carried across resumption
     double tokens_seen, train_time;
     double base_val_loss, last_val_loss, last_train_loss;
@@ -486,7 +489,6 @@ static int trainer_setup(trainer *t, const ls_train_config *cfg) {
 // that --resume checks the inputs by what they hold rather than where they are:
 // a run preempted on one machine continues on another that mounts the same
 // files elsewhere, and a data file changed under a run is refused.
-enum { IN_MODEL, IN_TOKENIZER, IN_DATA, IN_VAL, N_INPUTS };
 static const struct {
     const char *name, *option, *meta_key;
 } INPUTS[N_INPUTS] = {
