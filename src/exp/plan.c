@@ -2,6 +2,8 @@
 #include "exp/plan.h"
 
 #include <ctype.h>
+#include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,10 +179,96 @@ typedef struct {
     int order, dup;
 } planned;
 
-static int cmp_planned_dir(const void *a, const void *b) {
+static int cmp_planned_hash(const void *a, const void *b) {
     const planned *x = a, *y = b;
-    int c = strcmp(x->run->dir, y->run->dir);
-    return c ? c : (x->order > y->order) - (x->order < y->order);
+    if (x->run->hash != y->run->hash) return x->run->hash > y->run->hash ? 1 : -1;
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+// The directories already under <results>/runs/, by the run hash that ends
+// their names (<label>-<hash16>), then by name.
+typedef struct {
+    uint64_t hash;
+    char *name;
+} on_disk;
+
+static int cmp_on_disk(const void *a, const void *b) {
+    const on_disk *x = a, *y = b;
+    if (x->hash != y->hash) return x->hash > y->hash ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+// <label>-<hash16>: the hash, or 0 with *ok = 0.
+static uint64_t name_hash(const char *name, int *ok) {
+    size_t len = strlen(name);
+    *ok = len >= 18 && name[len - 17] == '-' && strspn(name + len - 16, "0123456789abcdef") == 16;
+    return *ok ? strtoull(name + len - 16, NULL, 16) : 0;
+}
+
+static on_disk *scan_runs(const char *runs_root, int *n_out) {
+    int n = 0, cap = 0, ok;
+    DIR *dir = opendir(runs_root);
+    for (struct dirent *e; dir && (e = readdir(dir));) {
+        name_hash(e->d_name, &ok);
+        cap += ok;
+    }
+    on_disk *d = ls_calloc((size_t)cap + 1, sizeof *d);
+    if (dir) rewinddir(dir);
+    for (struct dirent *e; dir && (e = readdir(dir)) && n < cap;) {
+        uint64_t h = name_hash(e->d_name, &ok);
+        if (ok) d[n++] = (on_disk){h, ls_strdup(e->d_name)};
+    }
+    if (dir) closedir(dir);
+    qsort(d, (size_t)n, sizeof *d, cmp_on_disk);
+    *n_out = n;
+    return d;
+}
+
+static int same_flags(const exp_run *a, const exp_run *b) {
+    if (a->n_args != b->n_args) return 0;
+    for (int i = 0; i < a->n_args; i++)
+        if (strcmp(a->args[i], b->args[i])) return 0;
+    return 1;
+}
+
+// The directory of the run that group[0..n) (one hash, plan order) plans:
+// the first of their own directories that exists; else one already on disk
+// with the run's hash (written under another experiment's label; the first
+// by name); else the first planner's.
+static const char *shared_dir(planned *group, int n, const char *runs_root, const on_disk *disk, int n_disk,
+                              char *buf, size_t size) {
+    for (int i = 0; i < n; i++)
+        if (ls_exists(group[i].run->dir)) return group[i].run->dir;
+    on_disk key = {group[0].run->hash, ""};
+    int lo = 0, hi = n_disk;
+    while (lo < hi) { // the first entry not below (hash, "")
+        int mid = (lo + hi) / 2;
+        if (cmp_on_disk(&disk[mid], &key) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < n_disk && disk[lo].hash == key.hash) {
+        snprintf(buf, size, "%s/%s", runs_root, disk[lo].name);
+        return buf;
+    }
+    return group[0].run->dir;
+}
+
+// Gives every run of one hash the one directory (shared_dir).
+static int share_dir(planned *group, int n, const char *dir) {
+    for (int i = 0; i < n; i++) {
+        exp_run *r = group[i].run;
+        if (!same_flags(r, group[0].run))
+            return ls_fail("runs %s and %s have different flags but the same hash %016llx; rename one experiment's "
+                           "sweep value", group[0].run->label, r->label, (unsigned long long)r->hash);
+        group[i].dup = i > 0;
+        if (!strcmp(r->dir, dir)) continue;
+        if (strlen(dir) >= sizeof r->cfg.out) return ls_fail("run %s: directory name too long: %s", r->label, dir);
+        char *copy = ls_strdup(dir);
+        free(r->dir);
+        r->dir = copy;
+        snprintf(r->cfg.out, sizeof r->cfg.out, "%s", r->dir);
+    }
+    return 0;
 }
 
 static int cmp_planned_order(const void *a, const void *b) {
@@ -205,14 +293,32 @@ int exp_set_load(exp_set *s, const char *const *files, int n_files, const char *
             if (!strcmp(s->exps[j].name, s->exps[i].name))
                 return ls_fail("%s: experiment name '%s' is also used by %s", files[i], s->exps[i].name, files[j]);
     }
-    // Deduplicated by directory in O(n log n): sorted by (dir, order), a run
-    // repeats the one before it in that order; the first is kept, in plan order.
+    // Deduplicated by identity (the hash of the flags) in O(n log n): sorted
+    // by (hash, order), the runs of one hash share one directory
+    // (shared_dir), even where experiments label them differently; the first
+    // is kept, in plan order.
     planned *all = ls_calloc((size_t)total + 1, sizeof *all);
     int k = 0;
     for (int i = 0; i < s->n_exps; i++)
         for (int r = 0; r < s->n_runs[i]; r++, k++) all[k] = (planned){&s->runs[i][r], k, 0};
-    qsort(all, (size_t)total, sizeof *all, cmp_planned_dir);
-    for (int j = 1; j < total; j++) all[j].dup = !strcmp(all[j].run->dir, all[j - 1].run->dir);
+    qsort(all, (size_t)total, sizeof *all, cmp_planned_hash);
+    char *runs_root = ls_path_join(results, "runs"), buf[PATH_MAX];
+    int n_disk, rc = 0;
+    on_disk *disk = scan_runs(runs_root, &n_disk);
+    for (int j = 0, end; j < total && !rc; j = end) {
+        for (end = j + 1; end < total && all[end].run->hash == all[j].run->hash;) end++;
+        const char *dir = shared_dir(all + j, end - j, runs_root, disk, n_disk, buf, sizeof buf);
+        char *chosen = ls_strdup(dir); // dir may be one of the strings share_dir replaces
+        rc = share_dir(all + j, end - j, chosen);
+        free(chosen);
+    }
+    for (int i = 0; i < n_disk; i++) free(disk[i].name);
+    free(disk);
+    free(runs_root);
+    if (rc) {
+        free(all);
+        return -1;
+    }
     qsort(all, (size_t)total, sizeof *all, cmp_planned_order);
     s->unique = ls_calloc((size_t)total + 1, sizeof *s->unique);
     for (int j = 0; j < total; j++)

@@ -3,8 +3,10 @@
 //
 // Runs are identified by their full flag list as written in the experiment
 // file ($ASSETS/ unresolved, so the identity does not depend on where the
-// assets live): two experiments that need the same run share it
-// (results/runs/<label>-<hash16>/), so a sweep never trains a run twice.
+// assets live), hashed. The label in a run's directory name
+// (results/runs/<label>-<hash16>/) is for reading only: two experiments that
+// need the same run share one directory even where they label it differently
+// (one sweeps rank, the other fixes it in [train]), so no run trains twice.
 #ifndef LS_EXP_PLAN_H
 #define LS_EXP_PLAN_H
 
@@ -18,7 +20,7 @@ typedef struct {
     char **args;        // "--flag", "value", ... as resolved (without --out): what --list prints
     char *label;        // e.g. "rank4-lora_q,v-seed1"
     uint64_t hash;      // of the sorted flag list as written
-    char *dir;          // <results>/runs/<label>-<hash16>
+    char *dir;          // <results>/runs/<label>-<hash16>; the label may be another experiment's
     int *value_index;   // per axis: index of this run's value
     ls_train_config cfg; // the run's resolved, validated training configuration (cfg.out = dir)
 } exp_run;
@@ -52,7 +54,9 @@ typedef struct {
 } exp_set;
 
 // Loads the experiment files, plans their runs under results/ and
-// deduplicates them. Two experiments may not share a name. Returns 0, or -1
+// deduplicates them by hash: the runs of one hash get one directory, the
+// first of their own that exists, else one already under results/runs/ with
+// that hash, else the first planner's. Two experiments may not share a name. Returns 0, or -1
 // with ls_error() (nothing has been written then).
 int exp_set_load(exp_set *s, const char *const *files, int n_files, const char *assets, const char *results);
 void exp_set_free(exp_set *s);

@@ -446,6 +446,55 @@ static void test_experiment_file_that_is_not_a_regular_file_is_refused(void) {
     CHECK_MSG(!ls_exists(res), "%s created", res);
 }
 
+// A run's identity is its flags, not its label: a second experiment that
+// fixes in [train] what tiny.ini sweeps (lora = q,v, rank = 2, seed 1) names
+// one of tiny's runs under another label. Planned together, the two train it
+// once; trained under one label, the other experiment finds it complete.
+static void test_a_run_two_experiments_label_differently_trains_once(void) {
+    if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not present");
+    const char *dir = ls_test_tmpdir("run_shared");
+    char *text = ls_read_file(ls_test_source("data/experiments/tiny.ini"), NULL);
+    char *sweep = text ? strstr(text, "[sweep]") : NULL;
+    char *name = text ? strstr(text, "name = tiny\n") : NULL;
+    CHECK_MSG(sweep && name && name < sweep, "tiny.ini has no [sweep] after its name");
+    if (!sweep || !name || name > sweep) {
+        free(text);
+        return;
+    }
+    char alias[4300], res[4300], list_path[4300], cmd[20000];
+    snprintf(alias, sizeof alias, "%s/alias.ini", dir);
+    snprintf(res, sizeof res, "%s/results", dir);
+    snprintf(list_path, sizeof list_path, "%s/list.sh", dir);
+    FILE *fp = fopen(alias, "w");
+    fwrite(text, 1, (size_t)(name - text), fp);
+    fputs("name = alias\n", fp);
+    fwrite(name + strlen("name = tiny\n"), 1, (size_t)(sweep - name - strlen("name = tiny\n")), fp);
+    fputs("lora = q,v\nrank = 2\n\n[sweep]\nseed = 1\n", fp);
+    fclose(fp);
+    free(text);
+    snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini '%s' --results '%s' --list > '%s'", exe(), alias, res,
+             list_path);
+    CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+    char *list = ls_read_file(list_path, NULL);
+    CHECK_INT(count_of(list, " train "), 4);
+    CHECK_INT(count_of(list, "/runs/seed1-"), 0); // tiny, planned first, names the shared run
+    free(list);
+    // Trained under the alias's label, tiny finds that run complete.
+    snprintf(cmd, sizeof cmd, "'%s' run '%s' --results '%s' --threads 1 --no-plot", exe(), alias, res);
+    CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+    snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s' --list > '%s'", exe(), res, list_path);
+    CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+    list = ls_read_file(list_path, NULL);
+    CHECK_INT(count_of(list, " train "), 3);
+    CHECK_INT(count_of(list, "/runs/loraq,v-rank2-seed1-"), 0);
+    char want[4400];
+    snprintf(want, sizeof want, " eval --model "); // tiny's [eval] of its one complete run, the alias's directory
+    CHECK_INT(count_of(list, want), 1);
+    snprintf(want, sizeof want, "--adapter %s/runs/seed1-", res);
+    CHECK_MSG(count_of(list, want) == 1, "the alias's run is not evaluated from its directory:\n%s", list ? list : "");
+    free(list);
+}
+
 int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_list_commands_run_as_printed_and_resume_skips_finished_runs),
@@ -453,6 +502,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_backend_option_places_every_run_and_is_checked_first),
         LS_TEST(test_malformed_experiment_is_reported_before_training),
         LS_TEST(test_two_runs_on_one_results_dir_one_trains_the_other_is_refused),
+        LS_TEST(test_a_run_two_experiments_label_differently_trains_once),
         LS_TEST(test_zip_of_an_axis_twice_or_in_a_cycle_is_an_error),
         LS_TEST(test_sweep_over_the_run_limit_is_an_error),
         LS_TEST(test_analysis_sections_are_checked_before_training),
