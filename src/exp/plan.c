@@ -10,6 +10,7 @@
 
 #include "base/util.h"
 #include "exp/exp_analyze.h"
+#include "train/train.h"
 
 // ----------------------------------------------------------------------------
 // one experiment's runs
@@ -185,8 +186,8 @@ static int cmp_planned_hash(const void *a, const void *b) {
     return (x->order > y->order) - (x->order < y->order);
 }
 
-// The directories already under <results>/runs/, by the run hash that ends
-// their names (<label>-<hash16>), then by name.
+// The runs already started under <results>/runs/ (their config.ini there), by
+// the run hash that ends their directory names (<label>-<hash16>), then by name.
 typedef struct {
     uint64_t hash;
     char *name;
@@ -216,7 +217,11 @@ static on_disk *scan_runs(const char *runs_root, int *n_out) {
     if (dir) rewinddir(dir);
     for (struct dirent *e; dir && (e = readdir(dir)) && n < cap;) {
         uint64_t h = name_hash(e->d_name, &ok);
-        if (ok) d[n++] = (on_disk){h, ls_strdup(e->d_name)};
+        if (!ok) continue;
+        char *run = ls_path_join(runs_root, e->d_name), *cfg = ls_path_join(run, RUN_CONFIG_FILE);
+        if (ls_exists(cfg)) d[n++] = (on_disk){h, ls_strdup(e->d_name)}; // a run started there
+        free(cfg);
+        free(run);
     }
     if (dir) closedir(dir);
     qsort(d, (size_t)n, sizeof *d, cmp_on_disk);
@@ -232,7 +237,7 @@ static int same_flags(const exp_run *a, const exp_run *b) {
 }
 
 // The directory of the run that group[0..n) (one hash, plan order) plans:
-// the first of their own directories that exists; else one already on disk
+// the first of their own directories that exists; else a run started on disk
 // with the run's hash (written under another experiment's label; the first
 // by name); else the first planner's.
 static const char *shared_dir(planned *group, int n, const char *runs_root, const on_disk *disk, int n_disk,
