@@ -162,6 +162,18 @@ double an_quantile(double *x, int n, double q) {
     return v + frac * (next - v);
 }
 
+double an_t975(int df) {
+    static const double t[30] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                 2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                                 2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
+    if (df < 1) return NAN;
+    if (df <= 30) return t[df - 1];
+    double z = 1.959963984540054, z2 = z * z, v = df;
+    double g1 = z * (z2 + 1) / 4, g2 = z * ((5 * z2 + 16) * z2 + 3) / 96,
+           g3 = z * (((3 * z2 + 19) * z2 + 17) * z2 - 15) / 384;
+    return z + g1 / v + g2 / (v * v) + g3 / (v * v * v);
+}
+
 void an_band_from_samples(double *x, int n, an_band *band) {
     band->trials = n;
     double sum = 0.0, sq = 0.0;

@@ -120,6 +120,12 @@ int an_haar_frame_rows(int n, int m, an_mat *out, an_rng *rng);
 // (selection, O(n) expected; deterministic).
 double an_quantile(double *x, int n, double q);
 
+// Student's t with df degrees of freedom, its 97.5th percentile: the factor of
+// a two-sided 95% interval for a mean, mean ± t·s/√n with df = n − 1. df 1..30
+// from the table (3 decimals); beyond, the Cornish-Fisher expansion in 1/df
+// around the normal's 1.959964 (within 1e-4). NAN for df < 1.
+double an_t975(int df);
+
 // Fills band's Monte Carlo fields from n >= 2 samples (reordered); leaves mean.
 void an_band_from_samples(double *x, int n, an_band *band);
 

@@ -153,14 +153,6 @@ void subspace_extra_md(const subspace_result *res, const analyze_request *req, s
 // ----------------------------------------------------------------------------
 // Several pairs: every pair, then mean and 95% t-interval over pairs
 
-// Student's t, 97.5th percentile, for df = 1..30 (then the normal's 1.96).
-static double t975(int df) {
-    static const double t[30] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-                                 2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-                                 2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
-    return df < 1 ? NAN : df <= 30 ? t[df - 1] : 1.96;
-}
-
 // The statistics a pair contributes: φ(1,1), φ(2,2), φ(1,r2), mean φ; the same of X − X₀; φ(1,1), φ(1,r2) of X₀.
 #define N_PAIR_ST 10
 static const char *const pair_st[N_PAIR_ST] = {"phi_1_1",  "phi_2_2",  "phi_1_r2",     "mean_phi",     "dphi_1_1",
@@ -195,7 +187,7 @@ static pair_summary summarize(const double *x, int n) {
     double ss = 0;
     for (int i = 0; i < n; i++)
         if (!isnan(x[i])) ss += (x[i] - s.mean) * (x[i] - s.mean);
-    if (s.n > 1) s.half = t975(s.n - 1) * sqrt(ss / (s.n - 1)) / sqrt(s.n);
+    if (s.n > 1) s.half = an_t975(s.n - 1) * sqrt(ss / (s.n - 1)) / sqrt(s.n);
     return s;
 }
 

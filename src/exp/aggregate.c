@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis.h"
 #include "base/util.h"
 #include "report/report.h"
 #include "train/train.h"
@@ -85,7 +86,8 @@ static int run_metric(const exp_run *r, const char *metric, double *v) {
     return metrics_number(r, key, !strcmp(metric, "base_val_loss"), v);
 }
 
-static void mean_std(const double *x, int n, double *mean, double *std) {
+// Mean and sample std of the finite values of x[0..n); returns their count.
+static int mean_std(const double *x, int n, double *mean, double *std) {
     double s = 0, q = 0;
     int k = 0;
     for (int i = 0; i < n; i++)
@@ -94,6 +96,7 @@ static void mean_std(const double *x, int n, double *mean, double *std) {
     for (int i = 0; i < n; i++)
         if (!isnan(x[i])) q += (x[i] - *mean) * (x[i] - *mean);
     *std = k > 1 ? sqrt(q / (k - 1)) : (k == 1 ? 0 : NAN); // sample std over seeds
+    return k;
 }
 
 static int split_list(const char *text, char sep, char out[][64], int max) {
@@ -204,12 +207,15 @@ static int table_groups(const experiment *e, const table_spec *t, const exp_run 
 
 static void table_header(const experiment *e, const table_spec *t, strbuf *tsv, strbuf *md) {
     for (int i = 0; i < t->nr; i++) sb_printf(tsv, "%s\t", t->rows[i]);
-    for (int m = 0; m < t->nm; m++) sb_printf(tsv, "%s_mean\t%s_std\t", t->metrics[m], t->metrics[m]);
+    for (int m = 0; m < t->nm; m++) sb_printf(tsv, "%s_mean\t%s_std\t%s_ci95\t", t->metrics[m], t->metrics[m], t->metrics[m]);
     sb_printf(tsv, "n\n");
     sb_printf(md, "# %s\n\n", t->title);
     if (e->reproduces) sb_printf(md, "Reproduces: %s.", e->reproduces);
     if (e->differs) sb_printf(md, " Differs from the paper: %s", e->differs);
-    sb_printf(md, "\n\nMean ± sample std over %s%s.\n\n|", t->over ? t->over : "runs", t->over ? " values" : "");
+    sb_printf(md,
+              "\n\nMean ± sample std over %s%s; in brackets, the mean's 95%% Student-t interval (mean ± t·std/√n, "
+              "t with n − 1 degrees of freedom), where n > 1.\n\n|",
+              t->over ? t->over : "runs", t->over ? " values" : "");
     for (int i = 0; i < t->nr; i++) sb_printf(md, " %s |", t->rows[i]);
     for (int m = 0; m < t->nm; m++) sb_printf(md, " %s |", metric_title(t->metrics[m]));
     sb_printf(md, " n |\n|");
@@ -246,11 +252,15 @@ static int table_rows(const experiment *e, const exp_analysis *an, const table_s
                              "and eval.json of %s)", e->path, an->name, t->metrics[m], g + 1, f->dir);
                 break;
             }
-            mean_std(vals, k, &means[g * t->nm + m], &stds[g * t->nm + m]);
+            int finite = mean_std(vals, k, &means[g * t->nm + m], &stds[g * t->nm + m]);
             double mu = means[g * t->nm + m], sd = stds[g * t->nm + m];
-            sb_printf(tsv, "%.6g\t%.6g\t", mu, sd);
+            double half = an_t975(finite - 1) * sd / sqrt(finite); // NAN for one run
+            sb_printf(tsv, "%.6g\t%.6g\t%.6g\t", mu, sd, half);
             int big = fabs(mu) >= 100;
-            if (k > 1) sb_printf(md, big ? " %.0f ± %.0f |" : " %.4f ± %.4f |", mu, sd);
+            if (finite > 1 && sd > 0)
+                sb_printf(md, big ? " %.0f ± %.0f [%.0f, %.0f] |" : " %.4f ± %.4f [%.4f, %.4f] |", mu, sd, mu - half,
+                          mu + half);
+            else if (finite > 1) sb_printf(md, big ? " %.0f ± %.0f |" : " %.4f ± %.4f |", mu, sd);
             else sb_printf(md, big ? " %.0f |" : " %.4f |", mu);
         }
         sb_printf(tsv, "%d\n", count);

@@ -47,6 +47,33 @@ static void test_quantile_interpolates_like_numpy(void) {
     free(sorted), free(work), an_mat_free(&g);
 }
 
+// Student's t CDF at x >= 0 by Simpson's rule on the density (an independent
+// route to the quantile): 1/2 + ∫₀ˣ Γ((ν+1)/2) / (√(νπ) Γ(ν/2)) (1 + u²/ν)^(−(ν+1)/2) du.
+static double student_t_cdf(double x, int df) {
+    double v = df, c = exp(lgamma((v + 1) / 2) - lgamma(v / 2)) / sqrt(v * M_PI), s = 0;
+    int n = 20000; // even
+    double h = x / n;
+    for (int i = 0; i <= n; i++) {
+        double u = i * h, f = c * pow(1 + u * u / v, -(v + 1) / 2);
+        s += (i == 0 || i == n ? 1 : i % 2 ? 4 : 2) * f;
+    }
+    return 0.5 + s * h / 3;
+}
+
+// The 95% interval factor: P(T ≤ an_t975(ν)) = 0.975 for the table's ν
+// (3 decimals: within 5e-5 in probability) and the expansion's beyond 30
+// (within 1e-5, i.e. about 1e-4 in t); t(1) = 12.706, t(∞) → 1.96.
+static void test_t975_is_the_student_t_quantile(void) {
+    int dfs[] = {1, 2, 3, 4, 5, 9, 10, 19, 29, 30, 31, 35, 40, 60, 120, 1000};
+    for (size_t i = 0; i < LS_COUNT(dfs); i++) {
+        double t = an_t975(dfs[i]), p = student_t_cdf(t, dfs[i]);
+        CHECK_MSG(fabs(p - 0.975) <= (dfs[i] <= 30 ? 5e-5 : 1e-5), "df %d: t %.5f has P = %.7f", dfs[i], t, p);
+    }
+    CHECK_NEAR(an_t975(1), 12.706, 1e-9);
+    CHECK_NEAR(an_t975(1000000), 1.959964, 1e-5);
+    CHECK(isnan(an_t975(0)));
+}
+
 static void test_haar_frame_is_orthonormal_and_sign_unbiased(void) {
     // Without the sign fix, Householder QR makes Q[0][0] = -|g_00| / ‖g_0‖
     // (mean about -0.25 at n = 10). A Haar frame's entries have mean 0 and
@@ -490,6 +517,7 @@ static void test_projected_norm_chance_batch_equals_single_at_any_thread_count(v
 
 static const ls_test tests[] = {
     LS_TEST(test_quantile_interpolates_like_numpy),
+    LS_TEST(test_t975_is_the_student_t_quantile),
     LS_TEST(test_haar_frame_is_orthonormal_and_sign_unbiased),
     LS_TEST(test_haar_frame_rows_have_the_law_of_a_frames_top_rows),
     LS_TEST(test_phi_chance_mean_matches_exact_expectation),

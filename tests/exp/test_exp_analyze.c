@@ -268,7 +268,7 @@ static void test_table_groups_a_repeated_zipped_value_into_one_row(void) {
     CHECK_MSG(exp_table(&f.e, &an, f.runs, 2, out, 1) == 0, "%s", ls_error());
     snprintf(path, sizeof path, "%s/s.tsv", out);
     char *text = ls_read_file(path, NULL);
-    CHECK_STR_CONTAINS(text ? text : "", "\n1\t2.5\t0.707107\t2\n"); // mean of 2 and 3, sample std, n 2
+    CHECK_STR_CONTAINS(text ? text : "", "\n1\t2.5\t0.707107\t6.353\t2\n"); // mean of 2 and 3, sample std, t(1) std / √2, n 2
     free(text);
     report_list();
 }
@@ -309,8 +309,8 @@ static void test_table_refuses_a_damaged_run_record(void) {
     CHECK_MSG(exp_table(&f.e, &an, f.runs, 2, out, 1) == 0, "%s", ls_error());
     snprintf(path, sizeof path, "%s/s.tsv", out);
     char *text = ls_read_file(path, NULL);
-    CHECK_STR_CONTAINS(text ? text : "", "1\t2\t0\t5\t0\t1\n");  // seed 1: last val_loss 2, first 5
-    CHECK_STR_CONTAINS(text ? text : "", "2\t3\t0\t4\t0\t1\n");
+    CHECK_STR_CONTAINS(text ? text : "", "1\t2\t0\tnan\t5\t0\tnan\t1\n"); // seed 1: last val_loss 2, first 5; one run, no interval
+    CHECK_STR_CONTAINS(text ? text : "", "2\t3\t0\tnan\t4\t0\tnan\t1\n");
     free(text);
     report_list();
     snprintf(path, sizeof path, "%s/eval.json", f.dir[0]);
