@@ -257,7 +257,7 @@ static int table_rows(const experiment *e, const exp_analysis *an, const table_s
             double half = an_t975(finite - 1) * sd / sqrt(finite); // NAN for one run
             sb_printf(tsv, "%.6g\t%.6g\t%.6g\t", mu, sd, half);
             int big = fabs(mu) >= 100;
-            if (finite > 1 && sd > 0)
+            if (finite > 1 && half >= (big ? 0.5 : 5e-5)) // an interval that rounds to ± 0 is not shown
                 sb_printf(md, big ? " %.0f ± %.0f [%.0f, %.0f] |" : " %.4f ± %.4f [%.4f, %.4f] |", mu, sd, mu - half,
                           mu + half);
             else if (finite > 1) sb_printf(md, big ? " %.0f ± %.0f |" : " %.4f ± %.4f |", mu, sd);
