@@ -10,15 +10,11 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 # Each run trains on LORASCOPE_THREADS threads (default 1: the committed runs'
 # setting, so that a rerun gives their bits), LORASCOPE_JOBS runs at a time
-# (default: the cores / threads). The runs still to do go out as their own
-# `lorascope train` commands (`run --list`: resumable, each locking its run
-# directory), then a second listing holds their evaluations, run the same way;
-# `lorascope run` then finds them complete and evaluated, and analyses.
+# (default: the cores / threads): `lorascope run --jobs` starts each run still
+# to do as its own `lorascope train` command (as `run --list` prints it:
+# resumable, locking its run directory; its output in results/logs/), then
+# their evaluations the same way, then analyses.
 threads=${LORASCOPE_THREADS:-1}
 jobs=${LORASCOPE_JOBS:-$(($(nproc) / threads))}
 [ "$jobs" -ge 1 ] || jobs=1
-for _pass in train eval; do
-    build/lorascope run experiments/*.ini --threads "$threads" "$@" --list |
-        xargs -r -d '\n' -P "$jobs" -I{} sh -c '{}'
-done
-exec build/lorascope run experiments/*.ini --threads "$threads" "$@"
+exec build/lorascope run experiments/*.ini --threads "$threads" --jobs "$jobs" "$@"

@@ -31,6 +31,7 @@ typedef struct {
     int list;
     char slurm[PATH_MAX];
     int threads;
+    int jobs;
     char backend[8];
     int no_plot;
     int gather;
@@ -46,6 +47,9 @@ static const opt_spec RUN_OPTIONS[] = {
              "../shared/assets beside the source tree)"),
     OPT_STR_(S, "run", "results", "results", results, 0, "results directory"),
     OPT_INT_(S, "run", "threads", "threads", threads, 1, 1024, 0, "threads per training run (default: each run's own)"),
+    OPT_INT_(S, "run", "jobs", "jobs", jobs, 1, 1024, 1,
+             "trainings (then evaluations) at once, each the command --list prints in a child process, its "
+             "output in RESULTS/logs/; --threads then defaults to the cores / jobs"),
     OPT_CHOICE_(S, "run", "backend", "backend", backend, "cpu|cuda|auto",
                 "where every run trains and is evaluated (default: each run's own, cpu unless its file says); "
                 "like --threads, not part of a run's identity: its manifest records it"),
@@ -59,7 +63,7 @@ static const opt_table RUN_TABLE = {RUN_OPTIONS, (int)(sizeof RUN_OPTIONS / size
                                     "lorascope run"};
 
 static void usage(FILE *fp) {
-    run_opts d = {.results = "results"};
+    run_opts d = {.results = "results", .jobs = 1};
     fprintf(fp,
             "usage: lorascope run EXPERIMENT.ini... [options]\n"
             "\n"
@@ -80,6 +84,7 @@ static int add_file(void *ctx, const char *arg) {
 static int parse(int argc, char **argv, run_opts *o) {
     memset(o, 0, sizeof *o);
     snprintf(o->results, sizeof o->results, "results");
+    o->jobs = 1;
     if (opt_parse_argv(&RUN_TABLE, o, argc, argv, NULL, NULL, add_file, o)) return -1;
     if (o->n_files == 0) return ls_fail("expected at least one experiment file (experiments/*.ini)");
     const char *assets = o->assets[0] ? o->assets : exp_default_assets();
@@ -118,14 +123,14 @@ int cmd_run(int argc, char **argv) {
         return 2;
     }
     exp_options eo = {.results = o.results, .threads = o.threads, .backend = o.backend, .no_plot = o.no_plot,
-                      .gather = o.gather, .argc = argc, .argv = argv};
+                      .gather = o.gather, .argc = argc, .argv = argv, .jobs = o.jobs, .exe = self_exe()};
     if (o.list) {
-        exp_list_commands(&s, &eo, self_exe(), stdout);
+        exp_list_commands(&s, &eo, eo.exe, stdout);
         exp_set_free(&s);
         return 0;
     }
     if (o.slurm[0]) {
-        int rc = exp_write_slurm(&s, &eo, self_exe(), o.slurm);
+        int rc = exp_write_slurm(&s, &eo, eo.exe, o.slurm);
         if (rc) fprintf(stderr, "lorascope run: %s\n", ls_error());
         exp_set_free(&s);
         return rc ? 1 : 0;

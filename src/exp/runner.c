@@ -1,10 +1,13 @@
-// runner: training and evaluation of planned runs, in this process.
+// runner: training and evaluation of planned runs, in this process or (--jobs)
+// as child processes.
 #include "exp/runner.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -310,6 +313,173 @@ int exp_write_slurm(const exp_set *s, const exp_options *o, const char *exe, con
 }
 
 // ----------------------------------------------------------------------------
+// --jobs: trainings and evaluations as child processes, several at a time
+
+extern char **environ;
+
+typedef struct {
+    const char *label;
+    char *cmd;  // the command --list prints for it, run by /bin/sh
+    char *log;  // its stdout and stderr (appended: a resumed run's log goes on)
+    pid_t pid;
+    double t0;
+} job;
+
+static void jobs_free(job *jobs, int n) {
+    for (int i = 0; i < n; i++) free(jobs[i].cmd), free(jobs[i].log);
+    free(jobs);
+}
+
+// <results>/logs/<run directory name><suffix>
+static char *job_log(const exp_options *o, const exp_run *r, const char *suffix) {
+    const char *slash = strrchr(r->dir, '/');
+    char *dir = ls_path_join(o->results, "logs"), name[PATH_MAX];
+    snprintf(name, sizeof name, "%s%s", slash ? slash + 1 : r->dir, suffix);
+    char *log = ls_path_join(dir, name);
+    free(dir);
+    return log;
+}
+
+// o with --threads filled in: as given, else the cores shared among the jobs.
+static exp_options job_options(const exp_options *o) {
+    exp_options jo = *o;
+    if (!jo.threads) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        jo.threads = cores > o->jobs ? (int)(cores / o->jobs) : 1;
+    }
+    return jo;
+}
+
+static int spawn_job(job *j) {
+    int fd = open(j->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return ls_fail("%s: %s", j->log, strerror(errno));
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, fd, 1);
+    posix_spawn_file_actions_adddup2(&fa, fd, 2);
+    char *argv[] = {"/bin/sh", "-c", j->cmd, NULL};
+    int rc = posix_spawn(&j->pid, "/bin/sh", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fd);
+    if (rc) return ls_fail("%s: cannot start /bin/sh: %s", j->label, strerror(rc));
+    j->t0 = ls_now();
+    return 0;
+}
+
+// The last non-empty line of a log, for a failure's one-line message.
+static void last_line(const char *path, char *out, size_t size) {
+    size_t n = 0;
+    char *text = ls_read_file(path, &n);
+    out[0] = 0;
+    if (!text) return;
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r')) text[--n] = 0;
+    char *line = strrchr(text, '\n');
+    snprintf(out, size, "%s", line ? line + 1 : text);
+    free(text);
+}
+
+// Runs jobs[0..n) at most `width` at a time, in order, a line as each starts
+// and ends (k/n, elapsed, ETA). After a failure none starts; the running ones
+// finish. Returns 0, or -1 with ls_error() naming the first failed job, its
+// exit and its log's last line.
+static int run_jobs(job *jobs, int n, int width, const char *what) {
+    int next = 0, running = 0, done = 0, failed = -1, failed_status = 0;
+    double t0 = ls_now();
+    while (running > 0 || (next < n && failed < 0)) {
+        while (running < width && next < n && failed < 0) {
+            job *j = &jobs[next];
+            if (spawn_job(j)) {
+                failed = next;
+                failed_status = -1;
+                break;
+            }
+            fprintf(stderr, "[%s %d/%d] %s: started, log %s\n", what, next + 1, n, j->label, j->log);
+            next++, running++;
+        }
+        if (!running) break;
+        int status;
+        pid_t pid = waitpid(-1, &status, 0);
+        if (pid < 0) {
+            if (errno == EINTR) continue;
+            return ls_fail("waiting for the %s jobs: %s", what, strerror(errno));
+        }
+        int k = 0;
+        while (k < next && jobs[k].pid != pid) k++;
+        if (k == next) continue; // not one of ours
+        running--;
+        jobs[k].pid = 0;
+        char took[32], el[32], eta[32] = "?";
+        ls_fmt_duration(took, sizeof took, ls_now() - jobs[k].t0);
+        double elapsed = ls_now() - t0;
+        ls_fmt_duration(el, sizeof el, elapsed);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+            done++;
+            if (done < n) ls_fmt_duration(eta, sizeof eta, elapsed / done * (n - done));
+            else snprintf(eta, sizeof eta, "0s");
+            fprintf(stderr, "[%s %d/%d] %s: done in %s (elapsed %s, ETA %s)\n", what, k + 1, n, jobs[k].label,
+                    took, el, eta);
+        } else {
+            fprintf(stderr, "[%s %d/%d] %s: failed after %s, log %s\n", what, k + 1, n, jobs[k].label, took,
+                    jobs[k].log);
+            if (failed < 0) failed = k, failed_status = status;
+        }
+    }
+    if (failed < 0) return 0;
+    if (failed_status == -1) return -1; // spawn_job said why
+    char line[512], how[64];
+    last_line(jobs[failed].log, line, sizeof line);
+    if (WIFEXITED(failed_status)) snprintf(how, sizeof how, "exit %d", WEXITSTATUS(failed_status));
+    else snprintf(how, sizeof how, "signal %d", WIFSIGNALED(failed_status) ? WTERMSIG(failed_status) : 0);
+    return ls_fail("%s %s failed (%s; its log %s ends: %s)", what, jobs[failed].label, how, jobs[failed].log, line);
+}
+
+static int make_logs_dir(const exp_options *o) {
+    char *dir = ls_path_join(o->results, "logs");
+    int rc = ls_mkdir_p(dir);
+    free(dir);
+    return rc ? ls_fail_prefix("--jobs") : 0;
+}
+
+static int train_parallel(exp_set *s, const exp_options *o, int todo) {
+    if (make_logs_dir(o)) return -1;
+    exp_options jo = job_options(o);
+    job *jobs = ls_calloc((size_t)todo, sizeof *jobs);
+    int n = 0;
+    for (int u = 0; u < s->n_unique; u++) {
+        exp_run *r = s->unique[u];
+        if (exp_run_is_complete(r->dir)) continue;
+        size_t size = 0;
+        FILE *mem = open_memstream(&jobs[n].cmd, &size);
+        if (!mem) {
+            jobs_free(jobs, n);
+            return ls_fail("--jobs: out of memory");
+        }
+        print_train_command(mem, r, &jo, o->exe, has_started(r->dir));
+        fclose(mem);
+        jobs[n].label = r->label;
+        jobs[n].log = job_log(o, r, ".log");
+        ls_remove_in(r->dir, RUN_EVAL_FILE); // a fresh training makes an older evaluation stale
+        n++;
+    }
+    fprintf(stderr, "lorascope run: %d at a time, %d thread%s each; logs in %s/logs\n", o->jobs, jo.threads,
+            jo.threads > 1 ? "s" : "", o->results);
+    double t0 = ls_now();
+    int rc = run_jobs(jobs, n, o->jobs, "run");
+    for (int u = 0; u < s->n_unique && !rc; u++)
+        if (!exp_run_is_complete(s->unique[u]->dir))
+            rc = ls_fail("%s: training finished but its " RUN_MANIFEST_FILE " does not say completed",
+                         s->unique[u]->dir);
+    if (!rc) {
+        char el[32];
+        ls_fmt_duration(el, sizeof el, ls_now() - t0);
+        fprintf(stderr, "lorascope run: trained %d runs in %s\n", n, el);
+    }
+    jobs_free(jobs, n);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
 // training
 
 static int train_one(exp_run *r, const exp_options *o) {
@@ -335,6 +505,7 @@ int exp_train_all(exp_set *s, const exp_options *o) {
     int todo = 0;
     for (int u = 0; u < s->n_unique; u++) todo += !exp_run_is_complete(s->unique[u]->dir);
     fprintf(stderr, "lorascope run: %d runs, %d complete, %d to train\n", s->n_unique, s->n_unique - todo, todo);
+    if (o->jobs > 1 && todo > 1) return train_parallel(s, o, todo);
     double t0 = ls_now();
     int done = 0;
     for (int u = 0; u < s->n_unique; u++) {
@@ -383,7 +554,47 @@ static int eval_request(const experiment *e, const exp_run *r, const exp_options
     return evaluate_check(req);
 }
 
+typedef struct {
+    const exp_options *o; // with --threads filled in (job_options)
+    job *jobs;
+    int n;
+    int rc;
+} eval_collector;
+
+static void collect_eval_todo(void *ctx, const experiment *e, const exp_run *r, const char *eval_json) {
+    eval_collector *c = ctx;
+    if (c->rc) return;
+    evaluate_request *req = ls_calloc(1, sizeof *req);
+    char *json = absolute(eval_json);
+    job *j = &c->jobs[c->n];
+    size_t size = 0;
+    FILE *mem = NULL;
+    if (eval_request(e, r, c->o, json, req)) c->rc = ls_fail_prefix("eval of run %s", r->label);
+    else if (!(mem = open_memstream(&j->cmd, &size))) c->rc = ls_fail("--jobs: out of memory");
+    if (mem) {
+        print_eval_command(mem, req, c->o->exe);
+        fclose(mem);
+        j->label = r->label;
+        j->log = job_log(c->o, r, ".eval.log");
+        c->n++;
+    }
+    free(json);
+    free(req);
+}
+
+static int evaluate_parallel(exp_set *s, const exp_options *o, int todo) {
+    if (make_logs_dir(o)) return -1;
+    exp_options jo = job_options(o);
+    eval_collector c = {&jo, ls_calloc((size_t)todo, sizeof(job)), 0, 0};
+    for_each_eval_todo(s, collect_eval_todo, &c);
+    int rc = c.rc ? -1 : run_jobs(c.jobs, c.n, o->jobs, "eval");
+    jobs_free(c.jobs, c.n);
+    return rc;
+}
+
 int exp_evaluate_all(exp_set *s, const exp_options *o) {
+    int todo = o->jobs > 1 ? for_each_eval_todo(s, NULL, NULL) : 0;
+    if (todo > 1) return evaluate_parallel(s, o, todo);
     for (int i = 0; i < s->n_exps; i++) {
         const experiment *e = &s->exps[i];
         if (!e->n_eval) continue;

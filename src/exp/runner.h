@@ -2,7 +2,8 @@
 // that are not complete (resuming those with a checkpoint), evaluate them
 // ([eval]), list what is left for other machines (--list). Training and
 // evaluation are called in this process through their typed entry points
-// (train_run, evaluate_run); nothing is re-parsed from text.
+// (train_run, evaluate_run); with --jobs, as child processes running the
+// commands --list prints, those a cluster's tasks run.
 #ifndef LS_EXP_RUNNER_H
 #define LS_EXP_RUNNER_H
 
@@ -19,6 +20,8 @@ typedef struct {
                           // (tables count a run whose record is here without its weights)
     int argc;             // the command that started the runs, recorded in each run's manifest
     char **argv;
+    int jobs;             // > 1: that many trainings (and evaluations) at once, as child processes
+    const char *exe;      // this program: what --list, --slurm and --jobs run
 } exp_options;
 
 // 1 if the run directory holds a finished run: its manifest says completed and
@@ -41,11 +44,18 @@ void exp_list_commands(const exp_set *s, const exp_options *o, const char *exe, 
 int exp_write_slurm(const exp_set *s, const exp_options *o, const char *exe, const char *path);
 
 // Trains every run not yet complete, in plan order, with a progress line per
-// run (k/n, elapsed, ETA). Returns 0, or -1 with ls_error() naming the run.
+// run (k/n, elapsed, ETA). In this process; with o->jobs > 1, as o->jobs
+// child processes at a time, each the `lorascope train` command --list
+// prints (o->threads each, else the cores / o->jobs), its output in
+// <results>/logs/<run directory name>.log; after a failure no new one starts
+// and those running finish. Returns 0, or -1 with ls_error() naming the run
+// (and its log).
 int exp_train_all(exp_set *s, const exp_options *o);
 
 // Evaluates every LoRA run of an experiment with an [eval] section into
-// <run>/eval.json, unless that file exists. Returns 0 or -1.
+// <run>/eval.json, unless that file exists; with o->jobs > 1 as child
+// processes like exp_train_all (logs <run directory name>.eval.log).
+// Returns 0 or -1.
 int exp_evaluate_all(exp_set *s, const exp_options *o);
 
 // Runs every [analysis NAME] of every experiment over its runs, into

@@ -2,6 +2,7 @@
 // the evaluations of complete runs); --gather tables what is complete; a
 // resumed sweep does not retrain finished runs; malformed experiment files and missing
 // assets are reported, naming the file, line and key, before any training.
+#include <glob.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -495,6 +496,94 @@ static void test_a_run_two_experiments_label_differently_trains_once(void) {
     free(list);
 }
 
+// --jobs 2: the four runs of tiny.ini train and are evaluated two at a time,
+// each as the child process --list prints, to the bits of the runs trained
+// in this process one after another (the same thread count), the same table,
+// and a log per training and per evaluation.
+static void test_jobs_train_and_evaluate_to_the_bits_of_one_at_a_time(void) {
+    if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not present");
+    const char *dir = ls_test_tmpdir("run_jobs");
+    char cmd[20000];
+    snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s/seq' --threads 1 --no-plot", exe(), dir);
+    CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+    snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s/par' --jobs 2 --threads 1 --no-plot",
+             exe(), dir);
+    CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+    CHECK_STR_CONTAINS(err_text, "lorascope run: 2 at a time, 1 thread each; logs in ");
+    CHECK_INT(count_of(err_text, ": started, log "), 8); // 4 trainings, 4 evaluations
+    CHECK_INT(count_of(err_text, ": done in "), 8);
+    const char *runs[] = {"loraq,v-rank2-seed1-", "loraq,v-rank2-seed2-", "loraq,v-rank8-seed1-", "loraq,v-rank8-seed2-"};
+    char seq_runs[4400], path[2][4600];
+    snprintf(seq_runs, sizeof seq_runs, "%s/seq/runs", dir);
+    for (int i = 0; i < 4; i++) {
+        char name[512] = "", pattern[4600];
+        glob_t g;
+        snprintf(pattern, sizeof pattern, "%s/%s*", seq_runs, runs[i]);
+        if (glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc == 1)
+            snprintf(name, sizeof name, "%s", strrchr(g.gl_pathv[0], '/') + 1);
+        globfree(&g);
+        CHECK_MSG(name[0], "not one run %s* in %s", runs[i], seq_runs);
+        size_t size[2] = {0, 0};
+        char *bytes[2];
+        for (int v = 0; v < 2; v++) {
+            snprintf(path[v], sizeof path[v], "%s/%s/runs/%s/adapter/adapter_model.safetensors", dir, v ? "par" : "seq",
+                     name);
+            bytes[v] = ls_read_file(path[v], &size[v]);
+        }
+        CHECK_MSG(bytes[0] && bytes[1] && size[0] == size[1] && !memcmp(bytes[0], bytes[1], size[0]),
+                  "%s and %s differ", path[0], path[1]);
+        free(bytes[0]), free(bytes[1]);
+        for (int v = 0; v < 2; v++) {
+            snprintf(path[0], sizeof path[0], "%s/par/logs/%s%s", dir, name, v ? ".eval.log" : ".log");
+            CHECK_MSG(ls_exists(path[0]), "%s missing", path[0]);
+        }
+    }
+    for (int v = 0; v < 2; v++) snprintf(path[v], sizeof path[v], "%s/%s/tiny/table.tsv", dir, v ? "par" : "seq");
+    char *table[2] = {ls_read_file(path[0], NULL), ls_read_file(path[1], NULL)};
+    CHECK_MSG(table[0] && table[1] && !strcmp(table[0], table[1]), "%s and %s differ", path[0], path[1]);
+    free(table[0]), free(table[1]);
+}
+
+// A training that fails under --jobs: no new one starts, the one beside it
+// finishes, and the command ends with one line naming the run, its exit and
+// its log's last line.
+static void test_jobs_a_failed_run_is_named_with_its_log(void) {
+    if (!ls_test_asset("models/stories260K/stories260K.bin")) SKIP("stories260K not present");
+    const char *dir = ls_test_tmpdir("run_jobs_fail");
+    char cmd[20000], list_path[4400], res[4400];
+    snprintf(res, sizeof res, "%s/results", dir);
+    snprintf(list_path, sizeof list_path, "%s/list.sh", dir);
+    snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s' --list > '%s'", exe(), res, list_path);
+    CHECK_MSG(run_cmd(cmd) == 0, "%s", err_text);
+    char *list = ls_read_file(list_path, NULL), *out = list ? strstr(list, "--out ") : NULL;
+    CHECK_MSG(out != NULL, "no --out in the listing");
+    if (!out) {
+        free(list);
+        return;
+    }
+    char first[4400];
+    snprintf(first, sizeof first, "%.*s", (int)strcspn(out + 6, " \n"), out + 6);
+    free(list);
+    // The first run's directory is a regular file: its training cannot start.
+    CHECK(ls_mkdir_p(res) == 0);
+    char runs_dir[4500];
+    snprintf(runs_dir, sizeof runs_dir, "%s/runs", res);
+    CHECK(ls_mkdir_p(runs_dir) == 0);
+    CHECK(ls_write_file_atomic(first, "x", 1) == 0);
+    snprintf(cmd, sizeof cmd, "'%s' run data/experiments/tiny.ini --results '%s' --jobs 2 --threads 1 --no-plot", exe(),
+             res);
+    CHECK_INT(run_cmd(cmd), 1);
+    CHECK_STR_CONTAINS(err_text, "[run 2/4] loraq,v-rank2-seed2: done in ");
+    CHECK_INT(count_of(err_text, ": started, log "), 2); // none after the failure
+    const char *last = err_text + strlen(err_text);
+    while (last > err_text && last[-1] == '\n') last--;
+    while (last > err_text && last[-1] != '\n') last--;
+    CHECK_MSG(!strncmp(last, "lorascope run: run loraq,v-rank2-seed1 failed (exit ", 52),
+              "the last line does not name the failed run: %s", last);
+    CHECK_STR_CONTAINS(last, "/logs/loraq,v-rank2-seed1-");
+    CHECK_STR_CONTAINS(last, ".log ends: ");
+}
+
 int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_list_commands_run_as_printed_and_resume_skips_finished_runs),
@@ -503,6 +592,8 @@ int main(int argc, char **argv) {
         LS_TEST(test_malformed_experiment_is_reported_before_training),
         LS_TEST(test_two_runs_on_one_results_dir_one_trains_the_other_is_refused),
         LS_TEST(test_a_run_two_experiments_label_differently_trains_once),
+        LS_TEST(test_jobs_train_and_evaluate_to_the_bits_of_one_at_a_time),
+        LS_TEST(test_jobs_a_failed_run_is_named_with_its_log),
         LS_TEST(test_zip_of_an_axis_twice_or_in_a_cycle_is_an_error),
         LS_TEST(test_sweep_over_the_run_limit_is_an_error),
         LS_TEST(test_analysis_sections_are_checked_before_training),
