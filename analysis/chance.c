@@ -174,6 +174,51 @@ double an_t975(int df) {
     return z + g1 / v + g2 / (v * v) + g3 / (v * v * v);
 }
 
+// The continued fraction of I_x(a, b) after its front factor:
+// 1 / (1 + d1 / (1 + d2 / (1 + ...))), d_{2m+1} = −(a+m)(a+b+m) x / ((a+2m)(a+2m+1)),
+// d_{2m} = m (b−m) x / ((a+2m−1)(a+2m)); fast for x < (a+1)/(a+b+2).
+static double beta_fraction(double a, double b, double x) {
+    const double tiny = 1e-300;
+    double f = 1, C = 1, D = 0;
+    for (int j = 1; j <= 1000; j++) {
+        int m = j / 2;
+        double d = j % 2 ? -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))
+                         : m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m));
+        D = 1 + d * D;
+        C = 1 + d / C;
+        if (fabs(D) < tiny) D = tiny;
+        if (fabs(C) < tiny) C = tiny;
+        D = 1 / D;
+        f *= C * D;
+        if (fabs(C * D - 1) < 1e-15) break;
+    }
+    return 1 / f;
+}
+
+double an_incomplete_beta(double a, double b, double x) {
+    if (!(a > 0) || !(b > 0) || !(x >= 0) || !(x <= 1)) return NAN;
+    if (x == 0 || x == 1) return x;
+    double front = exp(a * log(x) + b * log1p(-x) - log(a) - (lgamma(a) + lgamma(b) - lgamma(a + b)));
+    if (x < (a + 1) / (a + b + 2)) return front * beta_fraction(a, b, x);
+    return 1 - an_incomplete_beta(b, a, 1 - x);
+}
+
+double an_student_t_p2(double t, double df) {
+    if (!(df > 0) || isnan(t)) return NAN;
+    if (isinf(t)) return 0;
+    return an_incomplete_beta(df / 2, 0.5, df / (df + t * t));
+}
+
+double an_welch(double m1, double s1, int n1, double m2, double s2, int n2, double *t, double *df) {
+    *t = *df = NAN;
+    if (n1 < 2 || n2 < 2) return NAN;
+    double v1 = s1 * s1 / n1, v2 = s2 * s2 / n2;
+    if (!(v1 + v2 > 0)) return NAN;
+    *t = (m1 - m2) / sqrt(v1 + v2);
+    *df = (v1 + v2) * (v1 + v2) / (v1 * v1 / (n1 - 1) + v2 * v2 / (n2 - 1));
+    return an_student_t_p2(*t, *df);
+}
+
 void an_band_from_samples(double *x, int n, an_band *band) {
     band->trials = n;
     double sum = 0.0, sq = 0.0;

@@ -126,6 +126,21 @@ double an_quantile(double *x, int n, double q);
 // around the normal's 1.959964 (within 1e-4). NAN for df < 1.
 double an_t975(int df);
 
+// The regularized incomplete beta function I_x(a, b), a, b > 0, 0 <= x <= 1,
+// by its continued fraction (modified Lentz; the symmetric form beyond the
+// mean); NAN outside the domain.
+double an_incomplete_beta(double a, double b, double x);
+
+// Two-sided p-value of Student's t with df > 0 (real) degrees of freedom:
+// P(|T| >= |t|) = I_{df/(df+t²)}(df/2, 1/2). NAN for df <= 0 or t NAN.
+double an_student_t_p2(double t, double df);
+
+// Welch's unequal-variance t-test of two means (m, s: sample std, n >= 2
+// each): t = (m1 − m2) / √(s1²/n1 + s2²/n2), *df by Welch–Satterthwaite;
+// returns the two-sided p. NAN (and *t, *df NAN) where it is undefined: a
+// group under 2, or both stds 0.
+double an_welch(double m1, double s1, int n1, double m2, double s2, int n2, double *t, double *df);
+
 // Fills band's Monte Carlo fields from n >= 2 samples (reordered); leaves mean.
 void an_band_from_samples(double *x, int n, an_band *band);
 

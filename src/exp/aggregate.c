@@ -179,6 +179,14 @@ static int table_spec_read(const experiment *e, const exp_analysis *an, table_sp
     return 0;
 }
 
+// The metric `compare` names, as its index among the table's metrics; -1 if absent or not one.
+static int compare_metric(const exp_analysis *an, const table_spec *t) {
+    const char *c = exp_analysis_get(an, "compare");
+    for (int m = 0; c && m < t->nm; m++)
+        if (!strcmp(t->metrics[m], c)) return m;
+    return -1;
+}
+
 // Row groups in sweep order: a run starts a new group unless an earlier run
 // has the same row values (by text: a zipped axis may repeat a value, rank =
 // 8 | 8 | 64 beside seed = 1 | 2 | 1). Returns the number of groups.
@@ -227,7 +235,7 @@ static void table_header(const experiment *e, const table_spec *t, strbuf *tsv, 
 // One row per group: mean ± std of each metric over the group's runs.
 static int table_rows(const experiment *e, const exp_analysis *an, const table_spec *t, const exp_run *runs, int n,
                       const int *group_of, const int *group_first, int n_groups, double *means, double *stds,
-                      strbuf *tsv, strbuf *md) {
+                      int *counts, strbuf *tsv, strbuf *md) {
     double *vals = ls_calloc((size_t)n, sizeof(double));
     int rc = 0;
     for (int g = 0; g < n_groups && !rc; g++) {
@@ -253,6 +261,7 @@ static int table_rows(const experiment *e, const exp_analysis *an, const table_s
                 break;
             }
             int finite = mean_std(vals, k, &means[g * t->nm + m], &stds[g * t->nm + m]);
+            counts[g * t->nm + m] = finite;
             double mu = means[g * t->nm + m], sd = stds[g * t->nm + m];
             double half = an_t975(finite - 1) * sd / sqrt(finite); // NAN for one run
             sb_printf(tsv, "%.6g\t%.6g\t%.6g\t", mu, sd, half);
@@ -363,11 +372,15 @@ static int known_keys(const experiment *e, const exp_analysis *an, const char *c
 }
 
 int exp_table_check(const experiment *e, const exp_analysis *an) {
-    static const char *const keys[] = {"kind", "rows", "over", "metrics", "title", "output", "plot_x", "plot_series",
-                                       "plot_reference", NULL};
-    if (known_keys(e, an, keys, "rows, over, metrics, title, output, plot_x, plot_series, plot_reference")) return -1;
+    static const char *const keys[] = {"kind",        "rows",           "over",    "metrics", "title", "output", "plot_x",
+                                       "plot_series", "plot_reference", "compare", NULL};
+    if (known_keys(e, an, keys, "rows, over, metrics, title, output, plot_x, plot_series, plot_reference, compare"))
+        return -1;
     table_spec t;
     if (table_spec_read(e, an, &t)) return -1;
+    if (exp_analysis_get(an, "compare") && compare_metric(an, &t) < 0)
+        return ls_fail("%s:%d: [analysis %s] compare: expected one of the metrics, found '%s'", e->path, an->line,
+                       an->name, exp_analysis_get(an, "compare"));
     const char *lists[2] = {"rows", "metrics"};
     for (int i = 0; i < 2; i++)
         if (count_list(exp_analysis_get(an, lists[i]), ',') > 8)
@@ -410,6 +423,58 @@ int exp_curve_check(const experiment *e, const exp_analysis *an, const exp_run *
     return rc;
 }
 
+// A group's row values joined by ", ".
+static void row_label(const experiment *e, const table_spec *t, const exp_run *f, char *out, size_t size) {
+    out[0] = 0;
+    for (int i = 0; i < t->nr; i++) {
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "%s%s", i ? ", " : "", e->axes[t->row_ax[i]].values[f->value_index[t->row_ax[i]]]);
+    }
+}
+
+// compare = METRIC: Welch's t-test of METRIC's means between every two rows,
+// into <output>_compare.tsv and .md.
+static int table_compare(const experiment *e, const table_spec *t, int m, const exp_run *runs,
+                         const int *group_first, int n_groups, const double *means, const double *stds,
+                         const int *counts, const char *out_dir) {
+    strbuf tsv = {0}, md = {0};
+    const char *metric = t->metrics[m];
+    sb_printf(&tsv, "row_a\trow_b\t%s_a\t%s_b\tdifference\twelch_t\twelch_df\tp_two_sided\tn_a\tn_b\n", metric,
+              metric);
+    sb_printf(&md, "# %s: %s compared between rows\n\n", t->title, metric_title(metric));
+    sb_printf(&md,
+              "Welch's t-test (unequal variances, two-sided; degrees of freedom by Welch–Satterthwaite) of the "
+              "mean %s over %s%s, for every two rows: difference a − b, t, df, p. No test (—) where a row has "
+              "fewer than 2 values or both rows have a std of 0. Pairs are many and seeds few: read p as a guide, "
+              "not a verdict, and not corrected for the number of pairs.\n\n",
+              metric_title(metric), t->over ? t->over : "runs", t->over ? " values" : "");
+    sb_printf(&md, "| a | b | a − b | t | df | p | n |\n|:---|:---|---:|---:|---:|---:|---:|\n");
+    for (int a = 0; a < n_groups; a++)
+        for (int b = a + 1; b < n_groups; b++) {
+            char la[512], lb[512];
+            row_label(e, t, &runs[group_first[a]], la, sizeof la);
+            row_label(e, t, &runs[group_first[b]], lb, sizeof lb);
+            int ia = a * t->nm + m, ib = b * t->nm + m;
+            double tt, df, p = an_welch(means[ia], stds[ia], counts[ia], means[ib], stds[ib], counts[ib], &tt, &df);
+            double diff = means[ia] - means[ib];
+            sb_printf(&tsv, "%s\t%s\t%.6g\t%.6g\t%.6g\t%.6g\t%.6g\t%.6g\t%d\t%d\n", la, lb, means[ia], means[ib],
+                      diff, tt, df, p, counts[ia], counts[ib]);
+            if (isnan(p))
+                sb_printf(&md, "| %s | %s | %.4f | — | — | — | %d, %d |\n", la, lb, diff, counts[ia], counts[ib]);
+            else
+                sb_printf(&md, "| %s | %s | %.4f | %.2f | %.1f | %.3g | %d, %d |\n", la, lb, diff, tt, df, p,
+                          counts[ia], counts[ib]);
+        }
+    char name[160];
+    snprintf(name, sizeof name, "%s_compare.tsv", t->stem);
+    int rc = report_write(out_dir, name, &tsv);
+    snprintf(name, sizeof name, "%s_compare.md", t->stem);
+    if (!rc) rc = report_write(out_dir, name, &md);
+    sb_free(&tsv);
+    sb_free(&md);
+    return rc;
+}
+
 int exp_table(const experiment *e, const exp_analysis *an, const exp_run *runs, int n, const char *out_dir,
               int no_plot) {
     table_spec t;
@@ -420,7 +485,8 @@ int exp_table(const experiment *e, const exp_analysis *an, const exp_run *runs, 
     int n_groups = table_groups(e, &t, runs, n, group_of, group_first);
     double *means = ls_calloc((size_t)n_groups * t.nm, sizeof(double));
     double *stds = ls_calloc((size_t)n_groups * t.nm, sizeof(double));
-    int rc = table_rows(e, an, &t, runs, n, group_of, group_first, n_groups, means, stds, &tsv, &md);
+    int *counts = ls_calloc((size_t)n_groups * t.nm, sizeof(int));
+    int rc = table_rows(e, an, &t, runs, n, group_of, group_first, n_groups, means, stds, counts, &tsv, &md);
     char name[128];
     snprintf(name, sizeof name, "%s.tsv", t.stem);
     if (!rc) rc = report_write(out_dir, name, &tsv);
@@ -428,6 +494,9 @@ int exp_table(const experiment *e, const exp_analysis *an, const exp_run *runs, 
     if (!rc) rc = report_write(out_dir, name, &md);
     if (!rc && exp_analysis_get(an, "plot_x") && !no_plot)
         rc = table_plot(e, an, &t, runs, group_first, n_groups, means, stds, out_dir);
+    if (!rc && compare_metric(an, &t) >= 0)
+        rc = table_compare(e, &t, compare_metric(an, &t), runs, group_first, n_groups, means, stds, counts, out_dir);
+    free(counts);
     free(group_of);
     free(group_first);
     free(means);

@@ -2,9 +2,12 @@
 // records (metrics.jsonl, eval.json, manifest.json) rather than their weights.
 //
 //   table  one row per combination of the `rows` axes, `metrics` as mean ±
-//          sample std over the `over` axis (seeds); every other axis must have a
-//          single value; optional figure `plot_x` (e.g. rank) vs the first
-//          metric, one line per `plot_series` value, error bars = std.
+//          sample std over the `over` axis (seeds), with the mean's 95%
+//          Student-t interval; every other axis must have a single value;
+//          optional figure `plot_x` (e.g. rank) vs the first metric, one line
+//          per `plot_series` value, error bars = std; optional `compare =
+//          METRIC` (one of the metrics): Welch's t-test of its mean between
+//          every two rows, <output or NAME>_compare.{tsv,md}.
 //          Writes <out_dir>/<output or NAME>.{tsv,md}[,.png,.svg], the
 //          figure's data in <out_dir>/data/<output or NAME>/.
 //   curve  a metric (default val_loss) against step for the runs picked by

@@ -74,6 +74,36 @@ static void test_t975_is_the_student_t_quantile(void) {
     CHECK(isnan(an_t975(0)));
 }
 
+// The two-sided p of Student's t against the density integrated
+// (student_t_cdf, real df through lgamma), at integer and fractional df (a
+// Welch df is fractional); the 95% factor gives 0.05; Welch's test against
+// its formulas on a hand example.
+static void test_student_t_p_value_and_welch_test(void) {
+    double dfs[] = {1, 2.5, 4, 9.7, 30, 100}, ts[] = {0, 0.5, 2, 4.2};
+    for (size_t i = 0; i < LS_COUNT(dfs); i++)
+        for (size_t k = 0; k < LS_COUNT(ts); k++) {
+            double v = dfs[i], c = exp(lgamma((v + 1) / 2) - lgamma(v / 2)) / sqrt(v * M_PI), sum = 0;
+            int n = 20000;
+            double h = ts[k] / n;
+            for (int j = 0; j <= n; j++)
+                sum += (j == 0 || j == n ? 1 : j % 2 ? 4 : 2) * c * pow(1 + (j * h) * (j * h) / v, -(v + 1) / 2);
+            double want = 1 - 2 * sum * h / 3; // 2 (1 − CDF(t))
+            CHECK_MSG(fabs(an_student_t_p2(ts[k], v) - want) < 1e-9 && fabs(an_student_t_p2(-ts[k], v) - want) < 1e-9,
+                      "df %g, t %g: p %.12f, integrated %.12f", v, ts[k], an_student_t_p2(ts[k], v), want);
+        }
+    for (int df = 1; df <= 40; df += 3) CHECK_NEAR(an_student_t_p2(an_t975(df), df), 0.05, 2e-4);
+    CHECK(isnan(an_student_t_p2(1, 0)));
+    CHECK_NEAR(an_incomplete_beta(2, 3, 0.4), 0.5248, 1e-12); // 1 − (1−x)⁴ − 4x(1−x)³ = 0.5248
+    // Welch: means 3 and 1, stds 1 and 2, n 4 and 5: t = 2 / √(1/4 + 4/5) = 1.95180,
+    // df = 1.05² / ((1/4)²/3 + (4/5)²/4) = 6.08448.
+    double t, df, p = an_welch(3, 1, 4, 1, 2, 5, &t, &df);
+    CHECK_NEAR(t, 2 / sqrt(1.05), 1e-12);
+    CHECK_NEAR(df, 1.05 * 1.05 / (0.0625 / 3 + 0.64 / 4), 1e-12);
+    CHECK_NEAR(p, an_student_t_p2(t, df), 0);
+    CHECK(isnan(an_welch(3, 1, 1, 1, 2, 5, &t, &df)) && isnan(t) && isnan(df));
+    CHECK(isnan(an_welch(3, 0, 3, 1, 0, 3, &t, &df)));
+}
+
 static void test_haar_frame_is_orthonormal_and_sign_unbiased(void) {
     // Without the sign fix, Householder QR makes Q[0][0] = -|g_00| / ‖g_0‖
     // (mean about -0.25 at n = 10). A Haar frame's entries have mean 0 and
@@ -518,6 +548,7 @@ static void test_projected_norm_chance_batch_equals_single_at_any_thread_count(v
 static const ls_test tests[] = {
     LS_TEST(test_quantile_interpolates_like_numpy),
     LS_TEST(test_t975_is_the_student_t_quantile),
+    LS_TEST(test_student_t_p_value_and_welch_test),
     LS_TEST(test_haar_frame_is_orthonormal_and_sign_unbiased),
     LS_TEST(test_haar_frame_rows_have_the_law_of_a_frames_top_rows),
     LS_TEST(test_phi_chance_mean_matches_exact_expectation),

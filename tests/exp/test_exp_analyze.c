@@ -3,6 +3,7 @@
 // The "runs" here are directories whose adapter/ links to tests/data/peft.
 #include <unistd.h>
 
+#include "analysis.h"
 #include "analyze/analyze.h"
 #include "base/util.h"
 #include "exp/aggregate.h"
@@ -273,6 +274,53 @@ static void test_table_groups_a_repeated_zipped_value_into_one_row(void) {
     report_list();
 }
 
+// compare = METRIC: Welch's t-test between every two rows. Rows a (val_loss
+// 2, 4) and b (5, 6), two seeds each: t = (3 − 5.5) / √(2/2 + 0.5/2) =
+// −2.23607, df = 1.25² / (1 + 0.0625) = 1.47059; a metric not in the table
+// is an error that names the file and section.
+static void test_table_compare_gives_welch_t_between_rows(void) {
+    const char *tmp = ls_test_tmpdir("exp_table_compare");
+    char *lv[2] = {"a", "b"}, *sv[2] = {"1", "2"};
+    exp_axis axes[2] = {{.name = "lora", .n_values = 2, .values = lv, .leader = -1},
+                        {.name = "seed", .n_values = 2, .values = sv, .leader = -1}};
+    experiment e = {.path = "t.ini", .name = "t", .n_axes = 2, .axes = axes};
+    exp_run runs[4];
+    int vi[4][2];
+    char dir[4][4400];
+    const double loss[4] = {2, 4, 5, 6};
+    for (int r = 0; r < 4; r++) {
+        vi[r][0] = r / 2, vi[r][1] = r % 2;
+        snprintf(dir[r], sizeof dir[r], "%s/run%d", tmp, r);
+        CHECK(ls_mkdir_p(dir[r]) == 0);
+        char *path = ls_path_join(dir[r], "metrics.jsonl"), line[64];
+        snprintf(line, sizeof line, "{\"step\":6,\"val_loss\":%g}\n", loss[r]);
+        CHECK(ls_write_file_atomic(path, line, strlen(line)) == 0);
+        free(path);
+        runs[r] = (exp_run){.label = dir[r], .dir = dir[r], .value_index = vi[r]};
+    }
+    exp_kv kv[] = {{"kind", "table", NULL, 2}, {"rows", "lora", NULL, 3}, {"over", "seed", NULL, 4},
+                   {"metrics", "val_loss", NULL, 5}, {"compare", "val_loss", NULL, 6}};
+    exp_analysis an = section("table", kv, LS_COUNT(kv));
+    CHECK_MSG(exp_table_check(&e, &an) == 0, "%s", ls_error());
+    char out[4400], path[4500], want[256];
+    snprintf(out, sizeof out, "%s/out", tmp);
+    CHECK_MSG(exp_table(&e, &an, runs, 4, out, 1) == 0, "%s", ls_error());
+    snprintf(path, sizeof path, "%s/s_compare.tsv", out);
+    char *text = ls_read_file(path, NULL);
+    snprintf(want, sizeof want, "\na\tb\t3\t5.5\t-2.5\t-2.23607\t1.47059\t%.6g\t2\t2\n",
+             an_student_t_p2(-2.5 / sqrt(1.25), 1.25 * 1.25 / 1.0625));
+    CHECK_STR_CONTAINS(text ? text : "", want);
+    free(text);
+    snprintf(path, sizeof path, "%s/s_compare.md", out);
+    text = ls_read_file(path, NULL);
+    CHECK_STR_CONTAINS(text ? text : "", "| a | b | -2.5000 | -2.24 | 1.5 | ");
+    free(text);
+    report_list();
+    kv[4].value = "bleu";
+    CHECK(exp_table_check(&e, &an) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "t.ini:1: [analysis s] compare: expected one of the metrics, found 'bleu'");
+}
+
 // A run is complete when its manifest says so and the weights its method
 // writes are there: every method's file counts (Adapter^H / ^L: adapters/,
 // prefix-layer: prefix/, BitFit: bitfit/), not only LoRA's and full's.
@@ -337,6 +385,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_table_refuses_a_damaged_run_record),
         LS_TEST(test_selector_matches_every_run_of_a_repeated_zipped_value),
         LS_TEST(test_table_groups_a_repeated_zipped_value_into_one_row),
+        LS_TEST(test_table_compare_gives_welch_t_between_rows),
         LS_TEST(test_run_is_complete_for_every_method_s_weights),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
