@@ -423,12 +423,12 @@ int exp_curve_check(const experiment *e, const exp_analysis *an, const exp_run *
     return rc;
 }
 
-// A group's row values joined by ", ".
+// A group's row values joined by " / " (a value may hold commas: lora = q,v).
 static void row_label(const experiment *e, const table_spec *t, const exp_run *f, char *out, size_t size) {
     out[0] = 0;
     for (int i = 0; i < t->nr; i++) {
         size_t len = strlen(out);
-        snprintf(out + len, size - len, "%s%s", i ? ", " : "", e->axes[t->row_ax[i]].values[f->value_index[t->row_ax[i]]]);
+        snprintf(out + len, size - len, "%s%s", i ? " / " : "", e->axes[t->row_ax[i]].values[f->value_index[t->row_ax[i]]]);
     }
 }
 
@@ -457,6 +457,7 @@ static int table_compare(const experiment *e, const table_spec *t, int m, const 
             int ia = a * t->nm + m, ib = b * t->nm + m;
             double tt, df, p = an_welch(means[ia], stds[ia], counts[ia], means[ib], stds[ib], counts[ib], &tt, &df);
             double diff = means[ia] - means[ib];
+            if (fabs(diff) <= 1e-12 * fmax(fabs(means[ia]), fabs(means[ib]))) diff = 0; // equal means, not −0.0000
             sb_printf(&tsv, "%s\t%s\t%.6g\t%.6g\t%.6g\t%.6g\t%.6g\t%.6g\t%d\t%d\n", la, lb, means[ia], means[ib],
                       diff, tt, df, p, counts[ia], counts[ib]);
             if (isnan(p))
