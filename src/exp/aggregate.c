@@ -457,7 +457,6 @@ static int table_compare(const experiment *e, const table_spec *t, int m, const 
             int ia = a * t->nm + m, ib = b * t->nm + m;
             double tt, df, p = an_welch(means[ia], stds[ia], counts[ia], means[ib], stds[ib], counts[ib], &tt, &df);
             double diff = means[ia] - means[ib];
-            if (fabs(diff) <= 1e-12 * fmax(fabs(means[ia]), fabs(means[ib]))) diff = 0; // equal means, not −0.0000
             sb_printf(&tsv, "%s\t%s\t%.6g\t%.6g\t%.6g\t%.6g\t%.6g\t%.6g\t%d\t%d\n", la, lb, means[ia], means[ib],
                       diff, tt, df, p, counts[ia], counts[ib]);
             if (isnan(p))
