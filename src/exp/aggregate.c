@@ -20,6 +20,11 @@
 //   val_loss       the last evaluation's validation loss (metrics.jsonl)
 //   base_val_loss  the first evaluation's (step 0: the base model)
 //   train_loss     the last logged training loss
+//   best_KEY       the best value of KEY over the evaluations after step 0
+//                  (metrics.jsonl): the largest, or the smallest for a KEY
+//                  that ends in "loss" — the paper's GLUE protocol takes
+//                  each run's result "from the best epoch" (Hu et al. 2021,
+//                  Table 2), so best_val_accuracy with one evaluation an epoch
 //   anything else  a key of <run>/eval.json (task metrics: bleu, rouge_l,
 //                  accuracy, ...) or else of the last metrics line that has it
 // A run record (eval.json, manifest.json) as JSON: *out NULL when the file is
@@ -45,8 +50,12 @@ static double record_number(const cJSON *root, const char *key) {
     return cJSON_IsNumber(x) ? x->valuedouble : NAN;
 }
 
-// The last (or with first, the first) value of `key` in metrics.jsonl; NAN if none.
-static int metrics_number(const exp_run *r, const char *key, int first, double *v) {
+// Which value of a key metrics.jsonl gives: the last, the first, or the
+// largest / smallest of the lines after step 0 (best_KEY).
+typedef enum { PICK_LAST, PICK_FIRST, PICK_MAX, PICK_MIN } metrics_pick;
+
+// The `pick` value of `key` in metrics.jsonl into *v; NAN if none.
+static int metrics_number(const exp_run *r, const char *key, metrics_pick pick, double *v) {
     *v = NAN;
     char *path = ls_path_join(r->dir, RUN_METRICS_FILE);
     char *text = ls_exists(path) ? ls_read_file_max(path, NULL, LS_READ_DATA_MAX) : NULL;
@@ -57,7 +66,9 @@ static int metrics_number(const exp_run *r, const char *key, int first, double *
         cJSON *o = cJSON_Parse(line);
         if (!o) rc = ls_fail("%s:%d: not valid JSON (a damaged run record)", path, line_no);
         double x = record_number(o, key);
-        if (!isnan(x) && !(first && !isnan(*v))) *v = x;
+        int best = pick == PICK_MAX || pick == PICK_MIN, counts = !isnan(x) && (!best || record_number(o, "step") > 0);
+        if (counts && (pick == PICK_LAST || isnan(*v) || (pick == PICK_MAX && x > *v) || (pick == PICK_MIN && x < *v)))
+            *v = x;
         cJSON_Delete(o);
     }
     free(text);
@@ -70,6 +81,11 @@ static int metrics_number(const exp_run *r, const char *key, int first, double *
 static int run_metric(const exp_run *r, const char *metric, double *v) {
     *v = NAN;
     cJSON *root;
+    if (!strncmp(metric, "best_", 5) && metric[5]) { // over the evaluations, not a run record
+        size_t len = strlen(metric);
+        int lower = len >= 9 && !strcmp(metric + len - 4, "loss");
+        return metrics_number(r, metric + 5, lower ? PICK_MIN : PICK_MAX, v);
+    }
     int run_level = strcmp(metric, "val_loss") && strcmp(metric, "base_val_loss") && strcmp(metric, "train_loss");
     if (run_level) {
         if (read_record(r, RUN_EVAL_FILE, &root)) return -1;
@@ -83,7 +99,7 @@ static int run_metric(const exp_run *r, const char *metric, double *v) {
     cJSON_Delete(root);
     if (!isnan(*v)) return 0;
     const char *key = !strcmp(metric, "base_val_loss") ? "val_loss" : !strcmp(metric, "train_loss") ? "loss" : metric;
-    return metrics_number(r, key, !strcmp(metric, "base_val_loss"), v);
+    return metrics_number(r, key, !strcmp(metric, "base_val_loss") ? PICK_FIRST : PICK_LAST, v);
 }
 
 // Mean and sample std of the finite values of x[0..n); returns their count.
@@ -133,6 +149,8 @@ static const char *metric_title(const char *m) {
     if (!strcmp(m, "meteor_exact_stem_synonym")) return "METEOR (exact+stem+synonym, no paraphrase)";
     if (!strcmp(m, "accuracy")) return "accuracy";
     if (!strcmp(m, "val_accuracy")) return "val. accuracy";
+    if (!strcmp(m, "best_val_accuracy")) return "best val. accuracy";
+    if (!strcmp(m, "best_val_loss")) return "best val. loss";
     if (!strcmp(m, "trainable_params")) return "trainable params";
     return m;
 }
@@ -156,10 +174,10 @@ static int table_spec_read(const experiment *e, const exp_analysis *an, table_sp
     t->over = exp_analysis_get(an, "over");
     t->title = exp_analysis_get(an, "title") ? exp_analysis_get(an, "title") : an->name;
     t->stem = exp_analysis_get(an, "output") ? exp_analysis_get(an, "output") : an->name;
-    if (!rows_s || !metrics_s)
-        return ls_fail("%s:%d: [analysis %s] kind table needs 'rows' (axes) and 'metrics'", e->path, an->line,
-                       an->name);
-    t->nr = split_list(rows_s, ',', t->rows, 8);
+    if (!metrics_s || (!rows_s && !t->over))
+        return ls_fail("%s:%d: [analysis %s] kind table needs 'metrics', and 'rows' (axes) or 'over'", e->path,
+                       an->line, an->name);
+    t->nr = rows_s ? split_list(rows_s, ',', t->rows, 8) : 0; // none: one row, "all" of `over`
     t->nm = split_list(metrics_s, ',', t->metrics, 8);
     t->over_ax = t->over ? axis_index(e, t->over) : -1;
     for (int i = 0; i < t->nr; i++)
@@ -215,6 +233,7 @@ static int table_groups(const experiment *e, const table_spec *t, const exp_run 
 
 static void table_header(const experiment *e, const table_spec *t, strbuf *tsv, strbuf *md) {
     for (int i = 0; i < t->nr; i++) sb_printf(tsv, "%s\t", t->rows[i]);
+    if (!t->nr) sb_printf(tsv, "%s\t", t->over);
     for (int m = 0; m < t->nm; m++) sb_printf(tsv, "%s_mean\t%s_std\t%s_ci95\t", t->metrics[m], t->metrics[m], t->metrics[m]);
     sb_printf(tsv, "n\n");
     sb_printf(md, "# %s\n\n", t->title);
@@ -225,9 +244,10 @@ static void table_header(const experiment *e, const table_spec *t, strbuf *tsv, 
               "t with n − 1 degrees of freedom), where n > 1.\n\n|",
               t->over ? t->over : "runs", t->over ? " values" : "");
     for (int i = 0; i < t->nr; i++) sb_printf(md, " %s |", t->rows[i]);
+    if (!t->nr) sb_printf(md, " %s |", t->over);
     for (int m = 0; m < t->nm; m++) sb_printf(md, " %s |", metric_title(t->metrics[m]));
     sb_printf(md, " n |\n|");
-    for (int i = 0; i < t->nr; i++) sb_printf(md, ":---|");
+    for (int i = 0; i < (t->nr ? t->nr : 1); i++) sb_printf(md, ":---|");
     for (int m = 0; m < t->nm + 1; m++) sb_printf(md, "---:|");
     sb_printf(md, "\n");
 }
@@ -245,6 +265,10 @@ static int table_rows(const experiment *e, const exp_analysis *an, const table_s
             const char *v = e->axes[t->row_ax[i]].values[f->value_index[t->row_ax[i]]];
             sb_printf(tsv, "%s\t", v);
             sb_printf(md, " %s |", v);
+        }
+        if (!t->nr) {
+            sb_printf(tsv, "all\t");
+            sb_printf(md, " all |");
         }
         int count = 0;
         for (int m = 0; m < t->nm && !rc; m++) {
@@ -383,7 +407,7 @@ int exp_table_check(const experiment *e, const exp_analysis *an) {
                        an->name, exp_analysis_get(an, "compare"));
     const char *lists[2] = {"rows", "metrics"};
     for (int i = 0; i < 2; i++)
-        if (count_list(exp_analysis_get(an, lists[i]), ',') > 8)
+        if (exp_analysis_get(an, lists[i]) && count_list(exp_analysis_get(an, lists[i]), ',') > 8)
             return ls_fail("%s:%d: [analysis %s] %s: at most 8", e->path, an->line, an->name, lists[i]);
     const char *px = exp_analysis_get(an, "plot_x"), *ps = exp_analysis_get(an, "plot_series");
     if (ps && !px) return ls_fail("%s:%d: [analysis %s] plot_series needs plot_x", e->path, an->line, an->name);

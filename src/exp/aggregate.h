@@ -7,7 +7,11 @@
 //          optional figure `plot_x` (e.g. rank) vs the first metric, one line
 //          per `plot_series` value, error bars = std; optional `compare =
 //          METRIC` (one of the metrics): Welch's t-test of its mean between
-//          every two rows, <output or NAME>_compare.{tsv,md}.
+//          every two rows, <output or NAME>_compare.{tsv,md}. Without
+//          `rows`, one row ("all") over the `over` axis. A metric is
+//          val_loss, base_val_loss, train_loss, best_KEY (the best
+//          evaluation after step 0: the paper's "best epoch") or a key of a
+//          run's records (aggregate.c, run_metric).
 //          Writes <out_dir>/<output or NAME>.{tsv,md}[,.png,.svg], the
 //          figure's data in <out_dir>/data/<output or NAME>/.
 //   curve  a metric (default val_loss) against step for the runs picked by

@@ -376,6 +376,67 @@ static void test_table_refuses_a_damaged_run_record(void) {
     report_rollback();
 }
 
+// best_KEY: the best evaluation after step 0 (the paper's "best epoch"), the
+// largest for an accuracy and the smallest for a loss; the base model's step-0
+// evaluation never counts, even where it is the best, and a run evaluated
+// only at step 0 has no such value.
+static void test_table_best_metric_is_the_best_evaluation_after_step_0(void) {
+    const char *tmp = ls_test_tmpdir("exp_table_best");
+    fixture f;
+    fixture_build(&f, tmp);
+    static const char *const lines[2] = {
+        "{\"step\":0,\"val_loss\":0.1,\"val_accuracy\":0.9}\n{\"step\":10,\"val_loss\":0.5,\"val_accuracy\":0.8}\n"
+        "{\"step\":15,\"loss\":0.05}\n{\"step\":20,\"val_loss\":0.4,\"val_accuracy\":0.85}\n"
+        "{\"step\":30,\"val_loss\":0.6,\"val_accuracy\":0.82}\n",
+        "{\"step\":0,\"val_loss\":0.7,\"val_accuracy\":0.5}\n{\"step\":10,\"val_loss\":0.45,\"val_accuracy\":0.7}\n"};
+    char path[4500], out[4400];
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/metrics.jsonl", f.dir[i]);
+        CHECK(ls_write_file_atomic(path, lines[i], strlen(lines[i])) == 0);
+    }
+    exp_kv kv[] = {{"kind", "table", NULL, 2},
+                   {"rows", "seed", NULL, 3},
+                   {"metrics", "best_val_accuracy, best_val_loss, val_accuracy", NULL, 4}};
+    exp_analysis an = section("table", kv, LS_COUNT(kv));
+    snprintf(out, sizeof out, "%s/out", tmp);
+    CHECK_MSG(exp_table(&f.e, &an, f.runs, 2, out, 1) == 0, "%s", ls_error());
+    snprintf(path, sizeof path, "%s/s.tsv", out);
+    char *text = ls_read_file(path, NULL);
+    CHECK_STR_CONTAINS(text ? text : "", "\n1\t0.85\t0\tnan\t0.4\t0\tnan\t0.82\t0\tnan\t1\n");
+    CHECK_STR_CONTAINS(text ? text : "", "\n2\t0.7\t0\tnan\t0.45\t0\tnan\t0.7\t0\tnan\t1\n");
+    free(text);
+    snprintf(path, sizeof path, "%s/s.md", out);
+    text = ls_read_file(path, NULL);
+    CHECK_STR_CONTAINS(text ? text : "", "| best val. accuracy | best val. loss | val. accuracy |");
+    free(text);
+    // without rows: one row over the seeds, (0.85 + 0.7) / 2 with std 0.15 / sqrt 2
+    exp_kv kv1[] = {{"kind", "table", NULL, 2}, {"over", "seed", NULL, 3}, {"metrics", "best_val_accuracy", NULL, 4},
+                    {"output", "all", NULL, 5}};
+    exp_analysis an1 = section("table", kv1, LS_COUNT(kv1));
+    CHECK_MSG(exp_table_check(&f.e, &an1) == 0, "%s", ls_error());
+    CHECK_MSG(exp_table(&f.e, &an1, f.runs, 2, out, 1) == 0, "%s", ls_error());
+    snprintf(path, sizeof path, "%s/all.tsv", out);
+    text = ls_read_file(path, NULL);
+    char want[128];
+    snprintf(want, sizeof want, "seed\tbest_val_accuracy_mean\tbest_val_accuracy_std\tbest_val_accuracy_ci95\tn\n"
+             "all\t0.775\t%.6g\t%.6g\t2\n", 0.15 / sqrt(2), an_t975(1) * 0.15 / 2);
+    CHECK_STR_CONTAINS(text ? text : "", want);
+    free(text);
+    snprintf(path, sizeof path, "%s/all.md", out);
+    text = ls_read_file(path, NULL);
+    CHECK_STR_CONTAINS(text ? text : "", "| seed | best val. accuracy | n |\n|:---|---:|---:|\n| all | 0.7750 ± 0.1061 [");
+    free(text);
+    exp_kv kv0[] = {{"kind", "table", NULL, 2}, {"metrics", "best_val_accuracy", NULL, 4}};
+    CHECK(exp_table_check(&f.e, &(exp_analysis){.name = "s", .kind = "table", .n_kv = 2, .kv = kv0, .line = 1}) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "t.ini:1: [analysis s] kind table needs 'metrics', and 'rows' (axes) or 'over'");
+    report_list();
+    snprintf(path, sizeof path, "%s/metrics.jsonl", f.dir[1]);
+    CHECK(ls_write_file_atomic(path, lines[1], strchr(lines[1], '\n') + 1 - lines[1]) == 0);
+    CHECK(exp_table(&f.e, &an, f.runs, 2, out, 1) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "metric 'best_val_accuracy' not found in any run of row 2");
+    report_rollback();
+}
+
 int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_amplify_section_matches_direct_request),
@@ -387,6 +448,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_table_groups_a_repeated_zipped_value_into_one_row),
         LS_TEST(test_table_compare_gives_welch_t_between_rows),
         LS_TEST(test_run_is_complete_for_every_method_s_weights),
+        LS_TEST(test_table_best_metric_is_the_best_evaluation_after_step_0),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
 }
