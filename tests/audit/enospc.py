@@ -12,6 +12,7 @@ Exits 77 (skipped) where no private tmpfs can be mounted.
 usage: enospc.py LORASCOPE_BIN
 """
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,8 +35,15 @@ find "$mnt" -path "$mnt/filler" -prune -o -type f -print | sed "s|^$mnt/|left: |
 
 
 def run_case(exe, name, free_kib, out_rel, args):
-    """Returns a list of failures (empty: the case passed)."""
+    """Returns a list of failures (empty: the case passed), None where no tmpfs can be mounted."""
     work = tempfile.mkdtemp(prefix="ls_enospc_")
+    try:
+        return check_case(exe, name, free_kib, out_rel, args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def check_case(exe, name, free_kib, out_rel, args, work):
     mnt = os.path.join(work, "fs")
     os.mkdir(mnt)
     argv = [a.replace("{M}", mnt) for a in args]
@@ -66,7 +74,14 @@ def run_case(exe, name, free_kib, out_rel, args):
 
 def main():
     exe = os.path.abspath(sys.argv[1])
-    data = os.path.join(tempfile.mkdtemp(prefix="ls_enospc_data_"), "d.txt")
+    data_dir = tempfile.mkdtemp(prefix="ls_enospc_data_")
+    try:
+        return run_cases(exe, os.path.join(data_dir, "d.txt"))
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def run_cases(exe, data):
     with open(data, "w") as f:
         f.write("Once upon a time there was a lighthouse keeper who loved the sea.\n" * 40)
     train = ["train", "--model", LLAMA_BASE, "--tokenizer", "bytes", "--task", "lm", "--data", data,
