@@ -57,6 +57,16 @@ static exp_analysis section(const char *kind, exp_kv *kv, int n_kv) {
     return (exp_analysis){.name = "s", .kind = (char *)kind, .n_kv = n_kv, .kv = kv, .line = 1};
 }
 
+// Checks that <dir>/<name> holds `want`.
+static void check_file_contains(const char *dir, const char *name, const char *want) {
+    char path[4600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *text = ls_read_file(path, NULL);
+    CHECK_MSG(text != NULL, "%s: not written", path);
+    CHECK_STR_CONTAINS(text ? text : "", want);
+    free(text);
+}
+
 // 1 if <a>/<name> and <b>/<name> hold the same bytes.
 static int same_file(const char *a, const char *b, const char *name) {
     char pa[4400], pb[4400];
@@ -178,14 +188,8 @@ static void test_subspace_pairs_of_seeds_with_initial_factors(void) {
     }
     CHECK_INT(rows, 2);  // llama_tiny: 2 layers, module q
     free(text);
-    snprintf(path, sizeof path, "%s/s_summary.md", out);
-    text = ls_read_file(path, NULL);
-    CHECK_STR_CONTAINS(text ? text : "", "over 1 pairs of runs");
-    free(text);
-    snprintf(path, sizeof path, "%s/s.tsv", out);
-    text = ls_read_file(path, NULL);
-    CHECK_STR_CONTAINS(text ? text : "", "\tphi_2_2\tphi_2_2_chance\tphi_2_2_p99\tdphi_1_1");
-    free(text);
+    check_file_contains(out, "s_summary.md", "over 1 pairs of runs");
+    check_file_contains(out, "s.tsv", "\tphi_2_2\tphi_2_2_chance\tphi_2_2_p99\tdphi_1_1");
     // pairs = seeds needs two runs of different seeds
     exp_kv one[] = {{"kind", "subspace", NULL, 2}, {"a", "seed=1", NULL, 3}, {"b", "seed=1", NULL, 4},
                     {"pairs", "seeds", NULL, 5}};
@@ -311,10 +315,7 @@ static void test_table_compare_gives_welch_t_between_rows(void) {
              an_student_t_p2(-2.5 / sqrt(1.25), 1.25 * 1.25 / 1.0625));
     CHECK_STR_CONTAINS(text ? text : "", want);
     free(text);
-    snprintf(path, sizeof path, "%s/s_compare.md", out);
-    text = ls_read_file(path, NULL);
-    CHECK_STR_CONTAINS(text ? text : "", "| a | b | -2.5000 | -2.24 | 1.5 | ");
-    free(text);
+    check_file_contains(out, "s_compare.md", "| a | b | -2.5000 | -2.24 | 1.5 | ");
     report_list();
     kv[4].value = "bleu";
     CHECK(exp_table_check(&e, &an) == -1);
@@ -400,32 +401,20 @@ static void test_table_best_metric_is_the_best_evaluation_after_step_0(void) {
     exp_analysis an = section("table", kv, LS_COUNT(kv));
     snprintf(out, sizeof out, "%s/out", tmp);
     CHECK_MSG(exp_table(&f.e, &an, f.runs, 2, out, 1) == 0, "%s", ls_error());
-    snprintf(path, sizeof path, "%s/s.tsv", out);
-    char *text = ls_read_file(path, NULL);
-    CHECK_STR_CONTAINS(text ? text : "", "\n1\t0.85\t0\tnan\t0.4\t0\tnan\t0.82\t0\tnan\t1\n");
-    CHECK_STR_CONTAINS(text ? text : "", "\n2\t0.7\t0\tnan\t0.45\t0\tnan\t0.7\t0\tnan\t1\n");
-    free(text);
-    snprintf(path, sizeof path, "%s/s.md", out);
-    text = ls_read_file(path, NULL);
-    CHECK_STR_CONTAINS(text ? text : "", "| best val. accuracy | best val. loss | val. accuracy |");
-    free(text);
+    check_file_contains(out, "s.tsv", "\n1\t0.85\t0\tnan\t0.4\t0\tnan\t0.82\t0\tnan\t1\n");
+    check_file_contains(out, "s.tsv", "\n2\t0.7\t0\tnan\t0.45\t0\tnan\t0.7\t0\tnan\t1\n");
+    check_file_contains(out, "s.md", "| best val. accuracy | best val. loss | val. accuracy |");
     // without rows: one row over the seeds, (0.85 + 0.7) / 2 with std 0.15 / sqrt 2
     exp_kv kv1[] = {{"kind", "table", NULL, 2}, {"over", "seed", NULL, 3}, {"metrics", "best_val_accuracy", NULL, 4},
                     {"output", "all", NULL, 5}};
     exp_analysis an1 = section("table", kv1, LS_COUNT(kv1));
     CHECK_MSG(exp_table_check(&f.e, &an1) == 0, "%s", ls_error());
     CHECK_MSG(exp_table(&f.e, &an1, f.runs, 2, out, 1) == 0, "%s", ls_error());
-    snprintf(path, sizeof path, "%s/all.tsv", out);
-    text = ls_read_file(path, NULL);
     char want[128];
     snprintf(want, sizeof want, "seed\tbest_val_accuracy_mean\tbest_val_accuracy_std\tbest_val_accuracy_ci95\tn\n"
              "all\t0.775\t%.6g\t%.6g\t2\n", 0.15 / sqrt(2), an_t975(1) * 0.15 / 2);
-    CHECK_STR_CONTAINS(text ? text : "", want);
-    free(text);
-    snprintf(path, sizeof path, "%s/all.md", out);
-    text = ls_read_file(path, NULL);
-    CHECK_STR_CONTAINS(text ? text : "", "| seed | best val. accuracy | n |\n|:---|---:|---:|\n| all | 0.7750 ± 0.1061 [");
-    free(text);
+    check_file_contains(out, "all.tsv", want);
+    check_file_contains(out, "all.md", "| seed | best val. accuracy | n |\n|:---|---:|---:|\n| all | 0.7750 ± 0.1061 [");
     exp_kv kv0[] = {{"kind", "table", NULL, 2}, {"metrics", "best_val_accuracy", NULL, 4}};
     CHECK(exp_table_check(&f.e, &(exp_analysis){.name = "s", .kind = "table", .n_kv = 2, .kv = kv0, .line = 1}) == -1);
     CHECK_STR_CONTAINS(ls_error(), "t.ini:1: [analysis s] kind table needs 'metrics', and 'rows' (axes) or 'over'");
