@@ -162,7 +162,7 @@ static const char *metric_title(const char *m) {
 // the axis averaged over.
 typedef struct {
     char rows[8][64], metrics[8][64];
-    int nr, nm, row_ax[8], over_ax;
+    int nr, nm, row_ax[8], over_ax, median;
     const char *over, *title, *stem;
 } table_spec;
 
@@ -178,6 +178,11 @@ static int table_spec_read(const experiment *e, const exp_analysis *an, table_sp
         return ls_fail("%s:%d: [analysis %s] kind table needs 'metrics', and 'rows' (axes) or 'over'", e->path,
                        an->line, an->name);
     t->nr = rows_s ? split_list(rows_s, ',', t->rows, 8) : 0; // none: one row, "all" of `over`
+    const char *median = exp_analysis_get(an, "median");
+    if (median && strcmp(median, "yes") && strcmp(median, "no"))
+        return ls_fail("%s:%d: [analysis %s] median: expected yes or no, found '%s'", e->path, an->line, an->name,
+                       median);
+    t->median = median && !strcmp(median, "yes");
     t->nm = split_list(metrics_s, ',', t->metrics, 8);
     t->over_ax = t->over ? axis_index(e, t->over) : -1;
     for (int i = 0; i < t->nr; i++)
@@ -234,15 +239,19 @@ static int table_groups(const experiment *e, const table_spec *t, const exp_run 
 static void table_header(const experiment *e, const table_spec *t, strbuf *tsv, strbuf *md) {
     for (int i = 0; i < t->nr; i++) sb_printf(tsv, "%s\t", t->rows[i]);
     if (!t->nr) sb_printf(tsv, "%s\t", t->over);
-    for (int m = 0; m < t->nm; m++) sb_printf(tsv, "%s_mean\t%s_std\t%s_ci95\t", t->metrics[m], t->metrics[m], t->metrics[m]);
+    for (int m = 0; m < t->nm; m++) {
+        sb_printf(tsv, "%s_mean\t%s_std\t%s_ci95\t", t->metrics[m], t->metrics[m], t->metrics[m]);
+        if (t->median) sb_printf(tsv, "%s_median\t", t->metrics[m]);
+    }
     sb_printf(tsv, "n\n");
     sb_printf(md, "# %s\n\n", t->title);
     if (e->reproduces) sb_printf(md, "Reproduces: %s.", e->reproduces);
     if (e->differs) sb_printf(md, " Differs from the paper: %s", e->differs);
     sb_printf(md,
               "\n\nMean ± sample std over %s%s; in brackets, the mean's 95%% Student-t interval (mean ± t·std/√n, "
-              "t with n − 1 degrees of freedom), where n > 1.\n\n|",
-              t->over ? t->over : "runs", t->over ? " values" : "");
+              "t with n − 1 degrees of freedom), where n > 1.%s\n\n|",
+              t->over ? t->over : "runs", t->over ? " values" : "",
+              t->median ? " Then the median over the same values (the paper's statistic for GLUE, over 5 seeds)." : "");
     for (int i = 0; i < t->nr; i++) sb_printf(md, " %s |", t->rows[i]);
     if (!t->nr) sb_printf(md, " %s |", t->over);
     for (int m = 0; m < t->nm; m++) sb_printf(md, " %s |", metric_title(t->metrics[m]));
@@ -291,10 +300,19 @@ static int table_rows(const experiment *e, const exp_analysis *an, const table_s
             sb_printf(tsv, "%.6g\t%.6g\t%.6g\t", mu, sd, half);
             int big = fabs(mu) >= 100;
             if (finite > 1 && half >= (big ? 0.5 : 5e-5)) // an interval that rounds to ± 0 is not shown
-                sb_printf(md, big ? " %.0f ± %.0f [%.0f, %.0f] |" : " %.4f ± %.4f [%.4f, %.4f] |", mu, sd, mu - half,
+                sb_printf(md, big ? " %.0f ± %.0f [%.0f, %.0f]" : " %.4f ± %.4f [%.4f, %.4f]", mu, sd, mu - half,
                           mu + half);
-            else if (finite > 1) sb_printf(md, big ? " %.0f ± %.0f |" : " %.4f ± %.4f |", mu, sd);
-            else sb_printf(md, big ? " %.0f |" : " %.4f |", mu);
+            else if (finite > 1) sb_printf(md, big ? " %.0f ± %.0f" : " %.4f ± %.4f", mu, sd);
+            else sb_printf(md, big ? " %.0f" : " %.4f", mu);
+            if (t->median) {
+                int j = 0;
+                for (int i = 0; i < k; i++)
+                    if (!isnan(vals[i])) vals[j++] = vals[i];
+                double med = an_quantile(vals, j, 0.5);
+                sb_printf(tsv, "%.6g\t", med);
+                sb_printf(md, big ? ", median %.0f" : ", median %.4f", med);
+            }
+            sb_printf(md, " |");
         }
         sb_printf(tsv, "%d\n", count);
         sb_printf(md, " %d |\n", count);
@@ -396,9 +414,10 @@ static int known_keys(const experiment *e, const exp_analysis *an, const char *c
 }
 
 int exp_table_check(const experiment *e, const exp_analysis *an) {
-    static const char *const keys[] = {"kind",        "rows",           "over",    "metrics", "title", "output", "plot_x",
-                                       "plot_series", "plot_reference", "compare", NULL};
-    if (known_keys(e, an, keys, "rows, over, metrics, title, output, plot_x, plot_series, plot_reference, compare"))
+    static const char *const keys[] = {"kind",        "rows",           "over",    "metrics", "title",  "output", "plot_x",
+                                       "plot_series", "plot_reference", "compare", "median", NULL};
+    if (known_keys(e, an, keys,
+                   "rows, over, metrics, title, output, plot_x, plot_series, plot_reference, compare, median"))
         return -1;
     table_spec t;
     if (table_spec_read(e, an, &t)) return -1;

@@ -8,7 +8,8 @@
 //          per `plot_series` value, error bars = std; optional `compare =
 //          METRIC` (one of the metrics): Welch's t-test of its mean between
 //          every two rows, <output or NAME>_compare.{tsv,md}. Without
-//          `rows`, one row ("all") over the `over` axis. A metric is
+//          `rows`, one row ("all") over the `over` axis. `median = yes`
+//          adds each cell's median (<metric>_median in the TSV). A metric is
 //          val_loss, base_val_loss, train_loss, best_KEY (the best
 //          evaluation after step 0: the paper's "best epoch") or a key of a
 //          run's records (aggregate.c, run_metric).

@@ -380,7 +380,8 @@ static void test_table_refuses_a_damaged_run_record(void) {
 // best_KEY: the best evaluation after step 0 (the paper's "best epoch"), the
 // largest for an accuracy and the smallest for a loss; the base model's step-0
 // evaluation never counts, even where it is the best, and a run evaluated
-// only at step 0 has no such value.
+// only at step 0 has no such value. Without rows, one row over `over`;
+// median = yes adds each cell's median.
 static void test_table_best_metric_is_the_best_evaluation_after_step_0(void) {
     const char *tmp = ls_test_tmpdir("exp_table_best");
     fixture f;
@@ -404,17 +405,28 @@ static void test_table_best_metric_is_the_best_evaluation_after_step_0(void) {
     check_file_contains(out, "s.tsv", "\n1\t0.85\t0\tnan\t0.4\t0\tnan\t0.82\t0\tnan\t1\n");
     check_file_contains(out, "s.tsv", "\n2\t0.7\t0\tnan\t0.45\t0\tnan\t0.7\t0\tnan\t1\n");
     check_file_contains(out, "s.md", "| best val. accuracy | best val. loss | val. accuracy |");
-    // without rows: one row over the seeds, (0.85 + 0.7) / 2 with std 0.15 / sqrt 2
-    exp_kv kv1[] = {{"kind", "table", NULL, 2}, {"over", "seed", NULL, 3}, {"metrics", "best_val_accuracy", NULL, 4},
-                    {"output", "all", NULL, 5}};
+    // without rows: one row over the seeds, (0.85 + 0.7) / 2 with std 0.15 / sqrt 2; the
+    // median of best_val_loss (0.4, 0.45) is 0.425, of val_accuracy (0.82, 0.7) 0.76
+    exp_kv kv1[] = {{"kind", "table", NULL, 2}, {"over", "seed", NULL, 3},
+                    {"metrics", "best_val_accuracy, best_val_loss, val_accuracy", NULL, 4}, {"output", "all", NULL, 5},
+                    {"median", "yes", NULL, 6}};
     exp_analysis an1 = section("table", kv1, LS_COUNT(kv1));
     CHECK_MSG(exp_table_check(&f.e, &an1) == 0, "%s", ls_error());
     CHECK_MSG(exp_table(&f.e, &an1, f.runs, 2, out, 1) == 0, "%s", ls_error());
     char want[128];
-    snprintf(want, sizeof want, "seed\tbest_val_accuracy_mean\tbest_val_accuracy_std\tbest_val_accuracy_ci95\tn\n"
-             "all\t0.775\t%.6g\t%.6g\t2\n", 0.15 / sqrt(2), an_t975(1) * 0.15 / 2);
+    snprintf(want, sizeof want, "seed\tbest_val_accuracy_mean\tbest_val_accuracy_std\tbest_val_accuracy_ci95\t"
+             "best_val_accuracy_median\tbest_val_loss_mean\t");
     check_file_contains(out, "all.tsv", want);
-    check_file_contains(out, "all.md", "| seed | best val. accuracy | n |\n|:---|---:|---:|\n| all | 0.7750 ± 0.1061 [");
+    snprintf(want, sizeof want, "\nall\t0.775\t%.6g\t%.6g\t0.775\t0.425\t", 0.15 / sqrt(2), an_t975(1) * 0.15 / 2);
+    check_file_contains(out, "all.tsv", want);
+    check_file_contains(out, "all.tsv", "\t0.76\t2\n");
+    check_file_contains(out, "all.md", "| seed | best val. accuracy | best val. loss | val. accuracy | n |\n"
+                        "|:---|---:|---:|---:|---:|\n| all | 0.7750 ± 0.1061 [");
+    check_file_contains(out, "all.md", "], median 0.7600 | 2 |\n");
+    kv1[4].value = "maybe";
+    CHECK(exp_table_check(&f.e, &an1) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "t.ini:1: [analysis s] median: expected yes or no, found 'maybe'");
+    kv1[4].value = "yes";
     exp_kv kv0[] = {{"kind", "table", NULL, 2}, {"metrics", "best_val_accuracy", NULL, 4}};
     CHECK(exp_table_check(&f.e, &(exp_analysis){.name = "s", .kind = "table", .n_kv = 2, .kv = kv0, .line = 1}) == -1);
     CHECK_STR_CONTAINS(ls_error(), "t.ini:1: [analysis s] kind table needs 'metrics', and 'rows' (axes) or 'over'");
