@@ -22,9 +22,9 @@
 //   train_loss     the last logged training loss
 //   best_KEY       the best value of KEY over the evaluations after step 0
 //                  (metrics.jsonl): the largest, or the smallest for a KEY
-//                  that ends in "loss" — the paper's GLUE protocol takes
-//                  each run's result "from the best epoch" (Hu et al. 2021,
-//                  Table 2), so best_val_accuracy with one evaluation an epoch
+//                  that ends in "loss". The paper takes each GLUE run's
+//                  result from its best epoch (Hu et al. 2021, Sec. 5.3):
+//                  with one evaluation an epoch, best_val_accuracy is that
 //   anything else  a key of <run>/eval.json (task metrics: bleu, rouge_l,
 //                  accuracy, ...) or else of the last metrics line that has it
 // A run record (eval.json, manifest.json) as JSON: *out NULL when the file is
