@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "analysis.h"
+#include "base/parse.h"
 #include "base/util.h"
 #include "report/report.h"
 #include "train/train.h"
@@ -446,9 +447,19 @@ int exp_table_check(const experiment *e, const exp_analysis *an) {
     return 0;
 }
 
+// `from` of a curve section (the first step drawn; 0 when absent) into *from.
+static int curve_from(const experiment *e, const exp_analysis *an, int *from) {
+    *from = 0;
+    const char *text = exp_analysis_get(an, "from");
+    char who[256];
+    snprintf(who, sizeof who, "%s:%d: [analysis %s] from", e->path, an->line, an->name);
+    return text ? ls_parse_int(text, who, 0, 1 << 30, from) : 0;
+}
+
 int exp_curve_check(const experiment *e, const exp_analysis *an, const exp_run *runs, int n) {
-    static const char *const keys[] = {"kind", "runs", "metric", "title", NULL};
-    if (known_keys(e, an, keys, "runs, metric, title")) return -1;
+    static const char *const keys[] = {"kind", "runs", "metric", "title", "from", NULL};
+    int from;
+    if (known_keys(e, an, keys, "runs, metric, title, from") || curve_from(e, an, &from)) return -1;
     const char *list = exp_analysis_get(an, "runs");
     if (!list) return ls_fail("%s:%d: [analysis %s] kind curve needs 'runs'", e->path, an->line, an->name);
     if (count_list(list, '|') > 16)
@@ -560,6 +571,8 @@ int exp_curve(const experiment *e, const exp_analysis *an, const exp_run *runs, 
     const char *metric = exp_analysis_get(an, "metric");
     if (!metric) metric = "val_loss";
     if (!list) return ls_fail("%s:%d: [analysis %s] kind curve needs 'runs'", e->path, an->line, an->name);
+    int from;
+    if (curve_from(e, an, &from)) return -1;
     char name[256];
     snprintf(name, sizeof name, "data/%s", an->name);
     char *data_dir = ls_path_join(out_dir, name);
@@ -591,7 +604,8 @@ int exp_curve(const experiment *e, const exp_analysis *an, const exp_run *runs, 
                 cJSON *o = cJSON_Parse(line);
                 const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, metric);
                 const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "step");
-                if (cJSON_IsNumber(x) && cJSON_IsNumber(st)) sb_printf(&d, "%d\t%.6g\n", st->valueint, x->valuedouble);
+                if (cJSON_IsNumber(x) && cJSON_IsNumber(st) && st->valueint >= from)
+                    sb_printf(&d, "%d\t%.6g\n", st->valueint, x->valuedouble);
                 cJSON_Delete(o);
             }
             free(text);

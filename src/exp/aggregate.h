@@ -16,7 +16,8 @@
 //          Writes <out_dir>/<output or NAME>.{tsv,md}[,.png,.svg], the
 //          figure's data in <out_dir>/data/<output or NAME>/.
 //   curve  a metric (default val_loss) against step for the runs picked by
-//          `runs` (selectors separated by '|'); writes <out_dir>/NAME.png,.svg
+//          `runs` (selectors separated by '|'), from step `from` (default 0:
+//          the base model's evaluation too); writes <out_dir>/NAME.png,.svg
 //          and one TSV a run in <out_dir>/data/NAME/.
 #ifndef LS_EXP_AGGREGATE_H
 #define LS_EXP_AGGREGATE_H

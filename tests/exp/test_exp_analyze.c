@@ -438,6 +438,36 @@ static void test_table_best_metric_is_the_best_evaluation_after_step_0(void) {
     report_rollback();
 }
 
+// kind curve: one TSV a run of (step, metric); `from` drops the steps before
+// it (the base model's step-0 evaluation, which squeezes an accuracy curve).
+static void test_curve_from_drops_the_earlier_steps(void) {
+    const char *tmp = ls_test_tmpdir("exp_curve_from");
+    fixture f;
+    fixture_build(&f, tmp);
+    static const char metrics[] = "{\"step\":0,\"val_accuracy\":0.5}\n{\"step\":5,\"loss\":0.3}\n"
+                                  "{\"step\":10,\"val_accuracy\":0.8}\n{\"step\":20,\"val_accuracy\":0.85}\n";
+    char path[4500], out[4400];
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/metrics.jsonl", f.dir[i]);
+        CHECK(ls_write_file_atomic(path, metrics, strlen(metrics)) == 0);
+    }
+    exp_kv kv[] = {{"kind", "curve", NULL, 2}, {"runs", "seed=*", NULL, 3}, {"metric", "val_accuracy", NULL, 4},
+                   {"from", "1", NULL, 5}};
+    exp_analysis an = section("curve", kv, LS_COUNT(kv));
+    snprintf(out, sizeof out, "%s/out", tmp);
+    CHECK_MSG(exp_curve_check(&f.e, &an, f.runs, 2) == 0, "%s", ls_error());
+    CHECK_MSG(exp_curve(&f.e, &an, f.runs, 2, out, 1) == 0, "%s", ls_error());
+    check_file_contains(out, "data/s/2.tsv", "# step\tval_accuracy (2)\n10\t0.8\n20\t0.85\n");
+    an.n_kv = 3; // without from: step 0 too
+    CHECK_MSG(exp_curve(&f.e, &an, f.runs, 2, out, 1) == 0, "%s", ls_error());
+    check_file_contains(out, "data/s/1.tsv", "# step\tval_accuracy (1)\n0\t0.5\n10\t0.8\n");
+    an.n_kv = 4;
+    kv[3].value = "-1";
+    CHECK(exp_curve_check(&f.e, &an, f.runs, 2) == -1);
+    CHECK_STR_CONTAINS(ls_error(), "t.ini:1: [analysis s] from: expected an integer in [0, 1073741824], found '-1'");
+    report_rollback();
+}
+
 int main(int argc, char **argv) {
     static const ls_test tests[] = {
         LS_TEST(test_amplify_section_matches_direct_request),
@@ -450,6 +480,7 @@ int main(int argc, char **argv) {
         LS_TEST(test_table_compare_gives_welch_t_between_rows),
         LS_TEST(test_run_is_complete_for_every_method_s_weights),
         LS_TEST(test_table_best_metric_is_the_best_evaluation_after_step_0),
+        LS_TEST(test_curve_from_drops_the_earlier_steps),
     };
     return ls_test_main(argc, argv, tests, LS_COUNT(tests));
 }
